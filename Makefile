@@ -1,0 +1,35 @@
+# Each target sets itself up from nothing: a fresh clone needs only python3 (>= 3.11) and make.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test system-deps bench clean
+
+$(PY):
+	python3 -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Terminal tests drive the console inside tmux; kubectl tests need kubectl (they skip, saying so, without it).
+system-deps:
+	@command -v tmux >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null) \
+	      || echo "warning: could not install tmux; terminal tests will be skipped"; \
+	  else echo "warning: tmux missing and cannot be installed here; terminal tests will be skipped"; fi; }
+
+run: $(STAMP)
+	$(VENV)/bin/opsconsole demo
+
+test: $(STAMP) system-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	@for b in benchmarks/*.py; do echo "# $$b"; $(PY) $$b --quick; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
