@@ -1,0 +1,1 @@
+"""The rehearsal cluster: a local Kubernetes API server with controllers, scenarios and fault switches."""

@@ -1,0 +1,1 @@
+"""opsconsole's Textual user interface: every screen and widget lives here."""

@@ -1,0 +1,28 @@
+"""Shared fixtures: every test gets its own records directory and never touches the repository's records/."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def records_dir(tmp_path: Path) -> Path:
+    """An empty record store for one test."""
+    d = tmp_path / "records"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Keep tests away from the user's kubeconfig, config directory and record store."""
+    monkeypatch.setenv("OPSCONSOLE_RECORDS", str(tmp_path / "records-default"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    monkeypatch.delenv("OPSCONSOLE_CONFIG", raising=False)
+    os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
