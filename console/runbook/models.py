@@ -1,0 +1,314 @@
+"""The runbook format (``apiVersion: opsconsole/v1``, ``kind: Runbook``) as pydantic models.
+
+Every model forbids unknown fields, so a typo in a runbook is an error with its line and column rather than a
+setting silently ignored. The models describe; the loader (``loader.py``) reports where things went wrong and the
+cross-references (parameters used, step ids, rollback targets) that a single model cannot see.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from console.runbook.durations import parse_duration
+
+API_VERSION = "opsconsole/v1"
+KIND = "Runbook"
+
+Risk = Literal["low", "medium", "high", "critical"]
+StepKind = Literal["command", "manual", "check", "approval", "rollout", "observe", "terraform"]
+Confirm = Literal["none", "yes", "typed"]
+OnFailure = Literal["stop", "rollback", "continue"]
+Section = Literal["precondition", "gate", "step", "rollback", "verification"]
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+PARAM_NAME_PATTERN = r"^[a-z_][a-z0-9_]*$"
+
+# Step kinds that change something unless a step says otherwise; the others only look, wait or ask.
+MUTATING_KINDS = frozenset({"command", "terraform"})
+
+StepId = Annotated[str, Field(pattern=ID_PATTERN, max_length=63)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class Duration(int):
+    """Seconds, written in a runbook as an integer or as ``90s``, ``10m``, ``1h30m``."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        def validate(value: Any) -> "Duration":
+            return cls(parse_duration(value))
+
+        return core_schema.no_info_plain_validator_function(
+            validate,
+            json_schema_input_schema=core_schema.union_schema(
+                [core_schema.int_schema(ge=0), core_schema.str_schema(pattern=r"^(\d+[smhd])+$")]
+            ),
+        )
+
+
+class Metadata(_Model):
+    """Who and what the runbook is about: identity, versions, risk and where it may run."""
+
+    id: str = Field(pattern=ID_PATTERN, max_length=63, description="Stable identifier, lower-case words joined by -.")
+    title: str = Field(min_length=1)
+    component: str = Field(pattern=r"^[A-Za-z0-9._-]+$", description="The component the change touches.")
+    from_version: str = Field(alias="from", pattern=r"^[A-Za-z0-9._+-]+$", description="Version before the change.")
+    to_version: str = Field(alias="to", pattern=r"^[A-Za-z0-9._+-]+$", description="Version after the change.")
+    risk: Risk
+    environments: list[str] = Field(min_length=1, description="Environments (policy names) it may run in.")
+    owners: list[str] = Field(min_length=1, description="Teams or people who own this runbook.")
+    tags: list[str] = Field(default_factory=list)
+
+
+class Param(_Model):
+    """A typed parameter, filled in when a change starts and substituted into commands as ``{name}``."""
+
+    type: Literal["string", "integer", "number", "boolean"] = "string"
+    description: str = ""
+    default: str | int | float | bool | None = None
+    pattern: str | None = Field(default=None, description="A regular expression the whole value must match.")
+    choices: list[str | int | float | bool] | None = None
+    secret: bool = Field(default=False, description="Redacted from outputs, the journal and the record.")
+    required: bool = True
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"pattern does not compile: {exc}") from exc
+        return value
+
+
+class Expect(_Model):
+    """What a command must do to count as a success."""
+
+    exit_codes: list[int] = Field(default_factory=lambda: [0])
+    output_matches: str | None = Field(default=None, description="A regex the output must contain.")
+    output_not_matches: str | None = Field(default=None, description="A regex the output must not contain.")
+
+    @field_validator("output_matches", "output_not_matches")
+    @classmethod
+    def _regex_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"regex does not compile: {exc}") from exc
+        return value
+
+
+class PlanGuard(_Model):
+    """What a Terraform plan is allowed to do; a plan outside it fails the step."""
+
+    expect: dict[Literal["add", "change", "replace", "destroy"], int | Annotated[str, Field(pattern=r"^<=\d+$")]] = Field(
+        default_factory=dict, description="Exact counts per action, or '<=N' for at most N."
+    )
+    forbid: list[Literal["add", "change", "replace", "destroy"]] = Field(default_factory=list)
+    allow_types: list[str] = Field(default_factory=list)
+    allow_addresses: list[str] = Field(default_factory=list, description="Glob patterns of resource addresses.")
+
+
+class TerraformSpec(_Model):
+    """A Terraform action run by a ``terraform`` step."""
+
+    action: Literal["init", "state-backup", "plan", "apply", "output"]
+    dir: str = Field(description="Terraform working directory, relative to the runbook file.")
+    vars: dict[str, str] = Field(default_factory=dict)
+    var_files: list[str] = Field(default_factory=list)
+    workspace: str = "default"
+    driver: Literal["auto", "binary", "embedded"] = "auto"
+    max_plan_age: Duration = Field(default=Duration(3600))
+    plan: str | None = Field(default=None, description="For apply: the id of the plan step whose saved plan to apply.")
+    guard: PlanGuard | None = None
+
+
+class Step(_Model):
+    """One thing to do: a command, a check, a manual action, an approval, a rollout wait, an observe window or Terraform."""
+
+    id: StepId
+    title: str = ""
+    explain: str = Field(default="", description="Markdown shown to the operator before the step.")
+    kind: StepKind = "command"
+    run: list[str] | None = Field(default=None, description="The command as an argv list; {param} is substituted.")
+    shell: bool = Field(default=False, description="Run through /bin/sh -c; every parameter is shell-quoted.")
+    cwd: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    timeout: Duration | None = None
+    confirm: Confirm | None = Field(
+        default=None, description="none, yes or typed; defaults to yes for mutating steps, none otherwise."
+    )
+    confirm_word: str | None = Field(default=None, description="The word a typed confirmation needs.")
+    expect: Expect = Field(default_factory=Expect)
+    on_failure: OnFailure = "stop"
+    rollback: str | None = Field(default=None, description="The id of the rollback step that undoes this one.")
+    mutates: bool | None = Field(default=None, description="Whether the step changes anything; inferred from kind.")
+    capture: Literal["none", "artifact"] = Field(
+        default="none", description="artifact: keep the output as evidence in the change's artifacts/."
+    )
+    backup: bool = Field(default=False, description="The step takes a backup or snapshot.")
+    # kind-specific
+    target: str | None = Field(default=None, description="rollout: kind/name of the workload to wait on.")
+    namespace: str | None = None
+    duration: Duration | None = Field(default=None, description="observe: how long to watch.")
+    instructions: str | None = Field(default=None, description="manual: what the operator does by hand.")
+    role: str | None = Field(default=None, description="approval: the role that must approve.")
+    terraform: TerraformSpec | None = None
+
+    @property
+    def is_mutating(self) -> bool:
+        if self.mutates is not None:
+            return self.mutates
+        return self.kind in MUTATING_KINDS
+
+    def confirmation(self, section: Section) -> Confirm:
+        """The confirmation actually demanded: explicit, else yes for anything mutating outside the read-only sections."""
+        if self.confirm is not None:
+            return self.confirm
+        if self.is_mutating and section in ("step", "rollback"):
+            return "yes"
+        return "none"
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> "Step":
+        kind = self.kind
+        if kind in ("command", "check") and not self.run:
+            raise ValueError(f"a {kind} step needs run: an argv list")
+        if kind == "rollout":
+            if not self.target or not re.match(r"^(deployment|statefulset|daemonset)/[a-z0-9.{}_-]+$", self.target):
+                raise ValueError("a rollout step needs target: deployment/NAME, statefulset/NAME or daemonset/NAME")
+        if kind == "observe" and self.duration is None:
+            raise ValueError("an observe step needs duration, such as 30m")
+        if kind == "terraform" and self.terraform is None:
+            raise ValueError("a terraform step needs a terraform: section")
+        if kind == "approval" and not self.role:
+            raise ValueError("an approval step needs role: who must approve")
+        if kind == "manual" and not (self.instructions or self.explain):
+            raise ValueError("a manual step needs instructions or explain")
+        if self.confirm == "typed" and not self.confirm_word:
+            raise ValueError("confirm: typed needs confirm_word, the word the operator must type")
+        if self.run is not None and len(self.run) == 0:
+            raise ValueError("run must not be empty")
+        return self
+
+
+class Trigger(_Model):
+    """A condition that, seen on live data, ends an observe window as a failure and offers rollback (one key each)."""
+
+    rollout_failed: str | None = Field(default=None, description="kind/name whose rollout failing fires the trigger.")
+    pod_restarts: "PodRestarts | None" = None
+    pod_status: "PodStatus | None" = None
+    node_not_ready: bool | str | None = None
+    warning_events: "WarningEvents | None" = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "Trigger":
+        set_fields = [name for name in type(self).model_fields if getattr(self, name) not in (None, False)]
+        if len(set_fields) != 1:
+            raise ValueError(
+                "a trigger has exactly one of rollout_failed, pod_restarts, pod_status, node_not_ready, warning_events"
+            )
+        return self
+
+    @property
+    def name(self) -> str:
+        return next(n for n in type(self).model_fields if getattr(self, n) not in (None, False))
+
+
+class PodRestarts(_Model):
+    selector: str
+    over: int = Field(ge=0)
+
+
+class PodStatus(_Model):
+    selector: str
+    reasons: list[str] = Field(default_factory=lambda: ["CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull"])
+
+
+class WarningEvents(_Model):
+    pattern: str
+    namespace: str | None = None
+
+
+Trigger.model_rebuild()
+
+
+class Rollback(_Model):
+    """How the change is put back: the triggers that call for it and the steps that do it."""
+
+    triggers: list[Trigger] = Field(default_factory=list)
+    steps: list[Step] = Field(default_factory=list)
+
+
+class Evidence(_Model):
+    """Something to keep with the record: the output of a step, or a command run at close-out."""
+
+    id: StepId
+    title: str = ""
+    from_step: str | None = Field(default=None, description="Keep the output of this step.")
+    run: list[str] | None = None
+
+
+class Runbook(_Model):
+    """A whole runbook as written."""
+
+    api_version: Literal["opsconsole/v1"] = Field(alias="apiVersion")
+    kind: Literal["Runbook"]
+    metadata: Metadata
+    why: str = ""
+    scope: str = ""
+    blast_radius: str = ""
+    params: dict[Annotated[str, Field(pattern=PARAM_NAME_PATTERN)], Param] = Field(default_factory=dict)
+    preconditions: list[Step] = Field(default_factory=list)
+    gates: list[Step] = Field(default_factory=list)
+    steps: list[Step] = Field(min_length=1)
+    rollback: Rollback = Field(default_factory=Rollback)
+    verification: list[Step] = Field(default_factory=list)
+    evidence: list[Evidence] = Field(default_factory=list)
+    done_when: list[str] = Field(default_factory=list)
+
+    def sections(self) -> list[tuple[Section, list[Step]]]:
+        """Every step list in the order a change walks them."""
+        return [
+            ("precondition", list(self.preconditions)),
+            ("gate", list(self.gates)),
+            ("step", list(self.steps)),
+            ("verification", list(self.verification)),
+            ("rollback", list(self.rollback.steps)),
+        ]
+
+    def step(self, step_id: str) -> Step:
+        for _section, steps in self.sections():
+            for step in steps:
+                if step.id == step_id:
+                    return step
+        raise KeyError(step_id)
+
+    def rollback_step(self, step_id: str) -> Step:
+        for step in self.rollback.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+
+# Parameters every change provides without the runbook declaring them.
+BUILTIN_PARAMS = frozenset({"context", "environment", "change_id", "change_dir", "runbook_dir"})
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a runbook, for editors that validate and complete YAML."""
+    schema = Runbook.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://opsconsole.invalid/schema/runbook-v1.json"
+    schema["title"] = "opsconsole runbook (opsconsole/v1)"
+    return schema
