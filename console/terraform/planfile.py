@@ -73,9 +73,12 @@ def check_plan_usable(
 
 
 def _human(seconds: float) -> str:
+    """Go-style duration, as Terraform and the runbook's own durations read: 45s, 2m5s, 1h0m1s."""
     s = int(round(seconds))
-    if s < 120:
-        return f"{s}s"
-    if s < 7200:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    if h:
+        return f"{h}h{m}m{sec}s"
+    if m:
+        return f"{m}m{sec}s"
+    return f"{sec}s"
