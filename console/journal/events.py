@@ -1,0 +1,69 @@
+"""The vocabulary of a change journal: every event type and the fields its ``data`` carries.
+
+The engine is the only writer; the renderer, the reviewer and the session fold are readers. Types are dotted
+names so a reader can ignore a family it does not know (forward compatibility: an older reviewer shows an
+unknown event as such instead of failing).
+
+=========================  ==========================================================================================
+type                       data
+=========================  ==========================================================================================
+change.created             change_id, runbook{id,title,component,from,to,risk,path,sha256}, environment, context,
+                           operator, description, scope, blast_radius, emergency, host
+params.set                 params{name: value} (secret values already "[REDACTED]")
+policy.checked             checks[{name, ok, message}] (context guard, window, frequency)
+approval.recorded          name, role, reference, step_id (for an approval step, else absent)
+breakglass.recorded        reason, approver, what (the rule overridden), step_id
+step.confirmed             section, step_id, method (yes | typed), word
+step.confirmation_refused  section, step_id, typed (what was typed instead)
+step.started               section, step_id, title, kind, command, argv, attempt
+step.finished              section, step_id, status (passed | failed), exit_code, duration_s, reason, file{path,sha256}
+step.interrupted           section, step_id, reason
+manual.answered            section, step_id, answer, note
+note.added                 step_id, text, author
+artifact.saved             step_id, kind, description, file{path,sha256}
+failure.choice             section, step_id, choice (retry | rollback | continue | abort), by
+rollback.started           reason, steps[ids]
+rollback.finished          status (done | failed), failed_step
+trigger.fired              trigger, object, message
+escalation.passed          level, minutes, step_id
+cluster.snapshot           when (before | after), summary{...}
+change.closed              outcome (success | rolled_back | partial | aborted), followups[], signoff{name, role}
+addendum.added             author, kind (correction | follow-up), text, refers_to (seq or null)
+journal.torn_tail          line, sha256, bytes_b64, length (written by the journal itself)
+=========================  ==========================================================================================
+"""
+
+from __future__ import annotations
+
+CHANGE_CREATED = "change.created"
+PARAMS_SET = "params.set"
+POLICY_CHECKED = "policy.checked"
+APPROVAL_RECORDED = "approval.recorded"
+BREAKGLASS_RECORDED = "breakglass.recorded"
+STEP_CONFIRMED = "step.confirmed"
+STEP_CONFIRMATION_REFUSED = "step.confirmation_refused"
+STEP_STARTED = "step.started"
+STEP_FINISHED = "step.finished"
+STEP_INTERRUPTED = "step.interrupted"
+MANUAL_ANSWERED = "manual.answered"
+NOTE_ADDED = "note.added"
+ARTIFACT_SAVED = "artifact.saved"
+FAILURE_CHOICE = "failure.choice"
+ROLLBACK_STARTED = "rollback.started"
+ROLLBACK_FINISHED = "rollback.finished"
+TRIGGER_FIRED = "trigger.fired"
+ESCALATION_PASSED = "escalation.passed"
+CLUSTER_SNAPSHOT = "cluster.snapshot"
+CHANGE_CLOSED = "change.closed"
+ADDENDUM_ADDED = "addendum.added"
+TORN_TAIL = "journal.torn_tail"
+
+OUTCOMES = ("success", "rolled_back", "partial", "aborted")
+SECTIONS = ("precondition", "gate", "step", "rollback", "verification")
+SECTION_TITLES = {
+    "precondition": "Preconditions",
+    "gate": "Gates",
+    "step": "Steps",
+    "rollback": "Rollback",
+    "verification": "Verification",
+}

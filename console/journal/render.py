@@ -1,0 +1,238 @@
+"""record.md, rendered from a change's journal (pure: events in, Markdown out).
+
+The journal is the record; this file is a reading of it. It is regenerated whenever asked and never edited, so
+it carries every minimum field of a change record and says which chain head it was rendered from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from console.journal.events import SECTION_TITLES
+from console.journal.summary import ChangeSummary, EventLike, StepRun, summarise
+
+OUTCOME_WORDS = {
+    "success": "Success",
+    "rolled_back": "Rolled back",
+    "partial": "Partial",
+    "aborted": "Aborted",
+    None: "In progress (not closed)",
+}
+
+
+def _cell(value: Any) -> str:
+    """A value safe inside a Markdown table cell."""
+    text = "" if value is None else str(value)
+    return text.replace("|", "\\|").replace("\n", " ").strip() or "—"
+
+
+def _time(ts: str | None) -> str:
+    return f"{ts[:10]} {ts[11:19]}Z" if ts else "—"
+
+
+def _dur(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+def _run_result(run: StepRun) -> str:
+    if run.status == "interrupted":
+        return "**interrupted**"
+    if run.answer is not None:
+        return f"answered {run.answer}"
+    if run.status == "failed":
+        return "**failed**" + (f": {run.reason}" if run.reason else "")
+    return run.status
+
+
+def _runs_table(runs: list[StepRun], *, artifacts: dict[str, list[dict[str, Any]]]) -> list[str]:
+    if not runs:
+        return ["_None run._", ""]
+    out = [
+        "| # | Step | Started | Ended | Duration | Exit | Result | Output |",
+        "|---|------|---------|-------|----------|------|--------|--------|",
+    ]
+    for i, run in enumerate(runs, 1):
+        label = f"`{run.step_id}`" + (f" {run.title}" if run.title else "")
+        if run.attempt > 1:
+            label += f" (attempt {run.attempt})"
+        output = run.output["path"] if run.output else ""
+        for art in artifacts.get(run.step_id, []):
+            output += (" " if output else "") + f"evidence: {art['file']['path']} (sha256 {art['file']['sha256'][:12]})"
+        out.append(
+            f"| {i} | {_cell(label)} | {_time(run.started)} | {_time(run.ended)} | {_dur(run.duration_s)} "
+            f"| {_cell(run.exit_code)} | {_cell(_run_result(run))} | {_cell(output)} |"
+        )
+    commands = [r for r in runs if r.command]
+    if commands:
+        out += ["", "Commands as run:", ""]
+        out += [f"- `{r.step_id}`: `{r.command}`" for r in commands]
+    notes = [r for r in runs if r.note]
+    if notes:
+        out += ["", "Operator notes:", ""]
+        out += [f"- `{r.step_id}`: {r.note}" for r in notes]
+    out.append("")
+    return out
+
+
+def render_record(events: Iterable[EventLike], *, head: str, integrity: str = "verified") -> str:
+    """The whole record.md for a change; ``head`` is the chain hash it was rendered from."""
+    s: ChangeSummary = summarise(events)
+    artifacts: dict[str, list[dict[str, Any]]] = {}
+    for art in s.artifacts:
+        if art.get("file"):
+            artifacts.setdefault(art.get("step_id", ""), []).append(art)
+
+    lines = [f"# {s.change_id}: {s.title}", ""]
+    lines += ["| Field | Value |", "|-------|-------|"]
+    approvers = ", ".join(f"{a.get('name')} ({a.get('role')})" for a in s.approvals) or "none recorded"
+    signoff = s.signoff.get("name") and f"{s.signoff.get('name')} ({s.signoff.get('role', '')})"
+    for field, value in (
+        ("Change ID", s.change_id),
+        ("Date", s.date),
+        ("Operator", s.operator),
+        ("Reviewer / approvals", approvers),
+        ("Sign-off", signoff or "—"),
+        ("Risk level", s.risk),
+        ("Environment", s.environment),
+        ("Kube context", s.context),
+        ("Components affected", s.component),
+        ("Versions", f"{s.from_version} → {s.to_version}"),
+        ("Runbook", f"{s.runbook.get('id', '')} (sha256 {str(s.runbook.get('sha256', ''))[:12]})"),
+        ("Emergency", "**yes (break-glass)**" if s.emergency else "no"),
+        ("Started", _time(s.created)),
+        ("Closed", _time(s.closed)),
+        ("Duration", _dur(s.duration_s)),
+        ("Outcome", f"**{OUTCOME_WORDS.get(s.outcome, s.outcome)}**"),
+    ):
+        lines.append(f"| {field} | {_cell(value)} |")
+    lines.append("")
+
+    lines += ["## Description", "", s.description.strip() or "—", ""]
+    lines += [f"- **Scope:** {s.scope or '—'}", f"- **Blast radius:** {s.blast_radius or '—'}", ""]
+    if s.params:
+        lines += ["Parameters:", ""] + [f"- `{k}` = `{v}`" for k, v in s.params.items()] + [""]
+
+    lines += ["## Approvals", ""]
+    if s.approvals:
+        lines += ["| Who | Role | Reference | When |", "|-----|------|-----------|------|"]
+        lines += [
+            f"| {_cell(a.get('name'))} | {_cell(a.get('role'))} | {_cell(a.get('reference'))} | {_time(a['at'])} |"
+            for a in s.approvals
+        ]
+    else:
+        lines.append("_No approvals recorded._")
+    lines.append("")
+
+    if s.policy_checks:
+        lines += ["## Policy checks", ""]
+        lines += [f"- {'pass' if c.get('ok') else '**refused**'}: {c.get('name')}: {c.get('message', '')}" for c in s.policy_checks]
+        lines.append("")
+
+    lines += ["## Break-glass decisions", ""]
+    if s.breakglass:
+        lines += [
+            f"- **{_time(b['at'])}: {b.get('what', 'override')}, approved by {b.get('approver', '?')}: "
+            f"\"{b.get('reason', '')}\"**"
+            for b in s.breakglass
+        ]
+    else:
+        lines.append("_None._")
+    lines.append("")
+
+    lines += ["## Preconditions", ""]
+    lines += _runs_table(s.runs_in("precondition"), artifacts=artifacts)
+    backups = [a for a in s.artifacts if a.get("kind") in ("backup", "state")]
+    if backups:
+        lines += ["Backups taken (evidence):", ""]
+        lines += [f"- `{a['file']['path']}` sha256 `{a['file']['sha256']}` ({a.get('description', '')})" for a in backups]
+        lines.append("")
+
+    for section in ("gate", "step"):
+        lines += [f"## {SECTION_TITLES[section]}", ""]
+        lines += _runs_table(s.runs_in(section), artifacts=artifacts)
+
+    if s.refusals:
+        lines += ["Refused confirmations:", ""]
+        lines += [f"- {_time(r['at'])} `{r.get('step_id')}`: typed `{r.get('typed', '')}`" for r in s.refusals] + [""]
+    if s.failure_choices:
+        lines += ["Decisions after failures:", ""]
+        lines += [f"- {_time(c['at'])} `{c.get('step_id')}`: {c.get('choice')} (by {c.get('by', '?')})" for c in s.failure_choices]
+        lines.append("")
+    if s.triggers:
+        lines += ["Rollback triggers fired:", ""]
+        lines += [f"- {_time(t['at'])} {t.get('trigger')}: {t.get('object', '')}: {t.get('message', '')}" for t in s.triggers]
+        lines.append("")
+    if s.escalations:
+        lines += ["Escalation deadlines passed:", ""]
+        lines += [f"- {_time(x['at'])} {x.get('level')} after {x.get('minutes')} min (step `{x.get('step_id')}`)" for x in s.escalations]
+        lines.append("")
+
+    lines += ["## Rollback", ""]
+    rollback_runs = s.runs_in("rollback")
+    if s.rollbacks or rollback_runs:
+        for r in s.rollbacks:
+            what = "started" if r["type"] == "rollback.started" else f"finished: {r.get('status')}"
+            lines.append(f"- {_time(r['at'])} rollback {what}" + (f" ({r.get('reason')})" if r.get("reason") else ""))
+        lines.append("")
+        lines += _runs_table(rollback_runs, artifacts=artifacts)
+    else:
+        lines += ["_Not rolled back._", ""]
+
+    lines += ["## Verification", ""]
+    lines += _runs_table(s.runs_in("verification"), artifacts=artifacts)
+
+    if s.snapshots:
+        lines += ["## Cluster before and after", ""]
+        for when in ("before", "after"):
+            if when in s.snapshots:
+                lines += [f"**{when.capitalize()}:**", "", "```", _format_snapshot(s.snapshots[when]), "```", ""]
+
+    lines += ["## Outcome and follow-ups", "", f"Outcome: **{OUTCOME_WORDS.get(s.outcome, s.outcome)}**", ""]
+    lines += [f"- [ ] {f}" for f in s.followups] if s.followups else ["_No follow-ups._"]
+    lines.append("")
+
+    if s.notes:
+        lines += ["## Notes", ""] + [f"- {_time(n['at'])} {n.get('author', '')}: {n.get('text', '')}" for n in s.notes] + [""]
+
+    lines += ["## Addenda", ""]
+    if s.addenda:
+        for a in s.addenda:
+            ref = f" (to event {a['refers_to']})" if a.get("refers_to") else ""
+            lines.append(f"- {_time(a['at'])} **{a.get('kind', 'addendum')}** by {a.get('author', '?')}{ref}: {a.get('text', '')}")
+    else:
+        lines.append("_None._")
+    lines.append("")
+
+    lines += [
+        "## Integrity",
+        "",
+        f"- Journal events: {s.events}",
+        f"- Chain head (SHA-256): `{head}`",
+        f"- Verification when rendered: {integrity}",
+        "",
+        "_Rendered from journal.jsonl; regenerate with `opsconsole records render "
+        f"{s.change_id}`. The journal is authoritative._",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _format_snapshot(summary: dict[str, Any]) -> str:
+    lines = []
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            inner = ", ".join(f"{k}: {v}" for k, v in value.items())
+            lines.append(f"{key}: {inner}")
+        elif isinstance(value, list):
+            lines.append(f"{key}:")
+            lines += [f"  {item}" for item in value]
+        else:
+            lines.append(f"{key}: {value}")
+    return "\n".join(lines) or "(empty)"
