@@ -31,9 +31,17 @@ EVENT_FIELDS = ("data", "hash", "prev", "seq", "ts", "type")
 Clock = Callable[[], datetime]
 
 
+# One encoder for every call: json.dumps would build a new one each time, which shows in append rates.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def canonical(obj: Any) -> bytes:
-    """The one serialisation the journal accepts: sorted keys, no spaces, UTF-8, no NaN or Infinity."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    """The one serialisation the journal accepts: sorted keys, no spaces, UTF-8, no NaN or Infinity.
+
+    Same bytes as ``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` for any
+    JSON value; NaN and Infinity raise ``ValueError`` because they are not JSON.
+    """
+    return _ENCODER.encode(obj).encode()
 
 
 def utc_ts(dt: datetime) -> str:
@@ -56,6 +64,19 @@ def _now() -> datetime:
 def event_hash(seq: int, ts: str, type: str, data: dict, prev: str) -> str:
     """SHA-256 hex of the canonical JSON of the five hashed fields."""
     return hashlib.sha256(canonical({"seq": seq, "ts": ts, "type": type, "data": data, "prev": prev})).hexdigest()
+
+
+def _encode(seq: int, ts: str, type: str, data_json: bytes, prev: str) -> tuple[str, bytes]:
+    """The hash and the line of an event, from ``canonical(data)`` serialised once.
+
+    With sorted keys the line is ``{"data":D,"hash":H,"prev":P,"seq":S,"ts":T,"type":Y}`` and the hashed bytes
+    are the same without ``,"hash":H``, so both are assembled from pieces rather than serialising ``data``
+    three times; the tests check the result against ``canonical`` of the whole.
+    """
+    # prev (hex) and ts (digits, "-:.TZ") never need escaping; type might.
+    tail = b',"prev":"%s","seq":%d,"ts":"%s","type":%s}' % (prev.encode(), seq, ts.encode(), canonical(type))
+    digest = hashlib.sha256(b'{"data":' + data_json + tail).hexdigest()
+    return digest, b'{"data":' + data_json + b',"hash":"' + digest.encode() + b'"' + tail + b"\n"
 
 
 @dataclass(frozen=True)
@@ -255,7 +276,8 @@ class Journal:
         if not isinstance(data, dict):
             raise TypeError(f"event data must be a dict, not {data.__class__.__name__}")
         # Serialise first: a non-JSON value fails here, with nothing written.
-        stored = json.loads(canonical(data))
+        data_json = canonical(data)
+        stored = json.loads(data_json.decode())
         with self._lock:
             if self._fd is None:
                 raise JournalError(f"{self._path} is closed")
@@ -264,9 +286,10 @@ class Journal:
             seq = len(self._events) + 1
             prev = self._events[-1].hash if self._events else GENESIS
             ts = utc_ts(self._clock())
-            event = Event(seq, ts, type, stored, prev, event_hash(seq, ts, type, stored, prev))
+            digest, line = _encode(seq, ts, type, data_json, prev)
+            event = Event(seq, ts, type, stored, prev, digest)
             try:
-                _write_all(self._fd, event.to_line())
+                _write_all(self._fd, line)
                 os.fsync(self._fd)
             except OSError as exc:
                 # The file may now hold part of this line; only a reopen can say what is there.
@@ -390,6 +413,18 @@ def _parse_line(b: bytes) -> tuple[Event | None, str | None]:
     return event, None
 
 
+def _hashed_bytes_digest(line: bytes, stored_hash: str) -> str:
+    """SHA-256 of a canonical line without its ``,"hash":H`` field, i.e. of the five hashed fields.
+
+    Only for lines already checked to be canonical: then the last ``,"hash":`` in the line is the top-level
+    one, because the fields after it (prev, seq, ts, type) are scalars and a ``"`` inside a JSON string is
+    always escaped. Saves re-serialising every event when verifying long journals.
+    """
+    field = b',"hash":' + canonical(stored_hash)
+    k = line.rfind(field)
+    return hashlib.sha256(line[:k] + line[k + len(field) :]).hexdigest()
+
+
 def _quotes_torn(candidate: bytes, line_no: int, torn: bytes) -> bool:
     """Whether ``candidate`` is a journal.torn_tail event recording exactly ``torn`` as line ``line_no``."""
     if b'"type":"journal.torn_tail"' not in candidate:  # cheap filter: most lines are not
@@ -438,7 +473,7 @@ def scan(raw: bytes, *, first_only: bool = False) -> _Scan:
                     if want_prev == GENESIS
                     else f"prev does not match the hash of the event on line {prev_line}"
                 )
-            elif event_hash(event.seq, event.ts, event.type, event.data, event.prev) != event.hash:
+            elif _hashed_bytes_digest(b, event.hash) != event.hash:
                 kind, reason = "hash", "hash does not match its content"
         if event is not None:
             out.parsed.append((no, event))
@@ -480,7 +515,7 @@ def _file_refs(data: dict) -> list[dict]:
     return refs
 
 
-def _check_file(base: Path, ref: dict, cache: dict[Path, str]) -> str | None:
+def _check_file(base: Path, ref: dict, cache: dict[Path, str | None]) -> str | None:
     from console.journal.cast import sha256_file
 
     rel = ref["path"]
@@ -490,10 +525,10 @@ def _check_file(base: Path, ref: dict, cache: dict[Path, str]) -> str | None:
     if Path(rel).is_absolute() or ".." in parts:
         return f"{rel}: path leaves the change directory"
     full = base / rel
-    if not full.is_file():
+    if full not in cache:  # several events may name one file; read it once
+        cache[full] = sha256_file(full) if full.is_file() else None
+    if cache[full] is None:
         return f"{rel} is missing"
-    if full not in cache:
-        cache[full] = sha256_file(full)
     if not isinstance(ref["sha256"], str) or cache[full] != ref["sha256"].lower():
         return f"{rel}: SHA-256 differs from the journal"
     return None
@@ -512,10 +547,17 @@ def verify(path: Path, *, head: str | None = None) -> VerifyReport:
         return VerifyReport(False, 0, GENESIS, [Problem(0, f"{path} is missing", "file")], [])
     result = scan(raw)
     problems = list(result.problems)
-    cache: dict[Path, str] = {}
+    cache: dict[Path, str | None] = {}
+    seen: dict[tuple[object, object], str | None] = {}  # (path, sha256) -> reason: a repeated reference costs a lookup
     for line_no, event in result.parsed:
         for ref in _file_refs(event.data):
-            reason = _check_file(path.parent, ref, cache)
+            key = (ref["path"], ref["sha256"])
+            if not (isinstance(key[0], str) and isinstance(key[1], str)):
+                reason = _check_file(path.parent, ref, cache)
+            elif key in seen:
+                reason = seen[key]
+            else:
+                reason = seen[key] = _check_file(path.parent, ref, cache)
             if reason is not None:
                 problems.append(Problem(line_no, reason, "file"))
     problems.sort(key=lambda p: p.line)  # stable: a line's own problem stays before its file's

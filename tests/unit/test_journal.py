@@ -347,3 +347,20 @@ def test_missing_journal(tmp_path: Path) -> None:
     report = verify(tmp_path / "journal.jsonl")
     assert not report.ok and report.problems[0].kind == "file"
     assert read_events(tmp_path / "journal.jsonl").problem is not None
+
+
+def test_line_encoding_matches_the_definition_for_awkward_content(tmp_path: Path) -> None:
+    p = tmp_path / "journal.jsonl"
+    j = Journal.create(p)
+    awkward = {
+        "hash": "a nested key named hash",
+        "text": 'quotes " and \\ backslashes, ,"hash":"x" and \n\t\x01 controls, Zoë ✓ 🚀',
+        "n": [1, -2.5, 1e300, True, None],
+        "z": {"b": 1, "a": {"hash": "deeper"}},
+    }
+    event = j.append('type with "quotes" \\ and ,"hash":"', awkward)
+    j.close()
+    body = {"seq": event.seq, "ts": event.ts, "type": event.type, "data": event.data, "prev": event.prev}
+    assert event.hash == jmod.event_hash(**body) == hashlib.sha256(canonical(body)).hexdigest()
+    assert p.read_bytes() == canonical({**body, "hash": event.hash}) + b"\n" == event.to_line()
+    assert verify(p).ok
