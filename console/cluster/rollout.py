@@ -233,7 +233,8 @@ def statefulset_status(obj: Mapping[str, Any]) -> RolloutStatus:
     if update_rev != current_rev:
         return result("progressing", "waiting for statefulset rolling update to complete "
                                      f"{updated} pods at revision {update_rev}...")
-    return result("complete", f"statefulset rolling update complete {current_replicas} pods at revision {current_rev}...")
+    return result("complete",
+                  f"statefulset rolling update complete {current_replicas} pods at revision {current_rev}...")
 
 
 def daemonset_status(obj: Mapping[str, Any]) -> RolloutStatus:
