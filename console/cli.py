@@ -1,0 +1,293 @@
+"""The ``opsconsole`` command: argument parsing, one-sentence errors, and a lazy start of the Textual app.
+
+Exit codes: 0 success, 1 a problem found or an operation refused, 2 a usage error. Nothing here prints a
+traceback for a problem the operator can fix; a bug still does, so it gets reported rather than hidden.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from console import __version__
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """A problem to report to the operator as one sentence, with an exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_FAIL):
+        super().__init__(message)
+        self.code = code
+
+
+def _out(line: str = "") -> None:
+    sys.stdout.write(line + "\n")
+
+
+def _err(line: str) -> None:
+    sys.stderr.write(line + "\n")
+
+
+# -- runbooks --------------------------------------------------------------------------------------------------
+
+
+def _runbook_files(paths: Sequence[str]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted([*p.glob("*.yaml"), *p.glob("*.yml")])
+            if not found:
+                raise CliError(f"{p}: no runbooks (*.yaml) in this directory")
+            files.extend(found)
+        elif p.exists():
+            files.append(p)
+        else:
+            raise CliError(f"{p}: no such file or directory")
+    return files
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    from console.runbook.lint import lint
+    from console.runbook.loader import RunbookError, load_runbook
+
+    failed = 0
+    files = _runbook_files(args.paths)
+    for path in files:
+        try:
+            loaded = load_runbook(path)
+        except RunbookError as exc:
+            failed += 1
+            for problem in exc.problems:
+                _out(str(problem))
+            continue
+        findings = lint(loaded)
+        if findings:
+            failed += 1
+        for finding in findings:
+            _out(str(finding))
+    if not args.quiet:
+        _err(f"{len(files)} runbook(s) checked, {failed} with problems")
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from console.runbook.models import json_schema
+
+    _out(json.dumps(json_schema(), indent=2, sort_keys=False))
+    return EXIT_OK
+
+
+# -- records ---------------------------------------------------------------------------------------------------
+
+
+def _store(args: argparse.Namespace):
+    from console.journal.records import resolve_records_dir
+    from console.journal.store import RecordStore
+
+    root = resolve_records_dir(args.records_dir)
+    if args.records_cmd != "list" and not root.is_dir():
+        raise CliError(f"{root}: no record store here (use --records-dir or OPSCONSOLE_RECORDS)")
+    return RecordStore(root)
+
+
+def _find(store, change_id: str):
+    from console.journal.store import ChangeNotFound
+
+    try:
+        return store.find(change_id)
+    except ChangeNotFound as exc:
+        raise CliError(str(exc)) from None
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def cmd_records_list(args: argparse.Namespace) -> int:
+    from console.journal.records import load_change
+
+    store = _store(args)
+    changes = [load_change(store, ref) for ref in store.list_changes()] if store.root.is_dir() else []
+    if args.json:
+        for c in changes:
+            s = c.summary
+            _out(json.dumps({
+                "id": c.ref.change_id, "date": s.date or c.ref.date, "component": s.component or c.ref.component,
+                "from": s.from_version, "to": s.to_version, "risk": s.risk, "environment": s.environment,
+                "operator": s.operator, "outcome": s.outcome, "integrity": c.integrity, "path": str(c.ref.path),
+            }))
+        return EXIT_OK
+    if not changes:
+        _err(f"no changes in {store.root}")
+        return EXIT_OK
+    rows = [["ID", "DATE", "COMPONENT", "FROM→TO", "RISK", "ENVIRONMENT", "OPERATOR", "OUTCOME", "INTEGRITY"]]
+    for c in changes:
+        s = c.summary
+        rows.append([
+            c.ref.change_id, s.date or c.ref.date, s.component or c.ref.component,
+            f"{s.from_version or c.ref.from_version}→{s.to_version or c.ref.to_version}", s.risk or "?",
+            s.environment or "?", s.operator or "?", (s.outcome or "in progress").replace("_", " "),
+            "ok" if c.report.ok else "BROKEN",
+        ])
+    for line in _table(rows):
+        _out(line)
+    return EXIT_OK
+
+
+def cmd_records_show(args: argparse.Namespace) -> int:
+    from console.journal.journal import read_events, verify
+    from console.journal.render import render_record
+
+    store = _store(args)
+    ref = _find(store, args.change_id)
+    journal = store.journal_path(ref)
+    report = verify(journal)
+    text = render_record(read_events(journal).events, head=report.head,
+                         integrity="verified" if report.ok else f"BROKEN: {report.first}")
+    _out(text)
+    return EXIT_OK if report.ok else EXIT_FAIL
+
+
+def cmd_records_verify(args: argparse.Namespace) -> int:
+    from console.journal.records import describe_problem, load_change
+
+    store = _store(args)
+    if args.head and len(args.change_ids) != 1:
+        raise CliError("--head checks one change: name exactly one change ID with it", EXIT_USAGE)
+    refs = [_find(store, cid) for cid in args.change_ids] if args.change_ids else store.list_changes()
+    if not refs:
+        _err(f"no changes in {store.root}")
+        return EXIT_OK
+    broken = 0
+    for ref in refs:
+        change = load_change(store, ref, head=args.head)
+        if change.report.ok:
+            extra = f"; {'; '.join(change.report.warnings)}" if change.report.warnings else ""
+            _out(f"{ref.change_id}: ok ({change.report.events} events, head {change.report.head}){extra}")
+        else:
+            broken += 1
+            _out(describe_problem(change))
+    return EXIT_FAIL if broken else EXIT_OK
+
+
+def cmd_records_render(args: argparse.Namespace) -> int:
+    from console.journal.records import render_to_disk
+
+    store = _store(args)
+    path = render_to_disk(store, _find(store, args.change_id))
+    _out(str(path))
+    return EXIT_OK
+
+
+# -- the UI ----------------------------------------------------------------------------------------------------
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from console.journal.records import resolve_records_dir
+
+    from screens.app import run_app  # the UI is imported only when it is wanted
+
+    return run_app(records_dir=resolve_records_dir(args.records_dir), runbooks_dir=Path(args.runbooks_dir))
+
+
+# -- parser ----------------------------------------------------------------------------------------------------
+
+
+def _optional_commands(sub: argparse._SubParsersAction) -> None:
+    """Commands whose modules may be absent from a slimmed install register themselves when present."""
+    try:
+        from console.sim import command as sim_command
+    except ImportError:
+        return
+    sim = sub.add_parser("sim", help="run the rehearsal cluster (a local Kubernetes API) until interrupted")
+    sim_command.add_arguments(sim)
+    sim.set_defaults(func=sim_command.run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="opsconsole",
+        description="Terminal operations console: runbooks stepped screen by screen, the cluster live, "
+        "and an append-only change record.",
+    )
+    parser.add_argument("--version", action="version", version=f"opsconsole {__version__}")
+    parser.add_argument("--records-dir", metavar="DIR", help="record store (default: $OPSCONSOLE_RECORDS or ./records)")
+    parser.add_argument("--runbooks-dir", metavar="DIR", default="runbooks", help="runbooks shown at home (default: ./runbooks)")
+    parser.set_defaults(func=cmd_ui)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    lint = sub.add_parser("lint", help="check runbooks against the format and the authoring rules")
+    lint.add_argument("paths", nargs="+", metavar="PATH", help="runbook files or directories of them")
+    lint.add_argument("-q", "--quiet", action="store_true", help="print findings only, no summary line")
+    lint.set_defaults(func=cmd_lint)
+
+    schema = sub.add_parser("schema", help="print the runbook JSON Schema (for editors)")
+    schema.set_defaults(func=cmd_schema)
+
+    records = sub.add_parser("records", help="list, show, verify and render change records")
+    rsub = records.add_subparsers(dest="records_cmd", metavar="ACTION", required=True)
+    rl = rsub.add_parser("list", help="a table of every change in the store")
+    rl.add_argument("--json", action="store_true", help="one JSON object per change")
+    rl.set_defaults(func=cmd_records_list)
+    rs = rsub.add_parser("show", help="print a change's record, rendered from its journal")
+    rs.add_argument("change_id", metavar="ID")
+    rs.set_defaults(func=cmd_records_show)
+    rv = rsub.add_parser("verify", help="check hash chains and output files (all changes when no ID is given)")
+    rv.add_argument("change_ids", nargs="*", metavar="ID")
+    rv.add_argument("--head", metavar="HASH", help="the chain must end at this hash, kept elsewhere at close-out")
+    rv.set_defaults(func=cmd_records_verify)
+    rr = rsub.add_parser("render", help="regenerate record.md from the journal")
+    rr.add_argument("change_id", metavar="ID")
+    rr.set_defaults(func=cmd_records_render)
+    for p in (rl, rs, rv, rr):
+        p.add_argument("--records-dir", metavar="DIR", default=argparse.SUPPRESS, help="record store")
+
+    _optional_commands(sub)
+    return parser
+
+
+def _friendly(exc: BaseException) -> str | None:
+    """The one-sentence form of errors an operator can fix; None for anything else (a bug)."""
+    from console.journal.journal import JournalError
+    from console.journal.store import StoreError
+    from console.runbook.params import ParamError
+
+    if isinstance(exc, CliError | JournalError | StoreError | ParamError):
+        return str(exc)
+    if isinstance(exc, PermissionError):
+        return f"{exc.filename}: permission denied"
+    if isinstance(exc, FileNotFoundError):
+        return f"{exc.filename}: no such file or directory"
+    if isinstance(exc, OSError):
+        return f"{exc.filename or 'I/O'}: {exc.strerror or exc}"
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "records_dir"):
+        args.records_dir = None
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except Exception as exc:  # every fixable error becomes one sentence; a bug keeps its traceback
+        message = _friendly(exc)
+        if message is None:
+            raise
+        _err(f"opsconsole: {message}")
+        return getattr(exc, "code", EXIT_FAIL) if isinstance(exc, CliError) else EXIT_FAIL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

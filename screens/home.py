@@ -1,0 +1,99 @@
+"""Home: the runbooks on hand and the changes already recorded, keyboard first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from console.journal.records import load_change
+from console.journal.store import RecordStore
+from console.runbook.loader import RunbookError, load_runbook
+
+
+@dataclass(frozen=True)
+class RunbookEntry:
+    """A runbook file as listed at home: either loaded, or the first problem that stopped it loading."""
+
+    path: Path
+    id: str
+    title: str
+    component: str
+    versions: str
+    risk: str
+    problem: str = ""
+
+
+def scan_runbooks(directory: Path) -> list[RunbookEntry]:
+    """Every runbook in ``directory`` (the template excluded), invalid ones listed with their first problem."""
+    entries = []
+    for path in sorted(directory.glob("*.yaml")) if directory.is_dir() else []:
+        if path.name.startswith("_"):
+            continue
+        try:
+            rb = load_runbook(path).runbook
+        except RunbookError as exc:
+            entries.append(RunbookEntry(path, path.stem, "(invalid runbook)", "", "", "", str(exc.problems[0])))
+            continue
+        md = rb.metadata
+        entries.append(RunbookEntry(path, md.id, md.title, md.component, f"{md.from_version}→{md.to_version}", md.risk))
+    return entries
+
+
+class HomeScreen(Screen):
+    """Runbooks and past records; the starting point of every session."""
+
+    BINDINGS = [
+        Binding("r", "refresh", "Refresh", id="home.refresh", tooltip="Read runbooks and records again"),
+        Binding("tab", "focus_next", "Next table", show=False, id="home.next"),
+    ]
+
+    def __init__(self, *, records_dir: Path, runbooks_dir: Path) -> None:
+        super().__init__()
+        self.records_dir = records_dir
+        self.runbooks_dir = runbooks_dir
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="home"):
+            yield Static("Runbooks", classes="section-title")
+            yield DataTable(id="runbooks", cursor_type="row", zebra_stripes=True)
+            yield Static("Changes on record", classes="section-title")
+            yield DataTable(id="records", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="home-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        runbooks = self.query_one("#runbooks", DataTable)
+        runbooks.add_columns("Runbook", "Title", "Component", "From→To", "Risk")
+        records = self.query_one("#records", DataTable)
+        records.add_columns("ID", "Date", "Component", "From→To", "Risk", "Environment", "Outcome", "Integrity")
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        runbooks = self.query_one("#runbooks", DataTable)
+        runbooks.clear()
+        entries = scan_runbooks(self.runbooks_dir)
+        for e in entries:
+            runbooks.add_row(e.id, e.problem or e.title, e.component, e.versions, e.risk, key=str(e.path))
+        records = self.query_one("#records", DataTable)
+        records.clear()
+        store = RecordStore(self.records_dir)
+        refs = store.list_changes() if self.records_dir.is_dir() else []
+        for ref in refs:
+            c = load_change(store, ref)
+            s = c.summary
+            records.add_row(
+                ref.change_id, s.date or ref.date, s.component or ref.component,
+                f"{s.from_version}→{s.to_version}", s.risk, s.environment,
+                (s.outcome or "in progress").replace("_", " "), "✓" if c.report.ok else "✗ broken",
+                key=ref.change_id,
+            )
+        self.query_one("#home-status", Static).update(
+            f"{len(entries)} runbook(s) in {self.runbooks_dir} · {len(refs)} change(s) in {self.records_dir}"
+        )
