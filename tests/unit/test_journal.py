@@ -364,3 +364,22 @@ def test_line_encoding_matches_the_definition_for_awkward_content(tmp_path: Path
     assert event.hash == jmod.event_hash(**body) == hashlib.sha256(canonical(body)).hexdigest()
     assert p.read_bytes() == canonical({**body, "hash": event.hash}) + b"\n" == event.to_line()
     assert verify(p).ok
+
+
+def test_a_complete_line_missing_only_its_newline_is_still_torn(tmp_path: Path) -> None:
+    # append() never returned for it (the fsync did not happen), so nobody acted on it: it is not committed.
+    p = tmp_path / "journal.jsonl"
+    j = make(p, 3)
+    j.close()
+    whole = p.read_bytes()
+    p.write_bytes(whole[:-1])
+    with pytest.raises(TornTailError) as info:
+        Journal.open(p)
+    assert info.value.line == 3
+    recovered = Journal.recover_torn_tail(p)
+    assert [e.seq for e in recovered.events] == [1, 2, 3]
+    assert recovered.events[-1].type == "journal.torn_tail" and recovered.events[-1].data["line"] == 3
+    recovered.close()
+    assert p.read_bytes().startswith(whole)
+    report = verify(p)
+    assert report.ok and report.events == 3 and len(report.warnings) == 1
