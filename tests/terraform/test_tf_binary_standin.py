@@ -17,6 +17,7 @@ from console.terraform.drivers import (
     EmbeddedDriver,
     TerraformCommandFailed,
     TerraformUnavailable,
+    TerraformWorkspaceMissing,
     choose_driver,
 )
 
@@ -84,7 +85,7 @@ def test_plan_argv_and_rc2_is_success_with_changes(standin, tmp_path):
     assert res.lines == len(lines) == 4
     assert standin.calls()[0]["cwd"] == str(standin.workdir)
     assert standin.calls()[0]["env"] == {"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1",
-                                         "TF_WORKSPACE": None}
+                                         "TF_WORKSPACE": "default"}
 
 
 def test_plan_rc0_is_success_without_changes_and_rc1_is_failure(standin):
@@ -168,10 +169,20 @@ def test_failing_data_command_raises_with_terraforms_message(standin, monkeypatc
         drv._capture(drv._argv("frobnicate"), standin.workdir)
 
 
-def test_workspace_is_passed_as_tf_workspace(standin):
+def test_workspace_is_passed_as_tf_workspace_once_known_to_exist(standin):
     drv = choose_driver("binary", env=standin.env, workspace="staging")
     drv.output(standin.workdir)
+    drv.state_pull(standin.workdir)
+    assert standin.argvs("workspace") == [["workspace", "list"]]  # checked once per directory
+    assert standin.calls()[0]["env"]["TF_WORKSPACE"] is None  # the listing itself is not steered
     assert standin.calls()[-1]["env"]["TF_WORKSPACE"] == "staging"
+
+
+def test_a_missing_workspace_is_refused_not_created(standin):
+    drv = choose_driver("binary", env=standin.env, workspace="prod")
+    with pytest.raises(TerraformWorkspaceMissing, match=r"'prod' does not exist .*\(it has: default, staging\)"):
+        drv.plan(standin.workdir, plan_file=standin.workdir / "p", vars={}, var_files=[], on_line=Lines())
+    assert standin.argvs("plan") == []
 
 
 def test_tofu_is_used_when_there_is_no_terraform(tmp_path):
