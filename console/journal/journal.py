@@ -222,8 +222,9 @@ class Journal:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         try:
             if not raw.endswith(b"\n"):
-                # Terminate the torn line on its own and make that durable first: a second crash during
-                # recovery then leaves a terminated torn line, which is recovered the same way again.
+                # Terminate the torn line on its own and make that durable first: a second crash here leaves
+                # a terminated torn line, which is torn again on the next open and recovered the same way.
+                # (Only a crash in the middle of writing the marker line itself is not recoverable this way.)
                 _write_all(fd, b"\n")
                 os.fsync(fd)
         except OSError:
