@@ -89,7 +89,7 @@ class BinaryDriver:
         """The executable's version (``terraform version -json``), read once."""
         if self._version is None:
             argv = self._argv("version", json=IsFlagged)
-            proc = subprocess.run(argv, capture_output=True, env=self._env, check=False)
+            proc = _run(argv, capture_output=True, env=self._env, check=False)
             text = proc.stdout.decode("utf-8", "replace")
             try:
                 self._version = str(json.loads(text)["terraform_version"])
@@ -187,7 +187,7 @@ class BinaryDriver:
             return
         env = {k: v for k, v in self._env.items() if k != "TF_WORKSPACE"}
         argv = self._argv("workspace list")
-        proc = subprocess.run(argv, cwd=workdir, capture_output=True, env=env, check=False)
+        proc = _run(argv, cwd=workdir, capture_output=True, env=env, check=False)
         if proc.returncode != 0:
             raise TerraformCommandFailed(argv[1:], proc.returncode, proc.stderr.decode("utf-8", "replace"))
         names = [ln.strip(" *\t") for ln in proc.stdout.decode("utf-8", "replace").splitlines() if ln.strip(" *\t")]
@@ -197,7 +197,7 @@ class BinaryDriver:
 
     # ----------------------------------------------------------------- processes
     def _capture(self, argv: list[str], workdir: Path) -> bytes:
-        proc = subprocess.run(argv, cwd=workdir, capture_output=True, env=self._env, check=False)
+        proc = _run(argv, cwd=workdir, capture_output=True, env=self._env, check=False)
         if proc.returncode != 0:
             raise TerraformCommandFailed(argv[1:], proc.returncode, proc.stderr.decode("utf-8", "replace"))
         return proc.stdout
@@ -206,7 +206,7 @@ class BinaryDriver:
         ui = UiStream(on_line)
         start = time.monotonic()
         # stderr joins stdout so the operator sees warnings and errors in the order Terraform printed them.
-        proc = subprocess.Popen(
+        proc = _popen(
             argv,
             cwd=workdir,
             env=self._env,
@@ -226,6 +226,20 @@ class BinaryDriver:
             proc.stdout.close()
         rc = proc.wait()
         return ui.result(rc, time.monotonic() - start, detailed_exitcode=detailed_exitcode)
+
+
+def _popen(argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(argv, **kwargs)
+    except OSError as exc:  # removed, not executable, or a bad working directory
+        raise TerraformUnavailable(f"cannot run {argv[0]} in {kwargs.get('cwd') or '.'}: {exc.strerror or exc}") from exc
+
+
+def _run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(argv, **kwargs)
+    except OSError as exc:
+        raise TerraformUnavailable(f"cannot run {argv[0]} in {kwargs.get('cwd') or '.'}: {exc.strerror or exc}") from exc
 
 
 def _interrupt(proc: subprocess.Popen[bytes]) -> None:

@@ -208,3 +208,10 @@ def test_argv_builder_refuses_dict_options(tmp_path):
     b = _ArgvBuilder(working_dir=str(tmp_path), terraform_bin_path="terraform")
     with pytest.raises(TypeError, match="#67"):
         b.generate_cmd_string("apply", "p.tfplan", var={"a": "b"})
+
+
+def test_a_vanished_binary_is_a_clear_error(standin):
+    drv = standin.driver()
+    standin.exe.unlink()
+    with pytest.raises(TerraformUnavailable, match="cannot run .*terraform"):
+        drv.init(standin.workdir, on_line=Lines())

@@ -198,8 +198,24 @@ def test_a_sink_that_raises_stops_the_run_and_leaves_no_lock(driver, work):
     with pytest.raises(Stop):
         driver.plan(work, plan_file=work / "x.tfplan", vars={"node_count": 5}, var_files=[], on_line=on_line)
     assert not (work / ".terraform.tfstate.lock.info").exists()
-    plan, _ = _plan(driver, work, node_count=5)
-    assert driver.apply(work, plan_file=plan, on_line=Lines()).ok
+
+    # Interrupted mid-apply: Terraform stops as on Ctrl-C, records what it created and releases the lock,
+    # so the next plan proposes exactly the rest (however far the apply got before the signal landed).
+    plan, _ = _plan(driver, work, node_count=300)
+    seen = []
+
+    def stop_after_first_create(line: str) -> None:
+        seen.append(line)
+        if '"apply_complete"' in line:
+            raise Stop
+
+    with pytest.raises(Stop):
+        driver.apply(work, plan_file=plan, on_line=stop_after_first_create)
+    assert not (work / ".terraform.tfstate.lock.info").exists()
+    done = len(_state_nodes(driver.state_pull(work)))
+    assert 3 < done <= 300
+    res = driver.plan(work, plan_file=work / "rest.tfplan", vars={"node_count": 300}, var_files=[], on_line=Lines())
+    assert res.ok and res.summary["add"] == 300 - done and res.summary["remove"] == 0
 
 
 def test_workspaces_are_kept_apart_and_a_missing_one_is_refused(driver, work):
