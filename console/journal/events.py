@@ -35,6 +35,8 @@ journal.torn_tail          line, sha256, bytes_b64, length (written by the journ
 
 from __future__ import annotations
 
+from console.journal.journal import TORN_TAIL as TORN_TAIL_EVENT
+
 CHANGE_CREATED = "change.created"
 PARAMS_SET = "params.set"
 POLICY_CHECKED = "policy.checked"
@@ -56,7 +58,7 @@ ESCALATION_PASSED = "escalation.passed"
 CLUSTER_SNAPSHOT = "cluster.snapshot"
 CHANGE_CLOSED = "change.closed"
 ADDENDUM_ADDED = "addendum.added"
-TORN_TAIL = "journal.torn_tail"
+TORN_TAIL = TORN_TAIL_EVENT  # written by the journal itself on recovery
 
 OUTCOMES = ("success", "rolled_back", "partial", "aborted")
 SECTIONS = ("precondition", "gate", "step", "rollback", "verification")
