@@ -163,7 +163,7 @@ def test_data_commands(standin):
     assert standin.argvs("init")[0] == ["init", "-input=false", "-no-color", "-json"]
 
 
-def test_failing_data_command_raises_with_terraforms_message(standin, monkeypatch):
+def test_failing_data_command_raises_with_terraforms_message(standin):
     drv = standin.driver()
     with pytest.raises(TerraformCommandFailed, match="unknown command"):
         drv._capture(drv._argv("frobnicate"), standin.workdir)
