@@ -191,3 +191,19 @@ def test_rollout_row_carries_rollout_status() -> None:
 def test_rollout_row_rejects_other_kinds() -> None:
     with pytest.raises(UnsupportedKindError, match="no status viewer has been implemented for ReplicaSet.apps"):
         rollout_row({"kind": "ReplicaSet", "apiVersion": "apps/v1", "metadata": {"name": "x"}})
+
+
+def test_pure_cluster_modules_import_no_io_or_ui() -> None:
+    """Import the pure modules in a fresh interpreter and check nothing with IO, threads or UI came along."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import console.cluster.rows, console.cluster.rollout, console.cluster.triggers, console.cluster.filtering\n"
+        "bad = {'kubernetes', 'textual', 'screens', 'subprocess', 'socket', 'threading', 'asyncio', 'urllib3'}\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in bad)))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
