@@ -219,6 +219,8 @@ def _known_fields(loc: Loc) -> list[str]:
     from console.runbook import models
 
     names = [p for p in loc if isinstance(p, str)]
+    if len(names) >= 2 and names[0] == "params":
+        del names[1]  # a parameter's name is a key of the params mapping, not a field to look up
     model: Any = models.Runbook
     for part in names:
         fld = model.model_fields.get(part) or next(
