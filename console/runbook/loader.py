@@ -154,7 +154,7 @@ def load_runbook_text(text: str, path: str | Path = "<runbook>") -> LoadedRunboo
     if not isinstance(root, CommentedMap):
         raise RunbookError([Problem(name, 1, 1, "", "a runbook is a YAML mapping (apiVersion, kind, metadata, ...)")])
     positions = Positions(root)
-    problems = _model_problems(name, root, positions) + _reference_problems(name, root, positions)
+    problems = _model_problems(name, root, positions) + _reference_problems(name, root, positions, text)
     problems.sort(key=lambda pr: (pr.line, pr.col, pr.path, pr.message))
     if problems:
         raise RunbookError(problems)
@@ -260,8 +260,26 @@ def _steps(root: CommentedMap) -> Iterator[tuple[Loc, CommentedMap]]:
                 yield section + (i,), step
 
 
-def _string_column(node: Any, loc: Loc, positions: Positions, offset: int) -> tuple[int, int]:
+def _string_column(node: Any, loc: Loc, positions: Positions, offset: int, lines: list[str]) -> tuple[int, int]:
+    """Line and column of the placeholder at ``offset`` in a string value, found in the source text.
+
+    The offset within the value is not the offset on the line for block scalars (``|``, ``>``), plain or quoted
+    strings folded over several lines, and quoted strings with escapes, so the placeholder's own text is looked
+    for from where the value starts, skipping as many earlier occurrences as the value itself has.
+    """
     line, col = positions.of(loc)
+    end = node.find("}", offset)
+    token = node[offset : end + 1]
+    nth = node.count(token, 0, offset)
+    row, start = line - 1, col - 1
+    while 0 <= row < len(lines) and token:
+        idx = lines[row].find(token, start)
+        while idx != -1:
+            if nth == 0:
+                return row + 1, idx + 1
+            nth -= 1
+            idx = lines[row].find(token, idx + 1)
+        row, start = row + 1, 0
     quoted = isinstance(node, (DoubleQuotedScalarString, SingleQuotedScalarString))
     return line, col + offset + (1 if quoted else 0)
 
@@ -294,8 +312,9 @@ def _templated_strings(step_loc: Loc, step: dict) -> Iterator[tuple[Loc, Any]]:
                 yield step_loc + ("terraform", "vars", k), v
 
 
-def _reference_problems(name: str, root: CommentedMap, positions: Positions) -> list[Problem]:
+def _reference_problems(name: str, root: CommentedMap, positions: Positions, text: str = "") -> list[Problem]:
     problems: list[Problem] = []
+    lines = text.split("\n")
 
     def add(loc: Loc, message: str, *, key: bool = False, at: tuple[int, int] | None = None) -> None:
         line, col = at or positions.of(loc, key=key)
@@ -328,7 +347,7 @@ def _reference_problems(name: str, root: CommentedMap, positions: Positions) -> 
             if ph.name not in known:
                 hint = difflib.get_close_matches(ph.name, sorted(known), n=1)
                 extra = f" (did you mean {{{hint[0]}}}?)" if hint else ""
-                add(loc, f"unknown parameter {{{ph.name}}}{extra}", at=_string_column(value, loc, positions, ph.offset))
+                add(loc, f"unknown parameter {{{ph.name}}}{extra}", at=_string_column(value, loc, positions, ph.offset, lines))
 
     # Parameter defaults must satisfy their own declaration.
     for pname, pdecl in params.items():
