@@ -1,0 +1,254 @@
+"""The command runner: a real process in its own process group, its output streamed as it comes.
+
+Each line of stdout and stderr is timestamped, redacted, written to the run's asciicast file (so a crash loses
+at most the line in flight) and handed to listeners; the runner keeps only a bounded tail in memory, however much
+a command prints. A timeout or a cancel stops the whole group: SIGINT, then SIGTERM, then SIGKILL after grace
+periods, so a ``kubectl`` and anything it started are gone when the step ends.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from console.engine.redact import Redactor, StreamRedactor
+from console.journal.cast import CastWriter
+
+MAX_LINE = 64 * 1024  # a single "line" longer than this is split, so one endless line cannot grow memory
+
+
+@dataclass(frozen=True)
+class OutputLine:
+    """One line of a command's output, as the listeners see it (already redacted)."""
+
+    t: float  # seconds since the command started
+    stream: str  # "stdout" or "stderr"
+    text: str
+
+
+Listener = Callable[[OutputLine], None]
+
+
+@dataclass
+class Expectation:
+    """What the output must (or must not) contain, checked line by line as it streams (``^``/``$`` per line)."""
+
+    exit_codes: Sequence[int] = (0,)
+    matches: re.Pattern[str] | None = None
+    not_matches: re.Pattern[str] | None = None
+
+
+@dataclass
+class RunResult:
+    """How a command ended, with what the record needs."""
+
+    exit_code: int | None
+    duration_s: float
+    timed_out: bool = False
+    cancelled: bool = False
+    lines: int = 0
+    tail: list[str] = field(default_factory=list)
+    matched: bool = False
+    forbidden_line: str | None = None
+    error: str | None = None  # the command could not be started at all
+    cast_sha256: str | None = None
+
+    def verdict(self, expect: Expectation) -> tuple[bool, str]:
+        """(passed, reason) against the expectation."""
+        if self.error:
+            return False, self.error
+        if self.timed_out:
+            return False, f"timed out after {self.duration_s:.1f}s"
+        if self.cancelled:
+            return False, "cancelled by the operator"
+        if self.exit_code not in expect.exit_codes:
+            return False, f"exit code {self.exit_code} (expected {', '.join(map(str, expect.exit_codes))})"
+        if expect.matches is not None and not self.matched:
+            return False, f"output never matched /{expect.matches.pattern}/"
+        if self.forbidden_line is not None:
+            return False, f"output matched /{expect.not_matches.pattern}/: {self.forbidden_line[:200]}"
+        return True, "passed"
+
+
+@dataclass
+class Grace:
+    """How long each signal gets before the next, stronger one."""
+
+    interrupt_s: float = 5.0
+    terminate_s: float = 5.0
+
+
+class CommandRunner:
+    """Runs one command to completion; ``cancel()`` may be called from any thread."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout_s: float | None = None,
+        redactor: Redactor | None = None,
+        cast: CastWriter | None = None,
+        listeners: Sequence[Listener] = (),
+        expect: Expectation | None = None,
+        tail_lines: int = 500,
+        grace: Grace | None = None,
+    ) -> None:
+        self.argv = list(argv)
+        self.cwd = cwd
+        self.env = dict(env) if env is not None else None
+        self.timeout_s = timeout_s
+        self.redactor = redactor or Redactor()
+        self.cast = cast
+        self.listeners = list(listeners)
+        self.expect = expect or Expectation()
+        self.tail: deque[str] = deque(maxlen=tail_lines)
+        self.grace = grace or Grace()
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._start = 0.0
+        self._lines = 0
+        self._matched = False
+        self._forbidden: str | None = None
+
+    def cancel(self) -> None:
+        """Stop the command (and its whole process group); safe to call before, during or after the run."""
+        self._cancel.set()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def run(self) -> RunResult:
+        self._start = time.monotonic()
+        try:
+            self._proc = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # its own process group, so signals reach everything it starts
+            )
+        except OSError as exc:
+            message = f"cannot start {self.argv[0]}: {exc.strerror or exc}"
+            self._deliver("stderr", message)
+            return RunResult(None, time.monotonic() - self._start, lines=self._lines, tail=list(self.tail), error=message)
+        readers = [
+            threading.Thread(target=self._pump, args=(self._proc.stdout, "stdout"), daemon=True),
+            threading.Thread(target=self._pump, args=(self._proc.stderr, "stderr"), daemon=True),
+        ]
+        for t in readers:
+            t.start()
+        timed_out = self._wait()
+        for t in readers:
+            t.join(timeout=5)
+        duration = time.monotonic() - self._start
+        return RunResult(
+            exit_code=self._proc.returncode,
+            duration_s=duration,
+            timed_out=timed_out,
+            cancelled=self._cancel.is_set() and not timed_out,
+            lines=self._lines,
+            tail=list(self.tail),
+            matched=self._matched,
+            forbidden_line=self._forbidden,
+        )
+
+    def _wait(self) -> bool:
+        """Wait for exit, a timeout or a cancel; returns whether it timed out."""
+        assert self._proc is not None
+        deadline = self._start + self.timeout_s if self.timeout_s else None
+        while True:
+            try:
+                self._proc.wait(timeout=0.05)
+                return False
+            except subprocess.TimeoutExpired:
+                pass
+            if self._cancel.is_set():
+                self._stop_group()
+                return False
+            if deadline is not None and time.monotonic() >= deadline:
+                self._stop_group()
+                return True
+
+    def _stop_group(self) -> None:
+        assert self._proc is not None
+        pgid = self._proc.pid  # start_new_session makes the child the group leader
+        for sig, wait_s in ((signal.SIGINT, self.grace.interrupt_s), (signal.SIGTERM, self.grace.terminate_s), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self._proc.wait(timeout=wait_s)
+                # The leader is gone; make sure nothing it started lingers in the group.
+                try:
+                    os.killpg(pgid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def _pump(self, pipe, stream: str) -> None:
+        redacting = StreamRedactor(self.redactor)
+        buf = b""
+        while True:
+            chunk = pipe.read1(65536) if hasattr(pipe, "read1") else pipe.read(65536)
+            if not chunk:
+                break
+            buf += chunk
+            while True:
+                nl = buf.find(b"\n")
+                if nl < 0:
+                    if len(buf) > MAX_LINE:
+                        line, buf = buf[:MAX_LINE], buf[MAX_LINE:]
+                        self._line(redacting, stream, line)
+                        continue
+                    break
+                line, buf = buf[:nl], buf[nl + 1 :]
+                self._line(redacting, stream, line)
+        if buf:
+            self._line(redacting, stream, buf)
+        for text in redacting.flush():
+            self._deliver(stream, text)
+        pipe.close()
+
+    def _line(self, redacting: StreamRedactor, stream: str, raw: bytes) -> None:
+        text = raw.decode("utf-8", errors="replace").rstrip("\r")
+        for safe in redacting.feed(text):
+            self._deliver(stream, safe)
+
+    def _deliver(self, stream: str, text: str) -> None:
+        t = time.monotonic() - self._start
+        with self._lock:
+            self._lines += 1
+            self.tail.append(text)
+            if self.expect.matches is not None and not self._matched and self.expect.matches.search(text):
+                self._matched = True
+            if self.expect.not_matches is not None and self._forbidden is None and self.expect.not_matches.search(text):
+                self._forbidden = text
+            if self.cast is not None:
+                prefix = "\x1b[31m" if stream == "stderr" else ""
+                suffix = "\x1b[0m" if stream == "stderr" else ""
+                self.cast.write(f"{prefix}{text}{suffix}\r\n", at=t)
+        line = OutputLine(t, stream, text)
+        for listener in self.listeners:
+            listener(line)
+
+
+def run_command(argv: Sequence[str], **kwargs) -> RunResult:
+    """Run ``argv`` to completion with a CommandRunner (see its arguments)."""
+    return CommandRunner(argv, **kwargs).run()
