@@ -132,7 +132,9 @@ def load_runbook(path: str | Path) -> LoadedRunbook:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RunbookError([Problem(str(p), 1, exc.start + 1, "", "the file is not UTF-8 text")]) from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - data.rfind(b"\n", 0, exc.start)  # bytes into the line, 1-based
+        raise RunbookError([Problem(str(p), line, col, "", "the file is not UTF-8 text")]) from None
     return load_runbook_text(text, p)
 
 
@@ -208,7 +210,9 @@ def _model_problems(name: str, root: CommentedMap, positions: Positions) -> list
                     message += f" (did you mean {close[0]!r}?)"
             elif kind == "literal_error":
                 message = f"{to_plain(node)!r} is not allowed: {err['msg'].removeprefix('Input should be ').replace(chr(39), '')}"
-            line, col = positions.of(walked, key=kind == "extra_forbidden")
+            # A bad mapping key (loc ends in "[key]", e.g. a parameter's name) is pointed at the key, not its value.
+            on_key = kind == "extra_forbidden" or loc[len(walked):] == ("[key]",)
+            line, col = positions.of(walked, key=on_key)
             problems.append(Problem(name, line, col, dotted(shown), message))
         return _dedupe(problems)
     return []
