@@ -31,15 +31,25 @@ _SAFE = "bcdfghjklmnpqrstvwxz2456789"
 
 def template_hash(template: Obj) -> str:
     """pod-template-hash: FNV-style 32-bit hash of the template, safe-encoded as Kubernetes does."""
-    h = zlib.crc32(json.dumps(template, sort_keys=True, separators=(",", ":")).encode())
+    h = zlib.crc32(json.dumps(normalize(template), sort_keys=True, separators=(",", ":")).encode())
     return "".join(_SAFE[ord(ch) % len(_SAFE)] for ch in str(h))
+
+
+def normalize(value: Any) -> Any:
+    """Drop nulls and empty maps/lists, so templates compare as Go structs do (null == zero value)."""
+    if isinstance(value, dict):
+        out = {k: normalize(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v is not None and v != {} and v != []}
+    if isinstance(value, list):
+        return [normalize(v) for v in value]
+    return value
 
 
 def _strip_hash(template: Obj) -> Obj:
     t = clone(template)
     labels = (t.get("metadata") or {}).get("labels") or {}
     labels.pop(HASH_LABEL, None)
-    return t
+    return normalize(t)
 
 
 def revision(obj: Obj) -> int:
@@ -112,7 +122,8 @@ class DeploymentController:
         now = self.cluster.clock.now()
         rss = [clone(r) for r in _controlled(self.store.owned_by(uid, "replicasets"), uid)]
         tpl = d["spec"]["template"]
-        new_rs = next((r for r in rss if _strip_hash(r["spec"]["template"]) == tpl), None)
+        want = normalize(tpl)
+        new_rs = next((r for r in rss if _strip_hash(r["spec"]["template"]) == want), None)
         olds = [r for r in rss if r is not new_rs]
         max_old = max((revision(r) for r in olds), default=0)
         conds = list((d.get("status") or {}).get("conditions") or [])

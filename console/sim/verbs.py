@@ -57,6 +57,15 @@ def apply_patch(target: Obj, body: bytes, content_type: str) -> Obj:
                                f"application/strategic-merge-patch+json (got {ct})")
 
 
+def prune_nulls(value: Any) -> Any:
+    """Drop null fields, as decoding into the API's typed structs does."""
+    if isinstance(value, dict):
+        return {k: prune_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [prune_nulls(v) for v in value]
+    return value
+
+
 class Verbs:
     """The verbs of one cluster."""
 
@@ -119,6 +128,7 @@ class Verbs:
 
     # ----- writes ----------------------------------------------------------------------------------------
     def create(self, res: Resource, ns: str, body: Obj, *, dry_run: bool = False) -> Obj:
+        body = prune_nulls(body)
         md = body.setdefault("metadata", {})
         if res.namespaced:
             if md.get("namespace") and md["namespace"] != ns:
@@ -138,6 +148,7 @@ class Verbs:
         return self.store.create(res.name, body, owned=True, dry_run=dry_run)
 
     def update(self, res: Resource, ns: str, name: str, body: Obj, sub: str = "", *, dry_run: bool = False) -> Obj:
+        body = prune_nulls(body)
         md = body.setdefault("metadata", {})
         if md.get("name") and md["name"] != name:
             raise BadRequest(f'the name of the object ({md["name"]}) does not match the name on the URL ({name})')
@@ -147,6 +158,7 @@ class Verbs:
         old = self.get(res, ns, name)
         body["kind"], body["apiVersion"] = res.kind, res.api_version
         if sub != "status":
+            apply_defaults(res, body)
             validate(res, body)
             self._immutable(res, old, body)
         return self.store.replace(
