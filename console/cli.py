@@ -186,6 +186,124 @@ def cmd_records_render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- changes ---------------------------------------------------------------------------------------------------
+
+
+def _policy(args: argparse.Namespace):
+    from console.config import load_policy
+
+    return load_policy(getattr(args, "config", None))
+
+
+def _parse_approvals(items: Sequence[str]):
+    from console.engine.policy import Approval
+
+    out = []
+    for item in items:
+        parts = item.split(":", 2)
+        if len(parts) < 2 or not parts[0].strip() or not parts[1].strip():
+            raise CliError(f"--approval {item!r} is not of the form NAME:ROLE[:REFERENCE]", EXIT_USAGE)
+        out.append(Approval(parts[0].strip(), parts[1].strip(), parts[2].strip() if len(parts) > 2 else ""))
+    return out
+
+
+def _current_context(kubeconfig: str | None) -> str:
+    from console.engine.kubecontext import kubeconfig_paths, load_merged
+
+    config = load_merged(kubeconfig_paths(kubeconfig))
+    if not config.get("current-context"):
+        raise CliError("the kubeconfig has no current context: name one with --context")
+    return str(config["current-context"])
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from console.engine import policy as pol
+    from console.engine.linemode import Answers, LineDriver
+    from console.engine.session import ChangeSession, StartRequest
+    from console.journal.records import resolve_records_dir
+    from console.journal.store import RecordStore
+    from console.runbook.params import parse_assignments
+
+    if not args.plain:
+        raise CliError("the full-screen stepper is not in this version yet: add --plain to drive the change in line mode", EXIT_USAGE)
+    policy = _policy(args)
+    answers = Answers.load(Path(args.answers)) if args.answers else None
+    context = args.context or _current_context(args.kubeconfig)
+    environment = args.environment or policy.environment_of(context)
+    if environment is None:
+        raise CliError(f"context {context!r} maps to no environment in policy ({policy.source}); name one with --environment")
+    if answers is not None and not pol.is_rehearsal(policy, environment):
+        raise CliError(f"--answers runs a change unattended, which policy allows only on rehearsal environments, not {environment}")
+    data = answers.data if answers else {}
+    params = {**{str(k): v for k, v in (data.get("params") or {}).items()}, **parse_assignments(args.param)}
+    approvals = _parse_approvals(args.approval)
+    if answers:
+        from console.engine.policy import Approval
+
+        approvals += [Approval(str(a.get("name", "")), str(a.get("role", "")), str(a.get("reference", ""))) for a in data.get("approvals") or []]
+    emergency = data.get("emergency") or {}
+    typed = args.confirm_context
+    if pol.needs_typed_context(policy, environment) and typed is None:
+        sys.stdout.write(f"{environment} is production: type the context name {context!r} to start: ")
+        sys.stdout.flush()
+        typed = sys.stdin.readline().strip()
+    request = StartRequest(
+        runbook_path=Path(args.runbook), environment=environment, context=context,
+        operator=args.operator or str(data.get("operator") or "") or _user(), params=params, approvals=approvals,
+        emergency_reason=args.emergency or emergency.get("reason"), emergency_approver=args.emergency_approver or emergency.get("approver"),
+        typed_context=typed, kubeconfig=args.kubeconfig,
+    )
+    store = RecordStore(resolve_records_dir(args.records_dir, configured=policy.records_dir))
+    session = ChangeSession.start(request, store=store, policy=policy)
+    return _drive(LineDriver(session, answers=answers), session)
+
+
+def _drive(driver, session) -> int:
+    try:
+        return driver.drive()
+    except (EOFError, KeyboardInterrupt):
+        sys.stdout.write(f"\nstopped; the change stays open: opsconsole resume {session.change_id}\n")
+        session.release()
+        return 3
+    except BaseException:
+        session.release()
+        raise
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from console.engine.linemode import Answers, LineDriver
+    from console.engine.session import ChangeSession
+    from console.journal.records import resolve_records_dir
+    from console.journal.store import RecordStore
+    from console.runbook.params import parse_assignments
+
+    if not args.plain:
+        raise CliError("the full-screen stepper is not in this version yet: add --plain to resume in line mode", EXIT_USAGE)
+    policy = _policy(args)
+    answers = Answers.load(Path(args.answers)) if args.answers else None
+    store = RecordStore(resolve_records_dir(args.records_dir, configured=policy.records_dir))
+    data = answers.data if answers else {}
+    session = ChangeSession.resume(
+        args.change_id, store=store, policy=policy, operator=args.operator or str(data.get("operator") or "") or _user(),
+        params=parse_assignments(args.param), kubeconfig=args.kubeconfig, recover_torn_tail=args.recover_torn_tail,
+    )
+    from console.engine import policy as pol
+
+    if answers is not None and not pol.is_rehearsal(policy, session.environment):
+        session.release()
+        raise CliError(f"--answers runs a change unattended, which policy allows only on rehearsal environments, not {session.environment}")
+    return _drive(LineDriver(session, answers=answers), session)
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "operator"
+
+
 # -- the UI ----------------------------------------------------------------------------------------------------
 
 
@@ -249,17 +367,46 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (rl, rs, rv, rr):
         p.add_argument("--records-dir", metavar="DIR", default=argparse.SUPPRESS, help="record store")
 
+    run = sub.add_parser("run", help="start a change from a runbook (line mode with --plain)")
+    run.add_argument("runbook", metavar="RUNBOOK")
+    run.add_argument("--environment", metavar="ENV", help="the environment the change is for (default: the context's, by policy)")
+    resume = sub.add_parser("resume", help="carry on with a change that was interrupted")
+    resume.add_argument("change_id", metavar="ID")
+    resume.add_argument("--recover-torn-tail", action="store_true", help="record a torn last journal line (power cut) and go on")
+    for p in (run, resume):
+        p.add_argument("--plain", action="store_true", help="line mode: plain prompts on stdin/stdout, no full-screen UI")
+        p.add_argument("--context", metavar="C", help="kube context (default: the kubeconfig's current context)")
+        p.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+        p.add_argument("--param", action="append", default=[], metavar="K=V", help="a runbook parameter (repeatable)")
+        p.add_argument("--answers", metavar="FILE", help="answer every prompt from a YAML file (rehearsal environments only)")
+        p.add_argument("--operator", metavar="NAME", help="who drives the change (default: the login name)")
+        p.add_argument("--config", metavar="PATH", help="policy file (default: ./opsconsole.toml, then the user config dir)")
+        p.add_argument("--records-dir", metavar="DIR", default=argparse.SUPPRESS, help="record store")
+    run.add_argument("--approval", action="append", default=[], metavar="NAME:ROLE[:REF]", help="an approval (repeatable)")
+    run.add_argument("--emergency", metavar="REASON", help="an emergency change (break-glass): windows and limits are overridden, and recorded")
+    run.add_argument("--emergency-approver", metavar="NAME", help="who approved the emergency")
+    run.add_argument("--confirm-context", metavar="CONTEXT", help="the context name typed in advance (production starts need it)")
+    run.set_defaults(func=cmd_run)
+    resume.set_defaults(func=cmd_resume)
+
     _optional_commands(sub)
     return parser
 
 
 def _friendly(exc: BaseException) -> str | None:
     """The one-sentence form of errors an operator can fix; None for anything else (a bug)."""
+    from console.config import ConfigError
+    from console.engine.kubecontext import KubeconfigError
+    from console.engine.linemode import AnswersError
+    from console.engine.session import SessionError
     from console.journal.journal import JournalError
     from console.journal.store import StoreError
+    from console.runbook.loader import RunbookError
     from console.runbook.params import ParamError
 
-    if isinstance(exc, CliError | JournalError | StoreError | ParamError):
+    if isinstance(exc, RunbookError):
+        return "the runbook is invalid:\n" + str(exc)
+    if isinstance(exc, CliError | JournalError | StoreError | ParamError | ConfigError | KubeconfigError | SessionError | AnswersError):
         return str(exc)
     if isinstance(exc, PermissionError):
         return f"{exc.filename}: permission denied"

@@ -112,6 +112,13 @@ def _unused_param(lr: LoadedRunbook) -> Iterator[tuple[Loc, str]]:
             yield ("params", name), f"parameter {name!r} is declared but never used"
 
 
+@rule("secret-default", "a secret parameter has no default: secrets are given when a change starts, never kept in runbooks")
+def _secret_default(lr: LoadedRunbook) -> Iterator[tuple[Loc, str]]:
+    for name, param in lr.runbook.params.items():
+        if param.secret and param.default is not None:
+            yield ("params", name, "default"), f"secret parameter {name!r} has a default: remove it and pass it with --param"
+
+
 @rule("confirm-word-known", "a typed confirmation word names something the operator can see (a parameter or the target)")
 def _confirm_word(lr: LoadedRunbook) -> Iterator[tuple[Loc, str]]:
     for loc, step in iter_steps(lr.runbook):

@@ -129,7 +129,11 @@ class TerraformSpec(_Model):
     workspace: str = "default"
     driver: Literal["auto", "binary", "embedded"] = "auto"
     max_plan_age: Duration = Field(default=Duration(3600))
-    plan: str | None = Field(default=None, description="For apply: the id of the plan step whose saved plan to apply.")
+    plan: str | None = Field(
+        default=None,
+        description="For apply: the id of the plan step whose saved plan to apply. Without it, apply plans afresh "
+        "with vars, checks the guard, keeps that plan as evidence and applies exactly it (a rollback re-plan).",
+    )
     guard: PlanGuard | None = None
 
 

@@ -1,0 +1,275 @@
+"""Line mode: drive a change in a plain terminal (a dumb terminal, a flaky SSH link, a screen reader).
+
+Each step is printed with its exact command, its confirmation is asked on stdin, its output streams with
+timestamps, and a failure offers its choices as a prompt. ``--answers FILE`` answers every prompt from a YAML
+file, for rehearsals and tests; the session refuses it anywhere but a rehearsal environment.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from console.engine.runner import OutputLine
+from console.engine.session import ChangeSession, SessionError
+from console.engine.state import Next
+
+ANSWERS_HELP = """\
+operator: alice
+params: {namespace: web}
+approvals: [{name: bob, role: senior-engineer, reference: CHG-TICKET-1}]
+emergency: {reason: "...", approver: carol}          # only for an emergency change
+confirm: {restart: web, update-config: yes}          # a word per step, or a list tried in order
+manual: {review: {answer: done, note: "plan read"}}
+approve: {sign: {name: dave, role: engineering-manager}}
+failure: {wait: rollback, gate-x: {choice: continue, reason: "...", approver: erin}}
+close: {outcome: auto, followups: ["..."], signoff: {name: alice, role: operator}}
+"""
+
+
+class AnswersError(ValueError):
+    """The answers file is missing an answer the change needs, or is malformed."""
+
+
+@dataclass
+class Answers:
+    """Pre-written answers for an unattended rehearsal."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    used: dict[str, int] = field(default_factory=dict)
+    source: str = "<answers>"
+
+    @classmethod
+    def load(cls, path: Path) -> Answers:
+        from ruamel.yaml import YAML
+
+        try:
+            data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise AnswersError(f"{path}: cannot read: {exc.strerror}") from None
+        except Exception as exc:  # ruamel's YAML errors share no base class worth naming here
+            raise AnswersError(f"{path}: invalid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise AnswersError(f"{path}: an answers file is a mapping (see opsconsole run --help)")
+        return cls(data, {}, str(path))
+
+    def take(self, section: str, step_id: str) -> Any:
+        entry = (self.data.get(section) or {}).get(step_id)
+        if entry is None:
+            raise AnswersError(f"{self.source}: no {section} answer for step {step_id!r}")
+        key = f"{section}:{step_id}"
+        if isinstance(entry, list):
+            i = self.used.get(key, 0)
+            if i >= len(entry):
+                raise AnswersError(f"{self.source}: ran out of {section} answers for step {step_id!r}")
+            self.used[key] = i + 1
+            return entry[i]
+        return entry
+
+
+class LineDriver:
+    """Runs a session to the end (or until the operator stops), printing to ``out`` and reading ``inp``."""
+
+    def __init__(self, session: ChangeSession, *, out: TextIO = sys.stdout, inp: TextIO = sys.stdin, answers: Answers | None = None) -> None:
+        self.s = session
+        self.out = out
+        self.inp = inp
+        self.answers = answers
+
+    # -- io ------------------------------------------------------------------------------------------------
+
+    def say(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def ask(self, prompt: str) -> str:
+        self.out.write(prompt)
+        self.out.flush()
+        line = self.inp.readline()
+        if not line:
+            raise EOFError("end of input")
+        return line.rstrip("\n")
+
+    def _answer(self, section: str, step_id: str, prompt: str) -> Any:
+        if self.answers is not None:
+            value = self.answers.take(section, step_id)
+            self.say(f"{prompt}{value if not isinstance(value, dict) else value.get('choice', value.get('answer', ''))}  (from answers)")
+            return value
+        return self.ask(prompt)
+
+    # -- the loop ------------------------------------------------------------------------------------------
+
+    def drive(self) -> int:
+        s = self.s
+        self.say(f"change {s.change_id}: {s.runbook.metadata.title}")
+        self.say(f"environment {s.environment}, context {s.context}, operator {s.operator}; record in {s.ref.path}")
+        while True:
+            nxt = s.next()
+            handler: Callable[[Next], int | None] = getattr(self, f"_on_{nxt.kind}")
+            result = handler(nxt)
+            if result is not None:
+                return result
+
+    def _header(self, nxt: Next) -> None:
+        s = self.s
+        assert nxt.item is not None and nxt.step is not None
+        total = len(s.state.forward)
+        if nxt.item.section == "rollback":
+            where = f"rollback {s.state.rollback_pos + 1}/{len(s.state.rollback_queue)}"
+        else:
+            where = f"{s.state.position + 1}/{total}"
+        self.say("")
+        self.say(f"== [{where}] {nxt.item.section} {nxt.step.id}: {s.step_text(nxt.step.title)}")
+        if s.state.statuses.get(nxt.step.id) == "interrupted":
+            self.say("   (this step was interrupted when the console stopped; it has not been marked done)")
+        if nxt.step.explain:
+            for line in s.step_text(nxt.step.explain).strip().splitlines():
+                self.say(f"   {line}")
+        command = s.command_for(nxt.step)
+        if command:
+            self.say(f"   $ {command}")
+
+    def _on_confirm(self, nxt: Next) -> int | None:
+        self._header(nxt)
+        assert nxt.item is not None
+        if nxt.confirm == "typed":
+            prompt = f"   type {nxt.word!r} to run this step: "
+        else:
+            prompt = "   run this step? [yes/no]: "
+        answer = str(self._answer("confirm", nxt.item.step_id, prompt))
+        if answer.strip().lower() in ("q", "quit", "no", "n") and nxt.confirm == "yes":
+            return self._stop()
+        if not self.s.confirm(answer):
+            self.say(f"   refused: {answer!r} is not {nxt.word if nxt.confirm == 'typed' else 'yes'!r} (recorded)")
+        return None
+
+    def _on_run(self, nxt: Next) -> int | None:
+        if nxt.item and nxt.item.step_id not in self.s.state.confirmed:
+            self._header(nxt)
+        self.say("   running ...")
+        previous = signal.getsignal(signal.SIGINT)
+
+        def on_interrupt(signum: int, frame: Any) -> None:
+            self.say("   cancelling the step (its whole process group) ...")
+            self.s.cancel()
+
+        in_main = _in_main_thread()
+        if in_main:
+            signal.signal(signal.SIGINT, on_interrupt)
+        try:
+            outcome = self.s.run(listeners=[self._print_line])
+        finally:
+            if in_main:
+                signal.signal(signal.SIGINT, previous)
+        verdict = "passed" if outcome.passed else f"FAILED: {outcome.reason}"
+        code = "" if outcome.exit_code is None else f"exit {outcome.exit_code}, "
+        self.say(f"   {code}{outcome.duration_s:.1f}s: {verdict}")
+        return None
+
+    def _print_line(self, line: OutputLine) -> None:
+        mark = "!" if line.stream == "stderr" else "|"
+        self.say(f"   {line.t:8.3f} {mark} {line.text}")
+
+    def _on_manual(self, nxt: Next) -> int | None:
+        self._header(nxt)
+        assert nxt.step is not None and nxt.item is not None
+        if nxt.step.instructions:
+            for line in self.s.step_text(nxt.step.instructions).strip().splitlines():
+                self.say(f"   > {line}")
+        raw = self._answer("manual", nxt.item.step_id, "   done? [done/no] ")
+        if isinstance(raw, dict):
+            answer, note = str(raw.get("answer", "")), str(raw.get("note", ""))
+        else:
+            answer, note = str(raw).strip().lower(), ""
+            if self.answers is None:
+                note = self.ask("   note (optional): ")
+        answer = {"yes": "done", "y": "done", "d": "done", "n": "no"}.get(answer, answer)
+        if answer not in ("done", "no"):
+            self.say("   answer done or no")
+            return None
+        self.s.answer_manual(answer, note)
+        return None
+
+    def _on_approval(self, nxt: Next) -> int | None:
+        self._header(nxt)
+        assert nxt.step is not None and nxt.item is not None
+        if self.answers is not None:
+            raw = self.answers.take("approve", nxt.item.step_id)
+            name, role, ref = str(raw.get("name", "")), str(raw.get("role", nxt.step.role)), str(raw.get("reference", ""))
+        else:
+            name = self.ask(f"   approver's name ({nxt.step.role}): ")
+            role, ref = nxt.step.role or "", self.ask("   reference (ticket): ")
+        try:
+            self.s.approve(name, role, ref)
+        except SessionError as exc:
+            self.say(f"   {exc}")
+            if self.answers is not None:
+                raise
+        return None
+
+    def _on_failure(self, nxt: Next) -> int | None:
+        assert nxt.item is not None and nxt.step is not None
+        self.s.check_escalations()
+        self.say(f"!! {nxt.item.section} {nxt.item.step_id} failed: {nxt.reason}")
+        default = "rollback" if nxt.step.on_failure == "rollback" and "rollback" in nxt.options else None
+        options = "/".join(o.upper() if o == default else o for o in nxt.options)
+        raw = self._answer("failure", nxt.item.step_id, f"   what now? [{options}]: ")
+        if isinstance(raw, dict):
+            choice, reason, approver = str(raw.get("choice", "")), str(raw.get("reason", "")), str(raw.get("approver", ""))
+        else:
+            choice, reason, approver = str(raw).strip().lower() or (default or ""), "", ""
+            if choice == "continue" and self.answers is None:
+                self.say("   continuing past a failure is break-glass: it is recorded with your reason and the approver")
+                reason = self.ask("   reason: ")
+                approver = self.ask("   approved by: ")
+        try:
+            self.s.choose(choice, reason=reason, approver=approver)
+        except SessionError as exc:
+            self.say(f"   {exc}")
+            if self.answers is not None:
+                raise
+        return None
+
+    def _on_finish_rollback(self, nxt: Next) -> int | None:
+        self.s.finish_rollback()
+        self.say("== rollback finished")
+        return None
+
+    def _on_close(self, nxt: Next) -> int | None:
+        self.say("")
+        self.say(f"== close-out: suggested outcome {nxt.suggested}")
+        if self.answers is not None:
+            raw = self.answers.data.get("close") or {}
+            outcome = raw.get("outcome", "auto")
+            outcome = nxt.suggested if outcome in (None, "auto") else outcome
+            followups = list(raw.get("followups") or [])
+            signoff = raw.get("signoff") or {}
+            name, role = str(signoff.get("name", self.s.operator)), str(signoff.get("role", "operator"))
+        else:
+            outcome = self.ask(f"   outcome [{nxt.suggested}]: ").strip() or nxt.suggested
+            followups = [f for f in self.ask("   follow-ups (separate with ;): ").split(";") if f.strip()]
+            name = self.ask(f"   signed off by [{self.s.operator}]: ").strip() or self.s.operator
+            role = self.ask("   role [operator]: ").strip() or "operator"
+        head = self.s.close(str(outcome), followups=followups, signoff_name=name, signoff_role=role)
+        self.say(f"== {self.s.change_id} closed: {outcome}")
+        self.say(f"   record: {self.s.ref.path / 'record.md'}")
+        self.say(f"   final chain hash (keep it in the ticket): {head}")
+        return 0 if outcome == "success" else 1
+
+    def _on_done(self, nxt: Next) -> int | None:
+        return 0 if nxt.suggested == "success" else 1
+
+    def _stop(self) -> int:
+        self.say(f"stopped; the change stays open: opsconsole resume {self.s.change_id}")
+        self.s.release()
+        return 3
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

@@ -1,0 +1,537 @@
+"""The change session: the one writer of a change's journal, and the API every driver uses (screens, line mode, tests).
+
+The session decides, appends an event (fsynced), folds it into its state, and only then reports the effect. It
+holds the change's lock for its whole life, pins the kube context into a private kubeconfig for every command,
+and redacts every value before it is written. A driver asks ``next()`` what the change needs and answers with
+``confirm``, ``run``, ``answer_manual``, ``approve``, ``choose``, ``finish_rollback`` and ``close``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from console.config import Policy
+from console.engine import policy as pol
+from console.engine.kubecontext import KubeconfigError, PinnedKubeconfig
+from console.engine.redact import Redactor
+from console.engine.runner import Listener
+from console.engine.state import Item, Next, State, apply, fold, next_action, rollback_queue
+from console.engine.steps import StepContext, StepOutcome, run_step
+from console.journal import events as ev
+from console.journal.cast import sha256_file
+from console.journal.journal import Event, Journal
+from console.journal.records import render_to_disk
+from console.journal.store import ChangeLock, ChangeRef, RecordStore
+from console.journal.summary import parse_ts, summarise
+from console.runbook.lint import lint
+from console.runbook.loader import LoadedRunbook, load_runbook, load_runbook_text
+from console.runbook.models import Step
+from console.runbook.params import ParamError, resolve, secret_values, substitute
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class SessionError(Exception):
+    """An operation the change cannot do now; the message says why."""
+
+
+class PolicyRefused(SessionError):
+    """Policy does not let this change start; ``verdicts`` holds every rule's answer."""
+
+    def __init__(self, message: str, verdicts: Sequence[pol.Verdict] = ()) -> None:
+        super().__init__(message)
+        self.verdicts = list(verdicts)
+
+
+@dataclass
+class StartRequest:
+    """Everything a change needs before its first event is written."""
+
+    runbook_path: Path
+    environment: str
+    context: str
+    operator: str
+    params: dict[str, Any] = field(default_factory=dict)
+    approvals: list[pol.Approval] = field(default_factory=list)
+    emergency_reason: str | None = None
+    emergency_approver: str | None = None
+    typed_context: str | None = None
+    kubeconfig: str | None = None
+    description: str | None = None
+
+
+def evaluate_policy(request: StartRequest, loaded: LoadedRunbook, policy: Policy, store: RecordStore, now: datetime) -> list[pol.Verdict]:
+    """Every policy verdict for a change that has not started yet (writes nothing)."""
+    rb = loaded.runbook
+    risk = rb.metadata.risk
+    verdicts = [pol.check_context(policy, request.environment, request.context)]
+    if request.environment not in rb.metadata.environments:
+        verdicts.append(pol.Verdict(
+            "runbook environments", False,
+            f"the runbook is for {', '.join(rb.metadata.environments)}, not {request.environment}",
+        ))
+    verdicts.append(pol.check_approvals(policy, risk, request.approvals))
+    verdicts.append(pol.check_window(policy, risk, request.environment, now))
+    verdicts.append(pol.check_frequency(policy, risk, request.environment, now, past_changes(store)))
+    if pol.needs_typed_context(policy, request.environment) and request.typed_context != request.context:
+        verdicts.append(pol.Verdict("production context", False, f"type the context name {request.context!r} to start a production change"))
+    return verdicts
+
+
+def past_changes(store: RecordStore) -> list[pol.PastChange]:
+    from console.journal.journal import read_events
+
+    out = []
+    for ref in store.list_changes() if store.root.is_dir() else []:
+        s = summarise(read_events(store.journal_path(ref)).events)
+        if s.created:
+            out.append(pol.PastChange(parse_ts(s.created), s.risk, s.environment, s.emergency))
+    return out
+
+
+class ChangeSession:
+    """One change being driven; created by ``start`` or ``resume``, ended by ``close`` (or ``release``)."""
+
+    def __init__(
+        self,
+        *,
+        store: RecordStore,
+        ref: ChangeRef,
+        journal: Journal,
+        lock: ChangeLock,
+        loaded: LoadedRunbook,
+        runbook_dir: Path,
+        policy: Policy,
+        values: dict[str, str],
+        redactor: Redactor,
+        kube: PinnedKubeconfig | None,
+        operator: str,
+        environment: str,
+        context: str,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.ref = ref
+        self.journal = journal
+        self.lock = lock
+        self.loaded = loaded
+        self.runbook = loaded.runbook
+        self.runbook_dir = runbook_dir
+        self.policy = policy
+        self.values = values
+        self.redactor = redactor
+        self.kube = kube
+        self.operator = operator
+        self.environment = environment
+        self.context = context
+        self.clock = clock
+        self.state: State = fold(self.runbook, journal.events)
+        self.event_listeners: list[Callable[[Event], None]] = []
+        self._cancel = threading.Event()
+        self._lock = threading.RLock()
+
+    # -- construction ------------------------------------------------------------------------------------------
+
+    @classmethod
+    def start(cls, request: StartRequest, *, store: RecordStore, policy: Policy, clock: Clock = utcnow) -> ChangeSession:
+        """Check everything, then create the change and write its opening events; raises PolicyRefused or SessionError."""
+        loaded = load_runbook(request.runbook_path)
+        findings = lint(loaded)
+        if findings:
+            raise SessionError(f"{request.runbook_path}: the runbook breaks authoring rules ({findings[0]}); run opsconsole lint")
+        now = clock()
+        verdicts = evaluate_policy(request, loaded, policy, store, now)
+        emergency = bool(request.emergency_reason)
+        blocking = [v for v in verdicts if not v.ok and not (v.overridable and emergency)]
+        if blocking:
+            hint = " (mark the change as an emergency to override)" if all(v.overridable for v in blocking) else ""
+            raise PolicyRefused(f"{blocking[0].name}: {blocking[0].message}{hint}", verdicts)
+        if emergency and not (request.emergency_approver or "").strip():
+            raise PolicyRefused("an emergency change needs the name of who approved the break-glass", verdicts)
+        try:
+            base_values = resolve(loaded.runbook, request.params)
+        except ParamError as exc:
+            raise SessionError(str(exc)) from None
+        for name, p in loaded.runbook.params.items():
+            if p.secret and name in base_values and len(base_values[name]) < 4:
+                raise SessionError(f"parameter {name}: a secret shorter than 4 characters cannot be redacted reliably")
+        try:
+            kube = PinnedKubeconfig(request.context, explicit=request.kubeconfig)
+        except KubeconfigError as exc:
+            raise SessionError(str(exc)) from None
+
+        redactor = Redactor(secret_values(loaded.runbook, base_values), policy.redaction.patterns)
+        md = loaded.runbook.metadata
+        ref = store.create_change(component=md.component, from_version=md.from_version, to_version=md.to_version, when=now)
+        try:
+            lock = store.lock(ref, who=request.operator)
+            runbook_copy = ref.path / "artifacts" / "runbook.yaml"
+            # The copy is what resume runs from; it is redacted like everything else under the change.
+            runbook_copy.write_text(redactor.redact(loaded.text), encoding="utf-8")
+            journal = Journal.create(store.journal_path(ref), clock=clock)
+        except BaseException:
+            kube.close()
+            raise
+        values = {**base_values, **_builtins(request.context, request.environment, ref, loaded)}
+        session = cls(
+            store=store, ref=ref, journal=journal, lock=lock, loaded=loaded, runbook_dir=loaded.directory.resolve(),
+            policy=policy, values=values, redactor=redactor, kube=kube, operator=request.operator,
+            environment=request.environment, context=request.context, clock=clock,
+        )
+        shown = {n: ("[REDACTED]" if loaded.runbook.params[n].secret else v) for n, v in base_values.items()}
+        session._append(ev.CHANGE_CREATED, {
+            "change_id": ref.change_id,
+            "runbook": {
+                "id": md.id, "title": md.title, "component": md.component, "from": md.from_version, "to": md.to_version,
+                "risk": md.risk, "path": str(loaded.path.resolve()), "sha256": loaded.sha256,
+            },
+            "file": {"path": "artifacts/runbook.yaml", "sha256": sha256_file(runbook_copy)},
+            "environment": request.environment,
+            "context": request.context,
+            "operator": request.operator,
+            "description": request.description or loaded.runbook.why.strip(),
+            "scope": loaded.runbook.scope,
+            "blast_radius": loaded.runbook.blast_radius,
+            "emergency": emergency,
+            "host": socket.gethostname(),
+        })
+        session._append(ev.PARAMS_SET, {"params": shown})
+        session._append(ev.POLICY_CHECKED, {"checks": [v.as_dict() for v in verdicts]})
+        for a in request.approvals:
+            session._append(ev.APPROVAL_RECORDED, {"name": a.name, "role": a.role, "reference": a.reference})
+        if emergency:
+            overridden = ", ".join(v.name for v in verdicts if not v.ok) or "none"
+            session._append(ev.BREAKGLASS_RECORDED, {
+                "reason": request.emergency_reason, "approver": request.emergency_approver,
+                "what": f"emergency change (overrides: {overridden})",
+            })
+        return session
+
+    @classmethod
+    def resume(
+        cls,
+        change_id: str,
+        *,
+        store: RecordStore,
+        policy: Policy,
+        operator: str,
+        params: dict[str, Any] | None = None,
+        kubeconfig: str | None = None,
+        recover_torn_tail: bool = False,
+        clock: Clock = utcnow,
+    ) -> ChangeSession:
+        """Rebuild a change from its journal; a step that was running is recorded as interrupted, never done."""
+        from console.journal.journal import TornTailError
+
+        ref = store.find(change_id)
+        lock = store.lock(ref, who=operator)
+        try:
+            path = store.journal_path(ref)
+            try:
+                journal = Journal.open(path, clock=clock)
+            except TornTailError:
+                if not recover_torn_tail:
+                    raise
+                journal = Journal.recover_torn_tail(path, clock=clock)
+            created = next((e for e in journal.events if e.type == ev.CHANGE_CREATED), None)
+            if created is None:
+                raise SessionError(f"{change_id}: the journal has no change.created event")
+            if any(e.type == ev.CHANGE_CLOSED for e in journal.events):
+                raise SessionError(f"{change_id} is closed; nothing to resume (add an addendum to correct it)")
+            rb_file = ref.path / "artifacts" / "runbook.yaml"
+            if sha256_file(rb_file) != created.data["file"]["sha256"]:
+                raise SessionError(f"{rb_file}: the runbook copy does not match the journal")
+            original = Path(created.data["runbook"]["path"])
+            loaded = load_runbook_text(rb_file.read_text(encoding="utf-8"), original)
+            recorded = {}
+            for e in journal.events:
+                if e.type == ev.PARAMS_SET:
+                    recorded.update(e.data["params"])
+            given = {k: v for k, v in recorded.items() if v != "[REDACTED]"}
+            given.update(params or {})
+            missing = [n for n, p in loaded.runbook.params.items() if p.secret and n not in (params or {})]
+            if missing:
+                raise SessionError(f"{change_id}: secret parameter(s) {', '.join(missing)} are not on record; give them again with --param")
+            base_values = resolve(loaded.runbook, given)
+            context = created.data["context"]
+            environment = created.data["environment"]
+            verdict = pol.check_context(policy, environment, context)
+            if not verdict.ok:
+                raise PolicyRefused(f"context guard: {verdict.message}", [verdict])
+            kube = PinnedKubeconfig(context, explicit=kubeconfig)
+        except BaseException:
+            lock.release()
+            raise
+        redactor = Redactor(secret_values(loaded.runbook, base_values), policy.redaction.patterns)
+        values = {**base_values, **_builtins(context, environment, ref, loaded)}
+        session = cls(
+            store=store, ref=ref, journal=journal, lock=lock, loaded=loaded, runbook_dir=original.parent,
+            policy=policy, values=values, redactor=redactor, kube=kube, operator=operator,
+            environment=environment, context=context, clock=clock,
+        )
+        if session.state.running is not None:
+            item = session.state.running
+            session._append(ev.STEP_INTERRUPTED, {
+                "section": item.section, "step_id": item.step_id,
+                "reason": "the console stopped while the step ran; confirm again to rerun it",
+            })
+        return session
+
+    # -- the journal -------------------------------------------------------------------------------------------
+
+    def _append(self, type_: str, data: dict[str, Any]) -> Event:
+        with self._lock:
+            event = self.journal.append(type_, self.redactor.redact_data(data))
+            apply(self.state, self.runbook, event)
+        for listener in list(self.event_listeners):
+            listener(event)
+        return event
+
+    @property
+    def change_id(self) -> str:
+        return self.ref.change_id
+
+    @property
+    def events(self) -> list[Event]:
+        return self.journal.events
+
+    # -- what next ---------------------------------------------------------------------------------------------
+
+    def next(self) -> Next:
+        return next_action(self.state, self.runbook, word_for=self.confirm_word)
+
+    def confirm_word(self, step: Step) -> str | None:
+        return substitute(step.confirm_word, self.values) if step.confirm_word else None
+
+    def command_for(self, step: Step) -> str:
+        """The exact command a step runs, parameters filled in and secrets redacted, as shown before it runs."""
+        from console.engine.steps import describe_command
+
+        return self.redactor.redact(describe_command(step, self.values, self.runbook_dir))
+
+    def step_text(self, text: str) -> str:
+        try:
+            return self.redactor.redact(substitute(text, self.values))
+        except ParamError:
+            return text
+
+    def _expect(self, kind: str, step: Step) -> Next:
+        nxt = self.next()
+        if nxt.kind != kind or nxt.step is None or nxt.step.id != step.id:
+            raise SessionError(f"the change is not waiting for {kind} of {step.id} (it needs {nxt.kind})")
+        return nxt
+
+    # -- answers -----------------------------------------------------------------------------------------------
+
+    def confirm(self, answer: str, *, by: str | None = None) -> bool:
+        """Answer the current step's confirmation; a wrong answer is refused and recorded."""
+        nxt = self.next()
+        if nxt.kind != "confirm" or nxt.item is None:
+            raise SessionError(f"nothing to confirm now (the change needs {nxt.kind})")
+        given = (answer or "").strip()
+        if nxt.confirm == "yes":
+            ok = given.lower() in ("y", "yes")
+        else:
+            ok = given == (nxt.word or "")
+        if not ok:
+            self._append(ev.STEP_CONFIRMATION_REFUSED, {"section": nxt.item.section, "step_id": nxt.item.step_id, "typed": given, "by": by or self.operator})
+            return False
+        self._append(ev.STEP_CONFIRMED, {
+            "section": nxt.item.section, "step_id": nxt.item.step_id, "method": nxt.confirm,
+            "word": nxt.word if nxt.confirm == "typed" else "yes", "by": by or self.operator,
+        })
+        return True
+
+    def answer_manual(self, answer: str, note: str = "") -> None:
+        nxt = self.next()
+        if nxt.kind != "manual" or nxt.item is None:
+            raise SessionError(f"no manual step is waiting (the change needs {nxt.kind})")
+        if answer not in ("done", "no"):
+            raise SessionError("a manual step is answered done or no")
+        self._append(ev.STEP_STARTED, {"section": nxt.item.section, "step_id": nxt.item.step_id, "title": nxt.step.title, "kind": "manual", "command": "", "argv": [], "attempt": self.state.attempts.get(nxt.item.step_id, 0) + 1})
+        self._append(ev.MANUAL_ANSWERED, {"section": nxt.item.section, "step_id": nxt.item.step_id, "answer": answer, "note": note, "by": self.operator})
+        if nxt.step.capture == "artifact" and note:
+            self._save_artifact(nxt.item, f"{nxt.item.step_id}.txt", (note + "\n").encode(), "backup" if nxt.step.backup else "evidence", nxt.step.title)
+
+    def approve(self, name: str, role: str, reference: str = "") -> None:
+        nxt = self.next()
+        if nxt.kind != "approval" or nxt.item is None:
+            raise SessionError(f"no approval step is waiting (the change needs {nxt.kind})")
+        if not name.strip():
+            raise SessionError("an approval needs the approver's name")
+        if nxt.step.role and role != nxt.step.role:
+            raise SessionError(f"step {nxt.step.id} needs approval by the role {nxt.step.role!r}, not {role!r}")
+        self._append(ev.APPROVAL_RECORDED, {"section": nxt.item.section, "step_id": nxt.item.step_id, "name": name, "role": role, "reference": reference})
+
+    def choose(self, choice: str, *, by: str | None = None, reason: str = "", approver: str = "") -> None:
+        """Answer a failure: retry, rollback, continue (break-glass: reason and approver) or abort."""
+        nxt = self.next()
+        if nxt.kind != "failure" or nxt.item is None:
+            raise SessionError(f"no failure is waiting for a decision (the change needs {nxt.kind})")
+        if choice not in nxt.options:
+            raise SessionError(f"{choice!r} is not a choice here ({', '.join(nxt.options)})")
+        who = by or self.operator
+        if choice == "continue":
+            if len(reason.strip()) < 5 or not approver.strip():
+                raise SessionError("continuing past a failure is break-glass: give a reason and the approver's name")
+            what = "gate failed" if nxt.item.section == "gate" else f"{nxt.item.section} failed"
+            self._append(ev.BREAKGLASS_RECORDED, {
+                "reason": reason, "approver": approver, "what": f"continue after {what}: {nxt.item.step_id}",
+                "step_id": nxt.item.step_id, "failure": nxt.reason,
+            })
+        self._append(ev.FAILURE_CHOICE, {"section": nxt.item.section, "step_id": nxt.item.step_id, "choice": choice, "by": who})
+        if choice == "rollback":
+            self.start_rollback(f"{nxt.item.step_id} failed: {nxt.reason}")
+
+    def start_rollback(self, reason: str) -> None:
+        queue = rollback_queue(self.runbook, self.state)
+        self._append(ev.ROLLBACK_STARTED, {"reason": reason, "steps": queue})
+
+    def finish_rollback(self) -> None:
+        nxt = self.next()
+        if nxt.kind != "finish_rollback":
+            raise SessionError(f"the rollback is not finished (the change needs {nxt.kind})")
+        self._append(ev.ROLLBACK_FINISHED, {"status": "done"})
+
+    def add_note(self, text: str, *, step_id: str | None = None) -> None:
+        item = self.state.current
+        self._append(ev.NOTE_ADDED, {"step_id": step_id or (item.step_id if item else None), "text": text, "author": self.operator})
+
+    def check_escalations(self) -> list[str]:
+        """Record escalation deadlines passed since the current failure; returns the levels newly passed."""
+        f = self.state.failure
+        if f is None:
+            return []
+        failed_at = parse_ts(f.at)
+        recorded = {
+            e.data.get("level") for e in self.journal.events
+            if e.type == ev.ESCALATION_PASSED and e.data.get("failed_at") == f.at
+        }
+        new = []
+        for lvl in pol.passed_escalations(self.policy, failed_at, self.clock()):
+            if lvl.level not in recorded:
+                self._append(ev.ESCALATION_PASSED, {"level": lvl.level, "minutes": lvl.minutes, "step_id": f.step_id, "failed_at": f.at})
+                new.append(lvl.level)
+        return new
+
+    # -- running -----------------------------------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Stop the step that is running (its whole process group); it ends as failed: cancelled."""
+        self._cancel.set()
+
+    def run(self, *, listeners: Sequence[Listener] = (), on_start: Callable[[], None] | None = None) -> StepOutcome:
+        """Run the current step (it must be confirmed already) and record how it ended."""
+        nxt = self.next()
+        if nxt.kind != "run" or nxt.item is None or nxt.step is None:
+            raise SessionError(f"no step is ready to run (the change needs {nxt.kind})")
+        item, step = nxt.item, nxt.step
+        self._cancel.clear()
+        attempt = self.state.attempts.get(step.id, 0) + 1
+        display = self.command_for(step)
+        self._append(ev.STEP_STARTED, {
+            "section": item.section, "step_id": step.id, "title": self.step_text(step.title), "kind": step.kind,
+            "command": display, "argv": [self.redactor.redact(a) for a in self._argv_preview(step)], "attempt": attempt,
+        })
+        if on_start:
+            on_start()
+        ctx = StepContext(
+            step=step, item=item, values=self.values, runbook=self.runbook, runbook_dir=self.runbook_dir,
+            change_dir=self.ref.path, output_path=self.store.next_output_path(self.ref, step.id),
+            redactor=self.redactor, env=self.kube.env() if self.kube else dict(os.environ),
+            namespace=self.kube.namespace if self.kube else "default", cancel=self._cancel,
+            listeners=list(listeners), started=self.clock(), artifacts=self.state.artifacts,
+            now=self.clock,
+        )
+        outcome = run_step(ctx)
+        rel = outcome.output_path.relative_to(self.ref.path).as_posix() if outcome.output_path else None
+        for art in outcome.artifacts:
+            self._append(ev.ARTIFACT_SAVED, {"section": item.section, "step_id": step.id, **art})
+        self._append(ev.STEP_FINISHED, {
+            "section": item.section, "step_id": step.id, "status": "passed" if outcome.passed else "failed",
+            "exit_code": outcome.exit_code, "duration_s": round(outcome.duration_s, 3), "reason": outcome.reason,
+            "lines": outcome.lines, **({"file": {"path": rel, "sha256": outcome.output_sha256}} if rel else {}),
+            **({"trigger": outcome.trigger} if outcome.trigger else {}),
+        })
+        if outcome.trigger:
+            self._append(ev.TRIGGER_FIRED, outcome.trigger)
+        if not outcome.passed and step.on_failure == "continue" and item.section != "gate":
+            self._append(ev.FAILURE_CHOICE, {"section": item.section, "step_id": step.id, "choice": "continue", "by": "runbook (on_failure: continue)"})
+        return outcome
+
+    def _argv_preview(self, step: Step) -> list[str]:
+        from console.runbook.params import render_argv
+
+        try:
+            return render_argv(step, self.values)
+        except ParamError:
+            return list(step.run or [])
+
+    def _save_artifact(self, item: Item, name: str, data: bytes, kind: str, description: str) -> None:
+        path = self.ref.path / "artifacts" / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(self.redactor.redact(data.decode("utf-8", "replace")).encode())
+            handle.flush()
+            os.fsync(handle.fileno())
+        self._append(ev.ARTIFACT_SAVED, {
+            "section": item.section, "step_id": item.step_id, "kind": kind, "description": description,
+            "file": {"path": f"artifacts/{name}", "sha256": sha256_file(path)},
+        })
+
+    # -- the end -----------------------------------------------------------------------------------------------
+
+    def close(self, outcome: str, *, followups: Sequence[str] = (), signoff_name: str = "", signoff_role: str = "") -> str:
+        """Close the change, render record.md, release the lock; returns the final chain hash to keep elsewhere."""
+        nxt = self.next()
+        if nxt.kind != "close":
+            raise SessionError(f"the change cannot close yet (it needs {nxt.kind})")
+        if outcome not in ev.OUTCOMES:
+            raise SessionError(f"outcome must be one of {', '.join(ev.OUTCOMES)}")
+        self._append(ev.CHANGE_CLOSED, {
+            "outcome": outcome, "suggested": nxt.suggested, "followups": [f for f in followups if f.strip()],
+            "signoff": {"name": signoff_name or self.operator, "role": signoff_role or "operator"},
+        })
+        head = self.journal.head
+        render_to_disk(self.store, self.ref)
+        self.release()
+        return head
+
+    def release(self) -> None:
+        """Let go of the lock and the private kubeconfig (the change can be resumed later)."""
+        self.journal.close()
+        self.lock.release()
+        if self.kube is not None:
+            self.kube.close()
+            self.kube = None
+
+
+def _builtins(context: str, environment: str, ref: ChangeRef, loaded: LoadedRunbook) -> dict[str, str]:
+    return {
+        "context": context,
+        "environment": environment,
+        "change_id": ref.change_id,
+        "change_dir": str(ref.path.resolve()),
+        "runbook_dir": str(loaded.directory.resolve()),
+    }
+
+
+def expectation_pattern(text: str | None, values: dict[str, str]) -> re.Pattern[str] | None:
+    """An expect regex with parameters filled in as literal text (escaped)."""
+    if text is None:
+        return None
+    escaped = {k: re.escape(v) for k, v in values.items()}
+    return re.compile(substitute(text, escaped), re.MULTILINE)
+

@@ -1,0 +1,250 @@
+"""A change's state as a fold over its journal events, and what the operator must do next (pure).
+
+The session writes an event, then folds it; resuming a change is loading its journal and folding every event.
+Nothing here reads a clock or a file, so every rule of the state machine is tested on event lists alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from console.journal import events as ev
+from console.runbook.models import Runbook, Step
+
+FORWARD_SECTIONS = ("precondition", "gate", "step", "verification")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One step in its section."""
+
+    section: str
+    step_id: str
+
+
+@dataclass
+class Failure:
+    section: str
+    step_id: str
+    reason: str
+    at: str
+
+
+@dataclass
+class State:
+    """Where a change stands. ``phase`` is one of: running, failed, rolling_back, ready_to_close, closed."""
+
+    forward: list[Item]
+    position: int = 0
+    phase: str = "running"
+    statuses: dict[str, str] = field(default_factory=dict)
+    attempts: dict[str, int] = field(default_factory=dict)
+    confirmed: set[str] = field(default_factory=set)
+    running: Item | None = None
+    failure: Failure | None = None
+    rollback_queue: list[str] = field(default_factory=list)
+    rollback_pos: int = 0
+    rolled_back: bool = False
+    rollback_failed: bool = False
+    aborted: bool = False
+    continued_after_failure: bool = False
+    mutated: bool = False
+    outcome: str | None = None
+    artifacts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    seq: int = 0
+
+    @property
+    def current(self) -> Item | None:
+        """The step the change is on (forward or rollback), or None when there is none."""
+        if self.phase == "rolling_back" or (self.phase == "failed" and self.failure and self.failure.section == "rollback"):
+            if self.rollback_pos < len(self.rollback_queue):
+                return Item("rollback", self.rollback_queue[self.rollback_pos])
+            return None
+        if self.position < len(self.forward):
+            return self.forward[self.position]
+        return None
+
+    def suggested_outcome(self) -> str:
+        if self.rolled_back:
+            return "rolled_back"
+        if self.rollback_failed or self.continued_after_failure:
+            return "partial"
+        if self.aborted:
+            return "partial" if self.mutated else "aborted"
+        return "success"
+
+
+def forward_plan(runbook: Runbook) -> list[Item]:
+    items = []
+    for section, steps in runbook.sections():
+        if section in FORWARD_SECTIONS:
+            items.extend(Item(section, s.id) for s in steps)
+    return items
+
+
+def rollback_queue(runbook: Runbook, state: State) -> list[str]:
+    """Rollback steps for the steps already attempted, newest first, each once."""
+    queue: list[str] = []
+    done = [it for it in state.forward[: state.position + 1] if it.section == "step" and state.statuses.get(it.step_id)]
+    for item in reversed(done):
+        target = runbook.step(item.step_id).rollback
+        if target and target not in queue:
+            queue.append(target)
+    return queue
+
+
+def _advance(state: State, item: Item) -> None:
+    if item.section == "rollback":
+        state.rollback_pos += 1
+        if state.rollback_pos >= len(state.rollback_queue):
+            state.phase = "rolling_back"  # the session closes the rollback with rollback.finished
+        return
+    if state.position < len(state.forward) and state.forward[state.position] == item:
+        state.position += 1
+    if state.position >= len(state.forward):
+        state.phase = "ready_to_close"
+
+
+def apply(state: State, runbook: Runbook, e: Any) -> State:
+    """Fold one event into the state (mutates and returns it)."""
+    d = e.data
+    t = e.type
+    state.seq = e.seq
+    item = Item(d.get("section", "step"), d.get("step_id", "")) if "step_id" in d else None
+    if t == ev.STEP_CONFIRMED and item:
+        state.confirmed.add(item.step_id)
+    elif t == ev.STEP_STARTED and item:
+        state.running = item
+        state.statuses[item.step_id] = "running"
+        state.attempts[item.step_id] = state.attempts.get(item.step_id, 0) + 1
+        state.confirmed.discard(item.step_id)
+        if item.section in ("step", "rollback") and _mutating(runbook, item.step_id):
+            state.mutated = True
+    elif t == ev.STEP_INTERRUPTED and item:
+        state.running = None
+        state.statuses[item.step_id] = "interrupted"
+        state.confirmed.discard(item.step_id)
+    elif t in (ev.STEP_FINISHED, ev.MANUAL_ANSWERED) and item:
+        state.running = None
+        passed = d.get("status") == "passed" if t == ev.STEP_FINISHED else d.get("answer") in ("done", "yes", "approved")
+        if passed:
+            state.statuses[item.step_id] = "passed"
+            _advance(state, item)
+        else:
+            state.statuses[item.step_id] = "failed"
+            state.failure = Failure(item.section, item.step_id, d.get("reason") or d.get("note") or "failed", e.ts)
+            state.phase = "failed"
+    elif t == ev.APPROVAL_RECORDED and item:
+        state.statuses[item.step_id] = "passed"
+        state.confirmed.discard(item.step_id)
+        _advance(state, item)
+    elif t == ev.ARTIFACT_SAVED and item:
+        state.artifacts.setdefault(item.step_id, []).append(d)
+    elif t == ev.FAILURE_CHOICE and state.failure is not None:
+        failed = Item(state.failure.section, state.failure.step_id)
+        choice = d.get("choice")
+        if choice == "retry":
+            state.statuses[failed.step_id] = "pending"
+            state.failure = None
+            state.phase = "rolling_back" if failed.section == "rollback" else "running"
+        elif choice == "continue":
+            state.statuses[failed.step_id] = "continued"
+            state.failure = None
+            state.continued_after_failure = True
+            state.phase = "rolling_back" if failed.section == "rollback" else "running"
+            _advance(state, failed)
+        elif choice == "abort":
+            state.failure = None
+            state.aborted = True
+            if failed.section == "rollback":
+                state.rollback_failed = True
+            state.phase = "ready_to_close"
+        # "rollback" is followed by rollback.started, which does the work
+    elif t == ev.ROLLBACK_STARTED:
+        state.phase = "rolling_back"
+        state.failure = None
+        state.rollback_queue = list(d.get("steps", []))
+        state.rollback_pos = 0
+    elif t == ev.ROLLBACK_FINISHED:
+        if d.get("status") == "done":
+            state.rolled_back = True
+        else:
+            state.rollback_failed = True
+        state.phase = "ready_to_close"
+    elif t == ev.CHANGE_CLOSED:
+        state.phase = "closed"
+        state.outcome = d.get("outcome")
+    return state
+
+
+def _mutating(runbook: Runbook, step_id: str) -> bool:
+    try:
+        return runbook.step(step_id).is_mutating
+    except KeyError:
+        return False
+
+
+def fold(runbook: Runbook, events: Iterable[Any]) -> State:
+    state = State(forward=forward_plan(runbook))
+    for e in events:
+        apply(state, runbook, e)
+    return state
+
+
+# -- what happens next ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Next:
+    """What the driver must do now.
+
+    kind: confirm (ask the step's confirmation), run (start the step), manual (ask the operator's answer),
+    approval (ask who approves), failure (offer ``options``), finish_rollback (the session closes the rollback),
+    close (ask for outcome, follow-ups and sign-off), done.
+    """
+
+    kind: str
+    item: Item | None = None
+    step: Step | None = None
+    confirm: str = "none"
+    word: str | None = None
+    options: tuple[str, ...] = ()
+    reason: str = ""
+    suggested: str | None = None
+
+
+def failure_options(section: str) -> tuple[str, ...]:
+    if section in ("precondition", "gate"):
+        return ("retry", "continue", "abort")
+    if section == "rollback":
+        return ("retry", "continue", "abort")
+    return ("retry", "rollback", "continue", "abort")
+
+
+def next_action(state: State, runbook: Runbook, *, word_for: Any = None) -> Next:
+    """The next thing the change needs. ``word_for(step)`` gives a typed confirmation's word, parameters filled in."""
+    if state.phase == "closed":
+        return Next("done", suggested=state.outcome)
+    if state.phase == "ready_to_close":
+        return Next("close", suggested=state.suggested_outcome())
+    if state.phase == "failed" and state.failure is not None:
+        f = state.failure
+        step = runbook.step(f.step_id)
+        return Next("failure", Item(f.section, f.step_id), step, options=failure_options(f.section), reason=f.reason)
+    item = state.current
+    if item is None:
+        if state.phase == "rolling_back":
+            return Next("finish_rollback")
+        return Next("close", suggested=state.suggested_outcome())
+    step = runbook.rollback_step(item.step_id) if item.section == "rollback" else runbook.step(item.step_id)
+    confirm = step.confirmation(item.section)  # type: ignore[arg-type]
+    if step.kind == "approval":
+        return Next("approval", item, step)
+    if confirm != "none" and item.step_id not in state.confirmed:
+        word = word_for(step) if (confirm == "typed" and word_for) else step.confirm_word
+        return Next("confirm", item, step, confirm=confirm, word=word)
+    if step.kind == "manual":
+        return Next("manual", item, step)
+    return Next("run", item, step)

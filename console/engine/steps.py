@@ -1,0 +1,279 @@
+"""How each kind of step runs: commands and checks, rollout waits, observe windows and Terraform actions.
+
+Every kind streams what it does into the step's asciicast file and to the listeners, honours the step's timeout
+and the operator's cancel, and returns a :class:`StepOutcome` the session records. Rollout waits use kubectl's own
+``rollout status`` logic; observe windows poll the cluster and evaluate the runbook's rollback triggers on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from console.engine.redact import Redactor
+from console.engine.runner import CommandRunner, Expectation, Grace, Listener, OutputLine
+from console.engine.state import Item
+from console.journal.cast import CastWriter, sha256_file
+from console.runbook.models import Runbook, Step
+from console.runbook.params import display_command, render_argv, substitute
+
+OBSERVE_POLL_S = 5.0
+KUBECTL_TIMEOUT = "--request-timeout=20s"
+
+
+@dataclass
+class StepContext:
+    """What a running step needs: the step, filled-in values, where to write, and how to be stopped."""
+
+    step: Step
+    item: Item
+    values: dict[str, str]
+    runbook: Runbook
+    runbook_dir: Path
+    change_dir: Path
+    output_path: Path
+    redactor: Redactor
+    env: dict[str, str]
+    namespace: str
+    cancel: threading.Event
+    listeners: list[Listener]
+    started: datetime
+    artifacts: dict[str, list[dict[str, Any]]]
+    now: Callable[[], datetime]
+    grace: Grace = field(default_factory=Grace)
+    observe_poll_s: float = OBSERVE_POLL_S
+
+
+@dataclass
+class StepOutcome:
+    """How a step ended, as the journal records it."""
+
+    passed: bool
+    reason: str
+    exit_code: int | None = None
+    duration_s: float = 0.0
+    lines: int = 0
+    output_path: Path | None = None
+    output_sha256: str | None = None
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    trigger: dict[str, Any] | None = None
+    tail: list[str] = field(default_factory=list)
+
+
+def _fill(text: str | None, values: dict[str, str]) -> str | None:
+    return substitute(text, values) if text is not None else None
+
+
+def step_namespace(step: Step, values: dict[str, str], default: str) -> str:
+    return _fill(step.namespace, values) or values.get("namespace") or default
+
+
+def command_argv(step: Step, values: dict[str, str], default_ns: str = "default") -> list[str]:
+    """The argv a step runs (commands, checks, and the kubectl command behind a rollout wait)."""
+    if step.kind == "rollout":
+        timeout = f"--timeout={step.timeout}s" if step.timeout else "--timeout=0s"
+        return ["kubectl", "rollout", "status", _fill(step.target, values) or "", "-n", step_namespace(step, values, default_ns), timeout]
+    return render_argv(step, values)
+
+
+def describe_command(step: Step, values: dict[str, str], runbook_dir: Path) -> str:
+    """The exact command shown to the operator before a step runs."""
+    if step.kind in ("command", "check", "rollout"):
+        return display_command(command_argv(step, values, values.get("namespace", "default")))
+    if step.kind == "observe":
+        return f"observe for {step.duration}s, watching the rollback triggers"
+    if step.kind == "terraform" and step.terraform is not None:
+        tf = step.terraform
+        extra = " ".join(f"-var {k}={substitute(v, values)}" for k, v in tf.vars.items())
+        return f"terraform {tf.action} ({tf.dir}) {extra}".strip()
+    return ""
+
+
+def _expectation(step: Step, values: dict[str, str]) -> Expectation:
+    from console.engine.session import expectation_pattern
+
+    return Expectation(
+        exit_codes=tuple(step.expect.exit_codes),
+        matches=expectation_pattern(step.expect.output_matches, values),
+        not_matches=expectation_pattern(step.expect.output_not_matches, values),
+    )
+
+
+def _cast(ctx: StepContext, command: str) -> CastWriter:
+    return CastWriter(ctx.output_path, title=f"{ctx.item.section} {ctx.step.id}: {ctx.step.title}", command=command, started=ctx.started)
+
+
+def run_step(ctx: StepContext) -> StepOutcome:
+    if ctx.step.kind in ("command", "check", "rollout"):
+        return _run_command(ctx)
+    if ctx.step.kind == "observe":
+        return _run_observe(ctx)
+    if ctx.step.kind == "terraform":
+        from console.engine.tfsteps import run_terraform
+
+        return run_terraform(ctx)
+    return StepOutcome(False, f"a {ctx.step.kind} step is answered, not run")
+
+
+def _capture_listener(ctx: StepContext) -> tuple[Listener | None, Callable[[], dict[str, Any] | None]]:
+    """When the step keeps its output as evidence, stream it into artifacts/ as it comes."""
+    if ctx.step.capture != "artifact":
+        return None, lambda: None
+    path = ctx.change_dir / "artifacts" / f"{ctx.step.id}.out"
+    n = 1
+    while path.exists():
+        n += 1
+        path = ctx.change_dir / "artifacts" / f"{ctx.step.id}.{n}.out"
+    handle = open(path, "x", encoding="utf-8")
+    lock = threading.Lock()
+
+    def listen(line: OutputLine) -> None:
+        if line.stream == "stdout":
+            with lock:
+                handle.write(line.text + "\n")
+
+    def finish() -> dict[str, Any]:
+        with lock:
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+        return {
+            "kind": "backup" if ctx.step.backup else "evidence",
+            "description": ctx.step.title or ctx.step.id,
+            "file": {"path": path.relative_to(ctx.change_dir).as_posix(), "sha256": sha256_file(path)},
+        }
+
+    return listen, finish
+
+
+def _run_command(ctx: StepContext) -> StepOutcome:
+    step = ctx.step
+    argv = command_argv(step, ctx.values, ctx.namespace)
+    env = dict(ctx.env)
+    env.update({k: substitute(v, ctx.values) for k, v in step.env.items()})
+    cwd = ctx.runbook_dir / substitute(step.cwd, ctx.values) if step.cwd else ctx.runbook_dir
+    cast = _cast(ctx, ctx.redactor.redact(display_command(argv)))
+    capture, finish_capture = _capture_listener(ctx)
+    listeners = [*ctx.listeners, *([capture] if capture else [])]
+    # A rollout wait's timeout is kubectl's own; the runner's is a backstop a little later.
+    timeout = (step.timeout + 15) if (step.kind == "rollout" and step.timeout) else step.timeout
+    runner = CommandRunner(
+        argv, cwd=cwd, env=env, timeout_s=timeout, redactor=ctx.redactor, cast=cast, listeners=listeners,
+        expect=_expectation(step, ctx.values), grace=ctx.grace,
+    )
+    watcher = threading.Thread(target=_forward_cancel, args=(ctx.cancel, runner), daemon=True)
+    watcher.start()
+    result = runner.run()
+    passed, reason = result.verdict(runner.expect)
+    cast.marker(f"exit {result.exit_code}")
+    sha = cast.close()
+    artifact = finish_capture()
+    return StepOutcome(
+        passed, reason, result.exit_code, result.duration_s, result.lines, ctx.output_path, sha,
+        [artifact] if artifact else [], tail=result.tail,
+    )
+
+
+def _forward_cancel(cancel: threading.Event, runner: CommandRunner) -> None:
+    # Lives as long as the process: when the operator cancels the step, the runner stops its process group.
+    while runner.pid is None or runner._proc is None or runner._proc.poll() is None:
+        if cancel.wait(0.1):
+            runner.cancel()
+            return
+
+
+# -- observe windows --------------------------------------------------------------------------------------------
+
+
+def _kubectl_json(args: list[str], env: dict[str, str]) -> dict[str, Any]:
+    proc = subprocess.run(["kubectl", *args, "-o", "json", KUBECTL_TIMEOUT], env=env, capture_output=True, timeout=30)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.decode(errors="replace").strip() or f"kubectl exited {proc.returncode}")
+    return json.loads(proc.stdout)
+
+
+def cluster_snapshot(env: dict[str, str], namespace: str) -> dict[str, list[dict[str, Any]]]:
+    """Pods, workloads and events of a namespace and every node, as plain API objects."""
+    pods = _kubectl_json(["get", "pods", "-n", namespace], env).get("items", [])
+    workloads = _kubectl_json(["get", "deployments,statefulsets,daemonsets", "-n", namespace], env).get("items", [])
+    nodes = _kubectl_json(["get", "nodes"], env).get("items", [])
+    events = _kubectl_json(["get", "events", "-n", namespace], env).get("items", [])
+    return {"pods": pods, "workloads": workloads, "nodes": nodes, "events": events}
+
+
+def _substituted_triggers(runbook: Runbook, values: dict[str, str]) -> list[dict[str, Any]]:
+    out = []
+    for trig in runbook.rollback.triggers:
+        raw = trig.model_dump(exclude_none=True, exclude_defaults=False)
+        raw = {k: v for k, v in raw.items() if v not in (None, False)}
+        out.append(json.loads(substitute(json.dumps(raw), {k: json.dumps(v)[1:-1] for k, v in values.items()})))
+    return out
+
+
+def _run_observe(ctx: StepContext) -> StepOutcome:
+    from console.cluster.triggers import evaluate_triggers, restart_baseline
+
+    step = ctx.step
+    duration = float(step.duration or 0)
+    namespace = step_namespace(step, ctx.values, ctx.namespace)
+    triggers = _substituted_triggers(ctx.runbook, ctx.values)
+    cast = _cast(ctx, f"observe {namespace} for {int(duration)}s")
+    lines = 0
+
+    def say(text: str) -> None:
+        nonlocal lines
+        lines += 1
+        t = time.monotonic() - start
+        cast.write(text + "\r\n", at=t)
+        for listener in ctx.listeners:
+            listener(OutputLine(t, "stdout", text))
+
+    start = time.monotonic()
+    baseline: dict[str, int] | None = None
+    since = ctx.now()
+    hit = None
+    reason = "the window closed with no trigger fired"
+    names = ", ".join(next(iter(t)) for t in triggers) or "none"
+    say(f"watching namespace {namespace} for {int(duration)}s; rollback triggers: {names}")
+    while True:
+        elapsed = time.monotonic() - start
+        if triggers:
+            try:
+                snap = cluster_snapshot(ctx.env, namespace)
+                if baseline is None:
+                    baseline = restart_baseline(snap["pods"])
+                hits = evaluate_triggers(
+                    triggers, namespace=namespace, pods=snap["pods"], nodes=snap["nodes"],
+                    workloads=snap["workloads"], events=snap["events"], baseline=baseline, since=since,
+                )
+                if hits:
+                    hit = hits[0]
+                    break
+            except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
+                say(f"could not read the cluster: {exc}")
+        remaining = duration - elapsed
+        if remaining <= 0:
+            break
+        say(f"{int(elapsed)}s observed, {int(remaining)}s left, no trigger fired")
+        if ctx.cancel.wait(min(ctx.observe_poll_s, remaining)):
+            sha = cast.close()
+            return StepOutcome(False, "cancelled by the operator", None, time.monotonic() - start, lines, ctx.output_path, sha)
+    if hit is not None:
+        reason = f"rollback trigger {hit.trigger} fired: {hit.object}: {hit.message}"
+        say(reason)
+    else:
+        say(reason)
+    sha = cast.close()
+    return StepOutcome(
+        hit is None, reason, None, time.monotonic() - start, lines, ctx.output_path, sha,
+        trigger={"trigger": hit.trigger, "object": hit.object, "message": hit.message} if hit else None,
+    )
+
