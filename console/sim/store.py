@@ -351,6 +351,11 @@ class Store:
             self._history.clear()
             self._compacted_rv = self._rv
 
+    def history_since(self, rv: int, resource: str | None = None) -> list[WatchEvent]:
+        """Retained events after ``rv`` (ground truth for tests of watch delivery)."""
+        with self.lock:
+            return [e for e in self._history if e.rv > rv and (resource is None or e.resource == resource)]
+
     def watcher_count(self) -> int:
         with self.lock:
             return sum(len(s) for s in self._watchers.values())
