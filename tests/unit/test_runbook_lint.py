@@ -109,10 +109,10 @@ def only(findings: list[Finding], rule: str) -> list[Finding]:
     return [f for f in findings if f.rule == rule]
 
 
-def test_the_rules_are_the_documented_eight() -> None:
+def test_the_rules_are_the_documented_ones() -> None:
     assert set(RULES) == {
         "required-sections", "rollback-defined", "rollback-coverage", "verification-required",
-        "typed-confirmation", "backup-evidence", "unused-param", "confirm-word-known",
+        "typed-confirmation", "backup-evidence", "unused-param", "confirm-word-known", "secret-default",
     }
     assert all(summary for summary, _fn in RULES.values())
 
@@ -316,3 +316,17 @@ def test_findings_are_sorted_by_line_and_can_be_limited(tmp_path: Path) -> None:
     assert [f.line for f in findings] == sorted(f.line for f in findings)
     assert [f.rule for f in lint(lr, only={"backup-evidence"})] == ["backup-evidence"]
     assert lint(lr, only=set()) == []
+
+
+def test_secret_default(tmp_path: Path) -> None:
+    text = edit(LOW, "  namespace: {type: string, default: web}\n",
+                "  namespace: {type: string, default: web}\n  token: {type: string, secret: true, default: hunter2}\n")
+    text = edit(text, '"{namespace}"]', '"{namespace}", --token, "{token}"]')
+    findings = lint(load(tmp_path, text))
+    assert [(f.line, f.rule, f.message) for f in findings] == [
+        (line_of(text, "token:"), "secret-default",
+         "secret parameter 'token' has a default: remove it and pass it with --param"),
+    ]
+    # given when the change starts: no default, no finding
+    kept = edit(text, "secret: true, default: hunter2}", "secret: true}")
+    assert lint(load(tmp_path, kept, "k.yaml")) == []
