@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
 
 from console.journal import events as ev
 from console.journal.cast import CastWriter
 from console.journal.journal import Journal
 from console.journal.store import ChangeRef, RecordStore
 from console.runbook.loader import to_plain
-from ruamel.yaml import YAML
 
 REPO = Path(__file__).resolve().parents[2]
 BAD = REPO / "tests" / "unit" / "runbooks" / "bad-everything.yaml"

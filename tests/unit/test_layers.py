@@ -40,7 +40,8 @@ def headless_modules() -> list[str]:
 MODULES = headless_modules()
 
 
-def loads(module: str, names: list[str], prefixes: tuple[str, ...]) -> list[str]:
+def loads(names: list[str], prefixes: tuple[str, ...]) -> list[str]:
+    """The loaded modules that are, or are inside, one of ``prefixes``."""
     return [m for m in names if any(m == p or m.startswith(p + ".") for p in prefixes)]
 
 
@@ -116,6 +117,6 @@ def test_headless_module_loads_without_the_ui(loaded_by: dict[str, subprocess.Co
     names = json.loads(result.stdout)
     assert module in names
     # console.cli included: it may start the UI, but only lazily, inside the function that does so.
-    assert loads(module, names, UI) == []
+    assert loads(names, UI) == []
     if module.startswith(("console.journal", "console.runbook")):
-        assert loads(module, names, NO_CLUSTER) == []
+        assert loads(names, NO_CLUSTER) == []
