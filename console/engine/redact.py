@@ -21,7 +21,7 @@ BUILTIN_PATTERNS: tuple[tuple[str, str], ...] = (
     ("bearer", r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
     ("basic-auth-url", r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+(?=@)"),
     ("pair", r"(?i)(\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key|client[_-]?secret|auth)"
-             r"[\"']?\s*[=:]\s*[\"']?)(?!\[REDACTED\])[^\s\"',;&}]+"),
+             r"[\"']?\s*[=:]\s*[\"']?)[^\s\"',;&}]+"),
     ("aws-access-key", r"()\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b"),
     ("aws-secret", r"(?i)(aws_secret_access_key[\"']?\s*[=:]\s*[\"']?)[A-Za-z0-9/+=]{20,}"),
     ("pem-inline", r"()-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----"),
