@@ -152,6 +152,13 @@ class CommandRunner:
         for t in readers:
             t.start()
         timed_out = self._wait()
+        drain_until = time.monotonic() + 0.5
+        for t in readers:
+            t.join(timeout=max(0.0, drain_until - time.monotonic()))
+        if any(t.is_alive() for t in readers):
+            # The leader is gone but something it left in the background still holds the output open: the
+            # step has ended, so what it started goes too (otherwise it outlives the step and the readers).
+            self._kill_stragglers()
         for t in readers:
             t.join(timeout=5)
         duration = time.monotonic() - self._start
@@ -201,6 +208,14 @@ class CommandRunner:
                 return
             except subprocess.TimeoutExpired:
                 continue
+
+    def _kill_stragglers(self) -> None:
+        assert self._proc is not None
+        try:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        self._deliver("stderr", "(processes the command left running were stopped when it ended)")
 
     def _pump(self, pipe, stream: str) -> None:
         redacting = StreamRedactor(self.redactor)
