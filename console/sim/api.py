@@ -344,14 +344,28 @@ class ApiHandler(BaseHTTPRequestHandler):
                     if bookmarks:
                         store.bookmark(w)
                     continue
-                if ev2 is None:  # closed: a drop fault, a backlog overflow or shutdown
+                # take what else is already queued too: one write for a burst instead of one per event
+                batch, closed = [ev2], False
+                while len(batch) < 512:
+                    try:
+                        batch.append(w.queue.get_nowait())
+                    except queue.Empty:
+                        break
+                out = []
+                for item in batch:
+                    if item is None:  # closed: a drop fault, a backlog overflow or shutdown
+                        closed = True
+                        break
+                    data = line(item)
+                    if data:
+                        out.append(data)
+                if out:
+                    self._chunk(b"".join(out))
+                if closed:
                     if w.dropped:
                         self._abort()
                         return
                     break
-                data = line(ev2)
-                if data:
-                    self._chunk(data)
             self._end_stream()
         except (BrokenPipeError, ConnectionResetError, OSError):
             self.close_connection = True

@@ -220,7 +220,7 @@ def make_cluster(scenario: str, clock: SimClock, *, name: str = "rehearsal", **k
     """Build a settled cluster of ``scenario`` on ``clock`` (which must be frozen: speed 0)."""
     if scenario not in SCENARIOS:
         raise KeyError(f"unknown scenario {scenario!r}; choose one of {', '.join(sorted(SCENARIOS))}")
-    history = 40_000 if scenario == "large" else 20_000
+    history = 200_000 if scenario == "large" else 20_000
     cluster = SimCluster(name, clock, history=kwargs.pop("history", history), **kwargs)
     SCENARIOS[scenario](cluster)
     cluster.controllers.settle()
