@@ -1,0 +1,216 @@
+"""Cluster access: the operator's kubeconfig, its contexts, and one API client per context.
+
+Where the kubeconfig comes from follows kubectl: an explicit ``--kubeconfig`` path, else the ``KUBECONFIG``
+list (``:``-separated; the first file to name a cluster, user or context wins, and the first file that sets
+``current-context`` decides it), else ``~/.kube/config``. Clients are built with
+``config.new_client_from_config(config_file=..., context=...)``, which returns an independent ``ApiClient``
+and never touches the client library's global default configuration: the console talks to several
+clusters at once and a change pins its own context, so nothing here may change what "the" cluster is.
+
+Switching context or namespace at run time is just asking for another client or using another namespace;
+``KubeAccess`` keeps the operator's current choice and caches one client per context.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import urllib3
+import yaml
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+__all__ = [
+    "ContextInfo",
+    "KubeAccess",
+    "KubeError",
+    "KubeconfigError",
+    "NoSuchContext",
+    "ServerUnreachable",
+    "kubeconfig_paths",
+]
+
+
+class KubeError(Exception):
+    """Base of every cluster-access error; the message is one sentence saying what and where."""
+
+
+class KubeconfigError(KubeError):
+    """No kubeconfig was found, or one of the files cannot be read or is not a kubeconfig."""
+
+
+class NoSuchContext(KubeError):
+    """The context asked for is not defined by the kubeconfig."""
+
+
+class ServerUnreachable(KubeError):
+    """The context's API server did not answer (refused, timed out, or not an API server)."""
+
+
+@dataclass(frozen=True)
+class ContextInfo:
+    """One kubeconfig context as a menu shows it."""
+
+    name: str
+    cluster: str
+    user: str
+    namespace: str  # the context's default namespace ("default" when it sets none, as kubectl does)
+    server: str  # the cluster's API server URL ("" when the cluster entry is missing)
+
+
+def kubeconfig_paths(explicit: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None) -> list[Path]:
+    """The files to read, in order: ``--kubeconfig``, else the ``KUBECONFIG`` list, else ``~/.kube/config``."""
+    env = os.environ if environ is None else environ
+    if explicit:
+        return [Path(explicit).expanduser()]
+    if env.get("KUBECONFIG"):
+        return [Path(p).expanduser() for p in env["KUBECONFIG"].split(os.pathsep) if p]
+    return [Path("~/.kube/config").expanduser()]
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise KubeconfigError(f"kubeconfig {path} cannot be read: {exc.strerror or exc}.") from None
+    except UnicodeDecodeError:
+        raise KubeconfigError(f"kubeconfig {path} is not UTF-8 text.") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise KubeconfigError(f"kubeconfig {path} is not valid YAML{where}.") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise KubeconfigError(f"kubeconfig {path} is not a kubeconfig (expected a mapping at the top).")
+    return data
+
+
+def _merge(paths: list[Path]) -> tuple[dict[str, Any], list[Path]]:
+    """kubectl's merge of several files; returns the merged config and the files that exist."""
+    merged: dict[str, Any] = {"clusters": {}, "users": {}, "contexts": {}, "current-context": ""}
+    present = [p for p in paths if p.exists()]
+    if not present:
+        raise KubeconfigError(f"no kubeconfig found (looked at {', '.join(str(p) for p in paths)}).")
+    for path in present:
+        data = _read(path)
+        for kind in ("clusters", "users", "contexts"):
+            entries = data.get(kind) or []
+            if not isinstance(entries, list):
+                raise KubeconfigError(f"kubeconfig {path}: {kind} must be a list.")
+            for entry in entries:
+                if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                    merged[kind].setdefault(entry["name"], entry.get(kind[:-1]) or {})
+        if not merged["current-context"] and isinstance(data.get("current-context"), str):
+            merged["current-context"] = data["current-context"]
+    return merged, present
+
+
+class KubeAccess:
+    """The operator's kubeconfig: its contexts, the current choice, and a cached ``ApiClient`` per context.
+
+    Thread-safe: the watch threads and the UI may ask for clients at the same time.
+    """
+
+    def __init__(self, kubeconfig: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None) -> None:
+        self.paths = kubeconfig_paths(kubeconfig, environ=environ)
+        self._lock = threading.Lock()
+        self._clients: dict[str, client.ApiClient] = {}
+        self._config, self._present = _merge(self.paths)
+        self._context: str | None = self._config["current-context"] or None
+        self._namespace: str | None = None  # None: the context's own default
+
+    # ----- what the kubeconfig says ----------------------------------------------------------------------
+    def contexts(self) -> list[ContextInfo]:
+        """Every context, in file order (the first file's first)."""
+        return [self._info(name) for name in self._config["contexts"]]
+
+    def context(self, name: str) -> ContextInfo:
+        """One context; NoSuchContext when the kubeconfig does not define it."""
+        if name not in self._config["contexts"]:
+            have = ", ".join(self._config["contexts"]) or "none"
+            raise NoSuchContext(f"context {name!r} is not in the kubeconfig ({', '.join(map(str, self._present))}; it has: {have}).")
+        return self._info(name)
+
+    def _info(self, name: str) -> ContextInfo:
+        ctx = self._config["contexts"][name] or {}
+        cluster_name = str(ctx.get("cluster") or "")
+        cluster = self._config["clusters"].get(cluster_name) or {}
+        return ContextInfo(name=name, cluster=cluster_name, user=str(ctx.get("user") or ""),
+                           namespace=str(ctx.get("namespace") or "default"), server=str(cluster.get("server") or ""))
+
+    @property
+    def file_current_context(self) -> str | None:
+        """The kubeconfig's ``current-context`` (what kubectl would use), or None when unset."""
+        return self._config["current-context"] or None
+
+    # ----- the operator's run-time choice ----------------------------------------------------------------
+    @property
+    def current_context(self) -> str:
+        """The context in use now; starts as the kubeconfig's current context."""
+        if self._context is None:
+            raise NoSuchContext(f"the kubeconfig ({', '.join(map(str, self._present))}) sets no current-context; choose one.")
+        return self._context
+
+    @property
+    def current_namespace(self) -> str:
+        """The namespace in use now: the one switched to, else the current context's default."""
+        return self._namespace or self.context(self.current_context).namespace
+
+    def switch_context(self, name: str, namespace: str | None = None) -> client.ApiClient:
+        """Use ``name`` from now on (and its default namespace unless one is given); returns its client."""
+        self.context(name)
+        self._context, self._namespace = name, namespace
+        return self.client_for(name)
+
+    def switch_namespace(self, namespace: str | None) -> None:
+        """Use ``namespace`` in the current context (None: back to the context's default)."""
+        self._namespace = namespace or None
+
+    # ----- clients ---------------------------------------------------------------------------------------
+    def client_for(self, context: str | None = None) -> client.ApiClient:
+        """The cached ``ApiClient`` of ``context`` (default: the current one), built on first use."""
+        name = context or self.current_context
+        with self._lock:
+            cached = self._clients.get(name)
+            if cached is not None:
+                return cached
+            self.context(name)
+            try:
+                api = config.new_client_from_config(config_file=os.pathsep.join(map(str, self._present)), context=name,
+                                                    persist_config=False)
+            except ConfigException as exc:
+                raise KubeconfigError(f"context {name!r} cannot be used: {exc}.") from None
+            except OSError as exc:
+                raise KubeconfigError(f"context {name!r} refers to a file that cannot be read: {exc}.") from None
+            self._clients[name] = api
+            return api
+
+    def server_version(self, context: str | None = None, *, timeout: float = 5.0) -> str:
+        """Ask the context's server for ``/version``; ServerUnreachable when it does not answer."""
+        name = context or self.current_context
+        api = self.client_for(name)
+        server = self._info(name).server
+        try:
+            info = client.VersionApi(api).get_code(_request_timeout=(timeout, timeout))
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise ServerUnreachable(f"the API server of context {name!r} ({server}) is unreachable: {reason}.") from None
+        except ApiException as exc:
+            raise ServerUnreachable(f"the API server of context {name!r} ({server}) answered {exc.status} {exc.reason}.") from None
+        return str(info.git_version)
+
+    def close(self) -> None:
+        """Close every cached client (their connection pools)."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for api in clients:
+            api.close()
