@@ -1,0 +1,72 @@
+"""The store: versions, conflicts, history ring, watch replay and the scenarios' invariants."""
+
+from __future__ import annotations
+
+import pytest
+
+from console.sim.clock import SimClock
+from console.sim.errors import AlreadyExists, Conflict, Gone, NotFound
+from console.sim.scenarios import make_cluster
+from console.sim.store import Store
+
+
+def _cm(name: str, v: str = "1") -> dict:
+    return {"metadata": {"name": name, "namespace": "web"}, "data": {"v": v}}
+
+
+def test_versions_are_global_and_monotonic() -> None:
+    s = Store(SimClock(start=0, speed=0))
+    a = s.create("configmaps", _cm("a"))
+    b = s.create("secrets", _cm("b"))
+    assert int(b["metadata"]["resourceVersion"]) == int(a["metadata"]["resourceVersion"]) + 1
+    a2 = s.replace("configmaps", {**_cm("a", "2"), "metadata": {**_cm("a")["metadata"], "resourceVersion": a["metadata"]["resourceVersion"]}},
+                   expect_rv=a["metadata"]["resourceVersion"])
+    assert int(a2["metadata"]["resourceVersion"]) > int(b["metadata"]["resourceVersion"])
+    assert a2["metadata"]["uid"] == a["metadata"]["uid"]
+    same = s.replace("configmaps", a2)
+    assert same["metadata"]["resourceVersion"] == a2["metadata"]["resourceVersion"]  # no-op writes keep the version
+    with pytest.raises(Conflict):
+        s.replace("configmaps", _cm("a", "3"), expect_rv=a["metadata"]["resourceVersion"])
+    with pytest.raises(AlreadyExists):
+        s.create("configmaps", _cm("a"))
+    with pytest.raises(NotFound):
+        s.delete("configmaps", "web", "zzz")
+
+
+def test_history_ring_and_watch_replay() -> None:
+    s = Store(SimClock(start=0, speed=0), history=5)
+    first = s.create("configmaps", _cm("a"))
+    rv0 = int(first["metadata"]["resourceVersion"])
+    w, backlog = s.watch("configmaps", rv0)
+    assert backlog == []
+    for i in range(3):
+        s.update("configmaps", "web", "a", lambda o, i=i: o["data"].__setitem__("v", str(i + 10)))
+    got = [w.queue.get_nowait() for _ in range(3)]
+    assert [e.type for e in got] == ["MODIFIED"] * 3
+    _, replay = s.watch("configmaps", rv0)
+    assert [e.rv for e in replay] == [e.rv for e in got]
+    for i in range(5):
+        s.create("configmaps", _cm(f"x{i}"))
+    with pytest.raises(Gone):
+        s.watch("configmaps", rv0)
+    _, fresh = s.watch("configmaps", None)
+    assert {e.type for e in fresh} == {"ADDED"} and len(fresh) == 6
+    s.compact()
+    with pytest.raises(Gone):
+        s.watch("configmaps", s.resource_version - 1)
+
+
+def test_default_scenario_is_settled_and_consistent() -> None:
+    clock = SimClock(start=1_700_000_000, speed=0)
+    c = make_cluster("default", clock)
+    assert not c.controllers.errors
+    pods = c.store.list("pods")
+    assert len(pods) == 10 and all(p["status"]["phase"] == "Running" for p in pods)
+    for p in pods:
+        ref = p["metadata"]["ownerReferences"][0]
+        owner = {"ReplicaSet": "replicasets", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}[ref["kind"]]
+        assert c.store.peek(owner, p["metadata"]["namespace"], ref["name"])["metadata"]["uid"] == ref["uid"]
+    web = c.store.peek("deployments", "web", "web")
+    assert web["status"]["availableReplicas"] == 3 and web["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
+    assert {n["metadata"]["name"] for n in c.store.list("namespaces")} >= {"web", "cache", "data", "kube-system"}
+    assert c.store.peek("configmaps", "web", "web-config") and c.store.peek("secrets", "web", "web-credentials")["data"]
