@@ -23,7 +23,7 @@ system-deps:
 	  else echo "warning: tmux missing and cannot be installed here; terminal tests will be skipped"; fi; }
 
 run: $(STAMP)
-	$(VENV)/bin/opsconsole
+	$(VENV)/bin/opsconsole demo
 
 test: $(STAMP) system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -224,9 +224,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from console.journal.store import RecordStore
     from console.runbook.params import parse_assignments
 
-    if not args.plain:
-        raise CliError("the full-screen stepper is not in this version yet: add --plain to drive the change in line mode", EXIT_USAGE)
     policy = _policy(args)
+    if not args.plain:
+        if args.answers:
+            raise CliError("--answers drives a change unattended: use it with --plain", EXIT_USAGE)
+        return _ui(args, policy, start_runbook=Path(args.runbook))
     answers = Answers.load(Path(args.answers)) if args.answers else None
     context = args.context or _current_context(args.kubeconfig)
     environment = args.environment or policy.environment_of(context)
@@ -277,9 +279,11 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from console.journal.store import RecordStore
     from console.runbook.params import parse_assignments
 
-    if not args.plain:
-        raise CliError("the full-screen stepper is not in this version yet: add --plain to resume in line mode", EXIT_USAGE)
     policy = _policy(args)
+    if not args.plain:
+        if args.answers:
+            raise CliError("--answers drives a change unattended: use it with --plain", EXIT_USAGE)
+        return _ui(args, policy, resume_id=args.change_id)
     answers = Answers.load(Path(args.answers)) if args.answers else None
     store = RecordStore(resolve_records_dir(args.records_dir, configured=policy.records_dir))
     data = answers.data if answers else {}
@@ -307,12 +311,35 @@ def _user() -> str:
 # -- the UI ----------------------------------------------------------------------------------------------------
 
 
-def cmd_ui(args: argparse.Namespace) -> int:
+def _ui(args: argparse.Namespace, policy, **kwargs) -> int:
     from console.journal.records import resolve_records_dir
 
     from screens.app import run_app  # the UI is imported only when it is wanted
 
-    return run_app(records_dir=resolve_records_dir(args.records_dir), runbooks_dir=Path(args.runbooks_dir))
+    return run_app(
+        records_dir=resolve_records_dir(args.records_dir, configured=policy.records_dir),
+        runbooks_dir=Path(getattr(args, "runbooks_dir", "runbooks")), policy=policy,
+        kubeconfig=getattr(args, "kubeconfig", None), operator=getattr(args, "operator", None) or _user(), **kwargs,
+    )
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    return _ui(args, _policy(args))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from console.demo import DemoError, RehearsalProcess
+
+    policy = _policy(args)
+    try:
+        cluster = RehearsalProcess(scenario=args.scenario, speed=args.speed)
+    except DemoError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        args.kubeconfig = str(cluster.kubeconfig)
+        return _ui(args, policy)
+    finally:
+        cluster.close()
 
 
 # -- parser ----------------------------------------------------------------------------------------------------
@@ -389,6 +416,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     resume.set_defaults(func=cmd_resume)
 
+    demo = sub.add_parser("demo", help="start the rehearsal cluster in the background and open the console on it")
+    demo.add_argument("--scenario", default="default", help="rehearsal scenario (default: default)")
+    demo.add_argument("--speed", type=float, default=4.0, help="rehearsal clock speed (default 4x, so rollouts are quick)")
+    demo.add_argument("--config", metavar="PATH", help="policy file")
+    demo.add_argument("--operator", metavar="NAME", help="who drives changes (default: the login name)")
+    demo.add_argument("--records-dir", metavar="DIR", default=argparse.SUPPRESS, help="record store")
+    demo.set_defaults(func=cmd_demo)
+
     _optional_commands(sub)
     return parser
 
@@ -396,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _friendly(exc: BaseException) -> str | None:
     """The one-sentence form of errors an operator can fix; None for anything else (a bug)."""
     from console.config import ConfigError
+    from console.demo import DemoError
     from console.engine.kubecontext import KubeconfigError
     from console.engine.linemode import AnswersError
     from console.engine.session import SessionError
@@ -406,7 +442,7 @@ def _friendly(exc: BaseException) -> str | None:
 
     if isinstance(exc, RunbookError):
         return "the runbook is invalid:\n" + str(exc)
-    if isinstance(exc, CliError | JournalError | StoreError | ParamError | ConfigError | KubeconfigError | SessionError | AnswersError):
+    if isinstance(exc, CliError | JournalError | StoreError | ParamError | ConfigError | KubeconfigError | SessionError | AnswersError | DemoError):
         return str(exc)
     if isinstance(exc, PermissionError):
         return f"{exc.filename}: permission denied"

@@ -2,40 +2,102 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
 
 from console import __version__
+from console.config import Policy
+from console.engine import policy as pol
+from console.engine.session import ChangeSession
+from console.journal.store import RecordStore
+from console.runbook.loader import load_runbook
 from screens.home import HomeScreen
 
 
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 class OpsConsoleApp(App):
-    """The console; built by a factory with its dependencies passed in, so tests choose every path."""
+    """The console; built with its dependencies passed in, so tests choose every path and the clock."""
 
     CSS_PATH = "opsconsole.tcss"
     TITLE = "opsconsole"
     SUB_TITLE = f"v{__version__}"
     BINDINGS = [
-        Binding("q", "quit", "Quit", id="app.quit", tooltip="Leave the console"),
-        Binding("question_mark", "show_help", "Keys", id="app.help", tooltip="Show every key binding"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", tooltip="Leave the console"),
+        Binding("question_mark", "show_keys", "Keys", id="app.help", tooltip="Show every key binding"),
     ]
 
-    def __init__(self, *, records_dir: Path, runbooks_dir: Path) -> None:
+    def __init__(self, *, records_dir: Path, runbooks_dir: Path, policy: Policy | None = None, kubeconfig: str | None = None,
+                 operator: str = "operator", clock: Callable[[], datetime] = utcnow, start_runbook: Path | None = None,
+                 resume_id: str | None = None, cluster_widget: Callable[..., object] | None = None) -> None:
         super().__init__()
         self.records_dir = records_dir
         self.runbooks_dir = runbooks_dir
+        self.policy = policy or Policy()
+        self.kubeconfig = kubeconfig
+        self.operator = operator
+        self.clock = clock
+        self.start_runbook = start_runbook
+        self.resume_id = resume_id
+        self.cluster_widget = cluster_widget
+        self.store = RecordStore(records_dir)
 
     def on_mount(self) -> None:
         self.push_screen(HomeScreen(records_dir=self.records_dir, runbooks_dir=self.runbooks_dir))
+        if self.start_runbook is not None:
+            self.open_start(self.start_runbook)
+        elif self.resume_id is not None:
+            self.open_resume(self.resume_id)
 
-    def action_show_help(self) -> None:
-        self.action_show_help_panel()
+    def action_show_keys(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    # -- changes -----------------------------------------------------------------------------------------------
+
+    def open_start(self, path: Path) -> None:
+        from screens.start import StartScreen
+
+        self.push_screen(StartScreen(load_runbook(path), store=self.store, policy=self.policy, kubeconfig=self.kubeconfig,
+                                     operator=self.operator, clock=self.clock, on_started=self._started))
+
+    def _started(self, session: ChangeSession) -> None:
+        self.switch_screen(self._step_screen(session))
+
+    def open_resume(self, change_id: str) -> None:
+        from console.engine.session import SessionError
+        from console.journal.journal import JournalError
+        from console.journal.store import StoreError
+
+        try:
+            session = ChangeSession.resume(change_id, store=self.store, policy=self.policy, operator=self.operator,
+                                           kubeconfig=self.kubeconfig, clock=self.clock)
+        except (SessionError, StoreError, JournalError) as exc:
+            self.notify(f"cannot resume {change_id}: {exc}", severity="error", timeout=10)
+            return
+        self.push_screen(self._step_screen(session))
+
+    def _step_screen(self, session: ChangeSession):
+        from screens.step import StepScreen
+
+        production = pol.needs_typed_context(self.policy, session.environment)
+        factory = None
+        if self.cluster_widget is not None:
+            def factory():
+                return self.cluster_widget(session)
+        return StepScreen(session, clock=self.clock, production=production, cluster_widget=factory)
 
 
-def run_app(*, records_dir: Path, runbooks_dir: Path) -> int:
+def run_app(*, records_dir: Path, runbooks_dir: Path, **kwargs) -> int:
     """Run the console full screen until the operator quits; returns the exit code."""
-    app = OpsConsoleApp(records_dir=records_dir, runbooks_dir=runbooks_dir)
+    app = OpsConsoleApp(records_dir=records_dir, runbooks_dir=runbooks_dir, **kwargs)
     app.run()
     return app.return_code or 0

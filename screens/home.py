@@ -49,6 +49,7 @@ class HomeScreen(Screen):
     """Runbooks and past records; the starting point of every session."""
 
     BINDINGS = [
+        Binding("enter", "open", "Start / resume", id="home.open", tooltip="Start a change from the runbook, or resume the change"),
         Binding("r", "refresh", "Refresh", id="home.refresh", tooltip="Read runbooks and records again"),
         Binding("tab", "focus_next", "Next table", show=False, id="home.next"),
     ]
@@ -57,6 +58,7 @@ class HomeScreen(Screen):
         super().__init__()
         self.records_dir = records_dir
         self.runbooks_dir = runbooks_dir
+        self._open_changes: dict[str, bool] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -75,6 +77,25 @@ class HomeScreen(Screen):
         records.add_columns("ID", "Date", "Component", "From→To", "Risk", "Environment", "Outcome", "Integrity")
         self.action_refresh()
 
+    def on_screen_resume(self) -> None:
+        self.action_refresh()
+
+    def action_open(self) -> None:
+        focused = self.focused
+        if not isinstance(focused, DataTable) or focused.row_count == 0:
+            return
+        key = focused.coordinate_to_cell_key(focused.cursor_coordinate).row_key.value
+        if focused.id == "runbooks":
+            self.app.open_start(Path(key))
+        elif focused.id == "records":
+            if self._open_changes.get(key):
+                self.app.open_resume(key)
+            else:
+                self.notify(f"{key} is closed; its record is in {self.records_dir}.")
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
+
     def action_refresh(self) -> None:
         runbooks = self.query_one("#runbooks", DataTable)
         runbooks.clear()
@@ -85,9 +106,11 @@ class HomeScreen(Screen):
         records.clear()
         store = RecordStore(self.records_dir)
         refs = store.list_changes() if self.records_dir.is_dir() else []
+        self._open_changes = {}
         for ref in refs:
             c = load_change(store, ref)
             s = c.summary
+            self._open_changes[ref.change_id] = s.outcome is None
             records.add_row(
                 ref.change_id, s.date or ref.date, s.component or ref.component,
                 f"{s.from_version}→{s.to_version}", s.risk, s.environment,

@@ -1,0 +1,89 @@
+"""Close-out: the outcome, follow-ups and sign-off; then where the record is and the chain hash to keep elsewhere."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Select, Static
+
+from console.engine.session import ChangeSession, SessionError
+from console.journal.events import OUTCOMES
+from console.journal.render import OUTCOME_WORDS
+from console.journal.summary import parse_ts
+from screens.widgets.change_header import ChangeHeader
+
+
+class CloseoutScreen(Screen):
+    """The last screen of a change: nothing is written until the operator signs off."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "sign_off", "Sign off and close", id="closeout.sign", tooltip="Write the outcome and close the change"),
+        Binding("escape", "home", "Home", id="closeout.home", tooltip="Back to Home (after closing)"),
+    ]
+
+    def __init__(self, session: ChangeSession, *, suggested: str, clock: Callable[[], datetime], production: bool) -> None:
+        super().__init__()
+        self.session = session
+        self.suggested = suggested
+        self.clock = clock
+        self.production = production
+        self.closed_head: str | None = None
+
+    def compose(self) -> ComposeResult:
+        s = self.session
+        yield ChangeHeader(environment=s.environment, context=s.context, change_id=s.change_id,
+                           started=parse_ts(s.journal.events[0].ts), production=self.production, clock=self.clock)
+        with Vertical(id="closeout-box"):
+            yield Static(Text(f"Close-out of {s.change_id}: suggested outcome {OUTCOME_WORDS[self.suggested]}", style="bold"))
+            yield Static("Outcome")
+            yield Select(compact=True, options=[(OUTCOME_WORDS[o], o) for o in OUTCOMES], value=self.suggested, allow_blank=False, id="closeout-outcome")
+            yield Static("Follow-ups (separate with ;)")
+            yield Input(compact=True, id="closeout-followups", placeholder="e.g. remove the old ConfigMap key; update the dashboard")
+            yield Static("Signed off by")
+            yield Input(compact=True, value=s.operator, id="closeout-name")
+            yield Static("Role")
+            yield Input(compact=True, value="operator", id="closeout-role")
+            yield Static(Text.assemble(("ctrl+s", "bold reverse"), " signs off and writes the record."), id="closeout-hint")
+            yield Static(id="closeout-result")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#closeout-followups", Input).focus()
+
+    @on(Input.Submitted)
+    def _next_field(self, event: Input.Submitted) -> None:
+        self.focus_next()
+
+    def action_sign_off(self) -> None:
+        if self.closed_head is not None:
+            return
+        outcome = self.query_one("#closeout-outcome", Select).value
+        followups = [f.strip() for f in self.query_one("#closeout-followups", Input).value.split(";") if f.strip()]
+        name = self.query_one("#closeout-name", Input).value.strip() or self.session.operator
+        role = self.query_one("#closeout-role", Input).value.strip() or "operator"
+        try:
+            head = self.session.close(str(outcome), followups=followups, signoff_name=name, signoff_role=role)
+        except SessionError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.closed_head = head
+        record = self.session.ref.path / "record.md"
+        self.query_one("#closeout-result", Static).update(Text.assemble(
+            (f"{self.session.change_id} closed: {OUTCOME_WORDS[str(outcome)]}\n", "bold green" if outcome == "success" else "bold yellow"),
+            ("Record: ", "dim"), (f"{record}\n", ""),
+            ("Final chain hash (keep it in the ticket): ", "dim"), (head, "bold"),
+            ("\nCheck it later with: ", "dim"), (f"opsconsole records verify {self.session.change_id} --head {head}", ""),
+        ))
+
+    def action_home(self) -> None:
+        if self.closed_head is None:
+            self.notify("Sign off first (ctrl+s): the change is still open.", severity="warning")
+            return
+        self.app.pop_screen()

@@ -1,0 +1,238 @@
+"""Record: one change as a reviewer reads it, verified from its journal when it opens.
+
+Tabs: the summary (every minimum field, approvals, break-glass decisions in bold), the timeline (a bar per run),
+the output of every command (searchable, replayable) and the addenda. A journal that does not verify is still
+shown, up to its first bad line, under a banner that says which line and why. ``a`` appends a signed addendum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+
+from console.journal.addenda import add_addendum
+from console.journal.export import RunOutput, load_outputs
+from console.journal.journal import Clock, JournalError, VerifyReport, read_events, verify
+from console.journal.render import OUTCOME_WORDS
+from console.journal.reports import fmt_duration
+from console.journal.store import ChangeRef, RecordStore, StoreError, default_user
+from console.journal.summary import ChangeSummary, summarise
+from screens.addendum import AddendumDraft, AddendumModal
+from screens.widgets.cast_player import CastPlayer
+from screens.widgets.timeline import Timeline
+
+
+@dataclass
+class RecordView:
+    """What the record screen shows: the readable events folded, the verification, and the outputs."""
+
+    ref: ChangeRef
+    summary: ChangeSummary
+    report: VerifyReport
+    readable: int  # events read before the first bad line
+    outputs: list[RunOutput]
+
+
+def load_record_view(store: RecordStore, ref: ChangeRef) -> RecordView:
+    """Read and verify one change from disk: the journal itself, never the list's cache."""
+    journal = store.journal_path(ref)
+    result = read_events(journal)
+    report = verify(journal)
+    summary = summarise(result.events)
+    return RecordView(ref, summary, report, len(result.events), load_outputs(ref.path, summary))
+
+
+def integrity_text(view: RecordView) -> Text:
+    """The banner: verified with the head, or the first problem with its line and how far the record reads."""
+    report = view.report
+    if report.ok:
+        return Text(f"✓ Integrity verified: {report.events} events, chain head {report.head[:16]}…", style="bold green")
+    first = report.first
+    assert first is not None
+    where = f"journal.jsonl line {first.line}" if first.line else "journal.jsonl"
+    text = Text(f"✗ Integrity BROKEN at {where}: {first.reason}. ", style="bold red")
+    if first.kind == "file":
+        text.append(f"The journal's {view.readable} events are shown; the file it names does not match.", style="red")
+    else:
+        text.append(f"Readable up to there: {view.readable} event(s) shown.", style="red")
+    more = len(report.problems) - 1
+    if more > 0:
+        text.append(f" ({more} more problem(s): opsconsole records verify {view.ref.change_id})", style="red")
+    return text
+
+
+def _time(ts: str | None) -> str:
+    return f"{ts[:10]} {ts[11:19]}Z" if ts else "—"
+
+
+def summary_renderable(s: ChangeSummary) -> Group:
+    """The Summary tab: the minimum fields, description, approvals, break-glass decisions and follow-ups."""
+    fields = Table.grid(padding=(0, 2))
+    fields.add_column(style="bold", no_wrap=True)
+    fields.add_column()
+    approvals = ", ".join(f"{a.get('name')} ({a.get('role')})" for a in s.approvals) or "none recorded"
+    signoff = f"{s.signoff.get('name')} ({s.signoff.get('role', '')})" if s.signoff.get("name") else "—"
+    outcome = OUTCOME_WORDS.get(s.outcome, str(s.outcome))
+    for name, value in (
+        ("Change", f"{s.change_id}: {s.title}"),
+        ("Date", s.date),
+        ("Operator", s.operator),
+        ("Approvals", approvals),
+        ("Sign-off", signoff),
+        ("Risk", s.risk),
+        ("Environment", f"{s.environment} (context {s.context})"),
+        ("Component", f"{s.component} {s.from_version} → {s.to_version}"),
+        ("Runbook", f"{s.runbook.get('id', '')} (sha256 {str(s.runbook.get('sha256', ''))[:12]})"),
+        ("Emergency", Text("yes (break-glass)", style="bold red") if s.emergency else "no"),
+        ("Started / closed", f"{_time(s.created)} / {_time(s.closed)}"),
+        ("Duration", fmt_duration(s.duration_s)),
+        ("Outcome", Text(outcome, style="bold " + ("green" if s.outcome == "success" else "red" if s.outcome else "yellow"))),
+        ("Scope", s.scope or "—"),
+        ("Blast radius", s.blast_radius or "—"),
+        ("Description", s.description.strip() or "—"),
+        ("Parameters", ", ".join(f"{k}={v}" for k, v in s.params.items()) or "—"),
+    ):
+        fields.add_row(name, value)
+    parts: list = [fields, Text("")]
+    parts.append(Text("Approvals", style="bold underline"))
+    if s.approvals:
+        for a in s.approvals:
+            parts.append(Text(f"  {_time(a['at'])}  {a.get('name')} ({a.get('role')})  {a.get('reference') or ''}".rstrip()))
+    else:
+        parts.append(Text("  none recorded", style="italic"))
+    parts.append(Text("Break-glass decisions", style="bold underline"))
+    if s.breakglass:
+        for b in s.breakglass:
+            parts.append(Text(
+                f"  {_time(b['at'])}  {b.get('what', 'override')} overridden, approved by {b.get('approver', '?')}: "
+                f"“{b.get('reason', '')}”", style="bold red"))
+    else:
+        parts.append(Text("  none", style="italic"))
+    if s.failure_choices:
+        parts.append(Text("Decisions after failures", style="bold underline"))
+        parts += [Text(f"  {_time(c['at'])}  {c.get('step_id')}: {c.get('choice')} (by {c.get('by', '?')})") for c in s.failure_choices]
+    parts.append(Text("Follow-ups", style="bold underline"))
+    parts += [Text(f"  • {f}") for f in s.followups] or [Text("  none", style="italic")]
+    return Group(*parts)
+
+
+def addenda_renderable(s: ChangeSummary) -> Group:
+    if not s.addenda:
+        return Group(Text("No addenda. Press a to append a signed correction or follow-up.", style="italic"))
+    lines = []
+    for a in s.addenda:
+        target = f" (to event {a['refers_to']})" if a.get("refers_to") else ""
+        head = Text.assemble((f"#{a['seq']} {_time(a['at'])} ", "dim"), (str(a.get("kind")), "bold"),
+                             f" by {a.get('author')}{target}")
+        lines += [head, Text("  " + str(a.get("text", ""))), Text("")]
+    return Group(*lines)
+
+
+class RecordScreen(Screen):
+    """One change, read from its journal (verified on open), with an addendum action."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="record.back", tooltip="Back to the list of changes"),
+        Binding("a", "addendum", "Addendum", id="record.addendum", tooltip="Append a signed correction or follow-up"),
+        Binding("s", "tab('summary')", "Summary", id="record.summary", tooltip="Every minimum field of the record"),
+        Binding("t", "tab('timeline')", "Timeline", id="record.timeline", tooltip="Runs as bars on one time scale"),
+        Binding("o", "tab('output')", "Output", id="record.output", tooltip="Every command's output"),
+        Binding("d", "tab('addenda')", "Addenda", id="record.addenda", tooltip="Corrections and follow-ups"),
+    ]
+
+    def __init__(self, store: RecordStore, ref: ChangeRef, *, clock: Clock | None = None, reviewer: str | None = None,
+                 replay_speed: float = 1.0) -> None:
+        super().__init__()
+        self.store = store
+        self.ref = ref
+        self.clock = clock
+        self.reviewer = reviewer
+        self.replay_speed = replay_speed
+        self.view = load_record_view(store, ref)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="record-integrity")
+        with TabbedContent(id="record-tabs", initial="summary"):
+            with TabPane("Summary", id="summary"):
+                with VerticalScroll(id="record-summary-scroll"):
+                    yield Static(id="record-summary")
+            with TabPane("Timeline", id="timeline"):
+                yield Timeline(id="timeline-table")
+            with TabPane("Output", id="output"):
+                yield CastPlayer(id="player", speed=self.replay_speed)
+            with TabPane("Addenda", id="addenda"):
+                with VerticalScroll():
+                    yield Static(id="record-addenda")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"{self.ref.change_id} · {Path(self.ref.path).name}"
+        self._show()
+
+    def _show(self) -> None:
+        view = self.view
+        banner = self.query_one("#record-integrity", Static)
+        banner.update(integrity_text(view))
+        banner.set_class(not view.report.ok, "broken")
+        self.query_one("#record-summary", Static).update(summary_renderable(view.summary))
+        self.query_one("#timeline-table", Timeline).show(view.summary)
+        self.query_one("#player", CastPlayer).set_outputs(view.outputs)
+        self.query_one("#record-addenda", Static).update(addenda_renderable(view.summary))
+
+    def reload(self) -> None:
+        """Read and verify the journal again (after an addendum, or on request)."""
+        self.view = load_record_view(self.store, self.ref)
+        self._show()
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    def action_tab(self, name: str) -> None:
+        self.query_one("#record-tabs", TabbedContent).active = name
+
+    @on(Timeline.RunChosen)
+    def _run_chosen(self, event: Timeline.RunChosen) -> None:
+        run = self.view.summary.runs[event.index]
+        player = self.query_one("#player", CastPlayer)
+        indices = [i for i, out in enumerate(self.view.outputs) if out.run is run]
+        self.action_tab("output")
+        if indices:
+            player.jump_to_run(indices[0])
+            player.log_view.focus()
+        else:
+            self.notify(f"{run.step_id} recorded no output", severity="warning")
+
+    def action_addendum(self) -> None:
+        s = self.view.summary
+        if not self.view.report.ok:
+            self.notify("This journal does not verify: an addendum would hide where it broke.", severity="error")
+            return
+        if s.outcome is None:
+            self.notify("Addenda are for closed changes; this one is still in progress.", severity="warning")
+            return
+        author = self.reviewer if self.reviewer is not None else default_user()
+        self.app.push_screen(AddendumModal(change_id=self.ref.change_id, author=author, events=s.events), self._append)
+
+    def _append(self, draft: AddendumDraft | None) -> None:
+        if draft is None:
+            return
+        try:
+            event = add_addendum(self.store, self.ref, author=draft.author, kind=draft.kind, text=draft.text,
+                                 refers_to=draft.refers_to, clock=self.clock)
+        except (StoreError, JournalError) as exc:
+            self.notify(str(exc), title="Addendum not recorded", severity="error", timeout=10)
+            return
+        self.reload()
+        self.action_tab("addenda")
+        self.notify(f"Addendum recorded as event {event.seq}", title=self.ref.change_id)

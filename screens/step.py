@@ -1,0 +1,345 @@
+"""The step screen: one step at a time, its command shown before it runs, its confirmation, its output live.
+
+Preconditions, gates, verification and any step that only looks or waits (checks, rollout waits, observe windows)
+run as soon as the screen shows them; a step that changes something waits for its confirmation, or for ``r`` when
+the runbook asks none. The session's blocking calls run in a
+thread worker that only posts messages; the screen redraws from the session's state after every event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from rich.markup import escape
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Markdown, Static
+from textual.worker import Worker, WorkerState
+
+from console.engine.session import ChangeSession, SessionError
+from console.engine.state import Next
+from console.engine.steps import StepOutcome
+from console.journal.events import SECTION_TITLES
+from console.journal.summary import parse_ts
+from screens.widgets.change_header import ChangeHeader
+from screens.widgets.output_log import OutputLog
+from screens.widgets.step_list import StepList
+
+AUTO_RUN_SECTIONS = ("precondition", "gate", "verification")
+
+
+class StepScreen(Screen):
+    """Drives a change: shows what ``session.next()`` asks for and answers it with the operator's keys."""
+
+    BINDINGS = [
+        Binding("y", "confirm_yes", "Yes, run it", id="step.yes", tooltip="Confirm a step that asks for yes"),
+        Binding("r", "run", "Run", id="step.run", tooltip="Run a step that asks no confirmation"),
+        Binding("d", "manual_done", "Done", id="step.done", tooltip="A manual step is done"),
+        Binding("f", "manual_failed", "Not done", id="step.notdone", tooltip="A manual step could not be done"),
+        Binding("c", "cancel", "Cancel step", id="step.cancel", tooltip="Stop the running command and its process group"),
+        Binding("n", "note", "Note", id="step.note", tooltip="Add a note to the record"),
+        Binding("l", "leave", "Leave", id="step.leave", tooltip="Leave the change open; resume it later"),
+    ]
+
+    class StepEnded(Message):
+        """A step's run finished in the worker."""
+
+        def __init__(self, outcome: StepOutcome) -> None:
+            super().__init__()
+            self.outcome = outcome
+
+    def __init__(self, session: ChangeSession, *, clock: Callable[[], datetime], production: bool,
+                 cluster_widget: Callable[[], object] | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.clock = clock
+        self.production = production
+        self.cluster_widget = cluster_widget
+        self.running = False
+        self._input_mode = ""  # typed | note | manual-note | approval-name | approval-ref
+        self._approval_name = ""
+
+    # -- layout ------------------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        s = self.session
+        created = s.journal.events[0].ts if s.journal.events else None
+        yield ChangeHeader(
+            environment=s.environment, context=s.context, change_id=s.change_id,
+            started=parse_ts(created) if created else None, production=self.production, clock=self.clock,
+            id="change-header",
+        )
+        with Horizontal(id="step-body"):
+            yield StepList(id="step-list")
+            with Vertical(id="step-main"):
+                yield Static(id="step-title")
+                with VerticalScroll(id="step-explain-box"):
+                    yield Markdown(id="step-explain")
+                yield Static(id="step-command")
+                yield Static(id="step-prompt")
+                yield Input(compact=True, id="step-input")
+                yield OutputLog(id="step-output")
+                yield Static(id="step-status")
+            if self.cluster_widget is not None:
+                with Vertical(id="step-cluster"):
+                    yield self.cluster_widget()  # type: ignore[misc]
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.production:
+            self.add_class("production")
+        self.query_one("#step-input", Input).display = False
+        self.session.event_listeners.append(self._on_event)
+        self.set_interval(1.0, self._tick_escalations)
+        self.show_next()
+
+    def on_unmount(self) -> None:
+        if self._on_event in self.session.event_listeners:
+            self.session.event_listeners.remove(self._on_event)
+
+    def _on_event(self, event) -> None:
+        # Called on whichever thread wrote the event; the list is redrawn on the app's thread.
+        try:
+            self.app.call_from_thread(self._refresh_list)
+        except RuntimeError:
+            self._refresh_list()
+
+    def _refresh_list(self) -> None:
+        self.query_one("#step-list", StepList).show(self.session.runbook, self.session.state)
+
+    # -- what next ---------------------------------------------------------------------------------------------
+
+    def show_next(self) -> None:
+        """Show whatever the change needs now, and start it when it needs no answer."""
+        self._refresh_list()
+        if self.running:
+            return
+        nxt = self.session.next()
+        prompt = self.query_one("#step-prompt", Static)
+        box = self.query_one("#step-input", Input)
+        box.display = False
+        self._input_mode = ""
+        if nxt.kind in ("confirm", "run", "manual", "approval"):
+            self._show_step(nxt)
+        if nxt.kind == "confirm":
+            if nxt.confirm == "typed":
+                prompt.update(Text.assemble(("Type ", ""), (nxt.word or "", "bold reverse"), (" and press Enter to run this step", "")))
+                self._ask("typed", placeholder=f"type {nxt.word}")
+            else:
+                prompt.update(Text.assemble(("Press ", ""), ("y", "bold reverse"), (" to run this step.", "")))
+        elif nxt.kind == "run":
+            section = nxt.item.section if nxt.item else "step"
+            looks_only = nxt.step is not None and not nxt.step.is_mutating
+            if section in AUTO_RUN_SECTIONS or looks_only or (nxt.item and nxt.item.step_id in self._confirmed_now()):
+                prompt.update("Running …")
+                self._start_run()
+            else:
+                prompt.update(Text.assemble(("This step asks no confirmation. Press ", ""), ("r", "bold reverse"), (" to run it.", "")))
+        elif nxt.kind == "manual":
+            prompt.update(Text.assemble(("Do it, then press ", ""), ("d", "bold reverse"), (" (done) or ", ""), ("f", "bold reverse"), (" (could not).", "")))
+        elif nxt.kind == "approval":
+            role = nxt.step.role if nxt.step else ""
+            prompt.update(f"Approval by the role {role}: type the approver's name and press Enter.")
+            self._ask("approval-name", placeholder="approver's name")
+        elif nxt.kind == "failure":
+            self._open_failure(nxt)
+        elif nxt.kind == "finish_rollback":
+            self.session.finish_rollback()
+            self.notify("Rollback finished.")
+            self.show_next()
+        elif nxt.kind == "close":
+            self._open_closeout(nxt)
+        elif nxt.kind == "done":
+            prompt.update(f"The change is closed: {nxt.suggested}.")
+
+    def _confirmed_now(self) -> set[str]:
+        return self.session.state.confirmed
+
+    def _show_step(self, nxt: Next) -> None:
+        assert nxt.item is not None and nxt.step is not None
+        s = self.session
+        step = nxt.step
+        if nxt.item.section == "rollback":
+            where = f"Rollback {s.state.rollback_pos + 1} of {len(s.state.rollback_queue)}"
+        else:
+            where = f"Step {s.state.position + 1} of {len(s.state.forward)} · {SECTION_TITLES[nxt.item.section]}"
+        title = Text.assemble((where, "dim"), "  ", (f"{step.id}", "bold"), f"  {s.step_text(step.title)}")
+        if s.state.statuses.get(step.id) == "interrupted":
+            title.append("\n⚠ interrupted when the console stopped: it has not been marked done; confirm to run it again", style="bold magenta")
+        self.query_one("#step-title", Static).update(title)
+        explain = s.step_text(step.explain or "")
+        if step.kind == "manual" and step.instructions:
+            explain += "\n\n**What to do:** " + s.step_text(step.instructions)
+        self.query_one("#step-explain", Markdown).update(explain or "_No explanation given._")
+        command = s.command_for(step)
+        self.query_one("#step-command", Static).update(
+            Text.assemble(("$ ", "bold green"), (command, "bold")) if command else Text("(no command: answered by the operator)", style="dim")
+        )
+        self.query_one("#step-status", Static).update("")
+
+    def _ask(self, mode: str, *, placeholder: str) -> None:
+        box = self.query_one("#step-input", Input)
+        self._input_mode = mode
+        box.value = ""
+        box.placeholder = placeholder
+        box.password = False
+        box.display = True
+        box.focus()
+
+    # -- keys --------------------------------------------------------------------------------------------------
+
+    def action_confirm_yes(self) -> None:
+        nxt = self.session.next()
+        if nxt.kind != "confirm" or nxt.confirm != "yes" or self.running:
+            return
+        self.session.confirm("yes")
+        self.show_next()
+
+    def action_run(self) -> None:
+        nxt = self.session.next()
+        if nxt.kind == "run" and not self.running:
+            self._start_run()
+
+    def action_manual_done(self) -> None:
+        self._manual("done")
+
+    def action_manual_failed(self) -> None:
+        self._manual("no")
+
+    def _manual(self, answer: str) -> None:
+        if self.session.next().kind != "manual" or self._input_mode:
+            return
+        self._manual_answer = answer
+        self.query_one("#step-prompt", Static).update(f"Answer: {answer}. Add a note (what you did, a snapshot ID) and press Enter.")
+        self._ask("manual-note", placeholder="note for the record (may be empty)")
+
+    def action_cancel(self) -> None:
+        if self.running:
+            self.session.cancel()
+            self.query_one("#step-prompt", Static).update("Cancelling: SIGINT, then SIGTERM, then SIGKILL to the whole process group …")
+
+    def action_note(self) -> None:
+        if self._input_mode:
+            return
+        self.query_one("#step-prompt", Static).update("Note for the record; Enter adds it.")
+        self._ask("note", placeholder="note")
+
+    def action_leave(self) -> None:
+        if self.running:
+            self.notify("A step is running: cancel it (c) first.", severity="warning")
+            return
+        change_id = self.session.change_id
+        self.session.release()
+        self.app.pop_screen()
+        self.app.notify(f"{change_id} stays open: resume it from Home or with opsconsole resume {change_id}.")
+
+    @on(Input.Submitted, "#step-input")
+    def _submitted(self, event: Input.Submitted) -> None:
+        value = event.value
+        mode = self._input_mode
+        box = self.query_one("#step-input", Input)
+        if mode == "typed":
+            if self.session.confirm(value):
+                box.display = False
+                self._input_mode = ""
+                self.show_next()
+            else:
+                nxt = self.session.next()
+                self.query_one("#step-status", Static).update(
+                    Text(f"Refused: {value!r} is not {nxt.word!r}. The refusal is recorded.", style="bold red")
+                )
+                box.value = ""
+        elif mode == "note":
+            if value.strip():
+                self.session.add_note(value.strip())
+                self.notify("Note added to the record.")
+            box.display = False
+            self._input_mode = ""
+            self.show_next()
+        elif mode == "manual-note":
+            box.display = False
+            self._input_mode = ""
+            self.session.answer_manual(self._manual_answer, value.strip())
+            self.show_next()
+        elif mode == "approval-name":
+            if not value.strip():
+                return
+            self._approval_name = value.strip()
+            self.query_one("#step-prompt", Static).update("Reference (a ticket), then Enter.")
+            self._ask("approval-ref", placeholder="reference")
+        elif mode == "approval-ref":
+            nxt = self.session.next()
+            try:
+                self.session.approve(self._approval_name, nxt.step.role if nxt.step else "", value.strip())
+            except SessionError as exc:
+                self.notify(str(exc), severity="error")
+            box.display = False
+            self._input_mode = ""
+            self.show_next()
+
+    # -- running -----------------------------------------------------------------------------------------------
+
+    def _start_run(self) -> None:
+        nxt = self.session.next()
+        if nxt.step is None:
+            return
+        self.running = True
+        out = self.query_one("#step-output", OutputLog)
+        out.begin(self.clock(), f"{nxt.step.id}: {self.session.command_for(nxt.step) or nxt.step.kind}")
+        self.query_one("#step-status", Static).update(Text("running … (c cancels)", style="bold yellow"))
+        self._run_worker()
+
+    @work(thread=True, exclusive=True, group="step-run", exit_on_error=False)
+    def _run_worker(self) -> None:
+        out = self.query_one("#step-output", OutputLog)
+        outcome = self.session.run(listeners=[out.feed])
+        self.post_message(self.StepEnded(outcome))
+
+    def on_step_screen_step_ended(self, message: StepEnded) -> None:
+        self.running = False
+        out = self.query_one("#step-output", OutputLog)
+        out.flush_pending()
+        o = message.outcome
+        code = "" if o.exit_code is None else f"exit {o.exit_code} · "
+        style = "bold green" if o.passed else "bold red"
+        verdict = "passed" if o.passed else f"FAILED: {o.reason}"
+        self.query_one("#step-status", Static).update(Text(f"{code}{o.duration_s:.1f}s · {verdict}", style=style))
+        self.show_next()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.group == "step-run":
+            self.running = False
+            error = event.worker.error
+            self.query_one("#step-status", Static).update(Text(f"The step could not run: {escape(str(error))}", style="bold red"))
+            self.notify(f"step worker failed: {error}", severity="error")
+
+    # -- failure, escalation, close-out -----------------------------------------------------------------------
+
+    def _tick_escalations(self) -> None:
+        if self.session.state.failure is not None:
+            for level in self.session.check_escalations():
+                self.notify(f"Escalation due: {level}", severity="warning", timeout=10)
+
+    def _open_failure(self, nxt: Next) -> None:
+        from screens.failure import FailureScreen
+
+        def chosen(result: dict | None) -> None:
+            if result:
+                try:
+                    self.session.choose(result["choice"], reason=result.get("reason", ""), approver=result.get("approver", ""))
+                except SessionError as exc:
+                    self.notify(str(exc), severity="error")
+            self.show_next()
+
+        self.app.push_screen(FailureScreen(self.session, nxt, clock=self.clock), chosen)
+
+    def _open_closeout(self, nxt: Next) -> None:
+        from screens.closeout import CloseoutScreen
+
+        self.app.switch_screen(CloseoutScreen(self.session, suggested=nxt.suggested or "success", clock=self.clock, production=self.production))

@@ -1,0 +1,57 @@
+"""StepList: every step of the runbook by section, with where the change stands and how each step ended."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from console.engine.state import State
+from console.journal.events import SECTION_TITLES
+from console.runbook.models import Runbook
+
+ICONS = {
+    "passed": ("✓", "green"),
+    "failed": ("✗", "bold red"),
+    "running": ("▶", "bold yellow"),
+    "interrupted": ("⚠", "bold magenta"),
+    "continued": ("⚑", "bold red"),
+    "pending": ("·", "dim"),
+}
+
+
+def render_steps(runbook: Runbook, state: State) -> Text:
+    """The list as rich Text (pure, so it is tested without a screen)."""
+    text = Text()
+    current = state.current
+    sections = runbook.sections()
+    rollback_ids = set(state.rollback_queue)
+    for section, steps in sections:
+        if section == "rollback" and not rollback_ids:
+            continue
+        if not steps:
+            continue
+        text.append(f"{SECTION_TITLES[section]}\n", style="bold underline")
+        for step in steps:
+            if section == "rollback" and step.id not in rollback_ids:
+                continue
+            status = state.statuses.get(step.id, "pending")
+            icon, style = ICONS.get(status, ICONS["pending"])
+            here = current is not None and current.step_id == step.id and current.section == section
+            line_style = "reverse" if here else ""
+            text.append(f" {icon} ", style=style)
+            text.append(f"{step.id}", style=line_style or ("dim" if status == "pending" else ""))
+            if status in ("failed", "interrupted", "continued"):
+                text.append(f" {status}", style=style)
+            text.append("\n")
+    return text
+
+
+class StepList(Static):
+    """The runbook's steps and their states; refreshed by the step screen after every event."""
+
+    DEFAULT_CSS = """
+    StepList { width: 30; border: round $panel; padding: 0 1; overflow-y: auto; }
+    """
+
+    def show(self, runbook: Runbook, state: State) -> None:
+        self.update(render_steps(runbook, state))
