@@ -89,9 +89,9 @@ def rollback_queue(runbook: Runbook, state: State) -> list[str]:
     queue: list[str] = []
     done = [it for it in state.forward[: state.position + 1] if it.section == "step" and state.statuses.get(it.step_id)]
     for item in reversed(done):
-        target = runbook.step(item.step_id).rollback
-        if target and target not in queue:
-            queue.append(target)
+        for target in runbook.step(item.step_id).rollback_ids:
+            if target not in queue:
+                queue.append(target)
     return queue
 
 

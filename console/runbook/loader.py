@@ -383,9 +383,13 @@ def _reference_problems(name: str, root: CommentedMap, positions: Positions, tex
     for step_loc, step in _steps(root):
         ref = step.get("rollback")
         if ref is not None and step_loc[:2] != ("rollback", "steps"):
-            if ref not in rollback_ids:
-                choices = ", ".join(sorted(str(r) for r in rollback_ids)) or "there are no rollback steps"
-                add(step_loc + ("rollback",), f"rollback step {ref!r} does not exist under rollback.steps ({choices})")
+            refs = [(step_loc + ("rollback",), ref)] if not isinstance(ref, list) else [
+                (step_loc + ("rollback", i), r) for i, r in enumerate(ref)
+            ]
+            for loc, one in refs:
+                if isinstance(one, str) and one not in rollback_ids:
+                    choices = ", ".join(sorted(str(r) for r in rollback_ids)) or "there are no rollback steps"
+                    add(loc, f"rollback step {one!r} does not exist under rollback.steps ({choices})")
         tf = step.get("terraform")
         if isinstance(tf, dict) and tf.get("plan") is not None:
             target = seen.get(tf["plan"])

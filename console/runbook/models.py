@@ -155,7 +155,9 @@ class Step(_Model):
     confirm_word: str | None = Field(default=None, description="The word a typed confirmation needs.")
     expect: Expect = Field(default_factory=Expect)
     on_failure: OnFailure = "stop"
-    rollback: str | None = Field(default=None, description="The id of the rollback step that undoes this one.")
+    rollback: str | list[str] | None = Field(
+        default=None, description="The id (or ids, run in order) of the rollback steps that undo this one."
+    )
     mutates: bool | None = Field(default=None, description="Whether the step changes anything; inferred from kind.")
     capture: Literal["none", "artifact"] = Field(
         default="none", description="artifact: keep the output as evidence in the change's artifacts/."
@@ -168,6 +170,12 @@ class Step(_Model):
     instructions: str | None = Field(default=None, description="manual: what the operator does by hand.")
     role: str | None = Field(default=None, description="approval: the role that must approve.")
     terraform: TerraformSpec | None = None
+
+    @property
+    def rollback_ids(self) -> list[str]:
+        if self.rollback is None:
+            return []
+        return [self.rollback] if isinstance(self.rollback, str) else list(self.rollback)
 
     @property
     def is_mutating(self) -> bool:
