@@ -17,8 +17,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from console.sim import logs, resources, tables
-from console.sim.errors import ApiError, BadRequest, Gone, MethodNotAllowed, NotFound
+from console.sim import logs, openapi, protobuf, resources, tables
+from console.sim.errors import ApiError, BadRequest, Gone, MethodNotAllowed, NotFound, UnsupportedMediaType
 from console.sim.resources import Resource
 from console.sim.selectors import match_fields, match_labels, parse_fields, parse_labels
 from console.sim.store import WatchEvent
@@ -153,6 +153,13 @@ class ApiHandler(BaseHTTPRequestHandler):
                 self._json(404, NotFound(f"no cluster {parts[1]!r}").status())
                 return
             cluster, parts = found, parts[2:]
+        if body and "protobuf" in (self.headers.get("Content-Type") or ""):
+            # kubectl's typed clients send built-in kinds as protobuf and never fall back to JSON
+            try:
+                body = json.dumps(protobuf.decode(body)).encode()
+            except protobuf.ProtobufError as e:
+                self._json(415, UnsupportedMediaType(str(e)).status())
+                return
         if cluster.faults.latency_ms:
             time.sleep(cluster.faults.latency_ms / 1000)
         try:
@@ -175,6 +182,13 @@ class ApiHandler(BaseHTTPRequestHandler):
                 return self._json(200, resources.api_versions(f"127.0.0.1:{self.server.server_port}"))
             if path == "/apis":
                 return self._json(200, resources.api_group_list())
+            if path == "/openapi/v3":
+                return self._json(200, openapi.root())
+            if parts[:2] == ["openapi", "v3"] and len(parts) in (4, 5):
+                gv = ("", parts[3]) if parts[2] == "api" else (parts[3], parts[4] if len(parts) == 5 else "")
+                doc = openapi.group_version(*gv)
+                if doc is not None:
+                    return self._json(200, doc)
             if len(parts) == 2 and parts[0] == "apis" and (g := resources.api_group(parts[1])):
                 return self._json(200, g)
             if (len(parts) == 2 and parts[0] == "api") or (len(parts) == 3 and parts[0] == "apis"):

@@ -227,12 +227,22 @@ def make_cluster(scenario: str, clock: SimClock, *, name: str = "rehearsal", **k
     return cluster
 
 
+def headroom(speed: float) -> float:
+    """How far behind the wall clock a sped-up cluster starts.
+
+    Clients compute some ages from their own clock (``kubectl describe`` events); a simulated clock running
+    ahead of the wall clock would make those "<invalid>". Starting behind by (speed - 1) x 10 minutes
+    (at most 6 hours) keeps simulated time in the past for the first ten real minutes of a rehearsal.
+    """
+    return min(max(0.0, speed - 1.0) * 600.0, 6 * 3600.0)
+
+
 def make_clusters(scenario: str, *, speed: float = 1.0, past: float = 3 * DAY, **kwargs: Any) -> tuple[SimClock, list[SimCluster]]:
     """The main cluster of ``scenario`` plus the small second one, settled ``past`` seconds ago, clock running."""
     real_now = time.time()
     clock = SimClock(start=real_now - past, speed=0.0)
     main = make_cluster(scenario, clock, name="rehearsal", **kwargs)
     second = make_cluster("small", clock, name="b", seed=11, **{k: v for k, v in kwargs.items() if k in ("timings", "faults")})
-    clock.jump_to(real_now)
+    clock.jump_to(real_now - headroom(speed))
     clock.set_speed(speed)
     return clock, [main, second]
