@@ -439,6 +439,8 @@ class ChangeSession:
             raise SessionError(f"no step is ready to run (the change needs {nxt.kind})")
         item, step = nxt.item, nxt.step
         self._cancel.clear()
+        if item.section == "step" and "before" not in self._snapshots_taken():
+            self.snapshot_cluster("before")
         attempt = self.state.attempts.get(step.id, 0) + 1
         display = self.command_for(step)
         self._append(ev.STEP_STARTED, {
@@ -491,6 +493,27 @@ class ChangeSession:
             "file": {"path": f"artifacts/{name}", "sha256": sha256_file(path)},
         })
 
+    # -- the cluster before and after ---------------------------------------------------------------------------
+
+    def _snapshots_taken(self) -> set[str]:
+        return {e.data.get("when") for e in self.journal.events if e.type == ev.CLUSTER_SNAPSHOT}
+
+    def _touches_cluster(self) -> bool:
+        for _section, steps in self.runbook.sections():
+            for step in steps:
+                if step.kind in ("rollout", "observe") or (step.run and step.run[0] == "kubectl"):
+                    return True
+        return False
+
+    def snapshot_cluster(self, when: str) -> None:
+        """Record a summary of the cluster (before the first step, after the last) when the runbook touches one."""
+        if self.kube is None or not self._touches_cluster():
+            return
+        from console.engine.snapshot import take_summary
+
+        namespace = self.values.get("namespace") or self.kube.namespace
+        self._append(ev.CLUSTER_SNAPSHOT, {"when": when, "summary": take_summary(self.kube.env(), namespace, self.clock())})
+
     # -- the end -----------------------------------------------------------------------------------------------
 
     def close(self, outcome: str, *, followups: Sequence[str] = (), signoff_name: str = "", signoff_role: str = "") -> str:
@@ -500,6 +523,9 @@ class ChangeSession:
             raise SessionError(f"the change cannot close yet (it needs {nxt.kind})")
         if outcome not in ev.OUTCOMES:
             raise SessionError(f"outcome must be one of {', '.join(ev.OUTCOMES)}")
+        taken = self._snapshots_taken()
+        if "before" in taken and "after" not in taken:
+            self.snapshot_cluster("after")
         self._append(ev.CHANGE_CLOSED, {
             "outcome": outcome, "suggested": nxt.suggested, "followups": [f for f in followups if f.strip()],
             "signoff": {"name": signoff_name or self.operator, "role": signoff_role or "operator"},
