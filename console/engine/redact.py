@@ -91,10 +91,16 @@ class StreamRedactor:
         self._held_indent = -1
         self._held_json = False
         self._block_open = False  # still inside the data block (vs. waiting for the kind after it)
+        self._masking: int | None = None  # indent of a data block released masked at the hold limit, still going
 
     def feed(self, line: str) -> list[str]:
         """Lines safe to release now (possibly none while a data block waits for its kind)."""
         out: list[str] = []
+        if self._masking is not None:
+            # The rest of a block released at the hold limit is as undecided as its start: keep masking it.
+            if line.strip() and len(line) - len(line.lstrip()) > self._masking:
+                return [_mask_value(line, self._held_json)]
+            self._masking = None
         if self._in_pem:
             if PEM_END.search(line):
                 self._in_pem = False
@@ -146,6 +152,8 @@ class StreamRedactor:
 
     def _check_limit(self, out: list[str]) -> list[str]:
         if len(self._held) >= self.hold_limit:
+            if self._block_open:
+                self._masking = self._held_indent
             return self._release(out, secret=True, then=None)
         return out
 
