@@ -29,6 +29,7 @@ from console.journal.events import SECTION_TITLES
 from console.journal.summary import parse_ts
 from screens.widgets.change_header import ChangeHeader
 from screens.widgets.output_log import OutputLog
+from screens.widgets.plan_table import PlanTable, load_saved_plan
 from screens.widgets.step_list import StepList
 
 AUTO_RUN_SECTIONS = ("precondition", "gate", "verification")
@@ -82,6 +83,7 @@ class StepScreen(Screen):
                 with VerticalScroll(id="step-explain-box"):
                     yield Markdown(id="step-explain")
                 yield Static(id="step-command")
+                yield PlanTable(id="step-plan")
                 yield Static(id="step-prompt")
                 yield Input(compact=True, id="step-input")
                 yield OutputLog(id="step-output")
@@ -95,6 +97,7 @@ class StepScreen(Screen):
         if self.production:
             self.add_class("production")
         self.query_one("#step-input", Input).display = False
+        self.query_one("#step-plan", PlanTable).display = False
         self.session.event_listeners.append(self._on_event)
         self.set_interval(1.0, self._tick_escalations)
         self.show_next()
@@ -182,6 +185,24 @@ class StepScreen(Screen):
             Text.assemble(("$ ", "bold green"), (command, "bold")) if command else Text("(no command: answered by the operator)", style="dim")
         )
         self.query_one("#step-status", Static).update("")
+        self._show_plan(step)
+
+    def _show_plan(self, step) -> None:
+        """Before a Terraform apply: the saved plan it will apply, as a table."""
+        table = self.query_one("#step-plan", PlanTable)
+        tf = step.terraform
+        if step.kind != "terraform" or tf is None or tf.action != "apply":
+            table.display = False
+            return
+        table.display = True
+        if tf.plan is None:
+            table.update(Text("This apply plans afresh with its own variables, checks the guard, keeps that plan with the record and applies exactly it.", style="yellow"))
+            return
+        saved = load_saved_plan(self.session.ref.path, self.session.state.artifacts.get(tf.plan, []))
+        if saved is None:
+            table.update(Text(f"No saved plan from step {tf.plan}: the apply will be refused.", style="bold red"))
+            return
+        table.show_plan(*saved)
 
     def _ask(self, mode: str, *, placeholder: str) -> None:
         box = self.query_one("#step-input", Input)

@@ -174,6 +174,18 @@ def render_record(events: Iterable[EventLike], *, head: str, integrity: str = "v
         lines += [f"- {_time(x['at'])} {x.get('level')} after {x.get('minutes')} min (step `{x.get('step_id')}`)" for x in s.escalations]
         lines.append("")
 
+    plans = [a for a in s.artifacts if a.get("kind") == "plan" and a.get("summary")]
+    if plans:
+        lines += ["## Terraform plans", ""]
+        for a in plans:
+            c = a["summary"]
+            lines.append(
+                f"- `{a.get('step_id')}`: +{c.get('add', 0)} to add, {c.get('change', 0)} to change, "
+                f"{c.get('replace', 0)} to replace, {c.get('destroy', 0)} to destroy; plan file `{a['file']['path']}` "
+                f"sha256 `{a['file']['sha256']}`"
+            )
+        lines.append("")
+
     lines += ["## Rollback", ""]
     rollback_runs = s.runs_in("rollback")
     if s.rollbacks or rollback_runs:
