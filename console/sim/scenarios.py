@@ -240,7 +240,7 @@ def headroom(speed: float) -> float:
 def make_clusters(scenario: str, *, speed: float = 1.0, past: float = 3 * DAY, **kwargs: Any) -> tuple[SimClock, list[SimCluster]]:
     """The main cluster of ``scenario`` plus the small second one, settled ``past`` seconds ago, clock running."""
     real_now = time.time()
-    clock = SimClock(start=real_now - past, speed=0.0)
+    clock = SimClock(start=real_now - headroom(speed) - past, speed=0.0)
     main = make_cluster(scenario, clock, name="rehearsal", **kwargs)
     second = make_cluster("small", clock, name="b", seed=11, **{k: v for k, v in kwargs.items() if k in ("timings", "faults")})
     clock.jump_to(real_now - headroom(speed))

@@ -189,3 +189,38 @@ def test_logs_and_errors(kubectl: KubectlRunner, rehearsal_cluster: RunningClust
     rehearsal_cluster.faults.forbid("secrets")
     denied = kubectl("get", "secrets", "-n", "web", check=False)
     assert denied.returncode == 1 and 'cannot list resource "secrets"' in denied.stderr
+
+
+REDIS = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: redis, namespace: cache, labels: {app: redis}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: redis}}
+  template:
+    metadata: {labels: {app: redis}}
+    spec:
+      containers: [{name: redis, image: "registry.local/redis:TAG", ports: [{containerPort: 6379}]}]
+"""
+
+
+def test_apply_and_create_commands(kubectl: KubectlRunner, rehearsal_cluster: RunningCluster, tmp_path) -> None:
+    manifest = tmp_path / "redis.yaml"
+    manifest.write_text(REDIS.replace("TAG", "7.2"))
+    assert "deployment.apps/redis created" in kubectl("apply", "-f", str(manifest)).stdout
+    assert "deployment.apps/redis unchanged" in kubectl("apply", "-f", str(manifest)).stdout
+    manifest.write_text(REDIS.replace("TAG", "7.4"))
+    assert "deployment.apps/redis configured" in kubectl("apply", "-f", str(manifest)).stdout
+    assert "successfully rolled out" in kubectl("rollout", "status", "deploy/redis", "-n", "cache", "--timeout=60s", timeout=70).stdout
+    rc = rehearsal_cluster
+    assert rc.get("deployments", "cache", "redis")["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+    kubectl("create", "configmap", "flags", "-n", "cache", "--from-literal=a=1", "--from-literal=b=2")
+    assert rc.get("configmaps", "cache", "flags")["data"] == {"a": "1", "b": "2"}
+    kubectl("create", "secret", "generic", "pw", "-n", "cache", "--from-literal=pw=hunter2")
+    assert rc.get("secrets", "cache", "pw")["data"] == {"pw": "aHVudGVyMg=="}
+    kubectl("create", "namespace", "scratch")
+    kubectl("create", "deployment", "echo", "-n", "scratch", "--image=registry.local/echo:1.0", "--replicas=2")
+    rc.wait_for(lambda: (rc.get("deployments", "scratch", "echo") or {}).get("status", {}).get("readyReplicas") == 2, what="echo ready")
+    kubectl("delete", "namespace", "scratch")
+    rc.wait_for(lambda: rc.get("namespaces", "", "scratch") is None and not rc.store.list("pods", "scratch"), what="namespace gone")
+    assert "<invalid>" not in kubectl("describe", "pod", "-n", "cache").stdout
