@@ -357,7 +357,7 @@ class LiveTable(ScrollView, can_focus=True):
             label = col.label
             is_sorted = col.key == self.sort_key
             if is_sorted:
-                label += " ▼" if self.index.sort_reverse else " ▲"
+                label += "▼" if self.index.sort_reverse else "▲"
             if n:
                 segments.append(Segment(" ", base))
             segments.append(Segment(_fit(label, w, col.align), base + (sorted_style if is_sorted else head)))

@@ -1,0 +1,511 @@
+"""The live cluster dashboard: four panels fed by one ``ClusterWatch``, and the screen and app around them.
+
+``ClusterView`` is the reusable part (the runbook step screen embeds it with a namespace): it starts a
+``ClusterWatch`` for one context and namespace in a thread worker, drains it on a 10 Hz timer on the UI
+thread, and hands each panel its kinds' changes in one batch. Watch threads never touch widgets; a panel
+that fails to apply a batch gets an error badge and the others carry on; a worker that fails becomes a
+notification (one ``Worker.StateChanged`` handler, Harlequin's pattern).
+
+``ClusterScreen`` adds the header that always names the context and namespace (red for a production
+context, as policy maps it), and pickers to switch context (``c``) and namespace (``n``) at run time.
+``ClusterApp`` is what ``opsconsole watch`` runs: the screen, full screen, read-only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Protocol
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
+
+from console.cluster.kube import KubeError
+from console.cluster.watch_changes import Change, WatchStatus
+from console.config import Policy
+from screens.widgets.cluster_header import ClusterHeader
+from screens.widgets.events_panel import EventsPanel
+from screens.widgets.nodes_panel import NodesPanel
+from screens.widgets.object_detail import LogReader, ObjectDetailScreen
+from screens.widgets.pods_panel import PodsPanel
+from screens.widgets.resource_panel import ResourcePanel
+from screens.widgets.rollouts_panel import RolloutsPanel
+
+__all__ = ["ClusterApp", "ClusterScreen", "ClusterView", "WatchHandle", "WatchSource", "kube_watch_source"]
+
+log = logging.getLogger(__name__)
+
+PANEL_KINDS = ("pods", "nodes", "deployments", "statefulsets", "daemonsets", "events")
+TICK_S = 0.1
+
+
+class WatchLike(Protocol):
+    """What the view needs of a ``ClusterWatch``."""
+
+    def start(self) -> None: ...
+    def stop(self, timeout: float = 2.0) -> None: ...
+    def drain(self, max_changes: int | None = None) -> list[Change]: ...
+    def statuses(self) -> dict[str, WatchStatus]: ...
+
+
+@dataclass
+class WatchHandle:
+    """A started watch and what else the view may use for the same context (logs)."""
+
+    watch: WatchLike
+    log_reader: LogReader | None = None
+    server: str = ""
+
+
+# (context, namespace or None for all) -> a started WatchHandle; runs in a worker thread, may block.
+WatchSource = Callable[[str, str | None], WatchHandle]
+
+
+def kube_watch_source(kube: Any, *, kinds: Sequence[str] = PANEL_KINDS) -> WatchSource:
+    """A ``WatchSource`` over a ``KubeAccess``: one cached client per context, pod logs through it."""
+    from kubernetes import client
+
+    from console.cluster.watch import ClusterWatch
+
+    def source(context: str, namespace: str | None) -> WatchHandle:
+        api = kube.client_for(context)
+        cw = ClusterWatch(api, kinds=kinds, namespace=namespace)
+        cw.start()
+        core = client.CoreV1Api(api)
+
+        def read_log(ns: str, pod: str, container: str | None, tail: int) -> str:
+            kwargs: dict[str, Any] = {"tail_lines": tail, "_request_timeout": (5, 15)}
+            if container:
+                kwargs["container"] = container
+            return str(core.read_namespaced_pod_log(pod, ns, **kwargs))
+
+        return WatchHandle(cw, read_log, kube.context(context).server)
+
+    return source
+
+
+def _node_of(pod: dict[str, Any]) -> str | None:
+    """The node a pod counts against (kubectl describe node's non-terminated pods)."""
+    phase = (pod.get("status") or {}).get("phase")
+    if phase in ("Succeeded", "Failed"):
+        return None
+    return (pod.get("spec") or {}).get("nodeName") or None
+
+
+class PodCounter:
+    """Pods per node, kept up to date from pod changes (for the Nodes panel's PODS column)."""
+
+    def __init__(self) -> None:
+        self.node_of: dict[str, str] = {}
+        self.counts: Counter[str] = Counter()
+
+    def apply(self, changes: Iterable[Change]) -> set[str]:
+        """Apply pod changes; returns the nodes whose count changed."""
+        changed: set[str] = set()
+        for ch in changes:
+            if ch.type == "RESYNC":
+                changed |= set(self.counts)
+                self.node_of, self.counts = {}, Counter()
+                for obj in ch.objects:
+                    md = obj.get("metadata") or {}
+                    self._set(f"{md.get('namespace', '')}/{md.get('name', '')}", _node_of(obj), changed)
+            else:
+                node = _node_of(ch.obj) if ch.type != "DELETED" and ch.obj is not None else None
+                self._set(ch.key, node, changed)
+        return changed
+
+    def _set(self, key: str, node: str | None, changed: set[str]) -> None:
+        old = self.node_of.get(key)
+        if old == node:
+            return
+        if old is not None:
+            self.counts[old] -= 1
+            if self.counts[old] <= 0:
+                del self.counts[old]
+            changed.add(old)
+        if node is None:
+            self.node_of.pop(key, None)
+        else:
+            self.node_of[key] = node
+            self.counts[node] += 1
+            changed.add(node)
+
+    def clear(self) -> None:
+        self.node_of.clear()
+        self.counts.clear()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class ClusterView(Vertical):
+    """The four panels and the watch plumbing for one context and namespace (see the module docstring)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("z", "maximize_panel", "Zoom", id="cluster.zoom", tooltip="Show the focused panel alone (again to go back)"),
+        Binding("1", "focus_panel('rollouts')", "Rollouts", show=False, id="cluster.focus_rollouts",
+                tooltip="Focus the Rollouts panel"),
+        Binding("2", "focus_panel('pods')", "Pods", show=False, id="cluster.focus_pods", tooltip="Focus the Pods panel"),
+        Binding("3", "focus_panel('nodes')", "Nodes", show=False, id="cluster.focus_nodes", tooltip="Focus the Nodes panel"),
+        Binding("4", "focus_panel('events')", "Events", show=False, id="cluster.focus_events",
+                tooltip="Focus the Events panel"),
+    ]
+
+    def __init__(self, *, source: WatchSource, context: str, namespace: str | None,
+                 clock: Callable[[], datetime] = _utc_now, tick_s: float = TICK_S, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.source = source
+        self.context = context
+        self.namespace = namespace
+        self.clock = clock
+        self.tick_s = tick_s
+        self.handle: WatchHandle | None = None
+        self._generation = 0
+        self.pod_counter = PodCounter()
+        self.ticks = 0
+        self.rollouts = RolloutsPanel(clock=clock, id="rollouts")
+        self.pods = PodsPanel(clock=clock, id="pods")
+        self.nodes = NodesPanel(clock=clock, id="nodes")
+        self.events = EventsPanel(clock=clock, id="events")
+        self._by_kind: dict[str, ResourcePanel] = {}
+        for panel in self.panels:
+            for kind in panel.KINDS:
+                self._by_kind[kind] = panel
+
+    @property
+    def panels(self) -> tuple[ResourcePanel, ...]:
+        return (self.rollouts, self.pods, self.nodes, self.events)
+
+    def compose(self) -> ComposeResult:
+        yield self.rollouts
+        yield self.pods
+        with Horizontal(id="cluster-bottom"):
+            yield self.nodes
+            yield self.events
+
+    def on_mount(self) -> None:
+        self.set_interval(self.tick_s, self.tick)
+        self.start_watch()
+        self.pods.table.focus()
+
+    def on_unmount(self) -> None:
+        self._stop_handle(self.handle, wait=False)
+        self.handle = None
+
+    # -- the watch -------------------------------------------------------------------------------
+
+    def start_watch(self) -> None:
+        """Start watching ``context``/``namespace`` (in a thread: building a client may block)."""
+        self._generation += 1
+        self._start_worker(self._generation, self.context, self.namespace)
+
+    @work(thread=True, exit_on_error=False, group="cluster-watch", name="start-watch")
+    def _start_worker(self, generation: int, context: str, namespace: str | None) -> tuple[int, WatchHandle]:
+        return generation, self.source(context, namespace)
+
+    def switch(self, context: str, namespace: str | None) -> None:
+        """Show another context and/or namespace: stop the old watch, forget its rows, start anew."""
+        old, self.handle = self.handle, None
+        self._stop_handle(old, wait=False)
+        self.context, self.namespace = context, namespace
+        self.pod_counter.clear()
+        for panel in self.panels:
+            panel.reset()
+        self.start_watch()
+
+    def _stop_handle(self, handle: WatchHandle | None, *, wait: bool) -> None:
+        if handle is None:
+            return
+        if wait:
+            handle.watch.stop()
+        else:
+            self._stop_worker(handle)
+
+    @work(thread=True, exit_on_error=False, group="cluster-watch-stop", name="stop-watch")
+    def _stop_worker(self, handle: WatchHandle) -> None:
+        handle.watch.stop()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Harlequin's pattern: a failed worker becomes a notification and an error badge, never a crash."""
+        worker = event.worker
+        if worker.group == "cluster-watch" and event.state == WorkerState.SUCCESS:
+            generation, handle = worker.result
+            if generation != self._generation:  # a switch happened meanwhile: this watch is stale
+                self._stop_worker(handle)
+                return
+            self.handle = handle
+        elif worker.group in ("cluster-watch", "cluster-watch-stop") and event.state == WorkerState.ERROR:
+            err = worker.error
+            message = str(err) or type(err).__name__
+            if worker.group == "cluster-watch":
+                for panel in self.panels:
+                    panel.set_error(message)
+            self.notify(message, title="Cluster watch", severity="error", timeout=10)
+            log.warning("cluster worker %s failed: %s", worker.name, message)
+
+    # -- the tick --------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Drain the watch and apply the batch, panel by panel; nothing is redrawn unless it changed."""
+        handle = self.handle
+        if handle is None:
+            return
+        self.ticks += 1
+        changes = handle.watch.drain()
+        if changes:
+            self.apply_changes(changes)
+        statuses = handle.watch.statuses()
+        for panel in self.panels:
+            panel.set_statuses(statuses)
+
+    def apply_changes(self, changes: Sequence[Change]) -> None:
+        """Route a batch to the panels (pods first: the nodes' pod counts come from them)."""
+        by_panel: dict[int, list[Change]] = {}
+        pod_changes: list[Change] = []
+        for ch in changes:
+            panel = self._by_kind.get(ch.kind)
+            if panel is None:
+                continue
+            by_panel.setdefault(id(panel), []).append(ch)
+            if ch.kind == "pods":
+                pod_changes.append(ch)
+        counts_changed = self.pod_counter.apply(pod_changes) if pod_changes else set()
+        for panel in (self.pods, self.rollouts, self.events, self.nodes):
+            batch = by_panel.get(id(panel))
+            if panel is self.nodes and counts_changed:
+                self._guard(panel, lambda: self.nodes.set_pod_counts(self.pod_counter.counts, counts_changed))
+            if batch:
+                self._guard(panel, lambda b=batch, p=panel: p.apply_changes(b))
+
+    def _guard(self, panel: ResourcePanel, fn: Callable[[], object]) -> None:
+        # One panel's failure (an object no renderer expected) must not take the dashboard down: the panel
+        # shows an error badge with the reason and keeps its last good rows; the other panels carry on.
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - reported on screen and in the log, never swallowed
+            log.exception("panel %s failed to apply changes", panel.id)
+            panel.set_error(f"{type(exc).__name__}: {exc}")
+            self.notify(f"{panel.TITLE}: {type(exc).__name__}: {exc}", title="Panel error", severity="error")
+
+    # -- details and panels ----------------------------------------------------------------------
+
+    @on(ResourcePanel.ObjectChosen)
+    def _object_chosen(self, event: ResourcePanel.ObjectChosen) -> None:
+        event.stop()
+        reader = self.handle.log_reader if self.handle is not None else None
+        self.app.push_screen(ObjectDetailScreen(event.kind, event.obj, log_reader=reader))
+
+    def action_maximize_panel(self) -> None:
+        screen = self.screen
+        if screen.maximized is not None:
+            screen.minimize()
+            return
+        focused = self.app.focused
+        panel = next((p for p in self.panels if focused is not None and (focused is p or p in focused.ancestors)), None)
+        if panel is not None:
+            screen.maximize(panel, container=False)
+
+    def action_focus_panel(self, name: str) -> None:
+        panel = {"rollouts": self.rollouts, "pods": self.pods, "nodes": self.nodes, "events": self.events}[name]
+        panel.table.focus()
+
+    def known_namespaces(self) -> list[str]:
+        """Namespaces seen in the objects on hand (for the namespace picker)."""
+        seen: set[str] = set()
+        for panel in (self.pods, self.rollouts):
+            for kind in panel.KINDS:
+                for obj in panel.cache.objects(kind):
+                    ns = (obj.get("metadata") or {}).get("namespace")
+                    if ns:
+                        seen.add(ns)
+        return sorted(seen)
+
+
+class ContextPicker(ModalScreen[str | None]):
+    """Choose a kubeconfig context; production ones are marked."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="picker.cancel", tooltip="Keep the current context"),
+    ]
+
+    def __init__(self, contexts: Sequence[tuple[str, str]], current: str) -> None:
+        super().__init__()
+        self.contexts = contexts  # (name, label)
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="picker"):
+            yield Static("[b]Switch context[/b]  (enter to choose, escape to cancel)")
+            options = [Option(label, id=name) for name, label in self.contexts]
+            ol = OptionList(*options, id="context-options")
+            yield ol
+
+    def on_mount(self) -> None:
+        ol = self.query_one(OptionList)
+        names = [n for n, _ in self.contexts]
+        if self.current in names:
+            ol.highlighted = names.index(self.current)
+        ol.focus()
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class NamespacePicker(ModalScreen[str | None]):
+    """Choose a namespace: type one, or pick a known one; ``*`` (or an empty line) means all namespaces."""
+
+    ALL = "*"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="picker.ns_cancel", tooltip="Keep the current namespace"),
+    ]
+
+    def __init__(self, namespaces: Sequence[str], current: str | None) -> None:
+        super().__init__()
+        self.namespaces = list(namespaces)
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="picker"):
+            yield Static("[b]Switch namespace[/b]  (type a name or pick one; * for all)")
+            yield Input(value=self.current or "", placeholder="namespace, or * for all", id="ns-input")
+            yield OptionList(Option("all namespaces", id=self.ALL), *[Option(n, id=n) for n in self.namespaces],
+                             id="ns-options")
+
+    @on(Input.Submitted, "#ns-input")
+    def _typed(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        self.dismiss(self.ALL if value in ("", "*") else value)
+
+    @on(OptionList.OptionSelected, "#ns-options")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ClusterScreen(Screen):
+    """The dashboard: header naming context and namespace, the four panels, context and namespace pickers.
+
+    ``kube`` is a ``KubeAccess`` (contexts for the picker, clients for the watch); ``source`` may replace
+    the watch source (tests, the benchmark). A context that ``policy`` maps to a production environment
+    gives the screen a red frame.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "pick_context", "Context", id="cluster.context", tooltip="Switch to another kubeconfig context"),
+        Binding("n", "pick_namespace", "Namespace", id="cluster.namespace", tooltip="Switch namespace (or all)"),
+    ]
+
+    def __init__(self, *, kube: Any, policy: Policy, context: str | None = None, namespace: str | None = None,
+                 source: WatchSource | None = None, clock: Callable[[], datetime] = _utc_now) -> None:
+        super().__init__()
+        self.kube = kube
+        self.policy = policy
+        self.context = context or kube.current_context
+        self.namespace = namespace
+        self.clock = clock
+        self.view = ClusterView(source=source or kube_watch_source(kube), context=self.context, namespace=namespace,
+                                clock=clock, id="cluster-view")
+
+    def compose(self) -> ComposeResult:
+        yield ClusterHeader(id="cluster-header")
+        yield self.view
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._show_header()
+
+    def environment(self, context: str) -> tuple[str | None, bool]:
+        """(environment name, production?) for a context, as policy maps it."""
+        env = self.policy.environment_of(context)
+        return env, bool(env and self.policy.environments[env].production)
+
+    def _show_header(self) -> None:
+        env, production = self.environment(self.context)
+        try:
+            server = self.kube.context(self.context).server
+        except KubeError:  # a header without the URL is better than no dashboard
+            server = ""
+        self.set_class(production, "-production")
+        self.query_one(ClusterHeader).show(context=self.context, namespace=self.namespace, environment=env,
+                                           production=production, server=server, hint="c context · n namespace · ? keys")
+
+    def switch(self, context: str, namespace: str | None) -> None:
+        """Show another context/namespace (the header changes first: never act on the wrong cluster)."""
+        self.context, self.namespace = context, namespace
+        self._show_header()
+        self.view.switch(context, namespace)
+
+    def action_pick_context(self) -> None:
+        contexts = []
+        for info in self.kube.contexts():
+            env, production = self.environment(info.name)
+            tag = "  [b red]PRODUCTION[/]" if production else (f"  ({env})" if env else "")
+            mark = "● " if info.name == self.context else "  "
+            contexts.append((info.name, f"{mark}{info.name}  [dim]{info.server}[/]{tag}"))
+
+        def chosen(name: str | None) -> None:
+            if name and name != self.context:
+                self.switch(name, self.kube.context(name).namespace if self.namespace else None)
+
+        self.app.push_screen(ContextPicker(contexts, self.context), chosen)
+
+    def action_pick_namespace(self) -> None:
+        def chosen(value: str | None) -> None:
+            if value is None:
+                return
+            ns = None if value == NamespacePicker.ALL else value
+            if ns != self.namespace:
+                self.switch(self.context, ns)
+
+        self.app.push_screen(NamespacePicker(self.view.known_namespaces(), self.namespace), chosen)
+
+
+class ClusterApp(App):
+    """``opsconsole watch``: the dashboard alone, full screen and read-only."""
+
+    CSS_PATH = "opsconsole.tcss"
+    TITLE = "opsconsole watch"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="app.quit", tooltip="Leave the console"),
+        Binding("question_mark", "show_help", "Keys", id="app.help", tooltip="Show every key binding"),
+    ]
+
+    def __init__(self, *, kube: Any, policy: Policy, context: str | None = None, namespace: str | None = None,
+                 source: WatchSource | None = None, clock: Callable[[], datetime] = _utc_now) -> None:
+        super().__init__()
+        self.cluster_screen = ClusterScreen(kube=kube, policy=policy, context=context, namespace=namespace,
+                                            source=source, clock=clock)
+
+    def on_mount(self) -> None:
+        self.push_screen(self.cluster_screen)
+
+    def action_show_help(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+
+def run_watch(*, kube: Any, policy: Policy, context: str | None, namespace: str | None) -> int:
+    """Run the dashboard until the operator quits; returns the exit code."""
+    app = ClusterApp(kube=kube, policy=policy, context=context, namespace=namespace)
+    app.run()
+    return app.return_code or 0
+
