@@ -89,7 +89,7 @@ class CastPlayer(Vertical):
                 self.rows.append(Row(i, "(no output)"))
             self.rows += [Row(i, line.text, line=line) for line in out.lines]
         self.term, self.matches, self.match, self.current_run = "", [], -1, 0
-        self._render()
+        self._redraw()
 
     @staticmethod
     def _header(out: RunOutput) -> str:
@@ -111,7 +111,7 @@ class CastPlayer(Vertical):
             text.stylize("reverse")
         return text
 
-    def _render(self) -> None:
+    def _redraw(self) -> None:
         log = self.log_view
         log.clear()
         current = self.matches[self.match] if 0 <= self.match < len(self.matches) else -1
@@ -157,7 +157,7 @@ class CastPlayer(Vertical):
         needle = self.term.lower()
         self.matches = [i for i, row in enumerate(self.rows) if needle and needle in row.text.lower()]
         self.match = 0 if self.matches else -1
-        self._render()
+        self._redraw()
         if self.matches:
             self.current_run = self._run_of_row(self.matches[0])
             self._scroll_to_row(self.matches[0])
@@ -169,7 +169,7 @@ class CastPlayer(Vertical):
             return
         self.match = (self.match + delta) % len(self.matches)
         self.current_run = self._run_of_row(self.matches[self.match])
-        self._render()
+        self._redraw()
         self._scroll_to_row(self.matches[self.match])
 
     def action_next_match(self) -> None:
@@ -197,6 +197,12 @@ class CastPlayer(Vertical):
         self.search(event.value)
         self.log_view.focus()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Escape is ours only while there is something to stop; otherwise it goes on to the screen (Back).
+        if action == "stop":
+            return self.replaying is not None or self.query_one("#player-search", Input).display
+        return True
+
     def action_stop(self) -> None:
         box = self.query_one("#player-search", Input)
         if box.display:
@@ -206,7 +212,7 @@ class CastPlayer(Vertical):
         if self.replaying is not None:
             self.workers.cancel_group(self, "replay")
             self.replaying = None
-            self._render()
+            self._redraw()
             self.jump_to_run(self.current_run)
 
     # -- replay -----------------------------------------------------------------------------------------------
