@@ -283,9 +283,12 @@ class ChangeSession:
         )
         if session.state.running is not None:
             item = session.state.running
+            partial = _unrecorded_output(ref, journal.events, item.step_id)
             session._append(ev.STEP_INTERRUPTED, {
                 "section": item.section, "step_id": item.step_id,
                 "reason": "the console stopped while the step ran; confirm again to rerun it",
+                # What the step printed before the stop is on disk but in no event yet: hash it into the record.
+                **({"file": partial} if partial else {}),
             })
         return session
 
@@ -542,6 +545,21 @@ class ChangeSession:
         if self.kube is not None:
             self.kube.close()
             self.kube = None
+
+
+def _unrecorded_output(ref: ChangeRef, events: Sequence[Event], step_id: str) -> dict[str, str] | None:
+    """The newest output file of ``step_id`` that no event references (the one a crash left behind), if any."""
+    from console.journal.store import sanitise
+
+    referenced = {e.data["file"].get("path") for e in events if isinstance(e.data.get("file"), dict)}
+    name = re.compile(rf"^(\d{{3,}})-{re.escape(sanitise(step_id))}\.cast$")
+    found = [(int(m.group(1)), p) for p in (ref.path / "outputs").glob("*.cast") if (m := name.match(p.name))]
+    for _n, path in sorted(found, reverse=True):
+        rel = path.relative_to(ref.path).as_posix()
+        if rel not in referenced:
+            return {"path": rel, "sha256": sha256_file(path)}
+        break  # the newest is already recorded: this run never got as far as its output
+    return None
 
 
 def _builtins(context: str, environment: str, ref: ChangeRef, loaded: LoadedRunbook) -> dict[str, str]:
