@@ -191,7 +191,7 @@ class Kubelet:
         t = self.cluster.timings
         tag = _tag(c["image"])
         while cr.stage != "running" and now >= cr.next:
-            if cr.stage in ("pulling", "pullbackoff") and cr.stage == "pullbackoff":
+            if cr.stage == "pullbackoff":
                 cr.stage = "pulling"
                 self._event(pod, c, "Normal", "Pulling", f'Pulling image "{c["image"]}"')
                 cr.next += t.pull
