@@ -276,3 +276,20 @@ def test_rollback_queue_is_newest_first_each_once_for_attempted_steps_only() -> 
     # Nothing attempted yet (a gate failed): nothing to roll back.
     e3 = Events().passed("precondition", "backup").failed("gate", "gate")
     assert rollback_queue(RB, e3.state()) == []
+
+
+def test_a_step_naming_several_rollback_steps_queues_them_in_its_order() -> None:
+    rb = Runbook.model_validate(runbook_doc(
+        steps=[
+            {"id": "config", "run": ["true"], "rollback": ["restore-config", "restart"]},
+            {"id": "image", "run": ["true"], "rollback": "undo-image"},
+        ],
+        rollback=[{"id": i, "run": ["true"]} for i in ("restore-config", "restart", "undo-image")],
+    ))
+    events = [
+        Event(1, "t", ev.STEP_STARTED, {"section": "step", "step_id": "config"}, "", ""),
+        Event(2, "t", ev.STEP_FINISHED, {"section": "step", "step_id": "config", "status": "passed"}, "", ""),
+        Event(3, "t", ev.STEP_STARTED, {"section": "step", "step_id": "image"}, "", ""),
+        Event(4, "t", ev.STEP_FINISHED, {"section": "step", "step_id": "image", "status": "failed"}, "", ""),
+    ]
+    assert rollback_queue(rb, fold(rb, events)) == ["undo-image", "restore-config", "restart"]
