@@ -144,7 +144,7 @@ def _change_dirs(root: Path) -> Iterable[tuple[Path, str, str]]:
 def _read_cache(path: Path) -> dict[str, dict]:
     try:
         data = json.loads(path.read_bytes())
-    except (FileNotFoundError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):  # missing, unreadable or garbled: rebuild
         return {}
     if not isinstance(data, dict) or data.get("version") != INDEX_VERSION or not isinstance(data.get("entries"), dict):
         return {}
