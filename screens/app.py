@@ -6,8 +6,9 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 
 from console import __version__
 from console.config import Policy
@@ -54,6 +55,32 @@ class OpsConsoleApp(App):
             self.open_start(self.start_runbook)
         elif self.resume_id is not None:
             self.open_resume(self.resume_id)
+
+    def get_system_commands(self, screen: Screen):
+        """The palette lists every action, built from what is on disk now: a start per runbook, a resume per open change."""
+        yield from super().get_system_commands(screen)
+        from screens.home import scan_runbooks
+
+        for entry in scan_runbooks(self.runbooks_dir):
+            if not entry.problem:
+                yield SystemCommand(f"Start: {entry.title}", f"{entry.id} · {entry.versions} · risk {entry.risk}",
+                                    lambda path=entry.path: self.open_start(path))
+        for change_id in self.open_changes():
+            yield SystemCommand(f"Resume {change_id}", "carry on with a change that is not closed",
+                                lambda cid=change_id: self.open_resume(cid))
+        yield SystemCommand("Keys", "show every key binding", self.action_show_keys)
+
+    def open_changes(self) -> list[str]:
+        from console.journal.journal import read_events
+        from console.journal.summary import summarise
+
+        if not self.records_dir.is_dir():
+            return []
+        out = []
+        for ref in self.store.list_changes():
+            if summarise(read_events(self.store.journal_path(ref)).events).outcome is None:
+                out.append(ref.change_id)
+        return out
 
     def action_show_keys(self) -> None:
         if self.screen.query("HelpPanel"):
