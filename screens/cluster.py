@@ -200,8 +200,11 @@ class ClusterView(Vertical):
         self.pods.table.focus()
 
     def on_unmount(self) -> None:
-        self._stop_handle(self.handle, wait=False)
-        self.handle = None
+        # Workers are cancelled when the app closes, so stop the threads here; ClusterWatch.stop cuts their
+        # connections and is bounded by its timeout.
+        handle, self.handle = self.handle, None
+        if handle is not None:
+            handle.watch.stop(timeout=1.0)
 
     # -- the watch -------------------------------------------------------------------------------
 

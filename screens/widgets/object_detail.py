@@ -49,8 +49,8 @@ class ObjectDetailScreen(ModalScreen[None]):
         self.obj = obj
         self.log_reader = log_reader
         meta = obj.get("metadata") or {}
-        self.namespace = meta.get("namespace") or ""
-        self.name = meta.get("name") or ""
+        self.obj_namespace = meta.get("namespace") or ""
+        self.obj_name = meta.get("name") or ""
         containers = ((obj.get("spec") or {}).get("containers")) or []
         self.container: str | None = containers[0].get("name") if containers else None
         self.logs_text: str | None = None  # set when the logs arrived (tests wait on it)
@@ -61,7 +61,7 @@ class ObjectDetailScreen(ModalScreen[None]):
         return self.kind == "pods"
 
     def compose(self) -> ComposeResult:
-        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        where = f"{self.obj_namespace}/{self.obj_name}" if self.obj_namespace else self.obj_name
         with Vertical(id="detail"):
             yield Static(f"[b]{self.obj.get('kind', self.kind)}[/b] {where}", id="detail-title")
             with TabbedContent(id="detail-tabs"):
@@ -84,7 +84,7 @@ class ObjectDetailScreen(ModalScreen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="pod-logs")
     def _read_logs(self) -> str:
         assert self.log_reader is not None
-        return self.log_reader(self.namespace, self.name, self.container, LOG_TAIL_LINES)
+        return self.log_reader(self.obj_namespace, self.obj_name, self.container, LOG_TAIL_LINES)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "pod-logs":

@@ -320,9 +320,9 @@ class ResourcePanel(Vertical):
         try:
             self.set_filter(event.value)
         except SelectorError:
-            event.input.add_class("-invalid")  # half-typed selector: keep the last good filter
+            event.input.add_class("-bad-selector")  # half-typed selector: keep the last good filter
         else:
-            event.input.remove_class("-invalid")
+            event.input.remove_class("-bad-selector")
 
     @on(Input.Submitted, ".panel-filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
@@ -330,6 +330,7 @@ class ResourcePanel(Vertical):
         try:
             self.set_filter(event.value)
         except SelectorError as exc:
+            event.input.add_class("-bad-selector")
             self.notify(str(exc), title="Filter", severity="error")
             return
         event.input.display = False

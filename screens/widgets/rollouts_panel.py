@@ -18,7 +18,7 @@ _STATE_STYLE = {"complete": "live-table--ok", "progressing": "live-table--warn",
 
 def _progress(row: RolloutRow) -> str:
     label = {"complete": "done", "failed": "FAIL"}.get(row.state, f"{int(row.progress * 100):>3d}%")
-    return f"{progress_bar(row.progress, 8)} {label:>4}"
+    return f"{progress_bar(row.progress, 6)} {label:>4}"
 
 
 def _revision(row: RolloutRow) -> str:
@@ -29,20 +29,20 @@ def _revision(row: RolloutRow) -> str:
 
 ROLLOUT_COLUMNS: tuple[Column, ...] = (
     Column("kind", "KIND", 6, lambda r: _KIND_SHORT.get(r.kind, r.kind), sort="kind"),
-    Column("namespace", "NAMESPACE", 12, lambda r: r.namespace, sort="namespace"),
-    Column("name", "NAME", 16, lambda r: r.name, sort="name"),
-    Column("desired", "DES", 3, lambda r: str(r.desired), sort="desired", align="right"),
-    Column("updated", "UPD", 3, lambda r: str(r.updated), sort="updated", align="right"),
-    Column("ready", "RDY", 3, lambda r: str(r.ready), sort="ready", align="right"),
-    Column("available", "AVL", 3, lambda r: str(r.available), sort="available", align="right"),
+    Column("namespace", "NAMESPACE", 11, lambda r: r.namespace, sort="namespace"),
+    Column("name", "NAME", 14, lambda r: r.name, sort="name"),
+    Column("counts", "D/U/R/A", 9, lambda r: f"{r.desired}/{r.updated}/{r.ready}/{r.available}", sort="desired"),
     Column("revision", "REV", 5, _revision, sort="revision", align="right"),
-    Column("progress", "PROGRESS", 13, _progress, sort="progress", style=lambda r: _STATE_STYLE.get(r.state)),
+    Column("progress", "PROGRESS", 11, _progress, sort="progress", style=lambda r: _STATE_STYLE.get(r.state)),
     Column("message", "MESSAGE", 20, lambda r: r.message, flex=True),
 )
 
 
 class RolloutsPanel(ResourcePanel):
-    """Rollouts of every workload kind kubectl can report on; a failed rollout is red."""
+    """Rollouts of every workload kind kubectl can report on; a failed rollout is red.
+
+    D/U/R/A is desired/updated/ready/available replicas (pods scheduled, for a DaemonSet).
+    """
 
     TITLE: ClassVar[str] = "Rollouts"
     KINDS: ClassVar[tuple[str, ...]] = ("deployments", "statefulsets", "daemonsets")
