@@ -75,14 +75,22 @@ def _time(ts: str | None) -> str:
     return f"{ts[:10]} {ts[11:19]}Z" if ts else "—"
 
 
-def summary_renderable(s: ChangeSummary) -> Group:
-    """The Summary tab: the minimum fields, description, approvals, break-glass decisions and follow-ups."""
+def summary_renderable(s: ChangeSummary, *, unreadable_from: int | None = None) -> Group:
+    """The Summary tab: the minimum fields, description, approvals, break-glass decisions and follow-ups.
+
+    ``unreadable_from``: the journal line where reading stopped, if it did; then an open change's outcome and
+    duration are unknown rather than "in progress", since the lines after it may say otherwise.
+    """
     fields = Table.grid(padding=(0, 2))
     fields.add_column(style="bold", no_wrap=True)
     fields.add_column()
     approvals = ", ".join(f"{a.get('name')} ({a.get('role')})" for a in s.approvals) or "none recorded"
     signoff = f"{s.signoff.get('name')} ({s.signoff.get('role', '')})" if s.signoff.get("name") else "—"
     outcome = OUTCOME_WORDS.get(s.outcome, str(s.outcome))
+    duration = fmt_duration(s.duration_s)
+    if unreadable_from is not None and s.outcome is None:
+        outcome = f"unknown: the journal cannot be read from line {unreadable_from}"
+        duration = f"unknown (at least {duration})"
     for name, value in (
         ("Change", f"{s.change_id}: {s.title}"),
         ("Date", s.date),
@@ -95,7 +103,7 @@ def summary_renderable(s: ChangeSummary) -> Group:
         ("Runbook", f"{s.runbook.get('id', '')} (sha256 {str(s.runbook.get('sha256', ''))[:12]})"),
         ("Emergency", Text("yes (break-glass)", style="bold red") if s.emergency else "no"),
         ("Started / closed", f"{_time(s.created)} / {_time(s.closed)}"),
-        ("Duration", fmt_duration(s.duration_s)),
+        ("Duration", duration),
         ("Outcome", Text(outcome, style="bold " + ("green" if s.outcome == "success" else "red" if s.outcome else "yellow"))),
         ("Scope", s.scope or "—"),
         ("Blast radius", s.blast_radius or "—"),
@@ -185,7 +193,9 @@ class RecordScreen(Screen):
         banner = self.query_one("#record-integrity", Static)
         banner.update(integrity_text(view))
         banner.set_class(not view.report.ok, "broken")
-        self.query_one("#record-summary", Static).update(summary_renderable(view.summary))
+        first = view.report.first
+        stopped = first.line if first is not None and first.kind != "file" and first.line else None
+        self.query_one("#record-summary", Static).update(summary_renderable(view.summary, unreadable_from=stopped))
         self.query_one("#timeline-table", Timeline).show(view.summary)
         self.query_one("#player", CastPlayer).set_outputs(view.outputs)
         self.query_one("#record-addenda", Static).update(addenda_renderable(view.summary))

@@ -86,7 +86,7 @@ class RecordsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = f"records · {self.records_dir.name}"
+        self.sub_title = f"store {self.records_dir.name}"
         table = self.query_one("#records-table", DataTable)
         for key, label, width in COLUMNS:
             table.add_column(label, width=width, key=key)
