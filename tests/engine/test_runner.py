@@ -64,11 +64,11 @@ while not os.path.exists({str(seen_flag)!r}):
     if time.monotonic() > deadline:
         sys.exit(3)
     time.sleep(0.01)
-time.sleep(0.2)
+time.sleep(0.3)
 out(sys.stderr, "two")
-time.sleep(0.2)
+time.sleep(0.3)
 out(sys.stdout, "three")
-time.sleep(0.2)
+time.sleep(0.3)
 out(sys.stderr, "four")
 """
     lines: list[OutputLine] = []
@@ -90,7 +90,7 @@ out(sys.stderr, "four")
     assert [(l.stream, l.text) for l in lines] == [("stdout", "one"), ("stderr", "two"), ("stdout", "three"), ("stderr", "four")]
     times = [l.t for l in lines]
     assert times == sorted(times)
-    # The 0.2 s pauses between prints show in the timestamps: each line was stamped when it came, not at exit.
+    # The 0.3 s pauses between prints show in the timestamps: each line was stamped when it came, not at exit.
     for earlier, later in zip(times, times[1:]):
         assert later - earlier >= 0.15, times
     assert arrivals[0] < ended - 0.5  # the first line was delivered well before the process ended
