@@ -131,6 +131,17 @@ def cmd_records_addendum(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def since_date(text: str) -> str:
+    """argparse type for --since: the date as given, once it reads as YYYY-MM-DD or YYYY-MM (usage error otherwise)."""
+    from console.journal.reports import ReportError, parse_day
+
+    try:
+        parse_day(text)
+    except ReportError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def add_review_commands(
     sub: argparse._SubParsersAction,
     records_sub: argparse._SubParsersAction,
@@ -146,7 +157,7 @@ def add_review_commands(
     review.set_defaults(func=make_cmd_review(start_review))
 
     report = records_sub.add_parser("report", help="changes per week or month: success, rollbacks, break-glass, durations")
-    report.add_argument("--since", metavar="DATE", help="only changes on or after this date (YYYY-MM-DD or YYYY-MM)")
+    report.add_argument("--since", metavar="DATE", type=since_date, help="only changes on or after this date (YYYY-MM-DD or YYYY-MM)")
     report.add_argument("--by", choices=("week", "month"), default="week", help="period (default: week)")
     report.add_argument("--json", action="store_true", help="one JSON object per period, then the total")
     report.set_defaults(func=cmd_records_report)

@@ -61,6 +61,9 @@ def test_report_since_and_json(store: RecordStore, capsys: pytest.CaptureFixture
     assert rows[-1]["by_risk"]["low"] == {"n": 1, "mean_s": 30.0, "p90_s": 30.0}
     assert run(["records", "report", "--records-dir", str(store.root), "--since", "2027-01-01"]) == 0
     assert capsys.readouterr().out.startswith("no changes since 2027-01-01 in ")
+    with pytest.raises(SystemExit) as exc:  # a usage error (exit 2), not a traceback
+        run(["records", "report", "--records-dir", str(store.root), "--since", "last week"])
+    assert exc.value.code == 2 and "'last week' is not a date" in capsys.readouterr().err
 
 
 def test_export_to_a_file_never_overwrites(store: RecordStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
