@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -133,7 +133,7 @@ StartFn = Callable[..., ChangeSession]
 
 
 @pytest.fixture
-def start(tmp_path: Path, kubeconfig: Path, store: RecordStore) -> StartFn:
+def start(tmp_path: Path, kubeconfig: Path, store: RecordStore) -> Iterator[StartFn]:
     """Start a change on a runbook document; sessions still open at the end of the test are released."""
     opened: list[ChangeSession] = []
 

@@ -73,7 +73,7 @@ def closed_change(start, clock: FakeClock, **kwargs) -> ChangeSession:
 
 
 def test_the_fourth_change_of_the_day_is_refused_and_an_emergency_override_is_recorded(start, store: RecordStore, clock: FakeClock) -> None:
-    for hour in (0, 1, 2):
+    for _ in range(3):
         clock.advance(hours=1)
         closed_change(start, clock)
     # A rehearsal change the same day does not count towards staging's limit.

@@ -19,7 +19,7 @@ from console.journal import events as ev
 from console.journal.cast import read_cast
 from console.journal.journal import verify
 
-from .conftest import FIXTURES, PY, events_of, every_file, run_forward, runbook_doc
+from .conftest import FIXTURES, PY, events_of, every_file, runbook_doc
 
 SECRETS_SCRIPT = FIXTURES / "print_secrets.py"
 PRINTED = runpy.run_path(str(SECRETS_SCRIPT))

@@ -5,7 +5,6 @@ Every command is a real process (this interpreter or ``sh``). Waits are on event
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from datetime import datetime, timezone

@@ -18,7 +18,7 @@ from console.engine.session import ChangeSession, SessionError
 from console.journal import events as ev
 from console.journal.journal import verify
 
-from .conftest import FIXTURES, PY, FakeClock, events_of, pass_confirmation, pid_alive, run_forward, runbook_doc, types
+from .conftest import FIXTURES, PY, FakeClock, events_of, pid_alive, run_forward, runbook_doc, types
 
 
 def record_md(session: ChangeSession) -> str:
