@@ -50,6 +50,10 @@ class FailureScreen(ModalScreen[dict | None]):
         Binding("escape", "back", "Back", id="failure.back", tooltip="Close the break-glass form"),
     ]
 
+    # No auto-focus: the only focusable widget is the hidden break-glass input, and focused it would swallow the
+    # choice keys (r, b, c, a); it takes the focus only when the break-glass form asks for it.
+    AUTO_FOCUS = ""
+
     def __init__(self, session: ChangeSession, nxt: Next, *, clock: Callable[[], datetime]) -> None:
         super().__init__()
         self.session = session
@@ -101,6 +105,7 @@ class FailureScreen(ModalScreen[dict | None]):
         if self._stage:
             self._stage = ""
             self.query_one("#failure-input", Input).display = False
+            self.set_focus(None)
             self.query_one("#failure-prompt", Static).update("")
 
     @on(Input.Submitted, "#failure-input")
