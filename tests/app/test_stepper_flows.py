@@ -8,6 +8,7 @@ with its timestamps and recorded output, and record.md says how it ended.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 from console.engine.state import forward_plan
@@ -82,3 +83,57 @@ async def test_config_restart_to_success(records_dir, runbooks_dir, cluster, fro
     assert "update-config" in record and "success" in record.lower()
     # The cluster really changed.
     assert cluster.get("configmaps", "web", "web-config")["data"]["OLLAMA_URL"] == "http://ollama.ai.svc:11434"
+
+
+def serving_replicasets(cluster: RunningCluster, namespace: str = "web") -> dict[str, int]:
+    """The web ReplicaSets that hold pods (name → replicas), read straight from the rehearsal store."""
+    out = {}
+    for rs in cluster.store.list("replicasets", namespace):
+        if rs["metadata"]["name"].startswith("web-") and rs["spec"].get("replicas"):
+            out[rs["metadata"]["name"]] = rs["spec"]["replicas"]
+    return out
+
+
+async def test_bad_image_rolled_back_from_the_failure_screen(records_dir, runbooks_dir, cluster, frozen_clock, policy, driver_for) -> None:
+    before = serving_replicasets(cluster)
+    old_image = cluster.get("deployments", "web", "web")["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert len(before) == 1, before
+    app = make_app(records_dir, runbooks_dir, cluster, frozen_clock, policy)
+    async with app.run_test(size=SIZE) as pilot:
+        d = driver_for(pilot)
+        await d.start_change("web-image-upgrade", params={"image": "registry.local/web:1.5.0-bad"})
+        await d.until_next("confirm", "set-image")
+        await d.type("web")
+        await d.press("enter")
+        # The new pods never pull their image, so the shortened rollout wait fails and the failure screen opens.
+        await d.wait(lambda: isinstance(d.app.screen, FailureScreen), timeout=40, what="the failure screen")
+        assert "step wait failed" in d.text("#failure-title")
+        escalation = await d.wait(lambda: d.text("#failure-escalation"), what="the escalation deadlines")
+        assert "Failed 0m00s ago" in escalation and "manual rollback: due in 5m00s" in escalation, escalation
+        # Six minutes on, the first deadline has passed: the modal says so and the journal records it.
+        frozen_clock.now += timedelta(minutes=6)
+        await d.wait(lambda: "manual rollback: due 5 min after the failure: PASSED" in d.text("#failure-escalation"),
+                     timeout=5, what="the passed deadline")
+        await d.wait(lambda: any(e.type == ev.ESCALATION_PASSED for e in d.app.screen.session.events),
+                     timeout=5, what="escalation.passed")
+        assert "rollback" in d.text("#failure-options")
+        await d.press("b")
+        await d.until_next("confirm", "undo")
+        assert "Rollback 1 of 2" in d.text("#step-title")
+        await d.press("y")
+        head, change_dir = await close_out(d)
+        assert str(d.app.screen.query_one("#closeout-outcome").value) == "rolled_back"
+
+    assert verify(change_dir / "journal.jsonl", head=head).ok
+    events = journal_events(change_dir)
+    assert [e.data["choice"] for e in events if e.type == ev.FAILURE_CHOICE] == ["rollback"]
+    assert [e.data["level"] for e in events if e.type == ev.ESCALATION_PASSED] == ["manual rollback"]
+    assert [e.data["steps"] for e in events if e.type == ev.ROLLBACK_STARTED] == [["undo", "undo-wait"]]
+    finished = {e.data["step_id"]: e.data["status"] for e in events if e.type == ev.STEP_FINISHED}
+    assert finished["wait"] == "failed" and finished["undo"] == "passed" and finished["undo-wait"] == "passed"
+    assert next(e for e in events if e.type == ev.CHANGE_CLOSED).data["outcome"] == "rolled_back"
+    assert "rolled back" in (change_dir / "record.md").read_text(encoding="utf-8").lower()
+    # The deployment is back on its old ReplicaSet, with its old image.
+    deploy = cluster.get("deployments", "web", "web")
+    assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == old_image
+    cluster.wait_for(lambda: serving_replicasets(cluster) == before, timeout=10, what=f"only {before} serving")
