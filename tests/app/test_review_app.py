@@ -20,7 +20,7 @@ from console.journal.store import RecordStore
 from review_records import FixedClock, build_sample_store, tamper_line
 from screens.addendum import AddendumModal
 from screens.record import RecordScreen
-from screens.records import RecordsScreen, ReviewApp
+from screens.records import COLUMNS, RecordsScreen, ReviewApp
 from screens.report import ReportScreen
 from screens.widgets.cast_player import CastPlayer
 from screens.widgets.timeline import Timeline
@@ -110,7 +110,7 @@ async def test_filter_by_text_and_by_column(store_dir: Path) -> None:
 async def test_sort_by_any_column_with_keys_and_headers(store_dir: Path) -> None:
     async with make_app(store_dir).run_test(size=SIZE) as pilot:
         screen = await loaded(pilot)
-        await pilot.press("s")  # date -> next column: versions? no: the column after Date is Component
+        await pilot.press("s")  # from Date to the next column, Component
         assert screen.sort_key == "component"
         assert ids(screen)[:2] == ["CHG-2026-0002", "CHG-2026-0003"]  # api, db, then web
         screen.sort_by("duration", reverse=False)
@@ -121,7 +121,7 @@ async def test_sort_by_any_column_with_keys_and_headers(store_dir: Path) -> None
         assert ids(screen) == ["CHG-2026-0004", "CHG-2026-0001", "CHG-2026-0002", "CHG-2026-0003"]
         # a click on the Operator header sorts by operator
         table = screen.query_one("#records-table", DataTable)
-        x = sum(w + 2 for _, _, w in __import__("screens.records", fromlist=["COLUMNS"]).COLUMNS[:6]) + 3
+        x = sum(w + 2 for _, _, w in COLUMNS[:6]) + 3  # each cell has one space of padding either side
         await pilot.click(table, offset=(x, 0))
         await pilot.pause()
         assert screen.sort_key == "operator"
@@ -197,7 +197,7 @@ async def test_output_search_moves_between_matches(store_dir: Path) -> None:
         await pilot.press(*"rollout")
         await pilot.press("enter")
         await pilot.pause()
-        # two headers (restart, wait commands) and two "rollout to finish" lines, plus "rolled out"? no: "rolled"
+        # the restart and wait headers (their commands say "rollout") and the two "rollout to finish" lines
         matched = [player.rows[i].text for i in player.matches]
         assert len(matched) == 4 and all("rollout" in m.lower() for m in matched)
         assert "“rollout”: 1/4" in player.status_text
