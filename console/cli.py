@@ -246,7 +246,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     emergency = data.get("emergency") or {}
     typed = args.confirm_context
     if pol.needs_typed_context(policy, environment) and typed is None:
-        sys.stdout.write(f"{environment} is production: type the context name {context!r} to start: ")
+        sys.stdout.write(f"{environment} is a production environment: type the context name {context!r} to start: ")
         sys.stdout.flush()
         typed = sys.stdin.readline().strip()
     request = StartRequest(
@@ -287,15 +287,19 @@ def cmd_resume(args: argparse.Namespace) -> int:
     answers = Answers.load(Path(args.answers)) if args.answers else None
     store = RecordStore(resolve_records_dir(args.records_dir, configured=policy.records_dir))
     data = answers.data if answers else {}
+    if answers is not None:
+        # Checked before resuming, which records the interrupted step: a refused resume writes nothing.
+        from console.engine import policy as pol
+        from console.journal.journal import read_events
+        from console.journal.summary import summarise
+
+        environment = summarise(read_events(store.journal_path(store.find(args.change_id))).events).environment
+        if not pol.is_rehearsal(policy, environment):
+            raise CliError(f"--answers runs a change unattended, which policy allows only on rehearsal environments, not {environment}")
     session = ChangeSession.resume(
         args.change_id, store=store, policy=policy, operator=args.operator or str(data.get("operator") or "") or _user(),
         params=parse_assignments(args.param), kubeconfig=args.kubeconfig, recover_torn_tail=args.recover_torn_tail,
     )
-    from console.engine import policy as pol
-
-    if answers is not None and not pol.is_rehearsal(policy, session.environment):
-        session.release()
-        raise CliError(f"--answers runs a change unattended, which policy allows only on rehearsal environments, not {session.environment}")
     return _drive(LineDriver(session, answers=answers), session)
 
 

@@ -174,6 +174,7 @@ def summarise(events: Iterable[EventLike]) -> ChangeSummary:
             run.reason = d.get("reason", "") or ""
             if t == ev.STEP_INTERRUPTED:
                 run.status = "interrupted"
+                run.output = d.get("file")  # the partial output of a step the console died in
             else:
                 run.status = d.get("status", "failed")
                 run.exit_code = d.get("exit_code")

@@ -166,7 +166,7 @@ def test_the_cli_asks_for_the_production_context_and_refuses_a_wrong_one(tmp_pat
     env = {"OPSCONSOLE_RECORDS": str(records_dir)}
     wrong = opsconsole(*args, env=env, input="prod-ctx-typo\n")
     assert wrong.returncode == 1
-    assert "production is production: type the context name 'prod-ctx' to start: " in wrong.stdout
+    assert "production is a production environment: type the context name 'prod-ctx' to start: " in wrong.stdout
     assert wrong.stderr.splitlines() == ["opsconsole: production context: type the context name 'prod-ctx' to start a production change"]
     assert nothing_written(records_dir)
     # Typed right, then the close-out prompts answered with their defaults.
