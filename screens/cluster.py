@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -29,68 +29,23 @@ from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
+from console.cluster.dashboard_cli import WatchHandle, WatchSource, kube_watch_source
 from console.cluster.kube import KubeError
 from console.cluster.watch_changes import Change, WatchStatus
 from console.config import Policy
 from screens.widgets.cluster_header import ClusterHeader
 from screens.widgets.events_panel import EventsPanel
 from screens.widgets.nodes_panel import NodesPanel
-from screens.widgets.object_detail import LogReader, ObjectDetailScreen
+from screens.widgets.object_detail import ObjectDetailScreen
 from screens.widgets.pods_panel import PodsPanel
 from screens.widgets.resource_panel import ResourcePanel
 from screens.widgets.rollouts_panel import RolloutsPanel
 
-__all__ = ["ClusterApp", "ClusterScreen", "ClusterView", "WatchHandle", "WatchSource", "kube_watch_source"]
+__all__ = ["ClusterApp", "ClusterScreen", "ClusterView", "PodCounter", "run_watch"]
 
 log = logging.getLogger(__name__)
 
-PANEL_KINDS = ("pods", "nodes", "deployments", "statefulsets", "daemonsets", "events")
 TICK_S = 0.1
-
-
-class WatchLike(Protocol):
-    """What the view needs of a ``ClusterWatch``."""
-
-    def start(self) -> None: ...
-    def stop(self, timeout: float = 2.0) -> None: ...
-    def drain(self, max_changes: int | None = None) -> list[Change]: ...
-    def statuses(self) -> dict[str, WatchStatus]: ...
-
-
-@dataclass
-class WatchHandle:
-    """A started watch and what else the view may use for the same context (logs)."""
-
-    watch: WatchLike
-    log_reader: LogReader | None = None
-    server: str = ""
-
-
-# (context, namespace or None for all) -> a started WatchHandle; runs in a worker thread, may block.
-WatchSource = Callable[[str, str | None], WatchHandle]
-
-
-def kube_watch_source(kube: Any, *, kinds: Sequence[str] = PANEL_KINDS) -> WatchSource:
-    """A ``WatchSource`` over a ``KubeAccess``: one cached client per context, pod logs through it."""
-    from kubernetes import client
-
-    from console.cluster.watch import ClusterWatch
-
-    def source(context: str, namespace: str | None) -> WatchHandle:
-        api = kube.client_for(context)
-        cw = ClusterWatch(api, kinds=kinds, namespace=namespace)
-        cw.start()
-        core = client.CoreV1Api(api)
-
-        def read_log(ns: str, pod: str, container: str | None, tail: int) -> str:
-            kwargs: dict[str, Any] = {"tail_lines": tail, "_request_timeout": (5, 15)}
-            if container:
-                kwargs["container"] = container
-            return str(core.read_namespaced_pod_log(pod, ns, **kwargs))
-
-        return WatchHandle(cw, read_log, kube.context(context).server)
-
-    return source
 
 
 def _node_of(pod: dict[str, Any]) -> str | None:
@@ -162,10 +117,11 @@ class ClusterView(Vertical):
     ]
 
     def __init__(self, *, source: WatchSource, context: str, namespace: str | None,
-                 clock: Callable[[], datetime] = _utc_now, tick_s: float = TICK_S, id: str | None = None,
-                 classes: str | None = None) -> None:
+                 clock: Callable[[], datetime] = _utc_now, tick_s: float = TICK_S, handle: WatchHandle | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.source = source
+        self._initial = handle  # a watch started before the UI (the CLI does, so the list overlaps start-up)
         self.context = context
         self.namespace = namespace
         self.clock = clock
@@ -196,7 +152,10 @@ class ClusterView(Vertical):
 
     def on_mount(self) -> None:
         self.set_interval(self.tick_s, self.tick)
-        self.start_watch()
+        if self._initial is not None:
+            self.handle, self._initial = self._initial, None
+        else:
+            self.start_watch()
         self.pods.table.focus()
 
     def on_unmount(self) -> None:
@@ -416,7 +375,8 @@ class ClusterScreen(Screen):
     ]
 
     def __init__(self, *, kube: Any, policy: Policy, context: str | None = None, namespace: str | None = None,
-                 source: WatchSource | None = None, clock: Callable[[], datetime] = _utc_now) -> None:
+                 source: WatchSource | None = None, clock: Callable[[], datetime] = _utc_now,
+                 handle: WatchHandle | None = None) -> None:
         super().__init__()
         self.kube = kube
         self.policy = policy
@@ -424,7 +384,7 @@ class ClusterScreen(Screen):
         self.namespace = namespace
         self.clock = clock
         self.view = ClusterView(source=source or kube_watch_source(kube), context=self.context, namespace=namespace,
-                                clock=clock, id="cluster-view")
+                                clock=clock, handle=handle, id="cluster-view")
 
     def compose(self) -> ComposeResult:
         yield ClusterHeader(id="cluster-header")
@@ -491,10 +451,11 @@ class ClusterApp(App):
     ]
 
     def __init__(self, *, kube: Any, policy: Policy, context: str | None = None, namespace: str | None = None,
-                 source: WatchSource | None = None, clock: Callable[[], datetime] = _utc_now) -> None:
+                 source: WatchSource | None = None, clock: Callable[[], datetime] = _utc_now,
+                 handle: WatchHandle | None = None) -> None:
         super().__init__()
         self.cluster_screen = ClusterScreen(kube=kube, policy=policy, context=context, namespace=namespace,
-                                            source=source, clock=clock)
+                                            source=source, clock=clock, handle=handle)
 
     def on_mount(self) -> None:
         self.push_screen(self.cluster_screen)
@@ -506,9 +467,10 @@ class ClusterApp(App):
             self.action_show_help_panel()
 
 
-def run_watch(*, kube: Any, policy: Policy, context: str | None, namespace: str | None) -> int:
+def run_watch(*, kube: Any, policy: Policy, context: str | None, namespace: str | None,
+              handle: WatchHandle | None = None) -> int:
     """Run the dashboard until the operator quits; returns the exit code."""
-    app = ClusterApp(kube=kube, policy=policy, context=context, namespace=namespace)
+    app = ClusterApp(kube=kube, policy=policy, context=context, namespace=namespace, handle=handle)
     app.run()
     return app.return_code or 0
 
