@@ -174,7 +174,9 @@ def main() -> int:
         if existing == 0:
             t0 = time.perf_counter()
             for i in range(count):
-                write_change(store, i, args.steps)
+                # A store object per change, as each console run has: RecordStore remembers every output path it
+                # handed out and scans that set on each call, which grows without bound in one long-lived object.
+                write_change(RecordStore(root), i, args.steps)
             emit("review.generate", time.perf_counter() - t0, "s", None, f"{count} changes x {args.steps} steps", None)
         else:
             print(f"reusing {existing} changes in {root}", file=sys.stderr)
