@@ -14,9 +14,9 @@ __all__ = ["EVENT_COLUMNS", "EventsPanel"]
 EVENT_COLUMNS: tuple[Column, ...] = (
     Column("order", "LAST", 5, lambda r: r.last_seen, sort="sort_key", align="right"),
     Column("count", "#", 3, lambda r: str(r.count), sort="count", align="right"),
-    Column("object", "OBJECT", 14, lambda r: r.object, sort="object", flex=True),
-    Column("reason", "REASON", 12, lambda r: r.reason, sort="reason"),
-    Column("message", "MESSAGE", 12, lambda r: r.message, sort="message", flex=True),
+    Column("object", "OBJECT", 14, lambda r: r.object, sort="object", flex=1),
+    Column("reason", "REASON", 14, lambda r: r.reason, sort="reason"),
+    Column("message", "MESSAGE", 12, lambda r: r.message, sort="message", flex=3),
 )
 
 

@@ -48,7 +48,7 @@ class Column:
     width: int
     cell: Callable[[Any], str]
     sort: str | None = None
-    flex: bool = False
+    flex: int = 0
     align: str = "left"
     style: Callable[[Any], str | None] | None = None
 
@@ -337,13 +337,12 @@ class LiveTable(ScrollView, can_focus=True):
             return self._columns_layout[1]
         gaps = max(0, len(self.columns) - 1)
         fixed = sum(c.width for c in self.columns if not c.flex)
-        flex_cols = [c for c in self.columns if c.flex]
+        weights = sum(int(c.flex) for c in self.columns if c.flex)
         spare = max(0, width - fixed - gaps)
         layout: list[tuple[Column, int]] = []
         for c in self.columns:
             if c.flex:
-                share = max(c.width, spare // len(flex_cols)) if flex_cols else c.width
-                layout.append((c, share))
+                layout.append((c, max(c.width, spare * int(c.flex) // weights)))
             else:
                 layout.append((c, c.width))
         self._columns_layout = (width, layout)

@@ -20,7 +20,7 @@ def _pressure(row: NodeRow) -> str:
 
 
 NODE_COLUMNS: tuple[Column, ...] = (
-    Column("name", "NAME", 10, lambda r: r.name, sort="name", flex=True),
+    Column("name", "NAME", 10, lambda r: r.name, sort="name", flex=1),
     Column("status", "STATUS", 24, lambda r: r.status, sort="status"),
     Column("roles", "ROLES", 7, lambda r: r.roles, sort="roles"),
     Column("version", "VERSION", 7, lambda r: r.version, sort="version"),

@@ -19,7 +19,7 @@ def _status(row: PodRow) -> str:
 
 POD_COLUMNS: tuple[Column, ...] = (
     Column("namespace", "NAMESPACE", 14, lambda r: r.namespace, sort="namespace"),
-    Column("name", "NAME", 24, lambda r: r.name, sort="name", flex=True),
+    Column("name", "NAME", 24, lambda r: r.name, sort="name", flex=1),
     Column("ready", "READY", 5, lambda r: r.ready, sort="ready"),
     Column("status", "STATUS", 24, _status, sort="status"),
     Column("restarts", "RESTARTS", 13, lambda r: r.restarts_text, sort="restarts", align="right"),

@@ -267,7 +267,7 @@ class ResourcePanel(Vertical):
         idx = self.table.index
         shown, total = idx.visible_count, len(idx)
         count = f"{total:,}" if shown == total else f"{shown:,}/{total:,}"
-        title = f"[b]{escape(self.TITLE)}[/b] [{count}]"
+        title = f"[b]{escape(self.TITLE)}[/b] {escape(f'[{count}]')}"
         now = self.clock().timestamp()
         if self.is_mounted or self._statuses:
             title += " " + status_badge(list(self._statuses.values()), now, self._data_since)

@@ -17,7 +17,8 @@ _STATE_STYLE = {"complete": "live-table--ok", "progressing": "live-table--warn",
 
 
 def _progress(row: RolloutRow) -> str:
-    label = {"complete": "done", "failed": "FAIL"}.get(row.state, f"{int(row.progress * 100):>3d}%")
+    # "undecidable" (an OnDelete strategy): kubectl cannot tell, so neither does the bar's label.
+    label = {"complete": "done", "failed": "FAIL", "undecidable": "?"}.get(row.state, f"{int(row.progress * 100):>3d}%")
     return f"{progress_bar(row.progress, 6)} {label:>4}"
 
 
@@ -34,7 +35,7 @@ ROLLOUT_COLUMNS: tuple[Column, ...] = (
     Column("counts", "D/U/R/A", 9, lambda r: f"{r.desired}/{r.updated}/{r.ready}/{r.available}", sort="desired"),
     Column("revision", "REV", 5, _revision, sort="revision", align="right"),
     Column("progress", "PROGRESS", 11, _progress, sort="progress", style=lambda r: _STATE_STYLE.get(r.state)),
-    Column("message", "MESSAGE", 20, lambda r: r.message, flex=True),
+    Column("message", "MESSAGE", 20, lambda r: r.message, flex=1),
 )
 
 
