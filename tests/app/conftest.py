@@ -166,7 +166,7 @@ class StepperDriver:
         """Home → start form (parameters, the senior-engineer approval) → ctrl+s → the step screen."""
         await self.open_runbook(runbook_id)
         for name, value in (params or {}).items():
-            await self.fill(f"param-{name}", value)
+            await self.fill("param-" + "".join(c if c.isalnum() else "-" for c in name), value)
         await self.fill("appr-name-senior-engineer", approver)
         await self.press("ctrl+s")
         await self.wait(lambda: type(self.app.screen).__name__ == "StepScreen", what="the step screen")

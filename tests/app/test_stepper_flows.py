@@ -53,6 +53,10 @@ async def test_config_restart_to_success(records_dir, runbooks_dir, cluster, fro
         await d.until_next("confirm", "update-config")
         assert "Press y" in d.text("#step-prompt")
         assert "kubectl patch configmap web-config" in d.text("#step-command")
+        await d.press("n")
+        await d.type("endpoint change agreed in the ops channel")
+        await d.press("enter")
+        await d.wait(lambda: "Press y" in d.text("#step-prompt"), what="the confirmation prompt again")
         await d.press("y")
         await d.until_next("confirm", "restart")
         await d.type("web")
@@ -66,6 +70,8 @@ async def test_config_restart_to_success(records_dir, runbooks_dir, cluster, fro
     closed = [e for e in events if e.type == ev.CHANGE_CLOSED]
     assert closed and closed[0].data["outcome"] == "success"
     assert [e.data["name"] for e in events if e.type == ev.APPROVAL_RECORDED] == ["sam"]
+    notes = [e.data for e in events if e.type == ev.NOTE_ADDED]
+    assert [(n["text"], n["step_id"], n["author"]) for n in notes] == [("endpoint change agreed in the ops channel", "update-config", "alice")]
     confirmed = {e.data["step_id"]: e.data["method"] for e in events if e.type == ev.STEP_CONFIRMED}
     assert confirmed == {"update-config": "yes", "restart": "typed"}
     finished = {e.data["step_id"]: e for e in events if e.type == ev.STEP_FINISHED}
@@ -137,3 +143,82 @@ async def test_bad_image_rolled_back_from_the_failure_screen(records_dir, runboo
     deploy = cluster.get("deployments", "web", "web")
     assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == old_image
     cluster.wait_for(lambda: serving_replicasets(cluster) == before, timeout=10, what=f"only {before} serving")
+
+
+async def test_failed_gate_blocks_until_break_glass_is_recorded(records_dir, runbooks_dir, cluster, frozen_clock, policy, driver_for) -> None:
+    app = make_app(records_dir, runbooks_dir, cluster, frozen_clock, policy)
+    async with app.run_test(size=SIZE) as pilot:
+        d = driver_for(pilot)
+        # The capacity gate wants more Ready nodes than the rehearsal cluster has, so it fails.
+        await d.start_change("scale-deployment", params={"min_nodes": "99"})
+        await d.wait(lambda: isinstance(d.app.screen, FailureScreen), what="the failed gate")
+        await d.wait(lambda: d.text("#failure-escalation"), what="the failure screen mounted")
+        assert "gate capacity failed" in d.text("#failure-title")
+        options = d.text("#failure-options")
+        assert "continue" in options and "rollback" not in options
+        # Blocked: keys that are no choice here (roll back, yes, done) change nothing; the steps never start.
+        await d.press("b", "y", "d")
+        await pilot.pause(0.3)
+        assert isinstance(d.app.screen, FailureScreen)
+        session = d.app.screen.session
+        assert session.next().kind == "failure"
+        assert not [e for e in session.events if e.type == ev.STEP_STARTED and e.data["step_id"] == "scale"]
+        # Break-glass: a reason too short is refused, then a real reason and the approver.
+        await d.press("c")
+        await d.wait(lambda: d.app.focused is not None and d.app.focused.id == "failure-input", what="the reason input")
+        await d.type("ok")
+        await d.press("enter")
+        assert "A reason of a few words is needed" in d.text("#failure-prompt")
+        await d.press("home", "ctrl+k")
+        await d.type("two nodes carry five replicas in load tests")
+        await d.press("enter")
+        await d.wait(lambda: "Who approved" in d.text("#failure-prompt"), what="the approver prompt")
+        await d.type("erin")
+        await d.press("enter")
+        await d.until_next("confirm", "scale")
+        await d.type("web")
+        await d.press("enter")
+        head, change_dir = await close_out(d)
+
+    assert verify(change_dir / "journal.jsonl", head=head).ok
+    events = journal_events(change_dir)
+    glass = [e for e in events if e.type == ev.BREAKGLASS_RECORDED]
+    assert len(glass) == 1
+    assert glass[0].data["reason"] == "two nodes carry five replicas in load tests" and glass[0].data["approver"] == "erin"
+    assert glass[0].data["step_id"] == "capacity"
+    assert next(e for e in events if e.type == ev.CHANGE_CLOSED).data["outcome"] == "partial"
+    record = (change_dir / "record.md").read_text(encoding="utf-8")
+    bold = [line for line in record.splitlines() if line.startswith("- **") and "erin" in line]
+    assert bold and "two nodes carry five replicas in load tests" in bold[0] and bold[0].endswith("**"), record
+    assert cluster.get("deployments", "web", "web")["spec"]["replicas"] == 5
+
+
+async def test_typed_confirmation_refused_on_a_wrong_word(records_dir, runbooks_dir, cluster, frozen_clock, policy, driver_for) -> None:
+    replicas = cluster.get("deployments", "web", "web")["spec"]["replicas"]
+    app = make_app(records_dir, runbooks_dir, cluster, frozen_clock, policy)
+    async with app.run_test(size=SIZE) as pilot:
+        d = driver_for(pilot)
+        await d.start_change("scale-deployment")
+        await d.until_next("confirm", "scale")
+        assert "Type web and press Enter" in d.text("#step-prompt")
+        await d.type("wbe")
+        await d.press("enter")
+        await d.wait(lambda: "Refused" in d.text("#step-status"), what="the refusal")
+        assert "'wbe' is not 'web'" in d.text("#step-status")
+        session = d.session
+        assert session.next().kind == "confirm"
+        assert d.app.screen.query_one("#step-input").value == ""
+        # Leave: tab takes the focus off the confirmation box (every letter is typed there), then l.
+        await d.press("tab")
+        await d.wait(lambda: d.app.focused is None or d.app.focused.id != "step-input", timeout=2, what="focus off the input")
+        change_dir = session.ref.path
+        await d.press("l")
+        await d.wait(lambda: type(d.app.screen).__name__ == "HomeScreen", what="Home")
+
+    events = journal_events(change_dir)
+    refused = [e for e in events if e.type == ev.STEP_CONFIRMATION_REFUSED]
+    assert [(e.data["step_id"], e.data["typed"]) for e in refused] == [("scale", "wbe")]
+    assert not [e for e in events if e.type == ev.STEP_CONFIRMED and e.data["step_id"] == "scale"]
+    assert not [e for e in events if e.type == ev.STEP_STARTED and e.data["step_id"] == "scale"]
+    assert cluster.get("deployments", "web", "web")["spec"]["replicas"] == replicas
+    assert verify(change_dir / "journal.jsonl").ok
