@@ -1,0 +1,58 @@
+"""``opsconsole watch``'s parser and handler: scope as kubectl chooses it, one-sentence errors, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from console.cluster.dashboard_cli import add_watch_command, cmd_watch, resolve_scope
+from console.cluster.kube import KubeAccess, NoSuchContext
+from console.sim import kubeconfig
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="opsconsole")
+    add_watch_command(p.add_subparsers(dest="command"))
+    return p
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "kubeconfig"
+    kubeconfig.write(path, [kubeconfig.ContextSpec("rehearsal", "http://127.0.0.1:9", "web"),
+                            kubeconfig.ContextSpec("rehearsal-b", "http://127.0.0.1:9", "staging")], "rehearsal")
+    return path
+
+
+def test_scope_follows_kubectl(config: Path) -> None:
+    kube = KubeAccess(config)
+    assert resolve_scope(kube, None, None, False) == ("rehearsal", "web")  # the context's own namespace
+    assert resolve_scope(kube, "rehearsal-b", None, False) == ("rehearsal-b", "staging")
+    assert resolve_scope(kube, None, "data", False) == ("rehearsal", "data")
+    assert resolve_scope(kube, None, None, True) == ("rehearsal", None)
+    with pytest.raises(NoSuchContext):
+        resolve_scope(kube, "prod", None, False)
+
+
+def test_namespace_and_all_namespaces_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        parser().parse_args(["watch", "-n", "web", "-A"])
+    assert exc.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_unknown_context_is_one_sentence_and_exit_1(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = parser().parse_args(["watch", "--kubeconfig", str(config), "--context", "prod"])
+    assert cmd_watch(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("opsconsole watch: context 'prod' is not in the kubeconfig")
+    assert len(err.splitlines()) == 1
+
+
+def test_missing_kubeconfig_is_one_sentence_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = parser().parse_args(["watch", "--kubeconfig", str(tmp_path / "nope"), "-A"])
+    assert cmd_watch(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("opsconsole watch: no kubeconfig found") and len(err.splitlines()) == 1

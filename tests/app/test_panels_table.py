@@ -1,0 +1,168 @@
+"""LiveTable and the panels with fixed data: only visible rows render, off-screen changes repaint nothing,
+the cursor follows its object, RESYNC replaces one kind, and the nodes' pod counts follow the pods."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from textual.app import App, ComposeResult
+
+from console.cluster.filtering import RowIndex
+from console.cluster.rows import pod_row
+from console.cluster.watch_changes import Change, WatchStatus
+from screens.cluster import ClusterView, PodCounter
+from screens.widgets.live_table import LiveTable, progress_bar
+from screens.widgets.pods_panel import POD_COLUMNS
+from screens.widgets.resource_panel import status_badge
+from tests.app.panels_support import screen_text
+
+NOW = datetime(2026, 11, 21, 12, tzinfo=timezone.utc)
+
+
+def pod(i: int, *, restarts: int = 0, node: str | None = None, ns: str | None = None, app: str = "web") -> dict[str, Any]:
+    return {"kind": "Pod", "metadata": {"name": f"p-{i:05d}", "namespace": ns or f"ns-{i % 7}", "labels": {"app": app},
+                                        "creationTimestamp": (NOW - timedelta(minutes=i)).isoformat()},
+            "spec": {"containers": [{"name": "c"}], "nodeName": node or f"node-{i % 3}"},
+            "status": {"phase": "Running", "containerStatuses": [
+                {"name": "c", "ready": True, "restartCount": restarts, "state": {"running": {}}}]}}
+
+
+class TableHost(App[None]):
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.rows = [pod_row(pod(i), NOW) for i in range(n)]
+
+    def compose(self) -> ComposeResult:
+        yield LiveTable(POD_COLUMNS, RowIndex(self.rows))
+
+    def on_mount(self) -> None:
+        table = self.query_one(LiveTable)
+        table.set_sort("name")
+        table.focus()
+
+
+async def test_ten_thousand_rows_render_only_what_is_on_screen() -> None:
+    app = TableHost(10_000)
+    async with app.run_test(size=(120, 30)) as pilot:
+        table = app.query_one(LiveTable)
+        await pilot.pause()
+        assert table.virtual_size.height == 10_001  # header + every row, virtually
+        painted = table.paints
+        assert 0 < painted <= 2 * 29  # at most the visible lines, perhaps twice on the first frames
+        # An update to a row far off screen repaints nothing and says so.
+        table.index.upsert([pod_row(pod(9_000, restarts=4), NOW)])
+        assert table.data_changed() is False
+        before = table.paints
+        await pilot.pause()
+        assert table.paints == before
+        # An update to a visible row repaints that line only.
+        table.index.upsert([pod_row(pod(3, restarts=4), NOW)])
+        assert table.data_changed() is True
+        await pilot.pause()
+        assert 1 <= table.paints - before <= 2
+        assert "4" in screen_text(app).splitlines()[4]
+
+
+async def test_cursor_follows_its_object_and_keys_move_it() -> None:
+    app = TableHost(200)
+    async with app.run_test(size=(100, 20)) as pilot:
+        table = app.query_one(LiveTable)
+        await pilot.pause()
+        await pilot.press("down", "down", "down")
+        assert table.cursor_row == 3 and table.cursor_key == "ns-3/p-00003"
+        # Rows inserted above it: the highlight stays on the same pod.
+        table.index.upsert([pod_row(pod(10_000 + i, ns="aa"), NOW) for i in range(5)])
+        table.index.upsert([pod_row({**pod(0), "metadata": {**pod(0)["metadata"], "name": "a-first"}}, NOW)])
+        table.data_changed()
+        assert table.cursor_key == "ns-3/p-00003"
+        assert table.cursor_row == 4  # "a-first" sorts above it
+        await pilot.press("end")
+        assert table.cursor_row == table.index.visible_count - 1
+        assert round(table.scroll_y) > 0  # scrolled to show it
+        await pilot.press("home")
+        assert table.cursor_row == 0 and round(table.scroll_y) == 0
+        # Removing the highlighted row moves the highlight to its neighbour, never off the table.
+        key = table.cursor_key
+        table.index.remove([key])
+        table.data_changed()
+        assert table.cursor_key is not None and table.cursor_key != key
+
+
+async def test_enter_posts_the_highlighted_row() -> None:
+    got: list[Any] = []
+
+    class Host(TableHost):
+        def on_live_table_row_selected(self, event: LiveTable.RowSelected) -> None:
+            got.append(event.key)
+
+    app = Host(20)
+    async with app.run_test(size=(100, 20)) as pilot:
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        assert got == ["ns-1/p-00001"]
+
+
+def test_progress_bar_and_badge() -> None:
+    assert progress_bar(0.0, 4) == "░░░░"
+    assert progress_bar(1.0, 4) == "████"
+    assert progress_bar(0.5, 4) == "██░░"
+    now = NOW.timestamp()
+    live = WatchStatus("pods", "live", now - 10, synced=True)
+    assert "live" in status_badge([live], now, None)
+    down = WatchStatus("pods", "reconnecting", now - 42, "connection refused", synced=True)
+    badge = status_badge([live, down], now, now - 42)
+    assert "reconnecting" in badge and "data 42s old" in badge and "connection refused" in badge
+    never = WatchStatus("pods", "forbidden", now - 5, "pods is forbidden", synced=False)
+    assert "no data" in status_badge([never], now, None)
+
+
+def test_pod_counter_follows_pods_between_nodes() -> None:
+    counter = PodCounter()
+    changed = counter.apply([Change("pods", "RESYNC", "", None, tuple(pod(i, node="n1") for i in range(3)))])
+    assert changed == {"n1"} and counter.counts == {"n1": 3}
+    moved = pod(1, node="n2")
+    assert counter.apply([Change("pods", "MODIFIED", "ns-1/p-00001", moved)]) == {"n1", "n2"}
+    assert counter.counts == {"n1": 2, "n2": 1}
+    done = pod(2, node="n1")
+    done["status"]["phase"] = "Succeeded"  # a finished pod no longer counts against its node
+    counter.apply([Change("pods", "MODIFIED", "ns-2/p-00002", done)])
+    counter.apply([Change("pods", "DELETED", "ns-1/p-00001", moved)])
+    assert counter.counts == {"n1": 1}
+
+
+class ViewHost(App[None]):
+    def compose(self) -> ComposeResult:
+        yield ClusterView(source=lambda context, namespace: None, context="fixed", namespace=None,
+                          clock=lambda: NOW, id="view")
+
+
+def node(name: str, *, unschedulable: bool = False) -> dict[str, Any]:
+    return {"kind": "Node", "metadata": {"name": name, "creationTimestamp": (NOW - timedelta(days=3)).isoformat()},
+            "spec": {"unschedulable": unschedulable},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}], "nodeInfo": {"kubeletVersion": "v1.32.4"}}}
+
+
+async def test_view_routes_changes_and_resync_replaces_one_kind() -> None:
+    app = ViewHost()
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.query_one(ClusterView)
+        view.apply_changes([
+            Change("nodes", "RESYNC", "", None, (node("node-0"), node("node-1"), node("node-2"))),
+            Change("pods", "RESYNC", "", None, tuple(pod(i) for i in range(30))),
+        ])
+        await pilot.pause()
+        assert len(view.pods.table.index) == 30 and len(view.nodes.table.index) == 3
+        assert view.nodes.table.index.get("node-0").pods == 10
+        # A relist that lost pods removes exactly those rows, and the pod counts follow.
+        view.apply_changes([Change("pods", "RESYNC", "", None, tuple(pod(i) for i in range(0, 30, 2)))])
+        await pilot.pause()
+        assert len(view.pods.table.index) == 15
+        assert sum(view.nodes.table.index.get(f"node-{i}").pods for i in range(3)) == 15
+        view.apply_changes([Change("nodes", "MODIFIED", "node-1", node("node-1", unschedulable=True))])
+        await pilot.pause()
+        assert view.nodes.table.index.get("node-1").status == "Ready,SchedulingDisabled"
+        assert "Ready,SchedulingDisabled" in screen_text(app)
+        # A deleted pod's row goes.
+        view.apply_changes([Change("pods", "DELETED", "ns-0/p-00000", pod(0))])
+        assert view.pods.table.index.get("ns-0/p-00000") is None
