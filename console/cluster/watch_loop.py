@@ -4,7 +4,8 @@ The loop lists (state ``syncing``), hands the whole set on as a RESYNC, then wat
 resourceVersion with bookmarks, a server ``timeoutSeconds`` and a client read timeout longer than it, so a
 silent dead connection ends in ReadTimeoutError instead of hanging (official client issues 1148 and 1402).
 
-- The server ends the stream (its timeout): watch again at once from the last version seen.
+- The server ends the stream (its timeout): watch again at once from the last version seen (after a short
+  pause if it ended within a second, so a server that closes every watch at once is not hammered).
 - The connection drops or the server is unreachable: state ``reconnecting`` (its ``since`` is the first
   failure of the run, so the UI can say for how long), back off with jitter (0.2 s doubling to 5 s), resume
   from the last version seen, bookmarks included, so nothing is delivered twice.
@@ -25,6 +26,7 @@ import http.client
 import json
 import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +42,7 @@ __all__ = ["KindLoop", "backoff_delay"]
 Obj = dict[str, Any]
 # What a dropped, refused or silent connection raises from inside urllib3 and http.client.
 CONNECTION_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
+QUICK_END_S = 1.0  # a watch the server ends sooner than this, with no error, is followed by a short pause
 
 
 def backoff_delay(failures: int, base: float, cap: float, rnd: random.Random) -> float:
@@ -135,6 +138,7 @@ class KindLoop:
 
     def _run(self) -> None:
         need_list = True
+        crashed = False
         try:
             while not self._stop.is_set():
                 try:
@@ -166,8 +170,14 @@ class KindLoop:
                         break
                     need_list = True
                     self._fail(ERROR, f"unreadable answer from the server: {exc}")
+        except BaseException as exc:
+            # A defect, not a cluster condition: show it on the status line and let the thread's excepthook report it.
+            crashed = True
+            self._enter(ERROR, f"watch loop stopped by an internal error: {exc!r}")
+            raise
         finally:
-            self._enter(STOPPED)
+            if not crashed:
+                self._enter(STOPPED)
 
     def _fail(self, state: str, message: str) -> None:
         self._failures += 1
@@ -212,9 +222,14 @@ class KindLoop:
         try:
             w.open()
             opened = True
+            started = time.monotonic()
             self._failures = 0
             self._enter(LIVE)
             self._consume(w)
+            if time.monotonic() - started < QUICK_END_S and not self._stop.is_set():
+                # The server ended the stream at once: pause a moment so a server doing that every time
+                # is not asked again in a tight loop (a normal end comes after server_timeout_s).
+                self._stop.wait(backoff_delay(1, *self._backoff, self._rnd))
         except CONNECTION_ERRORS:
             if opened and not self._stop.is_set():  # a live watch broke (not a refused reconnect, not our stop)
                 with self._lock:
