@@ -346,6 +346,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         cluster.close()
 
 
+def _start_review(records_dir: Path) -> int:
+    from screens.records import run_review  # the UI is imported only when it is wanted
+
+    return run_review(records_dir=records_dir)
+
+
 # -- parser ----------------------------------------------------------------------------------------------------
 
 
@@ -397,6 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
     rr.set_defaults(func=cmd_records_render)
     for p in (rl, rs, rv, rr):
         p.add_argument("--records-dir", metavar="DIR", default=argparse.SUPPRESS, help="record store")
+    from console.journal.review_cli import add_review_commands
+
+    add_review_commands(sub, rsub, start_review=_start_review)
 
     run = sub.add_parser("run", help="start a change from a runbook (line mode with --plain)")
     run.add_argument("runbook", metavar="RUNBOOK")

@@ -68,6 +68,10 @@ class OpsConsoleApp(App):
         for change_id in self.open_changes():
             yield SystemCommand(f"Resume {change_id}", "carry on with a change that is not closed",
                                 lambda cid=change_id: self.open_resume(cid))
+        from screens.records import RecordsScreen
+
+        yield SystemCommand("Review records", "browse, search and verify past changes",
+                            lambda: self.push_screen(RecordsScreen(records_dir=self.records_dir, clock=self.clock, reviewer=self.operator)))
         yield SystemCommand("Keys", "show every key binding", self.action_show_keys)
 
     def open_changes(self) -> list[str]:

@@ -51,6 +51,7 @@ class HomeScreen(Screen):
     BINDINGS = [
         Binding("enter", "open", "Start / resume", id="home.open", tooltip="Start a change from the runbook, or resume the change"),
         Binding("r", "refresh", "Refresh", id="home.refresh", tooltip="Read runbooks and records again"),
+        Binding("v", "review", "Review", id="home.review", tooltip="Browse, search and verify past changes"),
         Binding("tab", "focus_next", "Next table", show=False, id="home.next"),
     ]
 
@@ -77,6 +78,11 @@ class HomeScreen(Screen):
         records.add_columns("ID", "Date", "Component", "From→To", "Risk", "Environment", "Outcome", "Integrity")
         self.action_refresh()
 
+    def action_review(self) -> None:
+        from screens.records import RecordsScreen
+
+        self.app.push_screen(RecordsScreen(records_dir=self.records_dir, clock=self.app.clock, reviewer=self.app.operator))
+
     def on_screen_resume(self) -> None:
         self.action_refresh()
 
@@ -91,7 +97,10 @@ class HomeScreen(Screen):
             if self._open_changes.get(key):
                 self.app.open_resume(key)
             else:
-                self.notify(f"{key} is closed; its record is in {self.records_dir}.")
+                from screens.record import RecordScreen
+
+                store = RecordStore(self.records_dir)
+                self.app.push_screen(RecordScreen(store, store.find(key), clock=self.app.clock, reviewer=self.app.operator))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()

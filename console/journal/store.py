@@ -151,7 +151,7 @@ class RecordStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._outputs_lock = threading.Lock()
-        self._handed_out: set[Path] = set()
+        self._handed_out: dict[Path, set[Path]] = {}  # outputs dir -> paths handed out there
 
     # -- IDs and directories --------------------------------------------------------------------------------
 
@@ -307,14 +307,14 @@ class RecordStore:
         with self._outputs_lock:
             used = [0]
             names = os.listdir(outputs) if outputs.is_dir() else []
-            names += [p.name for p in self._handed_out if p.parent == outputs]
+            names += [p.name for p in self._handed_out.get(outputs, ())]
             for name in names:
                 m = OUTPUT_RE.match(name)
                 if m:
                     used.append(int(m.group(1)))
             path = outputs / f"{max(used) + 1:03d}-{sanitise(step_id)}.cast"
             # Remembered so two commands started together in this process never get the same file.
-            self._handed_out.add(path)
+            self._handed_out.setdefault(outputs, set()).add(path)
             return path
 
     # -- locking --------------------------------------------------------------------------------------------
