@@ -190,6 +190,12 @@ async def test_enter_shows_yaml_and_pod_logs(running: tuple[ClusterApp, Any]) ->
     await wait_until(pilot, lambda: detail.logs_text is not None or detail.logs_error, what="the log tail")
     assert detail.logs_error is None, detail.logs_error
     assert detail.logs_text.strip()
+    tabs = detail.query_one("#detail-tabs")
+    await pilot.press("l")
+    assert tabs.active == "detail-logs"
+    assert detail.logs_text.splitlines()[-1] in screen_text(app)
+    await pilot.press("y")
+    assert tabs.active == "detail-yaml"
     await pilot.press("escape")
     await wait_until(pilot, lambda: app.screen is app.cluster_screen, what="back to the dashboard")
 
