@@ -437,6 +437,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--records-dir", metavar="DIR", default=argparse.SUPPRESS, help="record store")
     demo.set_defaults(func=cmd_demo)
 
+    from console.cluster.dashboard_cli import add_watch_command
+
+    add_watch_command(sub)
     _optional_commands(sub)
     return parser
 
