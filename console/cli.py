@@ -323,7 +323,8 @@ def _ui(args: argparse.Namespace, policy, **kwargs) -> int:
     return run_app(
         records_dir=resolve_records_dir(args.records_dir, configured=policy.records_dir),
         runbooks_dir=Path(getattr(args, "runbooks_dir", "runbooks")), policy=policy,
-        kubeconfig=getattr(args, "kubeconfig", None), operator=getattr(args, "operator", None) or _user(), **kwargs,
+        kubeconfig=getattr(args, "kubeconfig", None), operator=getattr(args, "operator", None) or _user(),
+        cluster_panels=True, **kwargs,
     )
 
 

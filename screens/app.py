@@ -36,7 +36,8 @@ class OpsConsoleApp(App):
 
     def __init__(self, *, records_dir: Path, runbooks_dir: Path, policy: Policy | None = None, kubeconfig: str | None = None,
                  operator: str = "operator", clock: Callable[[], datetime] = utcnow, start_runbook: Path | None = None,
-                 resume_id: str | None = None, cluster_widget: Callable[..., object] | None = None) -> None:
+                 resume_id: str | None = None, cluster_widget: Callable[..., object] | None = None,
+                 cluster_panels: bool = False) -> None:
         super().__init__()
         self.records_dir = records_dir
         self.runbooks_dir = runbooks_dir
@@ -47,6 +48,7 @@ class OpsConsoleApp(App):
         self.start_runbook = start_runbook
         self.resume_id = resume_id
         self.cluster_widget = cluster_widget
+        self.cluster_panels = cluster_panels  # live panels beside each step (the CLI turns them on)
         self.store = RecordStore(records_dir)
 
     def on_mount(self) -> None:
@@ -124,7 +126,24 @@ class OpsConsoleApp(App):
         if self.cluster_widget is not None:
             def factory():
                 return self.cluster_widget(session)
+        elif self.cluster_panels and session.kube is not None and session._touches_cluster():
+            factory = self._panels_for(session)
         return StepScreen(session, clock=self.clock, production=production, cluster_widget=factory)
+
+
+    def _panels_for(self, session: ChangeSession):
+        """The live panels beside the step, on the change's pinned context, filtered to the runbook's namespace."""
+        from console.cluster.dashboard_cli import kube_watch_source
+        from console.cluster.kube import KubeAccess
+        from screens.cluster import ClusterView
+
+        kube = KubeAccess(session.kube.path)
+        namespace = session.values.get("namespace") or session.kube.namespace
+
+        def factory():
+            return ClusterView(source=kube_watch_source(kube), context=session.context, namespace=namespace, clock=self.clock)
+
+        return factory
 
 
 def run_app(*, records_dir: Path, runbooks_dir: Path, **kwargs) -> int:

@@ -39,7 +39,7 @@ Listener = Callable[[OutputLine], None]
 
 @dataclass
 class Expectation:
-    """What the output must (or must not) contain, checked line by line as it streams (``^``/``$`` per line)."""
+    """What stdout must (or must not) contain, checked line by line as it streams (``^``/``$`` per line)."""
 
     exit_codes: Sequence[int] = (0,)
     matches: re.Pattern[str] | None = None
@@ -251,10 +251,12 @@ class CommandRunner:
         with self._lock:
             self._lines += 1
             self.tail.append(text)
-            if self.expect.matches is not None and not self._matched and self.expect.matches.search(text):
-                self._matched = True
-            if self.expect.not_matches is not None and self._forbidden is None and self.expect.not_matches.search(text):
-                self._forbidden = text
+            # Expectations read stdout only: stderr is diagnostics ("No resources found", warnings), not the answer.
+            if stream == "stdout":
+                if self.expect.matches is not None and not self._matched and self.expect.matches.search(text):
+                    self._matched = True
+                if self.expect.not_matches is not None and self._forbidden is None and self.expect.not_matches.search(text):
+                    self._forbidden = text
             if self.cast is not None:
                 prefix = "\x1b[31m" if stream == "stderr" else ""
                 suffix = "\x1b[0m" if stream == "stderr" else ""

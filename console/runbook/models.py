@@ -94,8 +94,8 @@ class Expect(_Model):
     """What a command must do to count as a success."""
 
     exit_codes: list[int] = Field(default_factory=lambda: [0])
-    output_matches: str | None = Field(default=None, description="A regex the output must contain.")
-    output_not_matches: str | None = Field(default=None, description="A regex the output must not contain.")
+    output_matches: str | None = Field(default=None, description="A regex some line of stdout must match.")
+    output_not_matches: str | None = Field(default=None, description="A regex no line of stdout may match.")
 
     @field_validator("output_matches", "output_not_matches")
     @classmethod
