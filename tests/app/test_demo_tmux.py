@@ -1,0 +1,119 @@
+"""``opsconsole demo`` in a real terminal: tmux runs it, keys are sent to it, and the screen is read back.
+
+This is the one test that sees the console as an operator does: a real pty, the real rehearsal cluster in its
+own process, the shipped runbooks, and Textual drawing on the terminal (on stderr, so it is not redirected).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from screens.home import scan_runbooks
+
+REPO = Path(__file__).resolve().parents[2]
+TMUX = shutil.which("tmux")
+# On the start form of web-config-restart, tab goes: namespace, ollama_url, previous_url, environment, context,
+# operator, then the senior-engineer approval's name (the form itself has the focus first).
+TABS_TO_APPROVAL = 7
+KEY_GAP_S = 0.08
+
+
+class Tmux:
+    """One tmux server on a private socket, so the test never touches the operator's own tmux."""
+
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def __call__(self, *args: str) -> str:
+        proc = subprocess.run([TMUX, "-L", self.socket, *args], capture_output=True, text=True, timeout=10)
+        if proc.returncode != 0:
+            raise AssertionError(f"tmux {' '.join(args)} failed: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "demo")
+
+    def keys(self, *keys: str) -> None:
+        self("send-keys", "-t", "demo", *keys)
+
+    def type_keys(self, *keys: str) -> None:
+        """Send keys one at a time at a fast typist's pace: a burst of tabs and letters in one read is handled
+        before the focus has moved, so the letters would land in the widget the tabs were leaving."""
+        for key in keys:
+            self("send-keys", "-t", "demo", key)
+            time.sleep(KEY_GAP_S)
+
+    def processes(self) -> list[psutil.Process]:
+        """The pane's process tree: the console and the rehearsal cluster it started (in a session of its own)."""
+        pane = psutil.Process(int(self("display-message", "-p", "-t", "demo", "#{pane_pid}").strip()))
+        return [pane, *pane.children(recursive=True)]
+
+    def wait_for(self, text: str, *, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} did not appear within {timeout}s; the screen shows:\n{screen}")
+            time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_demo_runs_the_first_step_in_tmux(tmp_path: Path) -> None:
+    if TMUX is None:
+        pytest.skip("tmux not installed")
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl not on PATH")
+    records = tmp_path / "records"
+    runbooks = REPO / "runbooks"
+    ids = [e.id for e in scan_runbooks(runbooks)]
+    env = {
+        "OPSCONSOLE_RECORDS": str(records), "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "TERM": "xterm-256color",
+        "HOME": os.environ.get("HOME", str(tmp_path)), "PATH": os.environ["PATH"], "TEXTUAL_ANIMATIONS": "none",
+    }
+    command = [sys.executable, "-m", "console.cli", "--runbooks-dir", str(runbooks), "demo", "--speed", "20", "--operator", "alice"]
+    # When the console ends, the pane stays with its exit status, so a crash is readable in the failure message.
+    shell = f"cd {shlex.quote(str(tmp_path))} && env -i {' '.join(f'{k}={shlex.quote(v)}' for k, v in env.items())} " \
+            f"{shlex.join(command)}; echo opsconsole exited $?; sleep 600"
+    tmux = Tmux(f"opsconsole-test-{os.getpid()}")
+    tmux("new-session", "-d", "-s", "demo", "-x", "140", "-y", "45", shell)
+    tree: list[psutil.Process] = []
+    try:
+        tmux.wait_for("Changes on record")
+        tree = tmux.processes()
+        tmux.type_keys(*["Down"] * ids.index("web-config-restart"), "Enter")
+        tmux.wait_for("Point web at the in-cluster Ollama service")
+        tmux.wait_for("✗ approvals")  # the form is mounted and its verdicts drawn
+        tmux.type_keys(*["Tab"] * TABS_TO_APPROVAL, "s", "a", "m")
+        tmux.wait_for("✓ approvals: approved by sam")
+        tmux.keys("C-s")
+        # Backups and gates run on their own; the first change waits for y, then runs and its output appears.
+        tmux.wait_for("Press y to run this step")
+        tmux.keys("y")
+        screen = tmux.wait_for("configmap/web-config patched")
+        assert "update-config" in screen
+        tmux.wait_for("Type web and press Enter")
+        tmux.keys("Tab", "C-q")
+        tmux.wait_for("opsconsole exited 0", timeout=20)
+    finally:
+        # The console's own quit stops the rehearsal cluster it started; after a failure, end what is left of the
+        # pane's processes (the cluster runs in its own session, so closing the terminal would not reach it).
+        subprocess.run([TMUX, "-L", tmux.socket, "kill-server"], capture_output=True, timeout=10)
+        for proc in tree:
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+    journals = list(records.rglob("journal.jsonl"))
+    assert len(journals) == 1
+    assert '"step_id":"update-config"' in journals[0].read_text(encoding="utf-8").replace(" ", "")
