@@ -97,9 +97,16 @@ class OpsConsoleApp(App):
     # -- changes -----------------------------------------------------------------------------------------------
 
     def open_start(self, path: Path) -> None:
+        from console.runbook.loader import RunbookError
         from screens.start import StartScreen
 
-        self.push_screen(StartScreen(load_runbook(path), store=self.store, policy=self.policy, kubeconfig=self.kubeconfig,
+        try:
+            loaded = load_runbook(path)
+        except RunbookError as exc:
+            # Home lists an invalid runbook with its first problem; opening it must not end the console.
+            self.notify(f"Cannot start: {exc.problems[0]}", severity="error", timeout=10)
+            return
+        self.push_screen(StartScreen(loaded, store=self.store, policy=self.policy, kubeconfig=self.kubeconfig,
                                      operator=self.operator, clock=self.clock, on_started=self._started))
 
     def _started(self, session: ChangeSession) -> None:
