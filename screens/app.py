@@ -131,8 +131,7 @@ class OpsConsoleApp(App):
         production = pol.needs_typed_context(self.policy, session.environment)
         factory = None
         if self.cluster_widget is not None:
-            def factory():
-                return self.cluster_widget(session)
+            factory = lambda: self.cluster_widget(session)  # noqa: E731 - a one-line factory
         elif self.cluster_panels and session.kube is not None and session._touches_cluster():
             factory = self._panels_for(session)
         return StepScreen(session, clock=self.clock, production=production, cluster_widget=factory)

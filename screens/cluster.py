@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
@@ -31,7 +30,7 @@ from textual.worker import Worker, WorkerState
 
 from console.cluster.dashboard_cli import WatchHandle, WatchSource, kube_watch_source
 from console.cluster.kube import KubeError
-from console.cluster.watch_changes import Change, WatchStatus
+from console.cluster.watch_changes import Change
 from console.config import Policy
 from screens.widgets.cluster_header import ClusterHeader
 from screens.widgets.events_panel import EventsPanel

@@ -1,8 +1,8 @@
 """How each kind of step runs: commands and checks, rollout waits, observe windows and Terraform actions.
 
 Every kind streams what it does into the step's asciicast file and to the listeners, honours the step's timeout
-and the operator's cancel, and returns a :class:`StepOutcome` the session records. Rollout waits use kubectl's own
-``rollout status`` logic; observe windows poll the cluster and evaluate the runbook's rollback triggers on it.
+and the operator's cancel, and returns a :class:`StepOutcome` the session records. Rollout waits and observe
+windows watch the cluster live (``clusterwait.py``); commands and checks run through the runner.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,7 +24,6 @@ from console.journal.cast import CastWriter, sha256_file
 from console.runbook.models import Runbook, Step
 from console.runbook.params import display_command, render_argv, substitute
 
-OBSERVE_POLL_S = 5.0
 KUBECTL_TIMEOUT = "--request-timeout=20s"
 
 
@@ -49,7 +47,6 @@ class StepContext:
     artifacts: dict[str, list[dict[str, Any]]]
     now: Callable[[], datetime]
     grace: Grace = field(default_factory=Grace)
-    observe_poll_s: float = OBSERVE_POLL_S
 
 
 @dataclass
@@ -76,18 +73,14 @@ def step_namespace(step: Step, values: dict[str, str], default: str) -> str:
     return _fill(step.namespace, values) or values.get("namespace") or default
 
 
-def command_argv(step: Step, values: dict[str, str], default_ns: str = "default") -> list[str]:
-    """The argv a step runs (commands, checks, and the kubectl command behind a rollout wait)."""
-    if step.kind == "rollout":
-        timeout = f"--timeout={step.timeout}s" if step.timeout else "--timeout=0s"
-        return ["kubectl", "rollout", "status", _fill(step.target, values) or "", "-n", step_namespace(step, values, default_ns), timeout]
-    return render_argv(step, values)
-
-
 def describe_command(step: Step, values: dict[str, str], runbook_dir: Path) -> str:
     """The exact command shown to the operator before a step runs."""
-    if step.kind in ("command", "check", "rollout"):
-        return display_command(command_argv(step, values, values.get("namespace", "default")))
+    if step.kind in ("command", "check"):
+        return display_command(render_argv(step, values))
+    if step.kind == "rollout":
+        ns = step_namespace(step, values, values.get("namespace", "default"))
+        limit = f", timeout {step.timeout}s" if step.timeout else ""
+        return f"rollout status {_fill(step.target, values)} -n {ns} (watched live, kubectl's logic{limit})"
     if step.kind == "observe":
         return f"observe for {step.duration}s, watching the rollback triggers"
     if step.kind == "terraform" and step.terraform is not None:
@@ -112,10 +105,16 @@ def _cast(ctx: StepContext, command: str) -> CastWriter:
 
 
 def run_step(ctx: StepContext) -> StepOutcome:
-    if ctx.step.kind in ("command", "check", "rollout"):
+    if ctx.step.kind in ("command", "check"):
         return _run_command(ctx)
+    if ctx.step.kind == "rollout":
+        from console.engine.clusterwait import run_rollout
+
+        return run_rollout(ctx)
     if ctx.step.kind == "observe":
-        return _run_observe(ctx)
+        from console.engine.clusterwait import run_observe
+
+        return run_observe(ctx)
     if ctx.step.kind == "terraform":
         from console.engine.tfsteps import run_terraform
 
@@ -156,15 +155,14 @@ def _capture_listener(ctx: StepContext) -> tuple[Listener | None, Callable[[], d
 
 def _run_command(ctx: StepContext) -> StepOutcome:
     step = ctx.step
-    argv = command_argv(step, ctx.values, ctx.namespace)
+    argv = render_argv(step, ctx.values)
     env = dict(ctx.env)
     env.update({k: substitute(v, ctx.values) for k, v in step.env.items()})
     cwd = ctx.runbook_dir / substitute(step.cwd, ctx.values) if step.cwd else ctx.runbook_dir
     cast = _cast(ctx, ctx.redactor.redact(display_command(argv)))
     capture, finish_capture = _capture_listener(ctx)
     listeners = [*ctx.listeners, *([capture] if capture else [])]
-    # A rollout wait's timeout is kubectl's own; the runner's is a backstop a little later.
-    timeout = (step.timeout + 15) if (step.kind == "rollout" and step.timeout) else step.timeout
+    timeout = step.timeout
     runner = CommandRunner(
         argv, cwd=cwd, env=env, timeout_s=timeout, redactor=ctx.redactor, cast=cast, listeners=listeners,
         expect=_expectation(step, ctx.values), grace=ctx.grace,
@@ -216,64 +214,3 @@ def _substituted_triggers(runbook: Runbook, values: dict[str, str]) -> list[dict
         raw = {k: v for k, v in raw.items() if v not in (None, False)}
         out.append(json.loads(substitute(json.dumps(raw), {k: json.dumps(v)[1:-1] for k, v in values.items()})))
     return out
-
-
-def _run_observe(ctx: StepContext) -> StepOutcome:
-    from console.cluster.triggers import evaluate_triggers, restart_baseline
-
-    step = ctx.step
-    duration = float(step.duration or 0)
-    namespace = step_namespace(step, ctx.values, ctx.namespace)
-    triggers = _substituted_triggers(ctx.runbook, ctx.values)
-    cast = _cast(ctx, f"observe {namespace} for {int(duration)}s")
-    lines = 0
-
-    def say(text: str) -> None:
-        nonlocal lines
-        lines += 1
-        t = time.monotonic() - start
-        cast.write(text + "\r\n", at=t)
-        for listener in ctx.listeners:
-            listener(OutputLine(t, "stdout", text))
-
-    start = time.monotonic()
-    baseline: dict[str, int] | None = None
-    since = ctx.now()
-    hit = None
-    reason = "the window closed with no trigger fired"
-    names = ", ".join(next(iter(t)) for t in triggers) or "none"
-    say(f"watching namespace {namespace} for {int(duration)}s; rollback triggers: {names}")
-    while True:
-        elapsed = time.monotonic() - start
-        if triggers:
-            try:
-                snap = cluster_snapshot(ctx.env, namespace)
-                if baseline is None:
-                    baseline = restart_baseline(snap["pods"])
-                hits = evaluate_triggers(
-                    triggers, namespace=namespace, pods=snap["pods"], nodes=snap["nodes"],
-                    workloads=snap["workloads"], events=snap["events"], baseline=baseline, since=since,
-                )
-                if hits:
-                    hit = hits[0]
-                    break
-            except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
-                say(f"could not read the cluster: {exc}")
-        remaining = duration - elapsed
-        if remaining <= 0:
-            break
-        say(f"{int(elapsed)}s observed, {int(remaining)}s left, no trigger fired")
-        if ctx.cancel.wait(min(ctx.observe_poll_s, remaining)):
-            sha = cast.close()
-            return StepOutcome(False, "cancelled by the operator", None, time.monotonic() - start, lines, ctx.output_path, sha)
-    if hit is not None:
-        reason = f"rollback trigger {hit.trigger} fired: {hit.object}: {hit.message}"
-        say(reason)
-    else:
-        say(reason)
-    sha = cast.close()
-    return StepOutcome(
-        hit is None, reason, None, time.monotonic() - start, lines, ctx.output_path, sha,
-        trigger={"trigger": hit.trigger, "object": hit.object, "message": hit.message} if hit else None,
-    )
-

@@ -13,7 +13,7 @@ def header_text(*, environment: str, context: str, change_id: str, started: date
     text = Text()
     env_style = "bold white on red" if production else "bold black on green"
     text.append(f" {environment.upper()} ", style=env_style)
-    text.append(f"  context ", style="dim")
+    text.append("  context ", style="dim")
     text.append(context, style="bold red" if production else "bold")
     text.append("  change ", style="dim")
     text.append(change_id or "(not started)", style="bold")
