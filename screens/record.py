@@ -24,7 +24,7 @@ from console.journal.addenda import add_addendum
 from console.journal.export import RunOutput, load_outputs
 from console.journal.journal import Clock, JournalError, VerifyReport, read_events, verify
 from console.journal.render import OUTCOME_WORDS
-from console.journal.reports import fmt_duration
+from console.journal.summary import format_duration as fmt_duration
 from console.journal.store import ChangeRef, RecordStore, StoreError, default_user
 from console.journal.summary import ChangeSummary, summarise
 from screens.addendum import AddendumDraft, AddendumModal

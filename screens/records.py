@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from console.journal.index import IndexEntry, IndexLoad, QueryError, filter_entries, load_index, parse_query, sort_entries
 from console.journal.journal import Clock
-from console.journal.reports import fmt_duration
+from console.journal.summary import format_duration as fmt_duration
 from console.journal.store import ChangeNotFound, RecordStore
 
 # (sort key, header, width): widths fixed so a refill never re-measures (NOTES.md, DataTable costs).

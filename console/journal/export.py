@@ -19,7 +19,7 @@ from pathlib import Path
 from console.journal.cast import CastError, read_cast
 from console.journal.journal import Event, read_events, verify
 from console.journal.render import OUTCOME_WORDS, render_record
-from console.journal.reports import fmt_duration
+from console.journal.summary import format_duration as fmt_duration
 from console.journal.store import ChangeRef, RecordStore
 from console.journal.summary import ChangeSummary, StepRun, parse_ts, summarise
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from console.journal.events import SECTION_TITLES
 from console.journal.summary import ChangeSummary, EventLike, StepRun, summarise
+from console.journal.summary import format_duration as _dur
 
 OUTCOME_WORDS = {
     "success": "Success",
@@ -29,16 +30,6 @@ def _cell(value: Any) -> str:
 
 def _time(ts: str | None) -> str:
     return f"{ts[:10]} {ts[11:19]}Z" if ts else "—"
-
-
-def _dur(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    m, s = divmod(int(round(seconds)), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
 def _run_result(run: StepRun) -> str:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
+from console.journal.summary import format_duration
+
 PERIODS = ("week", "month")
 BLOCKS = " ▏▎▍▌▋▊▉█"  # eighths of a cell, for bars finer than one character
 
@@ -149,14 +151,6 @@ def build_report(rows: Iterable[RowLike], *, by: str = "week", since: str | None
 # -- presentation helpers (still pure) -------------------------------------------------------------------------
 
 
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    m, s = divmod(int(round(seconds)), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
 def fmt_rate(rate: float | None) -> str:
@@ -179,7 +173,7 @@ def period_rows(report: Report) -> list[list[str]]:
         rows.append([
             f.period, str(f.changes), fmt_rate(f.success_rate),
             f"{f.rollbacks} ({fmt_rate(f.rollback_rate)})", str(f.breakglass),
-            fmt_duration(f.overall.mean_s if f.overall else None), fmt_duration(f.overall.p90_s if f.overall else None),
+            format_duration(f.overall.mean_s if f.overall else None), format_duration(f.overall.p90_s if f.overall else None),
         ])
     return rows
 
@@ -190,7 +184,7 @@ def duration_rows(report: Report, group: str) -> list[list[str]]:
     for f in [*report.periods, report.total]:
         stats = f.by_component if group == "component" else f.by_risk
         for name, s in stats.items():
-            rows.append([f.period, name, str(s.n), fmt_duration(s.mean_s), fmt_duration(s.p90_s)])
+            rows.append([f.period, name, str(s.n), format_duration(s.mean_s), format_duration(s.p90_s)])
     return rows
 
 

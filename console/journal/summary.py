@@ -21,6 +21,17 @@ class EventLike(Protocol):
     data: dict[str, Any]
 
 
+def format_duration(seconds: float | None) -> str:
+    """A duration as records show it: 4.2s, 3m05s, 1h02m03s (— when unknown)."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
 def parse_ts(ts: str) -> datetime:
     """A journal timestamp (``2026-11-21T23:20:55.123456Z``) as an aware datetime."""
     return datetime.fromisoformat(ts.replace("Z", "+00:00"))

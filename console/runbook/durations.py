@@ -23,17 +23,3 @@ def parse_duration(value: object) -> int:
         if text and _PART.sub("", text) == "":
             return sum(int(n) * _UNITS[u] for n, u in _PART.findall(text))
     raise ValueError(f"{value!r} is not a duration (use seconds or a string like 30s, 10m, 1h30m)")
-
-
-def format_duration(seconds: float) -> str:
-    """A short human form: 0.4s, 12s, 3m05s, 1h02m."""
-    if seconds < 10:
-        return f"{seconds:.1f}s"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    m, s = divmod(s, 60)
-    if m < 60:
-        return f"{m}m{s:02d}s"
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m"

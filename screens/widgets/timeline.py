@@ -14,7 +14,7 @@ from textual import on
 from textual.message import Message
 from textual.widgets import DataTable
 
-from console.journal.reports import fmt_duration
+from console.journal.summary import format_duration as fmt_duration
 from console.journal.summary import ChangeSummary, StepRun, parse_ts
 
 SECTION_SHORT = {"precondition": "pre", "gate": "gate", "step": "step", "rollback": "rollback", "verification": "verify"}
