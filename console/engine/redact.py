@@ -93,6 +93,11 @@ class StreamRedactor:
         self._block_open = False  # still inside the data block (vs. waiting for the kind after it)
         self._masking: int | None = None  # indent of a data block released masked at the hold limit, still going
 
+    @property
+    def idle(self) -> bool:
+        """Holding nothing and inside no PEM block: the next lines can be redacted without this object's memory."""
+        return not self._in_pem and not self._held
+
     def feed(self, line: str) -> list[str]:
         """Lines safe to release now (possibly none while a data block waits for its kind)."""
         out: list[str] = []

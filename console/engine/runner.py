@@ -23,6 +23,8 @@ from console.engine.redact import Redactor, StreamRedactor
 from console.journal.cast import CastWriter
 
 MAX_LINE = 64 * 1024  # a single "line" longer than this is split, so one endless line cannot grow memory
+# Output that needs the line-by-line redactor's memory: PEM blocks and the data blocks of Secrets.
+STATEFUL = re.compile(rb'-----BEGIN|^[ \t]*(?:-[ \t]+)*"?(?:data|stringData)"?[ \t]*:[ \t]*\{?[ \t]*\r?$', re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ class CommandRunner:
             )
         except OSError as exc:
             message = f"cannot start {self.argv[0]}: {exc.strerror or exc}"
-            self._deliver("stderr", message)
+            self._deliver("stderr", [message])
             return RunResult(None, time.monotonic() - self._start, lines=self._lines, tail=list(self.tail), error=message)
         readers = [
             threading.Thread(target=self._pump, args=(self._proc.stdout, "stdout"), daemon=True),
@@ -215,7 +217,7 @@ class CommandRunner:
             os.killpg(self._proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             return
-        self._deliver("stderr", "(processes the command left running were stopped when it ended)")
+        self._deliver("stderr", ["(processes the command left running were stopped when it ended)"])
 
     def _pump(self, pipe, stream: str) -> None:
         redacting = StreamRedactor(self.redactor)
@@ -225,45 +227,57 @@ class CommandRunner:
             if not chunk:
                 break
             buf += chunk
-            while True:
-                nl = buf.find(b"\n")
-                if nl < 0:
-                    if len(buf) > MAX_LINE:
-                        line, buf = buf[:MAX_LINE], buf[MAX_LINE:]
-                        self._line(redacting, stream, line)
-                        continue
-                    break
-                line, buf = buf[:nl], buf[nl + 1 :]
-                self._line(redacting, stream, line)
+            cut = buf.rfind(b"\n")
+            if cut >= 0:
+                block, buf = buf[:cut], buf[cut + 1 :]
+                self._block(redacting, stream, block)
+            while len(buf) > MAX_LINE:
+                line, buf = buf[:MAX_LINE], buf[MAX_LINE:]
+                self._block(redacting, stream, line)
         if buf:
-            self._line(redacting, stream, buf)
-        for text in redacting.flush():
-            self._deliver(stream, text)
+            self._block(redacting, stream, buf)
+        self._deliver(stream, redacting.flush())
         pipe.close()
 
-    def _line(self, redacting: StreamRedactor, stream: str, raw: bytes) -> None:
-        text = raw.decode("utf-8", errors="replace").rstrip("\r")
-        for safe in redacting.feed(text):
-            self._deliver(stream, safe)
+    def _block(self, redacting: StreamRedactor, stream: str, block: bytes) -> None:
+        """Every complete line read in one go, redacted, then delivered together (one cast event, one lock)."""
+        text = block.decode("utf-8", errors="replace")
+        lines = text.split("\n")
+        if redacting.idle and not STATEFUL.search(block):
+            # Nothing here needs memory across lines: one pass of the patterns over the whole block. A pattern that
+            # matched across a line end would change the line count; then each line is redacted on its own.
+            safe = self.redactor.redact(text).split("\n")
+            if len(safe) != len(lines):
+                safe = [self.redactor.redact(line) for line in lines]
+        else:
+            safe = []
+            for line in lines:
+                safe.extend(redacting.feed(line.rstrip("\r")))
+        self._deliver(stream, [line.rstrip("\r") for line in safe])
 
-    def _deliver(self, stream: str, text: str) -> None:
+    def _deliver(self, stream: str, texts: list[str]) -> None:
+        if not texts:
+            return
         t = time.monotonic() - self._start
         with self._lock:
-            self._lines += 1
-            self.tail.append(text)
+            self._lines += len(texts)
+            self.tail.extend(texts)
             # Expectations read stdout only: stderr is diagnostics ("No resources found", warnings), not the answer.
-            if stream == "stdout":
-                if self.expect.matches is not None and not self._matched and self.expect.matches.search(text):
-                    self._matched = True
-                if self.expect.not_matches is not None and self._forbidden is None and self.expect.not_matches.search(text):
-                    self._forbidden = text
+            if stream == "stdout" and (self.expect.matches is not None or self.expect.not_matches is not None):
+                for text in texts:
+                    if self.expect.matches is not None and not self._matched and self.expect.matches.search(text):
+                        self._matched = True
+                    if self.expect.not_matches is not None and self._forbidden is None and self.expect.not_matches.search(text):
+                        self._forbidden = text
             if self.cast is not None:
-                prefix = "\x1b[31m" if stream == "stderr" else ""
-                suffix = "\x1b[0m" if stream == "stderr" else ""
-                self.cast.write(f"{prefix}{text}{suffix}\r\n", at=t)
-        line = OutputLine(t, stream, text)
-        for listener in self.listeners:
-            listener(line)
+                if stream == "stderr":
+                    self.cast.write("".join(f"\x1b[31m{text}\x1b[0m\r\n" for text in texts), at=t)
+                else:
+                    self.cast.write("".join(f"{text}\r\n" for text in texts), at=t)
+        for text in texts:
+            line = OutputLine(t, stream, text)
+            for listener in self.listeners:
+                listener(line)
 
 
 def run_command(argv: Sequence[str], **kwargs) -> RunResult:
