@@ -6,7 +6,9 @@ directory; the console is pointed at that file only, so a demo can never touch t
 
 from __future__ import annotations
 
+import ctypes
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -16,6 +18,15 @@ import urllib.request
 from pathlib import Path
 
 from ruamel.yaml import YAML
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to send SIGTERM when the console dies, so no cluster is left behind."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: close() still stops it when the console exits normally
 
 
 class DemoError(RuntimeError):
@@ -34,6 +45,7 @@ class RehearsalProcess:
                 [sys.executable, "-m", "console.cli", "sim", "--scenario", scenario, "--speed", str(speed),
                  "--kubeconfig", str(self.kubeconfig)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         self._wait_ready(timeout_s)
 

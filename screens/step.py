@@ -46,6 +46,8 @@ class StepScreen(Screen):
         Binding("c", "cancel", "Cancel step", id="step.cancel", tooltip="Stop the running command and its process group"),
         Binding("n", "note", "Note", id="step.note", tooltip="Add a note to the record"),
         Binding("l", "leave", "Leave", id="step.leave", tooltip="Leave the change open; resume it later"),
+        Binding("escape", "leave_input", "Keys", show=False, id="step.escape", tooltip="Leave the text box: keys act on the step again"),
+        Binding("t", "type_word", "Type the word", show=False, id="step.type", tooltip="Back to the typed confirmation's text box"),
     ]
 
     class StepEnded(Message):
@@ -246,7 +248,7 @@ class StepScreen(Screen):
             self.query_one("#step-prompt", Static).update("Cancelling: SIGINT, then SIGTERM, then SIGKILL to the whole process group …")
 
     def action_note(self) -> None:
-        if self._input_mode:
+        if self._input_mode and self._input_mode != "typed":
             return
         self.query_one("#step-prompt", Static).update("Note for the record; Enter adds it.")
         self._ask("note", placeholder="note")
@@ -259,6 +261,25 @@ class StepScreen(Screen):
         self.session.release()
         self.app.pop_screen()
         self.app.notify(f"{change_id} stays open: resume it from Home or with opsconsole resume {change_id}.")
+
+    def action_leave_input(self) -> None:
+        """Escape from a text box: a note or answer is dropped; a typed confirmation keeps its box for later (t)."""
+        box = self.query_one("#step-input", Input)
+        if not box.display:
+            return
+        if self._input_mode == "typed":
+            self.set_focus(None)
+            self.query_one("#step-status", Static).update("Keys act on the step again; t goes back to typing the word.")
+            return
+        box.display = False
+        self._input_mode = ""
+        self.set_focus(None)
+        self.show_next()
+
+    def action_type_word(self) -> None:
+        box = self.query_one("#step-input", Input)
+        if self._input_mode == "typed" and box.display:
+            box.focus()
 
     @on(Input.Submitted, "#step-input")
     def _submitted(self, event: Input.Submitted) -> None:

@@ -1,0 +1,82 @@
+"""Keys on the step screen around text boxes: escape leaves a typed confirmation's box (so n, l, c act on the
+step again), t goes back to it, and a note taken meanwhile is recorded without touching the confirmation.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from textual.widgets import Input
+
+from console.config import Policy
+from console.engine.session import ChangeSession, StartRequest
+from console.journal.store import RecordStore
+from screens.app import OpsConsoleApp
+from screens.step import StepScreen
+
+KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters: [{name: rehearsal, cluster: {server: "http://127.0.0.1:9"}}]
+users: [{name: u, user: {}}]
+contexts: [{name: rehearsal, context: {cluster: rehearsal, user: u}}]
+current-context: rehearsal
+"""
+
+RUNBOOK = {
+    "apiVersion": "opsconsole/v1", "kind": "Runbook",
+    "metadata": {"id": "typed-drill", "title": "Typed drill", "component": "web", "from": "1", "to": "2", "risk": "low",
+                 "environments": ["rehearsal"], "owners": ["platform"]},
+    "why": "drill", "scope": "nothing", "blast_radius": "none",
+    "steps": [{"id": "restart", "title": "Restart", "run": ["echo", "restarted"], "confirm": "typed", "confirm_word": "web",
+               "rollback": "undo"}],
+    "rollback": {"steps": [{"id": "undo", "run": ["echo", "undone"]}]},
+    "done_when": ["done"],
+}
+
+
+def now() -> datetime:
+    return datetime(2026, 11, 18, 12, 0, tzinfo=timezone.utc)
+
+
+async def test_escape_leaves_the_typed_box_and_a_note_goes_to_the_record(tmp_path: Path) -> None:
+    (tmp_path / "kubeconfig").write_text(KUBECONFIG)
+    runbook = tmp_path / "typed-drill.yaml"
+    with open(runbook, "w") as handle:
+        YAML().dump(RUNBOOK, handle)
+    store = RecordStore(tmp_path / "records")
+    session = ChangeSession.start(
+        StartRequest(runbook_path=runbook, environment="rehearsal", context="rehearsal", operator="alice",
+                     kubeconfig=str(tmp_path / "kubeconfig")),
+        store=store, policy=Policy(), clock=now,
+    )
+    app = OpsConsoleApp(records_dir=tmp_path / "records", runbooks_dir=tmp_path, clock=now)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.push_screen(StepScreen(session, clock=now, production=False))
+        await pilot.pause()
+        box = app.screen.query_one("#step-input", Input)
+        assert box.display and app.focused is box
+        await pilot.press("escape")
+        assert app.focused is not box and box.display  # the box stays for later
+        await pilot.press("n", *"checked the dashboard", "enter")
+        await pilot.pause()
+        notes = [e.data["text"] for e in session.events if e.type == "note.added"]
+        assert notes == ["checked the dashboard"]
+        assert not [e for e in session.events if e.type == "step.confirmation_refused"]
+        # After the note the typed confirmation asks again, its box focused; escape then t comes back to it too.
+        box = app.screen.query_one("#step-input", Input)
+        assert app.focused is box and box.value == ""
+        await pilot.press("escape")
+        assert app.focused is not box
+        await pilot.press("t")
+        assert app.focused is box
+        await pilot.press(*"web", "enter")
+        deadline = time.monotonic() + 10
+        while session.next().kind != "close" and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        assert session.next().kind == "close"
+        assert [e.data["status"] for e in session.events if e.type == "step.finished"] == ["passed"]
+    session.release()
