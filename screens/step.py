@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Markdown, Static
+from textual.widgets import Input, Markdown, Static
 from textual.worker import Worker, WorkerState
 
 from console.engine.session import ChangeSession, SessionError
@@ -28,6 +28,7 @@ from console.engine.steps import StepOutcome
 from console.journal.events import SECTION_TITLES
 from console.journal.summary import parse_ts
 from screens.widgets.change_header import ChangeHeader
+from screens.widgets.key_bar import KeyBar
 from screens.widgets.output_log import OutputLog
 from screens.widgets.plan_table import PlanTable, load_saved_plan
 from screens.widgets.step_list import StepList
@@ -93,7 +94,7 @@ class StepScreen(Screen):
             if self.cluster_widget is not None:
                 with Vertical(id="step-cluster"):
                     yield self.cluster_widget()  # type: ignore[misc]
-        yield Footer()
+        yield KeyBar(id="step-keys")
 
     def on_mount(self) -> None:
         if self.production:
@@ -120,12 +121,27 @@ class StepScreen(Screen):
 
     # -- what next ---------------------------------------------------------------------------------------------
 
+    def _keys(self, nxt: Next | None) -> None:
+        pairs: list[tuple[str, str]] = []
+        if self.running:
+            pairs.append(("c", "cancel the step"))
+        elif nxt is not None and nxt.kind == "confirm":
+            pairs += [("enter", "run (word typed)"), ("esc", "leave the box"), ("t", "back to it")] if nxt.confirm == "typed" else [("y", "yes, run it")]
+        elif nxt is not None and nxt.kind == "run":
+            pairs.append(("r", "run"))
+        elif nxt is not None and nxt.kind == "manual":
+            pairs += [("d", "done"), ("f", "could not")]
+        pairs += [("n", "note"), ("l", "leave"), ("?", "keys"), ("^q", "quit")]
+        self.query_one("#step-keys", KeyBar).show(pairs)
+
     def show_next(self) -> None:
         """Show whatever the change needs now, and start it when it needs no answer."""
         self._refresh_list()
         if self.running:
+            self._keys(None)
             return
         nxt = self.session.next()
+        self._keys(nxt)
         prompt = self.query_one("#step-prompt", Static)
         box = self.query_one("#step-input", Input)
         box.display = False
@@ -335,6 +351,7 @@ class StepScreen(Screen):
         out = self.query_one("#step-output", OutputLog)
         out.begin(self.clock(), f"{nxt.step.id}: {self.session.command_for(nxt.step) or nxt.step.kind}")
         self.query_one("#step-status", Static).update(Text("running … (c cancels)", style="bold yellow"))
+        self._keys(None)
         self._run_worker()
 
     @work(thread=True, exclusive=True, group="step-run", exit_on_error=False)

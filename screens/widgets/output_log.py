@@ -19,7 +19,7 @@ class OutputLog(Log):
     """
 
     DEFAULT_CSS = """
-    OutputLog { height: 1fr; border: round $panel; }
+    OutputLog { height: 1fr; border: round $panel; overflow-x: hidden; overflow-y: auto; }
     """
 
     def __init__(self, *, max_lines: int = 2000, per_tick: int = 500, **kwargs) -> None:
