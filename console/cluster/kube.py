@@ -17,14 +17,14 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import urllib3
-import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
+
+from console.cluster.kubeconfig import KubeconfigError, KubeError, kubeconfig_paths
+from console.cluster.kubeconfig import merge_kubeconfigs as _merge
 
 __all__ = [
     "ContextInfo",
@@ -35,14 +35,6 @@ __all__ = [
     "ServerUnreachable",
     "kubeconfig_paths",
 ]
-
-
-class KubeError(Exception):
-    """Base of every cluster-access error; the message is one sentence saying what and where."""
-
-
-class KubeconfigError(KubeError):
-    """No kubeconfig was found, or one of the files cannot be read or is not a kubeconfig."""
 
 
 class NoSuchContext(KubeError):
@@ -62,56 +54,6 @@ class ContextInfo:
     user: str
     namespace: str  # the context's default namespace ("default" when it sets none, as kubectl does)
     server: str  # the cluster's API server URL ("" when the cluster entry is missing)
-
-
-def kubeconfig_paths(explicit: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None) -> list[Path]:
-    """The files to read, in order: ``--kubeconfig``, else the ``KUBECONFIG`` list, else ``~/.kube/config``."""
-    env = os.environ if environ is None else environ
-    if explicit:
-        return [Path(explicit).expanduser()]
-    if env.get("KUBECONFIG"):
-        return [Path(p).expanduser() for p in env["KUBECONFIG"].split(os.pathsep) if p]
-    return [Path("~/.kube/config").expanduser()]
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise KubeconfigError(f"kubeconfig {path} cannot be read: {exc.strerror or exc}.") from None
-    except UnicodeDecodeError:
-        raise KubeconfigError(f"kubeconfig {path} is not UTF-8 text.") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise KubeconfigError(f"kubeconfig {path} is not valid YAML{where}.") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise KubeconfigError(f"kubeconfig {path} is not a kubeconfig (expected a mapping at the top).")
-    return data
-
-
-def _merge(paths: list[Path]) -> tuple[dict[str, Any], list[Path]]:
-    """kubectl's merge of several files; returns the merged config and the files that exist."""
-    merged: dict[str, Any] = {"clusters": {}, "users": {}, "contexts": {}, "current-context": ""}
-    present = [p for p in paths if p.exists()]
-    if not present:
-        raise KubeconfigError(f"no kubeconfig found (looked at {', '.join(str(p) for p in paths)}).")
-    for path in present:
-        data = _read(path)
-        for kind in ("clusters", "users", "contexts"):
-            entries = data.get(kind) or []
-            if not isinstance(entries, list):
-                raise KubeconfigError(f"kubeconfig {path}: {kind} must be a list.")
-            for entry in entries:
-                if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-                    merged[kind].setdefault(entry["name"], entry.get(kind[:-1]) or {})
-        if not merged["current-context"] and isinstance(data.get("current-context"), str):
-            merged["current-context"] = data["current-context"]
-    return merged, present
 
 
 class KubeAccess:

@@ -15,48 +15,15 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from console.cluster.kubeconfig import KubeconfigError, as_kubeconfig, kubeconfig_paths, merge_kubeconfigs
 
-class KubeconfigError(ValueError):
-    """The kubeconfig cannot be read, or does not define the context asked for."""
-
-
-def kubeconfig_paths(explicit: str | Path | None = None, *, env: dict[str, str] | None = None) -> list[Path]:
-    """``--kubeconfig``, else the ``KUBECONFIG`` list, else ``~/.kube/config``."""
-    environ = os.environ if env is None else env
-    if explicit:
-        return [Path(explicit).expanduser()]
-    if environ.get("KUBECONFIG"):
-        return [Path(p).expanduser() for p in environ["KUBECONFIG"].split(os.pathsep) if p]
-    return [Path.home() / ".kube" / "config"]
+__all__ = ["KubeconfigError", "PinnedKubeconfig", "contexts", "kubeconfig_paths", "load_merged"]
 
 
 def load_merged(paths: list[Path]) -> dict[str, Any]:
-    """kubectl's merge: the first file to define a cluster, user or context by name wins."""
-    yaml = YAML(typ="safe")
-    merged: dict[str, Any] = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []}
-    seen: dict[str, set[str]] = {"clusters": set(), "users": set(), "contexts": set()}
-    found = False
-    for path in paths:
-        if not path.exists():
-            continue
-        found = True
-        try:
-            data = yaml.load(path.read_text(encoding="utf-8")) or {}
-        except Exception as exc:  # ruamel raises several unrelated error types for bad YAML
-            raise KubeconfigError(f"{path}: not a readable kubeconfig: {exc}") from None
-        if not isinstance(data, dict):
-            raise KubeconfigError(f"{path}: not a kubeconfig (expected a mapping)")
-        for kind in ("clusters", "users", "contexts"):
-            for entry in data.get(kind) or []:
-                name = entry.get("name") if isinstance(entry, dict) else None
-                if name and name not in seen[kind]:
-                    seen[kind].add(name)
-                    merged[kind].append(entry)
-        if "current-context" not in merged and data.get("current-context"):
-            merged["current-context"] = data["current-context"]
-    if not found:
-        raise KubeconfigError(f"no kubeconfig found (looked at {', '.join(str(p) for p in paths)})")
-    return merged
+    """The files merged as kubectl merges them, in kubeconfig form."""
+    merged, _present = merge_kubeconfigs(paths)
+    return as_kubeconfig(merged)
 
 
 def contexts(config: dict[str, Any]) -> list[str]:
@@ -67,7 +34,7 @@ class PinnedKubeconfig:
     """A private kubeconfig file with one context pinned; remove it with ``close()``."""
 
     def __init__(self, context: str, *, explicit: str | Path | None = None, env: dict[str, str] | None = None) -> None:
-        config = load_merged(kubeconfig_paths(explicit, env=env))
+        config = load_merged(kubeconfig_paths(explicit, environ=env))
         names = contexts(config)
         if context not in names:
             raise KubeconfigError(f"context {context!r} is not in the kubeconfig (it has: {', '.join(names) or 'none'})")
