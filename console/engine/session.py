@@ -13,13 +13,13 @@ import re
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from console.config import Policy
 from console.engine import policy as pol
+from console.engine.admission import PolicyRefused, SessionError, StartRequest, evaluate_policy
 from console.engine.kubecontext import KubeconfigError, PinnedKubeconfig
 from console.engine.redact import Redactor
 from console.engine.runner import Listener
@@ -30,75 +30,19 @@ from console.journal.cast import sha256_file
 from console.journal.journal import Event, Journal
 from console.journal.records import render_to_disk
 from console.journal.store import ChangeLock, ChangeRef, RecordStore
-from console.journal.summary import parse_ts, summarise
+from console.journal.summary import parse_ts
 from console.runbook.lint import lint
 from console.runbook.loader import LoadedRunbook, load_runbook, load_runbook_text
 from console.runbook.models import Step
 from console.runbook.params import ParamError, resolve, secret_values, substitute
+
+__all__ = ["ChangeSession", "PolicyRefused", "SessionError", "StartRequest", "evaluate_policy", "utcnow"]
 
 Clock = Callable[[], datetime]
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-class SessionError(Exception):
-    """An operation the change cannot do now; the message says why."""
-
-
-class PolicyRefused(SessionError):
-    """Policy does not let this change start; ``verdicts`` holds every rule's answer."""
-
-    def __init__(self, message: str, verdicts: Sequence[pol.Verdict] = ()) -> None:
-        super().__init__(message)
-        self.verdicts = list(verdicts)
-
-
-@dataclass
-class StartRequest:
-    """Everything a change needs before its first event is written."""
-
-    runbook_path: Path
-    environment: str
-    context: str
-    operator: str
-    params: dict[str, Any] = field(default_factory=dict)
-    approvals: list[pol.Approval] = field(default_factory=list)
-    emergency_reason: str | None = None
-    emergency_approver: str | None = None
-    typed_context: str | None = None
-    kubeconfig: str | None = None
-    description: str | None = None
-
-
-def evaluate_policy(request: StartRequest, loaded: LoadedRunbook, policy: Policy, store: RecordStore, now: datetime) -> list[pol.Verdict]:
-    """Every policy verdict for a change that has not started yet (writes nothing)."""
-    rb = loaded.runbook
-    risk = rb.metadata.risk
-    verdicts = [pol.check_context(policy, request.environment, request.context)]
-    if request.environment not in rb.metadata.environments:
-        verdicts.append(pol.Verdict(
-            "runbook environments", False,
-            f"the runbook is for {', '.join(rb.metadata.environments)}, not {request.environment}",
-        ))
-    verdicts.append(pol.check_approvals(policy, risk, request.approvals))
-    verdicts.append(pol.check_window(policy, risk, request.environment, now))
-    verdicts.append(pol.check_frequency(policy, risk, request.environment, now, past_changes(store)))
-    if pol.needs_typed_context(policy, request.environment) and request.typed_context != request.context:
-        verdicts.append(pol.Verdict("production context", False, f"type the context name {request.context!r} to start a production change"))
-    return verdicts
-
-
-def past_changes(store: RecordStore) -> list[pol.PastChange]:
-    from console.journal.journal import read_events
-
-    out = []
-    for ref in store.list_changes() if store.root.is_dir() else []:
-        s = summarise(read_events(store.journal_path(ref)).events)
-        if s.created:
-            out.append(pol.PastChange(parse_ts(s.created), s.risk, s.environment, s.emergency))
-    return out
 
 
 class ChangeSession:
@@ -570,12 +514,3 @@ def _builtins(context: str, environment: str, ref: ChangeRef, loaded: LoadedRunb
         "change_dir": str(ref.path.resolve()),
         "runbook_dir": str(loaded.directory.resolve()),
     }
-
-
-def expectation_pattern(text: str | None, values: dict[str, str]) -> re.Pattern[str] | None:
-    """An expect regex with parameters filled in as literal text (escaped)."""
-    if text is None:
-        return None
-    escaped = {k: re.escape(v) for k, v in values.items()}
-    return re.compile(substitute(text, escaped), re.MULTILINE)
-

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import threading
 from collections.abc import Callable
@@ -91,13 +92,19 @@ def describe_command(step: Step, values: dict[str, str], runbook_dir: Path) -> s
 
 
 def _expectation(step: Step, values: dict[str, str]) -> Expectation:
-    from console.engine.session import expectation_pattern
-
     return Expectation(
         exit_codes=tuple(step.expect.exit_codes),
         matches=expectation_pattern(step.expect.output_matches, values),
         not_matches=expectation_pattern(step.expect.output_not_matches, values),
     )
+
+
+def expectation_pattern(text: str | None, values: dict[str, str]) -> re.Pattern[str] | None:
+    """An expect regex with parameters filled in as literal text (escaped)."""
+    if text is None:
+        return None
+    escaped = {k: re.escape(v) for k, v in values.items()}
+    return re.compile(substitute(text, escaped), re.MULTILINE)
 
 
 def _cast(ctx: StepContext, command: str) -> CastWriter:

@@ -166,7 +166,7 @@ def _apply(ctx, driver, workdir, variables, var_files, stream, artifacts):
 
 
 def _output(ctx, driver, workdir, variables, var_files, stream, artifacts):
-    from console.engine.session import expectation_pattern
+    from console.engine.steps import expectation_pattern
 
     outputs = driver.output(workdir)
     text = json.dumps(outputs, indent=1, sort_keys=True)
