@@ -50,6 +50,7 @@ class OpsConsoleApp(App):
         self.cluster_widget = cluster_widget
         self.cluster_panels = cluster_panels  # live panels beside each step (the CLI turns them on)
         self.store = RecordStore(records_dir)
+        self._quit_armed = False
 
     def on_mount(self) -> None:
         self.push_screen(HomeScreen(records_dir=self.records_dir, runbooks_dir=self.runbooks_dir))
@@ -87,6 +88,20 @@ class OpsConsoleApp(App):
             if summarise(read_events(self.store.journal_path(ref)).events).outcome is None:
                 out.append(ref.change_id)
         return out
+
+    async def action_quit(self) -> None:
+        """Quit; with a step running, the first ctrl+q warns and the second cancels the step (recorded) first."""
+        from screens.step import StepScreen
+
+        screen = self.screen
+        if isinstance(screen, StepScreen) and screen.running:
+            if not self._quit_armed:
+                self._quit_armed = True
+                self.notify("A step is running. ctrl+q again cancels it (recorded as cancelled) and quits; "
+                            "the change can be resumed.", severity="warning", timeout=8)
+                return
+            screen.session.cancel()
+        self.exit()
 
     def action_show_keys(self) -> None:
         if self.screen.query("HelpPanel"):

@@ -80,3 +80,45 @@ async def test_escape_leaves_the_typed_box_and_a_note_goes_to_the_record(tmp_pat
         assert session.next().kind == "close"
         assert [e.data["status"] for e in session.events if e.type == "step.finished"] == ["passed"]
     session.release()
+
+
+LONG = {
+    **RUNBOOK,
+    "metadata": {**RUNBOOK["metadata"], "id": "long-drill", "title": "Long drill"},
+    "steps": [{"id": "long", "title": "Long", "run": ["sh", "-c", "echo started; sleep 30"], "confirm": "yes",
+               "rollback": "undo"}],
+}
+
+
+async def test_quit_while_a_step_runs_warns_then_cancels_the_step_and_records_it(tmp_path: Path) -> None:
+    (tmp_path / "kubeconfig").write_text(KUBECONFIG)
+    runbook = tmp_path / "long-drill.yaml"
+    with open(runbook, "w") as handle:
+        YAML().dump(LONG, handle)
+    session = ChangeSession.start(
+        StartRequest(runbook_path=runbook, environment="rehearsal", context="rehearsal", operator="alice",
+                     kubeconfig=str(tmp_path / "kubeconfig")),
+        store=RecordStore(tmp_path / "records"), policy=Policy(), clock=now,
+    )
+    app = OpsConsoleApp(records_dir=tmp_path / "records", runbooks_dir=tmp_path, clock=now)
+    started = time.monotonic()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.push_screen(StepScreen(session, clock=now, production=False))
+        await pilot.pause()
+        await pilot.press("y")
+        deadline = time.monotonic() + 10
+        while not any(e.type == "step.started" for e in session.events) and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        screen = app.screen
+        assert isinstance(screen, StepScreen) and screen.running
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert app.is_running and screen.running  # the first ctrl+q only warns
+        await pilot.press("ctrl+q")
+        deadline = time.monotonic() + 15
+        while not any(e.type == "step.finished" for e in session.events) and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+    assert time.monotonic() - started < 25  # not the 30 s the command would have taken
+    finished = [e.data for e in session.events if e.type == "step.finished"]
+    assert finished and finished[0]["status"] == "failed" and finished[0]["reason"] == "cancelled by the operator"
+    session.release()
