@@ -52,7 +52,7 @@ class HomeScreen(Screen):
         Binding("enter", "open", "Start / resume", id="home.open", tooltip="Start a change from the runbook, or resume the change"),
         Binding("r", "refresh", "Refresh", id="home.refresh", tooltip="Read runbooks and records again"),
         Binding("v", "review", "Review", id="home.review", tooltip="Browse, search and verify past changes"),
-        Binding("tab", "focus_next", "Next table", show=False, id="home.next"),
+        Binding("tab", "focus_next", "Next table", show=False, id="home.next", tooltip="Move between the runbooks and the records"),
     ]
 
     def __init__(self, *, records_dir: Path, runbooks_dir: Path) -> None:
