@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -79,6 +80,7 @@ class LineDriver:
         self.out = out
         self.inp = inp
         self.answers = answers
+        self._started = datetime.now(timezone.utc)
 
     # -- io ------------------------------------------------------------------------------------------------
 
@@ -160,6 +162,7 @@ class LineDriver:
         in_main = _in_main_thread()
         if in_main:
             signal.signal(signal.SIGINT, on_interrupt)
+        self._started = datetime.now(timezone.utc)
         try:
             outcome = self.s.run(listeners=[self._print_line])
         finally:
@@ -171,8 +174,10 @@ class LineDriver:
         return None
 
     def _print_line(self, line: OutputLine) -> None:
+        # Wall-clock UTC, to the millisecond, as an operator's notes and other logs are kept.
+        at = (self._started + timedelta(seconds=line.t)).strftime("%H:%M:%S.%f")[:-3]
         mark = "!" if line.stream == "stderr" else "|"
-        self.say(f"   {line.t:8.3f} {mark} {line.text}")
+        self.say(f"   {at} {mark} {line.text}")
 
     def _on_manual(self, nxt: Next) -> int | None:
         self._header(nxt)
