@@ -147,7 +147,7 @@ class OpsConsoleApp(App):
         factory = None
         if self.cluster_widget is not None:
             factory = lambda: self.cluster_widget(session)  # noqa: E731 - a one-line factory
-        elif self.cluster_panels and session.kube is not None and session._touches_cluster():
+        elif self.cluster_panels and session.kube is not None and session.touches_cluster():
             factory = self._panels_for(session)
         return StepScreen(session, clock=self.clock, production=production, cluster_widget=factory)
 

@@ -445,7 +445,8 @@ class ChangeSession:
     def _snapshots_taken(self) -> set[str]:
         return {e.data.get("when") for e in self.journal.events if e.type == ev.CLUSTER_SNAPSHOT}
 
-    def _touches_cluster(self) -> bool:
+    def touches_cluster(self) -> bool:
+        """Whether any step talks to the cluster (kubectl, rollout waits, observe windows)."""
         for _section, steps in self.runbook.sections():
             for step in steps:
                 if step.kind in ("rollout", "observe") or (step.run and step.run[0] == "kubectl"):
@@ -454,7 +455,7 @@ class ChangeSession:
 
     def snapshot_cluster(self, when: str) -> None:
         """Record a summary of the cluster (before the first step, after the last) when the runbook touches one."""
-        if self.kube is None or not self._touches_cluster():
+        if self.kube is None or not self.touches_cluster():
             return
         from console.engine.snapshot import take_summary
 
