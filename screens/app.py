@@ -37,7 +37,8 @@ class OpsConsoleApp(App):
     def __init__(self, *, records_dir: Path, runbooks_dir: Path, policy: Policy | None = None, kubeconfig: str | None = None,
                  operator: str = "operator", clock: Callable[[], datetime] = utcnow, start_runbook: Path | None = None,
                  resume_id: str | None = None, cluster_widget: Callable[..., object] | None = None,
-                 cluster_panels: bool = False) -> None:
+                 cluster_panels: bool = False, start_params: dict[str, str] | None = None,
+                 start_context: str | None = None) -> None:
         super().__init__()
         self.records_dir = records_dir
         self.runbooks_dir = runbooks_dir
@@ -46,6 +47,8 @@ class OpsConsoleApp(App):
         self.operator = operator
         self.clock = clock
         self.start_runbook = start_runbook
+        self.start_params = start_params or {}  # --param and --context of `opsconsole run`, prefilled in the form
+        self.start_context = start_context
         self.resume_id = resume_id
         self.cluster_widget = cluster_widget
         self.cluster_panels = cluster_panels  # live panels beside each step (the CLI turns them on)
@@ -121,8 +124,11 @@ class OpsConsoleApp(App):
             # Home lists an invalid runbook with its first problem; opening it must not end the console.
             self.notify(f"Cannot start: {exc.problems[0]}", severity="error", timeout=10)
             return
+        prefill = self.start_params if path == self.start_runbook else {}
+        context = self.start_context if path == self.start_runbook else None
         self.push_screen(StartScreen(loaded, store=self.store, policy=self.policy, kubeconfig=self.kubeconfig,
-                                     operator=self.operator, clock=self.clock, on_started=self._started))
+                                     operator=self.operator, clock=self.clock, on_started=self._started,
+                                     params=prefill, context=context))
 
     def _started(self, session: ChangeSession) -> None:
         self.switch_screen(self._step_screen(session))

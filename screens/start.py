@@ -39,8 +39,11 @@ class StartScreen(Screen):
     ]
 
     def __init__(self, loaded: LoadedRunbook, *, store: RecordStore, policy: Policy, kubeconfig: str | None,
-                 operator: str, clock: Callable[[], datetime], on_started: Callable[[ChangeSession], None]) -> None:
+                 operator: str, clock: Callable[[], datetime], on_started: Callable[[ChangeSession], None],
+                 params: dict[str, str] | None = None, context: str | None = None) -> None:
         super().__init__()
+        self.prefill = params or {}
+        self.asked_context = context
         self.loaded = loaded
         self.store = store
         self.policy = policy
@@ -70,11 +73,13 @@ class StartScreen(Screen):
             for name, p in rb.params.items():
                 with Horizontal(classes="form-row"):
                     yield Static(f"{name} ({p.type}{', secret' if p.secret else ''})", classes="form-label")
-                    yield Input(compact=True, value="" if p.default is None or p.secret else str(p.default), password=p.secret,
+                    shown = self.prefill.get(name, "" if p.default is None or p.secret else str(p.default))
+                    yield Input(compact=True, value=str(shown), password=p.secret,
                                 placeholder=p.description or name, id=f"param-{_id(name)}")
             yield Static("Where", classes="section-title")
             envs = [e for e in md.environments if e in self.policy.environments] or list(md.environments)
-            default_ctx = self.current_context if self.current_context in self.contexts else (self.contexts[0] if self.contexts else None)
+            wanted = self.asked_context or self.current_context
+            default_ctx = wanted if wanted in self.contexts else (self.contexts[0] if self.contexts else None)
             default_env = self.policy.environment_of(default_ctx) if default_ctx else None
             with Horizontal(classes="form-row"):
                 yield Static("environment", classes="form-label")

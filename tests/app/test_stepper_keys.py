@@ -122,3 +122,21 @@ async def test_quit_while_a_step_runs_warns_then_cancels_the_step_and_records_it
     finished = [e.data for e in session.events if e.type == "step.finished"]
     assert finished and finished[0]["status"] == "failed" and finished[0]["reason"] == "cancelled by the operator"
     session.release()
+
+
+async def test_run_prefills_the_start_form_with_params_and_context(tmp_path: Path) -> None:
+    (tmp_path / "kubeconfig").write_text(KUBECONFIG.replace(
+        "contexts: [{name: rehearsal, context: {cluster: rehearsal, user: u}}]",
+        "contexts: [{name: rehearsal, context: {cluster: rehearsal, user: u}}, {name: rehearsal-b, context: {cluster: rehearsal, user: u}}]",
+    ))
+    runbook = tmp_path / "param-drill.yaml"
+    with open(runbook, "w") as handle:
+        YAML().dump({**RUNBOOK, "params": {"target": {"type": "string", "default": "web"}},
+                     "steps": [{**RUNBOOK["steps"][0], "run": ["echo", "{target}"]}]}, handle)
+    app = OpsConsoleApp(records_dir=tmp_path / "records", runbooks_dir=tmp_path, clock=now, kubeconfig=str(tmp_path / "kubeconfig"),
+                        start_runbook=runbook, start_params={"target": "api"}, start_context="rehearsal-b")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.screen.query_one("#param-target", Input).value == "api"
+        assert app.screen.query_one("#start-context").value == "rehearsal-b"
+        assert not (tmp_path / "records").exists()  # nothing written before ctrl+s
