@@ -416,7 +416,8 @@ class ChangeSession:
         })
         if outcome.trigger:
             self._append(ev.TRIGGER_FIRED, outcome.trigger)
-        if not outcome.passed and step.on_failure == "continue" and item.section != "gate":
+        # A runbook may let a step or a check go on after failing; preconditions and gates never do by themselves.
+        if not outcome.passed and step.on_failure == "continue" and item.section in ("step", "verification"):
             self._append(ev.FAILURE_CHOICE, {"section": item.section, "step_id": step.id, "choice": "continue", "by": "runbook (on_failure: continue)"})
         return outcome
 
