@@ -310,3 +310,25 @@ def test_a_parameter_reaches_the_command_as_one_literal_argument(start, tmp_path
     else:
         assert started["argv"][-2:] == [value, "--after"]
     assert events_of(s, ev.STEP_FINISHED)[0].data["status"] == "passed"
+
+
+def test_a_failed_backup_never_continues_by_itself_but_a_step_may(start, tmp_path: Path) -> None:
+    doc = runbook_doc(
+        preconditions=[{"id": "backup", "kind": "check", "run": ["sh", "-c", "exit 2"], "on_failure": "continue",
+                        "capture": "artifact"}],
+        gates=[{"id": "gate", "kind": "check", "run": ["sh", "-c", "exit 1"], "on_failure": "continue"}],
+        steps=[{"id": "optional", "run": ["sh", "-c", "exit 3"], "confirm": "none", "on_failure": "continue"},
+               {"id": "after", "run": append("after", "after-ran"), "confirm": "none"}],
+    )
+    s = start(doc)
+    s.run()
+    assert (s.next().kind, s.next().item.step_id) == ("failure", "backup")  # the runbook's "continue" is not enough
+    s.choose("continue", reason="backup taken by hand", approver="carol")
+    s.run()
+    assert (s.next().kind, s.next().item.step_id) == ("failure", "gate")
+    s.choose("continue", reason="gate checked by hand", approver="carol")
+    s.run()  # the optional step fails and the runbook lets it go on, recorded as such
+    assert (s.next().kind, s.next().item.step_id) == ("run", "after")
+    choices = [(e.data["step_id"], e.data["by"]) for e in events_of(s, ev.FAILURE_CHOICE)]
+    assert choices == [("backup", "alice"), ("gate", "alice"), ("optional", "runbook (on_failure: continue)")]
+    assert [e.data["step_id"] for e in events_of(s, ev.BREAKGLASS_RECORDED)] == ["backup", "gate"]
