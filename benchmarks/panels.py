@@ -28,13 +28,13 @@ import asyncio
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
+from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -42,18 +42,6 @@ sys.path.insert(0, str(ROOT))
 EVENTS_PER_S = 500
 
 
-def emit(name: str, value: float, unit: str, *, baseline: float | None = None, target: str | None = None,
-         met: bool | None = None, **extra: Any) -> None:
-    rec: dict[str, Any] = {"name": name, "value": round(value, 4), "unit": unit}
-    if baseline is not None:
-        rec["baseline"] = round(baseline, 4)
-        rec["ratio"] = round(value / baseline, 3) if baseline else None
-    if target is not None:
-        rec["target"] = target
-    if met is not None:
-        rec["met"] = met
-    rec.update(extra)
-    print(json.dumps(rec), flush=True)
 
 
 # ----- the child: the dashboard itself --------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import sys
@@ -32,6 +31,7 @@ from console.journal.cast import CastWriter  # noqa: E402
 from console.journal.index import INDEX_NAME, load_index  # noqa: E402
 from console.journal.journal import Journal  # noqa: E402
 from console.journal.store import RecordStore  # noqa: E402
+from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
 
 START = datetime(2026, 1, 5, 22, 0, 0, tzinfo=timezone.utc)
 COMPONENTS = ("web", "api", "db", "cache", "queue", "auth")
@@ -101,11 +101,6 @@ def write_change(store: RecordStore, i: int, steps: int) -> None:
         at(t + 5, ev.CHANGE_CLOSED, {"outcome": outcome, "followups": [], "signoff": {"name": "lead", "role": "cm"}})
 
 
-def emit(name: str, value: float, unit: str, baseline: float | None, target: str, met: bool | None) -> None:
-    ratio = None if not baseline else value / baseline
-    print(json.dumps({"name": name, "value": round(value, 6), "unit": unit,
-                      "baseline": None if baseline is None else round(baseline, 6),
-                      "ratio": None if ratio is None else round(ratio, 2), "target": target, "met": met}), flush=True)
 
 
 def plain_list(root: Path) -> int:

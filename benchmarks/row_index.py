@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from console.cluster.filtering import RowIndex, parse_selector  # noqa: E402
 from console.cluster.rows import PodRow, pod_row  # noqa: E402
+from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
 STATUSES = ["Running"] * 8 + ["Pending", "CrashLoopBackOff", "ContainerCreating", "Completed"]
@@ -56,10 +57,6 @@ def naive(rows: dict, changed: list, column: str, reverse: bool, accept) -> list
     return visible[:40]
 
 
-def emit(name: str, value: float, unit: str, baseline: float, target: str, met: bool) -> None:
-    print(json.dumps({"name": name, "value": round(value, 4), "unit": unit, "baseline": round(baseline, 4),
-                      "ratio": round(value / baseline, 4) if baseline else None, "target": target, "met": met}),
-          flush=True)
 
 
 def main() -> None:

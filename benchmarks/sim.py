@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from console.sim.resources import BY_NAME  # noqa: E402
 from console.sim.testing import running_cluster  # noqa: E402
 from console.sim.verbs import Verbs  # noqa: E402
+from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
 
 CLIENT_LIST = """
 import sys, time
@@ -68,16 +69,6 @@ print(json.dumps({"count": count, "first": first, "last": last}), flush=True)
 """
 
 
-def emit(name: str, value: float, unit: str, baseline: float | None = None, target: str | None = None,
-         met: bool | None = None, **extra: object) -> None:
-    row: dict[str, object] = {"name": name, "value": round(value, 4), "unit": unit}
-    if baseline is not None:
-        row["baseline"] = round(baseline, 4)
-        row["ratio"] = round(value / baseline, 3) if baseline else None
-    if target is not None:
-        row["target"], row["met"] = target, met
-    row.update(extra)
-    print(json.dumps(row), flush=True)
 
 
 def time_kubectl(env: dict[str, str]) -> float:

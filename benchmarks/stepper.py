@@ -29,6 +29,7 @@ from textual.widgets import Input  # noqa: E402
 from console.config import Policy  # noqa: E402
 from console.journal import events as ev  # noqa: E402
 from screens.app import OpsConsoleApp  # noqa: E402
+from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
 
 RATE = 10_000  # lines a second
 TARGET_MS = 100.0
@@ -55,17 +56,6 @@ print("done: %d lines" % n, flush=True)
 """
 
 
-def emit(name: str, value: float | None, unit: str, *, baseline: float | None = None, target: str | None = None,
-         met: bool | None = None, **extra: object) -> None:
-    rec: dict[str, object] = {"name": name, "value": None if value is None else round(value, 2), "unit": unit}
-    if baseline is not None:
-        rec["baseline"] = round(baseline, 2)
-        rec["ratio"] = round(value / baseline, 2) if value is not None and baseline else None
-    if target is not None:
-        rec["target"] = target
-        rec["met"] = met
-    rec.update(extra)
-    print(json.dumps(rec), flush=True)
 
 
 def write_fixture(work: Path, seconds: float) -> tuple[Path, Path]:

@@ -29,20 +29,11 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
+from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def emit(name: str, value: float, unit: str, baseline: float | None = None, target: str | None = None,
-         met: bool | None = None, **extra: object) -> None:
-    row: dict[str, object] = {"name": name, "value": round(value, 4), "unit": unit}
-    if baseline is not None:
-        row["baseline"] = round(baseline, 4)
-        row["ratio"] = round(value / baseline, 3) if baseline else None
-    if target is not None:
-        row["target"], row["met"] = target, met
-    row.update(extra)
-    print(json.dumps(row), flush=True)
 
 
 # ----- client side (a subprocess) ----------------------------------------------------------------------------
