@@ -1,0 +1,123 @@
+"""The journal's primitives: canonical lines, event hashes, the Event record and the journal's errors.
+
+Shared by the writer (``journal.py``) and the reader (``verify.py``), so both agree byte for byte on what a
+line must be.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+GENESIS: str = "0" * 64
+TORN_TAIL = "journal.torn_tail"
+EVENT_FIELDS = ("data", "hash", "prev", "seq", "ts", "type")
+
+Clock = Callable[[], datetime]
+
+
+# One encoder for every call: json.dumps would build a new one each time, which shows in append rates.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def canonical(obj: Any) -> bytes:
+    """The one serialisation the journal accepts: sorted keys, no spaces, UTF-8, no NaN or Infinity.
+
+    Same bytes as ``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` for any
+    JSON value; NaN and Infinity raise ``ValueError`` because they are not JSON.
+    """
+    return _ENCODER.encode(obj).encode()
+
+
+def utc_ts(dt: datetime) -> str:
+    """``2026-11-21T23:20:55.123456Z``: UTC, always with microseconds, so timestamps sort as strings."""
+    if dt.tzinfo is None:
+        # A naive datetime's zone is a guess; a record must not guess when something happened.
+        raise ValueError("utc_ts needs a timezone-aware datetime")
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(ts: str) -> datetime:
+    """The inverse of ``utc_ts`` (an aware UTC datetime)."""
+    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def event_hash(seq: int, ts: str, type: str, data: dict, prev: str) -> str:
+    """SHA-256 hex of the canonical JSON of the five hashed fields."""
+    return hashlib.sha256(canonical({"seq": seq, "ts": ts, "type": type, "data": data, "prev": prev})).hexdigest()
+
+
+def _encode(seq: int, ts: str, type: str, data_json: bytes, prev: str) -> tuple[str, bytes]:
+    """The hash and the line of an event, from ``canonical(data)`` serialised once.
+
+    With sorted keys the line is ``{"data":D,"hash":H,"prev":P,"seq":S,"ts":T,"type":Y}`` and the hashed bytes
+    are the same without ``,"hash":H``, so both are assembled from pieces rather than serialising ``data``
+    three times; the tests check the result against ``canonical`` of the whole.
+    """
+    # prev (hex) and ts (digits, "-:.TZ") never need escaping; type might.
+    tail = b',"prev":"%s","seq":%d,"ts":"%s","type":%s}' % (prev.encode(), seq, ts.encode(), canonical(type))
+    digest = hashlib.sha256(b'{"data":' + data_json + tail).hexdigest()
+    return digest, b'{"data":' + data_json + b',"hash":"' + digest.encode() + b'"' + tail + b"\n"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One journal line, as written and as read back."""
+
+    seq: int
+    ts: str
+    type: str
+    data: dict
+    prev: str
+    hash: str
+
+    def to_line(self) -> bytes:
+        """The exact bytes of this event's line, newline included."""
+        return canonical(self.as_dict()) + b"\n"
+
+    def as_dict(self) -> dict:
+        return {"seq": self.seq, "ts": self.ts, "type": self.type, "data": self.data, "prev": self.prev, "hash": self.hash}
+
+    @property
+    def when(self) -> datetime:
+        return parse_ts(self.ts)
+
+
+class JournalError(Exception):
+    """Base class of every journal failure."""
+
+
+class TornTailError(JournalError):
+    """The last line was cut short (a crash or power cut mid-write); see ``Journal.recover_torn_tail``."""
+
+    def __init__(self, path: Path, line: int, raw: bytes, reason: str) -> None:
+        self.path = path
+        self.line = line
+        self.raw = raw
+        self.reason = reason
+        super().__init__(
+            f"{path}: line {line} is torn ({reason}); nothing was changed. "
+            "Review it, then recover explicitly (Journal.recover_torn_tail) to record it and continue."
+        )
+
+
+class JournalCorruptError(JournalError):
+    """A line other than a torn tail is wrong: the journal was damaged or edited."""
+
+    def __init__(self, path: Path, line: int, reason: str) -> None:
+        self.path = path
+        self.line = line
+        self.reason = reason
+        super().__init__(f"{path}: line {line}: {reason}")
+
+
+class JournalExistsError(JournalError):
+    """``Journal.create`` found a file already there; journals are never overwritten."""
