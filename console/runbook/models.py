@@ -32,6 +32,16 @@ MUTATING_KINDS = frozenset({"command", "terraform"})
 StepId = Annotated[str, Field(pattern=ID_PATTERN, max_length=63)]
 
 
+def _compiles(value: str | None, what: str) -> str | None:
+    """A regular expression from a runbook, refused with the compiler's reason when it does not compile."""
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"{what} does not compile: {exc}") from exc
+    return value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
@@ -79,15 +89,7 @@ class Param(_Model):
     secret: bool = Field(default=False, description="Redacted from outputs, the journal and the record.")
     required: bool = True
 
-    @field_validator("pattern")
-    @classmethod
-    def _pattern_compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"pattern does not compile: {exc}") from exc
-        return value
+    _pattern_compiles = field_validator("pattern")(lambda cls, value: _compiles(value, "pattern"))
 
 
 class Expect(_Model):
@@ -97,15 +99,7 @@ class Expect(_Model):
     output_matches: str | None = Field(default=None, description="A regex some line of stdout must match.")
     output_not_matches: str | None = Field(default=None, description="A regex no line of stdout may match.")
 
-    @field_validator("output_matches", "output_not_matches")
-    @classmethod
-    def _regex_compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"regex does not compile: {exc}") from exc
-        return value
+    _regex_compiles = field_validator("output_matches", "output_not_matches")(lambda cls, value: _compiles(value, "regex"))
 
 
 class PlanGuard(_Model):
