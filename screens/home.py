@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -126,6 +127,23 @@ class HomeScreen(Screen):
                 (s.outcome or "in progress").replace("_", " "), "✓" if c.report.ok else "✗ broken",
                 key=ref.change_id,
             )
-        self.query_one("#home-status", Static).update(
-            f"{len(entries)} runbook(s) in {self.runbooks_dir} · {len(refs)} change(s) in {self.records_dir}"
-        )
+        status = Text(f"{len(entries)} runbook(s) in {self.runbooks_dir} · {len(refs)} change(s) in {self.records_dir} · ")
+        status.append_text(self._context_text())
+        self.query_one("#home-status", Static).update(status)
+
+    def _context_text(self) -> Text:
+        """The kube context a new change would start on, and the environment policy gives it (production in red)."""
+        from console.engine.kubecontext import KubeconfigError, kubeconfig_paths, load_merged
+
+        app = self.app
+        try:
+            current = load_merged(kubeconfig_paths(getattr(app, "kubeconfig", None))).get("current-context") or "none"
+        except KubeconfigError:
+            return Text("no kubeconfig", style="dim")
+        policy = getattr(app, "policy", None)
+        environment = policy.environment_of(current) if policy is not None else None
+        production = bool(environment and policy.environments[environment].production)
+        text = Text("context ")
+        text.append(current, style="bold white on red" if production else "bold")
+        text.append(f" ({environment or 'no environment in policy'})", style="bold red" if production else "dim")
+        return text
