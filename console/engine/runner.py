@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -22,6 +24,7 @@ from pathlib import Path
 from console.engine.redact import Redactor, StreamRedactor
 from console.journal.cast import CastWriter
 
+SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 MAX_LINE = 64 * 1024  # a single "line" longer than this is split, so one endless line cannot grow memory
 # Output that needs the line-by-line redactor's memory: PEM blocks and the data blocks of Secrets.
 STATEFUL = re.compile(rb'-----BEGIN|^[ \t]*(?:-[ \t]+)*"?(?:data|stringData)"?[ \t]*:[ \t]*\{?[ \t]*\r?$', re.MULTILINE)
@@ -135,7 +138,7 @@ class CommandRunner:
         self._start = time.monotonic()
         try:
             self._proc = subprocess.Popen(
-                self.argv,
+                self._launch_argv(),
                 cwd=self.cwd,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
@@ -174,6 +177,25 @@ class CommandRunner:
             matched=self._matched,
             forbidden_line=self._forbidden,
         )
+
+    def _launch_argv(self) -> list[str]:
+        """The argv to exec: the command, made to die with the console where Linux allows it.
+
+        A console that crashes must not leave a kubectl or terraform acting on production with nobody watching and
+        nothing recording; resume then finds the step interrupted and asks before running it again. ``setpriv``
+        (util-linux) sets the parent-death signal and execs the command, so no Python runs between fork and exec.
+        """
+        if SETPRIV is None:
+            return list(self.argv)
+        program = self.argv[0]
+        path = (self.env or os.environ).get("PATH", os.defpath)
+        if "/" in program:
+            found = program if os.path.isabs(program) or self.cwd is None else os.path.join(self.cwd, program)
+        else:
+            found = shutil.which(program, path=path)
+        if found is None or not os.access(found, os.X_OK):
+            raise FileNotFoundError(2, "No such file or directory", program)
+        return [SETPRIV, "--pdeathsig", "TERM", "--", *self.argv]
 
     def _wait(self) -> bool:
         """Wait for exit, a timeout or a cancel; returns whether it timed out."""

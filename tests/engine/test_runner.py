@@ -5,6 +5,10 @@ Every command is a real process (this interpreter or ``sh``). Waits are on event
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
 import threading
 import time
 from datetime import datetime, timezone
@@ -17,7 +21,7 @@ from console.engine.redact import Redactor
 from console.engine.runner import CommandRunner, Expectation, Grace, OutputLine
 from console.journal.cast import CastWriter, read_cast, sha256_file
 
-from .conftest import FIXTURES, PY, pid_alive
+from .conftest import FIXTURES, PY, REPO, pid_alive
 
 SPAWN_TREE = str(FIXTURES / "spawn_tree.py")
 FAST_GRACE = Grace(interrupt_s=0.3, terminate_s=0.3)
@@ -252,3 +256,30 @@ def test_a_background_process_left_behind_is_stopped_when_the_command_ends(tmp_p
 def test_a_command_that_exits_cleanly_gets_no_straggler_note(tmp_path: Path) -> None:
     result = CommandRunner(["sh", "-c", "echo a; (echo b) ; wait"]).run()
     assert result.exit_code == 0 and result.tail == ["a", "b"]
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) is not installed")
+def test_a_command_dies_with_a_console_that_crashes(tmp_path: Path) -> None:
+    """A SIGKILLed console must not leave its command acting with nobody watching and nothing recording."""
+    script = (
+        "import sys, threading, time\n"
+        "from console.engine.runner import CommandRunner\n"
+        "r = CommandRunner(['sleep', '60'])\n"
+        "threading.Thread(target=r.run, daemon=True).start()\n"
+        "while r.pid is None: time.sleep(0.01)\n"
+        "print(r.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    console = subprocess.Popen([PY, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    command_pid = int(console.stdout.readline())
+    assert psutil.pid_exists(command_pid)
+    console.kill()
+    console.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if not psutil.pid_exists(command_pid) or psutil.Process(command_pid).status() == psutil.STATUS_ZOMBIE:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(command_pid, signal.SIGKILL)
+        raise AssertionError("the command outlived the console that started it")
