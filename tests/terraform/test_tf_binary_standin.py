@@ -68,7 +68,8 @@ def test_auto_picks_the_binary_first_on_path(standin):
     assert drv.name == "binary:terraform 1.11.4"
 
 
-def test_plan_argv_and_rc2_is_success_with_changes(standin, tmp_path):
+def test_plan_argv_and_rc2_is_success_with_changes(standin, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the relative plan path resolves here, not in the repository
     drv = standin.driver()
     lines = Lines()
     vf = tmp_path / "extra.tfvars"
