@@ -7,45 +7,14 @@ they watch, and decide on every tick from the pure functions: ``rollout_status``
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from typing import Any
 
-from console.engine.runner import OutputLine
-from console.engine.steps import StepContext, StepOutcome, _cast, _substituted_triggers, step_namespace
+from console.engine.steps import StepContext, StepOutcome, StepOutput, _substituted_triggers, step_namespace
 from console.runbook.params import substitute
 
 TICK_S = 0.2
 PLURAL = {"deployment": "deployments", "statefulset": "statefulsets", "daemonset": "daemonsets"}
 DEFAULT_ROLLOUT_TIMEOUT_S = 600
-
-
-class _Out:
-    """Lines into the step's asciicast and the listeners."""
-
-    def __init__(self, ctx: StepContext, command: str) -> None:
-        self.ctx = ctx
-        self.cast = _cast(ctx, command)
-        self.start = time.monotonic()
-        self.lines = 0
-        self.last = ""
-
-    def __call__(self, text: str, *, stream: str = "stdout") -> None:
-        text = self.ctx.redactor.redact(text)
-        t = time.monotonic() - self.start
-        self.lines += 1
-        self.last = text
-        self.cast.write(text + "\r\n", at=t)
-        for listener in self.ctx.listeners:
-            listener(OutputLine(t, stream, text))
-
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.start
-
-    def outcome(self, passed: bool, reason: str, **extra: Any) -> StepOutcome:
-        sha = self.cast.close()
-        return StepOutcome(passed, reason, None, self.elapsed, self.lines, self.ctx.output_path, sha, **extra)
 
 
 def _access(ctx: StepContext):
@@ -84,7 +53,7 @@ def run_rollout(ctx: StepContext) -> StepOutcome:
     target = substitute(step.target or "", ctx.values)
     kind, _, name = target.partition("/")
     namespace = step_namespace(step, ctx.values, ctx.namespace)
-    out = _Out(ctx, f"rollout status {target} -n {namespace}")
+    out = StepOutput(ctx, f"rollout status {target} -n {namespace}")
     plural = PLURAL[kind]
     timeout = float(step.timeout or DEFAULT_ROLLOUT_TIMEOUT_S)
     access = _access(ctx)
@@ -132,7 +101,7 @@ def run_observe(ctx: StepContext) -> StepOutcome:
     duration = float(step.duration or 0)
     namespace = step_namespace(step, ctx.values, ctx.namespace)
     triggers = _substituted_triggers(ctx.runbook, ctx.values)
-    out = _Out(ctx, f"observe {namespace} for {int(duration)}s")
+    out = StepOutput(ctx, f"observe {namespace} for {int(duration)}s")
     names = ", ".join(next(iter(t)) for t in triggers) or "none"
     out(f"watching namespace {namespace} for {int(duration)}s; rollback triggers: {names}")
     kinds = ("pods", "deployments", "statefulsets", "daemonsets", "events")

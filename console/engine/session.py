@@ -24,7 +24,7 @@ from console.engine.kubecontext import KubeconfigError, PinnedKubeconfig
 from console.engine.redact import Redactor
 from console.engine.runner import Listener
 from console.engine.state import Item, Next, State, apply, fold, next_action, rollback_queue
-from console.engine.steps import StepContext, StepOutcome, run_step
+from console.engine.steps import StepContext, StepOutcome, run_step, write_artifact
 from console.journal import events as ev
 from console.journal.cast import sha256_file
 from console.journal.journal import Event, Journal
@@ -430,15 +430,10 @@ class ChangeSession:
             return list(step.run or [])
 
     def _save_artifact(self, item: Item, name: str, data: bytes, kind: str, description: str) -> None:
-        path = self.ref.path / "artifacts" / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(self.redactor.redact(data.decode("utf-8", "replace")).encode())
-            handle.flush()
-            os.fsync(handle.fileno())
+        text = self.redactor.redact(data.decode("utf-8", "replace")).encode()
         self._append(ev.ARTIFACT_SAVED, {
             "section": item.section, "step_id": item.step_id, "kind": kind, "description": description,
-            "file": {"path": f"artifacts/{name}", "sha256": sha256_file(path)},
+            "file": write_artifact(self.ref.path, name, text),
         })
 
     # -- the cluster before and after ---------------------------------------------------------------------------

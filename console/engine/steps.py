@@ -12,6 +12,8 @@ import os
 import re
 import subprocess
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -107,6 +109,59 @@ def expectation_pattern(text: str | None, values: dict[str, str]) -> re.Pattern[
     return re.compile(substitute(text, escaped), re.MULTILINE)
 
 
+def free_artifact_path(change_dir: Path, name: str) -> Path:
+    """``artifacts/NAME``, or ``NAME.2``, ``NAME.3``…: a retried step never overwrites evidence already on record."""
+    first = change_dir / "artifacts" / name
+    path, n = first, 1
+    while path.exists():
+        n += 1
+        path = first.with_name(f"{first.stem}.{n}{first.suffix}")
+    return path
+
+
+def write_artifact(change_dir: Path, name: str, data: bytes) -> dict[str, str]:
+    """Write evidence under a free name (created exclusively, fsynced); returns the journal's file reference."""
+    path = free_artifact_path(change_dir, name)
+    with open(path, "xb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return {"path": path.relative_to(change_dir).as_posix(), "sha256": sha256_file(path)}
+
+
+class StepOutput:
+    """Lines a step writes itself (rollout progress, Terraform's messages): redacted, then into the step's asciicast
+    and to the listeners, with a count, the last line and a bounded tail for the outcome."""
+
+    def __init__(self, ctx: StepContext, command: str, *, tail_lines: int = 200) -> None:
+        self.ctx = ctx
+        self.cast = _cast(ctx, command)
+        self.start = time.monotonic()
+        self.lines = 0
+        self.last = ""
+        self.tail: deque[str] = deque(maxlen=tail_lines)
+
+    def __call__(self, text: str, *, stream: str = "stdout") -> None:
+        text = self.ctx.redactor.redact(text.rstrip("\n"))
+        t = time.monotonic() - self.start
+        self.lines += 1
+        self.last = text
+        self.tail.append(text)
+        self.cast.write(text + "\r\n", at=t)
+        for listener in self.ctx.listeners:
+            listener(OutputLine(t, stream, text))
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def outcome(self, passed: bool, reason: str, exit_code: int | None = None, **extra: Any) -> StepOutcome:
+        """Close the asciicast and say how the step ended."""
+        sha = self.cast.close()
+        return StepOutcome(passed, reason, exit_code, self.elapsed, self.lines, self.ctx.output_path, sha,
+                           tail=list(self.tail), **extra)
+
+
 def _cast(ctx: StepContext, command: str) -> CastWriter:
     return CastWriter(ctx.output_path, title=f"{ctx.item.section} {ctx.step.id}: {ctx.step.title}", command=command, started=ctx.started)
 
@@ -133,11 +188,7 @@ def _capture_listener(ctx: StepContext) -> tuple[Listener | None, Callable[[], d
     """When the step keeps its output as evidence, stream it into artifacts/ as it comes."""
     if ctx.step.capture != "artifact":
         return None, lambda: None
-    path = ctx.change_dir / "artifacts" / f"{ctx.step.id}.out"
-    n = 1
-    while path.exists():
-        n += 1
-        path = ctx.change_dir / "artifacts" / f"{ctx.step.id}.{n}.out"
+    path = free_artifact_path(ctx.change_dir, f"{ctx.step.id}.out")
     handle = open(path, "x", encoding="utf-8")
     lock = threading.Lock()
 

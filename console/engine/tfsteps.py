@@ -8,55 +8,26 @@ step's variables, checks the guard, saves that plan as evidence and applies it, 
 from __future__ import annotations
 
 import json
-import os
-import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
-from console.engine.runner import OutputLine
-from console.engine.steps import StepContext, StepOutcome, _cast
+from console.engine.steps import StepContext, StepOutcome, StepOutput, free_artifact_path, write_artifact
 from console.journal.cast import sha256_file
 from console.runbook.params import substitute
 
 
-class _Stream:
-    """Terraform's lines into the step's asciicast, the listeners and a bounded tail; redacted first."""
+class _Stream(StepOutput):
+    """Terraform's lines as step output; a cancel stops Terraform at its next line (the drivers pass it SIGINT)."""
 
-    def __init__(self, ctx: StepContext, command: str) -> None:
-        self.ctx = ctx
-        self.cast = _cast(ctx, command)
-        self.start = time.monotonic()
-        self.lines = 0
-        self.tail: list[str] = []
-
-    def __call__(self, line: str) -> None:
+    def __call__(self, text: str, *, stream: str = "stdout") -> None:
         if self.ctx.cancel.is_set():
             raise KeyboardInterrupt("cancelled by the operator")
-        text = self.ctx.redactor.redact(line.rstrip("\n"))
-        t = time.monotonic() - self.start
-        self.lines += 1
-        self.tail = (self.tail + [text])[-200:]
-        self.cast.write(text + "\r\n", at=t)
-        for listener in self.ctx.listeners:
-            listener(OutputLine(t, "stdout", text))
-
-    def human(self, line: str) -> None:
-        self(line)
+        super().__call__(text, stream=stream)
 
 
 def _save(ctx: StepContext, name: str, data: bytes, kind: str, description: str, **extra: Any) -> dict[str, Any]:
-    path = ctx.change_dir / "artifacts" / name
-    n = 1
-    while path.exists():
-        n += 1
-        path = path.with_name(f"{Path(name).stem}.{n}{Path(name).suffix}")
-    with open(path, "xb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    return {"kind": kind, "description": description, "file": {"path": path.relative_to(ctx.change_dir).as_posix(), "sha256": sha256_file(path)}, **extra}
+    return {"kind": kind, "description": description, "file": write_artifact(ctx.change_dir, name, data), **extra}
 
 
 def run_terraform(ctx: StepContext) -> StepOutcome:
@@ -72,7 +43,7 @@ def run_terraform(ctx: StepContext) -> StepOutcome:
     passed, reason, code = False, "", None
     try:
         driver = choose_driver(tf.driver, workspace=tf.workspace)
-        stream.human(f"# driver: {driver.name}; working directory {workdir}")
+        stream(f"# driver: {driver.name}; working directory {workdir}")
         action: Callable[..., tuple[bool, str, int | None]] = {
             "init": _init, "state-backup": _state_backup, "plan": _plan, "apply": _apply, "output": _output,
         }[tf.action]
@@ -81,12 +52,8 @@ def run_terraform(ctx: StepContext) -> StepOutcome:
         passed, reason = False, "cancelled by the operator"
     except TerraformError as exc:
         passed, reason = False, str(exc)
-        stream.human(f"error: {exc}")
-    sha = stream.cast.close()
-    return StepOutcome(
-        passed, reason, code, time.monotonic() - stream.start, stream.lines, ctx.output_path, sha, artifacts,
-        tail=stream.tail,
-    )
+        stream(f"error: {exc}")
+    return stream.outcome(passed, reason, code, artifacts=artifacts)
 
 
 def _init(ctx, driver, workdir, variables, var_files, stream, artifacts):
@@ -98,7 +65,7 @@ def _state_backup(ctx, driver, workdir, variables, var_files, stream, artifacts)
     state = driver.state_pull(workdir)
     art = _save(ctx, f"{ctx.step.id}.tfstate", state, "state", "Terraform state before the change")
     artifacts.append(art)
-    stream.human(f"state saved to {art['file']['path']} (sha256 {art['file']['sha256']}, {len(state)} bytes)")
+    stream(f"state saved to {art['file']['path']} (sha256 {art['file']['sha256']}, {len(state)} bytes)")
     return True, "state backed up", 0
 
 
@@ -106,19 +73,14 @@ def _plan_and_guard(ctx, driver, workdir, variables, var_files, stream, artifact
     from console.terraform.guard import check_guard
     from console.terraform.plan import format_summary, summarise_plan
 
-    plans = ctx.change_dir / "artifacts"
-    plan_path = plans / f"{ctx.step.id}.tfplan"
-    n = 1
-    while plan_path.exists():
-        n += 1
-        plan_path = plans / f"{ctx.step.id}.{n}.tfplan"
+    plan_path = free_artifact_path(ctx.change_dir, f"{ctx.step.id}.tfplan")
     result = driver.plan(workdir, plan_file=plan_path, vars=variables, var_files=var_files, on_line=stream)
     if not result.ok:
         return None, f"plan failed (exit {result.exit_code})", result.exit_code
     show = driver.show_json(workdir, plan_path)
     summary = summarise_plan(show)
     for line in format_summary(summary):
-        stream.human(f"# {line}")
+        stream(f"# {line}")
     created = datetime.now(timezone.utc).isoformat()
     artifacts.append({
         "kind": "plan", "description": f"saved plan of {ctx.step.id}", "created_at": created,
@@ -128,7 +90,7 @@ def _plan_and_guard(ctx, driver, workdir, variables, var_files, stream, artifact
     artifacts.append(_save(ctx, f"{plan_path.stem}.plan.json", json.dumps(show, indent=1).encode(), "plan", f"plan of {ctx.step.id} (show -json)"))
     violations = check_guard(summary, guard)
     for v in violations:
-        stream.human(f"GUARD: {v}")
+        stream(f"GUARD: {v}")
     if violations:
         return plan_path, f"the plan breaks the runbook's guard: {violations[0]}", 1
     return plan_path, f"plan: {format_summary(summary)[0]}", 0
@@ -158,9 +120,9 @@ def _apply(ctx, driver, workdir, variables, var_files, stream, artifacts):
             now=datetime.now(timezone.utc), max_age_s=int(tf.max_plan_age),
         )
         if refusal:
-            stream.human(f"refused: {refusal}")
+            stream(f"refused: {refusal}")
             return False, f"apply refused: {refusal}", None
-        stream.human(f"# applying the saved plan {plan['file']['path']} (sha256 {plan['file']['sha256']})")
+        stream(f"# applying the saved plan {plan['file']['path']} (sha256 {plan['file']['sha256']})")
     result = driver.apply(workdir, plan_file=plan_path, on_line=stream)
     return result.ok, "applied" if result.ok else f"apply failed (exit {result.exit_code})", result.exit_code
 
@@ -173,7 +135,7 @@ def _output(ctx, driver, workdir, variables, var_files, stream, artifacts):
     matched = True
     pattern = expectation_pattern(ctx.step.expect.output_matches, ctx.values)
     for line in text.splitlines():
-        stream.human(line)
+        stream(line)
     if pattern is not None and not pattern.search(json.dumps(outputs, sort_keys=True)):
         matched = False
     return matched, "outputs read" if matched else f"outputs never matched /{pattern.pattern}/", 0

@@ -332,3 +332,19 @@ def test_a_failed_backup_never_continues_by_itself_but_a_step_may(start, tmp_pat
     choices = [(e.data["step_id"], e.data["by"]) for e in events_of(s, ev.FAILURE_CHOICE)]
     assert choices == [("backup", "alice"), ("gate", "alice"), ("optional", "runbook (on_failure: continue)")]
     assert [e.data["step_id"] for e in events_of(s, ev.BREAKGLASS_RECORDED)] == ["backup", "gate"]
+
+
+def test_a_retried_manual_step_keeps_both_notes_as_evidence(start, tmp_path: Path) -> None:
+    doc = runbook_doc(
+        preconditions=[{"id": "snapshot", "kind": "manual", "instructions": "take a snapshot", "capture": "artifact",
+                        "backup": True}],
+        steps=[{"id": "change", "run": ["true"], "confirm": "none"}],
+    )
+    s = start(doc)
+    s.answer_manual("no", "the storage console was down")
+    s.choose("retry")
+    s.answer_manual("done", "snapshot snap-0042")
+    saved = [e.data["file"]["path"] for e in events_of(s, ev.ARTIFACT_SAVED)]
+    assert saved == ["artifacts/snapshot.txt", "artifacts/snapshot.2.txt"]  # the first note is never overwritten
+    assert (s.ref.path / saved[1]).read_text() == "snapshot snap-0042\n"
+    assert (s.ref.path / saved[0]).read_text() == "the storage console was down\n"
