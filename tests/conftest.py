@@ -18,6 +18,28 @@ def records_dir(tmp_path: Path) -> Path:
     return d
 
 
+# The rehearsal contexts policy knows by default, on a server that is never there: for runbooks that run only
+# local commands, where a kube context is still required to start a change.
+DEAD_KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters: [{name: rehearsal, cluster: {server: "http://127.0.0.1:9"}}]
+users: [{name: u, user: {}}]
+contexts:
+  - {name: rehearsal, context: {cluster: rehearsal, user: u}}
+  - {name: rehearsal-b, context: {cluster: rehearsal, user: u}}
+current-context: rehearsal
+"""
+
+
+@pytest.fixture
+def dead_kubeconfig(tmp_path: Path) -> Path:
+    """A kubeconfig with the rehearsal contexts pointing at a closed localhost port."""
+    path = tmp_path / "kubeconfig"
+    path.write_text(DEAD_KUBECONFIG)
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Keep tests away from the user's kubeconfig, config directory and record store."""

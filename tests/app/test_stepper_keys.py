@@ -17,14 +17,6 @@ from console.journal.store import RecordStore
 from screens.app import OpsConsoleApp
 from screens.step import StepScreen
 
-KUBECONFIG = """\
-apiVersion: v1
-kind: Config
-clusters: [{name: rehearsal, cluster: {server: "http://127.0.0.1:9"}}]
-users: [{name: u, user: {}}]
-contexts: [{name: rehearsal, context: {cluster: rehearsal, user: u}}]
-current-context: rehearsal
-"""
 
 RUNBOOK = {
     "apiVersion": "opsconsole/v1", "kind": "Runbook",
@@ -42,15 +34,14 @@ def now() -> datetime:
     return datetime(2026, 11, 18, 12, 0, tzinfo=timezone.utc)
 
 
-async def test_escape_leaves_the_typed_box_and_a_note_goes_to_the_record(tmp_path: Path) -> None:
-    (tmp_path / "kubeconfig").write_text(KUBECONFIG)
+async def test_escape_leaves_the_typed_box_and_a_note_goes_to_the_record(tmp_path: Path, dead_kubeconfig: Path) -> None:
     runbook = tmp_path / "typed-drill.yaml"
     with open(runbook, "w") as handle:
         YAML().dump(RUNBOOK, handle)
     store = RecordStore(tmp_path / "records")
     session = ChangeSession.start(
         StartRequest(runbook_path=runbook, environment="rehearsal", context="rehearsal", operator="alice",
-                     kubeconfig=str(tmp_path / "kubeconfig")),
+                     kubeconfig=str(dead_kubeconfig)),
         store=store, policy=Policy(), clock=now,
     )
     app = OpsConsoleApp(records_dir=tmp_path / "records", runbooks_dir=tmp_path, clock=now)
@@ -90,14 +81,13 @@ LONG = {
 }
 
 
-async def test_quit_while_a_step_runs_warns_then_cancels_the_step_and_records_it(tmp_path: Path) -> None:
-    (tmp_path / "kubeconfig").write_text(KUBECONFIG)
+async def test_quit_while_a_step_runs_warns_then_cancels_the_step_and_records_it(tmp_path: Path, dead_kubeconfig: Path) -> None:
     runbook = tmp_path / "long-drill.yaml"
     with open(runbook, "w") as handle:
         YAML().dump(LONG, handle)
     session = ChangeSession.start(
         StartRequest(runbook_path=runbook, environment="rehearsal", context="rehearsal", operator="alice",
-                     kubeconfig=str(tmp_path / "kubeconfig")),
+                     kubeconfig=str(dead_kubeconfig)),
         store=RecordStore(tmp_path / "records"), policy=Policy(), clock=now,
     )
     app = OpsConsoleApp(records_dir=tmp_path / "records", runbooks_dir=tmp_path, clock=now)
@@ -124,16 +114,12 @@ async def test_quit_while_a_step_runs_warns_then_cancels_the_step_and_records_it
     session.release()
 
 
-async def test_run_prefills_the_start_form_with_params_and_context(tmp_path: Path) -> None:
-    (tmp_path / "kubeconfig").write_text(KUBECONFIG.replace(
-        "contexts: [{name: rehearsal, context: {cluster: rehearsal, user: u}}]",
-        "contexts: [{name: rehearsal, context: {cluster: rehearsal, user: u}}, {name: rehearsal-b, context: {cluster: rehearsal, user: u}}]",
-    ))
+async def test_run_prefills_the_start_form_with_params_and_context(tmp_path: Path, dead_kubeconfig: Path) -> None:
     runbook = tmp_path / "param-drill.yaml"
     with open(runbook, "w") as handle:
         YAML().dump({**RUNBOOK, "params": {"target": {"type": "string", "default": "web"}},
                      "steps": [{**RUNBOOK["steps"][0], "run": ["echo", "{target}"]}]}, handle)
-    app = OpsConsoleApp(records_dir=tmp_path / "records", runbooks_dir=tmp_path, clock=now, kubeconfig=str(tmp_path / "kubeconfig"),
+    app = OpsConsoleApp(records_dir=tmp_path / "records", runbooks_dir=tmp_path, clock=now, kubeconfig=str(dead_kubeconfig),
                         start_runbook=runbook, start_params={"target": "api"}, start_context="rehearsal-b")
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()

@@ -22,14 +22,6 @@ from screens.step import StepScreen
 from screens.widgets.plan_table import PlanTable
 
 REPO = Path(__file__).resolve().parents[2]
-KUBECONFIG = """\
-apiVersion: v1
-kind: Config
-clusters: [{name: rehearsal, cluster: {server: "http://127.0.0.1:9"}}]
-users: [{name: u, user: {}}]
-contexts: [{name: rehearsal, context: {cluster: rehearsal, user: u}}]
-current-context: rehearsal
-"""
 
 
 def now() -> datetime:
@@ -44,18 +36,18 @@ async def _until(pilot, check, what: str, timeout: float = 60.0) -> None:
         await pilot.pause(0.05)
 
 
-async def test_apply_shows_the_saved_plan_and_needs_the_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_apply_shows_the_saved_plan_and_needs_the_count(tmp_path: Path, dead_kubeconfig: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in OFFLINE_ENV.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no terraform binary: the embedded engine does the work
     shutil.copy(REPO / "runbooks" / "terraform-node-count.yaml", tmp_path / "rb.yaml")
     shutil.copytree(REPO / "runbooks" / "terraform", tmp_path / "terraform",
                     ignore=shutil.ignore_patterns(".terraform*", "terraform.tfstate*"))
-    (tmp_path / "kubeconfig").write_text(KUBECONFIG)
     session = ChangeSession.start(
         StartRequest(runbook_path=tmp_path / "rb.yaml", environment="rehearsal", context="rehearsal", operator="alice",
                      approvals=[Approval("mo", "engineering-manager"), Approval("sam", "security")],
-                     kubeconfig=str(tmp_path / "kubeconfig")),
+                     kubeconfig=str(dead_kubeconfig)),
         store=RecordStore(tmp_path / "records"), policy=Policy(), clock=now,
     )
     app = OpsConsoleApp(records_dir=tmp_path / "records", runbooks_dir=tmp_path, clock=now)

@@ -25,14 +25,6 @@ from console.terraform.drivers import choose_driver
 
 REPO = Path(__file__).resolve().parents[2]
 
-KUBECONFIG = """\
-apiVersion: v1
-kind: Config
-clusters: [{name: rehearsal, cluster: {server: "http://127.0.0.1:9"}}]
-users: [{name: u, user: {}}]
-contexts: [{name: rehearsal, context: {cluster: rehearsal, user: u}}]
-current-context: rehearsal
-"""
 
 ANSWERS = """\
 operator: alice
@@ -45,11 +37,11 @@ close: {outcome: auto, followups: ["watch node readiness"]}
 
 
 @pytest.fixture
-def workspace(tmp_path: Path) -> Path:
+def workspace(tmp_path: Path, dead_kubeconfig: Path) -> Path:
+    """The runbook, its Terraform directory, answers, and (from dead_kubeconfig) tmp_path/kubeconfig."""
     shutil.copy(REPO / "runbooks" / "terraform-node-count.yaml", tmp_path / "terraform-node-count.yaml")
     shutil.copytree(REPO / "runbooks" / "terraform", tmp_path / "terraform",
                     ignore=shutil.ignore_patterns(".terraform*", "terraform.tfstate*"))
-    (tmp_path / "kubeconfig").write_text(KUBECONFIG)
     (tmp_path / "answers.yaml").write_text(ANSWERS)
     return tmp_path
 
