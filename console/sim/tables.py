@@ -9,8 +9,11 @@ pkg/printers/internalversion/printers.go.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
+from console.cluster.rows import human_duration as _human_duration
+from console.cluster.rows import pod_status as _rows_pod_status
 from console.sim.clock import parse_rfc3339
 from console.sim.selectors import selector_string
 
@@ -19,32 +22,8 @@ Col = tuple[str, str, int]  # name, type, priority
 
 
 def human_duration(seconds: float) -> str:
-    """k8s.io/apimachinery/pkg/util/duration.HumanDuration."""
-    s = int(seconds)
-    if s < -1:
-        return "<invalid>"
-    if s < 0:
-        return "0s"
-    if s < 120:
-        return f"{s}s"
-    minutes = s // 60
-    if minutes < 10:
-        return f"{minutes}m" if s % 60 == 0 else f"{minutes}m{s % 60}s"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = s // 3600
-    if hours < 8:
-        return f"{hours}h" if minutes % 60 == 0 else f"{hours}h{minutes % 60}m"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        return f"{hours // 24}d" if hours % 24 == 0 else f"{hours // 24}d{hours % 24}h"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        dy = (hours // 24) % 365
-        return f"{hours // 24 // 365}y" if dy == 0 else f"{hours // 24 // 365}y{dy}d"
-    return f"{hours // 24 // 365}y"
+    """k8s.io/apimachinery/pkg/util/duration.HumanDuration, as the console's own rows print it."""
+    return _human_duration(timedelta(seconds=seconds))
 
 
 def since(ts: str | None, now: float) -> str:
@@ -62,55 +41,14 @@ def _containers(o: Obj) -> tuple[str, str]:
 
 
 def pod_status(pod: Obj) -> tuple[str, int, int, int, float | None]:
-    """(STATUS, ready containers, total containers, restarts, last restart epoch) as printPod derives them."""
-    spec, st = pod.get("spec") or {}, pod.get("status") or {}
-    total = len(spec.get("containers") or [])
-    reason = st.get("reason") or st.get("phase") or "Pending"
-    restarts = ready = 0
-    last_restart: float | None = None
-    initializing = False
-    for i, c in enumerate(st.get("initContainerStatuses") or []):
-        restarts += c.get("restartCount", 0)
-        state = c.get("state") or {}
-        if (state.get("terminated") or {}).get("exitCode") == 0:
-            continue
-        if state.get("terminated"):
-            reason = "Init:" + (state["terminated"].get("reason") or f"ExitCode:{state['terminated'].get('exitCode')}")
-        elif (state.get("waiting") or {}).get("reason") and state["waiting"]["reason"] != "PodInitializing":
-            reason = "Init:" + state["waiting"]["reason"]
-        else:
-            reason = f"Init:{i}/{len(spec.get('initContainers') or [])}"
-        initializing = True
-        break
-    if not initializing:
-        restarts, has_running = 0, False
-        for c in reversed(st.get("containerStatuses") or []):
-            restarts += c.get("restartCount", 0)
-            finished = ((c.get("lastState") or {}).get("terminated") or {}).get("finishedAt")
-            if finished:
-                t = parse_rfc3339(finished)
-                if t is not None and (last_restart is None or t > last_restart):
-                    last_restart = t
-            state = c.get("state") or {}
-            if (state.get("waiting") or {}).get("reason"):
-                reason = state["waiting"]["reason"]
-            elif state.get("terminated"):
-                term = state["terminated"]
-                if term.get("reason"):
-                    reason = term["reason"]
-                elif term.get("signal"):
-                    reason = f"Signal:{term['signal']}"
-                else:
-                    reason = f"ExitCode:{term.get('exitCode', 0)}"
-            elif c.get("ready") and state.get("running") is not None:
-                has_running = True
-                ready += 1
-        if reason == "Completed" and has_running:
-            conds = {c["type"]: c["status"] for c in st.get("conditions") or []}
-            reason = "Running" if conds.get("Ready") == "True" else "NotReady"
-    if pod["metadata"].get("deletionTimestamp"):
-        reason = "Unknown" if st.get("reason") == "NodeLost" else "Terminating"
-    return reason, ready, total, restarts, last_restart
+    """(STATUS, ready containers, total containers, restarts, last restart epoch) as printPod derives them.
+
+    The derivation is the console's own (``console.cluster.rows.pod_status``), so the rehearsal cluster's
+    ``kubectl get pods`` and the console's Pods panel can never disagree about a pod.
+    """
+    st = _rows_pod_status(pod)
+    last = st.last_restart.timestamp() if st.last_restart is not None else None
+    return st.reason, st.ready, st.total, st.restarts, last
 
 
 def _pod(o: Obj, now: float) -> list[Any]:
