@@ -157,7 +157,7 @@ class StepScreen(Screen):
         elif nxt.kind == "run":
             section = nxt.item.section if nxt.item else "step"
             looks_only = nxt.step is not None and not nxt.step.is_mutating
-            if section in AUTO_RUN_SECTIONS or looks_only or (nxt.item and nxt.item.step_id in self._confirmed_now()):
+            if section in AUTO_RUN_SECTIONS or looks_only or (nxt.item and nxt.item.step_id in self.session.state.confirmed):
                 prompt.update("Running …")
                 self._start_run()
             else:
@@ -178,9 +178,6 @@ class StepScreen(Screen):
             self._open_closeout(nxt)
         elif nxt.kind == "done":
             prompt.update(f"The change is closed: {nxt.suggested}.")
-
-    def _confirmed_now(self) -> set[str]:
-        return self.session.state.confirmed
 
     def _show_step(self, nxt: Next) -> None:
         assert nxt.item is not None and nxt.step is not None

@@ -274,12 +274,6 @@ class ChangeSession:
         except ParamError:
             return text
 
-    def _expect(self, kind: str, step: Step) -> Next:
-        nxt = self.next()
-        if nxt.kind != kind or nxt.step is None or nxt.step.id != step.id:
-            raise SessionError(f"the change is not waiting for {kind} of {step.id} (it needs {nxt.kind})")
-        return nxt
-
     # -- answers -----------------------------------------------------------------------------------------------
 
     def confirm(self, answer: str, *, by: str | None = None) -> bool:
@@ -379,7 +373,7 @@ class ChangeSession:
         """Stop the step that is running (its whole process group); it ends as failed: cancelled."""
         self._cancel.set()
 
-    def run(self, *, listeners: Sequence[Listener] = (), on_start: Callable[[], None] | None = None) -> StepOutcome:
+    def run(self, *, listeners: Sequence[Listener] = ()) -> StepOutcome:
         """Run the current step (it must be confirmed already) and record how it ended."""
         nxt = self.next()
         if nxt.kind != "run" or nxt.item is None or nxt.step is None:
@@ -394,8 +388,6 @@ class ChangeSession:
             "section": item.section, "step_id": step.id, "title": self.step_text(step.title), "kind": step.kind,
             "command": display, "argv": [self.redactor.redact(a) for a in self._argv_preview(step)], "attempt": attempt,
         })
-        if on_start:
-            on_start()
         ctx = StepContext(
             step=step, item=item, values=self.values, runbook=self.runbook, runbook_dir=self.runbook_dir,
             change_dir=self.ref.path, output_path=self.store.next_output_path(self.ref, step.id),
