@@ -81,16 +81,11 @@ class OpsConsoleApp(App):
         yield SystemCommand("Keys", "show every key binding", self.action_show_keys)
 
     def open_changes(self) -> list[str]:
-        from console.journal.journal import read_events
-        from console.journal.summary import summarise
+        from console.journal.index import load_index
 
         if not self.records_dir.is_dir():
             return []
-        out = []
-        for ref in self.store.list_changes():
-            if summarise(read_events(self.store.journal_path(ref)).events).outcome is None:
-                out.append(ref.change_id)
-        return out
+        return sorted(e.change_id for e in load_index(self.records_dir).entries if e.outcome is None)
 
     async def action_quit(self) -> None:
         """Quit; with a step running, the first ctrl+q warns and the second cancels the step (recorded) first."""

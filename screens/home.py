@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from console.journal.records import load_change
+from console.journal.index import load_index
 from console.journal.store import RecordStore
 from console.runbook.loader import RunbookError, load_runbook
 
@@ -114,20 +114,16 @@ class HomeScreen(Screen):
             runbooks.add_row(e.id, e.problem or e.title, e.component, e.versions, e.risk, key=str(e.path))
         records = self.query_one("#records", DataTable)
         records.clear()
-        store = RecordStore(self.records_dir)
-        refs = store.list_changes() if self.records_dir.is_dir() else []
+        # The reviewer's index: a row is re-read only when its journal changed, so Home opens fast on a big store.
+        changes = sorted(load_index(self.records_dir).entries, key=lambda e: e.change_id) if self.records_dir.is_dir() else []
         self._open_changes = {}
-        for ref in refs:
-            c = load_change(store, ref)
-            s = c.summary
-            self._open_changes[ref.change_id] = s.outcome is None
+        for e in changes:
+            self._open_changes[e.change_id] = e.outcome is None
             records.add_row(
-                ref.change_id, s.date or ref.date, s.component or ref.component,
-                f"{s.from_version}→{s.to_version}", s.risk, s.environment,
-                (s.outcome or "in progress").replace("_", " "), "✓" if c.report.ok else "✗ broken",
-                key=ref.change_id,
+                e.change_id, e.date, e.component, e.versions, e.risk, e.environment, e.outcome_text,
+                "✓" if e.ok else "✗ broken", key=e.change_id,
             )
-        status = Text(f"{len(entries)} runbook(s) in {self.runbooks_dir} · {len(refs)} change(s) in {self.records_dir} · ")
+        status = Text(f"{len(entries)} runbook(s) in {self.runbooks_dir} · {len(changes)} change(s) in {self.records_dir} · ")
         status.append_text(self._context_text())
         self.query_one("#home-status", Static).update(status)
 
