@@ -14,9 +14,9 @@ from typing import Any
 
 from console.config import Policy
 from console.engine import policy as pol
-from console.journal.journal import read_events
+from console.journal.index import load_index
 from console.journal.store import RecordStore
-from console.journal.summary import parse_ts, summarise
+from console.journal.summary import parse_ts
 from console.runbook.loader import LoadedRunbook
 
 
@@ -68,9 +68,11 @@ def evaluate_policy(request: StartRequest, loaded: LoadedRunbook, policy: Policy
 
 
 def past_changes(store: RecordStore) -> list[pol.PastChange]:
-    out = []
-    for ref in store.list_changes() if store.root.is_dir() else []:
-        s = summarise(read_events(store.journal_path(ref)).events)
-        if s.created:
-            out.append(pol.PastChange(parse_ts(s.created), s.risk, s.environment, s.emergency))
-    return out
+    """The changes the frequency limits count, from the store's index (re-read only where a journal changed):
+    the start form asks on every keystroke."""
+    if not store.root.is_dir():
+        return []
+    return [
+        pol.PastChange(parse_ts(e.created), e.risk, e.environment, e.emergency)
+        for e in load_index(store.root).entries if e.created
+    ]
