@@ -30,6 +30,9 @@ manual_rollback = 5
 senior = 15
 leadership = 30
 
+[rollback]                 # a step with on_failure: rollback rolls back by itself after this countdown
+countdown_s = 10
+
 [redaction]
 patterns = ["(?i)(x-api-key:\\s*)\\S+"]
 ```
@@ -97,6 +100,12 @@ class Escalation(_Model):
     leadership: int = 30
 
 
+class Rollback(_Model):
+    """How an automatic rollback (a step with ``on_failure: rollback``) starts: after a countdown the operator can hold."""
+
+    countdown_s: int = Field(default=10, ge=0, le=600)
+
+
 class Redaction(_Model):
     patterns: list[str] = Field(default_factory=list)
 
@@ -146,6 +155,7 @@ class Policy(_Model):
     windows: dict[Literal["low", "medium", "high", "critical"], Window] = Field(default_factory=_default_windows)
     limits: Limits = Field(default_factory=Limits)
     escalation: Escalation = Field(default_factory=Escalation)
+    rollback: Rollback = Field(default_factory=Rollback)
     redaction: Redaction = Field(default_factory=Redaction)
     source: str = Field(default="(built-in defaults)", exclude=True)
 

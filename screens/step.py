@@ -195,7 +195,7 @@ class StepScreen(Screen):
         if step.kind == "manual" and step.instructions:
             explain += "\n\n**What to do:** " + s.step_text(step.instructions)
         self.query_one("#step-explain", Markdown).update(explain or "_No explanation given._")
-        command = s.command_for(step)
+        command = s.command_for(nxt.item)
         self.query_one("#step-command", Static).update(
             Text.assemble(("$ ", "bold green"), (command, "bold")) if command else Text("(no command: answered by the operator)", style="dim")
         )
@@ -346,7 +346,7 @@ class StepScreen(Screen):
             return
         self.running = True
         out = self.query_one("#step-output", OutputLog)
-        out.begin(self.clock(), f"{nxt.step.id}: {self.session.command_for(nxt.step) or nxt.step.kind}")
+        out.begin(self.clock(), f"{nxt.step.id}: {(self.session.command_for(nxt.item) if nxt.item else '') or nxt.step.kind}")
         self.query_one("#step-status", Static).update(Text("running … (c cancels)", style="bold yellow"))
         self._keys(None)
         self._run_worker()

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from console.engine.steps import StepContext, StepOutcome, StepOutput, _substituted_triggers, step_namespace
-from console.runbook.params import substitute
+from console.engine.steps import StepContext, StepOutcome, StepOutput
 
 TICK_S = 0.2
 PLURAL = {"deployment": "deployments", "statefulset": "statefulsets", "daemonset": "daemonsets"}
@@ -50,9 +49,9 @@ def run_rollout(ctx: StepContext) -> StepOutcome:
     from console.cluster.watch import ClusterCache
 
     step = ctx.step
-    target = substitute(step.target or "", ctx.values)
+    target = ctx.bound.target or ""
     kind, _, name = target.partition("/")
-    namespace = step_namespace(step, ctx.values, ctx.namespace)
+    namespace = ctx.bound.namespace
     out = StepOutput(ctx, f"rollout status {target} -n {namespace}")
     plural = PLURAL[kind]
     timeout = float(step.timeout or DEFAULT_ROLLOUT_TIMEOUT_S)
@@ -99,8 +98,8 @@ def run_observe(ctx: StepContext) -> StepOutcome:
 
     step = ctx.step
     duration = float(step.duration or 0)
-    namespace = step_namespace(step, ctx.values, ctx.namespace)
-    triggers = _substituted_triggers(ctx.runbook, ctx.values)
+    namespace = ctx.bound.namespace
+    triggers = [dict(t) for t in ctx.bound.triggers]
     out = StepOutput(ctx, f"observe {namespace} for {int(duration)}s")
     names = ", ".join(next(iter(t)) for t in triggers) or "none"
     out(f"watching namespace {namespace} for {int(duration)}s; rollback triggers: {names}")

@@ -131,7 +131,7 @@ class LineDriver:
         if nxt.step.explain:
             for line in s.step_text(nxt.step.explain).strip().splitlines():
                 self.say(f"   {line}")
-        command = s.command_for(nxt.step)
+        command = s.command_for(nxt.item)
         if command:
             self.say(f"   $ {command}")
 

@@ -20,6 +20,7 @@ from typing import Any
 from console.config import Policy
 from console.engine import policy as pol
 from console.engine.admission import PolicyRefused, SessionError, StartRequest, evaluate_policy
+from console.engine.binding import BoundStep, ChangeIdentity, bind, identify
 from console.engine.kubecontext import KubeconfigError, PinnedKubeconfig
 from console.engine.redact import Redactor
 from console.engine.runner import Listener
@@ -35,6 +36,8 @@ from console.runbook.lint import lint
 from console.runbook.loader import LoadedRunbook, load_runbook, load_runbook_text
 from console.runbook.models import Step
 from console.runbook.params import ParamError, resolve, secret_values, substitute
+
+NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 __all__ = ["ChangeSession", "PolicyRefused", "SessionError", "StartRequest", "evaluate_policy", "utcnow"]
 
@@ -104,8 +107,9 @@ class ChangeSession:
             raise PolicyRefused(f"{blocking[0].name}: {blocking[0].message}{hint}", verdicts)
         if emergency and not (request.emergency_approver or "").strip():
             raise PolicyRefused("an emergency change needs the name of who approved the break-glass", verdicts)
+        params, namespace_given = _split_namespace(loaded.runbook, request.params)
         try:
-            base_values = resolve(loaded.runbook, request.params)
+            base_values = resolve(loaded.runbook, params)
         except ParamError as exc:
             raise SessionError(str(exc)) from None
         for name, p in loaded.runbook.params.items():
@@ -116,9 +120,15 @@ class ChangeSession:
         except KubeconfigError as exc:
             raise SessionError(str(exc)) from None
 
+        try:
+            base_values["namespace"] = _namespace(base_values.get("namespace") or namespace_given or kube.namespace)
+            identity = identify(loaded.runbook, {**base_values, "context": request.context, "environment": request.environment})
+        except (ParamError, SessionError) as exc:
+            kube.close()
+            raise SessionError(str(exc)) from None
         redactor = Redactor(secret_values(loaded.runbook, base_values), policy.redaction.patterns)
         md = loaded.runbook.metadata
-        ref = store.create_change(component=md.component, from_version=md.from_version, to_version=md.to_version, when=now)
+        ref = store.create_change(component=md.component, from_version=identity.from_version, to_version=identity.to_version, when=now)
         try:
             lock = store.lock(ref, who=request.operator)
             runbook_copy = ref.path / "artifacts" / "runbook.yaml"
@@ -134,20 +144,21 @@ class ChangeSession:
             policy=policy, values=values, redactor=redactor, kube=kube, operator=request.operator,
             environment=request.environment, context=request.context, clock=clock,
         )
-        shown = {n: ("[REDACTED]" if loaded.runbook.params[n].secret else v) for n, v in base_values.items()}
+        declared = loaded.runbook.params
+        shown = {n: ("[REDACTED]" if n in declared and declared[n].secret else v) for n, v in base_values.items()}
         session._append(ev.CHANGE_CREATED, {
             "change_id": ref.change_id,
             "runbook": {
-                "id": md.id, "title": md.title, "component": md.component, "from": md.from_version, "to": md.to_version,
-                "risk": md.risk, "path": str(loaded.path.resolve()), "sha256": loaded.sha256,
+                "id": md.id, "title": identity.title, "component": md.component, "from": identity.from_version,
+                "to": identity.to_version, "risk": md.risk, "path": str(loaded.path.resolve()), "sha256": loaded.sha256,
             },
             "file": {"path": "artifacts/runbook.yaml", "sha256": sha256_file(runbook_copy)},
             "environment": request.environment,
             "context": request.context,
             "operator": request.operator,
-            "description": request.description or loaded.runbook.why.strip(),
-            "scope": loaded.runbook.scope,
-            "blast_radius": loaded.runbook.blast_radius,
+            "description": request.description or identity.why,
+            "scope": identity.scope,
+            "blast_radius": identity.blast_radius,
             "emergency": emergency,
             "host": socket.gethostname(),
         })
@@ -208,6 +219,7 @@ class ChangeSession:
             missing = [n for n, p in loaded.runbook.params.items() if p.secret and n not in (params or {})]
             if missing:
                 raise SessionError(f"{change_id}: secret parameter(s) {', '.join(missing)} are not on record; give them again with --param")
+            given, namespace_given = _split_namespace(loaded.runbook, given)
             base_values = resolve(loaded.runbook, given)
             context = created.data["context"]
             environment = created.data["environment"]
@@ -215,6 +227,7 @@ class ChangeSession:
             if not verdict.ok:
                 raise PolicyRefused(f"context guard: {verdict.message}", [verdict])
             kube = PinnedKubeconfig(context, explicit=kubeconfig)
+            base_values["namespace"] = _namespace(base_values.get("namespace") or namespace_given or kube.namespace)
         except BaseException:
             lock.release()
             raise
@@ -225,6 +238,8 @@ class ChangeSession:
             policy=policy, values=values, redactor=redactor, kube=kube, operator=operator,
             environment=environment, context=context, clock=clock,
         )
+        # A new session: confirmations typed in an earlier one no longer count (the fold clears them).
+        session._append(ev.SESSION_RESUMED, {"operator": operator, "host": socket.gethostname(), "pid": os.getpid()})
         if session.state.running is not None:
             item = session.state.running
             partial = _unrecorded_output(ref, journal.events, item.step_id)
@@ -262,11 +277,14 @@ class ChangeSession:
     def confirm_word(self, step: Step) -> str | None:
         return substitute(step.confirm_word, self.values) if step.confirm_word else None
 
-    def command_for(self, step: Step) -> str:
-        """The exact command a step runs, parameters filled in and secrets redacted, as shown before it runs."""
-        from console.engine.steps import describe_command
+    def bind(self, item: Item) -> BoundStep:
+        """The step of ``item`` bound to this change's values: shown, recorded and run from this one object."""
+        step = self.runbook.rollback_step(item.step_id) if item.section == "rollback" else self.runbook.step(item.step_id)
+        return bind(step, item.section, self.values, self.runbook, self.runbook_dir, self.redactor.redact)
 
-        return self.redactor.redact(describe_command(step, self.values, self.runbook_dir))
+    def command_for(self, item: Item) -> str:
+        """The exact command a step runs, parameters filled in and secrets redacted, as shown before it runs."""
+        return self.bind(item).display
 
     def step_text(self, text: str) -> str:
         try:
@@ -383,16 +401,16 @@ class ChangeSession:
         if item.section == "step" and "before" not in self._snapshots_taken():
             self.snapshot_cluster("before")
         attempt = self.state.attempts.get(step.id, 0) + 1
-        display = self.command_for(step)
+        bound = self.bind(item)
         self._append(ev.STEP_STARTED, {
-            "section": item.section, "step_id": step.id, "title": self.step_text(step.title), "kind": step.kind,
-            "command": display, "argv": [self.redactor.redact(a) for a in self._argv_preview(step)], "attempt": attempt,
+            "section": item.section, "step_id": step.id, "title": bound.title, "kind": step.kind,
+            "command": bound.display, "argv": list(bound.argv), "namespace": bound.namespace,
+            **({"target": bound.target} if bound.target else {}), "attempt": attempt,
         })
         ctx = StepContext(
-            step=step, item=item, values=self.values, runbook=self.runbook, runbook_dir=self.runbook_dir,
+            bound=bound, item=item, runbook=self.runbook,
             change_dir=self.ref.path, output_path=self.store.next_output_path(self.ref, step.id),
-            redactor=self.redactor, env=self.kube.env() if self.kube else dict(os.environ),
-            namespace=self.kube.namespace if self.kube else "default", cancel=self._cancel,
+            redactor=self.redactor, env=self.kube.env() if self.kube else dict(os.environ), cancel=self._cancel,
             listeners=list(listeners), started=self.clock(), artifacts=self.state.artifacts,
             now=self.clock,
         )
@@ -412,14 +430,6 @@ class ChangeSession:
         if not outcome.passed and step.on_failure == "continue" and item.section in ("step", "verification"):
             self._append(ev.FAILURE_CHOICE, {"section": item.section, "step_id": step.id, "choice": "continue", "by": "runbook (on_failure: continue)"})
         return outcome
-
-    def _argv_preview(self, step: Step) -> list[str]:
-        from console.runbook.params import render_argv
-
-        try:
-            return render_argv(step, self.values)
-        except ParamError:
-            return list(step.run or [])
 
     def _save_artifact(self, item: Item, name: str, data: bytes, kind: str, description: str) -> None:
         text = self.redactor.redact(data.decode("utf-8", "replace")).encode()
@@ -447,8 +457,18 @@ class ChangeSession:
             return
         from console.engine.snapshot import take_summary
 
-        namespace = self.values.get("namespace") or self.kube.namespace
-        self._append(ev.CLUSTER_SNAPSHOT, {"when": when, "summary": take_summary(self.kube.env(), namespace, self.clock())})
+        self._append(ev.CLUSTER_SNAPSHOT, {"when": when, "summary": take_summary(self.kube.env(), self.namespaces(), self.clock())})
+
+    def namespaces(self) -> list[str]:
+        """Every namespace a step of the runbook names (forward and rollback), the change's own first."""
+        found = [self.values["namespace"]]
+        for section, steps in self.runbook.sections():
+            for step in steps:
+                try:
+                    found.extend(bind(step, section, self.values, self.runbook, self.runbook_dir).namespaces())
+                except ParamError:
+                    continue
+        return list(dict.fromkeys(found))
 
     # -- the end -----------------------------------------------------------------------------------------------
 
@@ -503,3 +523,18 @@ def _builtins(context: str, environment: str, ref: ChangeRef, loaded: LoadedRunb
         "change_dir": str(ref.path.resolve()),
         "runbook_dir": str(loaded.directory.resolve()),
     }
+
+
+def _split_namespace(runbook, params: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """``namespace`` is a built-in parameter: a runbook may declare it (then it is resolved like any other), else a
+    value given for it is taken as the change's namespace."""
+    if "namespace" in runbook.params or "namespace" not in params:
+        return dict(params), None
+    rest = dict(params)
+    return rest, str(rest.pop("namespace"))
+
+
+def _namespace(value: str) -> str:
+    if not NAMESPACE.match(value):
+        raise SessionError(f"namespace {value!r} is not a valid Kubernetes namespace name (lower-case letters, digits and -)")
+    return value

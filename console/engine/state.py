@@ -41,11 +41,14 @@ class State:
     phase: str = "running"
     statuses: dict[str, str] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
+    # Confirmations of the current session only: a resume starts a new session and clears them.
     confirmed: set[str] = field(default_factory=set)
     running: Item | None = None
     failure: Failure | None = None
     rollback_queue: list[str] = field(default_factory=list)
     rollback_pos: int = 0
+    rollback_automatic: bool = False  # started by the console itself (on_failure: rollback), in this session
+    failure_held: bool = False  # the operator held the automatic rollback of the current failure
     rolled_back: bool = False
     rollback_failed: bool = False
     aborted: bool = False
@@ -113,7 +116,11 @@ def apply(state: State, runbook: Runbook, e: Any) -> State:
     t = e.type
     state.seq = e.seq
     item = Item(d.get("section", "step"), d.get("step_id", "")) if "step_id" in d else None
-    if t == ev.STEP_CONFIRMED and item:
+    if t == ev.SESSION_RESUMED:
+        # A confirmation belongs to the session that saw it, and so does a decision to roll back without asking.
+        state.confirmed.clear()
+        state.rollback_automatic = False
+    elif t == ev.STEP_CONFIRMED and item:
         state.confirmed.add(item.step_id)
     elif t == ev.STEP_STARTED and item:
         state.running = item
@@ -135,6 +142,7 @@ def apply(state: State, runbook: Runbook, e: Any) -> State:
         else:
             state.statuses[item.step_id] = "failed"
             state.failure = Failure(item.section, item.step_id, d.get("reason") or d.get("note") or "failed", e.ts)
+            state.failure_held = False
             state.phase = "failed"
     elif t == ev.APPROVAL_RECORDED and item:
         state.statuses[item.step_id] = "passed"
@@ -142,6 +150,8 @@ def apply(state: State, runbook: Runbook, e: Any) -> State:
         _advance(state, item)
     elif t == ev.ARTIFACT_SAVED and item:
         state.artifacts.setdefault(item.step_id, []).append(d)
+    elif t == ev.FAILURE_HELD and state.failure is not None:
+        state.failure_held = True
     elif t == ev.FAILURE_CHOICE and state.failure is not None:
         failed = Item(state.failure.section, state.failure.step_id)
         choice = d.get("choice")
@@ -167,6 +177,7 @@ def apply(state: State, runbook: Runbook, e: Any) -> State:
         state.failure = None
         state.rollback_queue = list(d.get("steps", []))
         state.rollback_pos = 0
+        state.rollback_automatic = bool(d.get("automatic"))
     elif t == ev.ROLLBACK_FINISHED:
         if d.get("status") == "done":
             state.rolled_back = True
@@ -213,6 +224,7 @@ class Next:
     options: tuple[str, ...] = ()
     reason: str = ""
     suggested: str | None = None
+    auto_rollback: bool = False  # a failure the console rolls back by itself once the countdown ends
 
 
 def failure_options(section: str) -> tuple[str, ...]:
@@ -232,7 +244,9 @@ def next_action(state: State, runbook: Runbook, *, word_for: Any = None) -> Next
     if state.phase == "failed" and state.failure is not None:
         f = state.failure
         step = runbook.step(f.step_id)
-        return Next("failure", Item(f.section, f.step_id), step, options=failure_options(f.section), reason=f.reason)
+        options = failure_options(f.section)
+        auto = step.on_failure == "rollback" and "rollback" in options and not state.failure_held
+        return Next("failure", Item(f.section, f.step_id), step, options=options, reason=f.reason, auto_rollback=auto)
     item = state.current
     if item is None:
         if state.phase == "rolling_back":
@@ -242,6 +256,12 @@ def next_action(state: State, runbook: Runbook, *, word_for: Any = None) -> Next
     confirm = step.confirmation(item.section)  # type: ignore[arg-type]
     if step.kind == "approval":
         return Next("approval", item, step)
+    if confirm == "none" and step.is_mutating and state.statuses.get(item.step_id) == "interrupted":
+        # It may have half-run: running it again is a decision for the operator, even where the runbook asks none.
+        confirm = "yes"
+    if item.section == "rollback" and state.rollback_automatic and step.kind not in ("manual", "approval"):
+        # The console decided this rollback itself (recorded); its steps run without waiting for a person.
+        return Next("run", item, step)
     if confirm != "none" and item.step_id not in state.confirmed:
         word = word_for(step) if (confirm == "typed" and word_for) else step.confirm_word
         return Next("confirm", item, step, confirm=confirm, word=word)

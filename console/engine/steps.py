@@ -7,10 +7,7 @@ windows watch the cluster live (``clusterwait.py``); commands and checks run thr
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import subprocess
 import threading
 import time
 from collections import deque
@@ -20,36 +17,38 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from console.engine.binding import BoundStep
 from console.engine.redact import Redactor
 from console.engine.runner import CommandRunner, Expectation, Grace, Listener, OutputLine
 from console.engine.state import Item
 from console.journal.cast import CastWriter, sha256_file
 from console.runbook.models import Runbook, Step
-from console.runbook.params import display_command, render_argv, substitute
-
-KUBECTL_TIMEOUT = "--request-timeout=20s"
 
 
 @dataclass
 class StepContext:
-    """What a running step needs: the step, filled-in values, where to write, and how to be stopped."""
+    """What a running step needs: the step bound to its values, where to write, and how to be stopped.
 
-    step: Step
+    ``env`` is the process environment (the change's pinned kubeconfig); the step's own ``env:`` is in ``bound``.
+    """
+
+    bound: BoundStep
     item: Item
-    values: dict[str, str]
     runbook: Runbook
-    runbook_dir: Path
     change_dir: Path
     output_path: Path
     redactor: Redactor
     env: dict[str, str]
-    namespace: str
     cancel: threading.Event
     listeners: list[Listener]
     started: datetime
     artifacts: dict[str, list[dict[str, Any]]]
     now: Callable[[], datetime]
     grace: Grace = field(default_factory=Grace)
+
+    @property
+    def step(self) -> Step:
+        return self.bound.step
 
 
 @dataclass
@@ -66,47 +65,6 @@ class StepOutcome:
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     trigger: dict[str, Any] | None = None
     tail: list[str] = field(default_factory=list)
-
-
-def _fill(text: str | None, values: dict[str, str]) -> str | None:
-    return substitute(text, values) if text is not None else None
-
-
-def step_namespace(step: Step, values: dict[str, str], default: str) -> str:
-    return _fill(step.namespace, values) or values.get("namespace") or default
-
-
-def describe_command(step: Step, values: dict[str, str], runbook_dir: Path) -> str:
-    """The exact command shown to the operator before a step runs."""
-    if step.kind in ("command", "check"):
-        return display_command(render_argv(step, values))
-    if step.kind == "rollout":
-        ns = step_namespace(step, values, values.get("namespace", "default"))
-        limit = f", timeout {step.timeout}s" if step.timeout else ""
-        return f"rollout status {_fill(step.target, values)} -n {ns} (watched live, kubectl's logic{limit})"
-    if step.kind == "observe":
-        return f"observe for {step.duration}s, watching the rollback triggers"
-    if step.kind == "terraform" and step.terraform is not None:
-        tf = step.terraform
-        extra = " ".join(f"-var {k}={substitute(v, values)}" for k, v in tf.vars.items())
-        return f"terraform {tf.action} ({tf.dir}) {extra}".strip()
-    return ""
-
-
-def _expectation(step: Step, values: dict[str, str]) -> Expectation:
-    return Expectation(
-        exit_codes=tuple(step.expect.exit_codes),
-        matches=expectation_pattern(step.expect.output_matches, values),
-        not_matches=expectation_pattern(step.expect.output_not_matches, values),
-    )
-
-
-def expectation_pattern(text: str | None, values: dict[str, str]) -> re.Pattern[str] | None:
-    """An expect regex with parameters filled in as literal text (escaped)."""
-    if text is None:
-        return None
-    escaped = {k: re.escape(v) for k, v in values.items()}
-    return re.compile(substitute(text, escaped), re.MULTILINE)
 
 
 def free_artifact_path(change_dir: Path, name: str) -> Path:
@@ -163,7 +121,7 @@ class StepOutput:
 
 
 def _cast(ctx: StepContext, command: str) -> CastWriter:
-    return CastWriter(ctx.output_path, title=f"{ctx.item.section} {ctx.step.id}: {ctx.step.title}", command=command, started=ctx.started)
+    return CastWriter(ctx.output_path, title=f"{ctx.item.section} {ctx.step.id}: {ctx.bound.title}", command=command, started=ctx.started)
 
 
 def run_step(ctx: StepContext) -> StepOutcome:
@@ -204,7 +162,7 @@ def _capture_listener(ctx: StepContext) -> tuple[Listener | None, Callable[[], d
             handle.close()
         return {
             "kind": "backup" if ctx.step.backup else "evidence",
-            "description": ctx.step.title or ctx.step.id,
+            "description": ctx.bound.title or ctx.step.id,
             "file": {"path": path.relative_to(ctx.change_dir).as_posix(), "sha256": sha256_file(path)},
         }
 
@@ -212,18 +170,15 @@ def _capture_listener(ctx: StepContext) -> tuple[Listener | None, Callable[[], d
 
 
 def _run_command(ctx: StepContext) -> StepOutcome:
-    step = ctx.step
-    argv = render_argv(step, ctx.values)
-    env = dict(ctx.env)
-    env.update({k: substitute(v, ctx.values) for k, v in step.env.items()})
-    cwd = ctx.runbook_dir / substitute(step.cwd, ctx.values) if step.cwd else ctx.runbook_dir
-    cast = _cast(ctx, ctx.redactor.redact(display_command(argv)))
+    bound = ctx.bound
+    env = {**ctx.env, **bound.env}
+    cast = _cast(ctx, ctx.redactor.redact(bound.display))
     capture, finish_capture = _capture_listener(ctx)
     listeners = [*ctx.listeners, *([capture] if capture else [])]
-    timeout = step.timeout
+    timeout = ctx.step.timeout
     runner = CommandRunner(
-        argv, cwd=cwd, env=env, timeout_s=timeout, redactor=ctx.redactor, cast=cast, listeners=listeners,
-        expect=_expectation(step, ctx.values), grace=ctx.grace,
+        list(bound.argv), cwd=bound.cwd, env=env, timeout_s=timeout, redactor=ctx.redactor, cast=cast, listeners=listeners,
+        expect=Expectation(tuple(ctx.step.expect.exit_codes), bound.expect_matches, bound.expect_not_matches), grace=ctx.grace,
     )
     watcher = threading.Thread(target=_forward_cancel, args=(ctx.cancel, runner), daemon=True)
     watcher.start()
@@ -244,31 +199,3 @@ def _forward_cancel(cancel: threading.Event, runner: CommandRunner) -> None:
         if cancel.wait(0.1):
             runner.cancel()
             return
-
-
-# -- observe windows --------------------------------------------------------------------------------------------
-
-
-def _kubectl_json(args: list[str], env: dict[str, str]) -> dict[str, Any]:
-    proc = subprocess.run(["kubectl", *args, "-o", "json", KUBECTL_TIMEOUT], env=env, capture_output=True, timeout=30)
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr.decode(errors="replace").strip() or f"kubectl exited {proc.returncode}")
-    return json.loads(proc.stdout)
-
-
-def cluster_snapshot(env: dict[str, str], namespace: str) -> dict[str, list[dict[str, Any]]]:
-    """Pods, workloads and events of a namespace and every node, as plain API objects."""
-    pods = _kubectl_json(["get", "pods", "-n", namespace], env).get("items", [])
-    workloads = _kubectl_json(["get", "deployments,statefulsets,daemonsets", "-n", namespace], env).get("items", [])
-    nodes = _kubectl_json(["get", "nodes"], env).get("items", [])
-    events = _kubectl_json(["get", "events", "-n", namespace], env).get("items", [])
-    return {"pods": pods, "workloads": workloads, "nodes": nodes, "events": events}
-
-
-def _substituted_triggers(runbook: Runbook, values: dict[str, str]) -> list[dict[str, Any]]:
-    out = []
-    for trig in runbook.rollback.triggers:
-        raw = trig.model_dump(exclude_none=True, exclude_defaults=False)
-        raw = {k: v for k, v in raw.items() if v not in (None, False)}
-        out.append(json.loads(substitute(json.dumps(raw), {k: json.dumps(v)[1:-1] for k, v in values.items()})))
-    return out

@@ -14,7 +14,6 @@ from typing import Any
 
 from console.engine.steps import StepContext, StepOutcome, StepOutput, free_artifact_path, write_artifact
 from console.journal.cast import sha256_file
-from console.runbook.params import substitute
 
 
 class _Stream(StepOutput):
@@ -35,9 +34,10 @@ def run_terraform(ctx: StepContext) -> StepOutcome:
 
     tf = ctx.step.terraform
     assert tf is not None
-    workdir = (ctx.runbook_dir / substitute(tf.dir, ctx.values)).resolve()
-    variables = {k: substitute(v, ctx.values) for k, v in tf.vars.items()}
-    var_files = [(ctx.runbook_dir / substitute(f, ctx.values)).resolve() for f in tf.var_files]
+    workdir = ctx.bound.tf_dir
+    assert workdir is not None
+    variables = dict(ctx.bound.tf_vars)
+    var_files = list(ctx.bound.tf_var_files)
     stream = _Stream(ctx, f"terraform {tf.action} in {workdir}")
     artifacts: list[dict[str, Any]] = []
     passed, reason, code = False, "", None
@@ -128,12 +128,10 @@ def _apply(ctx, driver, workdir, variables, var_files, stream, artifacts):
 
 
 def _output(ctx, driver, workdir, variables, var_files, stream, artifacts):
-    from console.engine.steps import expectation_pattern
-
     outputs = driver.output(workdir)
     text = json.dumps(outputs, indent=1, sort_keys=True)
     matched = True
-    pattern = expectation_pattern(ctx.step.expect.output_matches, ctx.values)
+    pattern = ctx.bound.expect_matches
     for line in text.splitlines():
         stream(line)
     if pattern is not None and not pattern.search(json.dumps(outputs, sort_keys=True)):

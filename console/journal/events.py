@@ -13,6 +13,7 @@ params.set                 params{name: value} (secret values already "[REDACTED
 policy.checked             checks[{name, ok, message}] (context guard, window, frequency)
 approval.recorded          name, role, reference, step_id (for an approval step, else absent)
 breakglass.recorded        reason, approver, what (the rule overridden), step_id
+session.resumed            operator, host, pid (a new session: confirmations of earlier sessions no longer count)
 step.confirmed             section, step_id, method (yes | typed), word
 step.confirmation_refused  section, step_id, typed (what was typed instead)
 step.started               section, step_id, title, kind, command, argv, attempt
@@ -21,8 +22,9 @@ step.interrupted           section, step_id, reason
 manual.answered            section, step_id, answer, note
 note.added                 step_id, text, author
 artifact.saved             step_id, kind, description, file{path,sha256}
-failure.choice             section, step_id, choice (retry | rollback | continue | abort), by
-rollback.started           reason, steps[ids]
+failure.choice             section, step_id, choice (retry | rollback | continue | abort), by, automatic, countdown_s
+failure.held               section, step_id, by (the operator held an automatic rollback's countdown)
+rollback.started           reason, steps[ids], automatic
 rollback.finished          status (done | failed), failed_step
 trigger.fired              trigger, object, message
 escalation.passed          level, minutes, step_id
@@ -51,6 +53,8 @@ MANUAL_ANSWERED = "manual.answered"
 NOTE_ADDED = "note.added"
 ARTIFACT_SAVED = "artifact.saved"
 FAILURE_CHOICE = "failure.choice"
+FAILURE_HELD = "failure.held"
+SESSION_RESUMED = "session.resumed"
 ROLLBACK_STARTED = "rollback.started"
 ROLLBACK_FINISHED = "rollback.finished"
 TRIGGER_FIRED = "trigger.fired"

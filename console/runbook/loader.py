@@ -21,7 +21,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
-from console.runbook.models import BUILTIN_PARAMS, Runbook, Step
+from console.runbook.models import BUILTIN_PARAMS, IDENTITY_PARAMS, Runbook, Step
 from console.runbook.params import ParamError, coerce, placeholders
 
 Loc = tuple[str | int, ...]
@@ -344,6 +344,22 @@ def _reference_problems(name: str, root: CommentedMap, positions: Positions, tex
                     strings.append((("rollback", "triggers", i, key), value))
                 elif isinstance(value, dict):
                     strings.extend((("rollback", "triggers", i, key, k), v) for k, v in value.items())
+    # The change's identity is filled in before it has an ID or a folder: declared parameters and the target only.
+    identity = []
+    metadata = root.get("metadata") if isinstance(root.get("metadata"), dict) else {}
+    for key in ("title", "from", "to"):
+        if isinstance(metadata.get(key), str):
+            identity.append((("metadata", key), metadata[key]))
+    for key in ("why", "scope", "blast_radius"):
+        if isinstance(root.get(key), str):
+            identity.append(((key,), root[key]))
+    identity_known = set(params) | IDENTITY_PARAMS
+    for loc, value in identity:
+        for ph in placeholders(value):
+            if ph.name not in identity_known:
+                hint = difflib.get_close_matches(ph.name, sorted(identity_known), n=1)
+                extra = f" (did you mean {{{hint[0]}}}?)" if hint else ""
+                add(loc, f"unknown parameter {{{ph.name}}}{extra}; the change's title, versions and why may name declared parameters, context, environment and namespace", at=_string_column(value, loc, positions, ph.offset, lines))
     for loc, value in strings:
         if not isinstance(value, str):
             continue

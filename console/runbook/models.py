@@ -29,6 +29,9 @@ PARAM_NAME_PATTERN = r"^[a-z_][a-z0-9_]*$"
 # Step kinds that change something unless a step says otherwise; the others only look, wait or ask.
 MUTATING_KINDS = frozenset({"command", "terraform"})
 
+# A version, or a template of one: {param} placeholders are filled in when the change starts.
+VERSION_TEMPLATE = r"^(?:[A-Za-z0-9._+-]|\{[a-z_][a-z0-9_]*\})+$"
+
 StepId = Annotated[str, Field(pattern=ID_PATTERN, max_length=63)]
 
 
@@ -68,10 +71,14 @@ class Metadata(_Model):
     """Who and what the runbook is about: identity, versions, risk and where it may run."""
 
     id: str = Field(pattern=ID_PATTERN, max_length=63, description="Stable identifier, lower-case words joined by -.")
-    title: str = Field(min_length=1)
+    title: str = Field(min_length=1, description="What the change does; may use {param} placeholders.")
     component: str = Field(pattern=r"^[A-Za-z0-9._-]+$", description="The component the change touches.")
-    from_version: str = Field(alias="from", pattern=r"^[A-Za-z0-9._+-]+$", description="Version before the change.")
-    to_version: str = Field(alias="to", pattern=r"^[A-Za-z0-9._+-]+$", description="Version after the change.")
+    from_version: str = Field(
+        alias="from", pattern=VERSION_TEMPLATE, description="Version before the change; may use {param} placeholders."
+    )
+    to_version: str = Field(
+        alias="to", pattern=VERSION_TEMPLATE, description="Version after the change; may use {param} placeholders."
+    )
     risk: Risk
     environments: list[str] = Field(min_length=1, description="Environments (policy names) it may run in.")
     owners: list[str] = Field(min_length=1, description="Teams or people who own this runbook.")
@@ -308,7 +315,11 @@ class Runbook(_Model):
 
 
 # Parameters every change provides without the runbook declaring them.
-BUILTIN_PARAMS = frozenset({"context", "environment", "change_id", "change_dir", "runbook_dir"})
+# ``namespace`` is the change's namespace: the runbook's own parameter when it declares one, else the namespace
+# of the context the change runs on (or given with --param namespace=...).
+BUILTIN_PARAMS = frozenset({"context", "environment", "namespace", "change_id", "change_dir", "runbook_dir"})
+# What the change's identity (title, from, to, why) may name: it is fixed before the change has an ID or a folder.
+IDENTITY_PARAMS = frozenset({"context", "environment", "namespace"})
 
 
 def json_schema() -> dict[str, Any]:

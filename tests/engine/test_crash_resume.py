@@ -130,7 +130,8 @@ def test_a_console_killed_mid_step_resumes_with_the_step_interrupted(long_change
 
     events = read_events(ref.path / "journal.jsonl").events
     after_crash = [(e.type, e.data.get("step_id")) for e in events[len(before):]]
-    assert after_crash[:5] == [
+    assert after_crash[:6] == [
+        (ev.SESSION_RESUMED, None),
         (ev.STEP_INTERRUPTED, "long"),
         (ev.STEP_CONFIRMATION_REFUSED, "long"),
         (ev.STEP_CONFIRMED, "long"),

@@ -1,0 +1,181 @@
+"""A step bound to a change's values, once: what the screen shows, what the journal records and what runs.
+
+Before a step runs, its runbook text and the change's parameter values become one :class:`BoundStep` (argv,
+display text, env, working directory, namespace, target, expectation patterns, rollback triggers, Terraform
+variables). The step screen and line mode show ``display``, the session records ``display`` and ``argv`` in
+``step.started``, and the step's runner reads every value from the same object: what the record says ran is, by
+construction, what ran. Binding is pure: it reads no clock, file or cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from console.runbook.models import Runbook, Step
+from console.runbook.params import ParamError, display_command, render_argv, substitute
+
+# kubectl's own flags for a namespace; a command naming one acts there, whatever the change's default is.
+_NS_FLAG = re.compile(r"^(?:-n|--namespace)(?:=(.+))?$")
+
+
+@dataclass(frozen=True)
+class BoundStep:
+    """One step with every placeholder filled in; immutable, so the three readers cannot drift apart."""
+
+    section: str
+    step: Step
+    argv: tuple[str, ...] = ()
+    display: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    namespace: str = "default"
+    target: str | None = None
+    title: str = ""
+    expect_matches: re.Pattern[str] | None = None
+    expect_not_matches: re.Pattern[str] | None = None
+    triggers: tuple[Mapping[str, Any], ...] = ()
+    tf_dir: Path | None = None
+    tf_vars: Mapping[str, str] = field(default_factory=dict)
+    tf_var_files: tuple[Path, ...] = ()
+
+    @property
+    def step_id(self) -> str:
+        return self.step.id
+
+    @property
+    def kind(self) -> str:
+        return self.step.kind
+
+    def namespaces(self) -> list[str]:
+        """Every namespace this step acts on or watches: its own, and any a kubectl command names with -n."""
+        found = [self.namespace] if self.kind in ("rollout", "observe") or _is_kubectl(self.argv) else []
+        argv = list(self.argv)
+        for i, word in enumerate(argv):
+            m = _NS_FLAG.match(word)
+            if m:
+                value = m.group(1) if m.group(1) is not None else (argv[i + 1] if i + 1 < len(argv) else None)
+                if value:
+                    found.append(value)
+        for trig in self.triggers:
+            body = next(iter(trig.values()), None)
+            if isinstance(body, Mapping) and body.get("namespace"):
+                found.append(str(body["namespace"]))
+        return list(dict.fromkeys(found))
+
+
+@dataclass(frozen=True)
+class ChangeIdentity:
+    """What the change is, as the record names it: the runbook's title, from, to and why with parameters filled in."""
+
+    title: str
+    from_version: str
+    to_version: str
+    why: str
+    scope: str
+    blast_radius: str
+
+
+VERSION = re.compile(r"^[A-Za-z0-9._+-]+$")
+
+
+def identify(runbook: Runbook, values: Mapping[str, str]) -> ChangeIdentity:
+    """The change's identity; raises ParamError when a filled-in version would not name a folder safely."""
+    md = runbook.metadata
+    versions = {}
+    for field_name, text in (("from", md.from_version), ("to", md.to_version)):
+        value = substitute(text, values)
+        if not VERSION.match(value):
+            raise ParamError(f"metadata.{field_name}: {text!r} gives {value!r}, which is not a version (letters, digits, . _ + -)")
+        versions[field_name] = value
+    return ChangeIdentity(
+        substitute(md.title, values), versions["from"], versions["to"], substitute(runbook.why, values).strip(),
+        substitute(runbook.scope, values), substitute(runbook.blast_radius, values),
+    )
+
+
+def _is_kubectl(argv: tuple[str, ...]) -> bool:
+    return bool(argv) and Path(argv[0]).name == "kubectl"
+
+
+def expectation_pattern(text: str | None, values: Mapping[str, str]) -> re.Pattern[str] | None:
+    """An expect regex with parameters filled in as literal text (escaped)."""
+    if text is None:
+        return None
+    escaped = {k: re.escape(v) for k, v in values.items()}
+    return re.compile(substitute(text, escaped), re.MULTILINE)
+
+
+def bound_triggers(runbook: Runbook, values: Mapping[str, str]) -> tuple[dict[str, Any], ...]:
+    """The runbook's rollback triggers with parameters filled in (each a one-key mapping, as evaluate_triggers reads)."""
+    out = []
+    for trig in runbook.rollback.triggers:
+        raw = trig.model_dump(exclude_none=True, exclude_defaults=False)
+        raw = {k: v for k, v in raw.items() if v not in (None, False)}
+        # Substitute inside the JSON text so nested strings (selectors, patterns) are filled in; values are escaped.
+        out.append(json.loads(substitute(json.dumps(raw), {k: json.dumps(v)[1:-1] for k, v in values.items()})))
+    return tuple(out)
+
+
+def _fill(text: str | None, values: Mapping[str, str]) -> str | None:
+    return substitute(text, values) if text is not None else None
+
+
+def bind(
+    step: Step, section: str, values: Mapping[str, str], runbook: Runbook, runbook_dir: Path,
+    redact: Callable[[str], str] = lambda text: text,
+) -> BoundStep:
+    """Bind ``step`` to the change's values; raises ParamError when a placeholder has no value.
+
+    ``display`` and ``title`` are text for people and files (the screen, the journal, the cast header) and pass
+    through ``redact``; ``argv``, ``env`` and the rest are what runs and are never shown as they are.
+
+    ``values`` holds the built-in ``namespace`` (the runbook's parameter when it declares one, else the namespace of
+    the change's pinned context), so a step without its own ``namespace:`` acts where the change does.
+    """
+    namespace = _fill(step.namespace, values) or values.get("namespace") or "default"
+    bound = _bind(step, section, values, runbook, runbook_dir, namespace)
+    return replace(bound, display=redact(bound.display), title=redact(bound.title))
+
+
+def _bind(step: Step, section: str, values: Mapping[str, str], runbook: Runbook, runbook_dir: Path, namespace: str) -> BoundStep:
+    common: dict[str, Any] = {
+        "section": section, "step": step, "namespace": namespace, "title": substitute(step.title, values),
+        "expect_matches": expectation_pattern(step.expect.output_matches, values),
+        "expect_not_matches": expectation_pattern(step.expect.output_not_matches, values),
+    }
+    if step.kind in ("command", "check"):
+        argv = tuple(render_argv(step, values))
+        return BoundStep(
+            **common, argv=argv, display=display_command(argv),
+            # A check or smoke test after the change runs while the rollback triggers are watched.
+            triggers=bound_triggers(runbook, values) if section == "verification" else (),
+            env={k: substitute(v, values) for k, v in step.env.items()},
+            cwd=runbook_dir / substitute(step.cwd, values) if step.cwd else runbook_dir,
+        )
+    if step.kind == "rollout":
+        target = substitute(step.target or "", values)
+        limit = f", timeout {step.timeout}s" if step.timeout else ""
+        return BoundStep(
+            **common, target=target, triggers=bound_triggers(runbook, values),
+            display=f"rollout status {target} -n {namespace} (watched live, kubectl's logic{limit})",
+        )
+    if step.kind == "observe":
+        return BoundStep(
+            **common, triggers=bound_triggers(runbook, values),
+            display=f"observe namespace {namespace} for {step.duration}s, watching the rollback triggers",
+        )
+    if step.kind == "terraform" and step.terraform is not None:
+        tf = step.terraform
+        tf_vars = {k: substitute(v, values) for k, v in tf.vars.items()}
+        extra = " ".join(f"-var {k}={v}" for k, v in tf_vars.items())
+        return BoundStep(
+            **common, tf_dir=(runbook_dir / substitute(tf.dir, values)).resolve(), tf_vars=tf_vars,
+            tf_var_files=tuple((runbook_dir / substitute(f, values)).resolve() for f in tf.var_files),
+            display=f"terraform {tf.action} ({tf.dir}) {extra}".strip(),
+        )
+    return BoundStep(**common)
