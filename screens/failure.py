@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -47,6 +48,7 @@ class FailureScreen(ModalScreen[dict | None]):
         Binding("b", "choose('rollback')", "Roll back", id="failure.rollback", tooltip=CHOICE_TEXT["rollback"]),
         Binding("c", "choose('continue')", "Continue (break-glass)", id="failure.continue", tooltip=CHOICE_TEXT["continue"]),
         Binding("a", "choose('abort')", "Abort", id="failure.abort", tooltip=CHOICE_TEXT["abort"]),
+        Binding("h", "hold", "Hold the rollback", id="failure.hold", tooltip="Stop the automatic rollback's countdown and choose yourself"),
         Binding("escape", "back", "Back", id="failure.back", tooltip="Close the break-glass form"),
     ]
 
@@ -60,6 +62,10 @@ class FailureScreen(ModalScreen[dict | None]):
         self.nxt = nxt
         self.clock = clock
         self._stage = ""
+        # A step with on_failure: rollback rolls back by itself when this runs out, unless held (h).
+        self._auto_deadline: float | None = None
+        if nxt.auto_rollback:
+            self._auto_deadline = time.monotonic() + session.rollback_countdown_s
 
     def compose(self) -> ComposeResult:
         nxt = self.nxt
@@ -72,6 +78,7 @@ class FailureScreen(ModalScreen[dict | None]):
                 lines.append(f" {CHOICE_KEYS[option]} ", style="bold reverse")
                 lines.append(f" {option}: {CHOICE_TEXT[option]}\n")
             yield Static(lines, id="failure-options")
+            yield Static(id="failure-countdown")
             yield Static(id="failure-prompt")
             yield Input(compact=True, id="failure-input")
 
@@ -79,6 +86,29 @@ class FailureScreen(ModalScreen[dict | None]):
         self.query_one("#failure-input", Input).display = False
         self._tick()
         self.set_interval(1.0, self._tick)
+        if self._auto_deadline is not None:
+            self._count_down()
+            self.set_interval(0.2, self._count_down)
+
+    def _count_down(self) -> None:
+        if self._auto_deadline is None:
+            return
+        left = self._auto_deadline - time.monotonic()
+        if left <= 0 and not self._stage:
+            self._auto_deadline = None
+            self.dismiss({"choice": "rollback", "automatic": True, "countdown_s": self.session.rollback_countdown_s})
+            return
+        self.query_one("#failure-countdown", Static).update(Text.assemble(
+            (f"Rolling back automatically in {max(0, int(left + 0.999))}s ", "bold yellow"),
+            ("(on_failure: rollback). Press ", ""), ("h", "bold reverse"), (" to hold and choose yourself.", ""),
+        ))
+
+    def action_hold(self) -> None:
+        if self._auto_deadline is None:
+            return
+        self._auto_deadline = None
+        self.session.hold_rollback()
+        self.query_one("#failure-countdown", Static).update(Text("Automatic rollback held (recorded): choose below.", style="bold"))
 
     def _tick(self) -> None:
         failure = self.session.state.failure

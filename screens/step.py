@@ -157,7 +157,8 @@ class StepScreen(Screen):
         elif nxt.kind == "run":
             section = nxt.item.section if nxt.item else "step"
             looks_only = nxt.step is not None and not nxt.step.is_mutating
-            if section in AUTO_RUN_SECTIONS or looks_only or (nxt.item and nxt.item.step_id in self.session.state.confirmed):
+            automatic = section == "rollback" and self.session.state.rollback_automatic
+            if section in AUTO_RUN_SECTIONS or looks_only or automatic or (nxt.item and nxt.item.step_id in self.session.state.confirmed):
                 prompt.update("Running …")
                 self._start_run()
             else:
@@ -388,7 +389,10 @@ class StepScreen(Screen):
         def chosen(result: dict | None) -> None:
             if result:
                 try:
-                    self.session.choose(result["choice"], reason=result.get("reason", ""), approver=result.get("approver", ""))
+                    if result.get("automatic"):
+                        self.session.auto_rollback(countdown_s=result["countdown_s"])
+                    else:
+                        self.session.choose(result["choice"], reason=result.get("reason", ""), approver=result.get("approver", ""))
                 except SessionError as exc:
                     self.notify(str(exc), severity="error")
             self.show_next()

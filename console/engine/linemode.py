@@ -7,8 +7,10 @@ file, for rehearsals and tests; the session refuses it anywhere but a rehearsal 
 
 from __future__ import annotations
 
+import io
 import signal
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -220,6 +222,8 @@ class LineDriver:
         assert nxt.item is not None and nxt.step is not None
         self.s.check_escalations()
         self.say(f"!! {nxt.item.section} {nxt.item.step_id} failed: {nxt.reason}")
+        if nxt.auto_rollback and not self._answered_failure(nxt.item.step_id):
+            return self._count_down(nxt)
         default = "rollback" if nxt.step.on_failure == "rollback" and "rollback" in nxt.options else None
         options = "/".join(o.upper() if o == default else o for o in nxt.options)
         raw = self._answer("failure", nxt.item.step_id, f"   what now? [{options}]: ")
@@ -237,6 +241,23 @@ class LineDriver:
             self.say(f"   {exc}")
             if self.answers is not None:
                 raise
+        return None
+
+    def _answered_failure(self, step_id: str) -> bool:
+        """An answers file that names this failure decides it; the countdown is for everything else."""
+        return self.answers is not None and (self.answers.data.get("failure") or {}).get(step_id) is not None
+
+    def _count_down(self, nxt: Next) -> int | None:
+        """Roll back by itself after the policy's countdown, unless the operator presses Enter to hold it."""
+        countdown = 0 if self.answers is not None else self.s.rollback_countdown_s
+        if countdown > 0:
+            self.say(f"   rolling back automatically in {countdown}s (on_failure: rollback); press Enter to hold")
+            if _line_within(self.inp, countdown):
+                self.s.hold_rollback()
+                self.say("   held (recorded): choose what to do")
+                return None
+        self.s.auto_rollback(countdown_s=countdown)
+        self.say("   rolling back (automatic, recorded)")
         return None
 
     def _on_finish_rollback(self, nxt: Next) -> int | None:
@@ -272,6 +293,22 @@ class LineDriver:
         self.say(f"stopped; the change stays open: opsconsole resume {self.s.change_id}")
         self.s.release()
         return 3
+
+
+def _line_within(inp: TextIO, seconds: float) -> bool:
+    """Whether a line (Enter) arrives on ``inp`` within ``seconds``; it is read. Input that cannot be waited on
+    (not a terminal or pipe) never holds: the countdown then simply runs out."""
+    import select
+
+    try:
+        ready, _, _ = select.select([inp], [], [], seconds)
+    except (OSError, ValueError, TypeError, io.UnsupportedOperation):
+        time.sleep(seconds)
+        return False
+    if ready:
+        inp.readline()
+        return True
+    return False
 
 
 def _in_main_thread() -> bool:

@@ -354,9 +354,33 @@ class ChangeSession:
         if choice == "rollback":
             self.start_rollback(f"{nxt.item.step_id} failed: {nxt.reason}")
 
-    def start_rollback(self, reason: str) -> None:
+    def start_rollback(self, reason: str, *, automatic: bool = False) -> None:
         queue = rollback_queue(self.runbook, self.state)
-        self._append(ev.ROLLBACK_STARTED, {"reason": reason, "steps": queue})
+        self._append(ev.ROLLBACK_STARTED, {"reason": reason, "steps": queue, **({"automatic": True} if automatic else {})})
+
+    @property
+    def rollback_countdown_s(self) -> int:
+        """Seconds an automatic rollback waits for the operator to hold it (policy; 0 for unattended runs)."""
+        return self.policy.rollback.countdown_s
+
+    def auto_rollback(self, *, countdown_s: float) -> None:
+        """The countdown of a step with ``on_failure: rollback`` ended unheld: roll back, recorded as the console's
+        own decision; its rollback steps then run without waiting for a confirmation."""
+        nxt = self.next()
+        if nxt.kind != "failure" or nxt.item is None or not nxt.auto_rollback:
+            raise SessionError(f"no automatic rollback is due (the change needs {nxt.kind})")
+        self._append(ev.FAILURE_CHOICE, {
+            "section": nxt.item.section, "step_id": nxt.item.step_id, "choice": "rollback",
+            "by": "console (on_failure: rollback)", "automatic": True, "countdown_s": round(countdown_s, 1),
+        })
+        self.start_rollback(f"{nxt.item.step_id} failed: {nxt.reason}", automatic=True)
+
+    def hold_rollback(self, *, by: str | None = None) -> None:
+        """The operator stops an automatic rollback's countdown; the failure then waits for their choice."""
+        nxt = self.next()
+        if nxt.kind != "failure" or nxt.item is None or not nxt.auto_rollback:
+            raise SessionError(f"no automatic rollback is counting down (the change needs {nxt.kind})")
+        self._append(ev.FAILURE_HELD, {"section": nxt.item.section, "step_id": nxt.item.step_id, "by": by or self.operator})
 
     def finish_rollback(self) -> None:
         nxt = self.next()
