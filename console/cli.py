@@ -56,7 +56,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
     from console.runbook.lint import lint
     from console.runbook.loader import RunbookError, load_runbook
 
-    failed = 0
+    failed = warned = 0
     files = _runbook_files(args.paths)
     for path in files:
         try:
@@ -66,13 +66,14 @@ def cmd_lint(args: argparse.Namespace) -> int:
             for problem in exc.problems:
                 _out(str(problem))
             continue
-        findings = lint(loaded)
-        if findings:
+        findings = lint(loaded, warnings=True)
+        if any(f.blocking for f in findings):
             failed += 1
+        warned += sum(not f.blocking for f in findings)  # printed, but a warning never fails lint
         for finding in findings:
             _out(str(finding))
     if not args.quiet:
-        _err(f"{len(files)} runbook(s) checked, {failed} with problems")
+        _err(f"{len(files)} runbook(s) checked, {failed} with problems" + (f", {warned} warning(s)" if warned else ""))
     return EXIT_FAIL if failed else EXIT_OK
 
 
