@@ -56,7 +56,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
     from console.runbook.lint import lint
     from console.runbook.loader import RunbookError, load_runbook
 
-    failed = 0
+    failed = warned = 0
     files = _runbook_files(args.paths)
     for path in files:
         try:
@@ -66,13 +66,14 @@ def cmd_lint(args: argparse.Namespace) -> int:
             for problem in exc.problems:
                 _out(str(problem))
             continue
-        findings = lint(loaded)
-        if findings:
+        findings = lint(loaded, warnings=True)
+        if any(f.blocking for f in findings):
             failed += 1
+        warned += sum(not f.blocking for f in findings)  # printed, but a warning never fails lint
         for finding in findings:
             _out(str(finding))
     if not args.quiet:
-        _err(f"{len(files)} runbook(s) checked, {failed} with problems")
+        _err(f"{len(files)} runbook(s) checked, {failed} with problems" + (f", {warned} warning(s)" if warned else ""))
     return EXIT_FAIL if failed else EXIT_OK
 
 
@@ -114,6 +115,8 @@ def cmd_records_list(args: argparse.Namespace) -> int:
     from console.journal.records import load_change
 
     store = _store(args)
+    if args.refused:
+        return _list_refused(store, as_json=args.json)
     changes = [load_change(store, ref) for ref in store.list_changes()] if store.root.is_dir() else []
     if args.json:
         for c in changes:
@@ -141,6 +144,24 @@ def cmd_records_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _list_refused(store, *, as_json: bool) -> int:
+    """Refused starts, oldest first (newest last); exit 1 when a log is damaged, after what can be read."""
+    from console.journal.audit import read_refusals, refusal_rows
+
+    log = read_refusals(store.root)
+    if as_json:
+        for r in log.entries:
+            _out(json.dumps({"ts": r.ts, **r.data, "log": str(r.path), "line": r.line}, ensure_ascii=False))
+    elif log.entries:
+        for line in _table(refusal_rows(log.entries)):
+            _out(line)
+    elif not log.problems:
+        _err(f"no refused starts in {store.root}")
+    for problem in log.problems:
+        _err(f"opsconsole: {problem} (later entries of that log are not shown)")
+    return EXIT_FAIL if log.problems else EXIT_OK
+
+
 def cmd_records_show(args: argparse.Namespace) -> int:
     from console.journal.journal import read_events, verify
     from console.journal.render import render_record
@@ -156,13 +177,16 @@ def cmd_records_show(args: argparse.Namespace) -> int:
 
 
 def cmd_records_verify(args: argparse.Namespace) -> int:
+    from console.journal.audit import describe, verify_refusals
     from console.journal.records import describe_problem, load_change
 
     store = _store(args)
     if args.head and len(args.change_ids) != 1:
         raise CliError("--head checks one change: name exactly one change ID with it", EXIT_USAGE)
     refs = [_find(store, cid) for cid in args.change_ids] if args.change_ids else store.list_changes()
-    if not refs:
+    # Without IDs the refused-start logs are part of the store and are checked too.
+    logs = [] if args.change_ids else verify_refusals(store.root)
+    if not refs and not logs:
         _err(f"no changes in {store.root}")
         return EXIT_OK
     broken = 0
@@ -174,6 +198,15 @@ def cmd_records_verify(args: argparse.Namespace) -> int:
         else:
             broken += 1
             _out(describe_problem(change))
+    for path, report in logs:
+        name = path.relative_to(store.root)
+        if report.ok:
+            extra = f"; {'; '.join(report.warnings)}" if report.warnings else ""
+            _out(f"{name}: ok ({report.events} entries, head {report.head}){extra}")
+        else:
+            broken += 1
+            first = report.problems[0]
+            _out(describe(name, first.line, first.reason))
     return EXIT_FAIL if broken else EXIT_OK
 
 
@@ -390,13 +423,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     records = sub.add_parser("records", help="list, show, verify and render change records")
     rsub = records.add_subparsers(dest="records_cmd", metavar="ACTION", required=True)
-    rl = rsub.add_parser("list", help="a table of every change in the store")
-    rl.add_argument("--json", action="store_true", help="one JSON object per change")
+    rl = rsub.add_parser("list", help="a table of every change in the store (or of refused starts)")
+    rl.add_argument("--json", action="store_true", help="one JSON object per change (or refusal)")
+    rl.add_argument("--refused", action="store_true", help="starts refused before they began, newest last, from refused/*.jsonl")
     rl.set_defaults(func=cmd_records_list)
     rs = rsub.add_parser("show", help="print a change's record, rendered from its journal")
     rs.add_argument("change_id", metavar="ID")
     rs.set_defaults(func=cmd_records_show)
-    rv = rsub.add_parser("verify", help="check hash chains and output files (all changes when no ID is given)")
+    rv = rsub.add_parser("verify", help="check hash chains and output files (all changes and refused-start logs when no ID is given)")
     rv.add_argument("change_ids", nargs="*", metavar="ID")
     rv.add_argument("--head", metavar="HASH", help="the chain must end at this hash, kept elsewhere at close-out")
     rv.set_defaults(func=cmd_records_verify)

@@ -2,6 +2,11 @@
 
 The loader already refuses what cannot run; lint refuses what should not run: a high-risk change with no way
 back, a backup that leaves no evidence, a mutating step that one stray Enter would start.
+
+A rule is an error (the runbook must not start: ``opsconsole lint`` fails and a change refuses to start) or a
+warning (advice: printed by ``opsconsole lint``, which still passes, and never in the way of a start).
+``lint`` returns only errors unless asked for warnings, so a caller that refuses on any finding refuses on
+errors alone.
 """
 
 from __future__ import annotations
@@ -10,34 +15,58 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from console.runbook.loader import Loc, LoadedRunbook, iter_steps
+from console.runbook.loader import Loc, LoadedRunbook, _string_column, _walk_data, iter_steps
 from console.runbook.models import Runbook, Step
 from console.runbook.params import placeholders
 
 HIGH_RISK = ("high", "critical")
 BACKUP_WORDS = re.compile(r"\b(backup|back up|back-up|snapshot|dump)\b", re.IGNORECASE)
+ERROR, WARNING = "error", "warning"
+# Programs that run their -c argument as shell code.
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "yash"})
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One broken authoring rule: where, which rule, and what to do about it."""
+    """One broken authoring rule: where (line, and column when the rule knows it), which rule, what to do.
+
+    ``severity`` is ``error`` (blocks) or ``warning`` (advice only); a warning says so in its text.
+    """
 
     file: str
     line: int
     rule: str
     message: str
+    col: int | None = None
+    severity: str = ERROR
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity == ERROR
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.rule}: {self.message}"
+        where = f"{self.file}:{self.line}" + (f":{self.col}" if self.col is not None else "")
+        level = "warning: " if self.severity == WARNING else ""
+        return f"{where}: {level}{self.rule}: {self.message}"
 
 
-Rule = Callable[[LoadedRunbook], Iterator[tuple[Loc, str]]]
+@dataclass(frozen=True)
+class At:
+    """An exact place in the file (1-based line and column), for a rule that points inside a string."""
+
+    line: int
+    col: int
+
+
+Rule = Callable[[LoadedRunbook], Iterator[tuple[Loc | At, str]]]
 RULES: dict[str, tuple[str, Rule]] = {}
+SEVERITY: dict[str, str] = {}
 
 
-def rule(name: str, summary: str) -> Callable[[Rule], Rule]:
+def rule(name: str, summary: str, *, severity: str = ERROR) -> Callable[[Rule], Rule]:
     def register(fn: Rule) -> Rule:
         RULES[name] = (summary, fn)
+        SEVERITY[name] = severity
         return fn
 
     return register
@@ -126,6 +155,73 @@ def _confirm_word(lr: LoadedRunbook) -> Iterator[tuple[Loc, str]]:
             yield loc + ("confirm_word",), f"step {step.id!r}: a typed word of {step.confirm_word!r} is no better than yes"
 
 
+def shell_script_index(argv: list[str]) -> tuple[int, int] | None:
+    """``(shell, script)``: the indexes of a shell word and of the script it runs with ``-c``; None if there is none.
+
+    The shell may be anywhere in argv (``kubectl exec pod -- sh -c ...``, ``env X=1 bash -lc ...``). Options are
+    read the way sh and bash read them: clusters (``-ec``, ``-euxc``), ``-o``/``+o``/``-O`` with their argument
+    (also at the end of a cluster: ``-eo pipefail``), bash's long options, and ``--``; the script is the first
+    word after them, when a cluster held ``c``.
+    """
+    for i, word in enumerate(argv):
+        if word.rsplit("/", 1)[-1] not in SHELLS:
+            continue
+        j, has_c = i + 1, False
+        while j < len(argv):
+            opt = argv[j]
+            if opt == "--":
+                j += 1
+                break
+            if opt.startswith("--"):
+                j += 2 if opt in ("--rcfile", "--init-file") else 1
+            elif len(opt) > 1 and opt[0] in "-+":
+                has_c = has_c or (opt[0] == "-" and "c" in opt[1:])
+                j += 2 if opt[-1] in "oO" else 1
+            else:
+                break
+        if has_c and j < len(argv):
+            return i, j
+    return None
+
+
+def _runs(rb: Runbook) -> Iterator[tuple[Loc, str, Step | None, list[str]]]:
+    """Every argv a runbook runs, with where it is, a name for it, and its step (None for evidence)."""
+    for loc, step in iter_steps(rb):
+        if step.run:
+            yield loc, f"step {step.id!r}", step, step.run
+    for i, ev in enumerate(rb.evidence):
+        if ev.run:
+            yield ("evidence", i), f"evidence {ev.id!r}", None, ev.run
+
+
+@rule(
+    "param-in-shell-script",
+    "a {param} is not written into the script of sh -c (the shell would run its value as code)",
+    severity=WARNING,
+)
+def _param_in_shell_script(lr: LoadedRunbook) -> Iterator[tuple[Loc | At, str]]:
+    lines = lr.text.split("\n")
+    for loc, what, step, argv in _runs(lr.runbook):
+        found = shell_script_index(argv)
+        if found is None:
+            continue
+        shell_i, script_i = found
+        shell = argv[shell_i].rsplit("/", 1)[-1]
+        word_loc = loc + ("run", script_i)
+        _walked, node = _walk_data(lr.positions.root, word_loc)
+        for ph in placeholders(argv[script_i]):
+            line, col = _string_column(node, word_loc, lr.positions, ph.offset, lines)
+            instead = f"pass it as a positional argument ([{shell}, -c, 'do \"$1\"', {shell}, '{{{ph.name}}}'])"
+            # shell: true quotes values for the one shell it starts; a shell further along argv (kubectl exec
+            # ... -- sh -c) would still re-read them, so it is offered only when the shell is the command itself.
+            if shell_i == 0 and step is not None and not step.shell:
+                instead += f" or drop {shell} -c and set shell: true, which shell-quotes every value"
+            yield At(line, col), (
+                f"{what}: {{{ph.name}}} is written into the script of {shell} -c, so the shell reads its value as "
+                f"code rather than as one literal argument; {instead}"
+            )
+
+
 def _templated_texts(rb: Runbook) -> Iterator[str]:
     for _loc, step in iter_steps(rb):
         yield from step.run or []
@@ -144,13 +240,22 @@ def _templated_texts(rb: Runbook) -> Iterator[str]:
         yield trig.model_dump_json()
 
 
-def lint(lr: LoadedRunbook, *, only: set[str] | None = None) -> list[Finding]:
-    """Every finding of every rule (or of ``only``), sorted by line."""
+def lint(lr: LoadedRunbook, *, only: set[str] | None = None, warnings: bool = False) -> list[Finding]:
+    """Every finding of every rule (or of ``only``), sorted by line.
+
+    Warnings come only with ``warnings=True``: without it every finding returned is one that blocks a start.
+    """
     findings = []
     for name, (_summary, fn) in RULES.items():
         if only is not None and name not in only:
             continue
-        for loc, message in fn(lr):
-            findings.append(Finding(str(lr.path), lr.positions.line(loc), name, message))
-    findings.sort(key=lambda f: (f.line, f.rule))
+        severity = SEVERITY[name]
+        if severity == WARNING and not warnings:
+            continue
+        for where, message in fn(lr):
+            if isinstance(where, At):
+                findings.append(Finding(str(lr.path), where.line, name, message, where.col, severity))
+            else:
+                findings.append(Finding(str(lr.path), lr.positions.line(where), name, message, None, severity))
+    findings.sort(key=lambda f: (f.line, f.col or 0, f.rule))
     return findings

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from console.runbook.lint import RULES, Finding, lint
+from console.runbook.lint import RULES, SEVERITY, Finding, lint, shell_script_index
 from console.runbook.loader import LoadedRunbook, load_runbook
 
 # Low risk, read-only: no rule applies beyond the universal ones, which it keeps.
@@ -113,8 +113,12 @@ def test_the_rules_are_the_documented_ones() -> None:
     assert set(RULES) == {
         "required-sections", "rollback-defined", "rollback-coverage", "verification-required",
         "typed-confirmation", "backup-evidence", "unused-param", "confirm-word-known", "secret-default",
+        "param-in-shell-script",
     }
     assert all(summary for summary, _fn in RULES.values())
+    # Every rule blocks a start except the advice about shell scripts.
+    assert {name for name, level in SEVERITY.items() if level != "error"} == {"param-in-shell-script"}
+    assert set(SEVERITY) == set(RULES)
 
 
 @pytest.mark.parametrize("text", [LOW, HIGH], ids=["low", "high"])
@@ -330,3 +334,185 @@ def test_secret_default(tmp_path: Path) -> None:
     # given when the change starts: no default, no finding
     kept = edit(text, "secret: true, default: hunter2}", "secret: true}")
     assert lint(load(tmp_path, kept, "k.yaml")) == []
+
+
+# -- param-in-shell-script: a warning, never a block -------------------------------------------------------------
+
+LOOK = '    run: [kubectl, get, pods, -n, "{namespace}"]'
+
+
+def with_run(run: str, extra: str = "") -> str:
+    """LOW with the step's run replaced (a flow sequence or a block), plus extra step fields."""
+    return edit(LOW, LOOK, f"    run: {run}{extra}")
+
+
+def at(text: str, marker: str, token: str = "{namespace}", nth: int = 0) -> tuple[int, int]:
+    """Line and column (1-based) of the nth ``token`` on the only line containing ``marker``."""
+    line = line_of(text, marker)
+    row = text.splitlines()[line - 1]
+    col = -1
+    for _ in range(nth + 1):
+        col = row.index(token, col + 1)
+    return line, col + 1
+
+
+def warnings(tmp_path: Path, text: str, name: str = "case.yaml") -> list[Finding]:
+    return only(lint(load(tmp_path, text, name), warnings=True), "param-in-shell-script")
+
+
+def test_param_in_shell_script_is_located_at_each_placeholder(tmp_path: Path) -> None:
+    text = with_run('[sh, -ec, "kubectl get pods -n {namespace} | grep {namespace}"]')
+    lr = load(tmp_path, text)
+    found = lint(lr, warnings=True)
+    assert [(f.line, f.col, f.rule, f.severity) for f in found] == [
+        (*at(text, "grep", nth=0), "param-in-shell-script", "warning"),
+        (*at(text, "grep", nth=1), "param-in-shell-script", "warning"),
+    ]
+    line, col = found[0].line, found[0].col
+    assert str(found[0]) == (
+        f"{tmp_path / 'case.yaml'}:{line}:{col}: warning: param-in-shell-script: step 'look': {{namespace}} is "
+        "written into the script of sh -c, so the shell reads its value as code rather than as one literal "
+        "argument; pass it as a positional argument ([sh, -c, 'do \"$1\"', sh, '{namespace}']) or drop sh -c "
+        "and set shell: true, which shell-quotes every value"
+    )
+    assert not found[0].blocking
+    # Without asking for warnings, lint returns only what blocks a start: nothing here.
+    assert lint(lr) == []
+
+
+def test_param_in_shell_script_in_a_block_scalar_points_at_its_line(tmp_path: Path) -> None:
+    block = "\n      - bash\n      - -lc\n      - |\n        set -e\n        kubectl get pods -n '{namespace}'\n"
+    text = edit(LOW, LOOK + "\n", f"    run:{block}")
+    [finding] = warnings(tmp_path, text)
+    assert (finding.line, finding.col) == at(text, "kubectl get pods -n '{namespace}'")
+    assert "script of bash -c" in finding.message
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        '[sh, -c, "echo {namespace}"]',
+        '[/bin/sh, -ec, "echo {namespace}"]',
+        '[bash, -lc, "echo {namespace}"]',
+        '[/usr/bin/bash, -euxc, "echo {namespace}"]',
+        '[bash, -o, pipefail, -c, "echo {namespace}"]',
+        '[bash, -eo, pipefail, -c, "echo {namespace}"]',
+        '[bash, --noprofile, --norc, -c, "echo {namespace}"]',
+        '[sh, -c, --, "echo {namespace}"]',
+        '[env, LANG=C, sh, -c, "echo {namespace}"]',
+        '[kubectl, exec, deploy/web, --, sh, -c, "echo {namespace}"]',
+        '[sh, -c, "echo \'{namespace}\'"]',  # quoting inside the script does not help: the value can close it
+    ],
+)
+def test_param_in_shell_script_trips_on_every_way_of_writing_sh_c(tmp_path: Path, run: str) -> None:
+    text = with_run(run)
+    [finding] = warnings(tmp_path, text)
+    assert (finding.line, finding.col) == at(text, "    run:")
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        LOOK.removeprefix("    run: "),  # a plain argv: the value is one literal argument
+        "[sh, -c, 'kubectl get pods -n \"$1\"', sh, '{namespace}']",  # the recommended form
+        "[bash, -ec, 'echo \"$1\"', bash, '{namespace}']",
+        "[sh, ./script.sh, '{namespace}']",  # no -c: the script is a file, the value its argument
+        "[bash, -e, '{namespace}']",
+        "[grep, -c, '{namespace}', file]",  # -c of a program that is not a shell
+        '[sh, -c, "echo {{namespace}}", sh, "{namespace}"]',  # an escaped, literal {namespace} in the script
+    ],
+)
+def test_param_in_shell_script_leaves_safe_commands_alone(tmp_path: Path, run: str) -> None:
+    assert warnings(tmp_path, with_run(run)) == []
+
+
+def test_param_in_shell_script_advice_fits_the_step(tmp_path: Path) -> None:
+    # Already shell: true: only the positional form is offered.
+    text = with_run('[sh, -c, "echo {namespace}"]', "\n    shell: true")
+    [finding] = warnings(tmp_path, text, "a.yaml")
+    assert finding.message.endswith("([sh, -c, 'do \"$1\"', sh, '{namespace}'])")
+    # A shell inside the pod: shell: true would quote for the local shell only, so it is not offered.
+    text = with_run('[kubectl, exec, deploy/web, --, bash, -c, "echo {namespace}"]')
+    [finding] = warnings(tmp_path, text, "b.yaml")
+    assert finding.message.endswith("([bash, -c, 'do \"$1\"', bash, '{namespace}'])")
+
+
+def test_param_in_shell_script_covers_every_section_and_evidence(tmp_path: Path) -> None:
+    text = LOW.replace("done_when:", (
+        "rollback:\n  steps:\n    - id: undo\n      run: [sh, -c, 'echo undo {namespace}']\n"
+        "evidence:\n  - id: pods\n    run: [sh, -c, 'echo kept {namespace}']\n"
+        "done_when:"
+    ))
+    found = warnings(tmp_path, text)
+    assert [(f.line, f.col) for f in found] == [at(text, "echo undo"), at(text, "echo kept")]
+    assert [f.message.split(":")[0] for f in found] == ["step 'undo'", "evidence 'pods'"]
+
+
+def test_shell_script_index() -> None:
+    assert shell_script_index(["sh", "-c", "x"]) == (0, 2)
+    assert shell_script_index(["kubectl", "exec", "p", "--", "/bin/bash", "-xc", "x", "a0", "a1"]) == (4, 6)
+    assert shell_script_index(["bash", "--rcfile", "f", "-c", "x"]) == (0, 4)
+    assert shell_script_index(["sh", "-c"]) is None  # no script: sh itself refuses that
+    assert shell_script_index(["sh", "-e", "x"]) is None
+    assert shell_script_index(["echo", "-c", "x"]) is None
+
+
+def test_the_recommended_form_passes_a_hostile_value_as_one_argument(tmp_path: Path) -> None:
+    """What the warning recommends does what it says: run through a real /bin/sh, the value stays data."""
+    import subprocess
+
+    from console.runbook.params import render_argv
+
+    text = with_run("[sh, -c, 'printf \"<%s>\" \"$1\"', sh, '{namespace}']")
+    lr = load(tmp_path, text)
+    assert lint(lr, warnings=True) == []
+    value = "web; echo INJECTED $(id -u)"
+    argv = render_argv(lr.runbook.steps[0], {"namespace": value})
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=30).stdout
+    assert out == f"<{value}>"
+
+
+def test_warnings_print_but_do_not_fail_opsconsole_lint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from console.cli import main
+
+    text = with_run('[sh, -c, "echo {namespace}"]')
+    path = tmp_path / "warned.yaml"
+    path.write_text(text)
+    line, col = at(text, "    run:")
+    assert main(["lint", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{path}:{line}:{col}: warning: param-in-shell-script: step 'look': {{namespace}} is written")
+    assert len(out.splitlines()) == 1
+    assert err == "1 runbook(s) checked, 0 with problems, 1 warning(s)\n"
+    # With an error beside it, lint fails for the error and still prints the warning.
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(edit(text, "why: To see what runs.", "why: ''"))
+    assert main(["lint", str(broken)]) == 1
+    out, err = capsys.readouterr()
+    assert [ln.split(": ")[1] for ln in out.splitlines()] == ["required-sections", "warning"]
+    assert err == "1 runbook(s) checked, 1 with problems, 1 warning(s)\n"
+
+
+def test_a_warning_does_not_block_a_start(tmp_path: Path, dead_kubeconfig: Path, records_dir: Path) -> None:
+    from console.config import load_policy
+    from console.engine.session import ChangeSession, StartRequest
+    from console.journal.store import RecordStore
+
+    path = tmp_path / "warned.yaml"
+    path.write_text(edit(with_run('[sh, -c, "echo {namespace}"]'), "[staging]", "[rehearsal]"))
+    assert lint(load_runbook(path), warnings=True) != []
+    request = StartRequest(runbook_path=path, environment="rehearsal", context="rehearsal", operator="alice",
+                           kubeconfig=str(dead_kubeconfig))
+    session = ChangeSession.start(request, store=RecordStore(records_dir), policy=load_policy())
+    try:
+        assert [e.type for e in session.events][0] == "change.created"
+    finally:
+        session.release()
+
+
+SHIPPED = sorted((Path(__file__).resolve().parents[2] / "runbooks").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_runbooks_and_the_template_have_no_warnings_either(path: Path) -> None:
+    assert [str(f) for f in lint(load_runbook(path), warnings=True)] == []
