@@ -268,9 +268,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     environment = args.environment or policy.environment_of(context)
     if environment is None:
         raise CliError(f"context {context!r} maps to no environment in policy ({policy.source}); name one with --environment")
-    if answers is not None and not pol.is_rehearsal(policy, environment):
-        raise CliError(f"--answers runs a change unattended, which policy allows only on rehearsal environments, not {environment}")
     data = answers.data if answers else {}
+    store = RecordStore(resolve_records_dir(args.records_dir, configured=policy.records_dir))
+    if answers is not None and not pol.is_rehearsal(policy, environment):
+        reason = f"--answers runs a change unattended, which policy allows only on rehearsal environments, not {environment}"
+        _refused(store, policy, StartRequest(
+            runbook_path=Path(args.runbook), environment=environment, context=context,
+            operator=args.operator or str(data.get("operator") or "") or _user(),
+        ), reason)
+        raise CliError(reason)
     params = {**{str(k): v for k, v in (data.get("params") or {}).items()}, **parse_assignments(args.param)}
     approvals = _parse_approvals(args.approval)
     if answers:
@@ -289,9 +295,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         emergency_reason=args.emergency or emergency.get("reason"), emergency_approver=args.emergency_approver or emergency.get("approver"),
         typed_context=typed, kubeconfig=args.kubeconfig,
     )
-    store = RecordStore(resolve_records_dir(args.records_dir, configured=policy.records_dir))
     session = ChangeSession.start(request, store=store, policy=policy)
     return _drive(LineDriver(session, answers=answers), session)
+
+
+def _refused(store, policy, request, reason: str) -> None:
+    """A start refused here, before the session's own checks, is recorded like the ones the session refuses."""
+    from console.engine.redact import Redactor
+    from console.journal.audit import refuse
+
+    problem = refuse(store, request, request.runbook_path, reason, [], Redactor((), policy.redaction.patterns).redact)
+    if problem:
+        _err(f"opsconsole: {problem}")
 
 
 def _drive(driver, session) -> int:

@@ -27,13 +27,14 @@ from console.engine.runner import Listener
 from console.engine.state import Item, Next, State, apply, fold, next_action, rollback_queue
 from console.engine.steps import StepContext, StepOutcome, run_step, write_artifact
 from console.journal import events as ev
+from console.journal.audit import refuse
 from console.journal.cast import sha256_file
 from console.journal.journal import Event, Journal
 from console.journal.records import render_to_disk
 from console.journal.store import ChangeLock, ChangeRef, RecordStore
 from console.journal.summary import parse_ts
 from console.runbook.lint import lint
-from console.runbook.loader import LoadedRunbook, load_runbook, load_runbook_text
+from console.runbook.loader import LoadedRunbook, RunbookError, load_runbook, load_runbook_text
 from console.runbook.models import Step
 from console.runbook.params import ParamError, resolve, secret_values, substitute
 
@@ -93,39 +94,22 @@ class ChangeSession:
 
     @classmethod
     def start(cls, request: StartRequest, *, store: RecordStore, policy: Policy, clock: Clock = utcnow) -> ChangeSession:
-        """Check everything, then create the change and write its opening events; raises PolicyRefused or SessionError."""
-        loaded = load_runbook(request.runbook_path)
-        findings = lint(loaded)
-        if findings:
-            raise SessionError(f"{request.runbook_path}: the runbook breaks authoring rules ({findings[0]}); run opsconsole lint")
-        now = clock()
-        verdicts = evaluate_policy(request, loaded, policy, store, now)
-        emergency = bool(request.emergency_reason)
-        blocking = [v for v in verdicts if not v.ok and not (v.overridable and emergency)]
-        if blocking:
-            hint = " (mark the change as an emergency to override)" if all(v.overridable for v in blocking) else ""
-            raise PolicyRefused(f"{blocking[0].name}: {blocking[0].message}{hint}", verdicts)
-        if emergency and not (request.emergency_approver or "").strip():
-            raise PolicyRefused("an emergency change needs the name of who approved the break-glass", verdicts)
-        params, namespace_given = _split_namespace(loaded.runbook, request.params)
-        try:
-            base_values = resolve(loaded.runbook, params)
-        except ParamError as exc:
-            raise SessionError(str(exc)) from None
-        for name, p in loaded.runbook.params.items():
-            if p.secret and name in base_values and len(base_values[name]) < 4:
-                raise SessionError(f"parameter {name}: a secret shorter than 4 characters cannot be redacted reliably")
-        try:
-            kube = PinnedKubeconfig(request.context, explicit=request.kubeconfig)
-        except KubeconfigError as exc:
-            raise SessionError(str(exc)) from None
+        """Check everything, then create the change and write its opening events; raises PolicyRefused or SessionError.
 
+        A start refused before the change exists leaves its trace in the store's log of refused starts.
+        """
+        seen: list[LoadedRunbook] = []
         try:
-            base_values["namespace"] = _namespace(base_values.get("namespace") or namespace_given or kube.namespace)
-            identity = identify(loaded.runbook, {**base_values, "context": request.context, "environment": request.environment})
-        except (ParamError, SessionError) as exc:
-            kube.close()
-            raise SessionError(str(exc)) from None
+            loaded, verdicts, base_values, kube, identity, emergency = _admit(request, store, policy, clock, seen)
+        except (RunbookError, SessionError) as exc:
+            problem = refuse(
+                store, request, seen[0] if seen else request.runbook_path, str(exc), getattr(exc, "verdicts", []),
+                Redactor((), policy.redaction.patterns).redact, clock=clock,
+            )
+            if problem:
+                exc.args = (f"{exc.args[0]} ({problem})", *exc.args[1:])
+            raise
+        now = clock()
         redactor = Redactor(secret_values(loaded.runbook, base_values), policy.redaction.patterns)
         md = loaded.runbook.metadata
         ref = store.create_change(component=md.component, from_version=identity.from_version, to_version=identity.to_version, when=now)
@@ -562,3 +546,42 @@ def _namespace(value: str) -> str:
     if not NAMESPACE.match(value):
         raise SessionError(f"namespace {value!r} is not a valid Kubernetes namespace name (lower-case letters, digits and -)")
     return value
+
+
+def _admit(request: StartRequest, store: RecordStore, policy: Policy, clock: Clock, seen: list[LoadedRunbook]):
+    """Everything a start checks before the change exists; raises RunbookError, PolicyRefused or SessionError.
+    The loaded runbook is put in ``seen`` as soon as it loads, so a refusal can name it."""
+    loaded = load_runbook(request.runbook_path)
+    seen.append(loaded)
+    findings = lint(loaded)
+    if findings:
+        raise SessionError(f"{request.runbook_path}: the runbook breaks authoring rules ({findings[0]}); run opsconsole lint")
+    now = clock()
+    verdicts = evaluate_policy(request, loaded, policy, store, now)
+    emergency = bool(request.emergency_reason)
+    blocking = [v for v in verdicts if not v.ok and not (v.overridable and emergency)]
+    if blocking:
+        hint = " (mark the change as an emergency to override)" if all(v.overridable for v in blocking) else ""
+        raise PolicyRefused(f"{blocking[0].name}: {blocking[0].message}{hint}", verdicts)
+    if emergency and not (request.emergency_approver or "").strip():
+        raise PolicyRefused("an emergency change needs the name of who approved the break-glass", verdicts)
+    params, namespace_given = _split_namespace(loaded.runbook, request.params)
+    try:
+        base_values = resolve(loaded.runbook, params)
+    except ParamError as exc:
+        raise SessionError(str(exc)) from None
+    for name, p in loaded.runbook.params.items():
+        if p.secret and name in base_values and len(base_values[name]) < 4:
+            raise SessionError(f"parameter {name}: a secret shorter than 4 characters cannot be redacted reliably")
+    try:
+        kube = PinnedKubeconfig(request.context, explicit=request.kubeconfig)
+    except KubeconfigError as exc:
+        raise SessionError(str(exc)) from None
+
+    try:
+        base_values["namespace"] = _namespace(base_values.get("namespace") or namespace_given or kube.namespace)
+        identity = identify(loaded.runbook, {**base_values, "context": request.context, "environment": request.environment})
+    except (ParamError, SessionError) as exc:
+        kube.close()
+        raise SessionError(str(exc)) from None
+    return loaded, verdicts, base_values, kube, identity, emergency

@@ -26,7 +26,14 @@ SIMPLE = runbook_doc(steps=[{"id": "noop", "kind": "check", "run": ["true"]}])
 
 
 def nothing_written(records: Path) -> bool:
-    return not records.exists() or every_file(records) == []
+    """No change was created; the refusal itself is in the store's log of refused starts, and nothing else is."""
+    from console.journal.audit import read_refusals
+
+    if not records.exists():
+        return False  # the refusal must have been recorded
+    others = [p for p in every_file(records) if p.relative_to(records).parts[0] != "refused"]
+    log = read_refusals(records)
+    return others == [] and len(log.entries) >= 1 and log.problems == []
 
 
 # -- change window ------------------------------------------------------------------------------------------------------
