@@ -305,10 +305,8 @@ def _line_within(inp: TextIO, seconds: float) -> bool:
     except (OSError, ValueError, TypeError, io.UnsupportedOperation):
         time.sleep(seconds)
         return False
-    if ready:
-        inp.readline()
-        return True
-    return False
+    # Enter holds; the end of the input (nobody there to hold it) lets the countdown run out.
+    return bool(ready) and bool(inp.readline())
 
 
 def _in_main_thread() -> bool:

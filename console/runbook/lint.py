@@ -223,9 +223,11 @@ def _param_in_shell_script(lr: LoadedRunbook) -> Iterator[tuple[Loc | At, str]]:
 
 
 def _templated_texts(rb: Runbook) -> Iterator[str]:
+    md = rb.metadata
+    yield from (md.title, md.from_version, md.to_version, rb.why, rb.scope, rb.blast_radius)
     for _loc, step in iter_steps(rb):
         yield from step.run or []
-        for value in (step.cwd, step.confirm_word, step.target, step.namespace, step.instructions, step.explain):
+        for value in (step.title, step.cwd, step.confirm_word, step.target, step.namespace, step.instructions, step.explain):
             if value:
                 yield value
         yield from step.env.values()
