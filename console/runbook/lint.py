@@ -126,6 +126,20 @@ def _confirm_word(lr: LoadedRunbook) -> Iterator[tuple[Loc, str]]:
             yield loc + ("confirm_word",), f"step {step.id!r}: a typed word of {step.confirm_word!r} is no better than yes"
 
 
+@rule("evidence-source", "each evidence entry keeps one thing (from_step or run) under an id of its own")
+def _evidence_source(lr: LoadedRunbook) -> Iterator[tuple[Loc, str]]:
+    # The loader checks that from_step names a step; close-out records each entry once, by its id.
+    seen: set[str] = set()
+    for i, entry in enumerate(lr.runbook.evidence):
+        if bool(entry.from_step) == bool(entry.run):
+            yield ("evidence", i), (
+                f"evidence {entry.id!r} needs exactly one of from_step (a step's output) or run (a command run at close-out)"
+            )
+        if entry.id in seen:
+            yield ("evidence", i, "id"), f"evidence id {entry.id!r} is used twice: each entry is recorded under its id"
+        seen.add(entry.id)
+
+
 def _templated_texts(rb: Runbook) -> Iterator[str]:
     for _loc, step in iter_steps(rb):
         yield from step.run or []

@@ -113,6 +113,7 @@ def test_the_rules_are_the_documented_ones() -> None:
     assert set(RULES) == {
         "required-sections", "rollback-defined", "rollback-coverage", "verification-required",
         "typed-confirmation", "backup-evidence", "unused-param", "confirm-word-known", "secret-default",
+        "evidence-source",
     }
     assert all(summary for summary, _fn in RULES.values())
 
