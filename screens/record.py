@@ -129,6 +129,12 @@ def summary_renderable(s: ChangeSummary, *, unreadable_from: int | None = None) 
     if s.failure_choices:
         parts.append(Text("Decisions after failures", style="bold underline"))
         parts += [Text(f"  {_time(c['at'])}  {c.get('step_id')}: {c.get('choice')} (by {c.get('by', '?')})") for c in s.failure_choices]
+    if s.evidence:
+        parts.append(Text("Evidence", style="bold underline"))
+        for item in s.evidence:
+            parts.append(Text(f"  {item.evidence_id}: {item.result}", style="" if item.kept else "bold red"))
+            parts += [Text(f"    {f['path']}  sha256 {f['sha256']}" + (f"  ({f['note']})" if f["note"] else ""), style="dim")
+                      for f in item.files]
     parts.append(Text("Follow-ups", style="bold underline"))
     parts += [Text(f"  • {f}") for f in s.followups] or [Text("  none", style="italic")]
     return Group(*parts)

@@ -21,6 +21,7 @@ from console.config import Policy
 from console.engine import policy as pol
 from console.engine.admission import PolicyRefused, SessionError, StartRequest, evaluate_policy
 from console.engine.binding import BoundStep, ChangeIdentity, bind, identify
+from console.engine.evidence import collect_evidence
 from console.engine.kubecontext import KubeconfigError, PinnedKubeconfig
 from console.engine.redact import Redactor
 from console.engine.runner import Listener
@@ -490,6 +491,7 @@ class ChangeSession:
         taken = self._snapshots_taken()
         if "before" in taken and "after" not in taken:
             self.snapshot_cluster("after")
+        collect_evidence(self, append=self._append, cancel=self._cancel)
         self._append(ev.CHANGE_CLOSED, {
             "outcome": outcome, "suggested": nxt.suggested, "followups": [f for f in followups if f.strip()],
             "signoff": {"name": signoff_name or self.operator, "role": signoff_role or "operator"},

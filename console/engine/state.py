@@ -115,6 +115,8 @@ def apply(state: State, runbook: Runbook, e: Any) -> State:
     d = e.data
     t = e.type
     state.seq = e.seq
+    if d.get("section") == ev.EVIDENCE_SECTION:
+        return state  # close-out evidence sits beside the plan: it never moves, fails or marks one of its steps
     item = Item(d.get("section", "step"), d.get("step_id", "")) if "step_id" in d else None
     if t == ev.SESSION_RESUMED:
         # A confirmation belongs to the session that saw it, and so does a decision to roll back without asking.

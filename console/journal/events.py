@@ -33,6 +33,12 @@ change.closed              outcome (success | rolled_back | partial | aborted), 
 addendum.added             author, kind (correction | follow-up), text, refers_to (seq or null)
 journal.torn_tail          line, sha256, bytes_b64, length (written by the journal itself)
 =========================  ==========================================================================================
+
+Close-out evidence (a runbook's ``evidence:``) is recorded with the step events above under section ``evidence``,
+step_id the evidence id: a command's ``step.started``/``artifact.saved``/``step.finished`` (or ``step.interrupted``
+with the partial ``file`` and ``files``), and for ``from_step`` one ``artifact.saved`` with from_step, attempt,
+status, file and files of that step's latest run, or ``missing`` (why nothing could be kept) instead of a file.
+The fold of the plan ignores that section.
 """
 
 from __future__ import annotations
@@ -66,6 +72,7 @@ TORN_TAIL = TORN_TAIL_EVENT  # written by the journal itself on recovery
 
 OUTCOMES = ("success", "rolled_back", "partial", "aborted")
 SECTIONS = ("precondition", "gate", "step", "rollback", "verification")
+EVIDENCE_SECTION = "evidence"  # close-out evidence: recorded with step events, never part of the plan
 SECTION_TITLES = {
     "precondition": "Preconditions",
     "gate": "Gates",

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from console.journal.events import SECTION_TITLES
-from console.journal.summary import ChangeSummary, EventLike, StepRun, summarise
+from console.journal.events import EVIDENCE_SECTION, SECTION_TITLES
+from console.journal.summary import ChangeSummary, EventLike, EvidenceItem, StepRun, summarise
 from console.journal.summary import format_duration as _dur
 
 OUTCOME_WORDS = {
@@ -77,7 +77,7 @@ def render_record(events: Iterable[EventLike], *, head: str, integrity: str = "v
     s: ChangeSummary = summarise(events)
     artifacts: dict[str, list[dict[str, Any]]] = {}
     for art in s.artifacts:
-        if art.get("file"):
+        if art.get("file") and art.get("section") != EVIDENCE_SECTION:  # evidence has a section of its own
             artifacts.setdefault(art.get("step_id", ""), []).append(art)
 
     lines = [f"# {s.change_id}: {s.title}", ""]
@@ -197,7 +197,11 @@ def render_record(events: Iterable[EventLike], *, head: str, integrity: str = "v
             if when in s.snapshots:
                 lines += [f"**{when.capitalize()}:**", "", "```", _format_snapshot(s.snapshots[when]), "```", ""]
 
+    lines += _evidence_section(s.evidence)
+
     lines += ["## Outcome and follow-ups", "", f"Outcome: **{OUTCOME_WORDS.get(s.outcome, s.outcome)}**", ""]
+    if _not_kept(s.evidence):
+        lines += [_not_kept(s.evidence), ""]
     lines += [f"- [ ] {f}" for f in s.followups] if s.followups else ["_No follow-ups._"]
     lines.append("")
 
@@ -225,6 +229,41 @@ def render_record(events: Iterable[EventLike], *, head: str, integrity: str = "v
         "",
     ]
     return "\n".join(lines)
+
+
+def _not_kept(items: list[EvidenceItem]) -> str:
+    """One bold line naming every evidence entry that was not kept and why, or "" when all were."""
+    missed = [f"`{e.evidence_id}` ({e.result})" for e in items if not e.kept]
+    return f"**Evidence not kept:** {'; '.join(missed)}" if missed else ""
+
+
+def _evidence_section(items: list[EvidenceItem]) -> list[str]:
+    """What close-out kept from the runbook's evidence entries, each file with its full SHA-256."""
+    if not items:
+        return []
+    out = [
+        "## Evidence", "",
+        "| # | Evidence | Source | Result | Exit | Duration |",
+        "|---|----------|--------|--------|------|----------|",
+    ]
+    for i, e in enumerate(items, 1):
+        label = f"`{e.evidence_id}`" + (f" {e.title}" if e.title else "")
+        result = e.result if e.kept else f"**{e.result}**"
+        out.append(
+            f"| {i} | {_cell(label)} | {_cell(e.source)} | {_cell(result)} | {_cell(e.exit_code)} | {_dur(e.duration_s)} |"
+        )
+    out.append("")
+    if _not_kept(items):
+        out += [_not_kept(items), ""]
+    files = [(e, f) for e in items for f in e.files]
+    if files:
+        out += ["Evidence files (SHA-256):", ""]
+        out += [
+            f"- `{e.evidence_id}`: `{f['path']}` sha256 `{f['sha256']}`" + (f" ({f['note']})" if f.get("note") else "")
+            for e, f in files
+        ]
+        out.append("")
+    return out
 
 
 def _format_snapshot(summary: dict[str, Any]) -> str:

@@ -60,6 +60,79 @@ class StepRun:
 
 
 @dataclass
+class EvidenceItem:
+    """One evidence entry as close-out kept it: the latest attempt's result, and every file it put on record.
+
+    ``status``: kept, failed (the command failed), missing (the step it names left nothing), interrupted (the
+    console stopped during the command and close-out has not run it again yet) or running.
+    """
+
+    evidence_id: str
+    title: str = ""
+    command: str = ""
+    from_step: str | None = None
+    source_run: str = ""  # for from_step: "attempt N, status" of the step run it points at
+    status: str = "running"
+    reason: str = ""
+    exit_code: int | None = None
+    duration_s: float | None = None
+    attempt: int = 0  # the latest attempt of a command
+    interrupted: int = 0  # attempts the console died in
+    files: list[dict[str, str]] = field(default_factory=list)  # path, sha256 and a note for partial files
+
+    @property
+    def kept(self) -> bool:
+        return self.status == "kept"
+
+    @property
+    def source(self) -> str:
+        if self.from_step is not None:
+            return f"output of step `{self.from_step}`" + (f" ({self.source_run})" if self.source_run else "")
+        return f"command `{self.command}`" if self.command else "command"
+
+    @property
+    def result(self) -> str:
+        """The outcome in a few words: kept, or what went wrong."""
+        if self.kept:
+            plural = "s" if self.interrupted > 1 else ""
+            return "kept" + (f", after {self.interrupted} interrupted attempt{plural}" if self.interrupted else "")
+        return self.status + (f": {self.reason}" if self.reason else "")
+
+
+def _fold_evidence(items: dict[str, EvidenceItem], t: str, d: dict[str, Any]) -> None:
+    """Fold one event of section ``evidence`` into its entry (the runs and artifacts lists keep it too)."""
+    eid = str(d.get("step_id", "?"))
+    item = items.setdefault(eid, EvidenceItem(eid))
+    if t == ev.STEP_STARTED:
+        item.title, item.command, item.attempt = d.get("title", "") or item.title, d.get("command", ""), int(d.get("attempt", 1))
+        item.status, item.reason, item.exit_code, item.duration_s = "running", "", None, None
+    elif t == ev.STEP_FINISHED:
+        item.status = "kept" if d.get("status") == "passed" else "failed"
+        item.reason = "" if item.kept else d.get("reason", "") or ""
+        item.exit_code, item.duration_s = d.get("exit_code"), d.get("duration_s")
+        item.files += _refs(d, "")
+    elif t == ev.STEP_INTERRUPTED:
+        item.status, item.reason = "interrupted", d.get("reason", "") or ""
+        item.interrupted += 1
+        item.files += _refs(d, f"partial: the console stopped during attempt {item.attempt}")
+    elif t == ev.ARTIFACT_SAVED:
+        if "from_step" in d:
+            item.title = d.get("description", "") or ""
+            item.from_step = d.get("from_step")
+            if d.get("missing"):
+                item.status, item.reason = "missing", str(d["missing"])
+            else:
+                item.status = "kept"
+                item.source_run = f"attempt {d.get('attempt', 1)}, {d.get('status', '?')}"
+        item.files += _refs(d, "")
+
+
+def _refs(d: dict[str, Any], note: str) -> list[dict[str, str]]:
+    refs = [d.get("file"), *(d.get("files") or [])]
+    return [{"path": r["path"], "sha256": r["sha256"], "note": note} for r in refs if isinstance(r, dict) and "path" in r and "sha256" in r]
+
+
+@dataclass
 class ChangeSummary:
     """Everything a change record states, gathered from the events."""
 
@@ -97,6 +170,7 @@ class ChangeSummary:
     escalations: list[dict[str, Any]] = field(default_factory=list)
     snapshots: dict[str, Any] = field(default_factory=dict)
     addenda: list[dict[str, Any]] = field(default_factory=list)
+    evidence: list[EvidenceItem] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     last_ts: str | None = None
     events: int = 0
@@ -129,11 +203,14 @@ def summarise(events: Iterable[EventLike]) -> ChangeSummary:
     """Fold journal events into a ChangeSummary; unknown event types are listed, not fatal."""
     s = ChangeSummary()
     open_runs: dict[tuple[str, str], StepRun] = {}
+    evidence: dict[str, EvidenceItem] = {}  # in the order close-out collected them
     for e in events:
         s.events += 1
         s.last_ts = e.ts
         d = e.data
         t = e.type
+        if d.get("section") == ev.EVIDENCE_SECTION and t in (ev.STEP_STARTED, ev.STEP_FINISHED, ev.STEP_INTERRUPTED, ev.ARTIFACT_SAVED):
+            _fold_evidence(evidence, t, d)
         if t == ev.CHANGE_CREATED:
             rb = d.get("runbook", {})
             s.change_id = d.get("change_id", "")
@@ -225,4 +302,5 @@ def summarise(events: Iterable[EventLike]) -> ChangeSummary:
             pass
         else:
             s.unknown.append(t)
+    s.evidence = list(evidence.values())
     return s

@@ -220,6 +220,18 @@ def _param_in_shell_script(lr: LoadedRunbook) -> Iterator[tuple[Loc | At, str]]:
                 f"{what}: {{{ph.name}}} is written into the script of {shell} -c, so the shell reads its value as "
                 f"code rather than as one literal argument; {instead}"
             )
+@rule("evidence-source", "each evidence entry keeps one thing (from_step or run) under an id of its own")
+def _evidence_source(lr: LoadedRunbook) -> Iterator[tuple[Loc, str]]:
+    # The loader checks that from_step names a step; close-out records each entry once, by its id.
+    seen: set[str] = set()
+    for i, entry in enumerate(lr.runbook.evidence):
+        if bool(entry.from_step) == bool(entry.run):
+            yield ("evidence", i), (
+                f"evidence {entry.id!r} needs exactly one of from_step (a step's output) or run (a command run at close-out)"
+            )
+        if entry.id in seen:
+            yield ("evidence", i, "id"), f"evidence id {entry.id!r} is used twice: each entry is recorded under its id"
+        seen.add(entry.id)
 
 
 def _templated_texts(rb: Runbook) -> Iterator[str]:

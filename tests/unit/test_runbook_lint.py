@@ -114,6 +114,7 @@ def test_the_rules_are_the_documented_ones() -> None:
         "required-sections", "rollback-defined", "rollback-coverage", "verification-required",
         "typed-confirmation", "backup-evidence", "unused-param", "confirm-word-known", "secret-default",
         "param-in-shell-script",
+        "evidence-source",
     }
     assert all(summary for summary, _fn in RULES.values())
     # Every rule blocks a start except the advice about shell scripts.
