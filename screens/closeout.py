@@ -6,12 +6,13 @@ from collections.abc import Callable
 from datetime import datetime
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Select, Static
+from textual.worker import Worker, WorkerState
 
 from console.engine.session import ChangeSession, SessionError
 from console.journal.events import OUTCOMES
@@ -35,6 +36,7 @@ class CloseoutScreen(Screen):
         self.clock = clock
         self.production = production
         self.closed_head: str | None = None
+        self._closing = False
 
     def compose(self) -> ComposeResult:
         s = self.session
@@ -62,17 +64,37 @@ class CloseoutScreen(Screen):
         self.focus_next()
 
     def action_sign_off(self) -> None:
-        if self.closed_head is not None:
+        if self.closed_head is not None or self._closing:
             return
         outcome = self.query_one("#closeout-outcome", Select).value
         followups = [f.strip() for f in self.query_one("#closeout-followups", Input).value.split(";") if f.strip()]
         name = self.query_one("#closeout-name", Input).value.strip() or self.session.operator
         role = self.query_one("#closeout-role", Input).value.strip() or "operator"
+        self._closing = True
+        # Close-out runs the runbook's evidence commands and snapshots the cluster: never on the UI thread.
+        self.query_one("#closeout-result", Static).update(Text("Closing: keeping the evidence and writing the record …", style="bold yellow"))
+        self._close_worker(str(outcome), followups, name, role)
+
+    @work(thread=True, exclusive=True, group="closeout", exit_on_error=False)
+    def _close_worker(self, outcome: str, followups: list[str], name: str, role: str) -> None:
         try:
-            head = self.session.close(str(outcome), followups=followups, signoff_name=name, signoff_role=role)
+            head = self.session.close(outcome, followups=followups, signoff_name=name, signoff_role=role)
         except SessionError as exc:
-            self.notify(str(exc), severity="error")
+            self.app.call_from_thread(self._close_refused, str(exc))
             return
+        self.app.call_from_thread(self._closed, outcome, head)
+
+    def _close_refused(self, message: str) -> None:
+        self._closing = False
+        self.query_one("#closeout-result", Static).update("")
+        self.notify(message, severity="error")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.group == "closeout":
+            self._close_refused(f"the close-out failed: {event.worker.error}")
+
+    def _closed(self, outcome: str, head: str) -> None:
+        self._closing = False
         self.closed_head = head
         record = self.session.ref.path / "record.md"
         self.query_one("#closeout-result", Static).update(Text.assemble(
