@@ -126,7 +126,7 @@ def test_a_rollout_wait_ends_when_its_new_pods_crash_loop(start, cluster: Runnin
     (fired,) = [e.data for e in session.events if e.type == ev.TRIGGER_FIRED]
     assert fired == done["trigger"]
     assert fired["object"].startswith("Pod/web-") and "CrashLoopBackOff" in fired["message"]
-    # The step ended on the trigger, not on kubectl's verdict: the rollout had neither completed nor failed.
+    # The step ended on the trigger, not on kubectl's verdict: the rollout had not completed (nor can it).
     assert rollout_status(cluster.get("deployments", "web", "web")).state != "complete"
     text = output_text(session, "wait")
     assert "rollback trigger pod_status fired" in text and "successfully rolled out" not in text
