@@ -32,6 +32,7 @@ __all__ = [
     "TriggerError",
     "TriggerHit",
     "evaluate_triggers",
+    "event_versions",
     "parse_trigger",
     "parse_triggers",
     "pod_restart_total",
@@ -182,6 +183,11 @@ def restart_baseline(pods: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return {_key(p): pod_restart_total(p) for p in pods}
 
 
+def event_versions(events: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """resourceVersions by "namespace/name" of the events listed when the watch window opened."""
+    return {_key(e): str(_meta(e).get("resourceVersion", "") or "") for e in events}
+
+
 def _in_namespace(obj: Mapping[str, Any], namespace: str | None) -> bool:
     return namespace is None or (_meta(obj).get("namespace") or "") == namespace
 
@@ -225,6 +231,7 @@ def evaluate_triggers(
     events: Iterable[Mapping[str, Any]],
     baseline: Mapping[str, int] | None = None,
     since: datetime | None = None,
+    events_before: Mapping[str, str] | None = None,
 ) -> list[TriggerHit]:
     """Every hit of every trigger, in trigger order then object order.
 
@@ -232,7 +239,11 @@ def evaluate_triggers(
     ``baseline`` maps "namespace/name" to the pod's restart total when the window opened; a pod
     not in it (created since) counts all its restarts, and a pod whose total went *down* (recreated
     under the same name, as StatefulSet pods are) counts from zero. ``since`` drops warning events
-    last seen before it. A trigger whose target object is absent does not fire.
+    last seen before it. ``events_before`` (``event_versions`` of the events listed when the window
+    opened) narrows that to the events seen then and unchanged since: an event created or updated
+    after the list is new whatever its timestamps say, so a cluster whose clock is behind the
+    console's (a sped-up rehearsal cluster is, by design) still fires. A trigger whose target object
+    is absent does not fire.
     """
     parsed = parse_triggers(triggers)
     pods = [p for p in pods if _in_namespace(p, namespace)]
@@ -306,7 +317,8 @@ def evaluate_triggers(
             for ev in events:
                 if ev.get("type") != "Warning" or not _in_namespace(ev, ev_ns):
                     continue
-                if since_t is not None:
+                listed = events_before is None or events_before.get(_key(ev)) == str(_meta(ev).get("resourceVersion", "") or "")
+                if since_t is not None and listed:
                     seen = _event_last_seen(ev)
                     if seen is not None and seen < since_t:
                         continue

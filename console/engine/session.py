@@ -454,11 +454,9 @@ class ChangeSession:
 
     def touches_cluster(self) -> bool:
         """Whether any step talks to the cluster (kubectl, rollout waits, observe windows)."""
-        for _section, steps in self.runbook.sections():
-            for step in steps:
-                if step.kind in ("rollout", "observe") or (step.run and step.run[0] == "kubectl"):
-                    return True
-        return False
+        from console.engine.clusterwait import touches_cluster
+
+        return touches_cluster(self.runbook)
 
     def snapshot_cluster(self, when: str) -> None:
         """Record a summary of the cluster (before the first step, after the last) when the runbook touches one."""

@@ -2,7 +2,8 @@
 
 Every kind streams what it does into the step's asciicast file and to the listeners, honours the step's timeout
 and the operator's cancel, and returns a :class:`StepOutcome` the session records. Rollout waits and observe
-windows watch the cluster live (``clusterwait.py``); commands and checks run through the runner.
+windows watch the cluster live (``clusterwait.py``); commands and checks run through the runner, a verification
+step's beside the runbook's rollback triggers (``clusterwait.command_guard``).
 """
 
 from __future__ import annotations
@@ -182,14 +183,18 @@ def _run_command(ctx: StepContext) -> StepOutcome:
     )
     watcher = threading.Thread(target=_forward_cancel, args=(ctx.cancel, runner), daemon=True)
     watcher.start()
+    from console.engine.clusterwait import command_guard  # here: clusterwait builds on this module
+
+    guard = command_guard(ctx, cast, runner.cancel)  # a verification step's rollback triggers, watched beside it
     result = runner.run()
-    passed, reason = result.verdict(runner.expect)
+    fired = guard.finish() if guard else None
+    passed, reason = (False, fired.reason) if fired else result.verdict(runner.expect)
     cast.marker(f"exit {result.exit_code}")
     sha = cast.close()
     artifact = finish_capture()
     return StepOutcome(
         passed, reason, result.exit_code, result.duration_s, result.lines, ctx.output_path, sha,
-        [artifact] if artifact else [], tail=result.tail,
+        [artifact] if artifact else [], trigger=fired.record if fired else None, tail=result.tail,
     )
 
 
