@@ -15,7 +15,13 @@ from typing import Any, Callable
 
 GENESIS: str = "0" * 64
 TORN_TAIL = "journal.torn_tail"
+NEWLINE_RESTORED = "journal.newline_restored"
 EVENT_FIELDS = ("data", "hash", "prev", "seq", "ts", "type")
+# The two change events the journal itself enforces: after CHANGE_CLOSED only ADDENDUM_ADDED may be appended, so
+# no path (a recovery, a resumed session, a bug) can reopen or close again a change that is closed on disk.
+# events.py names every event type; the same strings, checked equal by the tests.
+CHANGE_CLOSED = "change.closed"
+ADDENDUM_ADDED = "addendum.added"
 
 Clock = Callable[[], datetime]
 
@@ -103,9 +109,25 @@ class TornTailError(JournalError):
         self.line = line
         self.raw = raw
         self.reason = reason
-        super().__init__(
-            f"{path}: line {line} is torn ({reason}); nothing was changed. "
-            "Review it, then recover explicitly (Journal.recover_torn_tail) to record it and continue."
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        return (
+            f"{self.path}: line {self.line} is torn ({self.reason}); nothing was changed. Review it, then recover "
+            "explicitly (resume --recover-torn-tail, or Journal.recover_torn_tail) to record it and continue."
+        )
+
+
+class MissingNewlineError(TornTailError):
+    """The last line is a complete, chain-consistent event without its newline: recovery restores the newline.
+
+    Never set aside like a torn line: the event is whole, and dropping it could drop a ``change.closed``.
+    """
+
+    def _message(self) -> str:
+        return (
+            f"{self.path}: line {self.line}: {self.reason}; nothing was changed. Recover explicitly (resume "
+            "--recover-torn-tail, or Journal.recover_torn_tail) to restore the newline and record that it was missing."
         )
 
 

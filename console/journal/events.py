@@ -32,6 +32,7 @@ cluster.snapshot           when (before | after), summary{...}
 change.closed              outcome (success | rolled_back | partial | aborted), followups[], signoff{name, role}
 addendum.added             author, kind (correction | follow-up), text, refers_to (seq or null)
 journal.torn_tail          line, sha256, bytes_b64, length (written by the journal itself)
+journal.newline_restored   line, seq (written by the journal itself: that event was whole but lacked its newline)
 =========================  ==========================================================================================
 
 Close-out evidence (a runbook's ``evidence:``) is recorded with the step events above under section ``evidence``,
@@ -43,6 +44,7 @@ The fold of the plan ignores that section.
 
 from __future__ import annotations
 
+from console.journal.journal import NEWLINE_RESTORED as NEWLINE_RESTORED_EVENT
 from console.journal.journal import TORN_TAIL as TORN_TAIL_EVENT
 
 CHANGE_CREATED = "change.created"
@@ -69,6 +71,7 @@ CLUSTER_SNAPSHOT = "cluster.snapshot"
 CHANGE_CLOSED = "change.closed"
 ADDENDUM_ADDED = "addendum.added"
 TORN_TAIL = TORN_TAIL_EVENT  # written by the journal itself on recovery
+NEWLINE_RESTORED = NEWLINE_RESTORED_EVENT  # likewise
 
 OUTCOMES = ("success", "rolled_back", "partial", "aborted")
 SECTIONS = ("precondition", "gate", "step", "rollback", "verification")

@@ -6,7 +6,11 @@ Because every line must be byte-for-byte canonical, any changed byte is caught b
 
 A power cut in the middle of a write leaves a torn last line. It is reported, never dropped or rewritten:
 ``Journal.recover_torn_tail`` is the explicit operator action that terminates the torn line and appends a
-``journal.torn_tail`` event quoting its bytes, after which the journal opens and verifies again.
+``journal.torn_tail`` event quoting its bytes, after which the journal opens and verifies again. A last line that
+is a complete, chain-consistent event lacking only its newline is not torn: the event is whole and may be the
+one that closed the change, so recovery appends the newline and a ``journal.newline_restored`` event instead.
+Once ``change.closed`` is in the chain the journal takes addenda only, and recovers nothing: a closed record that
+was damaged is restored from a copy, not patched where it lies.
 
 ``verify`` and ``read_events`` (``verify.py``, re-exported here) read a journal without opening it for writing;
 the primitives both sides agree on (canonical lines, hashes, ``Event``, the errors) are in ``chain.py``.
@@ -22,14 +26,18 @@ import threading
 from pathlib import Path
 
 from console.journal.chain import (
+    ADDENDUM_ADDED,
+    CHANGE_CLOSED,
     EVENT_FIELDS,
     GENESIS,
+    NEWLINE_RESTORED,
     TORN_TAIL,
     Clock,
     Event,
     JournalCorruptError,
     JournalError,
     JournalExistsError,
+    MissingNewlineError,
     TornTailError,
     canonical,
     event_hash,
@@ -40,9 +48,9 @@ from console.journal.chain import _encode, _now
 
 # The journal's whole API in one place: the primitives and the readers are re-exported for callers.
 __all__ = [
-    "EVENT_FIELDS", "GENESIS", "TORN_TAIL", "Clock", "Event", "Journal", "JournalCorruptError", "JournalError",
-    "JournalExistsError", "Problem", "ReadResult", "TornTailError", "VerifyReport", "canonical", "event_hash",
-    "fsync_dir", "parse_ts", "read_events", "scan", "utc_ts", "verify",
+    "EVENT_FIELDS", "GENESIS", "NEWLINE_RESTORED", "TORN_TAIL", "Clock", "Event", "Journal", "JournalCorruptError",
+    "JournalError", "JournalExistsError", "MissingNewlineError", "Problem", "ReadResult", "TornTailError",
+    "VerifyReport", "canonical", "event_hash", "fsync_dir", "parse_ts", "read_events", "scan", "utc_ts", "verify",
 ]
 from console.journal.verify import (
     Problem,
@@ -76,6 +84,7 @@ class Journal:
 
     ``append`` returns only after the line is on disk, so a caller that acts after it never acts on something
     the record does not hold. One ``Journal`` per file per process; the change lock keeps other processes out.
+    After a ``change.closed`` event it appends ``addendum.added`` events only.
     """
 
     def __init__(self, path: Path, fd: int, events: list[Event], clock: Clock | None) -> None:
@@ -85,6 +94,7 @@ class Journal:
         self._clock: Clock = clock or _now
         self._lock = threading.Lock()
         self._broken: str | None = None
+        self._closed_at: int | None = next((e.seq for e in events if e.type == CHANGE_CLOSED), None)
 
     # -- opening ------------------------------------------------------------------------------------------
 
@@ -118,6 +128,8 @@ class Journal:
             first = result.problems[0]
             if first.kind == "torn":
                 raise TornTailError(path, first.line, result.torn_raw or b"", first.reason)
+            if first.kind == "newline" and result.tail_event is not None:
+                raise MissingNewlineError(path, first.line, result.tail_event.to_line()[:-1], first.reason)
             raise JournalCorruptError(path, first.line, first.reason)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         return cls(path, fd, result.events, clock)
@@ -126,9 +138,15 @@ class Journal:
     def recover_torn_tail(cls, path: Path, *, clock: Clock | None = None) -> Journal:
         """Record a torn last line and continue: the operator's explicit answer to ``TornTailError``.
 
-        Appends ``b"\\n"`` (if the torn line lacks one) and then a ``journal.torn_tail`` event, chained to the
-        last good event, holding the torn bytes (base64), their length and SHA-256. Nothing already in the file
-        is truncated or rewritten. Raises ``JournalError`` if there is no torn tail to recover.
+        A torn line (the start of an event, cut short) is set aside: ``b"\\n"`` (if it lacks one) and a
+        ``journal.torn_tail`` event chained to the last good event, holding the torn bytes (base64), their length
+        and SHA-256. A complete, chain-consistent event lacking only its newline (``MissingNewlineError``) keeps its
+        place: ``b"\\n"`` and a ``journal.newline_restored`` event naming its line and seq. Either way the newline
+        and the event go down in one write, so a second crash leaves at worst a torn event line, recovered the same
+        way; nothing already in the file is truncated or rewritten.
+
+        Raises ``JournalError`` if there is nothing to recover, and ``JournalCorruptError`` for anything else,
+        including any damage to a journal whose chain holds ``change.closed`` (a closed change takes only addenda).
         """
         path = Path(path)
         raw = path.read_bytes()
@@ -136,30 +154,32 @@ class Journal:
         if not result.problems:
             raise JournalError(f"{path}: no torn tail to recover; the journal is intact")
         first = result.problems[0]
+        if first.kind == "newline" and result.tail_event is not None:
+            whole = result.tail_event
+            data = {"line": first.line, "seq": whole.seq}
+            return cls._recover(path, result.events + [whole], clock, NEWLINE_RESTORED, data)
         if first.kind != "torn":
             raise JournalCorruptError(path, first.line, first.reason)
         torn = result.torn_raw or b""
+        data = {
+            "line": first.line,
+            "sha256": hashlib.sha256(torn).hexdigest(),
+            "bytes_b64": base64.b64encode(torn).decode("ascii"),
+            "length": len(torn),
+        }
+        return cls._recover(path, result.events, clock, TORN_TAIL, data, terminate=not raw.endswith(b"\n"))
+
+    @classmethod
+    def _recover(
+        cls, path: Path, events: list[Event], clock: Clock | None, type: str, data: dict, *, terminate: bool = True
+    ) -> Journal:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        journal = cls(path, fd, events, clock)
         try:
-            if not raw.endswith(b"\n"):
-                # Terminate the torn line on its own and make that durable first: a second crash here leaves
-                # a terminated torn line, which is torn again on the next open and recovered the same way.
-                # (Only a crash in the middle of writing the marker line itself is not recoverable this way.)
-                _write_all(fd, b"\n")
-                os.fsync(fd)
-        except OSError:
-            os.close(fd)
+            journal._append(type, data, lead=b"\n" if terminate else b"")
+        except BaseException:
+            journal.close()
             raise
-        journal = cls(path, fd, result.events, clock)
-        journal.append(
-            TORN_TAIL,
-            {
-                "line": first.line,
-                "sha256": hashlib.sha256(torn).hexdigest(),
-                "bytes_b64": base64.b64encode(torn).decode("ascii"),
-                "length": len(torn),
-            },
-        )
         return journal
 
     # -- reading ------------------------------------------------------------------------------------------
@@ -190,8 +210,13 @@ class Journal:
 
         ``data`` must be a JSON object of JSON values; anything else raises ``TypeError``/``ValueError`` before
         a byte is written. The stored data is the JSON round trip of what was given (tuples become lists),
-        so the returned event equals the one a later ``open`` reads back.
+        so the returned event equals the one a later ``open`` reads back. After ``change.closed`` only
+        ``addendum.added`` is accepted (``JournalError`` otherwise): a closed change is never reopened or closed again.
         """
+        return self._append(type, data)
+
+    def _append(self, type: str, data: dict, *, lead: bytes = b"") -> Event:
+        """``append``, writing ``lead`` (a recovery's newline) in the same write as the line."""
         if not isinstance(type, str) or not type:
             raise ValueError("event type must be a non-empty string")
         if not isinstance(data, dict):
@@ -204,19 +229,26 @@ class Journal:
                 raise JournalError(f"{self._path} is closed")
             if self._broken is not None:
                 raise JournalError(f"{self._path}: an earlier write failed ({self._broken}); reopen the journal")
+            if self._closed_at is not None and type != ADDENDUM_ADDED:
+                raise JournalError(
+                    f"{self._path}: the change was closed (event {self._closed_at}); "
+                    f"only addenda may follow it, not {type}"
+                )
             seq = len(self._events) + 1
             prev = self._events[-1].hash if self._events else GENESIS
             ts = utc_ts(self._clock())
             digest, line = _encode(seq, ts, type, data_json, prev)
             event = Event(seq, ts, type, stored, prev, digest)
             try:
-                _write_all(self._fd, line)
+                _write_all(self._fd, lead + line if lead else line)
                 os.fsync(self._fd)
             except OSError as exc:
                 # The file may now hold part of this line; only a reopen can say what is there.
                 self._broken = str(exc)
                 raise
             self._events.append(event)
+            if type == CHANGE_CLOSED:
+                self._closed_at = seq
             return event
 
     def close(self) -> None:

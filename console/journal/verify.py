@@ -3,6 +3,12 @@
 ``verify`` checks every line (canonical bytes, sequence, chain, hash), a torn tail (and its recorded recovery) and
 the files events reference (outputs, artifacts); ``read_events`` reads as far as the first bad line, so an
 offline reviewer still shows a broken record up to there.
+
+The last line is judged by what a crash can leave. A write cut short leaves the start of an event line, perhaps
+followed by zeros (blocks whose data never reached the disk): that is a torn tail, which recovery sets aside. A
+complete, chain-consistent event that only lacks its newline is never set aside: recovery restores the newline.
+Anything else at the tail (a blank line, a repeated event, a ``\r``, bytes after the event) is an altered record.
+Once ``change.closed`` is in the chain only addenda may follow, and nothing after it is recoverable in place.
 """
 
 from __future__ import annotations
@@ -12,7 +18,25 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from console.journal.chain import EVENT_FIELDS, GENESIS, TORN_TAIL, Event, canonical
+from console.journal.chain import (
+    ADDENDUM_ADDED,
+    CHANGE_CLOSED,
+    EVENT_FIELDS,
+    GENESIS,
+    NEWLINE_RESTORED,
+    TORN_TAIL,
+    Event,
+    canonical,
+)
+
+_BOM = b"\xef\xbb\xbf"
+_LINE_START = b'{"data":'  # every canonical line starts so: "data" sorts first of the six fields
+_CONTROL = bytes(range(0x20))  # never raw in a canonical line: JSON escapes control characters in strings
+_DECODER = json.JSONDecoder()
+_NOT_RECOVERED = "a closed change takes only addenda, so it is not recovered in place (restore the journal from a copy)"
+_NO_NEWLINE = (
+    "a complete event with no final newline (the file's last byte was removed, or a write was cut one byte short)"
+)
 
 # -- reading and verifying ----------------------------------------------------------------------------------
 
@@ -23,7 +47,8 @@ class Problem:
 
     line: int
     reason: str
-    kind: str  # "torn", "corrupt", "chain", "hash" or "file"
+    # "torn" (recovery sets it aside), "newline" (recovery restores it), "corrupt", "chain", "hash" or "file"
+    kind: str
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.reason}" if self.line else self.reason
@@ -72,6 +97,7 @@ class _Scan:
     warnings: list[str]
     parsed: list[tuple[int, Event]]  # every line that reads as an event, with its line number
     torn_raw: bytes | None
+    tail_event: Event | None = None  # a complete, chain-consistent last event that lacks only its newline
 
 
 def _parse_line(b: bytes) -> tuple[Event | None, str | None]:
@@ -81,7 +107,7 @@ def _parse_line(b: bytes) -> tuple[Event | None, str | None]:
     except UnicodeDecodeError as exc:
         return None, f"not valid UTF-8 (byte {exc.start + 1} of the line)"
     except json.JSONDecodeError as exc:
-        return None, f"not valid JSON ({exc.msg} at column {exc.colno})"
+        return None, _json_error(b, exc)
     except RecursionError:
         return None, "not valid JSON (nested too deeply)"
     if not isinstance(obj, dict):
@@ -108,8 +134,77 @@ def _parse_line(b: bytes) -> tuple[Event | None, str | None]:
     if again != b:
         # Equal content but different bytes (spacing, key order, escaping) would pass a hash check on the parsed
         # object; insisting on the exact bytes is what makes every flipped byte visible.
-        return event, "not in canonical form (spacing, key order, escaping or number format differs)"
+        return event, _non_canonical(b, again)
     return event, None
+
+
+def _json_error(b: bytes, exc: json.JSONDecodeError) -> str:
+    """What is wrong with a line that is not JSON, named as an operator would see it."""
+    if not b:
+        return "a blank line (an extra newline where an event should be)"
+    if b.startswith(_BOM):
+        return "starts with a UTF-8 byte order mark (the file was re-saved by an editor)"
+    if exc.msg == "Extra data":
+        return f"not valid JSON: {len(exc.doc[exc.pos:].encode())} byte(s) after the end of the event"
+    return f"not valid JSON ({exc.msg} at column {exc.colno})"
+
+
+def _non_canonical(b: bytes, again: bytes | None) -> str:
+    if again is not None and b.startswith(again):
+        after = b[len(again) :]
+        if after == b"\r":
+            return "not in canonical form: it ends with a carriage return (a \\r\\n line ending)"
+        return f"not in canonical form: {len(after)} byte(s) of whitespace after the event"  # JSON allows only that
+    return "not in canonical form (spacing, key order, escaping or number format differs)"
+
+
+def _could_be_cut_short(b: bytes) -> bool:
+    """Whether ``b`` is what a crash leaves of a line being written: its start, perhaps followed by zero bytes.
+
+    A canonical line starts with ``{"data":``, holds no raw control byte and is one JSON object, so a complete JSON
+    value is no prefix (it is a whole line with something else wrong), and neither is anything after the zeros.
+    """
+    zero = b.find(b"\0")
+    if zero != -1:
+        if b.count(b"\0", zero) != len(b) - zero:
+            return False
+        b = b[:zero]
+        if not b:
+            return True  # zeros only: the size reached the disk, the data did not
+    if not (b.startswith(_LINE_START) or _LINE_START.startswith(b)):
+        return False
+    if len(b.translate(None, _CONTROL)) != len(b):
+        return False
+    try:
+        text = b.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.reason != "unexpected end of data" or exc.end != len(b):
+            return False
+        text = b[: exc.start].decode("utf-8")  # a character cut in two at the very end
+    try:
+        _DECODER.raw_decode(text)
+    except json.JSONDecodeError:
+        return True
+    except RecursionError:
+        return True  # nested deeper than the decoder follows, and still open: nothing says it was complete
+    return False
+
+
+def _chain_reason(
+    event: Event, b: bytes, want_seq: int | None, want_prev: str | None, prev_line: int, lines: list[bytes]
+) -> tuple[str, str] | None:
+    """How a canonical line fails to continue the chain (kind, reason), or None when it follows on."""
+    if want_seq is not None and event.seq != want_seq:
+        if prev_line and b == lines[prev_line - 1]:
+            return "chain", f"repeats line {prev_line} (the same event twice)"
+        return "chain", f"seq is {event.seq}, expected {want_seq}"
+    if want_prev is not None and event.prev != want_prev:
+        if want_prev == GENESIS:
+            return "chain", "prev is not the genesis hash"
+        return "chain", f"prev does not match the hash of the event on line {prev_line}"
+    if _hashed_bytes_digest(b, event.hash) != event.hash:
+        return "hash", "hash does not match its content"
+    return None
 
 
 def _hashed_bytes_digest(line: bytes, stored_hash: str) -> str:
@@ -134,6 +229,41 @@ def _quotes_torn(candidate: bytes, line_no: int, torn: bytes) -> bool:
     return event.data.get("line") == line_no and event.data.get("sha256") == hashlib.sha256(torn).hexdigest()
 
 
+def _tail(
+    b: bytes, event: Event | None, reason: str | None, kind: str, terminated: bool, closed_line: int | None
+) -> tuple[str | None, str, bool]:
+    """The verdict on the last line: (reason, kind, whether it is a complete event lacking only its newline)."""
+    if terminated:
+        if event is None and b"\0" in b and _could_be_cut_short(b):
+            reason, kind = f"{len(b)} bytes ending in zeros: the last write was cut short", "torn"
+        else:
+            return reason, kind, False
+    elif event is not None and reason is None:
+        if closed_line is not None or event.type == CHANGE_CLOSED:
+            where = f"on line {closed_line}" if closed_line is not None else "on this line"
+            return (f"a complete {event.type} event with no final newline in a change closed {where}; {_NOT_RECOVERED}",
+                    "corrupt", True)
+        return _NO_NEWLINE, "newline", True
+    elif event is None and _could_be_cut_short(b):
+        reason, kind = f"no trailing newline ({len(b)} bytes): the last write was cut short", "torn"
+    else:
+        # Whole JSON, or bytes no event starts with: not what a write cut short leaves.
+        return f"{reason}, with no final newline", kind, False
+    if closed_line is not None:
+        return f"a torn write after the change was closed on line {closed_line}; {_NOT_RECOVERED}", "corrupt", False
+    return reason, kind, False
+
+
+def _set_aside(
+    b: bytes, want_seq: int | None, want_prev: str | None, prev_line: int, lines: list[bytes]
+) -> Event | None:
+    """The event a line recorded as torn actually holds, if it is complete and chain-consistent (else None)."""
+    event, reason = _parse_line(b)
+    if event is None or reason is not None or _chain_reason(event, b, want_seq, want_prev, prev_line, lines):
+        return None
+    return event
+
+
 def scan(raw: bytes, *, first_only: bool = False) -> _Scan:
     """Check every line and the chain of a journal's bytes (no file checks)."""
     lines = raw.split(b"\n")
@@ -144,44 +274,64 @@ def scan(raw: bytes, *, first_only: bool = False) -> _Scan:
     want_seq: int | None = 1  # None after an unreadable line: resynchronise on the next one
     want_prev: str | None = GENESIS
     prev_line = 0
+    closed_line: int | None = None  # the line of the chain's change.closed, once seen
     i = 0
     while i < len(lines):
         no, b = i + 1, lines[i]
         last = i == len(lines) - 1
         if not last and _quotes_torn(lines[i + 1], no, b):
-            out.warnings.append(
-                f"line {no}: torn write of {len(b)} bytes, recorded by the journal.torn_tail event on line {no + 1}"
-            )
+            whole = _set_aside(b, want_seq, want_prev, prev_line, lines)
+            if whole is None:
+                out.warnings.append(
+                    f"line {no}: torn write of {len(b)} bytes, recorded by the journal.torn_tail event on line {no + 1}"
+                )
+            else:  # left by recoveries before a complete event was kept: the record lost an event it held
+                reopened = whole.type == CHANGE_CLOSED
+                what = "which reopened a closed change" if reopened else "which dropped it from the chain"
+                out.problems.append(Problem(
+                    no, f"a complete, valid {whole.type} event that the journal.torn_tail event on line {no + 1} "
+                    f"set aside as torn, {what}", "chain",
+                ))
+                if first_only:
+                    break
             i += 1
             continue
         event, reason = _parse_line(b)
         kind = "corrupt"
-        if last and not terminated:
-            kind, reason = "torn", f"no trailing newline ({len(b)} bytes): the last write was cut short"
-            out.torn_raw, event = b, None
-        elif last and event is None:
-            kind, reason = "torn", f"{reason} on the last line: the last write was cut short"
-            out.torn_raw = b
-        elif reason is None and event is not None:
-            if want_seq is not None and event.seq != want_seq:
-                kind, reason = "chain", f"seq is {event.seq}, expected {want_seq}"
-            elif want_prev is not None and event.prev != want_prev:
+        if reason is None and event is not None:
+            # The checks inline (the common case, every line of a long journal); the reason only when one fails.
+            if (
+                (want_seq is not None and event.seq != want_seq)
+                or (want_prev is not None and event.prev != want_prev)
+                or _hashed_bytes_digest(b, event.hash) != event.hash
+            ):
+                kind, reason = _chain_reason(event, b, want_seq, want_prev, prev_line, lines) or (kind, reason)
+            elif closed_line is not None and event.type != ADDENDUM_ADDED:
                 kind = "chain"
-                reason = (
-                    "prev is not the genesis hash"
-                    if want_prev == GENESIS
-                    else f"prev does not match the hash of the event on line {prev_line}"
-                )
-            elif _hashed_bytes_digest(b, event.hash) != event.hash:
-                kind, reason = "hash", "hash does not match its content"
+                reason = (f"a {event.type} event after the change was closed on line {closed_line}: "
+                          "only addenda may follow a closed change")
+        if last and (event is None or not terminated):
+            reason, kind, whole = _tail(b, event, reason, kind, terminated, closed_line)
+            if kind == "torn":
+                out.torn_raw = b
+            elif whole:
+                out.tail_event = event
         if event is not None:
             out.parsed.append((no, event))
         if reason is not None:
             out.problems.append(Problem(no, reason, kind))
             if first_only:
                 break
-        elif not out.problems and event is not None:
-            out.events.append(event)
+        elif event is not None:
+            if not out.problems:
+                out.events.append(event)
+            if event.type == CHANGE_CLOSED:
+                closed_line = no
+            elif event.type == NEWLINE_RESTORED:
+                out.warnings.append(
+                    f"line {event.data.get('line')}: its final newline was missing; restored and recorded by the "
+                    f"journal.newline_restored event on line {no}"
+                )
         want_seq = event.seq + 1 if event is not None else None
         want_prev = event.hash if event is not None else None
         prev_line = no
@@ -200,7 +350,9 @@ def read_events(path: Path) -> ReadResult:
     except FileNotFoundError:
         return ReadResult([], Problem(0, f"{path} is missing", "file"))
     result = scan(raw, first_only=True)
-    return ReadResult(result.events, result.problems[0] if result.problems else None)
+    # A complete last event that lacks only its newline is readable: a reviewer sees a closed change as closed.
+    events = result.events + [result.tail_event] if result.tail_event is not None else result.events
+    return ReadResult(events, result.problems[0] if result.problems else None)
 
 
 def _file_refs(data: dict) -> list[dict]:
@@ -244,6 +396,10 @@ def verify(path: Path, *, head: str | None = None) -> VerifyReport:
         raw = path.read_bytes()
     except FileNotFoundError:
         return VerifyReport(False, 0, GENESIS, [Problem(0, f"{path} is missing", "file")], [])
+    if not raw:
+        # Nothing to check is not the same as intact: a record whose every byte was removed must not pass.
+        problem = Problem(0, "the journal is empty: it holds no events, not even the change's first", "corrupt")
+        return VerifyReport(False, 0, GENESIS, [problem], [])
     result = scan(raw)
     problems = list(result.problems)
     cache: dict[Path, str | None] = {}

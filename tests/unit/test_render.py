@@ -301,9 +301,9 @@ def test_addenda_interrupted_runs_manual_answers_and_snapshots(tmp_path: Path) -
     s.at(40, ev.STEP_FINISHED, {"section": "step", "step_id": "drain", "status": "passed", "exit_code": 0})
     s.at(50, ev.MANUAL_ANSWERED, {"section": "step", "step_id": "check-dashboard", "answer": "done",
                                  "note": "graphs | flat"})
+    s.at(55, "future.event", {"x": 1})  # an unknown type (only addenda may follow change.closed)
     s.at(60, ev.CHANGE_CLOSED, {"outcome": "partial", "followups": ["finish the drain"]})
     s.at(90, ev.ADDENDUM_ADDED, {"author": "bob", "kind": "correction", "text": "the drain did finish", "refers_to": 7})
-    s.at(95, "future.event", {"x": 1})
     md = render_record(s.journal.events, head=s.journal.head)
     steps = md.split("## Steps\n", 1)[1].split("\n## ", 1)[0]
     assert "| 1 | `drain` Drain | 2026-11-21 23:20:10Z | 2026-11-21 23:20:20Z | — | — | **interrupted** | — |" in steps
