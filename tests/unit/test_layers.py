@@ -24,7 +24,7 @@ CONTRACTS = PYPROJECT["tool"]["importlinter"]["contracts"]
 # The UI and its toolkit: no headless module may load either.
 UI = ("textual", "screens")
 # What journal and runbook code must work without (the offline reviewer and the linter run on a bare laptop).
-NO_CLUSTER = ("kubernetes", "console.cluster", "console.sim", "console.engine", "console.terraform")
+NO_CLUSTER = ("kubernetes", "console.cluster", "kubesim", "console.engine", "console.terraform")
 
 
 def headless_modules() -> list[str]:

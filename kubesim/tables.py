@@ -14,8 +14,8 @@ from typing import Any
 
 from console.cluster.rows import human_duration as _human_duration
 from console.cluster.rows import pod_status as _rows_pod_status
-from console.sim.clock import parse_rfc3339
-from console.sim.selectors import selector_string
+from kubesim.clock import parse_rfc3339
+from kubesim.selectors import selector_string
 
 Obj = dict[str, Any]
 Col = tuple[str, str, int]  # name, type, priority
