@@ -262,7 +262,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def parent(quick: bool) -> None:
-    from console.sim.testing import running_cluster
+    from kubesim.testing import running_cluster
 
     presses = 40 if quick else 150
     with running_cluster("large", speed=1.0) as rc:

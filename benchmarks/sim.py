@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from console.sim.resources import BY_NAME  # noqa: E402
-from console.sim.testing import running_cluster  # noqa: E402
-from console.sim.verbs import Verbs  # noqa: E402
+from kubesim.resources import BY_NAME  # noqa: E402
+from kubesim.testing import running_cluster  # noqa: E402
+from kubesim.verbs import Verbs  # noqa: E402
 from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
 
 CLIENT_LIST = """

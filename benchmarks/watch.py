@@ -159,7 +159,7 @@ def main() -> int:
         print(json.dumps(result))
         return 0
 
-    from console.sim.testing import running_cluster
+    from kubesim.testing import running_cluster
 
     runs = 1 if args.quick else 3
     n_events = 3000 if args.quick else 10_000

@@ -1,4 +1,4 @@
-"""opsconsole's core: runbooks, the change journal, the engine, cluster access and the rehearsal cluster.
+"""opsconsole's core: runbooks, the change journal, the engine and cluster access (the rehearsal cluster is kubesim).
 
 Nothing in this package imports Textual: the console runs headless (line mode, scripts, tests) through it.
 """

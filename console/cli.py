@@ -408,7 +408,7 @@ def _start_review(records_dir: Path) -> int:
 def _optional_commands(sub: argparse._SubParsersAction) -> None:
     """Commands whose modules may be absent from a slimmed install register themselves when present."""
     try:
-        from console.sim import command as sim_command
+        from kubesim import command as sim_command
     except ImportError:
         return
     sim = sub.add_parser("sim", help="run the rehearsal cluster (a local Kubernetes API) until interrupted")

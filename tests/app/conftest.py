@@ -17,8 +17,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from console.config import Policy
-from console.sim.kubelet import Timings
-from console.sim.testing import RunningCluster, running_cluster
+from kubesim.kubelet import Timings
+from kubesim.testing import RunningCluster, running_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "runbooks"

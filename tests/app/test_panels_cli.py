@@ -9,7 +9,7 @@ import pytest
 
 from console.cluster.dashboard_cli import add_watch_command, cmd_watch, resolve_scope
 from console.cluster.kube import KubeAccess, NoSuchContext
-from console.sim import kubeconfig
+from kubesim import kubeconfig
 
 
 def parser() -> argparse.ArgumentParser:

@@ -15,8 +15,8 @@ from textual.color import Color
 from console.cluster.kube import KubeAccess
 from console.cluster.watch_changes import Change
 from console.config import Environment, Policy
-from console.sim.kubelet import Timings
-from console.sim.testing import RunningCluster, running_cluster
+from kubesim.kubelet import Timings
+from kubesim.testing import RunningCluster, running_cluster
 from screens.cluster import ClusterApp, ClusterView
 from screens.widgets.object_detail import ObjectDetailScreen
 from tests.app.panels_support import screen_text, wait_until

@@ -14,7 +14,7 @@ from pathlib import Path
 from console.engine.state import forward_plan
 from console.journal import events as ev
 from console.journal.journal import read_events, verify
-from console.sim.testing import RunningCluster
+from kubesim.testing import RunningCluster
 from screens.app import OpsConsoleApp
 from screens.closeout import CloseoutScreen
 from screens.failure import FailureScreen

@@ -13,8 +13,8 @@ from console.cluster.kube import KubeAccess
 from console.cluster.watch import KINDS, Change, ClusterCache, ClusterWatch
 from console.cluster.watch_changes import object_key
 from console.cluster.watch_stream import list_objects
-from console.sim.kubelet import Timings
-from console.sim.testing import RunningCluster, running_cluster
+from kubesim.kubelet import Timings
+from kubesim.testing import RunningCluster, running_cluster
 
 # Fast but ordered, as in the sim's own tests: a pod is Ready about 0.15 s after it is scheduled.
 SPEED = 20.0

@@ -16,8 +16,8 @@ from console.cluster.kube import (
     ServerUnreachable,
     kubeconfig_paths,
 )
-from console.sim import kubeconfig as simkc
-from console.sim.testing import RunningCluster
+from kubesim import kubeconfig as simkc
+from kubesim.testing import RunningCluster
 
 
 def _node_names(api: client.ApiClient) -> list[str]:

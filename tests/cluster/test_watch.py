@@ -12,7 +12,7 @@ import pytest
 from kubernetes import client
 
 from console.cluster.watch import DEFAULT_KINDS, Change, ClusterCache, ClusterWatch
-from console.sim.testing import RunningCluster
+from kubesim.testing import RunningCluster
 from tests.cluster.conftest import WatchFactory, all_live, converged, fresh_versions
 
 

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from console.sim.kubelet import Timings
-from console.sim.testing import RunningCluster, running_cluster
+from kubesim.kubelet import Timings
+from kubesim.testing import RunningCluster, running_cluster
 
 KUBECTL = shutil.which("kubectl")
 # Fast but ordered: at 20x, a pod is Ready about 0.15 s after it is scheduled.

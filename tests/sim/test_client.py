@@ -13,7 +13,7 @@ import urllib3
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
-from console.sim.testing import RunningCluster
+from kubesim.testing import RunningCluster
 
 
 @pytest.fixture
@@ -253,7 +253,7 @@ def test_logs_eviction_and_crashloop(rehearsal_cluster: RunningCluster, api: cli
     def crashing() -> bool:
         return any(p["status"].get("containerStatuses", [{}])[0].get("restartCount", 0) >= 2 for p in rc.store.list("pods", "web"))
     rc.wait_for(crashing, what="restarts rising", timeout=30)
-    from console.sim.tables import pod_status
+    from kubesim.tables import pod_status
     states = {pod_status(p)[0] for p in rc.store.list("pods", "web")}
     assert "CrashLoopBackOff" in states or "Running" in states
     crash = next(p for p in rc.store.list("pods", "web") if p["spec"]["containers"][0]["image"].endswith("crash"))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from console.journal.journal import read_events, verify
 from console.journal.store import RecordStore
-from console.sim.testing import running_cluster
+from kubesim.testing import running_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from console.sim.kubeconfig import ContextSpec, render
+from kubesim.kubeconfig import ContextSpec, render
 
 
 def test_kubeconfig_has_two_contexts() -> None:
@@ -25,7 +25,7 @@ def test_kubeconfig_has_two_contexts() -> None:
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not on PATH")
 def test_sim_command_serves_until_sigterm(tmp_path: Path) -> None:
     kc = tmp_path / "kubeconfig"
-    proc = subprocess.Popen([sys.executable, "-m", "console.sim.command", "--kubeconfig", str(kc), "--speed", "5"],
+    proc = subprocess.Popen([sys.executable, "-m", "kubesim.command", "--kubeconfig", str(kc), "--speed", "5"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
     try:
         assert proc.stdout is not None

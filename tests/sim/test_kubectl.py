@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from console.sim.testing import RunningCluster
+from kubesim.testing import RunningCluster
 
 KUBECTL = shutil.which("kubectl")
 KubectlRunner = Callable[..., subprocess.CompletedProcess[str]]

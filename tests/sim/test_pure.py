@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from console.sim.errors import BadRequest, Invalid
-from console.sim.patch import json_patch, merge_patch, strategic_merge
-from console.sim.selectors import match_fields, match_labels, parse_fields, parse_labels, selector_string
-from console.sim.tables import human_duration, pod_status, row, table
+from kubesim.errors import BadRequest, Invalid
+from kubesim.patch import json_patch, merge_patch, strategic_merge
+from kubesim.selectors import match_fields, match_labels, parse_fields, parse_labels, selector_string
+from kubesim.tables import human_duration, pod_status, row, table
 
 DEPLOY = {"spec": {"replicas": 3, "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
     {"name": "web", "image": "web:1", "env": [{"name": "A", "value": "1"}]}, {"name": "side", "image": "side:1"}]}}}}

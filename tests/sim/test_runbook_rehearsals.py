@@ -17,7 +17,7 @@ import pytest
 
 from console.journal.journal import read_events, verify
 from console.journal.store import RecordStore
-from console.sim.testing import running_cluster
+from kubesim.testing import running_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 KUBECTL = shutil.which("kubectl")

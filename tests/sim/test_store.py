@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from console.sim.clock import SimClock
-from console.sim.errors import AlreadyExists, Conflict, Gone, NotFound
-from console.sim.scenarios import make_cluster
-from console.sim.store import Store
+from kubesim.clock import SimClock
+from kubesim.errors import AlreadyExists, Conflict, Gone, NotFound
+from kubesim.scenarios import make_cluster
+from kubesim.store import Store
 
 
 def _cm(name: str, v: str = "1") -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-FORBIDDEN = ("kubernetes", "textual", "screens", "console.engine", "console.cluster", "console.sim", "console.terraform")
+FORBIDDEN = ("kubernetes", "textual", "screens", "console.engine", "console.cluster", "kubesim", "console.terraform")
 
 
 @pytest.mark.parametrize("module", ["console.journal.journal", "console.journal.cast", "console.journal.store"])

@@ -1,7 +1,7 @@
 """Layer rules: the import-linter contracts in pyproject.toml hold, and every headless module loads without the UI.
 
-The fresh-interpreter check walks ``console/`` on disk at collection time, so a module added later is covered
-without touching this file. ``sys.modules`` is the ground truth: it also sees imports that happen at run time
+The fresh-interpreter check walks ``console/`` and ``kubesim/`` on disk at collection time, so a module added
+later is covered without touching this file. ``sys.modules`` is the ground truth: it also sees imports that happen at run time
 inside a module's top level, which a static import graph can miss.
 """
 
@@ -24,13 +24,13 @@ CONTRACTS = PYPROJECT["tool"]["importlinter"]["contracts"]
 # The UI and its toolkit: no headless module may load either.
 UI = ("textual", "screens")
 # What journal and runbook code must work without (the offline reviewer and the linter run on a bare laptop).
-NO_CLUSTER = ("kubernetes", "console.cluster", "console.sim", "console.engine", "console.terraform")
+NO_CLUSTER = ("kubernetes", "console.cluster", "kubesim", "console.engine", "console.terraform")
 
 
-def headless_modules() -> list[str]:
-    """Every module under console/, found on disk."""
+def headless_modules(package: str = "console") -> list[str]:
+    """Every module under ``package``'s directory, found on disk."""
     names = []
-    for path in sorted((REPO / "console").rglob("*.py")):
+    for path in sorted((REPO / package).rglob("*.py")):
         parts = path.relative_to(REPO).with_suffix("").parts
         if "__pycache__" in parts:
             continue
@@ -39,6 +39,9 @@ def headless_modules() -> list[str]:
 
 
 MODULES = headless_modules()
+# The rehearsal cluster shares no code with the console, so kubectl against it checks the console independently.
+SIM_MODULES = headless_modules("kubesim")
+CONSOLE = ("console", "screens")
 
 
 def loads(names: list[str], prefixes: tuple[str, ...]) -> list[str]:
@@ -76,6 +79,10 @@ def test_the_contracts_say_what_the_design_says() -> None:
     assert set(cluster["source_modules"]) == {"console.journal", "console.runbook"}
     assert set(cluster["forbidden_modules"]) == set(NO_CLUSTER)
     assert cluster["allow_indirect_imports"] is False
+    sim = by_name["The rehearsal cluster imports nothing from the console"]
+    assert (sim["source_modules"], set(sim["forbidden_modules"])) == (["kubesim"], set(CONSOLE))
+    assert sim["allow_indirect_imports"] is False
+    assert "kubesim" in PYPROJECT["tool"]["importlinter"]["root_packages"]
     pure = by_name["Pure modules do no IO of their own"]
     assert {"console.runbook.lint", "console.journal.render"} <= set(pure["source_modules"])
     assert {"subprocess", "socket", "threading", "asyncio"} <= set(pure["forbidden_modules"])
@@ -103,13 +110,16 @@ def loaded_by() -> dict[str, subprocess.CompletedProcess[str]]:
     def probe(module: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-c", PROBE, module], cwd=REPO, capture_output=True, text=True, timeout=120)
 
+    every = MODULES + SIM_MODULES
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return dict(zip(MODULES, pool.map(probe, MODULES)))
+        return dict(zip(every, pool.map(probe, every)))
 
 
 def test_the_walk_finds_the_core() -> None:
     for module in ("console", "console.cli", "console.runbook.loader", "console.journal.journal", "console.journal.render"):
         assert module in MODULES
+    for module in ("kubesim", "kubesim.tables", "kubesim.pod_printer", "kubesim.testing"):
+        assert module in SIM_MODULES
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -122,3 +132,13 @@ def test_headless_module_loads_without_the_ui(loaded_by: dict[str, subprocess.Co
     assert loads(names, UI) == []
     if module.startswith(("console.journal", "console.runbook")):
         assert loads(names, NO_CLUSTER) == []
+
+
+@pytest.mark.parametrize("module", SIM_MODULES)
+def test_rehearsal_cluster_module_loads_without_the_console(loaded_by: dict[str, subprocess.CompletedProcess[str]],
+                                                            module: str) -> None:
+    result = loaded_by[module]
+    assert result.returncode == 0, f"import {module} failed:\n{result.stderr}"
+    names = json.loads(result.stdout)
+    assert module in names
+    assert loads(names, CONSOLE + UI) == []

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from console.sim.errors import Invalid
-from console.sim.resources import Resource
-from console.sim.selectors import from_label_selector, match_labels
+from kubesim.errors import Invalid
+from kubesim.resources import Resource
+from kubesim.selectors import from_label_selector, match_labels
 
 Obj = dict[str, Any]
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

@@ -15,13 +15,13 @@ import math
 import zlib
 from typing import TYPE_CHECKING, Any
 
-from console.sim.clock import parse_rfc3339, rfc3339
-from console.sim.kubelet import is_ready
-from console.sim.store import clone
+from kubesim.clock import parse_rfc3339, rfc3339
+from kubesim.kubelet import is_ready
+from kubesim.store import clone
 
 if TYPE_CHECKING:
-    from console.sim.cluster import SimCluster
-    from console.sim.controllers import Controllers
+    from kubesim.cluster import SimCluster
+    from kubesim.controllers import Controllers
 
 Obj = dict[str, Any]
 REVISION = "deployment.kubernetes.io/revision"

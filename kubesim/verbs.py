@@ -11,17 +11,17 @@ import bisect
 import json
 from typing import TYPE_CHECKING, Any
 
-from console.sim import logs
-from console.sim.clock import rfc3339
-from console.sim.defaults import apply_defaults, validate
-from console.sim.errors import ApiError, BadRequest, Forbidden, Invalid, NotFound, TooManyRequests, UnsupportedMediaType
-from console.sim.patch import json_patch, merge_patch, strategic_merge
-from console.sim.resources import BY_NAME, Resource
-from console.sim.selectors import from_label_selector, match_fields, match_labels, parse_fields, parse_labels, selector_string
-from console.sim.store import clone
+from kubesim import logs
+from kubesim.clock import rfc3339
+from kubesim.defaults import apply_defaults, validate
+from kubesim.errors import ApiError, BadRequest, Forbidden, Invalid, NotFound, TooManyRequests, UnsupportedMediaType
+from kubesim.patch import json_patch, merge_patch, strategic_merge
+from kubesim.resources import BY_NAME, Resource
+from kubesim.selectors import from_label_selector, match_fields, match_labels, parse_fields, parse_labels, selector_string
+from kubesim.store import clone
 
 if TYPE_CHECKING:
-    from console.sim.cluster import SimCluster
+    from kubesim.cluster import SimCluster
 
 Obj = dict[str, Any]
 SCALABLE = ("deployments", "replicasets", "statefulsets")

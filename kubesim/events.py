@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from console.sim.clock import rfc3339
+from kubesim.clock import rfc3339
 
 if TYPE_CHECKING:
-    from console.sim.store import Store
+    from kubesim.store import Store
 
 Obj = dict[str, Any]
 MAX_EVENTS = 5000

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.sim.clock import SimClock, rfc3339
-from console.sim.errors import AlreadyExists, Conflict, Gone, NotFound
+from kubesim.clock import SimClock, rfc3339
+from kubesim.errors import AlreadyExists, Conflict, Gone, NotFound
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace or "", name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from console.sim.errors import BadRequest, Invalid
+from kubesim.errors import BadRequest, Invalid
 
 # list field -> merge key, as declared by patchMergeKey in the Kubernetes API types.
 MERGE_KEYS: dict[str, str] = {

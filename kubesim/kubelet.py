@@ -12,10 +12,10 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from console.sim.clock import parse_rfc3339, rfc3339
+from kubesim.clock import parse_rfc3339, rfc3339
 
 if TYPE_CHECKING:
-    from console.sim.cluster import SimCluster
+    from kubesim.cluster import SimCluster
 
 Obj = dict[str, Any]
 

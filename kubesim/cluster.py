@@ -10,14 +10,14 @@ import ipaddress
 from collections.abc import Callable
 from typing import Any
 
-from console.sim.clock import SimClock, rfc3339
-from console.sim.controllers import Controllers
-from console.sim.deployments import owner_ref
-from console.sim.errors import Invalid, NotFound
-from console.sim.events import EventRecorder
-from console.sim.faults import Faults
-from console.sim.kubelet import Timings
-from console.sim.store import Store, clone
+from kubesim.clock import SimClock, rfc3339
+from kubesim.controllers import Controllers
+from kubesim.deployments import owner_ref
+from kubesim.errors import Invalid, NotFound
+from kubesim.events import EventRecorder
+from kubesim.faults import Faults
+from kubesim.kubelet import Timings
+from kubesim.store import Store, clone
 
 Obj = dict[str, Any]
 

@@ -18,12 +18,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from console.sim.clock import SimClock, rfc3339
-from console.sim.cluster import SimCluster
-from console.sim.deployments import HASH_LABEL, REVISION, owner_ref, template_hash
-from console.sim.kubelet import image_id
-from console.sim.resources import BY_NAME
-from console.sim.verbs import Verbs
+from kubesim.clock import SimClock, rfc3339
+from kubesim.cluster import SimCluster
+from kubesim.deployments import HASH_LABEL, REVISION, owner_ref, template_hash
+from kubesim.kubelet import image_id
+from kubesim.resources import BY_NAME
+from kubesim.verbs import Verbs
 
 Obj = dict[str, Any]
 DAY = 86400.0

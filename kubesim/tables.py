@@ -3,32 +3,28 @@
 kubectl asks for ``as=Table`` and prints whatever columns come back, so the familiar ``kubectl get`` output
 (READY 2/3, STATUS CrashLoopBackOff, RESTARTS "4 (12s ago)", nodes "Ready,SchedulingDisabled") is made here.
 Column names, priorities (1 = shown with ``-o wide``) and derivations follow Kubernetes'
-pkg/printers/internalversion/printers.go.
+pkg/printers/internalversion/printers.go; pods come from ``kubesim.pod_printer`` and every age from
+``kubesim.duration``, the rehearsal cluster's own ports, so nothing here is shared with the console.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
-from console.cluster.rows import human_duration as _human_duration
-from console.cluster.rows import pod_status as _rows_pod_status
-from console.sim.clock import parse_rfc3339
-from console.sim.selectors import selector_string
+from kubesim.duration import human_duration
+from kubesim.pod_printer import PodStatus, pod_cells, pod_status, translate_timestamp_since
+from kubesim.selectors import selector_string
+
+__all__ = ["PRINTERS", "PodStatus", "columns", "human_duration", "pod_status", "row", "since", "table"]
 
 Obj = dict[str, Any]
 Col = tuple[str, str, int]  # name, type, priority
 
 
-def human_duration(seconds: float) -> str:
-    """k8s.io/apimachinery/pkg/util/duration.HumanDuration, as the console's own rows print it."""
-    return _human_duration(timedelta(seconds=seconds))
-
-
 def since(ts: str | None, now: float) -> str:
-    t = parse_rfc3339(ts)
-    return "<unknown>" if t is None else human_duration(now - t)
+    """kubectl's translateTimestampSince: "<unknown>" when unset, else the human duration up to ``now``."""
+    return translate_timestamp_since(ts, now)
 
 
 def _age(o: Obj, now: float) -> str:
@@ -38,33 +34,6 @@ def _age(o: Obj, now: float) -> str:
 def _containers(o: Obj) -> tuple[str, str]:
     cs = ((o.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
     return ",".join(c["name"] for c in cs), ",".join(c.get("image", "") for c in cs)
-
-
-def pod_status(pod: Obj) -> tuple[str, int, int, int, float | None]:
-    """(STATUS, ready containers, total containers, restarts, last restart epoch) as printPod derives them.
-
-    The derivation is the console's own (``console.cluster.rows.pod_status``), so the rehearsal cluster's
-    ``kubectl get pods`` and the console's Pods panel can never disagree about a pod.
-    """
-    st = _rows_pod_status(pod)
-    last = st.last_restart.timestamp() if st.last_restart is not None else None
-    return st.reason, st.ready, st.total, st.restarts, last
-
-
-def _pod(o: Obj, now: float) -> list[Any]:
-    reason, ready, total, restarts, last = pod_status(o)
-    rs = str(restarts) if not restarts or last is None else f"{restarts} ({human_duration(now - last)} ago)"
-    spec, st = o.get("spec") or {}, o.get("status") or {}
-    gates = spec.get("readinessGates") or []
-    if gates:
-        conds = {c["type"]: c["status"] for c in st.get("conditions") or []}
-        gate_text = f"{sum(1 for g in gates if conds.get(g['conditionType']) == 'True')}/{len(gates)}"
-    else:
-        gate_text = "<none>"
-    return [
-        o["metadata"]["name"], f"{ready}/{total}", reason, rs, _age(o, now),
-        st.get("podIP") or "<none>", spec.get("nodeName") or "<none>", st.get("nominatedNodeName") or "<none>", gate_text,
-    ]
 
 
 def _node(o: Obj, now: float) -> list[Any]:
@@ -186,7 +155,7 @@ def _pdb(o: Obj, now: float) -> list[Any]:
 N, S, I = "Name", "string", "integer"
 PRINTERS: dict[str, tuple[list[Col], Callable[[Obj, float], list[Any]]]] = {
     "pods": ([(N, S, 0), ("Ready", S, 0), ("Status", S, 0), ("Restarts", S, 0), ("Age", S, 0), ("IP", S, 1),
-              ("Node", S, 1), ("Nominated Node", S, 1), ("Readiness Gates", S, 1)], _pod),
+              ("Node", S, 1), ("Nominated Node", S, 1), ("Readiness Gates", S, 1)], pod_cells),
     "nodes": ([(N, S, 0), ("Status", S, 0), ("Roles", S, 0), ("Age", S, 0), ("Version", S, 0), ("Internal-IP", S, 1),
                ("External-IP", S, 1), ("OS-Image", S, 1), ("Kernel-Version", S, 1), ("Container-Runtime", S, 1)], _node),
     "deployments": ([(N, S, 0), ("Ready", S, 0), ("Up-to-date", I, 0), ("Available", I, 0), ("Age", S, 0),

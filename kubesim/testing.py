@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from console.sim import kubeconfig
-from console.sim.clock import SimClock
-from console.sim.cluster import SimCluster
-from console.sim.faults import Faults
-from console.sim.kubelet import Timings
-from console.sim.scenarios import make_clusters
-from console.sim.server import SimHost
-from console.sim.store import Store
+from kubesim import kubeconfig
+from kubesim.clock import SimClock
+from kubesim.cluster import SimCluster
+from kubesim.faults import Faults
+from kubesim.kubelet import Timings
+from kubesim.scenarios import make_clusters
+from kubesim.server import SimHost
+from kubesim.store import Store
 
 T = TypeVar("T")
 

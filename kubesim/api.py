@@ -17,19 +17,19 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from console.sim import logs, openapi, protobuf, resources, tables
-from console.sim.errors import ApiError, BadRequest, Gone, MethodNotAllowed, NotFound, UnsupportedMediaType
-from console.sim.resources import Resource
-from console.sim.selectors import match_fields, match_labels, parse_fields, parse_labels
-from console.sim.store import WatchEvent
-from console.sim.verbs import Verbs
+from kubesim import logs, openapi, protobuf, resources, tables
+from kubesim.errors import ApiError, BadRequest, Gone, MethodNotAllowed, NotFound, UnsupportedMediaType
+from kubesim.resources import Resource
+from kubesim.selectors import match_fields, match_labels, parse_fields, parse_labels
+from kubesim.store import WatchEvent
+from kubesim.verbs import Verbs
 
 if TYPE_CHECKING:
-    from console.sim.cluster import SimCluster
-    from console.sim.server import SimHTTPServer
+    from kubesim.cluster import SimCluster
+    from kubesim.server import SimHTTPServer
 
 Obj = dict[str, Any]
-log = logging.getLogger("console.sim.api")
+log = logging.getLogger("kubesim.api")
 BOOKMARK_EVERY = 1.0  # real seconds of quiet before a BOOKMARK is sent to watchers that allow them
 DEFAULT_WATCH_TIMEOUT = 1800.0
 

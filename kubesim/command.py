@@ -13,10 +13,10 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from console.sim import kubeconfig
-from console.sim.faults import Faults
-from console.sim.scenarios import SCENARIOS, make_clusters
-from console.sim.server import SimHost
+from kubesim import kubeconfig
+from kubesim.faults import Faults
+from kubesim.scenarios import SCENARIOS, make_clusters
+from kubesim.server import SimHost
 
 DEFAULT_KUBECONFIG = Path.home() / ".cache" / "opsconsole" / "sim-kubeconfig"
 
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m console.sim.command``) until the CLI wires the subcommand in."""
+    """Stand-alone entry (``python -m kubesim.command``) for running the rehearsal cluster without the console."""
     parser = argparse.ArgumentParser(prog="opsconsole sim", description=__doc__.splitlines()[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))

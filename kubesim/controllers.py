@@ -14,15 +14,15 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from console.sim.clock import rfc3339
-from console.sim.errors import ApiError
-from console.sim.deployments import DeploymentController, ReplicaSetController
-from console.sim.kubelet import Kubelet
-from console.sim.store import WatchEvent
-from console.sim.workloads import DaemonSetController, StatefulSetController
+from kubesim.clock import rfc3339
+from kubesim.errors import ApiError
+from kubesim.deployments import DeploymentController, ReplicaSetController
+from kubesim.kubelet import Kubelet
+from kubesim.store import WatchEvent
+from kubesim.workloads import DaemonSetController, StatefulSetController
 
 if TYPE_CHECKING:
-    from console.sim.cluster import SimCluster
+    from kubesim.cluster import SimCluster
 
 Obj = dict[str, Any]
 OWNER_RESOURCE = {"ReplicaSet": "replicasets", "Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from console.sim.resources import GROUP_VERSIONS, RESOURCES
+from kubesim.resources import GROUP_VERSIONS, RESOURCES
 
 HASH = "5E6F0A1C2B3D4E5F"
 

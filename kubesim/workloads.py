@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from console.sim.deployments import _controlled, template_hash
-from console.sim.kubelet import is_ready, node_ready
+from kubesim.deployments import _controlled, template_hash
+from kubesim.kubelet import is_ready, node_ready
 
 if TYPE_CHECKING:
-    from console.sim.cluster import SimCluster
-    from console.sim.controllers import Controllers
+    from kubesim.cluster import SimCluster
+    from kubesim.controllers import Controllers
 
 Obj = dict[str, Any]
 REV_LABEL = "controller-revision-hash"

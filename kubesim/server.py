@@ -11,8 +11,8 @@ import socket
 import threading
 from http.server import ThreadingHTTPServer
 
-from console.sim.api import ApiHandler
-from console.sim.cluster import SimCluster
+from kubesim.api import ApiHandler
+from kubesim.cluster import SimCluster
 
 
 class SimHTTPServer(ThreadingHTTPServer):

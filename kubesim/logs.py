@@ -10,7 +10,7 @@ import zlib
 from datetime import datetime, timezone
 from typing import Any
 
-from console.sim.clock import parse_rfc3339
+from kubesim.clock import parse_rfc3339
 
 Obj = dict[str, Any]
 STEP = 5.0  # simulated seconds between steady-state lines
