@@ -39,8 +39,8 @@ sys.path.insert(0, str(REPO))
 
 from console.journal.journal import read_events  # noqa: E402
 from console.journal.store import RecordStore  # noqa: E402
-from console.sim.kubelet import Timings  # noqa: E402
-from console.sim.testing import running_cluster  # noqa: E402
+from kubesim.kubelet import Timings  # noqa: E402
+from kubesim.testing import running_cluster  # noqa: E402
 from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
 
 SPEED = 20.0

@@ -27,7 +27,7 @@ from console.journal import events as ev
 from console.journal.cast import read_cast
 from console.journal.journal import verify
 from console.journal.store import RecordStore
-from console.sim.testing import RunningCluster, running_cluster
+from kubesim.testing import RunningCluster, running_cluster
 
 pytestmark = pytest.mark.kubectl
 
