@@ -184,10 +184,17 @@ class WatchedTriggers:
         return _fired(hits[0]) if hits else None
 
     def stop(self) -> None:
-        """Stop every watch and close the client."""
+        """Stop every watch and close the client, without holding up the step: once its outcome is decided the step
+        ends at once, and the watches wind down in the background (each loop's connection is cut at once)."""
         for watch in self._watches.values():
-            watch.stop(timeout=1.0)
-        self._access.close()
+            watch.stop(timeout=0)
+
+        def wind_down() -> None:
+            for watch in self._watches.values():
+                watch.stop(timeout=2.0)
+            self._access.close()
+
+        threading.Thread(target=wind_down, name="watch-wind-down", daemon=True).start()
 
 
 def run_rollout(ctx: StepContext) -> StepOutcome:

@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -423,13 +424,18 @@ class ChangeSession:
             listeners=list(listeners), started=self.clock(), artifacts=self.state.artifacts,
             now=self.clock,
         )
+        began = time.monotonic()
         outcome = run_step(ctx)
+        # The step's duration is the wall-clock time from its start event to its end, as the record's times show it;
+        # a command's own run time (from its process start to its exit) is kept beside it.
+        took = time.monotonic() - began
         rel = outcome.output_path.relative_to(self.ref.path).as_posix() if outcome.output_path else None
         for art in outcome.artifacts:
             self._append(ev.ARTIFACT_SAVED, {"section": item.section, "step_id": step.id, **art})
         self._append(ev.STEP_FINISHED, {
             "section": item.section, "step_id": step.id, "status": "passed" if outcome.passed else "failed",
-            "exit_code": outcome.exit_code, "duration_s": round(outcome.duration_s, 3), "reason": outcome.reason,
+            "exit_code": outcome.exit_code, "duration_s": round(took, 3),
+            **({"process_s": round(outcome.duration_s, 3)} if outcome.exit_code is not None else {}), "reason": outcome.reason,
             "lines": outcome.lines, **({"file": {"path": rel, "sha256": outcome.output_sha256}} if rel else {}),
             **({"trigger": outcome.trigger} if outcome.trigger else {}),
         })

@@ -147,3 +147,40 @@ async def test_resume_after_the_console_was_killed_mid_step(tmp_path, records_di
     assert next(e for e in events if e.type == ev.CHANGE_CLOSED).data["outcome"] == "success"
     assert "interrupted" in (change_dir / "record.md").read_text(encoding="utf-8").lower()
     assert cluster.get("configmaps", "web", "web-config")["metadata"]["labels"]["stage"] == "after"
+
+
+async def test_the_step_screen_asks_again_for_a_step_confirmed_before_the_console_died(tmp_path, records_dir, runbooks_dir, cluster, frozen_clock, policy, driver_for) -> None:
+    from console.engine.session import ChangeSession, StartRequest
+
+    marker = tmp_path / "ran"
+    doc = {
+        "apiVersion": "opsconsole/v1", "kind": "Runbook",
+        "metadata": {"id": "touch-a-file", "title": "Touch a file", "component": "files", "from": "absent", "to": "present",
+                     "risk": "low", "environments": ["rehearsal"], "owners": ["platform"]},
+        "why": "A step confirmed by a console that then died.", "scope": "one file", "blast_radius": "none",
+        "steps": [{"id": "touch", "title": "Touch it", "run": ["sh", "-c", 'echo ran >> "$1"', "sh", str(marker)]}],
+        "done_when": ["the file exists"],
+    }
+    path = runbooks_dir / "touch-a-file.yaml"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    first = ChangeSession.start(
+        StartRequest(runbook_path=path, environment="rehearsal", context=cluster.context, operator="alice",
+                     kubeconfig=str(cluster.kubeconfig)),
+        store=RecordStore(records_dir), policy=policy,
+    )
+    assert first.confirm("yes")
+    first.release()  # the console dies right after the confirmation was written
+
+    app = OpsConsoleApp(records_dir=records_dir, runbooks_dir=runbooks_dir, policy=policy, kubeconfig=str(cluster.kubeconfig),
+                        operator="bob", clock=frozen_clock, resume_id=first.change_id)
+    async with app.run_test(size=(120, 40)) as pilot:
+        d = driver_for(pilot)
+        await d.wait(lambda: type(d.app.screen).__name__ == "StepScreen", what="the resumed change")
+        await d.until_next("confirm", "touch")
+        assert "Press y" in d.text("#step-prompt")
+        assert not marker.exists(), "the dead session's confirmation ran the step"
+        await d.press("y")
+        await d.wait(lambda: isinstance(d.app.screen, CloseoutScreen), what="the close-out")
+    assert marker.read_text() == "ran\n"
+    events = read_events(first.ref.path / "journal.jsonl").events
+    assert [e.data["by"] for e in events if e.type == ev.STEP_CONFIRMED] == ["alice", "bob"]
