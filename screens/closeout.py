@@ -36,7 +36,7 @@ class CloseoutScreen(Screen):
         self.clock = clock
         self.production = production
         self.closed_head: str | None = None
-        self._closing = False
+        self._signing_off = False
 
     def compose(self) -> ComposeResult:
         s = self.session
@@ -64,13 +64,13 @@ class CloseoutScreen(Screen):
         self.focus_next()
 
     def action_sign_off(self) -> None:
-        if self.closed_head is not None or self._closing:
+        if self.closed_head is not None or self._signing_off:
             return
         outcome = self.query_one("#closeout-outcome", Select).value
         followups = [f.strip() for f in self.query_one("#closeout-followups", Input).value.split(";") if f.strip()]
         name = self.query_one("#closeout-name", Input).value.strip() or self.session.operator
         role = self.query_one("#closeout-role", Input).value.strip() or "operator"
-        self._closing = True
+        self._signing_off = True
         # Close-out runs the runbook's evidence commands and snapshots the cluster: never on the UI thread.
         self.query_one("#closeout-result", Static).update(Text("Closing: keeping the evidence and writing the record …", style="bold yellow"))
         self._close_worker(str(outcome), followups, name, role)
@@ -82,10 +82,10 @@ class CloseoutScreen(Screen):
         except SessionError as exc:
             self.app.call_from_thread(self._close_refused, str(exc))
             return
-        self.app.call_from_thread(self._closed, outcome, head)
+        self.app.call_from_thread(self._show_closed, outcome, head)
 
     def _close_refused(self, message: str) -> None:
-        self._closing = False
+        self._signing_off = False
         self.query_one("#closeout-result", Static).update("")
         self.notify(message, severity="error")
 
@@ -93,8 +93,8 @@ class CloseoutScreen(Screen):
         if event.state == WorkerState.ERROR and event.worker.group == "closeout":
             self._close_refused(f"the close-out failed: {event.worker.error}")
 
-    def _closed(self, outcome: str, head: str) -> None:
-        self._closing = False
+    def _show_closed(self, outcome: str, head: str) -> None:
+        self._signing_off = False
         self.closed_head = head
         record = self.session.ref.path / "record.md"
         self.query_one("#closeout-result", Static).update(Text.assemble(
