@@ -61,7 +61,10 @@ def test_secret_values_and_policy_patterns() -> None:
     r = Redactor(["s3cret-value", "abc"], EXTRA_PATTERNS)
     assert r.redact("got s3cret-value twice: s3cret-value") == f"got {MASK} twice: {MASK}"
     assert r.redact("abc is too short to redact safely") == "abc is too short to redact safely"
-    assert r.redact("X-API-KEY: zzz999 rest") == f"X-API-KEY: {MASK} rest"
+    # A header line is "name: value" at the start of a line: the built-in rules take the rest of the line.
+    assert r.redact("X-API-KEY: zzz999 rest") == f"X-API-KEY: {MASK}"
+    assert r.redact("< X-API-KEY: zzz999 rest") == f"< X-API-KEY: {MASK} rest"
+    assert Redactor([], [r"(?i)(x-tenant-sig:\s*)\S+"]).redact("x-tenant-sig: zzz999 rest") == f"x-tenant-sig: {MASK} rest"
     assert r.redact("tenant CORP-123456-ABCD ok") == f"tenant {MASK} ok"
     r.add_secret("later-added")
     assert r.redact("later-added") == MASK
