@@ -66,8 +66,13 @@ NOT_A_VALUE = (
     r"(?!\[REDACTED\])"
 )
 # An opening quote stays with the name when a closing one follows on the line; the value is then what is between.
-_OPEN_QUOTE = r"""(?:"(?=[^"\n]*")|'(?=[^'\n]*')|["']?)"""
-_VALUE = NOT_A_VALUE + r"""(?:(?<=")(?:[^"\\\n]|\\.)+(?=")|(?<=')[^'\n]+(?=')|""" + _BARE + ")"
+# Besides plain quotes: a quote escaped inside a JSON string (kubectl's last-applied-configuration annotation, a JSON
+# runbook) and shlex's '"'"' (a quote inside a single-quoted word, as a command line is displayed).
+_OPEN_QUOTE = r"""(?:'"'"'(?=[^'\n]*')|\\"(?=[^"\n]*\\")|"(?=[^"\n]*")|'(?=[^'\n]*')|["']?)"""
+_VALUE = (
+    NOT_A_VALUE
+    + r"""(?:(?<=\\")[^"\\\n]+(?=\\")|(?<=")(?:[^"\\\n]|\\.)+(?=")|(?<=')[^'\n]+(?=')|""" + _BARE + ")"
+)
 # After "name:" a YAML flow collection, block scalar, anchor, alias, tag or comment is structure, not a value.
 _NOT_YAML_INDICATOR = r"(?![{\[|>&*!%@`#])"
 
@@ -75,9 +80,9 @@ NAME_RULES: tuple[SecretRule, ...] = (
     SecretRule(
         "name-assignment",
         "name rule: NAME=value, export NAME=value, NAME: value, \"NAME\": \"value\", NAME := value",
-        r"(?i)(" + NAME_SUFFIX + r"""["']?\]?[ \t]*(?:(?:=>|:=|=)[ \t]*|:[ \t]*""" + _NOT_YAML_INDICATOR + ")"
+        r"(?i)(" + NAME_SUFFIX + r"""(?:\\?["'])?\]?[ \t]*(?:(?:=>|:=|=)[ \t]*|:[ \t]*""" + _NOT_YAML_INDICATOR + ")"
         + _OPEN_QUOTE + ")" + _VALUE,
-        NAME_SUFFIX_RE2 + r"""["']?\]?[ \t]*[=:]""",
+        NAME_SUFFIX_RE2 + r"""(?:\\?["'])?\]?[ \t]*[=:]""",
     ),
     SecretRule(
         "name-yaml-line",

@@ -34,6 +34,10 @@ FORMS: tuple[Form, ...] = (
     Form("name-assignment", "settings api-key := ", "k3y-value9", ""),
     Form("name-assignment", "jdbc:postgresql://db/app?user=app&password=", "jd6cpw", "&ssl=true"),
     Form("name-assignment", "helm upgrade web ./chart --set db.password=", "helmpw55", " --wait"),
+    # kubectl's last-applied-configuration annotation holds the applied object as escaped JSON
+    Form("name-assignment", r'    {\"apiVersion\":\"v1\",\"data\":{\"password\":\"', "aHVudGVyMg==", r'\"},\"kind\":\"Secret\"}'),
+    # a command line as the console displays it: shlex quotes a quote inside a single-quoted word as '"'"'
+    Form("name-assignment", "sh -c 'export DB_PASSWORD='\"'\"'", "quoted pw", "'\"'\"'; ./migrate'"),
     Form("name-yaml-line", "  POSTGRES_PASSWORD: ", "two words here", ""),
     Form("name-yaml-line", "    client-key-data: ", "LS0tLS1CRUdJTiBFQyBQUklWQVRF", ""),
     Form("name-flag", "kubectl --token ", "kubetok99", " get pods"),
@@ -45,6 +49,7 @@ FORMS: tuple[Form, ...] = (
     Form("mysql-p", "mysql -uroot -p", "hunter22", " -e 'select 1'"),
     Form("mysql-p", "mysqldump -u app -p'", "dump pw", "' shop"),
     Form("mysql-p", "kubectl exec db-0 -- mariadb -uroot '-p", "mariapw", "'"),
+    Form("mysql-p", "sh -c 'mysql -uroot -p'\"'\"'", "my pw", "'\"'\"' shop'"),
     Form("registry-login-p", "docker login -u me -p ", "dockerpw1", " registry.example"),
     Form("curl-user", "curl -sf -u admin:", "curlpw42", " https://api.example/v1"),
     Form("pass-flag", "keytool -list -keystore ks.jks -storepass ", "changeit9", ""),
