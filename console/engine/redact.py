@@ -49,10 +49,12 @@ _ENV_NAME_LINE = re.compile(
 _ENV_VALUE_LINE = re.compile(r"""(?i)^[ \t]*["']?value["']?[ \t]*:""")
 # A whole argv word that may stand as a secret (not a flag, placeholder, boolean or kubectl stand-in).
 _WORD_VALUE = re.compile(sr.NOT_A_VALUE + r"(?!-)\S", re.ASCII)
+_KEY_VALUE = re.compile(sr.NOT_A_VALUE + r"\S", re.ASCII)
 # Flags whose next argv word is a secret: --password, --db-token, -client-secret, keytool's -storepass, openssl's -passin.
 _SECRET_FLAG = re.compile(
     r"(?i)--?[A-Za-z0-9_.-]{0,128}" + sr.NAME_SUFFIX + r"|-(?:src|dest|new)?(?:store|key)?pass(?:in|out)?", re.ASCII
 )
+_SECRET_KEY = re.compile(r"(?i)[A-Za-z0-9_.-]{0,128}" + sr.NAME_SUFFIX, re.ASCII)
 _MYSQL_WORD = re.compile(r"(?:.*/)?" + sr.MYSQL_COMMANDS)
 _GLUED_P = re.compile(r"-p(?=\S)")
 _REGISTRY_LOGIN = frozenset({"docker", "podman", "nerdctl", "buildah", "skopeo", "oras", "helm"})
@@ -335,12 +337,19 @@ class Redactor:
         if isinstance(value, str):
             return self.redact(value)
         if isinstance(value, Mapping):
-            return {k: self.redact_data(v) for k, v in value.items()}
+            return {k: self._redact_entry(k, v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             if value and all(isinstance(v, str) for v in value):
                 return self.redact_argv(value)
             return [self.redact_data(v) for v in value]
         return value
+
+    def _redact_entry(self, key: Any, value: Any) -> Any:
+        # A string held under a secret-looking key (a parameter named db_password, an env entry GITHUB_TOKEN) is a
+        # secret whatever it looks like; booleans, placeholders and the like are not (see NOT_A_VALUE).
+        if isinstance(key, str) and isinstance(value, str) and _SECRET_KEY.fullmatch(key) and _KEY_VALUE.match(value):
+            return MASK
+        return self.redact_data(value)
 
     def redact_argv(self, argv: Sequence[str]) -> list[str]:
         """Each word of a command redacted, with what only the words around it show: the word after a secret flag

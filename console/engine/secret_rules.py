@@ -57,21 +57,24 @@ _BARE = r"""[^\s"',;&}]+"""
 _BARE_END = r"""(?![^\s"',;&}])"""
 # Values that are not secrets although a secret-looking name holds them: YAML and JSON literals (a runbook's own
 # ``secret: true``), a value starting with a runbook placeholder (the copy of a runbook keeps ``{name}`` so a resumed
-# change can fill it in; at run time the placeholder is gone and its value is masked if it is a secret),
+# change can fill it in; at run time the placeholder is gone and its value is masked if it is a secret), a shell
+# variable ($DB_PASSWORD, ${TOKEN}, $1: the record shows the command that ran, and the variable's value is not there),
 # kubectl describe's stand-ins for values it does not show, and what redaction has already masked.
 NOT_A_VALUE = (
     r"(?!(?i:true|false|yes|no|null|none|nil|on|off|~)" + _BARE_END + ")"
     r"(?!\{\{?[A-Za-z_][A-Za-z0-9_-]*\}\}?)"
+    r"(?!\$(?:[0-9@*#?$!]|\{?[A-Za-z_][A-Za-z0-9_]*\}?)" + _BARE_END + ")"
     r"(?!<(?:set to the key|none>|unset>|nil>))"
     r"(?!\[REDACTED\])"
 )
 # An opening quote stays with the name when a closing one follows on the line; the value is then what is between.
 # Besides plain quotes: a quote escaped inside a JSON string (kubectl's last-applied-configuration annotation, a JSON
-# runbook) and shlex's '"'"' (a quote inside a single-quoted word, as a command line is displayed).
+# runbook) and shlex's '"'"' (a quote inside a single-quoted word, as a command line is displayed). What redaction
+# has masked already stays as it is: redacting twice gives what redacting once gave.
 _OPEN_QUOTE = r"""(?:'"'"'(?=[^'\n]*')|\\"(?=[^"\n]*\\")|"(?=[^"\n]*")|'(?=[^'\n]*')|["']?)"""
 _VALUE = (
     NOT_A_VALUE
-    + r"""(?:(?<=\\")[^"\\\n]+(?=\\")|(?<=")(?:[^"\\\n]|\\.)+(?=")|(?<=')[^'\n]+(?=')|""" + _BARE + ")"
+    + r"""(?:(?<=\\")[^"\\\n]+(?=\\")|(?<=")(?:[^"\\\n]|\\.)+(?=")|(?<=')(?!"'"')[^'\n]+(?=')|(?!\\)""" + _BARE + ")"
 )
 # After "name:" a YAML flow collection, block scalar, anchor, alias, tag or comment is structure, not a value.
 _NOT_YAML_INDICATOR = r"(?![{\[|>&*!%@`#])"
@@ -80,7 +83,7 @@ NAME_RULES: tuple[SecretRule, ...] = (
     SecretRule(
         "name-assignment",
         "name rule: NAME=value, export NAME=value, NAME: value, \"NAME\": \"value\", NAME := value",
-        r"(?i)(" + NAME_SUFFIX + r"""(?:\\?["'])?\]?[ \t]*(?:(?:=>|:=|=)[ \t]*|:[ \t]*""" + _NOT_YAML_INDICATOR + ")"
+        r"(?i)(" + NAME_SUFFIX + r"""(?:\\?["'])?\]?[ \t]*(?:(?:=>|:=|=(?!>))[ \t]*|:(?!=)[ \t]*""" + _NOT_YAML_INDICATOR + ")"
         + _OPEN_QUOTE + ")" + _VALUE,
         NAME_SUFFIX_RE2 + r"""(?:\\?["'])?\]?[ \t]*[=:]""",
     ),
@@ -126,10 +129,10 @@ COMMAND_RULES: tuple[SecretRule, ...] = (
     SecretRule(
         "mysql-p",
         "command rule: mysql -pSECRET, -p'SECRET', '-pSECRET' (the password glued to -p)",
-        r"((?<![A-Za-z0-9_.-])" + MYSQL_COMMANDS + r"(?![A-Za-z0-9_-])[^\n;|&]*?[ \t](?:'-p(?=[^'\n]*')|\"-p(?=[^\"\n]*\")|-p"
-        + _OPEN_QUOTE + r"))(?![ \t])" + NOT_A_VALUE
-        + r"""(?:(?<='-p)[^'\n]+(?=')|(?<="-p)[^"\n]+(?=")|(?<=")[^"\n]+(?=")|(?<=')[^'\n]+(?=')|[^\s"';|&]+)""",
-        r"""(?:mysql|mariadb)[^\n;|&]*[ \t]['"]?-p[^ \t\n]""",
+        r"((?<![A-Za-z0-9_.-])" + MYSQL_COMMANDS + r"(?![A-Za-z0-9_-])[^\n;|&]*?[ \t](?:'\"'\"')?(?:'-p(?=[^'\n]*')|\"-p(?=[^\"\n]*\")|-p"
+        + _OPEN_QUOTE + r"))(?![ \t-])" + NOT_A_VALUE
+        + r"""(?:(?<='-p)[^'\n]+(?=')|(?<="-p)[^"\n]+(?=")|(?<=")[^"\n]+(?=")|(?<=')(?!"'"')[^'\n]+(?=')|[^\s"';|&]+)""",
+        r"""(?:mysql|mariadb)[^\n;|&]*[ \t](?:'"'"')?['"]?-p[^ \t\n]""",
     ),
     SecretRule(
         "registry-login-p",
@@ -148,7 +151,7 @@ COMMAND_RULES: tuple[SecretRule, ...] = (
     SecretRule(
         "pass-flag",
         "command rule: keytool -storepass/-keypass SECRET, openssl -pass/-passin/-passout pass:SECRET",
-        r"((?<![A-Za-z0-9_-])-(?:src|dest|new)?(?:store|key)?pass(?:in|out)?[ \t]+" + _OPEN_QUOTE + r"(?:pass:)?)"
+        r"((?<![A-Za-z0-9_-])-(?:src|dest|new)?(?:store|key)?pass(?:in|out)?[ \t]+" + _OPEN_QUOTE + r"(?:pass:)?+)"
         + NOT_A_VALUE + _QUOTED_OR_WORD,
         r"-(?:src|dest|new)?(?:store|key)?pass(?:in|out)?[ \t]+[^ \t\n]",
     ),

@@ -163,7 +163,8 @@ class StepOutput:
 
 
 def _cast(ctx: StepContext, command: str) -> CastWriter:
-    return CastWriter(ctx.output_path, title=f"{ctx.item.section} {ctx.step.id}: {ctx.step.title}", command=command, started=ctx.started)
+    title = ctx.redactor.redact(f"{ctx.item.section} {ctx.step.id}: {ctx.step.title}")  # a title can quote a secret too
+    return CastWriter(ctx.output_path, title=title, command=command, started=ctx.started)
 
 
 def run_step(ctx: StepContext) -> StepOutcome:
