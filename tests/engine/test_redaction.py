@@ -340,6 +340,32 @@ def test_argv_words_are_redacted_with_the_words_around_them(argv: list[str], exp
     assert Redactor().redact_data({"argv": argv}) == {"argv": expected}
 
 
+def test_journal_values_under_secret_looking_keys_are_masked_whatever_they_look_like() -> None:
+    data = {"params": {"db_password": "x7Kq", "GITHUB_TOKEN": "plain", "namespace": "web", "api_token": "{token}"},
+            "declared": {"pw": {"type": "string", "secret": True}}, "author": "alice"}
+    assert Redactor().redact_data(data) == {
+        "params": {"db_password": MASK, "GITHUB_TOKEN": MASK, "namespace": "web", "api_token": "{token}"},
+        "declared": {"pw": {"type": "string", "secret": True}}, "author": "alice",
+    }
+
+
+def test_a_runbooks_own_text_survives_redaction_so_its_copy_still_runs() -> None:
+    """The change keeps a redacted copy of its runbook to resume from: placeholders, booleans and shell variables stay."""
+    text = """\
+params:
+  db_password: {type: string, secret: true}
+  api_token: {type: string, secret: true}
+steps:
+  - id: s
+    run: [sh, -c, 'PGPASSWORD=$PW psql -c "select 1"; echo "token=${TOKEN}"', --token, "{api_token}", "--password={db_password}"]
+    env: {DB_PASSWORD: "{db_password}", GITHUB_TOKEN: "{api_token}"}
+    secret: false
+"""
+    assert Redactor().redact(text) == text
+    as_json = json.dumps({"env": {"DB_PASSWORD": "{db_password}"}, "secret": True, "token": {"type": "string"}}, indent=2)
+    assert Redactor().redact(as_json) == as_json
+
+
 # -- runbook literals --------------------------------------------------------------------------------------------------
 
 LITERAL_RUNBOOK = """\
