@@ -11,6 +11,7 @@ import json
 import random
 import re
 import runpy
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ from console.journal import events as ev
 from console.journal.cast import read_cast
 from console.journal.journal import verify
 
-from .conftest import FIXTURES, PY, events_of, every_file, runbook_doc
+from .conftest import FIXTURES, PY, REPO, events_of, every_file, runbook_doc
 from .secret_forms import FORMS, KUBECTL_LINES, Form
 
 SECRETS_SCRIPT = FIXTURES / "print_secrets.py"
@@ -233,6 +234,26 @@ def test_non_ascii_batches_find_the_same_secrets() -> None:
     out = Redactor().redact(text)
     assert out == Redactor(prefilter=False).redact(text)
     assert not [form.secret for form in FORMS if form.secret in out]
+
+
+def test_without_google_re2_redaction_falls_back_to_python_re_with_the_same_result() -> None:
+    """A fresh interpreter where ``import re2`` fails: every form is still masked, by Python re alone."""
+    script = (
+        "import json, sys\n"
+        "sys.modules['re2'] = None  # makes 'import re2' raise ImportError\n"
+        "from console.engine import redact, runner\n"
+        "assert redact.re2 is None and redact.policy_screen('x-[0-9]+') is None\n"
+        "texts = json.loads(sys.stdin.read())\n"
+        "r = redact.Redactor([], [r'(?i)(x-api-key:\\s*)\\S+'])\n"
+        "print(json.dumps({'out': [r.redact(t) for t in texts],\n"
+        "                  'stateful': bool(runner.STATEFUL.search(b'- name: DB_PASSWORD\\n  value: x'))}))\n"
+    )
+    texts = [form.text for form in FORMS] + ["X-Api-Key: zzz999"]
+    done = subprocess.run([PY, "-c", script], input=json.dumps(texts), capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["out"] == [Redactor([], [r"(?i)(x-api-key:\s*)\S+"]).redact(t) for t in texts]
+    assert result["out"][-1] == f"X-Api-Key: {MASK}" and result["stateful"]
 
 
 # -- policy patterns --------------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from console.journal.journal import verify
 from console.journal.store import RecordStore
 
 from .conftest import PY, REPO, every_file, runbook_doc, write_kubeconfig
-from .secret_forms import FORMS, KUBECTL_LINES, Form
+from .secret_forms import FORMS, KUBECTL_LINES
 
 # Prints every form given in a JSON file to stdout and to stderr, between ordinary kubectl lines, many times over, so
 # the forms fall at every place in the runner's reads (one read is up to 64 KiB).
