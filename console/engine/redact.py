@@ -27,7 +27,7 @@ from console.engine import secret_rules as sr
 
 try:
     import re2  # google-re2: linear-time matching, no backtracking; the prefilter that keeps capture fast
-except ImportError:  # pragma: no cover - the fallback is tested by building Redactor(prefilter=False)
+except ImportError:  # pragma: no cover - tested in a subprocess where the import fails
     # Without it every exact pattern scans every text: the same result, at Python re's speed.
     re2 = None
 
@@ -93,13 +93,16 @@ class _CompiledRules:
     def spans(self, text: str, *, prefilter: bool) -> list[Span]:
         """Where the rules' secrets are in ``text``."""
         found: list[Span] = []
-        if self.screen is None or not prefilter:
+        # RE2 offsets are bytes; for ASCII text (almost all command output) they are the str offsets as well.
+        ascii_only = text.isascii()
+        try:
+            source = text.encode("ascii") if ascii_only else text.encode("utf-8")
+        except UnicodeEncodeError:
+            source = b""  # a lone surrogate is no UTF-8 for RE2 to read: such a text goes the slow, exact way
+        if self.screen is None or not prefilter or not source:
             for rx in self.exact:
                 found.extend(_masked(m) for m in rx.finditer(text))
             return found
-        # RE2 offsets are bytes; for ASCII text (almost all command output) they are the str offsets as well.
-        ascii_only = text.isascii()
-        source = text.encode("ascii") if ascii_only else text.encode("utf-8", "surrogatepass")
         hits = self.screen.Match(source)  # which rules can match anywhere in the text: one pass
         if not hits:
             return found
@@ -319,12 +322,15 @@ class Redactor:
         if "Private-Lines:" in text:
             found.extend(_putty_spans(text))
         found.extend(self._rules.spans(text, prefilter=self.prefilter))
-        source: str | bytes | None = None
+        source: bytes | None = None
         for rx, screen in self.extra:
-            if screen is not None:
+            if screen is not None and source != b"":
                 if source is None:
-                    source = text.encode("utf-8", "surrogatepass")
-                if screen.search(source) is None:
+                    try:
+                        source = text.encode("utf-8")
+                    except UnicodeEncodeError:
+                        source = b""  # a lone surrogate is no UTF-8 for RE2 to read: every pattern runs
+                if source and screen.search(source) is None:
                     continue
             found.extend(_masked(m) for m in rx.finditer(text))
         return merge_spans(s for s in found if s[0] < s[1])
