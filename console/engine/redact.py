@@ -365,7 +365,7 @@ class Redactor:
     def argv_spans(self, argv: Sequence[str]) -> list[list[Span]]:
         """The spans :meth:`redact_argv` masks, word by word."""
         out = [self.spans(word) for word in argv]
-        mysql = login = curl = False
+        mysql = registry = login = curl = False
         for i, word in enumerate(argv):
             before = argv[i - 1] if i else ""
             whole: Span | None = None
@@ -381,7 +381,8 @@ class Redactor:
                 out[i] = merge_spans([*out[i], whole])
             base = word.rsplit("/", 1)[-1]
             mysql = mysql or bool(_MYSQL_WORD.fullmatch(word))
-            login = login or (word == "login" and any(w.rsplit("/", 1)[-1] in _REGISTRY_LOGIN for w in argv[:i]))
+            login = login or (registry and word == "login")
+            registry = registry or base in _REGISTRY_LOGIN
             curl = curl or base == "curl"
         return out
 
