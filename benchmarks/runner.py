@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from console.engine import redact  # noqa: E402
+from console.engine import secret_scan  # noqa: E402
 from console.engine.redact import Redactor  # noqa: E402
 from console.engine.runner import CommandRunner, OutputLine  # noqa: E402
 from console.journal.cast import CastWriter  # noqa: E402
@@ -122,7 +122,7 @@ def main() -> int:
     total = n * rounds
     base, ours, bare = total / base_s, total / ours_s, total / bare_s
     mixed_base, mixed_ours = total / mixed_base_s, total / mixed_s
-    prefilter = "google-re2 prefilter" if getattr(redact, "re2", None) is not None else "Python re only (google-re2 not installed)"
+    prefilter = "google-re2 prefilter" if secret_scan.re2 is not None else "Python re only (google-re2 not installed)"
     emit(f"runner lines captured with redaction and cast, every line redacted ({n} lines x {rounds})", ours, "lines/s",
          base, f">= {TARGET_LINES_PER_S} lines/s", ours >= TARGET_LINES_PER_S, engine=prefilter)
     emit(f"runner capture vs redirect, every line redacted ({n} lines x {rounds})", ours, "lines/s", base,

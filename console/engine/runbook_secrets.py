@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
-from console.engine.redact import Redactor, Span
+from console.engine.redact import Redactor
+from console.engine.secret_scan import Span
 from console.runbook.loader import Loc, LoadedRunbook, Problem, dotted, iter_steps
 
 # A placeholder ({name}) or a shell variable ($NAME, ${NAME}) is not a literal: its value comes in at run time.

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from console.engine.redact import Redactor, StreamRedactor, stateful_screen
+from console.engine.redact import Redactor, StreamRedactor
+from console.engine.secret_scan import stateful_screen
 from console.journal.cast import CastWriter
 
 SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None

@@ -19,10 +19,11 @@ import re2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from console.engine.redact import _PY_SPACE, MASK, Redactor, StreamRedactor, policy_screen
+from console.engine.redact import MASK, Redactor, StreamRedactor
 from console.engine.runbook_secrets import literal_secrets
 from console.engine.runner import CommandRunner, OutputLine
 from console.engine.secret_rules import RULES
+from console.engine.secret_scan import _PY_SPACE, policy_screen
 from console.runbook.loader import load_runbook
 from console.journal import events as ev
 from console.journal.cast import read_cast
@@ -244,8 +245,8 @@ def test_without_google_re2_redaction_falls_back_to_python_re_with_the_same_resu
     script = (
         "import json, sys\n"
         "sys.modules['re2'] = None  # makes 'import re2' raise ImportError\n"
-        "from console.engine import redact, runner\n"
-        "assert redact.re2 is None and redact.policy_screen('x-[0-9]+') is None\n"
+        "from console.engine import redact, runner, secret_scan\n"
+        "assert secret_scan.re2 is None and secret_scan.policy_screen('x-[0-9]+') is None\n"
         "texts = json.loads(sys.stdin.read())\n"
         "r = redact.Redactor([], [r'(?i)(x-api-key:\\s*)\\S+'])\n"
         "print(json.dumps({'out': [r.redact(t) for t in texts],\n"
