@@ -151,4 +151,11 @@ KUBECTL_LINES: tuple[str, ...] = (
     "  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web-7d4b9c5f6d, uid: 9a8b7c6d-1234-5678-9abc-def012345678}]",
     "Error from server (NotFound): secrets \"db-credentials\" not found",
     "kubectl create secret generic db-credentials --from-file=./creds",
+    "    - --authorization-mode=Node,RBAC",
+    "    - --enable-bootstrap-token-auth=true",
+    "    - --service-account-key-file=/etc/kubernetes/pki/sa.pub",
+    "    - --token-auth-file=/etc/kubernetes/tokens.csv",
+    "    - --tls-private-key-file=/etc/kubernetes/pki/apiserver.key",
+    "      secretName: web-tls",
+    "  imagePullSecrets:",
 )
