@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from console.engine.redact import Redactor
 from console.runbook.models import Runbook, Step
 from console.runbook.params import ParamError, display_command, render_argv, substitute
 
@@ -127,7 +128,7 @@ def _fill(text: str | None, values: Mapping[str, str]) -> str | None:
 
 def bind(
     step: Step, section: str, values: Mapping[str, str], runbook: Runbook, runbook_dir: Path,
-    redact: Callable[[str], str] = lambda text: text,
+    redactor: Redactor | None = None,
 ) -> BoundStep:
     """Bind ``step`` to the change's values; raises ParamError when a placeholder has no value.
 
@@ -139,7 +140,10 @@ def bind(
     """
     namespace = _fill(step.namespace, values) or values.get("namespace") or "default"
     bound = _bind(step, section, values, runbook, runbook_dir, namespace)
-    return replace(bound, display=redact(bound.display), title=redact(bound.title))
+    if redactor is None:
+        return bound
+    display = display_command(redactor.redact_argv(bound.argv)) if bound.argv else bound.display
+    return replace(bound, display=redactor.redact(display), title=redactor.redact(bound.title))
 
 
 def _bind(step: Step, section: str, values: Mapping[str, str], runbook: Runbook, runbook_dir: Path, namespace: str) -> BoundStep:

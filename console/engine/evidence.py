@@ -157,7 +157,7 @@ def _run(session: ChangeSession, entry: Evidence, attempt: int, append: Append, 
         "capture": "artifact", "timeout": TIMEOUT_S,
     })
     try:
-        bound = bind(step, SECTION, session.values, session.runbook, session.runbook_dir, session.redactor.redact)
+        bound = bind(step, SECTION, session.values, session.runbook, session.runbook_dir, session.redactor)
     except ParamError as exc:
         # Nothing can run; say so in the record as this entry's failure rather than stop the close-out.
         append(ev.STEP_STARTED, _started(session, entry, attempt, " ".join(step.run or []), []))

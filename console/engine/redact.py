@@ -1,47 +1,91 @@
 """Redaction: secrets are replaced by ``[REDACTED]`` before any text reaches a file, the journal or the screen.
 
-Two layers. :class:`Redactor` works on one piece of text (a journal value, a command line): secret parameter
-values, bearer tokens, ``password=``/``token=`` pairs, AWS-style keys, and whole PEM private-key blocks.
-:class:`StreamRedactor` works on command output line by line and adds what needs memory across lines: the inside
-of a PEM block, and the ``data:``/``stringData:`` values of Kubernetes Secrets printed as YAML or JSON. kubectl
-prints ``data`` *before* ``kind``, so a data block is held back until the object says what kind it is; the hold
-is bounded, and a block still undecided when the bound is hit is redacted (fail closed).
+Two layers. :class:`Redactor` works on one piece of text (a journal value, a command line, a batch of output): the
+change's secret parameter values, the policy's own patterns, whole private-key blocks, and the rule table of
+``secret_rules.py`` (token shapes ported from detect-secrets, values held by secret-looking names, secrets in
+command lines). :class:`StreamRedactor` works on command output line by line and adds what needs memory across
+lines: the inside of a private-key block, PuTTY's private lines, the value line after a Kubernetes env entry's
+secret-looking name, and the ``data:``/``stringData:`` values of Kubernetes Secrets printed as YAML or JSON. kubectl
+prints ``data`` *before* ``kind``, so a data block is held back until the object says what kind it is; the hold is
+bounded, and a block still undecided when the bound is hit is redacted (fail closed).
+
+Finding the rules' matches fast (RE2 screening Python ``re``) is ``secret_scan.py``'s part.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from console.engine import secret_rules as sr
+from console.engine.secret_scan import Span, policy_screen, rule_scanner, secret_span
 
 MASK = "[REDACTED]"
 MIN_SECRET_LEN = 4  # shorter values would blank out ordinary words; params.resolve refuses them as secrets
 
-BUILTIN_PATTERNS: tuple[tuple[str, str], ...] = (
-    ("bearer", r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
-    ("basic-auth-url", r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+(?=@)"),
-    ("pair", r"(?i)(\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key|client[_-]?secret|auth)"
-             r"[\"']?\s*[=:]\s*[\"']?)[^\s\"',;&}]+"),
-    ("aws-access-key", r"()\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b"),
-    ("aws-secret", r"(?i)(aws_secret_access_key[\"']?\s*[=:]\s*[\"']?)[A-Za-z0-9/+=]{20,}"),
-    ("pem-inline", r"()-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----"),
-)
+# (name, Python pattern) of every built-in rule, for reference and for policy authors reading the code.
+BUILTIN_PATTERNS: tuple[tuple[str, str], ...] = tuple((rule.name, rule.pattern) for rule in sr.RULES)
 
-PEM_BEGIN = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
-PEM_END = re.compile(r"-----END [A-Z ]*PRIVATE KEY-----")
+PEM_BEGIN = re.compile(sr.PEM_BEGIN)
+PEM_END = re.compile(sr.PEM_END)
+_PEM_BLOCK = re.compile(sr.PEM_BEGIN + r".*?(?:" + sr.PEM_END + r"|\Z)", re.DOTALL)  # no END: mask to the end
+_PUTTY = re.compile(sr.PUTTY_PRIVATE_LINES, re.MULTILINE)
+_ENV_NAME_LINE = re.compile(
+    r"(?i)^[ \t]*(?:-[ \t]+)?[\"']?name[\"']?[ \t]*:[ \t]*[\"']?[A-Za-z0-9_.-]{0,128}" + sr.NAME_SUFFIX
+    + r"""["']?,?[ \t]*\r?$""", re.ASCII,
+)
+_ENV_VALUE_LINE = re.compile(r"""(?i)^[ \t]*["']?value["']?[ \t]*:""")
+# A whole argv word that may stand as a secret (not a flag, placeholder, boolean or kubectl stand-in).
+_WORD_VALUE = re.compile(sr.NOT_A_VALUE + r"(?!-)\S", re.ASCII)
+_KEY_VALUE = re.compile(sr.NOT_A_VALUE + r"\S", re.ASCII)
+# Flags whose next argv word is a secret: --password, --db-token, -client-secret, keytool's -storepass, openssl's -passin.
+_SECRET_FLAG = re.compile(
+    r"(?i)--?[A-Za-z0-9_.-]{0,128}" + sr.NAME_SUFFIX + r"|-(?:src|dest|new)?(?:store|key)?pass(?:in|out)?", re.ASCII
+)
+_SECRET_KEY = re.compile(r"(?i)[A-Za-z0-9_.-]{0,128}" + sr.NAME_SUFFIX, re.ASCII)
+_MYSQL_WORD = re.compile(r"(?:.*/)?" + sr.MYSQL_COMMANDS)
+_GLUED_P = re.compile(r"-p(?=\S)")
+_REGISTRY_LOGIN = frozenset({"docker", "podman", "nerdctl", "buildah", "skopeo", "oras", "helm"})
+
+def merge_spans(spans: Iterable[Span]) -> list[Span]:
+    """Spans sorted, with overlapping and touching ones joined, so each secret becomes one mask."""
+    merged: list[Span] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def apply_spans(text: str, spans: Sequence[Span]) -> str:
+    """``text`` with each (merged) span replaced by the mask."""
+    out: list[str] = []
+    pos = 0
+    for start, end in spans:
+        out.append(text[pos:start])
+        out.append(MASK)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 class Redactor:
-    """Replaces secrets in a single piece of text; built from the change's secret values and policy patterns."""
+    """Replaces secrets in a single piece of text; built from the change's secret values and policy patterns.
 
-    def __init__(self, secrets: Iterable[str] = (), extra_patterns: Iterable[str] = ()) -> None:
+    ``prefilter=False`` runs the exact patterns over all of every text (what happens anyway when google-re2 is not
+    installed); the result is the same, only slower.
+    """
+
+    def __init__(self, secrets: Iterable[str] = (), extra_patterns: Iterable[str] = (), *, prefilter: bool = True) -> None:
         self.secrets = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LEN}, key=len, reverse=True)
-        patterns = [re.compile(p, re.DOTALL) for _name, p in BUILTIN_PATTERNS]
-        for extra in extra_patterns:
-            rx = re.compile(extra)
-            # A policy pattern with one group keeps what precedes the secret; otherwise the whole match goes.
-            patterns.append(rx if rx.groups else re.compile(f"()(?:{extra})"))
-        self.patterns = patterns
+        # A policy pattern with a group keeps what precedes its first group's end; otherwise the whole match goes.
+        # It runs as Python re over the whole text, behind an RE2 screen when one can be built that never misses.
+        self.extra = [(re.compile(p), policy_screen(p) if prefilter else None) for p in extra_patterns]
+        self.prefilter = prefilter
+        self._rules = rule_scanner()
 
     def add_secret(self, value: str) -> None:
         if value and len(value) >= MIN_SECRET_LEN and value not in self.secrets:
@@ -53,22 +97,102 @@ class Redactor:
     def redact(self, text: str) -> str:
         if not text:
             return text
+        spans = self.spans(text)
+        return apply_spans(text, spans) if spans else text
+
+    def spans(self, text: str) -> list[Span]:
+        """Where the secrets in ``text`` are, as merged (start, end) offsets: what :meth:`redact` masks."""
+        found: list[Span] = []
         for secret in self.secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
-        for rx in self.patterns:
-            text = rx.sub(lambda m: (m.group(1) or "") + MASK, text)
-        return text
+            at = text.find(secret)
+            while at >= 0:
+                found.append((at, at + len(secret)))
+                at = text.find(secret, at + len(secret))
+        if "PRIVATE KEY" in text:
+            found.extend(m.span() for m in _PEM_BLOCK.finditer(text))
+        if "Private-Lines:" in text:
+            found.extend(_putty_spans(text))
+        found.extend(self._rules.spans(text, prefilter=self.prefilter))
+        source: bytes | None = None
+        for rx, screen in self.extra:
+            if screen is not None and source != b"":
+                if source is None:
+                    try:
+                        source = text.encode("utf-8")
+                    except UnicodeEncodeError:
+                        source = b""  # a lone surrogate is no UTF-8 for RE2 to read: every pattern runs
+                if source and screen.search(source) is None:
+                    continue
+            found.extend(secret_span(m) for m in rx.finditer(text))
+        return merge_spans(s for s in found if s[0] < s[1])
 
     def redact_data(self, value: Any) -> Any:
-        """A JSON-like value with every string in it redacted (for journal event data)."""
+        """A JSON-like value with every string in it redacted (for journal event data).
+
+        A list of strings is read as an argv, so a secret in the word after ``--password`` goes too.
+        """
         if isinstance(value, str):
             return self.redact(value)
         if isinstance(value, Mapping):
-            return {k: self.redact_data(v) for k, v in value.items()}
+            return {k: self._redact_entry(k, v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
+            if value and all(isinstance(v, str) for v in value):
+                return self.redact_argv(value)
             return [self.redact_data(v) for v in value]
         return value
+
+    def _redact_entry(self, key: Any, value: Any) -> Any:
+        # A string held under a secret-looking key (a parameter named db_password, an env entry GITHUB_TOKEN) is a
+        # secret whatever it looks like; booleans, placeholders and the like are not (see NOT_A_VALUE).
+        if isinstance(key, str) and isinstance(value, str) and _SECRET_KEY.fullmatch(key) and _KEY_VALUE.match(value):
+            return MASK
+        return self.redact_data(value)
+
+    def redact_argv(self, argv: Sequence[str]) -> list[str]:
+        """Each word of a command redacted, with what only the words around it show: the word after a secret flag
+        (``--password X``), ``-pX`` for mysql, ``-p X`` for a registry login, the password in curl's ``-u user:X``."""
+        return [apply_spans(word, spans) if spans else word for word, spans in zip(argv, self.argv_spans(argv))]
+
+    def argv_spans(self, argv: Sequence[str]) -> list[list[Span]]:
+        """The spans :meth:`redact_argv` masks, word by word."""
+        out = [self.spans(word) for word in argv]
+        mysql = registry = login = curl = False
+        for i, word in enumerate(argv):
+            before = argv[i - 1] if i else ""
+            whole: Span | None = None
+            if _SECRET_FLAG.fullmatch(before) and _WORD_VALUE.match(word):
+                whole = (0, len(word))
+            elif mysql and _GLUED_P.match(word) and _WORD_VALUE.match(word, 2):
+                whole = (2, len(word))
+            elif login and before == "-p" and _WORD_VALUE.match(word):
+                whole = (0, len(word))
+            elif curl and before in ("-u", "--user", "--proxy-user", "-U") and ":" in word:
+                whole = (word.index(":") + 1, len(word))
+            if whole is not None and whole[0] < whole[1]:
+                out[i] = merge_spans([*out[i], whole])
+            base = word.rsplit("/", 1)[-1]
+            mysql = mysql or bool(_MYSQL_WORD.fullmatch(word))
+            login = login or (registry and word == "login")
+            registry = registry or base in _REGISTRY_LOGIN
+            curl = curl or base == "curl"
+        return out
+
+
+def _putty_spans(text: str) -> list[Span]:
+    """PuTTY key files: the N lines after ``Private-Lines: N`` are the private key."""
+    spans = []
+    for m in _PUTTY.finditer(text):
+        start = text.find("\n", m.end())
+        if start < 0:
+            continue
+        end = start
+        for _ in range(int(m.group(1))):
+            nxt = text.find("\n", end + 1)
+            end = len(text) if nxt < 0 else nxt
+            if nxt < 0:
+                break
+        spans.append((start + 1, end))
+    return spans
 
 
 _YAML_KEY = re.compile(r"^(?P<indent>\s*(?:-\s+)*)(?P<key>[A-Za-z0-9_.\"-]+)\s*:(?P<rest>.*)$")
@@ -81,7 +205,7 @@ _JSON_VALUE = re.compile(r'^(\s*"[^"]+"\s*:\s*)"[^"]*"(,?)\s*$')
 
 
 class StreamRedactor:
-    """Redacts command output line by line, remembering PEM blocks and Secret data blocks across lines."""
+    """Redacts command output line by line, remembering key blocks, env entries and Secret data blocks across lines."""
 
     def __init__(self, redactor: Redactor, *, hold_limit: int = 5000) -> None:
         self.redactor = redactor
@@ -92,11 +216,13 @@ class StreamRedactor:
         self._held_json = False
         self._block_open = False  # still inside the data block (vs. waiting for the kind after it)
         self._masking: int | None = None  # indent of a data block released masked at the hold limit, still going
+        self._putty_left = 0  # PuTTY private-key lines still to come
+        self._env_value_next = False  # the line before named a secret-looking env variable
 
     @property
     def idle(self) -> bool:
-        """Holding nothing and inside no PEM block: the next lines can be redacted without this object's memory."""
-        return not self._in_pem and not self._held
+        """Holding nothing and expecting nothing: the next lines can be redacted without this object's memory."""
+        return not self._in_pem and not self._held and not self._putty_left and not self._env_value_next
 
     def feed(self, line: str) -> list[str]:
         """Lines safe to release now (possibly none while a data block waits for its kind)."""
@@ -111,6 +237,13 @@ class StreamRedactor:
                 self._in_pem = False
                 return self._emit(MASK + line[PEM_END.search(line).end():], out)
             return self._emit(MASK if not self._held else None, out)
+        if self._putty_left:
+            self._putty_left -= 1
+            return self._emit(MASK, out)
+        if self._env_value_next:
+            self._env_value_next = False
+            if _ENV_VALUE_LINE.match(line):
+                return self._emit(_mask_value(line, line.lstrip().startswith('"')), out)
         begin = PEM_BEGIN.search(line)
         if begin and not PEM_END.search(line, begin.end()):
             self._in_pem = True
@@ -124,6 +257,11 @@ class StreamRedactor:
             self._held_json = line.lstrip().startswith('"')
             self._block_open = True
             return out
+        putty = _PUTTY.match(line)
+        if putty:
+            self._putty_left = int(putty.group(1))
+        elif _ENV_NAME_LINE.match(line):
+            self._env_value_next = True  # kubectl prints an env entry's name, then its value on the next line
         return self._emit(self.redactor.redact(line), out)
 
     def _emit(self, line: str | None, out: list[str]) -> list[str]:

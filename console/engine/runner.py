@@ -20,19 +20,24 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from console.engine.redact import Redactor, StreamRedactor
+from console.engine.secret_scan import stateful_screen
 from console.journal.cast import CastWriter
 
 SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 MAX_LINE = 64 * 1024  # a single "line" longer than this is split, so one endless line cannot grow memory
-# Output that needs the line-by-line redactor's memory: PEM blocks and the data blocks of Secrets.
-STATEFUL = re.compile(rb'-----BEGIN|^[ \t]*(?:-[ \t]+)*"?(?:data|stringData)"?[ \t]*:[ \t]*\{?[ \t]*\r?$', re.MULTILINE)
+# Output that needs the line-by-line redactor's memory (key blocks, Secret data blocks, env entries), found with RE2.
+STATEFUL = stateful_screen()
 
 
-@dataclass(frozen=True)
-class OutputLine:
-    """One line of a command's output, as the listeners see it (already redacted)."""
+class OutputLine(NamedTuple):
+    """One line of a command's output, as the listeners see it (already redacted).
+
+    A named tuple rather than a frozen dataclass: one is made per line, and a frozen dataclass's ``__init__`` cost
+    as much as the redaction of that line.
+    """
 
     t: float  # seconds since the command started
     stream: str  # "stdout" or "stderr"
@@ -295,7 +300,7 @@ class CommandRunner:
                 if stream == "stderr":
                     self.cast.write("".join(f"\x1b[31m{text}\x1b[0m\r\n" for text in texts), at=t)
                 else:
-                    self.cast.write("".join(f"{text}\r\n" for text in texts), at=t)
+                    self.cast.write("\r\n".join(texts) + "\r\n", at=t)
         for text in texts:
             line = OutputLine(t, stream, text)
             for listener in self.listeners:

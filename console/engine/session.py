@@ -25,6 +25,7 @@ from console.engine.binding import BoundStep, ChangeIdentity, bind, identify
 from console.engine.evidence import collect_evidence
 from console.engine.kubecontext import KubeconfigError, PinnedKubeconfig
 from console.engine.redact import Redactor
+from console.engine.runbook_secrets import literal_secrets
 from console.engine.runner import Listener
 from console.engine.state import Item, Next, State, apply, fold, next_action, rollback_queue
 from console.engine.steps import StepContext, StepOutcome, run_step, write_artifact
@@ -266,7 +267,7 @@ class ChangeSession:
     def bind(self, item: Item) -> BoundStep:
         """The step of ``item`` bound to this change's values: shown, recorded and run from this one object."""
         step = self.runbook.rollback_step(item.step_id) if item.section == "rollback" else self.runbook.step(item.step_id)
-        return bind(step, item.section, self.values, self.runbook, self.runbook_dir, self.redactor.redact)
+        return bind(step, item.section, self.values, self.runbook, self.runbook_dir, self.redactor)
 
     def command_for(self, item: Item) -> str:
         """The exact command a step runs, parameters filled in and secrets redacted, as shown before it runs."""
@@ -562,6 +563,10 @@ def _admit(request: StartRequest, store: RecordStore, policy: Policy, clock: Clo
     findings = lint(loaded)
     if findings:
         raise SessionError(f"{request.runbook_path}: the runbook breaks authoring rules ({findings[0]}); run opsconsole lint")
+    # Resume runs the record's (redacted) copy of the runbook: command text redaction would change cannot be run.
+    literals = literal_secrets(loaded, Redactor((), policy.redaction.patterns))
+    if literals:
+        raise RunbookError(literals)
     now = clock()
     verdicts = evaluate_policy(request, loaded, policy, store, now)
     emergency = bool(request.emergency_reason)

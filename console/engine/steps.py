@@ -122,6 +122,7 @@ class StepOutput:
 
 
 def _cast(ctx: StepContext, command: str) -> CastWriter:
+    # The bound title is redacted already (a title can quote a secret parameter).
     return CastWriter(ctx.output_path, title=f"{ctx.item.section} {ctx.step.id}: {ctx.bound.title}", command=command, started=ctx.started)
 
 

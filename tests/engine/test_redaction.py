@@ -1,4 +1,4 @@
-"""Redaction: every pattern on its own, and a whole change with secrets planted everywhere that leaves none on disk.
+"""Redaction: every rule on its own, the RE2 prefilter against Python alone, and a whole change with secrets planted.
 
 The end-to-end test runs a real command printing every kind of secret (tests/engine/fixtures/print_secrets.py),
 puts secrets into the command line, the runbook, a failure reason, a break-glass reason, a manual note, a note
@@ -8,18 +8,29 @@ and the follow-ups, then walks every file under the change's directory and greps
 from __future__ import annotations
 
 import json
+import random
+import re
 import runpy
+import subprocess
 from pathlib import Path
 
 import pytest
+import re2
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from console.engine.redact import MASK, Redactor, StreamRedactor
-from console.engine.runner import OutputLine
+from console.engine.runbook_secrets import literal_secrets
+from console.engine.runner import CommandRunner, OutputLine
+from console.engine.secret_rules import RULES
+from console.engine.secret_scan import _PY_SPACE, policy_screen
+from console.runbook.loader import load_runbook
 from console.journal import events as ev
 from console.journal.cast import read_cast
 from console.journal.journal import verify
 
-from .conftest import FIXTURES, PY, events_of, every_file, runbook_doc
+from .conftest import FIXTURES, PY, REPO, events_of, every_file, runbook_doc
+from .secret_forms import FORMS, KUBECTL_LINES, Form
 
 SECRETS_SCRIPT = FIXTURES / "print_secrets.py"
 PRINTED = runpy.run_path(str(SECRETS_SCRIPT))
@@ -61,7 +72,10 @@ def test_secret_values_and_policy_patterns() -> None:
     r = Redactor(["s3cret-value", "abc"], EXTRA_PATTERNS)
     assert r.redact("got s3cret-value twice: s3cret-value") == f"got {MASK} twice: {MASK}"
     assert r.redact("abc is too short to redact safely") == "abc is too short to redact safely"
-    assert r.redact("X-API-KEY: zzz999 rest") == f"X-API-KEY: {MASK} rest"
+    # A header line is "name: value" at the start of a line: the built-in rules take the rest of the line.
+    assert r.redact("X-API-KEY: zzz999 rest") == f"X-API-KEY: {MASK}"
+    assert r.redact("< X-API-KEY: zzz999 rest") == f"< X-API-KEY: {MASK} rest"
+    assert Redactor([], [r"(?i)(x-tenant-sig:\s*)\S+"]).redact("x-tenant-sig: zzz999 rest") == f"x-tenant-sig: {MASK} rest"
     assert r.redact("tenant CORP-123456-ABCD ok") == f"tenant {MASK} ok"
     r.add_secret("later-added")
     assert r.redact("later-added") == MASK
@@ -120,6 +134,346 @@ def test_an_undecided_data_block_is_masked_when_the_hold_limit_or_the_end_comes(
     assert released[:3] == ["data:", f"  k0: {MASK}", f"  k1: {MASK}"]
     assert released[11:21] == [f"  k{i}: {MASK}" for i in range(10, 20)]
     assert released[21:] == ["kind: Secret", "metadata:", "  name: big"]
+
+
+# -- the rule table -------------------------------------------------------------------------------------------------
+
+RULE_NAMES = [rule.name for rule in RULES]
+
+
+def test_every_rule_has_a_concrete_form_and_a_known_source() -> None:
+    assert sorted({form.rule for form in FORMS}) == sorted(RULE_NAMES)
+    assert len(RULE_NAMES) == len(set(RULE_NAMES))
+    assert all(rule.source for rule in RULES)
+    # The detect-secrets detectors ported, by the class names their rules credit.
+    credited = " ".join(rule.source for rule in RULES)
+    for detector in ("AWSKeyDetector", "ArtifactoryDetector", "AzureStorageKeyDetector", "BasicAuthDetector",
+                     "CloudantDetector", "DiscordBotTokenDetector", "GitHubTokenDetector", "GitLabTokenDetector",
+                     "IbmCloudIamDetector", "IbmCosHmacDetector", "JwtTokenDetector", "MailchimpDetector", "NpmDetector",
+                     "OpenAIDetector", "PypiTokenDetector", "SendGridDetector", "SlackDetector", "SoftlayerDetector",
+                     "SquareOAuthDetector", "StripeDetector", "TelegramBotTokenDetector", "TwilioKeyDetector"):
+        assert detector in credited, detector
+
+
+@pytest.mark.parametrize("form", FORMS, ids=lambda f: f"{f.rule}:{f.text[:24]}")
+def test_each_rule_masks_its_form_and_keeps_the_name(form: Form) -> None:
+    expected = form.before + MASK + form.after
+    assert Redactor().redact(form.text) == expected
+    assert Redactor(prefilter=False).redact(form.text) == expected
+    # The form's own rule is what finds it (not a neighbour that happens to cover it), exactly over the secret.
+    index = RULE_NAMES.index(form.rule)
+    rx = re.compile(RULES[index].pattern, re.ASCII | re.MULTILINE)
+    secret = (len(form.before), len(form.before) + len(form.secret))
+    assert secret in [(m.end(1) if rx.groups else m.start(), m.end()) for m in rx.finditer(form.text)]
+
+
+@pytest.mark.parametrize("form", FORMS, ids=lambda f: f"{f.rule}:{f.text[:24]}")
+def test_each_prefilter_hits_no_later_than_its_exact_pattern(form: Form) -> None:
+    rule = RULES[RULE_NAMES.index(form.rule)]
+    exact = re.compile(rule.pattern, re.ASCII | re.MULTILINE).search(form.text)
+    screen = re2.compile("(?m)" + rule.prefilter).search(form.text.encode())
+    assert exact is not None and screen is not None
+    assert screen.start() <= exact.start()
+
+
+@pytest.mark.parametrize("line", KUBECTL_LINES)
+def test_ordinary_kubectl_output_is_left_alone(line: str) -> None:
+    assert Redactor().redact(line) == line
+    assert Redactor(prefilter=False).redact(line) == line
+    assert stream(line) == [line]
+
+
+def test_the_kubectl_lines_pass_untouched_as_one_batch_too() -> None:
+    batch = "\n".join(KUBECTL_LINES)
+    assert Redactor().redact(batch) == batch
+
+
+_NOISE = st.lists(
+    st.sampled_from([*"abcXYZ019 _-=:\"'/@.{}\t\v\x1cé€\u2028", "token", "password", "mysql", "-p", "://", "eyJ"]), max_size=40
+).map("".join)
+_LINES = st.lists(
+    st.one_of(st.sampled_from(FORMS).map(lambda f: f.text), st.sampled_from(KUBECTL_LINES), _NOISE), max_size=25
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_LINES)
+def test_the_re2_prefilter_changes_nothing_but_speed(lines: list[str]) -> None:
+    """Over random mixes of secret forms, kubectl lines and noise, with and without the prefilter: the same text."""
+    text = "\n".join(lines)
+    once = Redactor().redact(text)
+    assert once == Redactor(prefilter=False).redact(text)
+    assert Redactor().redact(once) == once  # the journal redacts values that were redacted already: nothing moves
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(FORMS), min_size=1, max_size=12), st.lists(st.sampled_from(KUBECTL_LINES), max_size=12),
+       st.randoms(use_true_random=False))
+def test_no_planted_form_survives_a_batch(forms: list[Form], ordinary: list[str], rnd) -> None:
+    lines = [f.text for f in forms] + ordinary
+    rnd.shuffle(lines)
+    out = Redactor().redact("\n".join(lines))
+    for form in forms:
+        assert form.secret not in out, form
+    for line in ordinary:
+        assert line in out.split("\n")
+
+
+def test_a_secret_at_the_end_of_a_large_noisy_batch_is_found() -> None:
+    """The RE2 set's DFA over half a megabyte of varied text still reports the one rule that matches at its end."""
+    rnd = random.Random(7)
+    noise = "".join(rnd.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _-=:./@\"'") for _ in range(500_000))
+    lines = [noise[i : i + 100] for i in range(0, len(noise), 100)]
+    text = "\n".join([*lines, "export GITHUB_TOKEN=" + "ghp_" + "Z" * 36])
+    out = Redactor().redact(text)
+    assert out.endswith(f"export GITHUB_TOKEN={MASK}")
+    assert out.split("\n")[:-1] == Redactor(prefilter=False).redact("\n".join(lines)).split("\n")
+
+
+def test_non_ascii_batches_find_the_same_secrets() -> None:
+    text = "\n".join(f"é {form.text} ü" if "\n" not in form.text else form.text for form in FORMS)
+    out = Redactor().redact(text)
+    assert out == Redactor(prefilter=False).redact(text)
+    assert not [form.secret for form in FORMS if form.secret in out]
+    # A lone surrogate (bytes kept by surrogateescape) is no UTF-8 for RE2: such a text is searched by Python alone.
+    assert Redactor([], [r"(?i)(x-api-key:\s*)\S+"]).redact("DB_PASSWORD=hunter2 \udcff X-Api-Key: abc") == (
+        f"DB_PASSWORD={MASK} \udcff X-Api-Key: {MASK}")
+
+
+def test_without_google_re2_redaction_falls_back_to_python_re_with_the_same_result() -> None:
+    """A fresh interpreter where ``import re2`` fails: every form is still masked, by Python re alone."""
+    script = (
+        "import json, sys\n"
+        "sys.modules['re2'] = None  # makes 'import re2' raise ImportError\n"
+        "from console.engine import redact, runner, secret_scan\n"
+        "assert secret_scan.re2 is None and secret_scan.policy_screen('x-[0-9]+') is None\n"
+        "texts = json.loads(sys.stdin.read())\n"
+        "r = redact.Redactor([], [r'(?i)(x-api-key:\\s*)\\S+'])\n"
+        "print(json.dumps({'out': [r.redact(t) for t in texts],\n"
+        "                  'stateful': bool(runner.STATEFUL.search(b'- name: DB_PASSWORD\\n  value: x'))}))\n"
+    )
+    texts = [form.text for form in FORMS] + ["X-Api-Key: zzz999"]
+    done = subprocess.run([PY, "-c", script], input=json.dumps(texts), capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["out"] == [Redactor([], [r"(?i)(x-api-key:\s*)\S+"]).redact(t) for t in texts]
+    assert result["out"][-1] == f"X-Api-Key: {MASK}" and result["stateful"]
+
+
+# -- policy patterns --------------------------------------------------------------------------------------------------
+
+
+def test_the_policy_screen_uses_pythons_own_whitespace() -> None:
+    python_spaces = {c for c in range(0x3100) if re.match(r"\s", chr(c))}
+    screen = re2.compile(f"[{_PY_SPACE}]")
+    assert {c for c in range(0x3100) if screen.fullmatch(chr(c))} == python_spaces
+    assert not [c for c in range(0x3100, 0x110000) if chr(c).isspace()]  # nothing beyond what was checked
+
+
+SCREENABLE = [r"(?i)(x-api-key:\s*)\S+", r"CORP-[0-9]{6}-[A-Z]{4}", r"tenant=[^\s,]+", r"[\s,]sig:\S+", r"^hook-\w?"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "screened"),
+    [(r"(?i)(x-api-key:\s*)\S+", True), (r"CORP-[0-9]{6}-[A-Z]{4}", True), (r"tenant=[^\s,]+", True),
+     (r"[\s,]sig:\S+", True), (r"id-\d+", False), (r"\bword\b", False), (r"(?<=key=)\S+", False), (r"a{,3}", False),
+     (r"[^\S]x", False), (r"clé=\S+", False), (r"(x)\1", False)],
+)
+def test_which_policy_patterns_get_an_re2_screen(pattern: str, screened: bool) -> None:
+    assert (policy_screen(pattern) is not None) is screened
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([p for p in SCREENABLE if policy_screen(p) is not None]),
+       st.lists(st.sampled_from([*"aAxX-:=,.sigtenCORP0123 \t\v\x1c\x85\xa0\u3000\n", "x-api-key", "tenant=", "sig:"]),
+                max_size=60).map("".join))
+def test_a_policy_screen_never_misses_what_its_pattern_finds(pattern: str, text: str) -> None:
+    if re.search(pattern, text):
+        assert policy_screen(pattern).search(text.encode("utf-8", "surrogatepass")) is not None
+    assert Redactor([], [pattern]).redact(text) == Redactor([], [pattern], prefilter=False).redact(text)
+
+
+# -- secrets that need the lines around them -------------------------------------------------------------------------
+
+
+def test_an_env_entry_value_after_its_secret_name_is_masked_in_yaml_and_json() -> None:
+    yaml_env = "    env:\n    - name: DB_PASSWORD\n      value: hunter2\n    - name: DB_HOST\n      value: db.internal"
+    assert stream(yaml_env) == ["    env:", "    - name: DB_PASSWORD", f"      value: {MASK}", "    - name: DB_HOST",
+                                "      value: db.internal"]
+    json_env = '{\n  "name": "STRIPE_API_KEY",\n  "value": "sk_test_x"\n}'
+    assert stream(json_env)[2] == f'  "value": "{MASK}"'
+    # valueFrom is a reference, not a value: it stays, and nothing after it is masked by mistake.
+    ref = "- name: DB_PASSWORD\n  valueFrom:\n    secretKeyRef:\n      key: password"
+    assert stream(ref) == ref.split("\n")
+
+
+def test_private_key_blocks_of_every_armour_are_masked() -> None:
+    for begin, end in (
+        ("-----BEGIN OPENSSH PRIVATE KEY-----", "-----END OPENSSH PRIVATE KEY-----"),
+        ("-----BEGIN PGP PRIVATE KEY BLOCK-----", "-----END PGP PRIVATE KEY BLOCK-----"),
+        ("---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----", "---- END SSH2 ENCRYPTED PRIVATE KEY ----"),
+    ):
+        text = f"key:\n{begin}\nb3BlbnNzaC1rZXktdjEAAAAAC\nQkZXNjAAAAGAAAABA\n{end}\ndone"
+        assert stream(text) == ["key:", MASK, MASK, MASK, MASK, "done"], begin
+        assert Redactor().redact(text) == f"key:\n{MASK}\ndone"
+    # A key whose end never comes is masked to the end of the text.
+    assert Redactor().redact("a\n-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nMIIEpA") == f"a\n{MASK}"
+
+
+def test_putty_private_lines_are_masked() -> None:
+    ppk = ("PuTTY-User-Key-File-2: ssh-rsa\nEncryption: none\nComment: ops\nPublic-Lines: 1\nAAAAB3NzaC1yc2E\n"
+           "Private-Lines: 2\nAAABAQCprivateOne\nAAABAQCprivateTwo\nPrivate-MAC: 0a1b2c")
+    expected = ppk.replace("AAABAQCprivateOne", MASK).replace("AAABAQCprivateTwo", MASK)
+    assert "\n".join(stream(ppk)) == expected
+    assert Redactor().redact(ppk) == expected.replace(f"{MASK}\n{MASK}", MASK)
+
+
+def test_the_runner_keeps_an_env_entry_across_two_reads(tmp_path: Path) -> None:
+    """kubectl's "- name: X_TOKEN" can end one read and "value:" start the next: the value is masked all the same."""
+    seen: list[str] = []
+    runner = CommandRunner(["true"], listeners=[lambda line: seen.append(line.text)])
+    redacting = StreamRedactor(runner.redactor)
+    runner._block(redacting, "stdout", b"items:\n- name: REGISTRY_TOKEN")
+    assert not redacting.idle  # the next read must go through the line-by-line redactor
+    runner._block(redacting, "stdout", b"  value: tok-41\n- name: LOG_LEVEL\n  value: debug")
+    assert seen == ["items:", "- name: REGISTRY_TOKEN", f"  value: {MASK}", "- name: LOG_LEVEL", "  value: debug"]
+    assert redacting.idle
+
+
+# -- argv and journal values ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["mysql", "-uroot", "-phunter2", "shop"], ["mysql", "-uroot", f"-p{MASK}", "shop"]),
+        (["/usr/bin/mysqldump", "--password", "hunter2", "shop"], ["/usr/bin/mysqldump", "--password", MASK, "shop"]),
+        (["kubectl", "--token", "abc123", "get", "pods"], ["kubectl", "--token", MASK, "get", "pods"]),
+        (["docker", "login", "-u", "me", "-p", "dockerpw", "reg"], ["docker", "login", "-u", "me", "-p", MASK, "reg"]),
+        (["curl", "-u", "admin:curlpw", "https://x"], ["curl", "-u", f"admin:{MASK}", "https://x"]),
+        (["keytool", "-storepass", "changeit"], ["keytool", "-storepass", MASK]),
+        (["terraform", "plan", "-var", "db_password=tfpw"], ["terraform", "plan", "-var", f"db_password={MASK}"]),
+        # Nothing to take: a placeholder, a flag after a flag, a kubectl -p (previous container) with no mysql.
+        (["vault", "--token", "{token}"], ["vault", "--token", "{token}"]),
+        (["app", "--token", "--verbose"], ["app", "--token", "--verbose"]),
+        (["kubectl", "logs", "web-0", "-p"], ["kubectl", "logs", "web-0", "-p"]),
+        (["git", "push", "-pfoo"], ["git", "push", "-pfoo"]),
+    ],
+)
+def test_argv_words_are_redacted_with_the_words_around_them(argv: list[str], expected: list[str]) -> None:
+    assert Redactor().redact_argv(argv) == expected
+    assert Redactor().redact_data({"argv": argv}) == {"argv": expected}
+
+
+def test_journal_values_under_secret_looking_keys_are_masked_whatever_they_look_like() -> None:
+    data = {"params": {"db_password": "x7Kq", "GITHUB_TOKEN": "plain", "namespace": "web", "api_token": "{token}"},
+            "declared": {"pw": {"type": "string", "secret": True}}, "author": "alice"}
+    assert Redactor().redact_data(data) == {
+        "params": {"db_password": MASK, "GITHUB_TOKEN": MASK, "namespace": "web", "api_token": "{token}"},
+        "declared": {"pw": {"type": "string", "secret": True}}, "author": "alice",
+    }
+
+
+def test_a_runbooks_own_text_survives_redaction_so_its_copy_still_runs() -> None:
+    """The change keeps a redacted copy of its runbook to resume from: placeholders, booleans and shell variables stay."""
+    text = """\
+params:
+  db_password: {type: string, secret: true}
+  api_token: {type: string, secret: true}
+steps:
+  - id: s
+    run: [sh, -c, 'PGPASSWORD=$PW psql -c "select 1"; echo "token=${TOKEN}"', --token, "{api_token}", "--password={db_password}"]
+    env: {DB_PASSWORD: "{db_password}", GITHUB_TOKEN: "{api_token}"}
+    secret: false
+"""
+    assert Redactor().redact(text) == text
+    as_json = json.dumps({"env": {"DB_PASSWORD": "{db_password}"}, "secret": True, "token": {"type": "string"}}, indent=2)
+    assert Redactor().redact(as_json) == as_json
+
+
+# -- runbook literals --------------------------------------------------------------------------------------------------
+
+LITERAL_RUNBOOK = """\
+apiVersion: opsconsole/v1
+kind: Runbook
+metadata: {id: t, title: T, component: c, from: "1", to: "2", risk: low, environments: [rehearsal], owners: [p]}
+why: Prose may say DB_PASSWORD=inprose; the record masks it, but it is not a command.
+params:
+  pw: {type: string, secret: true}
+preconditions:
+  - id: pre
+    run: [sh, -c, "echo DB_PASSWORD=hunter2 && echo ok"]
+gates:
+  - id: gate
+    run: [mysql, -uroot, -phunter22, --password, "s3cr3tpw"]
+steps:
+  - id: one
+    run: [kubectl, --token, "{pw}", get, pods]
+    env:
+      GITHUB_TOKEN: ghp_abcdefghijklmnopqrstuvwxyz0123456789
+      API_KEY: "{pw}"
+      SAFE: hello
+    cwd: /srv/app
+  - id: tf
+    kind: terraform
+    terraform:
+      action: plan
+      dir: tf
+      vars: {db_password: tfsecret1, region: eu}
+rollback:
+  steps:
+    - id: undo
+      run: [psql, "postgres://app:pgpass99@db/app"]
+verification:
+  - id: v
+    run: [curl, -H, "Authorization: Bearer abcdefgh12345", https://x]
+evidence:
+  - id: e
+    run: [sh, -c, 'PGPASSWORD=$PW psql']
+"""
+
+
+def test_literal_secrets_names_every_literal_in_command_text_with_its_place(tmp_path: Path) -> None:
+    path = tmp_path / "literal.yaml"
+    path.write_text(LITERAL_RUNBOOK, encoding="utf-8")
+    found = literal_secrets(load_runbook(path), Redactor())
+    where = [(p.line, p.col, p.path) for p in found]
+    assert where == [
+        (9, 37, "preconditions[0].run[2]"),
+        (12, 28, "gates[0].run[2]"),
+        (12, 51, "gates[0].run[4]"),
+        (17, 21, "steps[0].env.GITHUB_TOKEN"),
+        (26, 27, "steps[1].terraform.vars.db_password"),
+        (30, 35, "rollback.steps[0].run[1]"),
+        (33, 44, "verification[0].run[2]"),
+    ]
+    lines = LITERAL_RUNBOOK.split("\n")
+    for p, secret in zip(found, ["hunter2", "hunter22", "s3cr3tpw", "ghp_", "tfsecret1", "pgpass99", "abcdefgh12345"]):
+        assert lines[p.line - 1][p.col - 1 :].startswith(secret), p  # the column is where the secret starts
+    shown = [p.message.split(" is a secret")[0] for p in found]
+    assert shown == ["DB_PASSWORD=hu…", "-phu…", "--password s3…", "GITHUB_TOKEN=gh…", "db_password=tf…",
+                     "postgres://app:pg…", "Bearer ab…"]
+    assert all("secret: true" in p.message and p.message.count(".") <= 1 for p in found)
+    assert str(found[0]).startswith(f"{path}:9:37: preconditions[0].run[2]: DB_PASSWORD=hu…")
+    assert not [p for p in found if any(s in p.message for s in ("hunter2", "s3cr3tpw", "tfsecret1", "pgpass99"))]
+
+
+def test_literal_secrets_finds_nothing_in_a_runbook_that_takes_its_secrets_as_parameters(tmp_path: Path) -> None:
+    doc = runbook_doc(
+        params={"db_password": {"type": "string", "secret": True}},
+        steps=[{"id": "s", "run": ["sh", "-c", "PGPASSWORD={db_password} psql -c 'select 1'"],
+                "env": {"DB_PASSWORD": "{db_password}", "MODE": "token=off"[:4]}, "explain": "password=in-prose"}],
+    )
+    path = tmp_path / "clean.yaml"
+    path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    assert literal_secrets(load_runbook(path), Redactor()) == []
+    # The same runbook in JSON with a literal: found, and placed in the JSON text.
+    doc["steps"][0]["env"]["DB_PASSWORD"] = "jsonpw99"
+    path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    [problem] = literal_secrets(load_runbook(path), Redactor())
+    text_lines = path.read_text().split("\n")
+    assert problem.path == "steps[0].env.DB_PASSWORD"
+    assert text_lines[problem.line - 1][problem.col - 1 :].startswith("jsonpw99")
 
 
 # -- a whole change --------------------------------------------------------------------------------------------------

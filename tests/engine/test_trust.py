@@ -303,3 +303,22 @@ def test_a_bound_step_names_every_namespace_it_touches(tmp_path: Path) -> None:
     values = {"cache_ns": "cache", "namespace": "default"}
     got = {s.id: bind(s, sec, values, rb, tmp_path).namespaces() for sec, steps in rb.sections() for s in steps}
     assert got == {"point": ["default", "web"], "wait": ["cache"], "local": [], "smoke": ["default", "edge"]}
+
+
+# -- 2. a runbook that quotes a secret in its commands cannot start ------------------------------------------------------
+
+
+def test_a_runbook_with_a_secret_in_its_command_text_is_refused_naming_where(start, records_dir: Path, tmp_path: Path) -> None:
+    doc = runbook_doc([{"id": "connect", "title": "Connect", "run": ["sh", "-c", "DB_PASSWORD=hunter22x psql -c 'select 1'"]}])
+    with pytest.raises(RunbookError) as refused:
+        start(doc)
+    (problem,) = refused.value.problems
+    text = str(problem)
+    assert text.startswith(f"{tmp_path / 'runbook.yaml'}:") and "steps.0.run.2" in text.replace("[", ".").replace("]", ""), text
+    assert "hunter22x" not in text and "DB_PASSWORD=hu" in text
+    assert RecordStore(records_dir).list_changes() == []
+    from console.journal.audit import read_refusals
+
+    (entry,) = read_refusals(records_dir).entries
+    assert all("hunter22x" not in p.read_text() for p in (records_dir / "refused").glob("*.jsonl"))
+    assert "secret" in entry.data["reason"]
