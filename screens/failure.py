@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rich.text import Text
 from textual import on
@@ -63,9 +62,10 @@ class FailureScreen(ModalScreen[dict | None]):
         self.clock = clock
         self._stage = ""
         # A step with on_failure: rollback rolls back by itself when this runs out, unless held (h).
-        self._auto_deadline: float | None = None
+        # Counted on the screen's clock, so a frozen clock in a rehearsal or test holds it still.
+        self._auto_deadline: datetime | None = None
         if nxt.auto_rollback:
-            self._auto_deadline = time.monotonic() + session.rollback_countdown_s
+            self._auto_deadline = clock() + timedelta(seconds=session.rollback_countdown_s)
 
     def compose(self) -> ComposeResult:
         nxt = self.nxt
@@ -93,7 +93,7 @@ class FailureScreen(ModalScreen[dict | None]):
     def _count_down(self) -> None:
         if self._auto_deadline is None:
             return
-        left = self._auto_deadline - time.monotonic()
+        left = (self._auto_deadline - self.clock()).total_seconds()
         if left <= 0 and not self._stage:
             self._auto_deadline = None
             self.dismiss({"choice": "rollback", "automatic": True, "countdown_s": self.session.rollback_countdown_s})

@@ -114,6 +114,10 @@ async def test_bad_image_rolled_back_from_the_failure_screen(records_dir, runboo
         # The new pods never pull their image, so the shortened rollout wait fails and the failure screen opens.
         await d.wait(lambda: isinstance(d.app.screen, FailureScreen), timeout=40, what="the failure screen")
         assert "step wait failed" in d.text("#failure-title")
+        # The wait rolls back by itself (on_failure: rollback) unless held: the operator holds it to choose.
+        await d.wait(lambda: "Rolling back automatically in 10s" in d.text("#failure-countdown"), what="the countdown")
+        await d.press("h")
+        await d.wait(lambda: "held (recorded)" in d.text("#failure-countdown"), what="the hold")
         escalation = await d.wait(lambda: d.text("#failure-escalation"), what="the escalation deadlines")
         assert "Failed 0m00s ago" in escalation and "manual rollback: due in 5m00s" in escalation, escalation
         # Six minutes on, the first deadline has passed: the modal says so and the journal records it.
@@ -133,6 +137,7 @@ async def test_bad_image_rolled_back_from_the_failure_screen(records_dir, runboo
     assert verify(change_dir / "journal.jsonl", head=head).ok
     events = journal_events(change_dir)
     assert [e.data["choice"] for e in events if e.type == ev.FAILURE_CHOICE] == ["rollback"]
+    assert [e.data["by"] for e in events if e.type == ev.FAILURE_HELD] == ["alice"]
     assert [e.data["level"] for e in events if e.type == ev.ESCALATION_PASSED] == ["manual rollback"]
     assert [e.data["steps"] for e in events if e.type == ev.ROLLBACK_STARTED] == [["undo", "undo-wait"]]
     finished = {e.data["step_id"]: e.data["status"] for e in events if e.type == ev.STEP_FINISHED}
@@ -222,3 +227,29 @@ async def test_typed_confirmation_refused_on_a_wrong_word(records_dir, runbooks_
     assert not [e for e in events if e.type == ev.STEP_STARTED and e.data["step_id"] == "scale"]
     assert cluster.get("deployments", "web", "web")["spec"]["replicas"] == replicas
     assert verify(change_dir / "journal.jsonl").ok
+
+
+async def test_a_failed_rollout_rolls_back_by_itself_when_nobody_holds_it(records_dir, runbooks_dir, cluster, frozen_clock, policy, driver_for) -> None:
+    old_image = cluster.get("deployments", "web", "web")["spec"]["template"]["spec"]["containers"][0]["image"]
+    app = make_app(records_dir, runbooks_dir, cluster, frozen_clock, policy)
+    async with app.run_test(size=SIZE) as pilot:
+        d = driver_for(pilot)
+        await d.start_change("web-image-upgrade", params={"image": "registry.local/web:1.5.0-bad"})
+        await d.until_next("confirm", "set-image")
+        await d.type("web")
+        await d.press("enter")
+        await d.wait(lambda: isinstance(d.app.screen, FailureScreen), timeout=40, what="the failure screen")
+        await d.wait(lambda: "Rolling back automatically in 10s" in d.text("#failure-countdown"), what="the countdown")
+        frozen_clock.now += timedelta(seconds=11)  # the countdown runs out with nobody at the keys
+        head, change_dir = await close_out(d)
+
+    events = journal_events(change_dir)
+    (choice,) = [e.data for e in events if e.type == ev.FAILURE_CHOICE]
+    assert (choice["choice"], choice["automatic"], choice["by"]) == ("rollback", True, "console (on_failure: rollback)")
+    started = next(i for i, e in enumerate(events) if e.type == ev.ROLLBACK_STARTED)
+    assert events[started].data["automatic"] is True
+    assert not [e for e in events[started:] if e.type == ev.STEP_CONFIRMED], "nobody was asked to confirm the rollback"
+    finished = {e.data["step_id"]: e.data["status"] for e in events if e.type == ev.STEP_FINISHED}
+    assert finished["undo"] == "passed" and finished["undo-wait"] == "passed"
+    assert next(e for e in events if e.type == ev.CHANGE_CLOSED).data["outcome"] == "rolled_back"
+    assert cluster.get("deployments", "web", "web")["spec"]["template"]["spec"]["containers"][0]["image"] == old_image
