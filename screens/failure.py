@@ -84,6 +84,7 @@ class FailureScreen(ModalScreen[dict | None]):
 
     def on_mount(self) -> None:
         self.query_one("#failure-input", Input).display = False
+        self.query_one("#failure-countdown", Static).display = self._auto_deadline is not None
         self._tick()
         self.set_interval(1.0, self._tick)
         if self._auto_deadline is not None:

@@ -497,23 +497,24 @@ def test_planted_secrets_appear_nowhere_under_the_change(start, tmp_path: Path) 
 
     print_secrets = [PY, str(SECRETS_SCRIPT), "{token}"]
     doc = runbook_doc(
-        params={"token": {"type": "string", "secret": True}},
+        # Secrets reach a runbook's commands as secret parameters: a literal one is refused at start (tested above).
+        params={name: {"type": "string", "secret": True} for name in ("token", "bearer", "forbidden")},
         preconditions=[{"id": "evidence", "kind": "check", "run": print_secrets, "capture": "artifact"}],
         steps=[
             {
                 "id": "leak", "title": "Use {token}", "run": print_secrets, "confirm": "none",
-                "env": {"AUTH_HEADER": f"Authorization: Bearer {RUNBOOK_BEARER}"},
+                "env": {"AUTH_HEADER": "Authorization: Bearer {bearer}"},
                 "explain": "Calls the API with token={token}.",
             },
             {
-                "id": "forbidden", "run": ["sh", "-c", f"echo FATAL password={ELSEWHERE['forbidden']}"],
+                "id": "forbidden", "run": ["sh", "-c", 'echo FATAL password="$1"', "sh", "{forbidden}"],
                 "expect": {"output_not_matches": "FATAL"}, "confirm": "none",
             },
             {"id": "by-hand", "kind": "manual", "instructions": "Rotate the key.", "capture": "artifact"},
         ],
     )
     seen: list[OutputLine] = []
-    s = start(doc, params={"token": PARAM_SECRET}, policy_text=POLICY,
+    s = start(doc, params={"token": PARAM_SECRET, "bearer": RUNBOOK_BEARER, "forbidden": ELSEWHERE["forbidden"]}, policy_text=POLICY,
               approvals=[Approval("bob", "peer", f"ticket token={ELSEWHERE['approval']}")])
     s.run(listeners=[seen.append])
     s.run(listeners=[seen.append])
