@@ -16,6 +16,19 @@ from console import __version__
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
+# The answers file's format, in run --help and resume --help (its schema: opsconsole schema --answers).
+ANSWERS_HELP = """\
+operator: alice
+params: {namespace: web}
+approvals: [{name: bob, role: senior-engineer, reference: CHG-TICKET-1}]
+emergency: {reason: "...", approver: carol}          # only for an emergency change
+confirm: {restart: web, update-config: yes}          # a word per step, or a list tried in order
+manual: {review: {answer: done, note: "plan read"}}
+approve: {sign: {name: dave, role: engineering-manager}}
+failure: {wait: retry, gate-x: {choice: continue, reason: "...", approver: erin}}   # on_failure: rollback needs none
+close: {outcome: auto, followups: ["..."], signoff: {name: alice, role: operator}}
+"""
+
 
 class CliError(Exception):
     """A problem to report to the operator as one sentence, with an exit code."""
@@ -78,6 +91,11 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    if args.answers:
+        from console.engine.answers_schema import json_schema as answers_schema
+
+        _out(json.dumps(answers_schema(), indent=2, sort_keys=False))
+        return EXIT_OK
     from console.runbook.models import json_schema
 
     _out(json.dumps(json_schema(), indent=2, sort_keys=False))
@@ -92,7 +110,8 @@ def _store(args: argparse.Namespace):
     from console.journal.store import RecordStore
 
     root = resolve_records_dir(args.records_dir)
-    if args.records_cmd != "list" and not root.is_dir():
+    if not root.is_dir():
+        # A missing store is most often a mistyped --records-dir: said, never shown as an empty list.
         raise CliError(f"{root}: no record store here (use --records-dir or OPSCONSOLE_RECORDS)")
     return RecordStore(root)
 
@@ -117,7 +136,7 @@ def cmd_records_list(args: argparse.Namespace) -> int:
     store = _store(args)
     if args.refused:
         return _list_refused(store, as_json=args.json)
-    changes = [load_change(store, ref) for ref in store.list_changes()] if store.root.is_dir() else []
+    changes = [load_change(store, ref) for ref in store.list_changes()]
     if args.json:
         for c in changes:
             s = c.summary
@@ -249,35 +268,73 @@ def _current_context(kubeconfig: str | None) -> str:
     return str(config["current-context"])
 
 
+def _unmapped_context(context: str, kubeconfig: str | None, policy) -> str:
+    """Why a context has no environment: not in the kubeconfig at all, or not named by policy."""
+    from console.engine.kubecontext import kubeconfig_paths, load_merged
+
+    source = "the built-in default policy" if policy.source.startswith("(") else f"policy {policy.source}"
+    known = [str(c.get("name")) for c in load_merged(kubeconfig_paths(kubeconfig)).get("contexts") or []]
+    if context not in known:
+        listed = ", ".join(known) or "none"
+        return f"context {context!r} is not in the kubeconfig (its contexts: {listed})"
+    return f"context {context!r} maps to no environment in {source}; map it there or name one with --environment"
+
+
+def _resolve_runbook(value: str, runbooks_dir: str) -> Path:
+    """A runbook path, or the ID of a runbook in the runbooks directory (what Home shows)."""
+    path = Path(value)
+    if path.exists() or path.suffix in (".yaml", ".yml") or "/" in value:
+        return path
+    from console.runbook.loader import RunbookError, load_runbook
+
+    directory = Path(runbooks_dir)
+    for candidate in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+        if candidate.stem == value:
+            return candidate
+        try:
+            if load_runbook(candidate).runbook.metadata.id == value:
+                return candidate
+        except RunbookError:
+            continue
+    raise CliError(f"{value}: no such runbook file, and no runbook with that ID in {directory}/")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from console.engine import policy as pol
     from console.engine.linemode import Answers, LineDriver
     from console.engine.session import ChangeSession, StartRequest
     from console.journal.records import resolve_records_dir
     from console.journal.store import RecordStore
-    from console.runbook.params import parse_assignments
+    from console.runbook.params import ParamError, parse_assignments
 
     policy = _policy(args)
+    args.runbook = str(_resolve_runbook(args.runbook, getattr(args, "runbooks_dir", "runbooks")))
+    try:
+        given = parse_assignments(args.param)
+    except ParamError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
     if not args.plain:
         if args.answers:
             raise CliError("--answers drives a change unattended: use it with --plain", EXIT_USAGE)
-        return _ui(args, policy, start_runbook=Path(args.runbook), start_params=parse_assignments(args.param),
+        return _ui(args, policy, start_runbook=Path(args.runbook), start_params=given,
                    start_context=args.context)
     answers = Answers.load(Path(args.answers)) if args.answers else None
+    data = answers.data if answers else {}
+    operator = args.operator or str(data.get("operator") or "") or _user()
     context = args.context or _current_context(args.kubeconfig)
     environment = args.environment or policy.environment_of(context)
-    if environment is None:
-        raise CliError(f"context {context!r} maps to no environment in policy ({policy.source}); name one with --environment")
-    data = answers.data if answers else {}
     store = RecordStore(resolve_records_dir(args.records_dir, configured=policy.records_dir))
-    if answers is not None and not pol.is_rehearsal(policy, environment):
-        reason = f"--answers runs a change unattended, which policy allows only on rehearsal environments, not {environment}"
-        _refused(store, policy, StartRequest(
-            runbook_path=Path(args.runbook), environment=environment, context=context,
-            operator=args.operator or str(data.get("operator") or "") or _user(),
-        ), reason)
-        raise CliError(reason)
-    params = {**{str(k): v for k, v in (data.get("params") or {}).items()}, **parse_assignments(args.param)}
+    refusal = None
+    if environment is None:
+        refusal = _unmapped_context(context, args.kubeconfig, policy)
+    elif answers is not None and not pol.is_rehearsal(policy, environment):
+        refusal = f"--answers runs a change unattended, which policy allows only on rehearsal environments, not {environment}"
+    if refusal is not None:
+        # Refused here, before the session's own checks: recorded like the ones the session refuses.
+        request = StartRequest(runbook_path=Path(args.runbook), environment=environment or "", context=context, operator=operator)
+        _refused(store, policy, request, refusal)
+        raise CliError(refusal)
+    params = {**{str(k): v for k, v in (data.get("params") or {}).items()}, **given}
     approvals = _parse_approvals(args.approval)
     if answers:
         from console.engine.policy import Approval
@@ -291,7 +348,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         typed = sys.stdin.readline().strip()
     request = StartRequest(
         runbook_path=Path(args.runbook), environment=environment, context=context,
-        operator=args.operator or str(data.get("operator") or "") or _user(), params=params, approvals=approvals,
+        operator=operator, params=params, approvals=approvals,
         emergency_reason=args.emergency or emergency.get("reason"), emergency_approver=args.emergency_approver or emergency.get("approver"),
         typed_context=typed, kubeconfig=args.kubeconfig,
     )
@@ -433,7 +490,8 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("-q", "--quiet", action="store_true", help="print findings only, no summary line")
     lint.set_defaults(func=cmd_lint)
 
-    schema = sub.add_parser("schema", help="print the runbook JSON Schema (for editors)")
+    schema = sub.add_parser("schema", help="print the runbook JSON Schema (for editors); --answers: the answers file's")
+    schema.add_argument("--answers", action="store_true", help="the JSON Schema of an answers file (run --answers FILE)")
     schema.set_defaults(func=cmd_schema)
 
     records = sub.add_parser("records", help="list, show, verify and render change records")
@@ -458,10 +516,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_review_commands(sub, rsub, start_review=_start_review)
 
-    run = sub.add_parser("run", help="start a change from a runbook (line mode with --plain)")
-    run.add_argument("runbook", metavar="RUNBOOK")
+    answers_epilog = ("an answers file (--answers FILE, YAML; its JSON Schema: opsconsole schema --answers):\n\n"
+                      + "\n".join("  " + line for line in ANSWERS_HELP.splitlines()))
+    run = sub.add_parser("run", help="start a change from a runbook (line mode with --plain)", epilog=answers_epilog,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("runbook", metavar="RUNBOOK", help="a runbook file, or the ID of one in --runbooks-dir (as Home shows it)")
     run.add_argument("--environment", metavar="ENV", help="the environment the change is for (default: the context's, by policy)")
-    resume = sub.add_parser("resume", help="carry on with a change that was interrupted")
+    resume = sub.add_parser("resume", help="carry on with a change that was interrupted", epilog=answers_epilog,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     resume.add_argument("change_id", metavar="ID")
     resume.add_argument("--recover-torn-tail", action="store_true", help="record a torn last journal line (power cut) and go on")
     for p in (run, resume):

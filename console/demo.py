@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -77,3 +78,5 @@ class RehearsalProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        # The kubeconfig and the log were the demo's own: nothing is left behind in /tmp.
+        shutil.rmtree(self._dir, ignore_errors=True)

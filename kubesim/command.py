@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     OutagePlan(args.outage_at, args.outage_for).arm(host, stop)
     main = clusters[0]
     print(f"Rehearsal cluster ({args.scenario}, speed {args.speed:g}x) serving at {host.url}\n"
-          f"  {main.store.count('nodes')} nodes, {main.store.count('pods')} pods; second context rehearsal-b at {host.url_for('b')}\n\n"
+          f"  {_count(main.store.count('nodes'), 'node')}, {_count(main.store.count('pods'), 'pod')}; second context rehearsal-b at {host.url_for('b')}\n\n"
           f"  export KUBECONFIG={path}\n"
           f"  kubectl get pods -A\n"
           f"  kubectl --context rehearsal-b get pods\n\n"
@@ -111,3 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")

@@ -17,21 +17,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
+from console.engine.answers_schema import validate_answers
 from console.engine.runner import OutputLine
 from console.engine.session import ChangeSession, SessionError
 from console.engine.state import Next
 
-ANSWERS_HELP = """\
-operator: alice
-params: {namespace: web}
-approvals: [{name: bob, role: senior-engineer, reference: CHG-TICKET-1}]
-emergency: {reason: "...", approver: carol}          # only for an emergency change
-confirm: {restart: web, update-config: yes}          # a word per step, or a list tried in order
-manual: {review: {answer: done, note: "plan read"}}
-approve: {sign: {name: dave, role: engineering-manager}}
-failure: {wait: rollback, gate-x: {choice: continue, reason: "...", approver: erin}}
-close: {outcome: auto, followups: ["..."], signoff: {name: alice, role: operator}}
-"""
 
 
 class AnswersError(ValueError):
@@ -57,7 +47,10 @@ class Answers:
         except Exception as exc:  # ruamel's YAML errors share no base class worth naming here
             raise AnswersError(f"{path}: invalid YAML: {exc}") from None
         if not isinstance(data, dict):
-            raise AnswersError(f"{path}: an answers file is a mapping (see opsconsole run --help)")
+            raise AnswersError(f"{path}: an answers file is a mapping (its format: opsconsole run --help; its schema: opsconsole schema --answers)")
+        problems = validate_answers(data, str(path))
+        if problems:
+            raise AnswersError("\n".join(problems))
         return cls(data, {}, str(path))
 
     def take(self, section: str, step_id: str) -> Any:

@@ -261,7 +261,13 @@ def test_records_list_json_and_an_empty_store(store: RecordStore, tmp_path: Path
     assert [(r["id"], r["outcome"], r["integrity"]) for r in rows] == [
         ("CHG-2026-0001", "success", "ok"), ("CHG-2026-0002", "rolled_back", "ok")
     ]
+    # A store that is not there is said, as review says it (a mistyped --records-dir); an empty one lists nothing.
+    missing = tmp_path / "missing"
+    result = opsconsole("records", "list", records=missing)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"opsconsole: {missing}: no record store here (use --records-dir or OPSCONSOLE_RECORDS)\n"
     empty = tmp_path / "empty"
+    empty.mkdir()
     result = opsconsole("records", "list", records=empty)
     assert (result.returncode, result.stdout, result.stderr) == (0, "", f"no changes in {empty}\n")
 
@@ -404,3 +410,53 @@ def test_version() -> None:
     result = opsconsole("--version")
     assert result.returncode == 0
     assert re.fullmatch(r"opsconsole \d+\.\d+\.\d+\S*\n", result.stdout)
+
+
+def test_run_errors_say_what_is_wrong_and_usage_exits_2(tmp_path: Path) -> None:
+    from tests.engine.conftest import runbook_doc, write_kubeconfig, write_runbook  # noqa: PLC0415
+
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig")
+    runbook = write_runbook(tmp_path, runbook_doc([{"id": "noop", "kind": "check", "run": ["true"]}]))
+    records = tmp_path / "records"
+    bad_param = opsconsole("run", str(runbook), "--plain", "--kubeconfig", str(kubeconfig), "--param", "namespace", records=records)
+    assert bad_param.returncode == 2, bad_param.stderr
+    assert bad_param.stderr == "opsconsole: --param 'namespace' is not of the form name=value\n"
+    # A context the kubeconfig does not have is said as such, with the ones it has; no doubled parentheses.
+    unknown = opsconsole("run", str(runbook), "--plain", "--kubeconfig", str(kubeconfig), "--context", "nosuch", records=records)
+    assert unknown.returncode == 1
+    assert unknown.stderr.startswith("opsconsole: context 'nosuch' is not in the kubeconfig (its contexts: rehearsal, rehearsal-b, ")
+    assert "((" not in unknown.stderr
+
+
+def test_run_takes_a_runbook_id_from_the_runbooks_directory(tmp_path: Path) -> None:
+    from tests.engine.conftest import runbook_doc, write_kubeconfig, write_runbook  # noqa: PLC0415
+
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig")
+    books = tmp_path / "books"
+    books.mkdir()
+    write_runbook(books, runbook_doc([{"id": "noop", "kind": "check", "run": ["true"]}], rb_id="say-hello"), name="hello.yaml")
+    answers = tmp_path / "answers.yaml"
+    answers.write_text("operator: alice\nclose: {outcome: auto}\n")
+    records = tmp_path / "records"
+    ran = opsconsole("--runbooks-dir", str(books), "run", "say-hello", "--plain", "--kubeconfig", str(kubeconfig),
+                     "--answers", str(answers), records=records)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "closed: success" in ran.stdout
+    missing = opsconsole("--runbooks-dir", str(books), "run", "say-goodbye", "--plain", records=records)
+    assert missing.returncode == 1
+    assert missing.stderr == f"opsconsole: say-goodbye: no such runbook file, and no runbook with that ID in {books}/\n"
+
+
+def test_an_answers_file_is_checked_whole_against_its_schema(tmp_path: Path) -> None:
+    answers = tmp_path / "answers.yaml"
+    answers.write_text("operator: alice\nfailure: {wait: rolback}\nclose: {outcome: good}\nconfrim: {x: yes}\n")
+    result = opsconsole("run", "whatever.yaml", "--plain", "--answers", str(answers))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"opsconsole: {answers}: failure.wait: Input should be 'retry', 'rollback', 'continue' or 'abort'",
+        f"{answers}: close.outcome: Input should be 'auto', 'success', 'rolled_back', 'partial' or 'aborted'",
+        f"{answers}: confrim: Extra inputs are not permitted",
+    ]
+    schema = json.loads(opsconsole("schema", "--answers").stdout)
+    assert set(schema["properties"]) == {"operator", "params", "approvals", "emergency", "confirm", "manual", "approve", "failure", "close"}
+    assert all(p.get("description") for p in schema["properties"].values())
