@@ -38,13 +38,23 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
+
 from console.journal import events as ev  # noqa: E402
 from console.journal.chain import parse_ts  # noqa: E402
 from console.runbook.loader import RunbookError  # noqa: E402
 from console.sim.testing import running_cluster  # noqa: E402
-from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
 from tests.adversarial.cluster_state import settled, snapshot  # noqa: E402
-from tests.adversarial.crashloop import ANSWERS, Console, Loop, choose_points, crash_loop, load, policy_text, prepare_runbooks  # noqa: E402
+from tests.adversarial.crashloop import (  # noqa: E402
+    ANSWERS,
+    Console,
+    Loop,
+    choose_points,
+    crash_loop,
+    load,
+    policy_text,
+    prepare_runbooks,
+)
 from tests.adversarial.endpoints import HealthEndpoint  # noqa: E402
 from tests.adversarial.faults import node_not_ready, when_started  # noqa: E402
 from tests.adversarial.journal_audit import audit, is_mutating  # noqa: E402
@@ -91,6 +101,7 @@ class Tally:
     unconfirmed: list[str] = field(default_factory=list)
     reruns: list[str] = field(default_factory=list)
     torn: int = 0
+    stray_artifacts: int = 0
     wrong_state: list[str] = field(default_factory=list)
     decision_to_finish: list[float] = field(default_factory=list)
     step_durations: list[float] = field(default_factory=list)
@@ -158,6 +169,7 @@ def one_loop(path: Route, rng: random.Random, kills: int, tally: Tally) -> None:
             tally.reconfirmations += found.reconfirmations
             tally.unconfirmed += found.unconfirmed
             tally.reruns += found.reruns
+            tally.stray_artifacts += len(found.stray_artifacts)
             timings(loop.events, runbook, tally)
         if loop.closed:
             tally.wrong_state += settled(rc, path.runbook, str(loop.outcome), before)
@@ -185,7 +197,7 @@ def report(path: Route, tally: Tally) -> None:
     extra: dict[str, Any] = {"loops": tally.loops}
     if tally.error:
         extra["error"] = tally.error
-    emit(f"{name}.kills", tally.kills, "kills", torn_tails=tally.torn, **extra)
+    emit(f"{name}.kills", tally.kills, "kills", torn_tails=tally.torn, stray_artifacts=tally.stray_artifacts, **extra)
     emit(f"{name}.losses", len(tally.losses), "count", target="== 0", met=not tally.losses, examples=tally.losses[:3])
     emit(f"{name}.reconfirmations", tally.reconfirmations, "count")
     emit(f"{name}.unconfirmed_starts", len(tally.unconfirmed), "count", target="== 0", met=not tally.unconfirmed,

@@ -1,15 +1,16 @@
-"""What a change journal must show however often its console was killed and resumed (pure: events in, findings out).
+"""What a change journal must show however often its console was killed and resumed: events in, findings out.
 
 A session is one console's life on a change: the first starts it, each later one resumes it. The crash loop knows
-where each session began (the number of events on disk when it was started) and who drove it; ``sessions_in``
-finds the same boundaries from the journal alone, for journals whose history is not known. ``audit`` checks:
+where each session began (the number of events on disk when it was started, so whatever the resuming console writes
+first, an interruption, a recovered torn line or anything else, belongs to it) and who drove it. ``audit`` checks:
 
 - no step that finished ``passed`` is ever started again;
 - every start of a mutating step (a step or rollback step whose model says ``is_mutating``) follows a
   ``step.confirmed`` for it written in the same session, by that session's operator, after the step's previous
   start: a confirmation typed before a crash never lets a step run after it;
 - nothing is lost: sequence numbers run without a gap, every start is closed by a finish, an interruption or an
-  answer, and every output file on disk is named by an event.
+  answer, and (given the change's directory) every output file on disk is named by an event. Artifacts no event
+  names (the partial capture of a step killed mid-run) are listed apart: their text is in the step's output.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from typing import Any
 from console.journal import events as ev
 from console.runbook.models import Runbook
 
-# Event types a console writes when it takes a change over from an earlier one; any of them opens a session.
-RESUME_MARKERS = frozenset({"change.resumed", "session.resumed", "session.started", ev.TORN_TAIL})
 ENDS_A_START = frozenset({ev.STEP_FINISHED, ev.STEP_INTERRUPTED, ev.MANUAL_ANSWERED})
 
 
@@ -37,7 +36,7 @@ class Session:
 
 @dataclass
 class Audit:
-    """Findings over one change's journal; every list empty and ``gaps`` zero is a clean record."""
+    """Findings over one change's journal; ``clean`` when nothing reran, nothing ran unconfirmed and nothing was lost."""
 
     reruns: list[str] = field(default_factory=list)
     unconfirmed: list[str] = field(default_factory=list)
@@ -69,22 +68,6 @@ def is_mutating(runbook: Runbook, section: str, step_id: str) -> bool:
     except KeyError:
         return True  # a step the runbook does not know is treated as the worst case
     return step.is_mutating
-
-
-def sessions_in(events: Sequence[Any], first_operator: str) -> list[Session]:
-    """Session boundaries as the journal shows them: an explicit resume event, a torn tail recovered, a running step
-    recorded as interrupted, or confirmations typed by a different operator."""
-    sessions = [Session(1, first_operator)]
-    for e in events[1:]:
-        by = e.data.get("by") if e.type in (ev.STEP_CONFIRMED, ev.STEP_CONFIRMATION_REFUSED) else None
-        current = sessions[-1]
-        if e.type in RESUME_MARKERS or e.type == ev.STEP_INTERRUPTED:
-            if e.seq != current.first_seq:
-                who = e.data.get("operator") or e.data.get("by") or current.operator
-                sessions.append(Session(e.seq, str(who)))
-        elif by and by != current.operator:
-            sessions.append(Session(e.seq, str(by)))
-    return sessions
 
 
 def session_at(sessions: Sequence[Session], seq: int) -> Session:

@@ -20,8 +20,8 @@ import pytest
 from console.sim.testing import RunningCluster
 
 from .cluster_state import settled, snapshot
-from .endpoints import HealthEndpoint
 from .crashloop import ANSWERS, Console, choose_points, crash_loop, load
+from .endpoints import HealthEndpoint
 from .journal_audit import audit
 from .rehearsal import trail
 

@@ -19,7 +19,14 @@ from console.sim.testing import RunningCluster
 
 from .cluster_state import settled, snapshot
 from .crashloop import Console
-from .rehearsal import assert_closed, assert_order, assert_record_sound, one, rehearse, trail
+from .rehearsal import (
+    assert_closed,
+    assert_order,
+    assert_record_sound,
+    one,
+    rehearse,
+    trail,
+)
 
 RUNBOOK = "emergency-web-capacity"
 REASON = "INC-4242: web sheds requests under load while nodes are drained"

@@ -18,9 +18,16 @@ from console.journal import events as ev
 from console.sim.testing import RunningCluster
 
 from .cluster_state import settled, snapshot
-from .endpoints import HealthEndpoint
 from .crashloop import ANSWERS, Console, crash_loop
-from .rehearsal import assert_closed, assert_order, assert_record_sound, one, rehearse, trail
+from .endpoints import HealthEndpoint
+from .rehearsal import (
+    assert_closed,
+    assert_order,
+    assert_record_sound,
+    one,
+    rehearse,
+    trail,
+)
 
 RUNBOOK = "gated-web-release"
 pytestmark = pytest.mark.kubectl
