@@ -49,6 +49,8 @@ def test_killed_three_times_and_resumed_by_others(runbook_id: str, console: Cons
     verified = console("records", "verify", loop.change_id)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     found = audit(loop.events, runbook, loop.sessions, console.journal().parent)
+    print(f"{runbook_id}: {len(loop.kills)} kills, {loop.torn} torn tails, {len(found.lost)} losses, "
+          f"{found.reconfirmations} reconfirmations, {len(found.unconfirmed)} steps run without a confirmation of their own session")
     assert found.reruns == [], where
     assert found.unconfirmed == [], f"{found.describe()}\n{where}"
     assert found.lost == [], where

@@ -1,4 +1,4 @@
-"""Two edges the crash loops and rehearsals ran into, each a promise the console does not keep today.
+"""Two edges the crash loops and rehearsals ran into, each a promise the console does not keep.
 
 - A console killed between a change's first event (``change.created``) and its parameters, approvals and policy
   verdicts leaves a change that resumes on the runbook's default parameters, with none of them on record. The state
@@ -7,7 +7,7 @@
 - An unattended run (``--answers``) whose typed word is refused asks again with the same answer, for ever, appending
   a refusal each time.
 
-Both are marked xfail(strict): they fail today, and turn into failures to unmark once the console keeps the promise.
+Both are marked xfail(strict): they fail while the promise is broken, and fail as XPASS, to be unmarked, once it is kept.
 """
 
 from __future__ import annotations
