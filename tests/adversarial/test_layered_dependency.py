@@ -41,13 +41,13 @@ def test_the_dependency_goes_in_before_web_points_at_it(console: Console, runboo
         (ev.STEP_STARTED, "backup-web"), (ev.ARTIFACT_SAVED, "backup-web"), (ev.STEP_FINISHED, "backup-web"),
         (ev.STEP_FINISHED, "backup-cache-namespace"),
         (ev.STEP_FINISHED, "cache-manifests-valid"), (ev.STEP_FINISHED, "cache-name-free"), (ev.STEP_FINISHED, "web-settled"),
-        (ev.STEP_CONFIRMED, "deploy-cache"), (ev.CLUSTER_SNAPSHOT, None), (ev.STEP_STARTED, "deploy-cache"),
+        (ev.STEP_CONFIRMED, "deploy-cache"), (ev.STEP_STARTED, "deploy-cache"),
         (ev.STEP_FINISHED, "deploy-cache"), (ev.STEP_FINISHED, "wait-cache"), (ev.STEP_FINISHED, "cache-service"),
         (ev.STEP_CONFIRMED, "point-web"), (ev.STEP_FINISHED, "point-web"),
         (ev.STEP_CONFIRMED, "roll-web"), (ev.STEP_FINISHED, "roll-web"),
         (ev.STEP_FINISHED, "wait-web"), (ev.STEP_FINISHED, "watch-web"),
         (ev.STEP_FINISHED, "web-on-new-build"), (ev.STEP_FINISHED, "web-points-at-cache"),
-        (ev.CLUSTER_SNAPSHOT, None), (ev.CHANGE_CLOSED, None),
+        (ev.CHANGE_CLOSED, None),
     ])
     assert not [e for e in loop.events if e.type in (ev.ROLLBACK_STARTED, ev.TRIGGER_FIRED, ev.FAILURE_CHOICE)], trail(loop)
     assert {e.data["status"] for e in loop.events if e.type == ev.STEP_FINISHED} == {"passed"}, trail(loop)
