@@ -1,0 +1,57 @@
+"""Fixtures for the adversarial rehearsals: a rehearsal cluster, the policy, the console on both, a health endpoint.
+
+Each test gets a fresh default-scenario cluster (clock at 20x), a copy of the runbooks with short observe windows,
+a record store of its own and the policy in ``policy/adversarial.toml`` completed with a high-risk change window
+that excludes the day the test runs.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from console.sim.testing import RunningCluster, running_cluster
+
+from .crashloop import Console, policy_text, prepare_runbooks
+from .endpoints import HealthEndpoint
+
+SPEED = 20.0
+
+
+@pytest.fixture
+def cluster() -> Iterator[RunningCluster]:
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl not on PATH")
+    with running_cluster("default", speed=SPEED) as rc:
+        yield rc
+
+
+@pytest.fixture
+def policy_file(tmp_path: Path) -> Path:
+    path = tmp_path / "opsconsole.toml"
+    path.write_text(policy_text(datetime.now(timezone.utc)))
+    return path
+
+
+@pytest.fixture
+def runbooks(tmp_path: Path) -> Path:
+    return prepare_runbooks(tmp_path / "runbooks")
+
+
+@pytest.fixture
+def console(tmp_path: Path, cluster: RunningCluster, policy_file: Path) -> Console:
+    records = tmp_path / "records"
+    records.mkdir()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    return Console(records=records, kubeconfig=cluster.kubeconfig, policy=policy_file, logs=logs)
+
+
+@pytest.fixture
+def health() -> Iterator[HealthEndpoint]:
+    with HealthEndpoint(warmup=2) as endpoint:
+        yield endpoint
