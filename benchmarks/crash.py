@@ -43,7 +43,7 @@ from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a 
 from console.journal import events as ev  # noqa: E402
 from console.journal.chain import parse_ts  # noqa: E402
 from console.runbook.loader import RunbookError  # noqa: E402
-from console.sim.testing import running_cluster  # noqa: E402
+from kubesim.testing import running_cluster  # noqa: E402
 from tests.adversarial.cluster_state import settled, snapshot  # noqa: E402
 from tests.adversarial.crashloop import (  # noqa: E402
     ANSWERS,

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from console.cluster.rollout import rollout_status
-from console.sim.testing import RunningCluster, WaitTimeout
+from kubesim.testing import RunningCluster, WaitTimeout
 
 Check = Callable[[RunningCluster, str, dict[str, Any]], list[str]]
 WEB_IMAGE = "registry.local/web:{}"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from console.sim.testing import RunningCluster, running_cluster
+from kubesim.testing import RunningCluster, running_cluster
 
 from .crashloop import Console, policy_text, prepare_runbooks
 from .endpoints import HealthEndpoint

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from console.journal import events as ev
-from console.sim.testing import RunningCluster
+from kubesim.testing import RunningCluster
 
 Hook = Callable[[list[dict[str, Any]]], None]
 

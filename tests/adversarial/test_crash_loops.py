@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from console.sim.testing import RunningCluster
+from kubesim.testing import RunningCluster
 
 from .cluster_state import settled, snapshot
 from .crashloop import ANSWERS, Console, choose_points, crash_loop, load

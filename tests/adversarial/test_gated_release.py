@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from console.journal import events as ev
-from console.sim.testing import RunningCluster
+from kubesim.testing import RunningCluster
 
 from .cluster_state import settled, snapshot
 from .crashloop import ANSWERS, Console, crash_loop
