@@ -149,7 +149,10 @@ def evaluate(
     refused: list[Refused] = []
     for index, approval in enumerate(approvals):
         outcome = context.check(index, approval, accepted)
-        (accepted if isinstance(outcome, Accepted) else refused).append(outcome)  # type: ignore[arg-type]
+        if isinstance(outcome, Accepted):
+            accepted.append(outcome)
+        else:
+            refused.append(outcome)
     counts = {role: sum(1 for a in accepted if a.role == role) for role in needed}
     missing = {role: n - counts[role] for role, n in needed.items() if counts[role] < n}
     approved = not problems and not missing
