@@ -7,7 +7,9 @@ first, an interruption, a recovered torn line or anything else, belongs to it) a
 - no step that finished ``passed`` is ever started again;
 - every start of a mutating step (a step or rollback step whose model says ``is_mutating``) follows a
   ``step.confirmed`` for it written in the same session, by that session's operator, after the step's previous
-  start: a confirmation typed before a crash never lets a step run after it;
+  start: a confirmation typed before a crash never lets a step run after it. The one exception is a rollback the
+  console started by itself (``rollback.started`` with ``automatic``, for ``on_failure: rollback``): its steps run
+  on that recorded decision, and only in the session that made it;
 - nothing is lost: sequence numbers run without a gap, every start is closed by a finish, an interruption or an
   answer, and (given the change's directory) every output file on disk is named by an event. Artifacts no event
   names (the partial capture of a step killed mid-run) are listed apart: their text is in the step's output.
@@ -86,6 +88,7 @@ def audit(events: Sequence[Any], runbook: Runbook, sessions: Sequence[Session], 
     last_start: dict[tuple[str, str], int] = {}
     open_start: Any = None
     confirmed_in: dict[tuple[str, str], set[int]] = {}
+    automatic_rollback_from: int | None = None  # first_seq of the session whose console decided the rollback itself
 
     for i, e in enumerate(events):
         if e.seq != i + 1:
@@ -94,6 +97,8 @@ def audit(events: Sequence[Any], runbook: Runbook, sessions: Sequence[Session], 
     for e in events:
         key = _key(e)
         session = session_at(sessions, e.seq)
+        if e.type == ev.ROLLBACK_STARTED:
+            automatic_rollback_from = session.first_seq if e.data.get("automatic") else None
         if e.type == ev.STEP_CONFIRMED:
             confirms.setdefault(key, []).append(e)
             earlier = confirmed_in.setdefault(key, set())
@@ -110,7 +115,8 @@ def audit(events: Sequence[Any], runbook: Runbook, sessions: Sequence[Session], 
                 after = max(session.first_seq, last_start.get(key, 0) + 1)
                 mine = [c for c in confirms.get(key, []) if after <= c.seq < e.seq]
                 by_me = [c for c in mine if c.data.get("by", session.operator) == session.operator]
-                if not by_me:
+                decided = key[0] == "rollback" and automatic_rollback_from == session.first_seq
+                if not by_me and not decided:
                     typed = confirms.get(key, [])
                     before = f"; last confirmed at seq {typed[-1].seq} by {typed[-1].data.get('by')}" if typed else "; never confirmed"
                     out.unconfirmed.append(
