@@ -147,6 +147,10 @@ def bind(
 
 
 def _bind(step: Step, section: str, values: Mapping[str, str], runbook: Runbook, runbook_dir: Path, namespace: str) -> BoundStep:
+    # The rollback triggers are what sends a change into its rollback: they are watched on the way forward (rollout
+    # waits, observe windows, verification), never while the rollback itself runs, whose cluster may well still
+    # show the condition that fired.
+    watched = bound_triggers(runbook, values) if section in ("step", "verification") else ()
     common: dict[str, Any] = {
         "section": section, "step": step, "namespace": namespace, "title": substitute(step.title, values),
         "expect_matches": expectation_pattern(step.expect.output_matches, values),
@@ -157,7 +161,7 @@ def _bind(step: Step, section: str, values: Mapping[str, str], runbook: Runbook,
         return BoundStep(
             **common, argv=argv, display=display_command(argv),
             # A check or smoke test after the change runs while the rollback triggers are watched.
-            triggers=bound_triggers(runbook, values) if section == "verification" else (),
+            triggers=watched if section == "verification" else (),
             env={k: substitute(v, values) for k, v in step.env.items()},
             cwd=runbook_dir / substitute(step.cwd, values) if step.cwd else runbook_dir,
         )
@@ -165,12 +169,12 @@ def _bind(step: Step, section: str, values: Mapping[str, str], runbook: Runbook,
         target = substitute(step.target or "", values)
         limit = f", timeout {step.timeout}s" if step.timeout else ""
         return BoundStep(
-            **common, target=target, triggers=bound_triggers(runbook, values),
+            **common, target=target, triggers=watched,
             display=f"rollout status {target} -n {namespace} (watched live, kubectl's logic{limit})",
         )
     if step.kind == "observe":
         return BoundStep(
-            **common, triggers=bound_triggers(runbook, values),
+            **common, triggers=watched,
             display=f"observe namespace {namespace} for {step.duration}s, watching the rollback triggers",
         )
     if step.kind == "terraform" and step.terraform is not None:
