@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from console.engine.binding import bind
 from console.engine.state import Item
-from console.engine.steps import StepContext, run_step
+from console.engine.step_context import StepContext
+from console.engine.steps import run_step
 from console.journal import events as ev
 from console.journal.cast import sha256_file
 from console.journal.journal import Event

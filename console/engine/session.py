@@ -28,7 +28,10 @@ from console.engine.redact import Redactor
 from console.engine.runbook_secrets import literal_secrets
 from console.engine.runner import Listener
 from console.engine.state import Item, Next, State, apply, fold, next_action, rollback_queue
-from console.engine.steps import StepContext, StepOutcome, run_step, write_artifact
+from console.engine.clusterwait import touches_cluster
+from console.engine.snapshot import take_summary
+from console.engine.step_context import StepContext, StepOutcome, write_artifact
+from console.engine.steps import run_step
 from console.journal import events as ev
 from console.journal.audit import refuse
 from console.journal.cast import sha256_file
@@ -461,16 +464,12 @@ class ChangeSession:
 
     def touches_cluster(self) -> bool:
         """Whether any step talks to the cluster (kubectl, rollout waits, observe windows)."""
-        from console.engine.clusterwait import touches_cluster
-
         return touches_cluster(self.runbook)
 
     def snapshot_cluster(self, when: str) -> None:
         """Record a summary of the cluster (before the first step, after the last) when the runbook touches one."""
         if self.kube is None or not self.touches_cluster():
             return
-        from console.engine.snapshot import take_summary
-
         self._append(ev.CLUSTER_SNAPSHOT, {"when": when, "summary": take_summary(self.kube.env(), self.namespaces(), self.clock())})
 
     def namespaces(self) -> list[str]:
