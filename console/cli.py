@@ -402,6 +402,13 @@ def _start_review(records_dir: Path) -> int:
     return run_review(records_dir=records_dir)
 
 
+def _start_watch(*, kube, policy, context: str, namespace: str | None, handle) -> int:
+    """``opsconsole watch``'s dashboard, on the watch the command has already started."""
+    from screens.cluster import run_watch  # the UI is imported only when it is wanted
+
+    return run_watch(kube=kube, policy=policy, context=context, namespace=namespace, handle=handle)
+
+
 # -- parser ----------------------------------------------------------------------------------------------------
 
 
@@ -490,7 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from console.cluster.dashboard_cli import add_watch_command
 
-    add_watch_command(sub)
+    add_watch_command(sub, start_watch=_start_watch)
     _optional_commands(sub)
     return parser
 
