@@ -2,6 +2,11 @@
 
 Exit codes: 0 success, 1 a problem found or an operation refused, 2 a usage error. Nothing here prints a
 traceback for a problem the operator can fix; a bug still does, so it gets reported rather than hidden.
+
+Every handler imports what it uses inside itself, for start-up cost, not to break a cycle: building the parser
+loads neither pydantic, the engine nor Textual, so ``--help``, ``records`` and the other quick commands pay only
+for what they run. The screens are imported the same way, inside the one function that starts each (``_ui``,
+``_start_review``, ``_start_watch``).
 """
 
 from __future__ import annotations
