@@ -51,8 +51,9 @@ async def child_main(kubeconfig: str, spawned_at: float, presses: int, out_fd: i
     # The same order as ``opsconsole watch`` (console/cluster/dashboard_cli.py): start the watch, then load the UI.
     import resource
 
-    from console.cluster.dashboard_cli import kube_watch_source, resolve_scope
+    from console.cluster.dashboard_cli import resolve_scope
     from console.cluster.kube import KubeAccess
+    from console.cluster.source import kube_watch_source
     from console.config import Policy
 
     kube = KubeAccess(kubeconfig)

@@ -2,6 +2,11 @@
 
 Exit codes: 0 success, 1 a problem found or an operation refused, 2 a usage error. Nothing here prints a
 traceback for a problem the operator can fix; a bug still does, so it gets reported rather than hidden.
+
+Every handler imports what it uses inside itself, for start-up cost, not to break a cycle: building the parser
+loads neither pydantic, the engine nor Textual, so ``--help``, ``records`` and the other quick commands pay only
+for what they run. The screens are imported the same way, inside the one function that starts each (``_ui``,
+``_start_review``, ``_start_watch``).
 """
 
 from __future__ import annotations
@@ -459,6 +464,13 @@ def _start_review(records_dir: Path) -> int:
     return run_review(records_dir=records_dir)
 
 
+def _start_watch(*, kube, policy, context: str, namespace: str | None, handle) -> int:
+    """``opsconsole watch``'s dashboard, on the watch the command has already started."""
+    from screens.cluster import run_watch  # the UI is imported only when it is wanted
+
+    return run_watch(kube=kube, policy=policy, context=context, namespace=namespace, handle=handle)
+
+
 # -- parser ----------------------------------------------------------------------------------------------------
 
 
@@ -552,7 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from console.cluster.dashboard_cli import add_watch_command
 
-    add_watch_command(sub)
+    add_watch_command(sub, start_watch=_start_watch)
     _optional_commands(sub)
     return parser
 

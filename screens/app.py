@@ -155,8 +155,8 @@ class OpsConsoleApp(App):
 
     def _panels_for(self, session: ChangeSession):
         """The live panels beside the step, on the change's pinned context, filtered to the runbook's namespace."""
-        from console.cluster.dashboard_cli import kube_watch_source
         from console.cluster.kube import KubeAccess
+        from console.cluster.source import kube_watch_source
         from screens.cluster import ClusterView
 
         kube = KubeAccess(session.kube.path)

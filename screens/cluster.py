@@ -28,8 +28,8 @@ from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from console.cluster.dashboard_cli import WatchHandle, WatchSource, kube_watch_source
 from console.cluster.kube import KubeError
+from console.cluster.source import WatchHandle, WatchSource, kube_watch_source
 from console.cluster.watch_changes import Change
 from console.config import Policy
 from screens.widgets.cluster_header import ClusterHeader

@@ -24,7 +24,7 @@ from textual.worker import Worker, WorkerState
 
 from console.engine.session import ChangeSession, SessionError
 from console.engine.state import Next
-from console.engine.steps import StepOutcome
+from console.engine.step_context import StepOutcome
 from console.journal.events import SECTION_TITLES
 from console.journal.summary import parse_ts
 from screens.widgets.change_header import ChangeHeader

@@ -22,8 +22,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from console.cluster.kubeconfig import KubeError
+from console.cluster.rollout import pod_warnings, rollout_status
+from console.cluster.triggers import TriggerError, evaluate_triggers, event_versions, parse_triggers, restart_baseline
+from console.cluster.watch_changes import ClusterCache, object_key
 from console.engine.runner import OutputLine
-from console.engine.steps import StepContext, StepOutcome, StepOutput
+from console.engine.step_context import StepContext, StepOutcome, StepOutput
 from console.journal.cast import CastWriter
 from console.runbook.models import Runbook
 
@@ -35,6 +39,8 @@ REPORT_EVERY_S = 10.0
 
 
 def _watch(api_client, kinds: tuple[str, ...], namespace: str | None):
+    # Imported here for start-up cost: console.cluster.watch loads the kubernetes client (seconds on a busy
+    # machine), which the session, the line-mode driver and the reviewer need only once a step watches a cluster.
     from console.cluster.watch import ClusterWatch
 
     return ClusterWatch(api_client, kinds=kinds, namespace=namespace, server_timeout_s=60, read_timeout_s=75)
@@ -96,9 +102,8 @@ class WatchedTriggers:
 
     def __init__(self, ctx: StepContext, triggers: list[dict[str, Any]], namespace: str, since: datetime, *,
                  extra_kinds: Iterable[str] = ()) -> None:
+        # Imported here for start-up cost: console.cluster.kube loads the kubernetes client (see ``_watch``).
         from console.cluster.kube import KubeAccess
-        from console.cluster.triggers import parse_triggers
-        from console.cluster.watch import ClusterCache
 
         self.triggers = triggers
         self.namespace = namespace
@@ -149,9 +154,6 @@ class WatchedTriggers:
 
     def poll(self) -> FiredTrigger | None:
         """Take what the watches queued; the first trigger that fires on it, if any."""
-        from console.cluster.triggers import evaluate_triggers, event_versions, restart_baseline
-        from console.cluster.watch import object_key
-
         changed = False
         for scope, watch in self._watches.items():
             changes = watch.drain()
@@ -200,8 +202,6 @@ class WatchedTriggers:
 def run_rollout(ctx: StepContext) -> StepOutcome:
     """Wait on a Deployment, StatefulSet or DaemonSet until kubectl's logic says complete or failed, a rollback trigger
     fires, or the step times out."""
-    from console.cluster.rollout import pod_warnings, rollout_status
-
     step = ctx.step
     namespace, triggers = _watched_inputs(ctx)
     target = ctx.bound.target or ""
@@ -336,9 +336,6 @@ class CommandGuard:
         self.stop_command()
 
     def _run(self) -> None:
-        from console.cluster.kubeconfig import KubeError
-        from console.cluster.triggers import TriggerError
-
         try:
             watched = WatchedTriggers(self.ctx, self.triggers, self.namespace, self.ctx.now())
         except (KubeError, TriggerError) as exc:

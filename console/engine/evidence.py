@@ -18,26 +18,48 @@ import os
 import re
 import threading
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from console.engine.binding import bind
-from console.engine.state import Item
-from console.engine.steps import StepContext, run_step
+from console.engine.kubecontext import PinnedKubeconfig
+from console.engine.redact import Redactor
+from console.engine.state import Item, State
+from console.engine.step_context import StepContext
+from console.engine.steps import run_step
 from console.journal import events as ev
 from console.journal.cast import sha256_file
 from console.journal.journal import Event
-from console.runbook.models import Evidence, Step
+from console.journal.store import ChangeRef, RecordStore
+from console.runbook.models import Evidence, Runbook, Step
 from console.runbook.params import ParamError
-
-if TYPE_CHECKING:
-    from console.engine.session import ChangeSession
 
 SECTION = ev.EVIDENCE_SECTION
 # Evidence entries have no timeout of their own; close-out must end even if a command hangs.
 TIMEOUT_S = 300
 
 Append = Callable[[str, dict[str, Any]], Event]
+
+
+class ChangeView(Protocol):
+    """What collecting evidence reads of a change: a ``ChangeSession`` is one. Events are written only through
+    the ``append`` the session passes in, so the session stays the one writer of its journal."""
+
+    runbook: Runbook
+    runbook_dir: Path
+    values: dict[str, str]
+    redactor: Redactor
+    kube: PinnedKubeconfig | None
+    store: RecordStore
+    ref: ChangeRef
+    state: State
+    clock: Callable[[], datetime]
+
+    @property
+    def events(self) -> list[Event]: ...
+
+    def step_text(self, text: str) -> str: ...
 
 
 # -- what the journal already says (pure) -----------------------------------------------------------------------
@@ -121,7 +143,7 @@ def unrecorded_files(change_dir: Path, events: Sequence[Event], evidence_id: str
 # -- collecting ----------------------------------------------------------------------------------------------------
 
 
-def collect_evidence(session: ChangeSession, *, append: Append, cancel: threading.Event) -> None:
+def collect_evidence(session: ChangeView, *, append: Append, cancel: threading.Event) -> None:
     """Collect every evidence entry of the session's runbook not yet on record; ``append`` writes one event."""
     for entry in session.runbook.evidence:
         if entry.run:
@@ -139,7 +161,7 @@ def collect_evidence(session: ChangeSession, *, append: Append, cancel: threadin
                 append(ev.ARTIFACT_SAVED, {**base, "missing": "the entry names neither from_step nor run"})
 
 
-def _record_interrupted(session: ChangeSession, entry: Evidence, attempt: int, append: Append) -> None:
+def _record_interrupted(session: ChangeView, entry: Evidence, attempt: int, append: Append) -> None:
     partial = unrecorded_files(session.ref.path, session.events, entry.id)
     casts = [f for f in partial if f["path"].startswith("outputs/")]
     others = [f for f in partial if not f["path"].startswith("outputs/")]
@@ -151,7 +173,7 @@ def _record_interrupted(session: ChangeSession, entry: Evidence, attempt: int, a
     })
 
 
-def _run(session: ChangeSession, entry: Evidence, attempt: int, append: Append, cancel: threading.Event) -> None:
+def _run(session: ChangeView, entry: Evidence, attempt: int, append: Append, cancel: threading.Event) -> None:
     step = Step.model_validate({
         "id": entry.id, "title": entry.title, "kind": "check", "run": list(entry.run or []),
         "capture": "artifact", "timeout": TIMEOUT_S,
@@ -184,7 +206,7 @@ def _run(session: ChangeSession, entry: Evidence, attempt: int, append: Append, 
     })
 
 
-def _started(session: ChangeSession, entry: Evidence, attempt: int, command: str, argv: list[str]) -> dict[str, Any]:
+def _started(session: ChangeView, entry: Evidence, attempt: int, command: str, argv: list[str]) -> dict[str, Any]:
     return {
         "section": SECTION, "step_id": entry.id, "title": session.step_text(entry.title), "kind": "evidence",
         "command": command, "argv": argv, "attempt": attempt,

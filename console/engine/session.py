@@ -9,8 +9,6 @@ and redacts every value before it is written. A driver asks ``next()`` what the 
 from __future__ import annotations
 
 import os
-import re
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -21,31 +19,27 @@ from typing import Any
 from console.config import Policy
 from console.engine import policy as pol
 from console.engine.admission import PolicyRefused, SessionError, StartRequest, evaluate_policy
-from console.engine.binding import BoundStep, ChangeIdentity, bind, identify
+from console.engine.binding import BoundStep, bind
+from console.engine.clusterwait import touches_cluster
 from console.engine.evidence import collect_evidence
-from console.engine.kubecontext import KubeconfigError, PinnedKubeconfig
+from console.engine.kubecontext import PinnedKubeconfig
+from console.engine.opening import Clock, Opened, interrupted, open_change, reopen_change
 from console.engine.redact import Redactor
-from console.engine.runbook_secrets import literal_secrets
 from console.engine.runner import Listener
+from console.engine.snapshot import take_summary
 from console.engine.state import Item, Next, State, apply, fold, next_action, rollback_queue
-from console.engine.steps import StepContext, StepOutcome, run_step, write_artifact
+from console.engine.step_context import StepContext, StepOutcome, write_artifact
+from console.engine.steps import run_step
 from console.journal import events as ev
-from console.journal.audit import refuse
-from console.journal.cast import sha256_file
 from console.journal.journal import Event, Journal
 from console.journal.records import render_to_disk
 from console.journal.store import ChangeLock, ChangeRef, RecordStore
 from console.journal.summary import parse_ts
-from console.runbook.lint import lint
-from console.runbook.loader import LoadedRunbook, RunbookError, load_runbook, load_runbook_text
+from console.runbook.loader import LoadedRunbook
 from console.runbook.models import Step
-from console.runbook.params import ParamError, resolve, secret_values, substitute
-
-NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+from console.runbook.params import ParamError, substitute
 
 __all__ = ["ChangeSession", "PolicyRefused", "SessionError", "StartRequest", "evaluate_policy", "utcnow"]
-
-Clock = Callable[[], datetime]
 
 
 def utcnow() -> datetime:
@@ -101,65 +95,7 @@ class ChangeSession:
 
         A start refused before the change exists leaves its trace in the store's log of refused starts.
         """
-        seen: list[LoadedRunbook] = []
-        try:
-            loaded, verdicts, base_values, kube, identity, emergency = _admit(request, store, policy, clock, seen)
-        except (RunbookError, SessionError) as exc:
-            problem = refuse(
-                store, request, seen[0] if seen else request.runbook_path, str(exc), getattr(exc, "verdicts", []),
-                Redactor((), policy.redaction.patterns).redact, clock=clock,
-            )
-            if problem:
-                exc.args = (f"{exc.args[0]} ({problem})", *exc.args[1:])
-            raise
-        now = clock()
-        redactor = Redactor(secret_values(loaded.runbook, base_values), policy.redaction.patterns)
-        md = loaded.runbook.metadata
-        ref = store.create_change(component=md.component, from_version=identity.from_version, to_version=identity.to_version, when=now)
-        try:
-            lock = store.lock(ref, who=request.operator)
-            runbook_copy = ref.path / "artifacts" / "runbook.yaml"
-            # The copy is what resume runs from; it is redacted like everything else under the change.
-            runbook_copy.write_text(redactor.redact(loaded.text), encoding="utf-8")
-            journal = Journal.create(store.journal_path(ref), clock=clock)
-        except BaseException:
-            kube.close()
-            raise
-        values = {**base_values, **_builtins(request.context, request.environment, ref, loaded)}
-        session = cls(
-            store=store, ref=ref, journal=journal, lock=lock, loaded=loaded, runbook_dir=loaded.directory.resolve(),
-            policy=policy, values=values, redactor=redactor, kube=kube, operator=request.operator,
-            environment=request.environment, context=request.context, clock=clock,
-        )
-        declared = loaded.runbook.params
-        shown = {n: ("[REDACTED]" if n in declared and declared[n].secret else v) for n, v in base_values.items()}
-        session._append(ev.CHANGE_CREATED, {
-            "change_id": ref.change_id,
-            "runbook": {
-                "id": md.id, "title": identity.title, "component": md.component, "from": identity.from_version,
-                "to": identity.to_version, "risk": md.risk, "path": str(loaded.path.resolve()), "sha256": loaded.sha256,
-            },
-            "file": {"path": "artifacts/runbook.yaml", "sha256": sha256_file(runbook_copy)},
-            "environment": request.environment,
-            "context": request.context,
-            "operator": request.operator,
-            "description": request.description or identity.why,
-            "scope": identity.scope,
-            "blast_radius": identity.blast_radius,
-            "emergency": emergency,
-            "host": socket.gethostname(),
-        })
-        session._append(ev.PARAMS_SET, {"params": shown})
-        session._append(ev.POLICY_CHECKED, {"checks": [v.as_dict() for v in verdicts]})
-        for a in request.approvals:
-            session._append(ev.APPROVAL_RECORDED, {"name": a.name, "role": a.role, "reference": a.reference})
-        if emergency:
-            overridden = ", ".join(v.name for v in verdicts if not v.ok) or "none"
-            session._append(ev.BREAKGLASS_RECORDED, {
-                "reason": request.emergency_reason, "approver": request.emergency_approver,
-                "what": f"emergency change (overrides: {overridden})",
-            })
-        return session
+        return cls._opened(open_change(request, store=store, policy=policy, clock=clock))
 
     @classmethod
     def resume(
@@ -175,67 +111,20 @@ class ChangeSession:
         clock: Clock = utcnow,
     ) -> ChangeSession:
         """Rebuild a change from its journal; a step that was running is recorded as interrupted, never done."""
-        from console.journal.journal import TornTailError
-
-        ref = store.find(change_id)
-        lock = store.lock(ref, who=operator)
-        try:
-            path = store.journal_path(ref)
-            try:
-                journal = Journal.open(path, clock=clock)
-            except TornTailError:
-                if not recover_torn_tail:
-                    raise
-                journal = Journal.recover_torn_tail(path, clock=clock)
-            created = next((e for e in journal.events if e.type == ev.CHANGE_CREATED), None)
-            if created is None:
-                raise SessionError(f"{change_id}: the journal has no change.created event")
-            if any(e.type == ev.CHANGE_CLOSED for e in journal.events):
-                raise SessionError(f"{change_id} is closed; nothing to resume (add an addendum to correct it)")
-            rb_file = ref.path / "artifacts" / "runbook.yaml"
-            if sha256_file(rb_file) != created.data["file"]["sha256"]:
-                raise SessionError(f"{rb_file}: the runbook copy does not match the journal")
-            original = Path(created.data["runbook"]["path"])
-            loaded = load_runbook_text(rb_file.read_text(encoding="utf-8"), original)
-            recorded = {}
-            for e in journal.events:
-                if e.type == ev.PARAMS_SET:
-                    recorded.update(e.data["params"])
-            given = {k: v for k, v in recorded.items() if v != "[REDACTED]"}
-            given.update(params or {})
-            missing = [n for n, p in loaded.runbook.params.items() if p.secret and n not in (params or {})]
-            if missing:
-                raise SessionError(f"{change_id}: secret parameter(s) {', '.join(missing)} are not on record; give them again with --param")
-            given, namespace_given = _split_namespace(loaded.runbook, given)
-            base_values = resolve(loaded.runbook, given)
-            context = created.data["context"]
-            environment = created.data["environment"]
-            verdict = pol.check_context(policy, environment, context)
-            if not verdict.ok:
-                raise PolicyRefused(f"context guard: {verdict.message}", [verdict])
-            kube = PinnedKubeconfig(context, explicit=kubeconfig)
-            base_values["namespace"] = _namespace(base_values.get("namespace") or namespace_given or kube.namespace)
-        except BaseException:
-            lock.release()
-            raise
-        redactor = Redactor(secret_values(loaded.runbook, base_values), policy.redaction.patterns)
-        values = {**base_values, **_builtins(context, environment, ref, loaded)}
-        session = cls(
-            store=store, ref=ref, journal=journal, lock=lock, loaded=loaded, runbook_dir=original.parent,
-            policy=policy, values=values, redactor=redactor, kube=kube, operator=operator,
-            environment=environment, context=context, clock=clock,
-        )
-        # A new session: confirmations typed in an earlier one no longer count (the fold clears them).
-        session._append(ev.SESSION_RESUMED, {"operator": operator, "host": socket.gethostname(), "pid": os.getpid()})
+        session = cls._opened(reopen_change(
+            change_id, store=store, policy=policy, operator=operator, params=params, kubeconfig=kubeconfig,
+            recover_torn_tail=recover_torn_tail, clock=clock,
+        ))
         if session.state.running is not None:
-            item = session.state.running
-            partial = _unrecorded_output(ref, journal.events, item.step_id)
-            session._append(ev.STEP_INTERRUPTED, {
-                "section": item.section, "step_id": item.step_id,
-                "reason": "the console stopped while the step ran; confirm again to rerun it",
-                # What the step printed before the stop is on disk but in no event yet: hash it into the record.
-                **({"file": partial} if partial else {}),
-            })
+            session._append(ev.STEP_INTERRUPTED, interrupted(session.ref, session.events, session.state.running))
+        return session
+
+    @classmethod
+    def _opened(cls, opened: Opened) -> ChangeSession:
+        """The session over an opened change, its opening events appended."""
+        session = cls(**opened.parts())
+        for type_, data in opened.events:
+            session._append(type_, data)
         return session
 
     # -- the journal -------------------------------------------------------------------------------------------
@@ -461,16 +350,12 @@ class ChangeSession:
 
     def touches_cluster(self) -> bool:
         """Whether any step talks to the cluster (kubectl, rollout waits, observe windows)."""
-        from console.engine.clusterwait import touches_cluster
-
         return touches_cluster(self.runbook)
 
     def snapshot_cluster(self, when: str) -> None:
         """Record a summary of the cluster (before the first step, after the last) when the runbook touches one."""
         if self.kube is None or not self.touches_cluster():
             return
-        from console.engine.snapshot import take_summary
-
         self._append(ev.CLUSTER_SNAPSHOT, {"when": when, "summary": take_summary(self.kube.env(), self.namespaces(), self.clock())})
 
     def namespaces(self) -> list[str]:
@@ -513,86 +398,3 @@ class ChangeSession:
         if self.kube is not None:
             self.kube.close()
             self.kube = None
-
-
-def _unrecorded_output(ref: ChangeRef, events: Sequence[Event], step_id: str) -> dict[str, str] | None:
-    """The newest output file of ``step_id`` that no event references (the one a crash left behind), if any."""
-    from console.journal.store import sanitise
-
-    referenced = {e.data["file"].get("path") for e in events if isinstance(e.data.get("file"), dict)}
-    name = re.compile(rf"^(\d{{3,}})-{re.escape(sanitise(step_id))}\.cast$")
-    found = [(int(m.group(1)), p) for p in (ref.path / "outputs").glob("*.cast") if (m := name.match(p.name))]
-    for _n, path in sorted(found, reverse=True):
-        rel = path.relative_to(ref.path).as_posix()
-        if rel not in referenced:
-            return {"path": rel, "sha256": sha256_file(path)}
-        break  # the newest is already recorded: this run never got as far as its output
-    return None
-
-
-def _builtins(context: str, environment: str, ref: ChangeRef, loaded: LoadedRunbook) -> dict[str, str]:
-    return {
-        "context": context,
-        "environment": environment,
-        "change_id": ref.change_id,
-        "change_dir": str(ref.path.resolve()),
-        "runbook_dir": str(loaded.directory.resolve()),
-    }
-
-
-def _split_namespace(runbook, params: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """``namespace`` is a built-in parameter: a runbook may declare it (then it is resolved like any other), else a
-    value given for it is taken as the change's namespace."""
-    if "namespace" in runbook.params or "namespace" not in params:
-        return dict(params), None
-    rest = dict(params)
-    return rest, str(rest.pop("namespace"))
-
-
-def _namespace(value: str) -> str:
-    if not NAMESPACE.match(value):
-        raise SessionError(f"namespace {value!r} is not a valid Kubernetes namespace name (lower-case letters, digits and -)")
-    return value
-
-
-def _admit(request: StartRequest, store: RecordStore, policy: Policy, clock: Clock, seen: list[LoadedRunbook]):
-    """Everything a start checks before the change exists; raises RunbookError, PolicyRefused or SessionError.
-    The loaded runbook is put in ``seen`` as soon as it loads, so a refusal can name it."""
-    loaded = load_runbook(request.runbook_path)
-    seen.append(loaded)
-    findings = lint(loaded)
-    if findings:
-        raise SessionError(f"{request.runbook_path}: the runbook breaks authoring rules ({findings[0]}); run opsconsole lint")
-    # Resume runs the record's (redacted) copy of the runbook: command text redaction would change cannot be run.
-    literals = literal_secrets(loaded, Redactor((), policy.redaction.patterns))
-    if literals:
-        raise RunbookError(literals)
-    now = clock()
-    verdicts = evaluate_policy(request, loaded, policy, store, now)
-    emergency = bool(request.emergency_reason)
-    blocking = [v for v in verdicts if not v.ok and not (v.overridable and emergency)]
-    if blocking:
-        hint = " (mark the change as an emergency to override)" if all(v.overridable for v in blocking) else ""
-        raise PolicyRefused(f"{blocking[0].name}: {blocking[0].message}{hint}", verdicts)
-    if emergency and not (request.emergency_approver or "").strip():
-        raise PolicyRefused("an emergency change needs the name of who approved the break-glass", verdicts)
-    params, namespace_given = _split_namespace(loaded.runbook, request.params)
-    try:
-        base_values = resolve(loaded.runbook, params)
-    except ParamError as exc:
-        raise SessionError(str(exc)) from None
-    for name, p in loaded.runbook.params.items():
-        if p.secret and name in base_values and len(base_values[name]) < 4:
-            raise SessionError(f"parameter {name}: a secret shorter than 4 characters cannot be redacted reliably")
-    try:
-        kube = PinnedKubeconfig(request.context, explicit=request.kubeconfig)
-    except KubeconfigError as exc:
-        raise SessionError(str(exc)) from None
-
-    try:
-        base_values["namespace"] = _namespace(base_values.get("namespace") or namespace_given or kube.namespace)
-        identity = identify(loaded.runbook, {**base_values, "context": request.context, "environment": request.environment})
-    except (ParamError, SessionError) as exc:
-        kube.close()
-        raise SessionError(str(exc)) from None
-    return loaded, verdicts, base_values, kube, identity, emergency

@@ -12,8 +12,11 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from console.engine.steps import StepContext, StepOutcome, StepOutput, free_artifact_path, write_artifact
+from console.engine.step_context import StepContext, StepOutcome, StepOutput, free_artifact_path, write_artifact
 from console.journal.cast import sha256_file
+from console.terraform.drivers import TerraformError, choose_driver
+from console.terraform.guard import check_guard, check_plan_usable
+from console.terraform.plan import format_summary, summarise_plan
 
 
 class _Stream(StepOutput):
@@ -30,8 +33,6 @@ def _save(ctx: StepContext, name: str, data: bytes, kind: str, description: str,
 
 
 def run_terraform(ctx: StepContext) -> StepOutcome:
-    from console.terraform.drivers import TerraformError, choose_driver
-
     tf = ctx.step.terraform
     assert tf is not None
     workdir = ctx.bound.tf_dir
@@ -70,9 +71,6 @@ def _state_backup(ctx, driver, workdir, variables, var_files, stream, artifacts)
 
 
 def _plan_and_guard(ctx, driver, workdir, variables, var_files, stream, artifacts, guard):
-    from console.terraform.guard import check_guard
-    from console.terraform.plan import format_summary, summarise_plan
-
     plan_path = free_artifact_path(ctx.change_dir, f"{ctx.step.id}.tfplan")
     result = driver.plan(workdir, plan_file=plan_path, vars=variables, var_files=var_files, on_line=stream)
     if not result.ok:
@@ -102,8 +100,6 @@ def _plan(ctx, driver, workdir, variables, var_files, stream, artifacts):
 
 
 def _apply(ctx, driver, workdir, variables, var_files, stream, artifacts):
-    from console.terraform.guard import check_plan_usable
-
     tf = ctx.step.terraform
     if tf.plan is None:
         plan_path, reason, code = _plan_and_guard(ctx, driver, workdir, variables, var_files, stream, artifacts, tf.guard)

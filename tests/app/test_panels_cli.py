@@ -12,9 +12,13 @@ from console.cluster.kube import KubeAccess, NoSuchContext
 from kubesim import kubeconfig
 
 
+def never_started(**kwargs: object) -> int:
+    raise AssertionError(f"the dashboard started on a problem the operator must fix first: {kwargs}")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="opsconsole")
-    add_watch_command(p.add_subparsers(dest="command"))
+    add_watch_command(p.add_subparsers(dest="command"), start_watch=never_started)
     return p
 
 
@@ -45,7 +49,7 @@ def test_namespace_and_all_namespaces_exclude_each_other(capsys: pytest.CaptureF
 
 def test_unknown_context_is_one_sentence_and_exit_1(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = parser().parse_args(["watch", "--kubeconfig", str(config), "--context", "prod"])
-    assert cmd_watch(args) == 1
+    assert cmd_watch(args, start_watch=never_started) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("opsconsole watch: context 'prod' is not in the kubeconfig")
     assert len(err.splitlines()) == 1
@@ -53,6 +57,6 @@ def test_unknown_context_is_one_sentence_and_exit_1(config: Path, capsys: pytest
 
 def test_missing_kubeconfig_is_one_sentence_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = parser().parse_args(["watch", "--kubeconfig", str(tmp_path / "nope"), "-A"])
-    assert cmd_watch(args) == 1
+    assert cmd_watch(args, start_watch=never_started) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("opsconsole watch: no kubeconfig found") and len(err.splitlines()) == 1

@@ -22,7 +22,7 @@ from console.cluster.rollout import rollout_status
 from console.config import load_policy
 from console.engine.runner import OutputLine
 from console.engine.session import ChangeSession, StartRequest
-from console.engine.steps import StepOutcome
+from console.engine.step_context import StepOutcome
 from console.journal import events as ev
 from console.journal.cast import read_cast
 from console.journal.journal import verify
