@@ -8,7 +8,7 @@ from typing import Any
 
 from textual.app import App, ComposeResult
 
-from console.cluster.filtering import RowIndex
+from console.cluster.row_index import RowIndex
 from console.cluster.rows import pod_row
 from console.cluster.watch_changes import Change, WatchStatus
 from screens.cluster import ClusterView, PodCounter
