@@ -4,7 +4,8 @@
 ``ClusterWatch`` for one context and namespace in a thread worker, drains it on a 10 Hz timer on the UI
 thread, and hands each panel its kinds' changes in one batch. Watch threads never touch widgets; a panel
 that fails to apply a batch gets an error badge and the others carry on; a worker that fails becomes a
-notification (one ``Worker.StateChanged`` handler, Harlequin's pattern).
+notification (one ``Worker.StateChanged`` handler, Harlequin's pattern). The nodes' pod counts come from the pure
+``PodCounter``.
 
 ``ClusterScreen`` adds the header that always names the context and namespace (red for a production
 context, as policy maps it), and pickers to switch context (``c``) and namespace (``n``) at run time.
@@ -14,8 +15,7 @@ context, as policy maps it), and pickers to switch context (``c``) and namespace
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
@@ -30,6 +30,7 @@ from textual.worker import Worker, WorkerState
 
 from console.cluster.dashboard_cli import WatchHandle, WatchSource, kube_watch_source
 from console.cluster.kube import KubeError
+from console.cluster.pod_counts import PodCounter
 from console.cluster.watch_changes import Change
 from console.config import Policy
 from screens.widgets.cluster_header import ClusterHeader
@@ -40,62 +41,11 @@ from screens.widgets.pods_panel import PodsPanel
 from screens.widgets.resource_panel import ResourcePanel
 from screens.widgets.rollouts_panel import RolloutsPanel
 
-__all__ = ["ClusterApp", "ClusterScreen", "ClusterView", "PodCounter", "run_watch"]
+__all__ = ["ClusterApp", "ClusterScreen", "ClusterView", "run_watch"]
 
 log = logging.getLogger(__name__)
 
 TICK_S = 0.1
-
-
-def _node_of(pod: dict[str, Any]) -> str | None:
-    """The node a pod counts against (kubectl describe node's non-terminated pods)."""
-    phase = (pod.get("status") or {}).get("phase")
-    if phase in ("Succeeded", "Failed"):
-        return None
-    return (pod.get("spec") or {}).get("nodeName") or None
-
-
-class PodCounter:
-    """Pods per node, kept up to date from pod changes (for the Nodes panel's PODS column)."""
-
-    def __init__(self) -> None:
-        self.node_of: dict[str, str] = {}
-        self.counts: Counter[str] = Counter()
-
-    def apply(self, changes: Iterable[Change]) -> set[str]:
-        """Apply pod changes; returns the nodes whose count changed."""
-        changed: set[str] = set()
-        for ch in changes:
-            if ch.type == "RESYNC":
-                changed |= set(self.counts)
-                self.node_of, self.counts = {}, Counter()
-                for obj in ch.objects:
-                    md = obj.get("metadata") or {}
-                    self._set(f"{md.get('namespace', '')}/{md.get('name', '')}", _node_of(obj), changed)
-            else:
-                node = _node_of(ch.obj) if ch.type != "DELETED" and ch.obj is not None else None
-                self._set(ch.key, node, changed)
-        return changed
-
-    def _set(self, key: str, node: str | None, changed: set[str]) -> None:
-        old = self.node_of.get(key)
-        if old == node:
-            return
-        if old is not None:
-            self.counts[old] -= 1
-            if self.counts[old] <= 0:
-                del self.counts[old]
-            changed.add(old)
-        if node is None:
-            self.node_of.pop(key, None)
-        else:
-            self.node_of[key] = node
-            self.counts[node] += 1
-            changed.add(node)
-
-    def clear(self) -> None:
-        self.node_of.clear()
-        self.counts.clear()
 
 
 def _utc_now() -> datetime:
