@@ -11,7 +11,7 @@ from textual.app import App, ComposeResult
 from console.cluster.row_index import RowIndex
 from console.cluster.rows import pod_row
 from console.cluster.watch_changes import Change, WatchStatus
-from screens.cluster import ClusterView
+from screens.widgets.cluster_view import ClusterView
 from screens.widgets.live_table import LiveTable, progress_bar
 from screens.widgets.pods_panel import POD_COLUMNS
 from screens.widgets.resource_panel import status_badge
