@@ -146,7 +146,7 @@ async def compare_tables(rows_n: int) -> dict[str, float]:
     from textual.app import App, ComposeResult
     from textual.widgets import DataTable
 
-    from console.cluster.filtering import RowIndex
+    from console.cluster.row_index import RowIndex
     from console.cluster.rows import pod_row
     from screens.widgets.live_table import LiveTable
     from screens.widgets.pods_panel import POD_COLUMNS

@@ -24,8 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from console.cluster.filtering import RowIndex, parse_selector  # noqa: E402
+from console.cluster.row_index import RowIndex  # noqa: E402
 from console.cluster.rows import PodRow, pod_row  # noqa: E402
+from console.cluster.selectors import parse_selector  # noqa: E402
 from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)

@@ -157,7 +157,7 @@ class OpsConsoleApp(App):
         """The live panels beside the step, on the change's pinned context, filtered to the runbook's namespace."""
         from console.cluster.kube import KubeAccess
         from console.cluster.source import kube_watch_source
-        from screens.cluster import ClusterView
+        from screens.widgets.cluster_view import ClusterView
 
         kube = KubeAccess(session.kube.path)
         namespace = session.values.get("namespace") or session.kube.namespace

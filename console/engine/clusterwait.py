@@ -72,8 +72,16 @@ def _names(triggers: list[dict[str, Any]]) -> str:
     return ", ".join(next(iter(t)) for t in triggers) or "none"
 
 
-def _matches(labels: dict[str, str], selector: dict[str, str]) -> bool:
-    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+def _workload_pods(workload: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The pods a workload's ``spec.selector`` selects, matchLabels and matchExpressions alike. A workload without
+    a selector, or with an empty one, selects none here: apps/v1 requires one that is not empty, and the API server
+    has already refused one that does not parse."""
+    from console.cluster.selectors import label_selector
+
+    selector = label_selector((workload.get("spec") or {}).get("selector"), "spec.selector")
+    if not selector.requirements:
+        return []
+    return [p for p in pods if selector.matches((p.get("metadata") or {}).get("labels"))]
 
 
 @dataclass(frozen=True)
@@ -229,9 +237,7 @@ def run_rollout(ctx: StepContext) -> StepOutcome:
                 status = rollout_status(obj)
                 if status.message != out.last:
                     out(status.message)
-                selector = (obj.get("spec", {}).get("selector") or {}).get("matchLabels") or {}
-                pods = [p for p in watched.cache.objects("pods") if _matches(p.get("metadata", {}).get("labels") or {}, selector)]
-                for w in pod_warnings(pods):
+                for w in pod_warnings(_workload_pods(obj, watched.cache.objects("pods"))):
                     if (w.pod, w.reason) not in warned:
                         warned.add((w.pod, w.reason))
                         out(f"pod {w.pod}: {w.reason}" + (f": {w.message}" if w.message else ""), stream="stderr")

@@ -29,7 +29,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from console.cluster.filtering import RowIndex
+from console.cluster.row_index import RowIndex
 
 __all__ = ["Column", "LiveTable", "progress_bar"]
 

@@ -24,7 +24,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input
 
-from console.cluster.filtering import SelectorError
+from console.cluster.selectors import SelectorError
 from console.cluster.watch_changes import Change, ClusterCache, KindDelta, WatchStatus
 from screens.widgets.live_table import Column, LiveTable
 

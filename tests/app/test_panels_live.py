@@ -17,7 +17,8 @@ from console.cluster.watch_changes import Change
 from console.config import Environment, Policy
 from kubesim.kubelet import Timings
 from kubesim.testing import RunningCluster, running_cluster
-from screens.cluster import ClusterApp, ClusterView
+from screens.cluster import ClusterApp
+from screens.widgets.cluster_view import ClusterView
 from screens.widgets.object_detail import ObjectDetailScreen
 from tests.app.panels_support import screen_text, wait_until
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from textual.app import App, ComposeResult
 
-from console.cluster.filtering import RowIndex
+from console.cluster.row_index import RowIndex
 from console.cluster.rows import pod_row
 from console.cluster.watch_changes import Change, WatchStatus
-from screens.cluster import ClusterView, PodCounter
+from screens.widgets.cluster_view import ClusterView
 from screens.widgets.live_table import LiveTable, progress_bar
 from screens.widgets.pods_panel import POD_COLUMNS
 from screens.widgets.resource_panel import status_badge
@@ -115,20 +115,6 @@ def test_progress_bar_and_badge() -> None:
     assert "reconnecting" in badge and "data 42s old" in badge and "connection refused" in badge
     never = WatchStatus("pods", "forbidden", now - 5, "pods is forbidden", synced=False)
     assert "no data" in status_badge([never], now, None)
-
-
-def test_pod_counter_follows_pods_between_nodes() -> None:
-    counter = PodCounter()
-    changed = counter.apply([Change("pods", "RESYNC", "", None, tuple(pod(i, node="n1") for i in range(3)))])
-    assert changed == {"n1"} and counter.counts == {"n1": 3}
-    moved = pod(1, node="n2")
-    assert counter.apply([Change("pods", "MODIFIED", "ns-1/p-00001", moved)]) == {"n1", "n2"}
-    assert counter.counts == {"n1": 2, "n2": 1}
-    done = pod(2, node="n1")
-    done["status"]["phase"] = "Succeeded"  # a finished pod no longer counts against its node
-    counter.apply([Change("pods", "MODIFIED", "ns-2/p-00002", done)])
-    counter.apply([Change("pods", "DELETED", "ns-1/p-00001", moved)])
-    assert counter.counts == {"n1": 1}
 
 
 class ViewHost(App[None]):

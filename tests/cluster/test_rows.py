@@ -200,7 +200,8 @@ def test_pure_cluster_modules_import_no_io_or_ui() -> None:
 
     code = (
         "import sys\n"
-        "import console.cluster.rows, console.cluster.rollout, console.cluster.triggers, console.cluster.filtering\n"
+        "import console.cluster.rows, console.cluster.rollout, console.cluster.triggers, console.cluster.selectors, console.cluster.row_index\n"
+        "import console.cluster.pod_counts\n"
         "bad = {'kubernetes', 'textual', 'screens', 'subprocess', 'socket', 'threading', 'asyncio', 'urllib3'}\n"
         "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in bad)))\n"
     )

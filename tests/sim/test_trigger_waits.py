@@ -3,7 +3,8 @@ with the trigger on record, when pods crash-loop on the rehearsal cluster; a hea
 
 Each change runs in this process through ``ChangeSession`` with the real kubectl against a fresh default-scenario
 cluster. The image's tag decides what the cluster's kubelet does with it: ``crash`` starts, exits 1 and sits in
-CrashLoopBackOff; anything else comes up Ready.
+CrashLoopBackOff; ``bad`` never pulls (ErrImagePull, then ImagePullBackOff); anything else comes up Ready.
+A rollout wait also says which of its workload's pods are stuck, selecting them as the workload's selector does.
 """
 
 from __future__ import annotations
@@ -203,3 +204,51 @@ def test_a_warning_events_trigger_watches_the_namespace_it_names(start, cluster:
     assert fired["trigger"] == "warning_events" and fired["object"].startswith("Pod/postgres-")
     assert "ErrImagePull" in fired["message"] or "ImagePullBackOff" in fired["message"]
     assert "watch events in data: live" not in output_text(session, "watch")  # a healthy watch is not reported
+
+
+# A Deployment that selects its pods with matchExpressions only (no matchLabels), whose image never pulls.
+API_BY_EXPRESSIONS = {
+    "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api", "namespace": "web"},
+    "spec": {
+        "replicas": 1, "progressDeadlineSeconds": 3600,
+        "selector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["api"]},
+                                          {"key": "canary", "operator": "DoesNotExist"}]},
+        "template": {"metadata": {"labels": {"app": "api"}},
+                     "spec": {"containers": [{"name": "api", "image": "registry.local/api:2.0-bad"}]}},
+    },
+}
+
+
+def test_a_rollout_wait_reports_pods_its_workload_selects_by_expressions(start, cluster: RunningCluster, tmp_path: Path) -> None:
+    manifest = tmp_path / "api.json"
+    manifest.write_text(json.dumps(API_BY_EXPRESSIONS), encoding="utf-8")
+    apply = {"id": "apply", "title": "Create api", "run": ["kubectl", "apply", "-f", str(manifest)], "confirm": "none"}
+    wait = {"id": "wait", "title": "Wait for api", "kind": "rollout", "target": "deployment/api", "namespace": "web",
+            "timeout": "10m"}
+    session = start(runbook([apply, wait], []))
+    run_until(session, "apply")
+    assert session.next().item.step_id == "wait"
+
+    stuck = threading.Event()
+    outcome: dict[str, StepOutcome] = {}
+
+    def listen(line: OutputLine) -> None:
+        if line.text.startswith("pod api-") and ("ErrImagePull" in line.text or "ImagePullBackOff" in line.text):
+            stuck.set()
+
+    worker = threading.Thread(target=lambda: outcome.setdefault("o", session.run(listeners=[listen])), daemon=True)
+    worker.start()
+    try:
+        seen = stuck.wait(60)
+        # Whatever was seen, end the wait the cluster's way: its clock passes the progress deadline.
+        cluster.advance(4000)
+        worker.join(60)
+        assert not worker.is_alive(), "the rollout wait did not end at the progress deadline"
+    finally:
+        if worker.is_alive():
+            session.cancel()
+            worker.join(30)
+
+    assert seen, "the wait never said that api's pod cannot pull its image:\n" + output_text(session, "wait")
+    o = outcome["o"]
+    assert not o.passed and "exceeded its progress deadline" in o.reason, o.reason
