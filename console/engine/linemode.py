@@ -53,6 +53,11 @@ class Answers:
             raise AnswersError("\n".join(problems))
         return cls(data, {}, str(path))
 
+    def has_more(self, section: str, step_id: str) -> bool:
+        """Whether a list of answers for the step has one not yet used (a single answer never has another)."""
+        entry = (self.data.get(section) or {}).get(step_id)
+        return isinstance(entry, list) and self.used.get(f"{section}:{step_id}", 0) < len(entry)
+
     def take(self, section: str, step_id: str) -> Any:
         entry = (self.data.get(section) or {}).get(step_id)
         if entry is None:
@@ -142,6 +147,12 @@ class LineDriver:
             return self._stop()
         if not self.s.confirm(answer):
             self.say(f"   refused: {answer!r} is not {nxt.word if nxt.confirm == 'typed' else 'yes'!r} (recorded)")
+            if self.answers is not None and not self.answers.has_more("confirm", nxt.item.step_id):
+                # An unattended run has no one to type the word again: the same answer would be refused for ever.
+                self.say(f"stopped; the change stays open: opsconsole resume {self.s.change_id}")
+                self.s.release()
+                raise AnswersError(f"{self.answers.source}: the confirm answer for step {nxt.item.step_id!r} was refused "
+                                   f"({answer!r}, recorded) and the file gives no other")
         return None
 
     def _on_run(self, nxt: Next) -> int | None:

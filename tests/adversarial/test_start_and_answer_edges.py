@@ -64,8 +64,6 @@ def test_a_change_killed_before_its_parameters_were_recorded_never_runs_on_defau
     assert params["web_build"] == "1.5.0-crash", params
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="with --answers a refused typed word is answered again with the same word, for ever")
 def test_a_refused_answer_stops_an_unattended_change(console: Console, runbooks: Path, tmp_path: Path) -> None:
     answers = tmp_path / "answers.yaml"
     answers.write_text((ANSWERS / "layered-cache-dependency.yaml").read_text().replace('roll-web: "1.5.0"', 'roll-web: "1.4.9"'))
