@@ -178,7 +178,8 @@ class Verbs:
             if md.get("uid") and md["uid"] != old["metadata"]["uid"]:
                 raise Conflict.precondition(res.name, ns, name, res.group, "UID", md["uid"], old["metadata"]["uid"])
             if not md.get("resourceVersion") and not res.unconditional_update:
-                raise Invalid.for_(res.name, name, [("metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update")], res.group)
+                raise Invalid.for_(res.name, name, [("metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update")],
+                                   res.group)
             if md.get("resourceVersion") and md["resourceVersion"] != old["metadata"]["resourceVersion"]:
                 raise Conflict.for_(res.name, name, res.group)
             body["kind"], body["apiVersion"] = res.kind, res.api_version

@@ -201,7 +201,8 @@ def test_delete_honours_preconditions(rehearsal_cluster: RunningCluster) -> None
     _, first = _http(rc, "POST", LEASES, _lease("web-change"))
     _, second = _http(rc, "PUT", f"{LEASES}/web-change", {**first, "spec": {**first["spec"], "holderIdentity": "bob"}})
     code, status = _http(rc, "DELETE", f"{LEASES}/web-change",
-                         {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"resourceVersion": first["metadata"]["resourceVersion"]}})
+                         {"kind": "DeleteOptions", "apiVersion": "v1",
+                          "preconditions": {"resourceVersion": first["metadata"]["resourceVersion"]}})
     assert code == 409 and status["reason"] == "Conflict"
     assert (f"Precondition failed: ResourceVersion in precondition: {first['metadata']['resourceVersion']}, "
             f"ResourceVersion in object meta: {second['metadata']['resourceVersion']}") in status["message"]
@@ -214,7 +215,8 @@ def test_delete_honours_preconditions(rehearsal_cluster: RunningCluster) -> None
 def test_micro_times_are_parsed_as_the_api_server_parses_them(rehearsal_cluster: RunningCluster) -> None:
     rc = rehearsal_cluster
     # six fractional digits and any offset: stored in UTC
-    code, made = _http(rc, "POST", LEASES, _lease("a", renewTime="2026-11-21T12:00:00.000001+02:00", acquireTime="2026-11-21T10:00:00.500000Z"))
+    code, made = _http(rc, "POST", LEASES, _lease("a", renewTime="2026-11-21T12:00:00.000001+02:00",
+                                                  acquireTime="2026-11-21T10:00:00.500000Z"))
     assert code == 201
     assert made["spec"]["renewTime"] == "2026-11-21T10:00:00.000001Z" and made["spec"]["acquireTime"] == "2026-11-21T10:00:00.500000Z"
     # what Python's isoformat() writes for a whole second is not a MicroTime
@@ -223,7 +225,8 @@ def test_micro_times_are_parsed_as_the_api_server_parses_them(rehearsal_cluster:
     assert status["message"] == ('Lease in version "v1" cannot be handled as a Lease: parsing time "2026-11-21T10:00:00+00:00" as '
                                  '"2006-01-02T15:04:05.000000Z07:00": cannot parse "+00:00" as ".000000"')
     code, status = _http(rc, "POST", LEASES, _lease("c", leaseDurationSeconds="15"))
-    assert code == 400 and "cannot unmarshal string into Go struct field LeaseSpec.spec.leaseDurationSeconds of type int32" in status["message"]
+    assert code == 400
+    assert "cannot unmarshal string into Go struct field LeaseSpec.spec.leaseDurationSeconds of type int32" in status["message"]
     assert rc.get("leases", "web", "b") is None and rc.get("leases", "web", "c") is None
 
 
