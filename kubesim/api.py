@@ -233,7 +233,8 @@ class ApiHandler(BaseHTTPRequestHandler):
                     return self._json(200, tables.table(r.res.name, [obj], now, resource_version=obj["metadata"]["resourceVersion"]))
                 return self._json(200, obj)
             if method == "PUT":
-                return self._json(200, verbs.update(r.res, ns, r.name, self._body(body), dry_run=dry))
+                obj, created = verbs.put(r.res, ns, r.name, self._body(body), dry_run=dry)
+                return self._json(201 if created else 200, obj)
             if method == "PATCH":
                 return self._json(200, verbs.patch(r.res, ns, r.name, body, self.headers.get("Content-Type", ""), dry_run=dry))
             if method == "DELETE":

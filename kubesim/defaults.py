@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from kubesim import leases
 from kubesim.errors import Invalid
 from kubesim.resources import Resource
 from kubesim.selectors import from_label_selector, match_labels
@@ -158,5 +159,7 @@ def validate(res: Resource, obj: Obj) -> None:
         for i, p in enumerate(spec.get("ports") or []):
             if not 0 < int(p.get("port", 0)) < 65536:
                 causes.append((f"spec.ports[{i}].port", f"Invalid value: {p.get('port')}: must be between 1 and 65535, inclusive"))
+    if res.name == "leases":
+        causes += leases.spec_causes(spec)
     if causes:
         raise Invalid.for_(res.kind, name, causes, res.group)

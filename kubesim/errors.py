@@ -102,12 +102,18 @@ class Conflict(ApiError):
     reason = "Conflict"
 
     @classmethod
-    def for_(cls, resource: str, name: str, group: str = "") -> Conflict:
-        return cls(
-            f'Operation cannot be fulfilled on {_qualified(resource, group)} "{name}": the object has been modified; '
-            "please apply your changes to the latest version and try again",
-            details=_details(resource, name, group),
-        )
+    def for_(cls, resource: str, name: str, group: str = "", cause: str = "") -> Conflict:
+        cause = cause or "the object has been modified; please apply your changes to the latest version and try again"
+        return cls(f'Operation cannot be fulfilled on {_qualified(resource, group)} "{name}": {cause}',
+                   details=_details(resource, name, group))
+
+    @classmethod
+    def precondition(cls, resource: str, namespace: str, name: str, group: str, what: str, wanted: str, have: str) -> Conflict:
+        """A failed UID or ResourceVersion precondition, worded as the API server passes on etcd's error."""
+        key = f"/registry/{resource}/{namespace}/{name}" if namespace else f"/registry/{resource}/{name}"
+        return cls.for_(resource, name, group, f"StorageError: invalid object, Code: 4, Key: {key}, ResourceVersion: 0, "
+                                               f"AdditionalErrorMsg: Precondition failed: {what} in precondition: {wanted}, "
+                                               f"{what} in object meta: {have}")
 
 
 class Gone(ApiError):
@@ -133,6 +139,8 @@ class Invalid(ApiError):
     @classmethod
     def for_(cls, kind: str, name: str, causes: list[tuple[str, str]], group: str = "") -> Invalid:
         text = ", ".join(f"{field}: {msg}" for field, msg in causes)
+        if len(causes) > 1:  # an aggregate of several field errors prints as a list
+            text = f"[{text}]"
         details: dict[str, Any] = {
             "name": name,
             "kind": kind,

@@ -2,7 +2,9 @@
 
 kubectl learns everything from discovery: which resources exist, their kinds, short names, verbs, the
 "all" category, and the subresources (``deployments/scale`` as autoscaling/v1 Scale, ``pods/eviction`` as
-policy/v1 Eviction, which is how ``kubectl drain`` decides it may evict).
+policy/v1 Eviction, which is how ``kubectl drain`` decides it may evict). Each resource also carries the two
+update rules of its registry strategy that clients can see: whether a PUT may omit ``resourceVersion`` and
+whether a PUT may create (Leases: no and yes, as in Kubernetes' pkg/registry/coordination/lease/strategy.go).
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ class Resource:
     # subresource -> (kind, group, version, verbs)
     subresources: dict[str, tuple[str, str, str, tuple[str, ...]]] = field(default_factory=dict)
     has_status: bool = True
+    # AllowUnconditionalUpdate: a PUT without metadata.resourceVersion replaces whatever is stored
+    unconditional_update: bool = True
+    # AllowCreateOnUpdate: a PUT of a missing name creates it
+    create_on_update: bool = False
 
     @property
     def api_version(self) -> str:
@@ -81,11 +87,12 @@ RESOURCES: list[Resource] = [
     Resource("statefulsets", "StatefulSet", "apps", "v1", True, ("sts",), ("all",), subresources=_scale("StatefulSet", "apps", "v1")),
     Resource("daemonsets", "DaemonSet", "apps", "v1", True, ("ds",), ("all",), subresources=_status("DaemonSet", "apps", "v1")),
     Resource("poddisruptionbudgets", "PodDisruptionBudget", "policy", "v1", True, ("pdb",), subresources=_status("PodDisruptionBudget", "policy", "v1")),
+    Resource("leases", "Lease", "coordination.k8s.io", "v1", True, has_status=False, unconditional_update=False, create_on_update=True),
 ]
 
 BY_PATH: dict[tuple[str, str, str], Resource] = {(r.group, r.version, r.name): r for r in RESOURCES}
 BY_NAME: dict[str, Resource] = {r.name: r for r in RESOURCES}
-GROUP_VERSIONS: dict[str, list[str]] = {"": ["v1"], "apps": ["v1"], "policy": ["v1"]}
+GROUP_VERSIONS: dict[str, list[str]] = {"": ["v1"], "apps": ["v1"], "policy": ["v1"], "coordination.k8s.io": ["v1"]}
 
 
 def lookup(group: str, version: str, name: str) -> Resource | None:
@@ -108,7 +115,7 @@ def _group(name: str) -> dict[str, Any]:
 
 def api_group_list() -> dict[str, Any]:
     """GET /apis."""
-    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group("apps"), _group("policy")]}
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group(g) for g in GROUP_VERSIONS if g]}
 
 
 def api_group(name: str) -> dict[str, Any] | None:

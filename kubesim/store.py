@@ -182,8 +182,11 @@ class Store:
         for fn in self._listeners:
             fn(ev)
 
-    def create(self, resource: str, obj: Obj, *, owned: bool = False, dry_run: bool = False) -> Obj:
-        """Store a new object, filling uid, creationTimestamp, generation and resourceVersion."""
+    def create(self, resource: str, obj: Obj, *, owned: bool = False, dry_run: bool = False, group: str = "") -> Obj:
+        """Store a new object, filling uid, creationTimestamp, generation and resourceVersion.
+
+        ``group`` only qualifies the resource in the error a taken name answers with.
+        """
         if not owned:
             obj = clone(obj)
         md = obj.setdefault("metadata", {})
@@ -191,7 +194,7 @@ class Store:
         with self.lock:
             bucket = self._objs.setdefault(resource, {})
             if (ns, md["name"]) in bucket:
-                raise AlreadyExists.for_(resource, md["name"])
+                raise AlreadyExists.for_(resource, md["name"], group)
             md.setdefault("uid", self.new_uid())
             md.setdefault("creationTimestamp", rfc3339(self.clock.now()))
             md.setdefault("generation", 1)
@@ -216,13 +219,14 @@ class Store:
         status_only: bool = False,
         owned: bool = False,
         dry_run: bool = False,
+        group: str = "",
     ) -> Obj:
         """Store a new version of an existing object.
 
         ``expect_rv`` makes a stale writer fail with 409 Conflict; ``keep_status`` ignores the caller's status
-        (a write to the main resource), ``status_only`` takes only the status (a write to /status). A write
-        that changes nothing keeps the old version, as the API server does. ``metadata.generation`` moves
-        when the spec moves.
+        (a write to the main resource), ``status_only`` takes only the status (a write to /status); ``group``
+        qualifies the resource in errors. A write that changes nothing keeps the old version, as the API
+        server does. ``metadata.generation`` moves when the spec moves.
         """
         if not owned:
             obj = clone(obj)
@@ -233,7 +237,7 @@ class Store:
             if old is None:
                 raise NotFound.for_(resource, name)
             if expect_rv and expect_rv != old["metadata"]["resourceVersion"]:
-                raise Conflict.for_(resource, name)
+                raise Conflict.for_(resource, name, group)
             if status_only:
                 new = dict(old)
                 new["metadata"] = dict(old["metadata"])

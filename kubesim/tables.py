@@ -152,6 +152,10 @@ def _pdb(o: Obj, now: float) -> list[Any]:
     return [o["metadata"]["name"], spec.get("minAvailable", "N/A"), spec.get("maxUnavailable", "N/A"), st.get("disruptionsAllowed", 0), _age(o, now)]
 
 
+def _lease(o: Obj, now: float) -> list[Any]:
+    return [o["metadata"]["name"], (o.get("spec") or {}).get("holderIdentity", ""), _age(o, now)]
+
+
 N, S, I = "Name", "string", "integer"
 PRINTERS: dict[str, tuple[list[Col], Callable[[Obj, float], list[Any]]]] = {
     "pods": ([(N, S, 0), ("Ready", S, 0), ("Status", S, 0), ("Restarts", S, 0), ("Age", S, 0), ("IP", S, 1),
@@ -178,6 +182,7 @@ PRINTERS: dict[str, tuple[list[Col], Callable[[Obj, float], list[Any]]]] = {
                                 ("VolumeMode", S, 1)], _pvc),
     "poddisruptionbudgets": ([(N, S, 0), ("Min Available", S, 0), ("Max Unavailable", S, 0),
                               ("Allowed Disruptions", I, 0), ("Age", S, 0)], _pdb),
+    "leases": ([(N, S, 0), ("Holder", S, 0), ("Age", S, 0)], _lease),
 }
 
 

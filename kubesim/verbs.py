@@ -11,10 +11,10 @@ import bisect
 import json
 from typing import TYPE_CHECKING, Any
 
-from kubesim import logs
+from kubesim import leases, logs
 from kubesim.clock import rfc3339
 from kubesim.defaults import apply_defaults, validate
-from kubesim.errors import ApiError, BadRequest, Forbidden, Invalid, NotFound, TooManyRequests, UnsupportedMediaType
+from kubesim.errors import ApiError, BadRequest, Conflict, Forbidden, Invalid, NotFound, TooManyRequests, UnsupportedMediaType
 from kubesim.patch import json_patch, merge_patch, strategic_merge
 from kubesim.resources import BY_NAME, Resource
 from kubesim.selectors import from_label_selector, match_fields, match_labels, parse_fields, parse_labels, selector_string
@@ -129,6 +129,8 @@ class Verbs:
     # ----- writes ----------------------------------------------------------------------------------------
     def create(self, res: Resource, ns: str, body: Obj, *, dry_run: bool = False) -> Obj:
         body = prune_nulls(body)
+        if res.name == "leases":
+            leases.decode(body)
         md = body.setdefault("metadata", {})
         if res.namespaced:
             if md.get("namespace") and md["namespace"] != ns:
@@ -145,26 +147,50 @@ class Verbs:
         self._namespace_ok(res, ns)
         if res.name == "persistentvolumeclaims":
             self.cluster.bind_claim(body)
-        return self.store.create(res.name, body, owned=True, dry_run=dry_run)
+        return self.store.create(res.name, body, owned=True, dry_run=dry_run, group=res.group)
+
+    def put(self, res: Resource, ns: str, name: str, body: Obj, *, dry_run: bool = False) -> tuple[Obj, bool]:
+        """PUT on an object: (the object, whether it was created), creating only where the resource allows it."""
+        with self.store.lock:
+            if not res.create_on_update or self.store.peek(res.name, ns, name) is not None:
+                return self.update(res, ns, name, body, dry_run=dry_run), False
+            md = body.get("metadata") or {}
+            if md.get("uid"):  # the writer read an object that is gone: its UID precondition fails
+                raise Conflict.precondition(res.name, ns, name, res.group, "UID", md["uid"], "")
+            if md.get("name") and md["name"] != name:
+                raise BadRequest(f'the name of the object ({md["name"]}) does not match the name on the URL ({name})')
+            body.setdefault("metadata", {})["name"] = name
+            return self.create(res, ns, body, dry_run=dry_run), True
 
     def update(self, res: Resource, ns: str, name: str, body: Obj, sub: str = "", *, dry_run: bool = False) -> Obj:
         body = prune_nulls(body)
+        if res.name == "leases":
+            leases.decode(body)
         md = body.setdefault("metadata", {})
         if md.get("name") and md["name"] != name:
             raise BadRequest(f'the name of the object ({md["name"]}) does not match the name on the URL ({name})')
         md["name"] = name
         if res.namespaced:
             md["namespace"] = ns
-        old = self.get(res, ns, name)
-        body["kind"], body["apiVersion"] = res.kind, res.api_version
-        if sub != "status":
-            apply_defaults(res, body)
-            validate(res, body)
-            self._immutable(res, old, body)
-        return self.store.replace(
-            res.name, body, expect_rv=md.get("resourceVersion") or None, owned=True, dry_run=dry_run,
-            keep_status=res.has_status and sub != "status", status_only=sub == "status",
-        )
+        with self.store.lock:
+            old = self.get(res, ns, name)
+            # the storage layer's checks come before validation, as in the API server's generic registry
+            if md.get("uid") and md["uid"] != old["metadata"]["uid"]:
+                raise Conflict.precondition(res.name, ns, name, res.group, "UID", md["uid"], old["metadata"]["uid"])
+            if not md.get("resourceVersion") and not res.unconditional_update:
+                raise Invalid.for_(res.name, name, [("metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update")],
+                                   res.group)
+            if md.get("resourceVersion") and md["resourceVersion"] != old["metadata"]["resourceVersion"]:
+                raise Conflict.for_(res.name, name, res.group)
+            body["kind"], body["apiVersion"] = res.kind, res.api_version
+            if sub != "status":
+                apply_defaults(res, body)
+                validate(res, body)
+                self._immutable(res, old, body)
+            return self.store.replace(
+                res.name, body, expect_rv=md.get("resourceVersion") or None, owned=True, dry_run=dry_run,
+                keep_status=res.has_status and sub != "status", status_only=sub == "status", group=res.group,
+            )
 
     def _immutable(self, res: Resource, old: Obj, new: Obj) -> None:
         if res.name in ("deployments", "replicasets", "statefulsets", "daemonsets"):
@@ -179,9 +205,9 @@ class Verbs:
             patched = apply_patch(clone(current), body, content_type)
             if not isinstance(patched, dict):
                 raise BadRequest("patch did not produce an object")
-            patched.setdefault("metadata", {})["resourceVersion"] = patched["metadata"].get("resourceVersion") or ""
-            if patched["metadata"]["resourceVersion"] == current["metadata"]["resourceVersion"]:
-                patched["metadata"]["resourceVersion"] = ""
+            # a version named in the patch is a precondition; otherwise the patch applies to what is there now
+            md = patched.setdefault("metadata", {})
+            md["resourceVersion"] = md.get("resourceVersion") or current["metadata"]["resourceVersion"]
             return self.update(res, ns, name, patched, sub, dry_run=dry_run)
 
     def delete(self, res: Resource, ns: str, name: str, q: dict[str, str], body: Obj | None) -> Obj:
@@ -192,6 +218,10 @@ class Verbs:
         dry_run = bool(q.get("dryRun") or opts.get("dryRun"))
         with self.store.lock:
             obj = self.get(res, ns, name)
+            pre = opts.get("preconditions") or {}
+            for what, key in (("UID", "uid"), ("ResourceVersion", "resourceVersion")):
+                if pre.get(key) and pre[key] != obj["metadata"][key]:
+                    raise Conflict.precondition(res.name, ns, name, res.group, what, pre[key], obj["metadata"][key])
             if dry_run:
                 return obj
             if res.name == "pods":

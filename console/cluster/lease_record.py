@@ -1,0 +1,214 @@
+"""A change lock as a ``coordination.k8s.io/v1`` Lease: who holds it, whether it has expired, what to write (pure).
+
+The Lease is the one client-go's leader election uses: ``holderIdentity``, ``leaseDurationSeconds``,
+``acquireTime``, ``renewTime`` and ``leaseTransitions``. A lease has expired when ``renewTime +
+leaseDurationSeconds`` is in the past; anyone may then take it by an update that carries the
+``resourceVersion`` they read, and the API server refuses every other writer of that version with 409. What
+the console adds is in the metadata: a label that marks its locks (so they can be listed) and annotations that
+say which change and which step holds it, from which host, and whom a take-over displaced.
+
+Everything here takes data and ``now`` (epoch seconds) and returns data; nothing reads a clock or a socket.
+Bodies are JSON-shaped dicts with MicroTimes written exactly as the API server writes them.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+Obj = dict[str, Any]
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "opsconsole"
+SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+CHANGE = "opsconsole.io/change"
+STEP = "opsconsole.io/step"
+HOST = "opsconsole.io/host"
+OPERATOR = "opsconsole.io/operator"
+PREVIOUS_HOLDER = "opsconsole.io/previous-holder"
+TAKEOVER_REASON = "opsconsole.io/takeover-reason"
+
+
+def holder_identity(operator: str, host: str, change_id: str) -> str:
+    """``operator@host CHG-ID``: who holds the lock, readable in ``kubectl get leases``."""
+    for what, value in (("operator", operator), ("host", host), ("change ID", change_id)):
+        if not value or value != value.strip() or any(c.isspace() for c in value):
+            raise ValueError(f"the lock holder's {what} must be a non-empty word without spaces (got {value!r})")
+    if "@" in operator:
+        raise ValueError(f"the lock holder's operator must not contain '@' (got {operator!r})")
+    return f"{operator}@{host} {change_id}"
+
+
+def micro_time(epoch: float) -> str:
+    """A MicroTime as the API server writes it: UTC, six fractional digits, ``Z``."""
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str | None) -> float | None:
+    """Epoch seconds of an RFC 3339 time (any fraction, ``Z`` or an offset); None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if t.tzinfo is None:  # the API never writes a local time; an offset-less one is read as UTC
+        t = t.replace(tzinfo=timezone.utc)
+    return t.timestamp()
+
+
+@dataclass(frozen=True)
+class LeaseView:
+    """What a Lease says, flattened: the holder, the change and step it names, and its times (epoch seconds)."""
+
+    namespace: str
+    name: str
+    holder: str  # "" when nobody holds it
+    duration_s: int | None
+    acquired: float | None
+    renewed: float | None
+    transitions: int
+    change: str
+    step: str
+    host: str
+    operator: str
+    previous_holder: str
+    takeover_reason: str
+    resource_version: str
+    uid: str
+    managed: bool  # carries opsconsole's label
+
+    @property
+    def expires_at(self) -> float | None:
+        """When the holder's claim runs out: renewTime + leaseDurationSeconds (None when either is missing)."""
+        if self.renewed is None or self.duration_s is None:
+            return None
+        return self.renewed + self.duration_s
+
+    def is_expired(self, now: float) -> bool:
+        """Free to take: nobody holds it, or nothing says the claim is still live at ``now``."""
+        if not self.holder:
+            return True
+        expires = self.expires_at
+        return expires is None or expires <= now
+
+    def describe(self) -> str:
+        """One line naming the holder, its change and step: what a refusal tells the operator."""
+        parts = [self.holder or "nobody"]
+        if self.change:
+            parts.append(f"change {self.change}")
+        if self.step:
+            parts.append(f"step {self.step}")
+        return ", ".join(parts)
+
+
+def view(obj: Mapping[str, Any]) -> LeaseView:
+    """Read a Lease (as JSON: camelCase keys) into a LeaseView."""
+    md = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    notes = md.get("annotations") or {}
+    duration = spec.get("leaseDurationSeconds")
+    return LeaseView(
+        namespace=str(md.get("namespace") or ""),
+        name=str(md.get("name") or ""),
+        holder=str(spec.get("holderIdentity") or ""),
+        duration_s=int(duration) if isinstance(duration, int) else None,
+        acquired=parse_time(spec.get("acquireTime")),
+        renewed=parse_time(spec.get("renewTime")),
+        transitions=int(spec.get("leaseTransitions") or 0),
+        change=str(notes.get(CHANGE, "")),
+        step=str(notes.get(STEP, "")),
+        host=str(notes.get(HOST, "")),
+        operator=str(notes.get(OPERATOR, "")),
+        previous_holder=str(notes.get(PREVIOUS_HOLDER, "")),
+        takeover_reason=str(notes.get(TAKEOVER_REASON, "")),
+        resource_version=str(md.get("resourceVersion") or ""),
+        uid=str(md.get("uid") or ""),
+        managed=(md.get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY,
+    )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Who claims the lock and for what: written into the Lease's spec and annotations."""
+
+    identity: str
+    operator: str
+    host: str
+    change: str
+    step: str
+    duration_s: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.duration_s, bool) or not isinstance(self.duration_s, int) or self.duration_s <= 0:
+            raise ValueError(f"a lock's duration must be a whole number of seconds above 0 (got {self.duration_s!r})")
+
+
+def _mark(md: Obj, claim: Claim) -> None:
+    md.setdefault("labels", {})[MANAGED_BY_LABEL] = MANAGED_BY
+    notes = md.setdefault("annotations", {})
+    notes.update({CHANGE: claim.change, STEP: claim.step, HOST: claim.host, OPERATOR: claim.operator})
+
+
+def new_lease(namespace: str, name: str, claim: Claim, now: float) -> Obj:
+    """The Lease to create for a lock nobody has held yet."""
+    md: Obj = {"name": name, "namespace": namespace}
+    _mark(md, claim)
+    t = micro_time(now)
+    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": md,
+            "spec": {"holderIdentity": claim.identity, "leaseDurationSeconds": claim.duration_s, "acquireTime": t,
+                     "renewTime": t, "leaseTransitions": 0}}
+
+
+def claimed(current: Mapping[str, Any], claim: Claim, now: float, *, reason: str = "") -> Obj:
+    """``current`` taken by ``claim``: the update to send, carrying the resourceVersion ``current`` was read at.
+
+    A new holder gets a fresh acquireTime and one more transition, and the one it replaced is recorded; the
+    same identity taking its own lease again (a resumed change) keeps both, as client-go does for a leader.
+    ``reason`` is recorded for a break-glass take-over and cleared otherwise.
+    """
+    out: Obj = copy.deepcopy(dict(current))
+    md, spec = out.setdefault("metadata", {}), out.setdefault("spec", {})
+    before = view(current)
+    _mark(md, claim)
+    notes = md["annotations"]
+    if before.holder and before.holder != claim.identity:
+        notes[PREVIOUS_HOLDER] = before.holder
+    if reason:
+        notes[TAKEOVER_REASON] = reason
+    else:
+        notes.pop(TAKEOVER_REASON, None)
+    t = micro_time(now)
+    spec.update({"holderIdentity": claim.identity, "leaseDurationSeconds": claim.duration_s, "renewTime": t})
+    if before.holder != claim.identity:
+        spec["acquireTime"] = t
+        spec["leaseTransitions"] = before.transitions + 1
+    else:
+        spec.setdefault("acquireTime", t)
+        spec["leaseTransitions"] = before.transitions
+    return out
+
+
+def renewed(current: Mapping[str, Any], step: str, now: float) -> Obj:
+    """The holder's renewal of ``current``: a new renewTime and the step it is on, at the version it holds."""
+    out: Obj = copy.deepcopy(dict(current))
+    out.setdefault("metadata", {}).setdefault("annotations", {})[STEP] = step
+    out.setdefault("spec", {})["renewTime"] = micro_time(now)
+    return out
+
+
+@dataclass(frozen=True)
+class LockStatus:
+    """One lock as ``opsconsole locks`` lists it: the lease and whether it had expired at the time of listing."""
+
+    lease: LeaseView
+    expired: bool
+
+
+def lock_statuses(leases: list[Mapping[str, Any]], now: float) -> list[LockStatus]:
+    """The console's locks among ``leases`` (others are skipped), by namespace and name."""
+    views = sorted((view(o) for o in leases), key=lambda v: (v.namespace, v.name))
+    return [LockStatus(v, v.is_expired(now)) for v in views if v.managed]
