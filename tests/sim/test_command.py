@@ -49,3 +49,9 @@ def test_sim_command_serves_until_sigterm(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=5)
+
+
+def test_counts_are_said_in_the_singular_for_one() -> None:
+    from kubesim.command import _count
+
+    assert (_count(1, "node"), _count(3, "node"), _count(0, "pod")) == ("1 node", "3 nodes", "0 pods")
