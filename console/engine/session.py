@@ -33,9 +33,9 @@ from console.journal import events as ev
 from console.journal.audit import refuse
 from console.journal.cast import sha256_file
 from console.journal.journal import Event, Journal
-from console.journal.records import render_to_disk
 from console.journal.store import ChangeLock, ChangeRef, RecordStore
-from console.journal.summary import parse_ts
+from console.review.records import render_to_disk
+from console.review.summary import parse_ts
 from console.runbook.lint import lint
 from console.runbook.loader import LoadedRunbook, RunbookError, load_runbook, load_runbook_text
 from console.runbook.models import Step

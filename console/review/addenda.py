@@ -13,9 +13,9 @@ from datetime import datetime
 
 from console.journal import events as ev
 from console.journal.journal import Clock, Event, Journal, JournalError, verify
-from console.journal.records import render_to_disk
 from console.journal.store import ChangeRef, RecordStore
-from console.journal.summary import summarise
+from console.review.records import render_to_disk
+from console.review.summary import summarise
 
 KINDS = ("correction", "follow-up")
 MAX_TEXT = 10_000
