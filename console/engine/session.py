@@ -32,6 +32,7 @@ from console.engine.steps import StepContext, StepOutcome, run_step, write_artif
 from console.journal import events as ev
 from console.journal.audit import refuse
 from console.journal.cast import sha256_file
+from console.journal.event_data import check_data
 from console.journal.journal import Event, Journal
 from console.journal.store import ChangeLock, ChangeRef, RecordStore
 from console.review.records import render_to_disk
@@ -242,7 +243,10 @@ class ChangeSession:
 
     def _append(self, type_: str, data: dict[str, Any]) -> Event:
         with self._lock:
-            event = self.journal.append(type_, self.redactor.redact_data(data))
+            redacted = self.redactor.redact_data(data)
+            # Checked against its type's model before a byte is written (EventDataError); the dict itself is written.
+            check_data(type_, redacted)
+            event = self.journal.append(type_, redacted)
             apply(self.state, self.runbook, event)
         for listener in list(self.event_listeners):
             listener(event)
