@@ -333,6 +333,9 @@ MODELS: dict[str, type[EventData]] = {
 
 def parse_data(event: EventLike) -> EventData:
     """The typed data of ``event``: its type's model (``EventData`` for a type with no model), never an error."""
+    # Validated, so a fold can trust the types: about 4 us an event, beside about 47 us to read and verify its line.
+    # model_construct would skip the checks yet costs more (it fills each field in Python), so it is kept for data
+    # that does not validate.
     model = MODELS.get(event.type, EventData)
     try:
         return model.model_validate(event.data)

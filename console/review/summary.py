@@ -1,7 +1,7 @@
 """A change's story folded out of its journal events (pure): who, what, when, each step's runs, and the outcome.
 
 The record renderer, ``records list`` and the reviewer all read changes through this one fold, so they never
-disagree about what a journal says.
+disagree about what a journal says. Each event's data is read through its type's model (``event_data.parse_data``).
 """
 
 from __future__ import annotations
