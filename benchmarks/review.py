@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from console.journal import events as ev  # noqa: E402
 from console.journal.cast import CastWriter  # noqa: E402
-from console.journal.index import INDEX_NAME, load_index  # noqa: E402
 from console.journal.journal import Journal  # noqa: E402
 from console.journal.store import RecordStore  # noqa: E402
+from console.review.index import INDEX_NAME, load_index  # noqa: E402
 from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
 
 START = datetime(2026, 1, 5, 22, 0, 0, tzinfo=timezone.utc)

@@ -111,8 +111,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _store(args: argparse.Namespace):
-    from console.journal.records import resolve_records_dir
     from console.journal.store import RecordStore
+    from console.review.records import resolve_records_dir
 
     root = resolve_records_dir(args.records_dir)
     if not root.is_dir():
@@ -136,7 +136,7 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 
 def cmd_records_list(args: argparse.Namespace) -> int:
-    from console.journal.records import load_change
+    from console.review.records import load_change
 
     store = _store(args)
     if args.refused:
@@ -188,7 +188,7 @@ def _list_refused(store, *, as_json: bool) -> int:
 
 def cmd_records_show(args: argparse.Namespace) -> int:
     from console.journal.journal import read_events, verify
-    from console.journal.render import render_record
+    from console.review.render import render_record
 
     store = _store(args)
     ref = _find(store, args.change_id)
@@ -202,7 +202,7 @@ def cmd_records_show(args: argparse.Namespace) -> int:
 
 def cmd_records_verify(args: argparse.Namespace) -> int:
     from console.journal.audit import describe, verify_refusals
-    from console.journal.records import describe_problem, load_change
+    from console.review.records import describe_problem, load_change
 
     store = _store(args)
     if args.head and len(args.change_ids) != 1:
@@ -235,7 +235,7 @@ def cmd_records_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_records_render(args: argparse.Namespace) -> int:
-    from console.journal.records import render_to_disk
+    from console.review.records import render_to_disk
 
     store = _store(args)
     path = render_to_disk(store, _find(store, args.change_id))
@@ -308,8 +308,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from console.engine import policy as pol
     from console.engine.linemode import Answers, LineDriver
     from console.engine.session import ChangeSession, StartRequest
-    from console.journal.records import resolve_records_dir
     from console.journal.store import RecordStore
+    from console.review.records import resolve_records_dir
     from console.runbook.params import ParamError, parse_assignments
 
     policy = _policy(args)
@@ -386,8 +386,8 @@ def _drive(driver, session) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from console.engine.linemode import Answers, LineDriver
     from console.engine.session import ChangeSession
-    from console.journal.records import resolve_records_dir
     from console.journal.store import RecordStore
+    from console.review.records import resolve_records_dir
     from console.runbook.params import parse_assignments
 
     policy = _policy(args)
@@ -402,7 +402,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         # Checked before resuming, which records the interrupted step: a refused resume writes nothing.
         from console.engine import policy as pol
         from console.journal.journal import read_events
-        from console.journal.summary import summarise
+        from console.review.summary import summarise
 
         environment = summarise(read_events(store.journal_path(store.find(args.change_id))).events).environment
         if not pol.is_rehearsal(policy, environment):
@@ -427,7 +427,7 @@ def _user() -> str:
 
 
 def _ui(args: argparse.Namespace, policy, **kwargs) -> int:
-    from console.journal.records import resolve_records_dir
+    from console.review.records import resolve_records_dir
 
     from screens.app import run_app  # the UI is imported only when it is wanted
 
@@ -524,7 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     rr.set_defaults(func=cmd_records_render)
     for p in (rl, rs, rv, rr):
         p.add_argument("--records-dir", metavar="DIR", default=argparse.SUPPRESS, help="record store")
-    from console.journal.review_cli import add_review_commands
+    from console.review.review_cli import add_review_commands
 
     add_review_commands(sub, rsub, start_review=_start_review)
 

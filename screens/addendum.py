@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
-from console.journal.addenda import AddendumError, validate
+from console.review.addenda import AddendumError, validate
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ class OpsConsoleApp(App):
         yield SystemCommand("Keys", "show every key binding", self.action_show_keys)
 
     def open_changes(self) -> list[str]:
-        from console.journal.index import load_index
+        from console.review.index import load_index
 
         if not self.records_dir.is_dir():
             return []

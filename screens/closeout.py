@@ -16,8 +16,8 @@ from textual.worker import Worker, WorkerState
 
 from console.engine.session import ChangeSession, SessionError
 from console.journal.events import OUTCOMES
-from console.journal.render import OUTCOME_WORDS
-from console.journal.summary import parse_ts
+from console.review.render import OUTCOME_WORDS
+from console.review.summary import parse_ts
 from screens.widgets.change_header import ChangeHeader
 
 

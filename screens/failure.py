@@ -16,7 +16,7 @@ from textual.widgets import Input, Static
 from console.engine.policy import escalation_levels
 from console.engine.session import ChangeSession
 from console.engine.state import Next
-from console.journal.summary import parse_ts
+from console.review.summary import parse_ts
 
 CHOICE_KEYS = {"retry": "r", "rollback": "b", "continue": "c", "abort": "a"}
 CHOICE_TEXT = {

@@ -12,8 +12,8 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from console.journal.index import load_index
 from console.journal.store import RecordStore
+from console.review.index import load_index
 from console.runbook.loader import RunbookError, load_runbook
 
 

@@ -20,13 +20,13 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
-from console.journal.addenda import add_addendum
-from console.journal.export import RunOutput, load_outputs
 from console.journal.journal import Clock, JournalError, VerifyReport, read_events, verify
-from console.journal.render import OUTCOME_WORDS
-from console.journal.summary import format_duration as fmt_duration
 from console.journal.store import ChangeRef, RecordStore, StoreError, default_user
-from console.journal.summary import ChangeSummary, summarise
+from console.review.addenda import add_addendum
+from console.review.export import RunOutput, load_outputs
+from console.review.render import OUTCOME_WORDS
+from console.review.summary import format_duration as fmt_duration
+from console.review.summary import ChangeSummary, summarise
 from screens.addendum import AddendumDraft, AddendumModal
 from screens.widgets.cast_player import CastPlayer
 from screens.widgets.timeline import Timeline

@@ -1,6 +1,6 @@
 """Records: every change in a store as one table, filtered and sorted, opened from Home or ``opsconsole review``.
 
-The rows come from the index cache (``console.journal.index``), loaded in a thread so a big store never freezes
+The rows come from the index cache (``console.review.index``), loaded in a thread so a big store never freezes
 the screen; the integrity column is the journal's as of the row's last rebuild, and the Record screen verifies the
 journal itself when it opens. Type in the filter (``/``): words match anywhere, ``component:web risk:high,critical
 outcome:rolled-back op:alice env:production since:2026-11 until:2026-11-30 integrity:broken`` match columns.
@@ -18,10 +18,10 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from console.journal.index import IndexEntry, IndexLoad, QueryError, filter_entries, load_index, parse_query, sort_entries
 from console.journal.journal import Clock
-from console.journal.summary import format_duration as fmt_duration
 from console.journal.store import ChangeNotFound, RecordStore
+from console.review.index import IndexEntry, IndexLoad, QueryError, filter_entries, load_index, parse_query, sort_entries
+from console.review.summary import format_duration as fmt_duration
 
 # (sort key, header, width): widths fixed so a refill never re-measures (NOTES.md, DataTable costs).
 COLUMNS = (

@@ -1,7 +1,7 @@
 """Reports: per week or month, how many changes, how many succeeded, rolled back or broke glass, and how long.
 
 Built over the rows the Records screen shows (so its filter narrows the report), by the pure
-``console.journal.reports``. The chart is made of block characters: one bar per period for the number of changes,
+``console.review.reports``. The chart is made of block characters: one bar per period for the number of changes,
 with the success rate, rollbacks and break-glass decisions beside it; tables below give mean and p90 durations by
 component and by risk. ``w`` and ``m`` switch between weeks and months.
 """
@@ -17,8 +17,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from console.journal.index import IndexEntry
-from console.journal.reports import Report, bar, build_report, duration_rows, fmt_rate, period_rows
+from console.review.index import IndexEntry
+from console.review.reports import Report, bar, build_report, duration_rows, fmt_rate, period_rows
 
 CHART_WIDTH = 40
 

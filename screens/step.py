@@ -26,7 +26,7 @@ from console.engine.session import ChangeSession, SessionError
 from console.engine.state import Next
 from console.engine.step_context import StepOutcome
 from console.journal.events import SECTION_TITLES
-from console.journal.summary import parse_ts
+from console.review.summary import parse_ts
 from screens.widgets.change_header import ChangeHeader
 from screens.widgets.key_bar import KeyBar
 from screens.widgets.output_log import OutputLog

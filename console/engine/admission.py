@@ -14,9 +14,9 @@ from typing import Any
 
 from console.config import Policy
 from console.engine import policy as pol
-from console.journal.index import load_index
 from console.journal.store import RecordStore
-from console.journal.summary import parse_ts
+from console.review.index import load_index
+from console.review.summary import parse_ts
 from console.runbook.loader import LoadedRunbook
 
 

@@ -31,10 +31,11 @@ from console.engine.state import Item, Next, State, apply, fold, next_action, ro
 from console.engine.step_context import StepContext, StepOutcome, write_artifact
 from console.engine.steps import run_step
 from console.journal import events as ev
+from console.journal.event_data import check_data
 from console.journal.journal import Event, Journal
-from console.journal.records import render_to_disk
 from console.journal.store import ChangeLock, ChangeRef, RecordStore
-from console.journal.summary import parse_ts
+from console.review.records import render_to_disk
+from console.review.summary import parse_ts
 from console.runbook.loader import LoadedRunbook
 from console.runbook.models import Step
 from console.runbook.params import ParamError, substitute
@@ -131,7 +132,10 @@ class ChangeSession:
 
     def _append(self, type_: str, data: dict[str, Any]) -> Event:
         with self._lock:
-            event = self.journal.append(type_, self.redactor.redact_data(data))
+            redacted = self.redactor.redact_data(data)
+            # Checked against its type's model before a byte is written (EventDataError); the dict itself is written.
+            check_data(type_, redacted)
+            event = self.journal.append(type_, redacted)
             apply(self.state, self.runbook, event)
         for listener in list(self.event_listeners):
             listener(event)

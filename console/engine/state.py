@@ -11,6 +11,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from console.journal import events as ev
+from console.journal.event_data import (
+    ApprovalRecorded,
+    ArtifactSaved,
+    ChangeClosed,
+    FailureChoice,
+    FailureHeld,
+    ManualAnswered,
+    RollbackFinished,
+    RollbackStarted,
+    SessionResumed,
+    StepConfirmed,
+    StepEventData,
+    StepFinished,
+    StepInterrupted,
+    StepStarted,
+    parse_data,
+)
 from console.runbook.models import Runbook, Step
 
 FORWARD_SECTIONS = ("precondition", "gate", "step", "verification")
@@ -111,84 +128,86 @@ def _advance(state: State, item: Item) -> None:
 
 
 def apply(state: State, runbook: Runbook, e: Any) -> State:
-    """Fold one event into the state (mutates and returns it)."""
-    d = e.data
-    t = e.type
+    """Fold one event into the state (mutates and returns it); the event's data is read through its type's model."""
+    d = parse_data(e)
     state.seq = e.seq
-    if d.get("section") == ev.EVIDENCE_SECTION:
+    step = isinstance(d, StepEventData)
+    if step and d.section == ev.EVIDENCE_SECTION:
         return state  # close-out evidence sits beside the plan: it never moves, fails or marks one of its steps
-    item = Item(d.get("section", "step"), d.get("step_id", "")) if "step_id" in d else None
-    if t == ev.SESSION_RESUMED:
+    item = Item(d.section, d.step_id) if step and d.step_id is not None else None
+    if isinstance(d, SessionResumed):
         # A confirmation belongs to the session that saw it, and so does a decision to roll back without asking.
         state.confirmed.clear()
         state.rollback_automatic = False
-    elif t == ev.STEP_CONFIRMED and item:
+    elif isinstance(d, StepConfirmed) and item:
         state.confirmed.add(item.step_id)
-    elif t == ev.STEP_STARTED and item:
+    elif isinstance(d, StepStarted) and item:
         state.running = item
         state.statuses[item.step_id] = "running"
         state.attempts[item.step_id] = state.attempts.get(item.step_id, 0) + 1
         state.confirmed.discard(item.step_id)
         if item.section in ("step", "rollback") and _mutating(runbook, item.step_id):
             state.mutated = True
-    elif t == ev.STEP_INTERRUPTED and item:
+    elif isinstance(d, StepInterrupted) and item:
         state.running = None
         state.statuses[item.step_id] = "interrupted"
         state.confirmed.discard(item.step_id)
-    elif t in (ev.STEP_FINISHED, ev.MANUAL_ANSWERED) and item:
+    elif isinstance(d, (StepFinished, ManualAnswered)) and item:
         state.running = None
-        passed = d.get("status") == "passed" if t == ev.STEP_FINISHED else d.get("answer") in ("done", "yes", "approved")
+        if isinstance(d, StepFinished):
+            passed, why = d.status == "passed", d.reason
+        else:
+            passed, why = d.answer in ("done", "yes", "approved"), d.note
         if passed:
             state.statuses[item.step_id] = "passed"
             _advance(state, item)
         else:
             state.statuses[item.step_id] = "failed"
-            state.failure = Failure(item.section, item.step_id, d.get("reason") or d.get("note") or "failed", e.ts)
+            state.failure = Failure(item.section, item.step_id, why or "failed", e.ts)
             state.failure_held = False
             state.phase = "failed"
-    elif t == ev.APPROVAL_RECORDED and item:
+    elif isinstance(d, ApprovalRecorded) and item:
         state.statuses[item.step_id] = "passed"
         state.confirmed.discard(item.step_id)
         _advance(state, item)
-    elif t == ev.ARTIFACT_SAVED and item:
-        state.artifacts.setdefault(item.step_id, []).append(d)
-    elif t == ev.FAILURE_HELD and state.failure is not None:
+    elif isinstance(d, ArtifactSaved) and item:
+        state.artifacts.setdefault(item.step_id, []).append(e.data)  # the reference as recorded, for later steps
+    elif isinstance(d, FailureHeld) and state.failure is not None:
         state.failure_held = True
-    elif t == ev.FAILURE_CHOICE and state.failure is not None:
+    elif isinstance(d, FailureChoice) and state.failure is not None:
         failed = Item(state.failure.section, state.failure.step_id)
-        choice = d.get("choice")
-        if choice == "retry":
+        if d.choice == "retry":
             state.statuses[failed.step_id] = "pending"
             state.failure = None
             state.phase = "rolling_back" if failed.section == "rollback" else "running"
-        elif choice == "continue":
+        elif d.choice == "continue":
             state.statuses[failed.step_id] = "continued"
             state.failure = None
             state.continued_after_failure = True
             state.phase = "rolling_back" if failed.section == "rollback" else "running"
             _advance(state, failed)
-        elif choice == "abort":
+        elif d.choice == "abort":
             state.failure = None
             state.aborted = True
             if failed.section == "rollback":
                 state.rollback_failed = True
             state.phase = "ready_to_close"
         # "rollback" is followed by rollback.started, which does the work
-    elif t == ev.ROLLBACK_STARTED:
+    elif isinstance(d, RollbackStarted):
         state.phase = "rolling_back"
         state.failure = None
-        state.rollback_queue = list(d.get("steps", []))
+        state.rollback_queue = list(d.steps)
         state.rollback_pos = 0
-        state.rollback_automatic = bool(d.get("automatic"))
-    elif t == ev.ROLLBACK_FINISHED:
-        if d.get("status") == "done":
+        state.rollback_automatic = bool(d.automatic)
+    elif isinstance(d, RollbackFinished):
+        if d.status == "done":
             state.rolled_back = True
         else:
             state.rollback_failed = True
         state.phase = "ready_to_close"
-    elif t == ev.CHANGE_CLOSED:
+    elif isinstance(d, ChangeClosed):
         state.phase = "closed"
-        state.outcome = d.get("outcome")
+        state.outcome = d.outcome
     return state
 
 

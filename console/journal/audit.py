@@ -27,12 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from console.journal import events as ev
 from console.journal.chain import Clock, Event, JournalError, TornTailError
+from console.journal.event_data import check_data
 from console.journal.journal import Journal, VerifyReport, fsync_dir, scan, verify
 from console.journal.store import RecordStore, sanitise
 from console.runbook.loader import LoadedRunbook, RunbookError, load_runbook
 
-REFUSED = "change.refused"
+REFUSED = ev.CHANGE_REFUSED
 REFUSED_DIR = "refused"
 MASK = "[REDACTED]"
 MIN_SECRET_LEN = 4  # as the redactor: shorter values would blank out ordinary words (a start refuses them anyway)
@@ -142,7 +144,8 @@ def record_refusal(
     ``params`` are written as given (the caller masks secret ones); every string of the entry then has each of
     ``secrets`` replaced by ``[REDACTED]`` and goes through ``redact``. A torn last line (a crash mid-write) is
     recorded by a ``journal.torn_tail`` event, its bytes kept, before the refusal; any other damage raises
-    ``JournalCorruptError`` and nothing is written. Raises ``OSError`` when the disk refuses.
+    ``JournalCorruptError`` and nothing is written. Raises ``EventDataError`` (nothing written) when the entry does not
+    match the ``change.refused`` model, and ``OSError`` when the disk refuses.
     """
     hostname = host or socket.gethostname()
     data: dict[str, Any] = {
@@ -158,6 +161,7 @@ def record_refusal(
         "emergency": emergency,
     }
     data = _redacted(data, _masker(secrets, redact))
+    check_data(REFUSED, data)  # EventDataError, before the log is touched
     path = log_path(root, hostname)
     _ensure_dir(path.parent)
     # O_RDONLY is enough for flock; the journal opens its own descriptor to append.

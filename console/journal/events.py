@@ -1,5 +1,8 @@
 """The vocabulary of a change journal: every event type and the fields its ``data`` carries.
 
+This table is the summary; ``event_data.py`` holds a pydantic model per type (``MODELS``), which the writer checks
+each event against before it is written and the folds read typed fields from.
+
 The engine is the only writer; the renderer, the reviewer and the session fold are readers. Types are dotted
 names so a reader can ignore a family it does not know (forward compatibility: an older reviewer shows an
 unknown event as such instead of failing).
@@ -7,32 +10,36 @@ unknown event as such instead of failing).
 =========================  ==========================================================================================
 type                       data
 =========================  ==========================================================================================
-change.created             change_id, runbook{id,title,component,from,to,risk,path,sha256}, environment, context,
-                           operator, description, scope, blast_radius, emergency, host
+change.created             change_id, runbook{id,title,component,from,to,risk,path,sha256}, file{path,sha256} (the
+                           runbook copy), environment, context, operator, description, scope, blast_radius, emergency,
+                           host
 params.set                 params{name: value} (secret values already "[REDACTED]")
 policy.checked             checks[{name, ok, message}] (context guard, window, frequency)
 approval.recorded          name, role, reference, step_id (for an approval step, else absent)
 breakglass.recorded        reason, approver, what (the rule overridden), step_id
 session.resumed            operator, host, pid (a new session: confirmations of earlier sessions no longer count)
-step.confirmed             section, step_id, method (yes | typed), word
-step.confirmation_refused  section, step_id, typed (what was typed instead)
-step.started               section, step_id, title, kind, command, argv, attempt
-step.finished              section, step_id, status (passed | failed), exit_code, duration_s, reason, file{path,sha256}
-step.interrupted           section, step_id, reason
-manual.answered            section, step_id, answer, note
+step.confirmed             section, step_id, method (yes | typed), word, by
+step.confirmation_refused  section, step_id, typed (what was typed instead), by
+step.started               section, step_id, title, kind, command, argv, namespace, target, attempt
+step.finished              section, step_id, status (passed | failed), exit_code, duration_s, process_s, reason, lines,
+                           file{path,sha256}, trigger{...}
+step.interrupted           section, step_id, reason, file{path,sha256} (partial output), files[]
+manual.answered            section, step_id, answer (done | no), note, by
 note.added                 step_id, text, author
-artifact.saved             step_id, kind, description, file{path,sha256}
+artifact.saved             section, step_id, kind, description, file{path,sha256} (and a step kind's own fields)
 failure.choice             section, step_id, choice (retry | rollback | continue | abort), by, automatic, countdown_s
 failure.held               section, step_id, by (the operator held an automatic rollback's countdown)
 rollback.started           reason, steps[ids], automatic
 rollback.finished          status (done | failed), failed_step
 trigger.fired              trigger, object, message
-escalation.passed          level, minutes, step_id
+escalation.passed          level, minutes, step_id, failed_at
 cluster.snapshot           when (before | after), summary{...}
-change.closed              outcome (success | rolled_back | partial | aborted), followups[], signoff{name, role}
+change.closed              outcome (success | rolled_back | partial | aborted), suggested, followups[], signoff{name, role}
 addendum.added             author, kind (correction | follow-up), text, refers_to (seq or null)
 journal.torn_tail          line, sha256, bytes_b64, length (written by the journal itself)
 journal.newline_restored   line, seq (written by the journal itself: that event was whole but lacked its newline)
+change.refused             operator, host, runbook{id,path,sha256}, environment, context, reason, verdicts[], params{},
+                           approvals[], emergency (the refused-start log's events, audit.py; never in a change)
 =========================  ==========================================================================================
 
 Close-out evidence (a runbook's ``evidence:``) is recorded with the step events above under section ``evidence``,
@@ -44,8 +51,8 @@ The fold of the plan ignores that section.
 
 from __future__ import annotations
 
-from console.journal.journal import NEWLINE_RESTORED as NEWLINE_RESTORED_EVENT
-from console.journal.journal import TORN_TAIL as TORN_TAIL_EVENT
+from console.journal.chain import NEWLINE_RESTORED as NEWLINE_RESTORED_EVENT
+from console.journal.chain import TORN_TAIL as TORN_TAIL_EVENT
 
 CHANGE_CREATED = "change.created"
 PARAMS_SET = "params.set"
@@ -72,6 +79,7 @@ CHANGE_CLOSED = "change.closed"
 ADDENDUM_ADDED = "addendum.added"
 TORN_TAIL = TORN_TAIL_EVENT  # written by the journal itself on recovery
 NEWLINE_RESTORED = NEWLINE_RESTORED_EVENT  # likewise
+CHANGE_REFUSED = "change.refused"  # the refused-start log's one type (audit.py), never in a change's journal
 
 OUTCOMES = ("success", "rolled_back", "partial", "aborted")
 SECTIONS = ("precondition", "gate", "step", "rollback", "verification")

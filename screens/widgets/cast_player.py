@@ -1,6 +1,6 @@
 """CastPlayer: every command's recorded output with its times, searchable with ``/`` and replayable at its pace.
 
-The outputs come in as ``RunOutput`` (lines already split and timed by ``console.journal.export``). They are shown
+The outputs come in as ``RunOutput`` (lines already split and timed by ``console.review.export``). They are shown
 one after another, each under a header naming its step and command. ``/`` searches them all (case-insensitive,
 in the text, not the timestamps), ``n``/``N`` move between matches, ``[``/``]`` between commands, and ``p``
 replays the current command's output as it was recorded: the same gaps between lines, at ``speed`` times the
@@ -22,7 +22,7 @@ from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import Input, RichLog, Static
 
-from console.journal.export import OutputLine, RunOutput
+from console.review.export import OutputLine, RunOutput
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from textual import on
 from textual.message import Message
 from textual.widgets import DataTable
 
-from console.journal.summary import format_duration as fmt_duration
-from console.journal.summary import ChangeSummary, StepRun, parse_ts
+from console.review.summary import format_duration as fmt_duration
+from console.review.summary import ChangeSummary, StepRun, parse_ts
 
 SECTION_SHORT = {"precondition": "pre", "gate": "gate", "step": "step", "rollback": "rollback", "verification": "verify"}
 STATUS_STYLE = {"passed": "green", "failed": "bold red", "interrupted": "yellow", "running": "yellow", "answered": "cyan"}

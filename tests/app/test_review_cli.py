@@ -15,8 +15,8 @@ import pytest
 
 from console.journal import events as ev
 from console.journal.journal import read_events, verify
-from console.journal.review_cli import ReviewError, add_review_commands
 from console.journal.store import RecordStore
+from console.review.review_cli import ReviewError, add_review_commands
 from review_records import build_sample_store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -122,10 +122,10 @@ SCRIPT = textwrap.dedent('''
     except ImportError:
         pass
     from review_records import build_sample_store
-    from console.journal.export import export_change
     from console.journal.store import RecordStore
-    from screens.records import ReviewApp
+    from console.review.export import export_change
     from screens.record import RecordScreen
+    from screens.records import ReviewApp
 
     root = Path(sys.argv[1])
     build_sample_store(root)

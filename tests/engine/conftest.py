@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from journal_data_checks import faithful_problems  # tests/unit, on the test path
 
 from console.config import load_policy
 from console.engine.session import ChangeSession, StartRequest
@@ -127,6 +128,17 @@ def clock() -> FakeClock:
 @pytest.fixture
 def store(records_dir: Path) -> RecordStore:
     return RecordStore(records_dir)
+
+
+@pytest.fixture(autouse=True)
+def _journals_match_their_models(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test, every journal it wrote in its record store passes the writer's check and its models give the
+    data back byte for byte: the typed readings lose nothing of what the engine writes, on every path the tests take."""
+    root = request.getfixturevalue("records_dir") if "records_dir" in request.fixturenames else None
+    yield
+    if root is not None:
+        problems, _seen = faithful_problems(root)
+        assert problems == [], "\n".join(problems)
 
 
 StartFn = Callable[..., ChangeSession]

@@ -24,7 +24,7 @@ from console.journal import events as ev
 from console.journal.cast import read_cast, sha256_file
 from console.journal.journal import read_events, verify
 from console.journal.store import RecordStore
-from console.journal.summary import summarise
+from console.review.summary import summarise
 from console.runbook.lint import lint
 from console.runbook.loader import load_runbook
 

@@ -14,10 +14,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
 from review_records import FixedClock, build_sample_store, tamper_line  # noqa: E402
 
 from console.journal import events as ev  # noqa: E402
-from console.journal.addenda import AddendumError, add_addendum  # noqa: E402
 from console.journal.journal import read_events, verify  # noqa: E402
-from console.journal.records import render_to_disk  # noqa: E402
 from console.journal.store import ChangeLocked, RecordStore  # noqa: E402
+from console.review.addenda import AddendumError, add_addendum  # noqa: E402
+from console.review.records import render_to_disk  # noqa: E402
 
 WHEN = datetime(2026, 12, 1, 9, 30, 0, tzinfo=timezone.utc)
 

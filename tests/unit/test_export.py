@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
 from review_records import T0, ChangeBuilder, build_sample_store  # noqa: E402
 
 from console.journal import events as ev  # noqa: E402
-from console.journal.export import ExportError, export_change, output_lines, strip_ansi  # noqa: E402
 from console.journal.store import RecordStore  # noqa: E402
+from console.review.export import ExportError, export_change, output_lines, strip_ansi  # noqa: E402
 
 BASE = datetime(2026, 11, 2, 22, 0, 0, tzinfo=timezone.utc)
 

@@ -32,7 +32,7 @@ from console.journal.journal import (
     utc_ts,
     verify,
 )
-from console.journal.summary import summarise
+from console.review.summary import summarise
 
 START = datetime(2026, 11, 21, 23, 20, 55, tzinfo=timezone.utc)
 

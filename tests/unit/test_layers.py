@@ -25,6 +25,8 @@ CONTRACTS = PYPROJECT["tool"]["importlinter"]["contracts"]
 UI = ("textual", "screens")
 # What journal and runbook code must work without (the offline reviewer and the linter run on a bare laptop).
 NO_CLUSTER = ("kubernetes", "console.cluster", "kubesim", "console.engine", "console.terraform")
+# The journal's write side and the reading side built on it, with the runbook code: none needs a cluster client.
+OFFLINE = ("console.journal", "console.review", "console.runbook")
 
 
 def headless_modules(package: str = "console") -> list[str]:
@@ -76,7 +78,7 @@ def test_the_contracts_say_what_the_design_says() -> None:
     ui = by_name["The console core never imports the UI"]
     assert (ui["type"], ui["source_modules"], set(ui["forbidden_modules"])) == ("forbidden", ["console"], set(UI))
     cluster = by_name["Journal and runbook code work with no cluster client"]
-    assert set(cluster["source_modules"]) == {"console.journal", "console.runbook"}
+    assert set(cluster["source_modules"]) == set(OFFLINE)
     assert set(cluster["forbidden_modules"]) == set(NO_CLUSTER)
     assert cluster["allow_indirect_imports"] is False
     sim = by_name["The rehearsal cluster imports nothing from the console"]
@@ -84,8 +86,12 @@ def test_the_contracts_say_what_the_design_says() -> None:
     assert sim["allow_indirect_imports"] is False
     assert "kubesim" in PYPROJECT["tool"]["importlinter"]["root_packages"]
     pure = by_name["Pure modules do no IO of their own"]
-    assert {"console.runbook.lint", "console.journal.render"} <= set(pure["source_modules"])
+    assert {"console.runbook.lint", "console.review.render", "console.review.summary", "console.review.reports"} <= set(
+        pure["source_modules"])
     assert {"subprocess", "socket", "threading", "asyncio"} <= set(pure["forbidden_modules"])
+    sides = by_name["The journal's write side never imports its readers"]
+    assert (sides["source_modules"], sides["forbidden_modules"]) == (["console.journal"], ["console.review"])
+    assert sides["allow_indirect_imports"] is False
 
 
 @pytest.mark.parametrize("name", [c["name"] for c in CONTRACTS])
@@ -116,7 +122,7 @@ def loaded_by() -> dict[str, subprocess.CompletedProcess[str]]:
 
 
 def test_the_walk_finds_the_core() -> None:
-    for module in ("console", "console.cli", "console.runbook.loader", "console.journal.journal", "console.journal.render"):
+    for module in ("console", "console.cli", "console.runbook.loader", "console.journal.journal", "console.review.render"):
         assert module in MODULES
     for module in ("kubesim", "kubesim.tables", "kubesim.pod_printer", "kubesim.testing"):
         assert module in SIM_MODULES
@@ -130,8 +136,10 @@ def test_headless_module_loads_without_the_ui(loaded_by: dict[str, subprocess.Co
     assert module in names
     # console.cli included: it may start the UI, but only lazily, inside the function that does so.
     assert loads(names, UI) == []
-    if module.startswith(("console.journal", "console.runbook")):
+    if module.startswith(OFFLINE):
         assert loads(names, NO_CLUSTER) == []
+    if module.startswith("console.journal"):
+        assert loads(names, ("console.review",)) == []
 
 
 @pytest.mark.parametrize("module", SIM_MODULES)

@@ -16,9 +16,9 @@ import pytest
 
 from console.journal import events as ev
 from console.journal.journal import Journal, read_events, verify
-from console.journal.records import load_change, render_to_disk
-from console.journal.render import render_record
 from console.journal.store import RecordStore
+from console.review.records import load_change, render_to_disk
+from console.review.render import render_record
 
 START = datetime(2026, 11, 21, 23, 20, 0, tzinfo=timezone.utc)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from console.journal.reports import (
+from console.review.reports import (
     ReportError, bar, build_report, duration_rows, fmt_rate, p90, period_of, period_rows, text_table,
 )
 from datetime import date

@@ -23,7 +23,7 @@ from pathlib import Path
 from console.journal import events as ev
 from console.journal.journal import read_events, verify
 from console.journal.store import DIR_RE
-from console.journal.summary import summarise
+from console.review.summary import summarise
 
 INDEX_NAME = ".index.json"
 INDEX_VERSION = 1

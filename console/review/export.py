@@ -18,10 +18,10 @@ from pathlib import Path
 
 from console.journal.cast import CastError, read_cast
 from console.journal.journal import Event, read_events, verify
-from console.journal.render import OUTCOME_WORDS, render_record
-from console.journal.summary import format_duration as fmt_duration
 from console.journal.store import ChangeRef, RecordStore
-from console.journal.summary import ChangeSummary, StepRun, parse_ts, summarise
+from console.review.render import OUTCOME_WORDS, render_record
+from console.review.summary import format_duration as fmt_duration
+from console.review.summary import ChangeSummary, StepRun, parse_ts, summarise
 
 FORMATS = ("md", "html")
 # CSI sequences (colours, cursor moves), OSC titles, and other two-byte escapes: a record is read, not replayed here.

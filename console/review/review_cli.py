@@ -29,7 +29,7 @@ def _out(line: str = "") -> None:
 
 
 def _store(args: argparse.Namespace) -> RecordStore:
-    from console.journal.records import resolve_records_dir
+    from console.review.records import resolve_records_dir
 
     root = resolve_records_dir(getattr(args, "records_dir", None))
     if not root.is_dir():
@@ -46,7 +46,7 @@ def _find(store: RecordStore, change_id: str):
 
 def review_dir(args: argparse.Namespace) -> Path:
     """The store ``review`` opens: its positional RECORDS_DIR, else --records-dir, $OPSCONSOLE_RECORDS, ./records."""
-    from console.journal.records import resolve_records_dir
+    from console.review.records import resolve_records_dir
 
     root = Path(args.review_dir).expanduser() if args.review_dir else resolve_records_dir(getattr(args, "records_dir", None))
     if not root.is_dir():
@@ -64,8 +64,8 @@ def make_cmd_review(start_review: Callable[[Path], int]) -> Callable[[argparse.N
 
 
 def cmd_records_report(args: argparse.Namespace) -> int:
-    from console.journal.index import load_index
-    from console.journal.reports import build_report, duration_rows, fmt_rate, period_rows, text_table
+    from console.review.index import load_index
+    from console.review.reports import build_report, duration_rows, fmt_rate, period_rows, text_table
 
     store = _store(args)
     index = load_index(store.root)
@@ -99,7 +99,7 @@ def cmd_records_report(args: argparse.Namespace) -> int:
 
 
 def cmd_records_export(args: argparse.Namespace) -> int:
-    from console.journal.export import export_change
+    from console.review.export import export_change
 
     store = _store(args)
     ref = _find(store, args.change_id)
@@ -122,7 +122,7 @@ def cmd_records_export(args: argparse.Namespace) -> int:
 
 
 def cmd_records_addendum(args: argparse.Namespace) -> int:
-    from console.journal.addenda import add_addendum
+    from console.review.addenda import add_addendum
 
     store = _store(args)
     ref = _find(store, args.change_id)
@@ -133,7 +133,7 @@ def cmd_records_addendum(args: argparse.Namespace) -> int:
 
 def since_date(text: str) -> str:
     """argparse type for --since: the date as given, once it reads as YYYY-MM-DD or YYYY-MM (usage error otherwise)."""
-    from console.journal.reports import ReportError, parse_day
+    from console.review.reports import ReportError, parse_day
 
     try:
         parse_day(text)

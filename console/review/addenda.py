@@ -12,10 +12,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from console.journal import events as ev
+from console.journal.event_data import check_data
 from console.journal.journal import Clock, Event, Journal, JournalError, verify
-from console.journal.records import render_to_disk
 from console.journal.store import ChangeRef, RecordStore
-from console.journal.summary import summarise
+from console.review.records import render_to_disk
+from console.review.summary import summarise
 
 KINDS = ("correction", "follow-up")
 MAX_TEXT = 10_000
@@ -70,10 +71,9 @@ def add_addendum(
                     f"{ref.change_id} is still in progress: addenda are for closed changes (add a note while it runs)"
                 )
             validate(author=author, kind=kind, text=text, refers_to=refers_to, events=len(journal.events))
-            event = journal.append(
-                ev.ADDENDUM_ADDED,
-                {"author": author.strip(), "kind": kind, "text": text.strip(), "refers_to": refers_to},
-            )
+            data = {"author": author.strip(), "kind": kind, "text": text.strip(), "refers_to": refers_to}
+            check_data(ev.ADDENDUM_ADDED, data)
+            event = journal.append(ev.ADDENDUM_ADDED, data)
         if store.record_path(ref).exists():
             render_to_disk(store, ref)  # keep the regenerable reading in step with the journal
     return event

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from console.journal.journal import VerifyReport, read_events, verify
-from console.journal.render import render_record
 from console.journal.store import ChangeRef, RecordStore
-from console.journal.summary import ChangeSummary, summarise
+from console.review.render import render_record
+from console.review.summary import ChangeSummary, summarise
 
 DEFAULT_RECORDS_DIR = "records"
 

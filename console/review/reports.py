@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
-from console.journal.summary import format_duration
+from console.review.summary import format_duration
 
 PERIODS = ("week", "month")
 BLOCKS = " ▏▎▍▌▋▊▉█"  # eighths of a cell, for bars finer than one character

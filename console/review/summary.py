@@ -1,7 +1,7 @@
 """A change's story folded out of its journal events (pure): who, what, when, each step's runs, and the outcome.
 
 The record renderer, ``records list`` and the reviewer all read changes through this one fold, so they never
-disagree about what a journal says.
+disagree about what a journal says. Each event's data is read through its type's model (``event_data.parse_data``).
 """
 
 from __future__ import annotations
@@ -12,6 +12,32 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from console.journal import events as ev
+from console.journal.event_data import (
+    AddendumAdded,
+    ApprovalRecorded,
+    ArtifactSaved,
+    BreakglassRecorded,
+    ChangeClosed,
+    ChangeCreated,
+    ClusterSnapshot,
+    EscalationPassed,
+    FailureChoice,
+    ManualAnswered,
+    NoteAdded,
+    ParamsSet,
+    PolicyChecked,
+    RollbackFinished,
+    RollbackStarted,
+    StepConfirmationRefused,
+    StepConfirmed,
+    StepEventData,
+    StepFinished,
+    StepInterrupted,
+    StepStarted,
+    TornTail,
+    TriggerFired,
+    parse_data,
+)
 
 
 class EventLike(Protocol):
@@ -99,37 +125,42 @@ class EvidenceItem:
         return self.status + (f": {self.reason}" if self.reason else "")
 
 
-def _fold_evidence(items: dict[str, EvidenceItem], t: str, d: dict[str, Any]) -> None:
+def _fold_evidence(items: dict[str, EvidenceItem], d: StepEventData) -> None:
     """Fold one event of section ``evidence`` into its entry (the runs and artifacts lists keep it too)."""
-    eid = str(d.get("step_id", "?"))
+    eid = str(_step_id(d))
     item = items.setdefault(eid, EvidenceItem(eid))
-    if t == ev.STEP_STARTED:
-        item.title, item.command, item.attempt = d.get("title", "") or item.title, d.get("command", ""), int(d.get("attempt", 1))
+    if isinstance(d, StepStarted):
+        item.title, item.command, item.attempt = d.title or item.title, d.command, int(d.attempt)
         item.status, item.reason, item.exit_code, item.duration_s = "running", "", None, None
-    elif t == ev.STEP_FINISHED:
-        item.status = "kept" if d.get("status") == "passed" else "failed"
-        item.reason = "" if item.kept else d.get("reason", "") or ""
-        item.exit_code, item.duration_s = d.get("exit_code"), d.get("duration_s")
-        item.files += _refs(d, "")
-    elif t == ev.STEP_INTERRUPTED:
-        item.status, item.reason = "interrupted", d.get("reason", "") or ""
+    elif isinstance(d, StepFinished):
+        item.status = "kept" if d.status == "passed" else "failed"
+        item.reason = "" if item.kept else d.reason or ""
+        item.exit_code, item.duration_s = d.exit_code, d.duration_s
+        item.files += _refs(d.file, None, "")
+    elif isinstance(d, StepInterrupted):
+        item.status, item.reason = "interrupted", d.reason or ""
         item.interrupted += 1
-        item.files += _refs(d, f"partial: the console stopped during attempt {item.attempt}")
-    elif t == ev.ARTIFACT_SAVED:
-        if "from_step" in d:
-            item.title = d.get("description", "") or ""
-            item.from_step = d.get("from_step")
-            if d.get("missing"):
-                item.status, item.reason = "missing", str(d["missing"])
+        item.files += _refs(d.file, d.files, f"partial: the console stopped during attempt {item.attempt}")
+    elif isinstance(d, ArtifactSaved):
+        if d.from_step is not None:
+            item.title = d.description or ""
+            item.from_step = d.from_step
+            if d.missing:
+                item.status, item.reason = "missing", str(d.missing)
             else:
                 item.status = "kept"
-                item.source_run = f"attempt {d.get('attempt', 1)}, {d.get('status', '?')}"
-        item.files += _refs(d, "")
+                item.source_run = f"attempt {d.attempt}, {d.status}"
+        item.files += _refs(d.file, d.files, "")
 
 
-def _refs(d: dict[str, Any], note: str) -> list[dict[str, str]]:
-    refs = [d.get("file"), *(d.get("files") or [])]
+def _refs(file: Any, files: Any, note: str) -> list[dict[str, str]]:
+    # Checked again here: data that did not validate is read as written, and a reference must name path and hash.
+    refs = [file, *(files or [])]
     return [{"path": r["path"], "sha256": r["sha256"], "note": note} for r in refs if isinstance(r, dict) and "path" in r and "sha256" in r]
+
+
+def _step_id(d: StepEventData | NoteAdded) -> str:
+    return "?" if d.step_id is None else d.step_id
 
 
 @dataclass
@@ -200,107 +231,114 @@ class ChangeSummary:
 
 
 def summarise(events: Iterable[EventLike]) -> ChangeSummary:
-    """Fold journal events into a ChangeSummary; unknown event types are listed, not fatal."""
+    """Fold journal events into a ChangeSummary; unknown event types are listed, not fatal.
+
+    Each event's data is read through its type's model (``parse_data``); what the summary keeps of an event (an
+    approval, a note, an artifact) is its data as recorded, with when it happened.
+    """
     s = ChangeSummary()
     open_runs: dict[tuple[str, str], StepRun] = {}
     evidence: dict[str, EvidenceItem] = {}  # in the order close-out collected them
     for e in events:
         s.events += 1
         s.last_ts = e.ts
-        d = e.data
+        d = parse_data(e)
         t = e.type
-        if d.get("section") == ev.EVIDENCE_SECTION and t in (ev.STEP_STARTED, ev.STEP_FINISHED, ev.STEP_INTERRUPTED, ev.ARTIFACT_SAVED):
-            _fold_evidence(evidence, t, d)
-        if t == ev.CHANGE_CREATED:
-            rb = d.get("runbook", {})
-            s.change_id = d.get("change_id", "")
+        if isinstance(d, _EVIDENCE_EVENTS) and d.section == ev.EVIDENCE_SECTION:
+            _fold_evidence(evidence, d)
+        if isinstance(d, ChangeCreated):
+            rb = d.runbook
+            s.change_id = d.change_id
             s.runbook = rb
             s.title = rb.get("title", "")
             s.component = rb.get("component", "")
             s.from_version = rb.get("from", "")
             s.to_version = rb.get("to", "")
             s.risk = rb.get("risk", "")
-            s.environment = d.get("environment", "")
-            s.context = d.get("context", "")
-            s.operator = d.get("operator", "")
-            s.description = d.get("description", "")
-            s.scope = d.get("scope", "")
-            s.blast_radius = d.get("blast_radius", "")
-            s.emergency = bool(d.get("emergency"))
+            s.environment = d.environment
+            s.context = d.context
+            s.operator = d.operator
+            s.description = d.description
+            s.scope = d.scope
+            s.blast_radius = d.blast_radius
+            s.emergency = bool(d.emergency)
             s.created = e.ts
-        elif t == ev.PARAMS_SET:
-            s.params.update(d.get("params", {}))
-        elif t == ev.POLICY_CHECKED:
-            s.policy_checks.extend(d.get("checks", []))
-        elif t == ev.APPROVAL_RECORDED:
-            s.approvals.append({**d, "at": e.ts})
-        elif t == ev.BREAKGLASS_RECORDED:
-            s.breakglass.append({**d, "at": e.ts})
-        elif t == ev.STEP_CONFIRMED:
-            s.confirmations.append({**d, "at": e.ts})
-        elif t == ev.STEP_CONFIRMATION_REFUSED:
-            s.refusals.append({**d, "at": e.ts})
-        elif t == ev.STEP_STARTED:
+        elif isinstance(d, ParamsSet):
+            s.params.update(d.params)
+        elif isinstance(d, PolicyChecked):
+            s.policy_checks.extend(d.checks)
+        elif isinstance(d, ApprovalRecorded):
+            s.approvals.append({**e.data, "at": e.ts})
+        elif isinstance(d, BreakglassRecorded):
+            s.breakglass.append({**e.data, "at": e.ts})
+        elif isinstance(d, StepConfirmed):
+            s.confirmations.append({**e.data, "at": e.ts})
+        elif isinstance(d, StepConfirmationRefused):
+            s.refusals.append({**e.data, "at": e.ts})
+        elif isinstance(d, StepStarted):
             run = StepRun(
-                section=d.get("section", "step"),
-                step_id=d.get("step_id", "?"),
-                title=d.get("title", ""),
-                kind=d.get("kind", ""),
-                command=d.get("command", ""),
-                attempt=int(d.get("attempt", 1)),
+                section=d.section,
+                step_id=_step_id(d),
+                title=d.title,
+                kind=d.kind,
+                command=d.command,
+                attempt=int(d.attempt),
                 started=e.ts,
                 seq=e.seq,
             )
             s.runs.append(run)
             open_runs[(run.section, run.step_id)] = run
-        elif t in (ev.STEP_FINISHED, ev.STEP_INTERRUPTED):
-            run = open_runs.pop((d.get("section", "step"), d.get("step_id", "?")), None)
+        elif isinstance(d, (StepFinished, StepInterrupted)):
+            run = open_runs.pop((d.section, _step_id(d)), None)
             if run is None:
-                run = StepRun(section=d.get("section", "step"), step_id=d.get("step_id", "?"), seq=e.seq)
+                run = StepRun(section=d.section, step_id=_step_id(d), seq=e.seq)
                 s.runs.append(run)
             run.ended = e.ts
-            run.reason = d.get("reason", "") or ""
-            if t == ev.STEP_INTERRUPTED:
+            run.reason = d.reason or ""
+            if isinstance(d, StepInterrupted):
                 run.status = "interrupted"
-                run.output = d.get("file")  # the partial output of a step the console died in
+                run.output = d.file  # the partial output of a step the console died in
             else:
-                run.status = d.get("status", "failed")
-                run.exit_code = d.get("exit_code")
-                run.duration_s = d.get("duration_s")
-                run.output = d.get("file")
-        elif t == ev.MANUAL_ANSWERED:
-            run = open_runs.pop((d.get("section", "step"), d.get("step_id", "?")), None)
+                run.status = d.status
+                run.exit_code = d.exit_code
+                run.duration_s = d.duration_s
+                run.output = d.file
+        elif isinstance(d, ManualAnswered):
+            run = open_runs.pop((d.section, _step_id(d)), None)
             if run is None:
-                run = StepRun(section=d.get("section", "step"), step_id=d.get("step_id", "?"), started=e.ts, seq=e.seq)
+                run = StepRun(section=d.section, step_id=_step_id(d), started=e.ts, seq=e.seq)
                 s.runs.append(run)
             run.ended = e.ts
-            run.answer = d.get("answer")
-            run.note = d.get("note")
-            run.status = "passed" if d.get("answer") in ("done", "yes", "approved") else "failed"
-        elif t == ev.NOTE_ADDED:
-            s.notes.append({**d, "at": e.ts})
-        elif t == ev.ARTIFACT_SAVED:
-            s.artifacts.append({**d, "at": e.ts})
-        elif t == ev.FAILURE_CHOICE:
-            s.failure_choices.append({**d, "at": e.ts})
-        elif t in (ev.ROLLBACK_STARTED, ev.ROLLBACK_FINISHED):
-            s.rollbacks.append({**d, "type": t, "at": e.ts})
-        elif t == ev.TRIGGER_FIRED:
-            s.triggers.append({**d, "at": e.ts})
-        elif t == ev.ESCALATION_PASSED:
-            s.escalations.append({**d, "at": e.ts})
-        elif t == ev.CLUSTER_SNAPSHOT:
-            s.snapshots[d.get("when", "?")] = d.get("summary", {})
-        elif t == ev.CHANGE_CLOSED:
-            s.outcome = d.get("outcome")
-            s.followups = list(d.get("followups", []))
-            s.signoff = d.get("signoff", {}) or {}
+            run.answer = d.answer
+            run.note = d.note
+            run.status = "passed" if d.answer in ("done", "yes", "approved") else "failed"
+        elif isinstance(d, NoteAdded):
+            s.notes.append({**e.data, "at": e.ts})
+        elif isinstance(d, ArtifactSaved):
+            s.artifacts.append({**e.data, "at": e.ts})
+        elif isinstance(d, FailureChoice):
+            s.failure_choices.append({**e.data, "at": e.ts})
+        elif isinstance(d, (RollbackStarted, RollbackFinished)):
+            s.rollbacks.append({**e.data, "type": t, "at": e.ts})
+        elif isinstance(d, TriggerFired):
+            s.triggers.append({**e.data, "at": e.ts})
+        elif isinstance(d, EscalationPassed):
+            s.escalations.append({**e.data, "at": e.ts})
+        elif isinstance(d, ClusterSnapshot):
+            s.snapshots[d.when] = d.summary
+        elif isinstance(d, ChangeClosed):
+            s.outcome = d.outcome
+            s.followups = list(d.followups)
+            s.signoff = d.signoff or {}
             s.closed = e.ts
-        elif t == ev.ADDENDUM_ADDED:
-            s.addenda.append({**d, "at": e.ts, "seq": e.seq})
-        elif t == ev.TORN_TAIL:
+        elif isinstance(d, AddendumAdded):
+            s.addenda.append({**e.data, "at": e.ts, "seq": e.seq})
+        elif isinstance(d, TornTail):
             pass
         else:
             s.unknown.append(t)
     s.evidence = list(evidence.values())
     return s
+
+
+_EVIDENCE_EVENTS = (StepStarted, StepFinished, StepInterrupted, ArtifactSaved)

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from console.journal.events import EVIDENCE_SECTION, SECTION_TITLES
-from console.journal.summary import ChangeSummary, EventLike, EvidenceItem, StepRun, summarise
-from console.journal.summary import format_duration as _dur
+from console.review.summary import ChangeSummary, EventLike, EvidenceItem, StepRun, summarise
+from console.review.summary import format_duration as _dur
 
 OUTCOME_WORDS = {
     "success": "Success",
