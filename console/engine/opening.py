@@ -160,6 +160,14 @@ def reopen_change(
             raise SessionError(f"{change_id}: the journal has no change.created event")
         if any(e.type == ev.CHANGE_CLOSED for e in journal.events):
             raise SessionError(f"{change_id} is closed; nothing to resume (add an addendum to correct it)")
+        opened_with = {e.type for e in journal.events}
+        if not {ev.PARAMS_SET, ev.POLICY_CHECKED} <= opened_with:
+            # The opening events are written in one write; a record without them was cut short before the change
+            # began. Running on default parameters with no verdicts on record would be a change nobody admitted.
+            raise SessionError(
+                f"{change_id} was never fully opened (its parameters and policy checks are not on record) and nothing "
+                "ran: start the change again"
+            )
         rb_file = ref.path / "artifacts" / "runbook.yaml"
         if sha256_file(rb_file) != created.data["file"]["sha256"]:
             raise SessionError(f"{rb_file}: the runbook copy does not match the journal")

@@ -124,22 +124,31 @@ class ChangeSession:
     def _opened(cls, opened: Opened) -> ChangeSession:
         """The session over an opened change, its opening events appended."""
         session = cls(**opened.parts())
-        for type_, data in opened.events:
-            session._append(type_, data)
+        session._append_all(opened.events)
         return session
 
     # -- the journal -------------------------------------------------------------------------------------------
 
     def _append(self, type_: str, data: dict[str, Any]) -> Event:
+        return self._append_all([(type_, data)])[0]
+
+    def _append_all(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[Event]:
+        """Redact, check and append events (several in one write: all of them reach the disk, or none), fold them,
+        then tell the listeners."""
         with self._lock:
-            redacted = self.redactor.redact_data(data)
-            # Checked against its type's model before a byte is written (EventDataError); the dict itself is written.
-            check_data(type_, redacted)
-            event = self.journal.append(type_, redacted)
-            apply(self.state, self.runbook, event)
-        for listener in list(self.event_listeners):
-            listener(event)
-        return event
+            checked = []
+            for type_, data in items:
+                redacted = self.redactor.redact_data(data)
+                # Checked against its type's model before a byte is written (EventDataError); the dict itself is written.
+                check_data(type_, redacted)
+                checked.append((type_, redacted))
+            events = self.journal.append_all(checked) if len(checked) > 1 else [self.journal.append(*checked[0])]
+            for event in events:
+                apply(self.state, self.runbook, event)
+        for event in events:
+            for listener in list(self.event_listeners):
+                listener(event)
+        return events
 
     @property
     def change_id(self) -> str:

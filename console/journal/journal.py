@@ -215,40 +215,70 @@ class Journal:
         """
         return self._append(type, data)
 
-    def _append(self, type: str, data: dict, *, lead: bytes = b"") -> Event:
-        """``append``, writing ``lead`` (a recovery's newline) in the same write as the line."""
+    def append_all(self, items: list[tuple[str, dict]]) -> list[Event]:
+        """Append several events in one write and one fsync: a crash leaves all of them or none (a change's
+        opening events: it is created, its parameters, policy verdicts and approvals recorded, as one)."""
+        if not items:
+            return []
+        with self._lock:
+            start = len(self._events)
+            lines = b""
+            try:
+                for type_, data in items:
+                    event, line = self._prepare(type_, data, len(self._events) + 1)
+                    self._events.append(event)  # provisional: the next line chains to it
+                    lines += line
+                _write_all(self._fd, lines)  # type: ignore[arg-type]  # _prepare checked the file is open
+                os.fsync(self._fd)  # type: ignore[arg-type]
+            except OSError as exc:
+                # The file may now hold part of these lines; only a reopen can say what is there.
+                del self._events[start:]
+                self._broken = str(exc)
+                raise
+            except BaseException:
+                del self._events[start:]  # refused before a byte was written
+                raise
+            for event in self._events[start:]:
+                if event.type == CHANGE_CLOSED:
+                    self._closed_at = event.seq
+            return self._events[start:]
+
+    def _prepare(self, type: str, data: dict, seq: int) -> tuple[Event, bytes]:
+        """The event and its canonical line, checked as ``append`` checks it; nothing is written."""
         if not isinstance(type, str) or not type:
             raise ValueError("event type must be a non-empty string")
         if not isinstance(data, dict):
             raise TypeError(f"event data must be a dict, not {data.__class__.__name__}")
-        # Serialise first: a non-JSON value fails here, with nothing written.
         data_json = canonical(data)
         stored = json.loads(data_json.decode())
+        if self._fd is None:
+            raise JournalError(f"{self._path} is closed")
+        if self._broken is not None:
+            raise JournalError(f"{self._path}: an earlier write failed ({self._broken}); reopen the journal")
+        if self._closed_at is not None and type != ADDENDUM_ADDED:
+            raise JournalError(
+                f"{self._path}: the change was closed (event {self._closed_at}); only addenda may follow it, not {type}"
+            )
+        prev = self._events[-1].hash if self._events else GENESIS
+        ts = utc_ts(self._clock())
+        digest, line = _encode(seq, ts, type, data_json, prev)
+        return Event(seq, ts, type, stored, prev, digest), line
+
+    def _append(self, type: str, data: dict, *, lead: bytes = b"") -> Event:
+        """``append``, writing ``lead`` (a recovery's newline) in the same write as the line."""
         with self._lock:
-            if self._fd is None:
-                raise JournalError(f"{self._path} is closed")
-            if self._broken is not None:
-                raise JournalError(f"{self._path}: an earlier write failed ({self._broken}); reopen the journal")
-            if self._closed_at is not None and type != ADDENDUM_ADDED:
-                raise JournalError(
-                    f"{self._path}: the change was closed (event {self._closed_at}); "
-                    f"only addenda may follow it, not {type}"
-                )
-            seq = len(self._events) + 1
-            prev = self._events[-1].hash if self._events else GENESIS
-            ts = utc_ts(self._clock())
-            digest, line = _encode(seq, ts, type, data_json, prev)
-            event = Event(seq, ts, type, stored, prev, digest)
+            # Serialised and checked first: a non-JSON value or a closed journal fails here, with nothing written.
+            event, line = self._prepare(type, data, len(self._events) + 1)
             try:
-                _write_all(self._fd, lead + line if lead else line)
-                os.fsync(self._fd)
+                _write_all(self._fd, lead + line if lead else line)  # type: ignore[arg-type]  # _prepare checked it is open
+                os.fsync(self._fd)  # type: ignore[arg-type]
             except OSError as exc:
                 # The file may now hold part of this line; only a reopen can say what is there.
                 self._broken = str(exc)
                 raise
             self._events.append(event)
             if type == CHANGE_CLOSED:
-                self._closed_at = seq
+                self._closed_at = event.seq
             return event
 
     def close(self) -> None:

@@ -386,3 +386,27 @@ def test_a_complete_line_missing_only_its_newline_is_never_set_aside(tmp_path: P
     assert p.read_bytes().startswith(whole)
     report = verify(p)
     assert report.ok and report.events == 4 and len(report.warnings) == 1
+
+
+def test_events_appended_together_reach_the_disk_in_one_write(tmp_path, monkeypatch) -> None:
+    """A change's opening events are one write: a crash leaves all of them or none; a refused one writes nothing."""
+    from console.journal.journal import Journal, read_events
+
+    path = tmp_path / "journal.jsonl"
+    journal = Journal.create(path)
+    writes: list[int] = []
+    real_write = os.write
+
+    def counting(fd: int, data: bytes) -> int:
+        writes.append(len(data))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", counting)
+    events = journal.append_all([("change.created", {"a": 1}), ("params.set", {"params": {}}), ("policy.checked", {"checks": []})])
+    monkeypatch.undo()
+    assert [e.seq for e in events] == [1, 2, 3] and len(writes) == 1
+    with pytest.raises(TypeError):
+        journal.append_all([("note.added", {"text": "x"}), ("note.added", "not a dict")])  # type: ignore[list-item]
+    assert [e.seq for e in journal.events] == [1, 2, 3]
+    journal.close()
+    assert [e.type for e in read_events(path).events] == ["change.created", "params.set", "policy.checked"]
