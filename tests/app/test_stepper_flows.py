@@ -11,6 +11,8 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from console.engine.state import forward_plan
 from console.journal import events as ev
 from console.journal.journal import read_events, verify
@@ -20,6 +22,7 @@ from screens.closeout import CloseoutScreen
 from screens.failure import FailureScreen
 
 SIZE = (120, 40)
+pytestmark = pytest.mark.slow  # whole changes against the rehearsal cluster: ten seconds or more each
 
 
 def make_app(records_dir: Path, runbooks_dir: Path, cluster: RunningCluster, clock, policy) -> OpsConsoleApp:

@@ -69,6 +69,7 @@ def test_one_namespace(rehearsal: RunningCluster, api: client.ApiClient, make_wa
     assert cache.count("nodes") == 3  # cluster-scoped kinds ignore the namespace
 
 
+@pytest.mark.slow
 def test_drops_every_second_for_a_simulated_minute(api: client.ApiClient, make_watch: WatchFactory, rehearsal: RunningCluster) -> None:
     """Watches cut every simulated second for a simulated minute, with rollouts going on: the cache ends exact."""
     rc = rehearsal
@@ -83,7 +84,12 @@ def test_drops_every_second_for_a_simulated_minute(api: client.ApiClient, make_w
     start = rc.clock.now()
     apps = client.AppsV1Api(api)
     step = 0
-    while rc.clock.now() - start < 60:
+    wanted_drops = 20 * len(DEFAULT_KINDS) // 2
+    deadline = time.monotonic() + 120
+    # A simulated minute, and as long again as a busy machine needs for the drops to add up (the assertions below say
+    # what fell short if the deadline ends it).
+    while (rc.clock.now() - start < 60 or sum(s.drops for s in cw.statuses().values()) < wanted_drops) \
+            and time.monotonic() < deadline:
         # Churn while the connections keep dropping: restarts and scaling of two workloads.
         if step % 3 == 0:
             apps.patch_namespaced_deployment("web", "web", {"spec": {"template": {"metadata": {"annotations": {
@@ -104,7 +110,7 @@ def test_drops_every_second_for_a_simulated_minute(api: client.ApiClient, make_w
     assert len(truth) > 50
     assert delivered == truth
     statuses = cw.statuses()
-    assert sum(s.drops for s in statuses.values()) >= 20 * len(DEFAULT_KINDS) // 2
+    assert sum(s.drops for s in statuses.values()) >= wanted_drops
     assert all(s.relists == 0 for s in statuses.values())  # every drop resumed from its version: no relist needed
 
 

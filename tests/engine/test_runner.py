@@ -187,6 +187,7 @@ def test_cancel_before_run_stops_at_once(tmp_path: Path) -> None:
 # -- memory ---------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_million_lines_keep_memory_bounded(tmp_path: Path) -> None:
     """A million lines through redaction into the cast file: RSS grows by less than 50 MB, the tail stays 500."""
     n = 1_000_000
