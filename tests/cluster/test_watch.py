@@ -258,7 +258,9 @@ def test_stop_returns_while_the_server_has_not_answered(rehearsal: RunningCluste
     answers = HeldAnswers()
     monkeypatch.setattr(kubesim.api, "time", answers)
     rehearsal.faults.latency_ms = 1
-    cw = make_watch()
+    # Held answers are released after two minutes at most, and the lists wait five for theirs: a stop() that waited
+    # for its threads would still be waiting when the minute below runs out.
+    cw = make_watch(list_timeout_s=300)
     cw.start()
     rehearsal.wait_for(lambda: answers.held >= len(cw.kinds), what="every loop's first request held by the server")
     stopper = threading.Thread(target=cw.stop, kwargs={"timeout": 1.0}, daemon=True)
