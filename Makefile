@@ -3,6 +3,7 @@ VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
+PYTEST_WORKERS ?= auto
 
 .PHONY: run test system-deps bench clean
 
@@ -25,8 +26,17 @@ system-deps:
 run: $(STAMP)
 	$(VENV)/bin/opsconsole demo
 
+# Two passes, both always run: every test that can share the machine, spread over PYTEST_WORKERS processes
+# (pytest-xdist; auto = one per CPU), then the tests marked serial, alone. The target fails if either pass fails;
+# a pass with nothing to run (pytest's exit 5, e.g. no serial test among PYTEST_ARGS) is not a failure.
+# PYTEST_ARGS narrows both passes (paths, -k EXPR, -x); it must not carry its own -m.
 test: $(STAMP) system-deps
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@status=0; \
+	$(PY) -m pytest -m "not serial" -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then status=$$rc; fi; \
+	$(PY) -m pytest -m serial $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then status=$$rc; fi; \
+	exit $$status
 
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "# $$b"; $(PY) $$b --quick; done

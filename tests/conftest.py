@@ -1,4 +1,16 @@
-"""Shared fixtures: every test gets its own records directory and never touches the repository's records/."""
+"""Shared fixtures: every test gets its own records directory and never touches the repository's records/.
+
+``make test`` runs the suite in parallel processes (pytest-xdist), then the tests marked ``serial`` alone; another
+copy of the suite may be running on the same machine. So a test:
+
+- waits for a state, polling with a deadline (a screen mounted, a line printed, an event in the journal), never
+  for a time, and asserts no upper bound on how long anything took (such figures belong in benchmarks/);
+- sets no time limit of its own (Hypothesis runs with no deadline and no too-slow check here);
+- writes only under ``tmp_path`` (no fixed /tmp paths, nothing in the repository), starts servers on free ports
+  (``running_cluster()`` does), and changes the environment or the working directory only with ``monkeypatch``;
+- is marked ``@pytest.mark.serial`` if it still cannot share the machine (a real terminal driven at a person's
+  pace, a figure taken as a test), and ``@pytest.mark.slow`` if it takes more than a few seconds.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +18,14 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Property tests are not timed either: Hypothesis's per-example deadline and its too-slow health check are
+# wall-clock limits that a busy machine trips. (A test's own @settings replaces the list of health checks it names.)
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
 
 
 @pytest.fixture

@@ -103,7 +103,9 @@ class StepperDriver:
     async def wait(self, check: Callable[[], Any], *, timeout: float = 20.0, what: str = "condition") -> Any:
         deadline = time.monotonic() + timeout
         while True:
-            value = check()
+            # A screen just pushed has no widgets until it has composed and mounted: ask only a mounted screen, so
+            # a wait for a screen returns once its widgets can be queried.
+            value = check() if self.app.screen.is_mounted else None
             if value:
                 return value
             if time.monotonic() > deadline:
@@ -116,10 +118,13 @@ class StepperDriver:
         session = getattr(screen, "session", None)
         if session is not None:
             parts.append(f"next {session.next().kind}, statuses {session.state.statuses}")
-        for wid in ("#step-prompt", "#step-status", "#start-error", "#start-verdicts", "#failure-prompt"):
+        for wid in ("#step-prompt", "#step-status", "#start-error", "#start-verdicts", "#failure-prompt", "#closeout-result"):
             found = screen.query(wid)
             if found:
                 parts.append(f"{wid}: {self.text(wid)!r}")
+        notes = [n.message for n in self.app._notifications]
+        if notes:
+            parts.append(f"notifications {notes!r}")
         return "; ".join(parts)
 
     def text(self, selector: str) -> str:

@@ -15,7 +15,8 @@ async def wait_until(pilot: Any, check: Callable[[], T], *, what: str, timeout: 
     """Let the app run until ``check()`` is truthy; AssertionError naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
-        value = check()
+        # Only a mounted screen is asked: one just pushed has no widgets until it has composed.
+        value = check() if pilot.app.screen.is_mounted else None
         if value:
             return value
         if time.monotonic() > deadline:

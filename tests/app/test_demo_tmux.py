@@ -24,7 +24,6 @@ TMUX = shutil.which("tmux")
 # On the start form of web-config-restart, tab goes: namespace, ollama_url, previous_url, environment, context,
 # operator, then the senior-engineer approval's name (the form itself has the focus first).
 TABS_TO_APPROVAL = 7
-KEY_GAP_S = 0.08
 
 
 class Tmux:
@@ -45,12 +44,29 @@ class Tmux:
     def keys(self, *keys: str) -> None:
         self("send-keys", "-t", "demo", *keys)
 
-    def type_keys(self, *keys: str) -> None:
-        """Send keys one at a time at a fast typist's pace: a burst of tabs and letters in one read is handled
-        before the focus has moved, so the letters would land in the widget the tabs were leaving."""
-        for key in keys:
-            self("send-keys", "-t", "demo", key)
-            time.sleep(KEY_GAP_S)
+    def cursor(self) -> tuple[int, int]:
+        """Where the terminal's cursor is (column, row): Textual puts it in the focused text box."""
+        x, y = self("display-message", "-p", "-t", "demo", "#{cursor_x} #{cursor_y}").split()
+        return int(x), int(y)
+
+    def wait_for_cursor_in(self, label: str, *, left_of: str, timeout: float = 60.0) -> None:
+        """Wait until the cursor is in the first box of the form row labelled ``label``: on that row, left of the
+        text ``left_of`` (the next box's placeholder).
+
+        Letters typed right after a tab reach the widget that has the focus when they are read, which on a busy
+        machine may still be the one the tab is leaving; so a test types only once the focus has arrived.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            rows = {i: line for i, line in enumerate(screen.splitlines()) if line.strip().startswith(label) and left_of in line}
+            x, y = self.cursor()
+            if y in rows and x < rows[y].index(left_of):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the cursor never reached the first box of the {label!r} row within {timeout}s; "
+                                     f"it is at column {x}, row {y}; the screen shows:\n{screen}")
+            time.sleep(0.2)
 
     def processes(self) -> list[psutil.Process]:
         """The pane's process tree: the console and the rehearsal cluster it started (in a session of its own)."""
@@ -68,7 +84,9 @@ class Tmux:
             time.sleep(0.2)
 
 
+# Serial: a whole console and rehearsal cluster in a real terminal, driven at a person's pace.
 @pytest.mark.slow
+@pytest.mark.serial
 def test_demo_runs_the_first_step_in_tmux(tmp_path: Path) -> None:
     if TMUX is None:
         pytest.skip("tmux not installed")
@@ -91,10 +109,14 @@ def test_demo_runs_the_first_step_in_tmux(tmp_path: Path) -> None:
     try:
         tmux.wait_for("Changes on record")
         tree = tmux.processes()
-        tmux.type_keys(*["Down"] * ids.index("web-config-restart"), "Enter")
+        tmux.keys(*["Down"] * ids.index("web-config-restart"), "Enter")
         tmux.wait_for("Point web at the in-cluster Ollama service")
         tmux.wait_for("✗ approvals")  # the form is mounted and its verdicts drawn
-        tmux.type_keys(*["Tab"] * TABS_TO_APPROVAL, "s", "a", "m")
+        # Each tab moves the focus on from wherever it is when the tab is handled, so tabs may come in a burst;
+        # the name is typed only once the approval's box has the focus.
+        tmux.keys(*["Tab"] * TABS_TO_APPROVAL)
+        tmux.wait_for_cursor_in("senior-engineer", left_of="reference (ticket)")
+        tmux.keys("s", "a", "m")
         tmux.wait_for("✓ approvals: approved by sam")
         tmux.keys("C-s")
         # Backups and gates run on their own; the first change waits for y, then runs and its output appears.

@@ -74,6 +74,9 @@ async def test_rollout_restart_shows_progressing_then_complete(rc: RunningCluste
     view = view_of(app)
     before = view.rollouts.table.index.get("web/Deployment/web")
     assert before.state == "complete" and before.revision == "1"
+    # The rehearsal clock stands still while the rollout is looked at: its new pods are created but never get ready,
+    # so the dashboard cannot miss the rollout in progress however slowly it is drawn.
+    rc.set_speed(0)
     apps = client.AppsV1Api(kube.client_for(rc.context))
     apps.patch_namespaced_deployment("web", "web", {"spec": {"template": {"metadata": {"annotations": {
         "kubectl.kubernetes.io/restartedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}}}})
@@ -85,9 +88,11 @@ async def test_rollout_restart_shows_progressing_then_complete(rc: RunningCluste
             seen.append(row.state)
         return row.state
 
-    await wait_until(pilot, lambda: state() == "progressing", what="web to show progressing", step=0.02)
-    assert "Waiting for deployment \"web\" rollout to finish" in view.rollouts.table.index.get("web/Deployment/web").message
-    assert "Waiting for deployment" in screen_text(app)
+    # Progressing starts with the controller yet to see the new spec, then the rollout itself.
+    await wait_until(pilot, lambda: state() == "progressing" and "Waiting for deployment \"web\" rollout to finish"
+                     in view.rollouts.table.index.get("web/Deployment/web").message, what="web's rollout in progress", step=0.02)
+    await wait_until(pilot, lambda: "Waiting for deployment \"web\" rollout to finish" in screen_text(app), what="the rollout on screen")
+    rc.set_speed(10.0)
     await wait_until(pilot, lambda: state() == "complete" and view.rollouts.table.index.get("web/Deployment/web").revision == "2",
                      what="web to complete at revision 2", step=0.02)
     assert seen == ["complete", "progressing", "complete"]
@@ -243,11 +248,12 @@ async def test_watch_state_and_data_age_when_not_live(rc: RunningCluster, runnin
     app, pilot = running
     view = view_of(app)
     assert "● live" in str(view.pods.border_title)
-    rc.outage(3.0)
-    await wait_until(pilot, lambda: "reconnecting" in str(view.pods.border_title), what="the reconnecting badge",
-                     timeout=15)
-    await wait_until(pilot, lambda: "old" in str(view.pods.border_title), what="the data's age", timeout=5)
+    # Down until the test brings it back, not for a fixed time: a busy machine cannot make the badges come too late.
+    rc.host.go_down()
+    await wait_until(pilot, lambda: "reconnecting" in str(view.pods.border_title), what="the reconnecting badge")
+    await wait_until(pilot, lambda: "old" in str(view.pods.border_title), what="the data's age")
     assert "data " in screen_text(app)
+    rc.host.come_back()
     await wait_until(pilot, lambda: "● live" in str(view.pods.border_title), what="live again", timeout=30)
 
 

@@ -42,7 +42,8 @@ def make_app(root: Path, **kw) -> ReviewApp:
 async def until(pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
     """Let the app run until ``condition`` holds; fail at the deadline."""
     deadline = time.monotonic() + timeout
-    while not condition():
+    # Only a mounted screen is asked: one just pushed has no widgets until it has composed.
+    while not (pilot.app.screen.is_mounted and condition()):
         if time.monotonic() > deadline:
             raise AssertionError("condition not met before the deadline")
         await pilot.pause(0.02)

@@ -11,6 +11,8 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from console.engine.state import forward_plan
 from console.journal import events as ev
 from console.journal.journal import read_events, verify
@@ -20,6 +22,7 @@ from screens.closeout import CloseoutScreen
 from screens.failure import FailureScreen
 
 SIZE = (120, 40)
+pytestmark = pytest.mark.slow  # whole changes against the rehearsal cluster: ten seconds or more each
 
 
 def make_app(records_dir: Path, runbooks_dir: Path, cluster: RunningCluster, clock, policy) -> OpsConsoleApp:
@@ -123,9 +126,9 @@ async def test_bad_image_rolled_back_from_the_failure_screen(records_dir, runboo
         # Six minutes on, the first deadline has passed: the modal says so and the journal records it.
         frozen_clock.now += timedelta(minutes=6)
         await d.wait(lambda: "manual rollback: due 5 min after the failure: PASSED" in d.text("#failure-escalation"),
-                     timeout=5, what="the passed deadline")
+                     what="the passed deadline")
         await d.wait(lambda: any(e.type == ev.ESCALATION_PASSED for e in d.app.screen.session.events),
-                     timeout=5, what="escalation.passed")
+                     what="escalation.passed")
         assert "rollback" in d.text("#failure-options")
         await d.press("b")
         await d.until_next("confirm", "undo")
@@ -162,15 +165,15 @@ async def test_failed_gate_blocks_until_break_glass_is_recorded(records_dir, run
         options = d.text("#failure-options")
         assert "continue" in options and "rollback" not in options
         # Blocked: keys that are no choice here (roll back, yes, done) change nothing; the steps never start.
+        # Keys are handled in order, so once c (break-glass) has opened its reason box, b, y and d have been handled.
         await d.press("b", "y", "d")
-        await pilot.pause(0.3)
+        await d.press("c")
+        await d.wait(lambda: d.app.focused is not None and d.app.focused.id == "failure-input", what="the reason input")
         assert isinstance(d.app.screen, FailureScreen)
         session = d.app.screen.session
         assert session.next().kind == "failure"
         assert not [e for e in session.events if e.type == ev.STEP_STARTED and e.data["step_id"] == "scale"]
         # Break-glass: a reason too short is refused, then a real reason and the approver.
-        await d.press("c")
-        await d.wait(lambda: d.app.focused is not None and d.app.focused.id == "failure-input", what="the reason input")
         await d.type("ok")
         await d.press("enter")
         assert "A reason of a few words is needed" in d.text("#failure-prompt")
@@ -215,7 +218,7 @@ async def test_typed_confirmation_refused_on_a_wrong_word(records_dir, runbooks_
         assert d.app.screen.query_one("#step-input").value == ""
         # Leave: tab takes the focus off the confirmation box (every letter is typed there), then l.
         await d.press("tab")
-        await d.wait(lambda: d.app.focused is None or d.app.focused.id != "step-input", timeout=2, what="focus off the input")
+        await d.wait(lambda: d.app.focused is None or d.app.focused.id != "step-input", what="focus off the input")
         change_dir = session.ref.path
         await d.press("l")
         await d.wait(lambda: type(d.app.screen).__name__ == "HomeScreen", what="Home")

@@ -65,7 +65,7 @@ async def test_escape_leaves_the_typed_box_and_a_note_goes_to_the_record(tmp_pat
         await pilot.press("t")
         assert app.focused is box
         await pilot.press(*"web", "enter")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while session.next().kind != "close" and time.monotonic() < deadline:
             await pilot.pause(0.05)
         assert session.next().kind == "close"
@@ -91,12 +91,11 @@ async def test_quit_while_a_step_runs_warns_then_cancels_the_step_and_records_it
         store=RecordStore(tmp_path / "records"), policy=Policy(), clock=now,
     )
     app = OpsConsoleApp(records_dir=tmp_path / "records", runbooks_dir=tmp_path, clock=now)
-    started = time.monotonic()
     async with app.run_test(size=(120, 40)) as pilot:
         app.push_screen(StepScreen(session, clock=now, production=False))
         await pilot.pause()
         await pilot.press("y")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while not any(e.type == "step.started" for e in session.events) and time.monotonic() < deadline:
             await pilot.pause(0.05)
         screen = app.screen
@@ -105,12 +104,13 @@ async def test_quit_while_a_step_runs_warns_then_cancels_the_step_and_records_it
         await pilot.pause()
         assert app.is_running and screen.running  # the first ctrl+q only warns
         await pilot.press("ctrl+q")
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30
         while not any(e.type == "step.finished" for e in session.events) and time.monotonic() < deadline:
             await pilot.pause(0.05)
-    assert time.monotonic() - started < 25  # not the 30 s the command would have taken
     finished = [e.data for e in session.events if e.type == "step.finished"]
     assert finished and finished[0]["status"] == "failed" and finished[0]["reason"] == "cancelled by the operator"
+    # Stopped by a signal, not run to its end: the 30 s sleep would have let the shell exit 0.
+    assert finished[0]["exit_code"] not in (0, None), finished[0]
     session.release()
 
 

@@ -93,7 +93,8 @@ async def test_resume_after_the_console_was_killed_mid_step(tmp_path, records_di
     step_pids: list[int] = []
     try:
         change_id = wait_for(lambda: started_long(records_dir), timeout=30, what="the long step to start")
-        wait_for(lambda: b"long step started" in (tmp_path / "child.out").read_bytes(), timeout=15, what="the long step's output")
+        # The line as the step printed it ("| " after its time), not the header that shows the command's own text.
+        wait_for(lambda: b"| long step started\n" in (tmp_path / "child.out").read_bytes(), timeout=30, what="the long step's output")
         # The step's own process group outlives a SIGKILLed console; remember it so the test can end it.
         step_pids = [p.pid for p in psutil.Process(child.pid).children(recursive=True)]
         assert step_pids, "the long step has no process"

@@ -6,6 +6,7 @@ with a fresh list from the server (same keys, same resourceVersions).
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -68,6 +69,7 @@ def test_one_namespace(rehearsal: RunningCluster, api: client.ApiClient, make_wa
     assert cache.count("nodes") == 3  # cluster-scoped kinds ignore the namespace
 
 
+@pytest.mark.slow
 def test_drops_every_second_for_a_simulated_minute(api: client.ApiClient, make_watch: WatchFactory, rehearsal: RunningCluster) -> None:
     """Watches cut every simulated second for a simulated minute, with rollouts going on: the cache ends exact."""
     rc = rehearsal
@@ -82,7 +84,12 @@ def test_drops_every_second_for_a_simulated_minute(api: client.ApiClient, make_w
     start = rc.clock.now()
     apps = client.AppsV1Api(api)
     step = 0
-    while rc.clock.now() - start < 60:
+    wanted_drops = 20 * len(DEFAULT_KINDS) // 2
+    deadline = time.monotonic() + 120
+    # A simulated minute, and as long again as a busy machine needs for the drops to add up (the assertions below say
+    # what fell short if the deadline ends it).
+    while (rc.clock.now() - start < 60 or sum(s.drops for s in cw.statuses().values()) < wanted_drops) \
+            and time.monotonic() < deadline:
         # Churn while the connections keep dropping: restarts and scaling of two workloads.
         if step % 3 == 0:
             apps.patch_namespaced_deployment("web", "web", {"spec": {"template": {"metadata": {"annotations": {
@@ -103,7 +110,7 @@ def test_drops_every_second_for_a_simulated_minute(api: client.ApiClient, make_w
     assert len(truth) > 50
     assert delivered == truth
     statuses = cw.statuses()
-    assert sum(s.drops for s in statuses.values()) >= 20 * len(DEFAULT_KINDS) // 2
+    assert sum(s.drops for s in statuses.values()) >= wanted_drops
     assert all(s.relists == 0 for s in statuses.values())  # every drop resumed from its version: no relist needed
 
 
@@ -172,7 +179,8 @@ def test_outage_reconnects_with_age_and_recovers(rehearsal: RunningCluster, api:
     cw.start()
     cache = ClusterCache()
     rc.wait_for(lambda: all_live(cw) and converged(cw, cache, api), what="synced")
-    rc.outage(2.5)
+    # Down until the test brings it back (not for a fixed time), so no state below can be missed on a busy machine.
+    rc.host.go_down()
     rc.wait_for(lambda: all(s.state == "reconnecting" for s in cw.statuses().values()), what="reconnecting")
     first = cw.statuses()["pods"]
     assert first.message  # what went wrong, for the status line
@@ -181,7 +189,8 @@ def test_outage_reconnects_with_age_and_recovers(rehearsal: RunningCluster, api:
     assert later.state == "reconnecting" and later.since == first.since  # retries keep the age of the outage
     rc.cluster.controllers.stop()
     rc.store.delete("pods", "web", rc.store.list("pods", "web")[0]["metadata"]["name"])  # changed while away
-    rc.wait_for(lambda: all_live(cw), what="live again by itself", timeout=10)
+    rc.host.come_back()
+    rc.wait_for(lambda: all_live(cw), what="live again by itself")
     rc.wait_for(lambda: converged(cw, cache, api), what="cache equals a fresh list")
     assert all(s.relists == 0 for s in cw.statuses().values())  # resumed from the last version, no relist
 
@@ -193,39 +202,78 @@ def test_silent_server_is_cut_by_the_read_timeout(rehearsal: RunningCluster, mak
     cw.start()
     rc.wait_for(lambda: all_live(cw), what="live")
     rc.faults.latency_ms = 2500  # each answer now comes after the client's read timeout
-    rc.wait_for(lambda: cw.statuses()["nodes"].state == "reconnecting", what="read timeout noticed", timeout=8)
+    rc.wait_for(lambda: cw.statuses()["nodes"].state == "reconnecting", what="read timeout noticed")
     assert "timed out" in cw.statuses()["nodes"].message.lower()
     rc.faults.latency_ms = 0
-    rc.wait_for(lambda: all_live(cw), what="live again", timeout=10)
+    rc.wait_for(lambda: all_live(cw), what="live again")
 
 
 @pytest.mark.parametrize("moment", ["live", "backing-off"])
 def test_stop_is_prompt(rehearsal: RunningCluster, make_watch: WatchFactory, moment: str) -> None:
-    """Mid-watch (blocked reading a quiet stream) or mid-backoff: stop() cuts the read and every thread ends."""
+    """Mid-watch (blocked reading a quiet stream) or mid-backoff: stop() cuts the read and every thread ends.
+
+    The stream stays quiet for two minutes and a backoff lasts two minutes, so a thread that had to wait either
+    out would still be running when stop() gives up after 30 s: ended threads show the cut. How long stopping
+    takes is a figure in benchmarks/promptness.py.
+    """
     rc = rehearsal
-    cw = make_watch(server_timeout_s=60, read_timeout_s=90, backoff=(5.0, 5.0))
+    cw = make_watch(server_timeout_s=120, read_timeout_s=150, backoff=(120.0, 120.0))
     cw.start()
     rc.wait_for(lambda: all_live(cw), what="live")
     if moment == "backing-off":
         rc.host.go_down()
         rc.wait_for(lambda: all(s.state == "reconnecting" for s in cw.statuses().values()), what="backing off")
-    started = time.monotonic()
-    cw.stop()
-    took = time.monotonic() - started
-    assert took < 1.0 and not cw.running
+    cw.stop(timeout=30)
+    assert not cw.running
     assert {s.state for s in cw.statuses().values()} == {"stopped"}
 
 
-def test_stop_returns_while_the_server_has_not_answered(rehearsal: RunningCluster, make_watch: WatchFactory) -> None:
-    """A request whose answer has not begun cannot be cut; stop() still returns within its timeout."""
-    rehearsal.faults.latency_ms = 5000
-    cw = make_watch()
+class HeldAnswers:
+    """Stands in for the rehearsal API's ``time`` module: its latency pause holds every answer until released,
+    counting the requests it holds (the API sleeps there only while ``faults.latency_ms`` is set)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.held = 0
+        self._lock = threading.Lock()
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.held += 1
+        self.release.wait(120)  # bounded, so a failed test leaves no server thread waiting for long
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(time, name)
+
+
+def test_stop_returns_while_the_server_has_not_answered(rehearsal: RunningCluster, make_watch: WatchFactory,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request whose answer has not begun cannot be cut; stop() still returns within its timeout.
+
+    Every loop's first request is held by the server until the test releases it, so stop() returning while they are
+    held shows it did not wait for them. How long it takes is a figure in benchmarks/promptness.py.
+    """
+    import kubesim.api
+
+    answers = HeldAnswers()
+    monkeypatch.setattr(kubesim.api, "time", answers)
+    rehearsal.faults.latency_ms = 1
+    # Held answers are released after two minutes at most, and the lists wait five for theirs: a stop() that waited
+    # for its threads would still be waiting when the minute below runs out.
+    cw = make_watch(list_timeout_s=300)
     cw.start()
-    started = time.monotonic()
-    cw.stop(timeout=1.0)
-    assert time.monotonic() - started < 1.5
+    rehearsal.wait_for(lambda: answers.held >= len(cw.kinds), what="every loop's first request held by the server")
+    stopper = threading.Thread(target=cw.stop, kwargs={"timeout": 1.0}, daemon=True)
+    stopper.start()
+    stopper.join(60)  # a deadline for a stop that never returns, not a measure
+    try:
+        assert not stopper.is_alive(), "stop() waited for answers that had not begun"
+        assert cw.running  # its loops are still in their unanswered requests
+    finally:
+        rehearsal.faults.latency_ms = 0
+        answers.release.set()
+    rehearsal.wait_for(lambda: not cw.running, what="the loops to end once answered")
     assert not any(c.type == "RESYNC" for c in cw.drain())  # the loops deliver nothing once stopped
-    rehearsal.faults.latency_ms = 0
 
 
 def test_constructor_refuses_a_read_timeout_shorter_than_the_server_timeout(api: client.ApiClient) -> None:

@@ -53,25 +53,24 @@ def new_cast(tmp_path: Path, name: str = "out.cast") -> CastWriter:
 def test_lines_stream_in_order_with_timestamps_while_the_process_runs(tmp_path: Path) -> None:
     """Each line reaches listeners (and the cast) as it is printed, in order, with its time since the start.
 
-    The command prints, then waits until the listener has seen its first line (a file the listener creates):
-    if output were only delivered at exit, the command would give up and exit 3.
+    After each line the command waits until the listener has seen it (a file the listener creates), then pauses
+    0.3 s before the next: if output were only delivered at exit, the command would give up and exit 3. Since a
+    line is stamped before its listener runs, the next line cannot be stamped less than 0.3 s later, however
+    busy the machine is.
     """
-    seen_flag = tmp_path / "seen"
     script = f"""
 import os, sys, time
 def out(stream, text):
     stream.write(text + "\\n"); stream.flush()
+    deadline = time.monotonic() + 60
+    while not os.path.exists(os.path.join({str(tmp_path)!r}, "seen-" + text)):
+        if time.monotonic() > deadline:
+            sys.exit(3)
+        time.sleep(0.01)
+    time.sleep(0.3)
 out(sys.stdout, "one")
-deadline = time.monotonic() + 10
-while not os.path.exists({str(seen_flag)!r}):
-    if time.monotonic() > deadline:
-        sys.exit(3)
-    time.sleep(0.01)
-time.sleep(0.3)
 out(sys.stderr, "two")
-time.sleep(0.3)
 out(sys.stdout, "three")
-time.sleep(0.3)
 out(sys.stderr, "four")
 """
     lines: list[OutputLine] = []
@@ -80,8 +79,7 @@ out(sys.stderr, "four")
     def listen(line: OutputLine) -> None:
         lines.append(line)
         arrivals.append(time.monotonic())
-        if line.text == "one":
-            seen_flag.touch()
+        (tmp_path / f"seen-{line.text}").touch()
 
     cast = new_cast(tmp_path)
     started = time.monotonic()
@@ -168,12 +166,12 @@ def test_a_cancel_from_another_thread_kills_the_child_and_the_grandchild(tmp_pat
 
     runner = CommandRunner([PY, SPAWN_TREE, str(pidfile)], timeout_s=30, grace=FAST_GRACE, listeners=[listen])
     holder["runner"] = runner
-    started = time.monotonic()
     result = runner.run()
 
+    # Ended by the cancel, not by the 30 s timeout (the tree never ends by itself), and by a signal.
     assert result.cancelled and not result.timed_out
+    assert result.exit_code is not None and result.exit_code < 0, result
     assert result.verdict(Expectation()) == (False, "cancelled by the operator")
-    assert time.monotonic() - started < 15
     pids = tree_pids(pidfile)
     wait_until(lambda: not any(pid_alive(p) for p in pids.values()), timeout=5, what=f"{pids} to be gone")
 
@@ -181,14 +179,15 @@ def test_a_cancel_from_another_thread_kills_the_child_and_the_grandchild(tmp_pat
 def test_cancel_before_run_stops_at_once(tmp_path: Path) -> None:
     runner = CommandRunner(["sleep", "30"], grace=FAST_GRACE)
     runner.cancel()
-    started = time.monotonic()
     result = runner.run()
-    assert result.cancelled and time.monotonic() - started < 5
+    # Stopped by a signal: a sleep left to its end exits 0.
+    assert result.cancelled and result.exit_code is not None and result.exit_code < 0, result
 
 
 # -- memory ---------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_million_lines_keep_memory_bounded(tmp_path: Path) -> None:
     """A million lines through redaction into the cast file: RSS grows by less than 50 MB, the tail stays 500."""
     n = 1_000_000
@@ -243,10 +242,8 @@ def test_one_endless_line_is_split_and_memory_stays_bounded(tmp_path: Path) -> N
 def test_a_background_process_left_behind_is_stopped_when_the_command_ends(tmp_path: Path) -> None:
     """``sleep 30 &`` keeps the output pipe open after the shell exits; the step still ends, and takes it along."""
     pidfile = tmp_path / "bg"
-    started = time.monotonic()
     result = CommandRunner(["sh", "-c", f"sleep 30 & echo $! > {pidfile}; echo started"]).run()
     assert result.exit_code == 0
-    assert time.monotonic() - started < 4
     assert result.tail[0] == "started"
     assert result.tail[-1] == "(processes the command left running were stopped when it ended)"
     bg = int(pidfile.read_text())

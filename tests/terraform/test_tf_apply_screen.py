@@ -30,7 +30,8 @@ def now() -> datetime:
 
 async def _until(pilot, check, what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
-    while not check():
+    # Only a mounted screen is asked: one just pushed has no widgets until it has composed.
+    while not (pilot.app.screen.is_mounted and check()):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.05)

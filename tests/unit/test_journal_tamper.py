@@ -86,7 +86,7 @@ def _tail_examples(test):  # the last byte removed, replaced, doubled; a byte af
     return test
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(how=EDITS, offset=OFFSETS, byte=BYTES)
 @_tail_examples
 def test_any_one_byte_edit_names_its_line(template: tuple[Path, dict[str, int]], how: str, offset: int, byte: int) -> None:
@@ -100,7 +100,7 @@ def test_any_one_byte_edit_names_its_line(template: tuple[Path, dict[str, int]],
         assert report.problems[0].line == expected_line, report.problems
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(how=EDITS, offset=OFFSETS, byte=BYTES)
 @_tail_examples
 def test_no_one_byte_edit_of_a_closed_journal_is_recovered(
@@ -121,7 +121,7 @@ def test_no_one_byte_edit_of_a_closed_journal_is_recovered(
         assert path.read_bytes() == edited
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
     which=st.integers(min_value=0, max_value=2),
     offset=st.integers(min_value=0, max_value=1 << 20),
