@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test system-deps bench clean
+.PHONY: run check test system-deps bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -25,7 +25,13 @@ system-deps:
 run: $(STAMP)
 	$(VENV)/bin/opsconsole demo
 
-test: $(STAMP) system-deps
+# Lint, types and the import contracts (layers, the UI kept out of the core) in pyproject.toml.
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/lint-imports
+
+test: check $(STAMP) system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
