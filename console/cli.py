@@ -132,7 +132,7 @@ def _find(store, change_id: str):
 
 def _table(rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)).rstrip() for r in rows]
 
 
 def cmd_records_list(args: argparse.Namespace) -> int:
@@ -428,7 +428,6 @@ def _user() -> str:
 
 def _ui(args: argparse.Namespace, policy, **kwargs) -> int:
     from console.review.records import resolve_records_dir
-
     from screens.app import run_app  # the UI is imported only when it is wanted
 
     return run_app(

@@ -7,6 +7,7 @@ chunked responses with one JSON event per line, ended after ``timeoutSeconds``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -68,9 +69,9 @@ class ApiHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: SimHTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature from the base class
+    def log_message(self, format: str, *args: Any) -> None:
         if os.environ.get("OPSCONSOLE_SIM_ACCESS_LOG"):
-            log.info("%s " + format, self.address_string(), *args)
+            log.info("%s %s", self.address_string(), format % args)
 
     def setup(self) -> None:
         super().setup()
@@ -113,10 +114,8 @@ class ApiHandler(BaseHTTPRequestHandler):
     def _abort(self) -> None:
         """Cut the connection without ending the stream: what a dropped network looks like."""
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):  # already closed
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     # ----- dispatch --------------------------------------------------------------------------------------
     def do_GET(self) -> None:
@@ -274,7 +273,8 @@ class ApiHandler(BaseHTTPRequestHandler):
         lines, pod, container = verbs.log(ns, name, q)
         text = "".join(line + "\n" for line in lines).encode()
         if q.get("follow") != "true":
-            return self._send(200, text, "text/plain")
+            self._send(200, text, "text/plain")
+            return
         self._start_stream("text/plain")
         if text:
             self._chunk(text)
@@ -379,7 +379,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                 if closed:
                     if w.dropped:
                         self._abort()
-                        return
+                        return None
                     break
             self._end_stream()
         except (BrokenPipeError, ConnectionResetError, OSError):

@@ -189,9 +189,7 @@ class DeploymentController:
         total = sum(r["spec"]["replicas"] for r in everything)
         # scale the new ReplicaSet up (or down when the Deployment shrank)
         cur = new_rs["spec"]["replicas"]
-        if not any(r["spec"]["replicas"] for r in olds):
-            self._scale(d, new_rs, size)
-        elif cur > size:
+        if not any(r["spec"]["replicas"] for r in olds) or cur > size:
             self._scale(d, new_rs, size)
         elif cur < size and total < size + surge:
             self._scale(d, new_rs, cur + min(size + surge - total, size - cur))
@@ -318,7 +316,8 @@ class ReplicaSetController:
             active = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
         ready = sum(1 for p in active if is_ready(p))
         labels = rs["spec"]["template"]["metadata"].get("labels") or {}
-        status = {"replicas": len(active), "fullyLabeledReplicas": sum(1 for p in active if labels.items() <= (p["metadata"].get("labels") or {}).items()),
+        fully_labeled = sum(1 for p in active if labels.items() <= (p["metadata"].get("labels") or {}).items())
+        status = {"replicas": len(active), "fullyLabeledReplicas": fully_labeled,
                   "readyReplicas": ready, "availableReplicas": ready, "observedGeneration": rs["metadata"].get("generation", 1)}
         if status != rs.get("status"):
             def do(o: Obj) -> None:

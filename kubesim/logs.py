@@ -7,7 +7,7 @@ simulated seconds; a container whose image says ``crash`` logs its fatal error j
 from __future__ import annotations
 
 import zlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from kubesim.clock import parse_rfc3339
@@ -25,7 +25,7 @@ class NotStarted(Exception):
 
 
 def _ts(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _app(image: str) -> str:

@@ -143,7 +143,8 @@ def build_small(cluster: SimCluster) -> None:
     b = Builder(cluster)
     cluster.store.create("nodes", node("staging-node-1", 40, cluster.clock.now() - 4 * DAY), owned=True)
     _base(b, ["staging"])
-    b.create("configmaps", "staging", {"metadata": {"name": "web-config"}, "data": {"OLLAMA_URL": "http://ollama.staging:11434", "LOG_LEVEL": "debug"}})
+    b.create("configmaps", "staging",
+             {"metadata": {"name": "web-config"}, "data": {"OLLAMA_URL": "http://ollama.staging:11434", "LOG_LEVEL": "debug"}})
     b.create("deployments", "staging", deployment("staging", "web", 1, [container("web", "registry.local/web:1.5.0-rc1", 8080)]))
 
 

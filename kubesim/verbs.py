@@ -193,9 +193,9 @@ class Verbs:
             )
 
     def _immutable(self, res: Resource, old: Obj, new: Obj) -> None:
-        if res.name in ("deployments", "replicasets", "statefulsets", "daemonsets"):
-            if (old.get("spec") or {}).get("selector") != (new.get("spec") or {}).get("selector"):
-                raise Invalid.for_(res.kind, old["metadata"]["name"], [("spec.selector", "Invalid value: field is immutable")], res.group)
+        if (res.name in ("deployments", "replicasets", "statefulsets", "daemonsets")
+                and (old.get("spec") or {}).get("selector") != (new.get("spec") or {}).get("selector")):
+            raise Invalid.for_(res.kind, old["metadata"]["name"], [("spec.selector", "Invalid value: field is immutable")], res.group)
         if res.name == "persistentvolumeclaims":
             self.cluster.resize_claim(old, new)
 
@@ -262,7 +262,8 @@ class Verbs:
                 want_rv = None
             replicas = (new.get("spec") or {}).get("replicas")
             if not isinstance(replicas, int) or replicas < 0:
-                raise Invalid.for_("Scale", name, [("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")], "autoscaling")
+                raise Invalid.for_("Scale", name, [("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")],
+                                   "autoscaling")
             obj = clone(self.get(res, ns, name))
             obj["spec"]["replicas"] = replicas
             if want_rv:
@@ -286,8 +287,10 @@ class Verbs:
                            and any(c["type"] == "Ready" and c["status"] == "True" for c in (p.get("status") or {}).get("conditions") or [])]
                 min_avail = spec.get("minAvailable")
                 if isinstance(min_avail, int) and len(healthy) - 1 < min_avail:
+                    message = (f"The disruption budget {pdb['metadata']['name']} needs {min_avail} healthy pods "
+                               f"and has {len(healthy)} currently")
                     raise TooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.",
-                                          details={"causes": [{"reason": "DisruptionBudget", "message": f"The disruption budget {pdb['metadata']['name']} needs {min_avail} healthy pods and has {len(healthy)} currently"}]})
+                                          details={"causes": [{"reason": "DisruptionBudget", "message": message}]})
             grace = ((body or {}).get("deleteOptions") or {}).get("gracePeriodSeconds")
             self.cluster.terminate_pod(ns, name, grace, reason="evict")
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from console.cluster.selectors import Selector, SelectorError, parse_selector
 from console.cluster.rollout import rollout_status
 from console.cluster.rows import parse_time, pod_status
+from console.cluster.selectors import Selector, SelectorError, parse_selector
 
 __all__ = [
     "TRIGGER_NAMES",

@@ -16,6 +16,7 @@ watched one look the same to consumers (the rollout logic dispatches on ``kind``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -184,7 +185,5 @@ def cut_response(resp: Any) -> None:
     """Shut down the socket under an open urllib3 response (used to interrupt a list in progress)."""
     sock = getattr(getattr(resp, "connection", None), "sock", None)
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):  # already closed: nothing to interrupt
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # already closed: nothing to interrupt

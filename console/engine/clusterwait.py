@@ -180,7 +180,7 @@ class WatchedTriggers:
                         self.events_before.update(event_versions(ch.objects))
                     if ch.kind == "pods" and scope == self.namespace:
                         self.baseline = restart_baseline(ch.objects)
-        ready = [t for t, need in zip(self.triggers, self._needs) if need in self._synced]
+        ready = [t for t, need in zip(self.triggers, self._needs, strict=True) if need in self._synced]
         if not (changed and ready):
             return None
         main = self.cache

@@ -151,7 +151,7 @@ class Redactor:
     def redact_argv(self, argv: Sequence[str]) -> list[str]:
         """Each word of a command redacted, with what only the words around it show: the word after a secret flag
         (``--password X``), ``-pX`` for mysql, ``-p X`` for a registry login, the password in curl's ``-u user:X``."""
-        return [apply_spans(word, spans) if spans else word for word, spans in zip(argv, self.argv_spans(argv))]
+        return [apply_spans(word, spans) if spans else word for word, spans in zip(argv, self.argv_spans(argv), strict=True)]
 
     def argv_spans(self, argv: Sequence[str]) -> list[list[Span]]:
         """The spans :meth:`redact_argv` masks, word by word."""

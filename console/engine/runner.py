@@ -8,6 +8,7 @@ periods, so a ``kubectl`` and anything it started are gone when the step ends.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -230,10 +231,8 @@ class CommandRunner:
             try:
                 self._proc.wait(timeout=wait_s)
                 # The leader is gone; make sure nothing it started lingers in the group.
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(pgid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 return
             except subprocess.TimeoutExpired:
                 continue

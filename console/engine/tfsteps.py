@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from console.engine.step_context import StepContext, StepOutcome, StepOutput, free_artifact_path, write_artifact
@@ -79,7 +79,7 @@ def _plan_and_guard(ctx, driver, workdir, variables, var_files, stream, artifact
     summary = summarise_plan(show)
     for line in format_summary(summary):
         stream(f"# {line}")
-    created = datetime.now(timezone.utc).isoformat()
+    created = datetime.now(UTC).isoformat()
     artifacts.append({
         "kind": "plan", "description": f"saved plan of {ctx.step.id}", "created_at": created,
         "summary": {"add": summary.add, "change": summary.change, "replace": summary.replace, "destroy": summary.destroy},
@@ -113,7 +113,7 @@ def _apply(ctx, driver, workdir, variables, var_files, stream, artifacts):
         plan_path = ctx.change_dir / plan["file"]["path"]
         refusal = check_plan_usable(
             plan_path, expected_sha256=plan["file"]["sha256"], created_at=datetime.fromisoformat(plan["created_at"]),
-            now=datetime.now(timezone.utc), max_age_s=int(tf.max_plan_age),
+            now=datetime.now(UTC), max_age_s=int(tf.max_plan_age),
         )
         if refusal:
             stream(f"refused: {refusal}")

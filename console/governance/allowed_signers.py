@@ -27,7 +27,7 @@ import hashlib
 import re
 import struct
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sshsig.allowed_signers import AllowedSigner
 from sshsig.sshsig import SshsigSignature
@@ -258,7 +258,7 @@ def _time(value: str | None, name: str, where: str) -> datetime | None:
         raise AllowedSignersError(f"{where}: {name} must be a UTC time YYYYMMDD[HHMM[SS]]Z, not {value!r}")
     text = m.group(1) + (m.group(2) or "0000") + (m.group(3) or "00")
     try:
-        return datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+        return datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
     except ValueError:
         raise AllowedSignersError(f"{where}: {name} {value!r} is not a real date and time") from None
 

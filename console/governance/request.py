@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 FORMAT = "opsconsole-start-request/1"
@@ -54,13 +54,13 @@ def utc_text(dt: datetime) -> str:
     """``2026-11-21T23:20:55.123456Z``; a naive datetime is refused because its zone would be a guess."""
     if dt.tzinfo is None:
         raise RequestError("a time in a signed document must be timezone-aware")
-    return dt.astimezone(timezone.utc).strftime(_TS)
+    return dt.astimezone(UTC).strftime(_TS)
 
 
 def parse_utc(text: str, where: str) -> datetime:
     """The inverse of :func:`utc_text`; ``where`` names the field in the error."""
     try:
-        return datetime.strptime(text, _TS).replace(tzinfo=timezone.utc)
+        return datetime.strptime(text, _TS).replace(tzinfo=UTC)
     except (TypeError, ValueError):
         raise RequestError(f"{where} must be a UTC time like 2026-11-21T23:20:55.000000Z, not {text!r}") from None
 

@@ -13,9 +13,9 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 STREAMS = ("o", "m")
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 GENESIS: str = "0" * 64
 TORN_TAIL = "journal.torn_tail"
@@ -44,16 +45,16 @@ def utc_ts(dt: datetime) -> str:
     if dt.tzinfo is None:
         # A naive datetime's zone is a guess; a record must not guess when something happened.
         raise ValueError("utc_ts needs a timezone-aware datetime")
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_ts(ts: str) -> datetime:
     """The inverse of ``utc_ts`` (an aware UTC datetime)."""
-    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def event_hash(seq: int, ts: str, type: str, data: dict, prev: str) -> str:

@@ -39,12 +39,13 @@ from console.journal.chain import (
     JournalExistsError,
     MissingNewlineError,
     TornTailError,
+    _encode,
+    _now,
     canonical,
     event_hash,
     parse_ts,
     utc_ts,
 )
-from console.journal.chain import _encode, _now
 
 # The journal's whole API in one place: the primitives and the readers are re-exported for callers.
 __all__ = [

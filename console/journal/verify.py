@@ -223,7 +223,7 @@ def _quotes_torn(candidate: bytes, line_no: int, torn: bytes) -> bool:
     """Whether ``candidate`` is a journal.torn_tail event recording exactly ``torn`` as line ``line_no``."""
     if b'"type":"journal.torn_tail"' not in candidate:  # cheap filter: most lines are not
         return False
-    event, reason = _parse_line(candidate)
+    event, _reason = _parse_line(candidate)
     if event is None or event.type != TORN_TAIL:
         return False
     return event.data.get("line") == line_no and event.data.get("sha256") == hashlib.sha256(torn).hexdigest()

@@ -153,7 +153,8 @@ def add_review_commands(
     ``start_review(records_dir)`` runs the review UI and returns the exit code.
     """
     review = sub.add_parser("review", help="browse, search and verify past changes full screen (no cluster needed)")
-    review.add_argument("review_dir", nargs="?", metavar="RECORDS_DIR", help="record store (default: --records-dir, $OPSCONSOLE_RECORDS or ./records)")
+    review.add_argument("review_dir", nargs="?", metavar="RECORDS_DIR",
+                        help="record store (default: --records-dir, $OPSCONSOLE_RECORDS or ./records)")
     review.set_defaults(func=make_cmd_review(start_review))
 
     report = records_sub.add_parser("report", help="changes per week or month: success, rollbacks, break-glass, durations")

@@ -53,14 +53,14 @@ def format_duration(seconds: float | None) -> str:
         return "—"
     if seconds < 60:
         return f"{seconds:.1f}s"
-    m, s = divmod(int(round(seconds)), 60)
+    m, s = divmod(round(seconds), 60)
     h, m = divmod(m, 60)
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
 def parse_ts(ts: str) -> datetime:
     """A journal timestamp (``2026-11-21T23:20:55.123456Z``) as an aware datetime."""
-    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    return datetime.fromisoformat(ts)  # Python 3.11 reads the trailing Z as UTC
 
 
 @dataclass

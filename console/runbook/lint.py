@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from console.runbook.loader import Loc, LoadedRunbook, _string_column, _walk_data, iter_steps
+from console.runbook.loader import LoadedRunbook, Loc, _string_column, _walk_data, iter_steps
 from console.runbook.models import Runbook, Step
 from console.runbook.params import placeholders
 

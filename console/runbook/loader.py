@@ -151,7 +151,7 @@ def load_runbook_text(text: str, path: str | Path = "<runbook>") -> LoadedRunboo
         if "duplicate key" in str(exc):
             what = f"duplicate key: {what}"
         raise RunbookError([Problem(name, line, col, "", f"invalid YAML: {what}")]) from None
-    except Exception as exc:  # ruamel raises a few unmarked errors (e.g. bad indentation of a directive)
+    except Exception as exc:  # noqa: BLE001 - ruamel raises a few unmarked errors (e.g. bad indentation of a directive)
         raise RunbookError([Problem(name, 1, 1, "", f"invalid YAML: {exc}")]) from None
     if not isinstance(root, CommentedMap):
         raise RunbookError([Problem(name, 1, 1, "", "a runbook is a YAML mapping (apiVersion, kind, metadata, ...)")])
@@ -169,9 +169,7 @@ def _walk_data(root: Any, loc: Loc) -> tuple[Loc, Any]:
     node = root
     walked: list[str | int] = []
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
             node = node[part]
         else:
             break
@@ -359,7 +357,8 @@ def _reference_problems(name: str, root: CommentedMap, positions: Positions, tex
             if ph.name not in identity_known:
                 hint = difflib.get_close_matches(ph.name, sorted(identity_known), n=1)
                 extra = f" (did you mean {{{hint[0]}}}?)" if hint else ""
-                add(loc, f"unknown parameter {{{ph.name}}}{extra}; the change's title, versions and why may name declared parameters, context, environment and namespace", at=_string_column(value, loc, positions, ph.offset, lines))
+                add(loc, f"unknown parameter {{{ph.name}}}{extra}; the change's title, versions and why may name declared parameters, "
+                         "context, environment and namespace", at=_string_column(value, loc, positions, ph.offset, lines))
     for loc, value in strings:
         if not isinstance(value, str):
             continue

@@ -146,10 +146,9 @@ class UiStream:
         """The run's result; with ``detailed_exitcode``, exit code 2 is success with changes."""
         changes: bool | None = None
         exit_code = raw_exit_code
-        if detailed_exitcode:
-            if raw_exit_code in (0, 2):
-                changes = raw_exit_code == 2
-                exit_code = 0
+        if detailed_exitcode and raw_exit_code in (0, 2):
+            changes = raw_exit_code == 2
+            exit_code = 0
         return TfResult(
             exit_code=exit_code,
             duration_s=duration_s,

@@ -63,7 +63,7 @@ class EmbeddedDriver:
     def version(self) -> str:
         """The bundled Terraform's version, read once."""
         if self._version is None:
-            rc, out, err = self._run("version", options={"json": ...})
+            rc, out, _err = self._run("version", options={"json": ...})
             try:
                 self._version = str(json.loads(out)["terraform_version"]) if rc == 0 else "unknown"
             except (json.JSONDecodeError, KeyError, TypeError):
