@@ -232,8 +232,8 @@ class ApiHandler(BaseHTTPRequestHandler):
                     return self._json(200, tables.table(r.res.name, [obj], now, resource_version=obj["metadata"]["resourceVersion"]))
                 return self._json(200, obj)
             if method == "PUT":
-                obj, created = verbs.put(r.res, ns, r.name, self._body(body), dry_run=dry)
-                return self._json(201 if created else 200, obj)
+                obj, is_new = verbs.put(r.res, ns, r.name, self._body(body), dry_run=dry)
+                return self._json(201 if is_new else 200, obj)
             if method == "PATCH":
                 return self._json(200, verbs.patch(r.res, ns, r.name, body, self.headers.get("Content-Type", ""), dry_run=dry))
             if method == "DELETE":
@@ -281,11 +281,11 @@ class ApiHandler(BaseHTTPRequestHandler):
         seen = len(logs.pod_log(pod, container, cluster.clock.now()))
         while not self.server.stopping.is_set() and not self.server.down:
             self.server.stopping.wait(0.5)
-            pod = cluster.store.peek("pods", ns, name)
-            if pod is None:
+            current = cluster.store.peek("pods", ns, name)
+            if current is None:
                 break
             try:
-                now_lines = logs.pod_log(pod, container, cluster.clock.now())
+                now_lines = logs.pod_log(current, container, cluster.clock.now())
             except logs.NotStarted:
                 break
             if len(now_lines) > seen:
@@ -325,7 +325,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             if ev.type == "BOOKMARK":
                 if not bookmarks:
                     return None
-                obj = {"kind": r.res.kind, "apiVersion": r.res.api_version, "metadata": ev.obj["metadata"]}
+                obj: Obj = {"kind": r.res.kind, "apiVersion": r.res.api_version, "metadata": ev.obj["metadata"]}
                 return json.dumps({"type": "BOOKMARK", "object": obj}).encode() + b"\n"
             if plain:
                 return ev.encoded()
@@ -337,7 +337,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                 type_ = "MODIFIED" if now_in and was_in else ("ADDED" if now_in else "DELETED")
             elif not match(ev.obj):
                 return None
-            obj: Obj = ev.obj
+            obj = ev.obj
             if table:
                 obj = tables.table(r.res.name, [ev.obj], cluster.clock.now(), resource_version=str(ev.rv), headers=first[0])
                 first[0] = False

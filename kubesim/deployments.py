@@ -242,7 +242,10 @@ class DeploymentController:
         rss = _controlled(self.store.owned_by(uid, "replicasets"), uid)
         new_name = new_rs["metadata"]["name"] if new_rs else ""
         size = d["spec"]["replicas"]
-        st = lambda r, k: (r.get("status") or {}).get(k, 0)  # noqa: E731
+
+        def st(r: Obj, k: str) -> Any:
+            return (r.get("status") or {}).get(k, 0)
+
         replicas = sum(st(r, "replicas") for r in rss)
         updated = sum(st(r, "replicas") for r in rss if r["metadata"]["name"] == new_name)
         ready = sum(st(r, "readyReplicas") for r in rss)

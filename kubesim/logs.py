@@ -70,7 +70,7 @@ def _window(app: str, image: str, name: str, start: float, end: float, crashed: 
 def pod_log(pod: Obj, container: str, now: float, *, previous: bool = False) -> list[str]:
     """The log lines of one container of ``pod`` as of ``now``."""
     name = pod["metadata"]["name"]
-    spec_c = next((c for c in pod["spec"].get("containers") or [] if c["name"] == container), {})
+    spec_c: dict[str, Any] = next((c for c in pod["spec"].get("containers") or [] if c["name"] == container), {})
     image = spec_c.get("image", "")
     app = _app(image)
     status = next((c for c in (pod.get("status") or {}).get("containerStatuses") or [] if c["name"] == container), None)

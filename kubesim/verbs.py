@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import builtins
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +95,7 @@ class Verbs:
             raise NotFound.for_(res.name, name, res.group)
         return obj
 
+    # Below this method, annotations in the class body spell the builtin ``builtins.list``: ``list`` names the method.
     def list(self, res: Resource, ns: str | None, q: dict[str, str]) -> tuple[list[Obj], str, str]:
         """(items, list resourceVersion, continue token) honouring selectors, limit and continue."""
         labels, fields = parse_labels(q.get("labelSelector")), parse_fields(q.get("fieldSelector"))
@@ -120,7 +122,7 @@ class Verbs:
                     break
             return items, str(rv), cont
 
-    def list_object(self, res: Resource, items: list[Obj], rv: str, cont: str) -> Obj:
+    def list_object(self, res: Resource, items: builtins.list[Obj], rv: str, cont: str) -> Obj:
         md: Obj = {"resourceVersion": rv}
         if cont:
             md["continue"] = cont
@@ -295,7 +297,7 @@ class Verbs:
             self.cluster.terminate_pod(ns, name, grace, reason="evict")
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
-    def log(self, ns: str, name: str, q: dict[str, str]) -> tuple[list[str], Obj, str]:
+    def log(self, ns: str, name: str, q: dict[str, str]) -> tuple[builtins.list[str], Obj, str]:
         """(lines, pod, container) for GET pods/NAME/log; 400 when the container has not started."""
         pod = self.get(BY_NAME["pods"], ns, name)
         names = [c["name"] for c in pod["spec"].get("containers") or []]

@@ -55,12 +55,12 @@ class StatefulSetController:
                 pods[int(suffix)] = p
         all_ready = True
         for i in range(want):
-            p = pods.get(i)
-            if p is None:
+            pod_at = pods.get(i)
+            if pod_at is None:
                 if all_ready:
                     self._create(sts, i, update_rev)
                 break
-            if p["metadata"].get("deletionTimestamp") or not is_ready(p):
+            if pod_at["metadata"].get("deletionTimestamp") or not is_ready(pod_at):
                 all_ready = False
                 break
         else:

@@ -144,7 +144,7 @@ def deployment_status(obj: Mapping[str, Any], revision: int = 0) -> RolloutStatu
     q = go_quote(name)
     spec_replicas = spec.get("replicas")
     has_replicas = isinstance(spec_replicas, int) and not isinstance(spec_replicas, bool)
-    replicas = spec_replicas if has_replicas else 0
+    replicas = _int(spec_replicas) if has_replicas else 0
     updated = _int(status.get("updatedReplicas"))
     current = _int(status.get("replicas"))
     available = _int(status.get("availableReplicas"))
@@ -200,7 +200,7 @@ def statefulset_status(obj: Mapping[str, Any]) -> RolloutStatus:
     strategy = spec.get("updateStrategy") or {}
     spec_replicas = spec.get("replicas")
     has_replicas = isinstance(spec_replicas, int) and not isinstance(spec_replicas, bool)
-    replicas = spec_replicas if has_replicas else 0
+    replicas = _int(spec_replicas) if has_replicas else 0
     updated = _int(status.get("updatedReplicas"))
     ready = _int(status.get("readyReplicas"))
     available = _int(status.get("availableReplicas"))

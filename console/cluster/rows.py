@@ -310,7 +310,8 @@ def pod_row(obj: Mapping[str, Any], now: datetime) -> PodRow:
             for cs in status.get(group) or []:
                 state = cs.get("state") or {}
                 inner = state.get("waiting") or state.get("terminated") or {}
-                if inner.get("reason") and inner.get("reason") in st.reason and inner.get("message"):
+                reason = inner.get("reason")
+                if reason and reason in st.reason and inner.get("message"):
                     message = inner["message"]
                     break
             if message:

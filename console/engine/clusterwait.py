@@ -60,7 +60,7 @@ def touches_cluster(runbook: Runbook) -> bool:
     return False
 
 
-def _states_line(statuses: Mapping[str, Any], reported: dict[str, str], say: Callable[..., None]) -> None:
+def _states_line(statuses: Mapping[str, Any], reported: dict[str, str], say: Callable[..., object]) -> None:
     for kind, status in statuses.items():
         if status.state != reported.get(kind):
             if status.state not in ("live", "syncing") or reported.get(kind) not in (None, "syncing", "live"):

@@ -85,6 +85,7 @@ class RunResult:
         if expect.matches is not None and not self.matched:
             return False, f"output never matched /{expect.matches.pattern}/"
         if self.forbidden_line is not None:
+            assert expect.not_matches is not None  # a forbidden line is only ever recorded against this pattern
             return False, f"output matched /{expect.not_matches.pattern}/: {self.forbidden_line[:200]}"
         return True, "passed"
 
@@ -195,6 +196,7 @@ class CommandRunner:
             return list(self.argv)
         program = self.argv[0]
         path = (self.env or os.environ).get("PATH", os.defpath)
+        found: str | None
         if "/" in program:
             found = program if os.path.isabs(program) or self.cwd is None else os.path.join(self.cwd, program)
         else:

@@ -196,7 +196,7 @@ class ChangeSession:
 
     def answer_manual(self, answer: str, note: str = "") -> None:
         nxt = self.next()
-        if nxt.kind != "manual" or nxt.item is None:
+        if nxt.kind != "manual" or nxt.item is None or nxt.step is None:
             raise SessionError(f"no manual step is waiting (the change needs {nxt.kind})")
         if answer not in ("done", "no"):
             raise SessionError("a manual step is answered done or no")
@@ -210,7 +210,7 @@ class ChangeSession:
 
     def approve(self, name: str, role: str, reference: str = "") -> None:
         nxt = self.next()
-        if nxt.kind != "approval" or nxt.item is None:
+        if nxt.kind != "approval" or nxt.item is None or nxt.step is None:
             raise SessionError(f"no approval step is waiting (the change needs {nxt.kind})")
         if not name.strip():
             raise SessionError("an approval needs the approver's name")
@@ -355,7 +355,7 @@ class ChangeSession:
 
     # -- the cluster before and after ---------------------------------------------------------------------------
 
-    def _snapshots_taken(self) -> set[str]:
+    def _snapshots_taken(self) -> set[str | None]:
         return {e.data.get("when") for e in self.journal.events if e.type == ev.CLUSTER_SNAPSHOT}
 
     def touches_cluster(self) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from console.cluster.rows import node_row, pod_row
@@ -37,7 +37,7 @@ def _rollout_line(w: dict[str, Any]) -> str:
     return f"{w.get('kind', '?')}/{meta.get('name')} revision {revision or '?'} ready {ready}/{desired} images {', '.join(images)}"
 
 
-def summarise_cluster(nodes: Sequence[dict[str, Any]], by_namespace: dict[str, Sequence[dict[str, Any]]], *, now) -> dict[str, Any]:
+def summarise_cluster(nodes: Sequence[dict[str, Any]], by_namespace: Mapping[str, Sequence[dict[str, Any]]], *, now) -> dict[str, Any]:
     """A short, stable summary (pure): nodes by status, then per namespace its pods by status and its rollouts.
 
     ``by_namespace`` maps each namespace to its objects (pods and workloads mixed, as one kubectl list gives them).

@@ -189,7 +189,7 @@ def inspect_signature(armored: bytes) -> SignatureInfo:
         key_type = _blob_type(sig.public_key)
         namespace = sig.namespace.decode("ascii")
     except (ValueError, NotImplementedError, UnicodeDecodeError) as exc:
-        raise SignatureFormatError(f"not an SSH signature ({exc or type(exc).__name__})") from None
+        raise SignatureFormatError(f"not an SSH signature ({str(exc) or type(exc).__name__})") from None
     if not key_type:
         raise SignatureFormatError("the signature's public key is unreadable")
     return SignatureInfo(SignerKey(key_type, bytes(sig.public_key)), namespace)

@@ -82,7 +82,7 @@ class Event:
     seq: int
     ts: str
     type: str
-    data: dict
+    data: dict[str, Any]
     prev: str
     hash: str
 
@@ -90,7 +90,7 @@ class Event:
         """The exact bytes of this event's line, newline included."""
         return canonical(self.as_dict()) + b"\n"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"seq": self.seq, "ts": self.ts, "type": self.type, "data": self.data, "prev": self.prev, "hash": self.hash}
 
     @property

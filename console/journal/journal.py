@@ -157,7 +157,7 @@ class Journal:
         first = result.problems[0]
         if first.kind == "newline" and result.tail_event is not None:
             whole = result.tail_event
-            data = {"line": first.line, "seq": whole.seq}
+            data: dict[str, object] = {"line": first.line, "seq": whole.seq}
             return cls._recover(path, result.events + [whole], clock, NEWLINE_RESTORED, data)
         if first.kind != "torn":
             raise JournalCorruptError(path, first.line, first.reason)

@@ -311,10 +311,10 @@ def scan(raw: bytes, *, first_only: bool = False) -> _Scan:
                 reason = (f"a {event.type} event after the change was closed on line {closed_line}: "
                           "only addenda may follow a closed change")
         if last and (event is None or not terminated):
-            reason, kind, whole = _tail(b, event, reason, kind, terminated, closed_line)
+            reason, kind, complete = _tail(b, event, reason, kind, terminated, closed_line)
             if kind == "torn":
                 out.torn_raw = b
-            elif whole:
+            elif complete:
                 out.tail_event = event
         if event is not None:
             out.parsed.append((no, event))

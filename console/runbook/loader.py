@@ -169,7 +169,10 @@ def _walk_data(root: Any, loc: Loc) -> tuple[Loc, Any]:
     node = root
     walked: list[str | int] = []
     for part in loc:
-        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
+        # Two branches, not one `or`: each narrows node and part for its own indexing.
+        if isinstance(node, dict) and part in node:  # noqa: SIM114
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
         else:
             break
@@ -252,7 +255,7 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
     return out
 
 
-def _steps(root: CommentedMap) -> Iterator[tuple[Loc, CommentedMap]]:
+def _steps(root: CommentedMap) -> Iterator[tuple[Loc, dict[str, Any]]]:
     for section in STEP_SECTIONS:
         _, seq = _walk_data(root, section)
         if len(_walk_data(root, section)[0]) != len(section) or not isinstance(seq, list):
@@ -326,7 +329,7 @@ def _reference_problems(name: str, root: CommentedMap, positions: Positions, tex
     known = set(params) | BUILTIN_PARAMS
 
     # Parameters used in commands must be declared (or built in).
-    strings = []
+    strings: list[tuple[Loc, Any]] = []
     for step_loc, step in _steps(root):
         strings.extend(_templated_strings(step_loc, step))
     evidence = root.get("evidence")
@@ -343,7 +346,7 @@ def _reference_problems(name: str, root: CommentedMap, positions: Positions, tex
                 elif isinstance(value, dict):
                     strings.extend((("rollback", "triggers", i, key, k), v) for k, v in value.items())
     # The change's identity is filled in before it has an ID or a folder: declared parameters and the target only.
-    identity = []
+    identity: list[tuple[Loc, str]] = []
     metadata = root.get("metadata") if isinstance(root.get("metadata"), dict) else {}
     for key in ("title", "from", "to"):
         if isinstance(metadata.get(key), str):
@@ -398,7 +401,7 @@ def _reference_problems(name: str, root: CommentedMap, positions: Positions, tex
     for step_loc, step in _steps(root):
         ref = step.get("rollback")
         if ref is not None and step_loc[:2] != ("rollback", "steps"):
-            refs = [(step_loc + ("rollback",), ref)] if not isinstance(ref, list) else [
+            refs: list[tuple[Loc, Any]] = [(step_loc + ("rollback",), ref)] if not isinstance(ref, list) else [
                 (step_loc + ("rollback", i), r) for i, r in enumerate(ref)
             ]
             for loc, one in refs:

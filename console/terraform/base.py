@@ -88,7 +88,8 @@ class TerraformDriver(Protocol):
     it has), its remaining output is drained, and the exception propagates.
     """
 
-    name: str
+    @property
+    def name(self) -> str: ...  # which driver and version, as the record names it (read-only)
 
     def init(self, workdir: Path, *, on_line: LineSink) -> TfResult: ...
 

@@ -108,7 +108,7 @@ class BinaryDriver:
         if self.flavour != "terraform":
             return False
         m = re.match(r"(\d+)\.(\d+)", self.version)
-        return bool(m) and (int(m.group(1)), int(m.group(2))) >= (1, 9)
+        return m is not None and (int(m.group(1)), int(m.group(2))) >= (1, 9)
 
     def _argv(self, cmd: str, *args: str, **options: Any) -> list[str]:
         return self._builder.generate_cmd_string(cmd, *args, **options)
