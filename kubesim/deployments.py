@@ -49,7 +49,8 @@ def _strip_hash(template: Obj) -> Obj:
     t = clone(template)
     labels = (t.get("metadata") or {}).get("labels") or {}
     labels.pop(HASH_LABEL, None)
-    return normalize(t)
+    normalized: Obj = normalize(t)
+    return normalized
 
 
 def revision(obj: Obj) -> int:

@@ -47,15 +47,18 @@ def apply_patch(target: Obj, body: bytes, content_type: str) -> Obj:
     except json.JSONDecodeError as e:
         raise BadRequest(f"error decoding patch: {e}") from e
     ct = content_type.split(";")[0].strip()
+    patched: Obj
     if ct == "application/strategic-merge-patch+json":
-        return strategic_merge(target, patch)
-    if ct == "application/merge-patch+json":
-        return merge_patch(target, patch)
-    if ct == "application/json-patch+json":
-        return json_patch(target, patch)
-    raise UnsupportedMediaType(f"the body of the request was in an unknown format - accepted media types include: "
-                               f"application/json-patch+json, application/merge-patch+json, "
-                               f"application/strategic-merge-patch+json (got {ct})")
+        patched = strategic_merge(target, patch)
+    elif ct == "application/merge-patch+json":
+        patched = merge_patch(target, patch)
+    elif ct == "application/json-patch+json":
+        patched = json_patch(target, patch)
+    else:
+        raise UnsupportedMediaType(f"the body of the request was in an unknown format - accepted media types include: "
+                                   f"application/json-patch+json, application/merge-patch+json, "
+                                   f"application/strategic-merge-patch+json (got {ct})")
+    return patched
 
 
 def prune_nulls(value: Any) -> Any:
