@@ -16,8 +16,18 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from console import __version__
+
+if TYPE_CHECKING:  # the modules themselves are imported where used, for start-up time
+    from console.cluster.kube import KubeAccess
+    from console.cluster.source import WatchHandle
+    from console.config import Policy
+    from console.engine.linemode import LineDriver
+    from console.engine.policy import Approval
+    from console.engine.session import ChangeSession, StartRequest
+    from console.journal.store import ChangeRef, RecordStore
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -110,7 +120,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 # -- records ---------------------------------------------------------------------------------------------------
 
 
-def _store(args: argparse.Namespace):
+def _store(args: argparse.Namespace) -> RecordStore:
     from console.journal.store import RecordStore
     from console.review.records import resolve_records_dir
 
@@ -121,7 +131,7 @@ def _store(args: argparse.Namespace):
     return RecordStore(root)
 
 
-def _find(store, change_id: str):
+def _find(store: RecordStore, change_id: str) -> ChangeRef:
     from console.journal.store import ChangeNotFound
 
     try:
@@ -168,7 +178,7 @@ def cmd_records_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _list_refused(store, *, as_json: bool) -> int:
+def _list_refused(store: RecordStore, *, as_json: bool) -> int:
     """Refused starts, oldest first (newest last); exit 1 when a log is damaged, after what can be read."""
     from console.journal.audit import read_refusals, refusal_rows
 
@@ -246,16 +256,16 @@ def cmd_records_render(args: argparse.Namespace) -> int:
 # -- changes ---------------------------------------------------------------------------------------------------
 
 
-def _policy(args: argparse.Namespace):
+def _policy(args: argparse.Namespace) -> Policy:
     from console.config import load_policy
 
     return load_policy(getattr(args, "config", None))
 
 
-def _parse_approvals(items: Sequence[str]):
+def _parse_approvals(items: Sequence[str]) -> list[Approval]:
     from console.engine.policy import Approval
 
-    out = []
+    out: list[Approval] = []
     for item in items:
         parts = item.split(":", 2)
         if len(parts) < 2 or not parts[0].strip() or not parts[1].strip():
@@ -273,7 +283,7 @@ def _current_context(kubeconfig: str | None) -> str:
     return str(config["current-context"])
 
 
-def _unmapped_context(context: str, kubeconfig: str | None, policy) -> str:
+def _unmapped_context(context: str, kubeconfig: str | None, policy: Policy) -> str:
     """Why a context has no environment: not in the kubeconfig at all, or not named by policy."""
     from console.engine.kubecontext import kubeconfig_paths, load_merged
 
@@ -339,6 +349,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         request = StartRequest(runbook_path=Path(args.runbook), environment=environment or "", context=context, operator=operator)
         _refused(store, policy, request, refusal)
         raise CliError(refusal)
+    assert environment is not None  # no environment is a refusal, above
     params = {**{str(k): v for k, v in (data.get("params") or {}).items()}, **given}
     approvals = _parse_approvals(args.approval)
     if answers:
@@ -361,7 +372,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _drive(LineDriver(session, answers=answers), session)
 
 
-def _refused(store, policy, request, reason: str) -> None:
+def _refused(store: RecordStore, policy: Policy, request: StartRequest, reason: str) -> None:
     """A start refused here, before the session's own checks, is recorded like the ones the session refuses."""
     from console.engine.redact import Redactor
     from console.journal.audit import refuse
@@ -371,7 +382,7 @@ def _refused(store, policy, request, reason: str) -> None:
         _err(f"opsconsole: {problem}")
 
 
-def _drive(driver, session) -> int:
+def _drive(driver: LineDriver, session: ChangeSession) -> int:
     try:
         return driver.drive()
     except (EOFError, KeyboardInterrupt):
@@ -426,7 +437,7 @@ def _user() -> str:
 # -- the UI ----------------------------------------------------------------------------------------------------
 
 
-def _ui(args: argparse.Namespace, policy, **kwargs) -> int:
+def _ui(args: argparse.Namespace, policy: Policy, **kwargs: Any) -> int:
     from console.review.records import resolve_records_dir
     from screens.app import run_app  # the UI is imported only when it is wanted
 
@@ -463,7 +474,7 @@ def _start_review(records_dir: Path) -> int:
     return run_review(records_dir=records_dir)
 
 
-def _start_watch(*, kube, policy, context: str, namespace: str | None, handle) -> int:
+def _start_watch(*, kube: KubeAccess, policy: Policy, context: str, namespace: str | None, handle: WatchHandle) -> int:
     """``opsconsole watch``'s dashboard, on the watch the command has already started."""
     from screens.cluster import run_watch  # the UI is imported only when it is wanted
 
@@ -473,7 +484,7 @@ def _start_watch(*, kube, policy, context: str, namespace: str | None, handle) -
 # -- parser ----------------------------------------------------------------------------------------------------
 
 
-def _optional_commands(sub: argparse._SubParsersAction) -> None:
+def _optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Commands whose modules may be absent from a slimmed install register themselves when present."""
     try:
         from kubesim import command as sim_command

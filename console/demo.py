@@ -52,7 +52,8 @@ class RehearsalProcess:
 
     def _server(self) -> str:
         config = YAML(typ="safe").load(self.kubeconfig.read_text())
-        return config["clusters"][0]["cluster"]["server"]
+        server: str = config["clusters"][0]["cluster"]["server"]
+        return server
 
     def _wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import urllib3
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from console.cluster.kubeconfig import KubeError
 from console.cluster.lease_record import (

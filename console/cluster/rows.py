@@ -11,7 +11,7 @@ Pure: no IO, no clock (``now`` is an aware ``datetime`` passed in), no kubernete
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -140,7 +140,7 @@ def _is_restartable(container: Mapping[str, Any] | None) -> bool:
     return container is not None and container.get("restartPolicy") == "Always"
 
 
-def _condition(conditions: Any, ctype: str) -> Mapping[str, Any] | None:
+def _condition(conditions: Iterable[Mapping[str, Any]] | None, ctype: str) -> Mapping[str, Any] | None:
     for cond in conditions or []:
         if cond.get("type") == ctype:
             return cond
@@ -156,7 +156,8 @@ def _later(current: datetime | None, candidate: Any) -> datetime | None:
 
 def _terminated_text(term: Mapping[str, Any], prefix: str) -> str:
     if term.get("reason"):
-        return prefix + term["reason"]
+        reason: str = term["reason"]
+        return prefix + reason
     if term.get("signal"):
         return f"{prefix}Signal:{term['signal']}"
     return f"{prefix}ExitCode:{term.get('exitCode', 0) or 0}"

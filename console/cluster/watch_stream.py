@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 __all__ = ["KINDS", "KindSpec", "RawWatch", "WatchExpired", "cut_response", "list_objects"]
 

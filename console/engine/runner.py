@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import IO, Any, NamedTuple
 
 from console.engine.redact import Redactor, StreamRedactor
 from console.engine.secret_scan import stateful_screen
@@ -247,7 +247,7 @@ class CommandRunner:
             return
         self._deliver("stderr", ["(processes the command left running were stopped when it ended)"])
 
-    def _pump(self, pipe, stream: str) -> None:
+    def _pump(self, pipe: IO[bytes], stream: str) -> None:
         redacting = StreamRedactor(self.redactor)
         buf = b""
         while True:
@@ -308,6 +308,6 @@ class CommandRunner:
                 listener(line)
 
 
-def run_command(argv: Sequence[str], **kwargs) -> RunResult:
+def run_command(argv: Sequence[str], **kwargs: Any) -> RunResult:
     """Run ``argv`` to completion with a CommandRunner (see its arguments)."""
     return CommandRunner(argv, **kwargs).run()

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 STREAMS = ("o", "m")
 
@@ -139,7 +140,7 @@ class CastWriter:
         self.close()
 
 
-def read_cast(path: Path) -> tuple[dict, list[tuple[float, str, str]]]:
+def read_cast(path: Path) -> tuple[dict[str, Any], list[tuple[float, str, str]]]:
     """The header and events of a cast file, in file order.
 
     A torn last line (no newline, or not valid JSON) is left out: it is what a crash mid-write leaves.

@@ -57,7 +57,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def event_hash(seq: int, ts: str, type: str, data: dict, prev: str) -> str:
+def event_hash(seq: int, ts: str, type: str, data: dict[str, Any], prev: str) -> str:
     """SHA-256 hex of the canonical JSON of the five hashed fields."""
     return hashlib.sha256(canonical({"seq": seq, "ts": ts, "type": type, "data": data, "prev": prev})).hexdigest()
 

@@ -24,6 +24,7 @@ import json
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 from console.journal.chain import (
     ADDENDUM_ADDED,
@@ -157,7 +158,7 @@ class Journal:
         first = result.problems[0]
         if first.kind == "newline" and result.tail_event is not None:
             whole = result.tail_event
-            data: dict[str, object] = {"line": first.line, "seq": whole.seq}
+            data: dict[str, Any] = {"line": first.line, "seq": whole.seq}
             return cls._recover(path, result.events + [whole], clock, NEWLINE_RESTORED, data)
         if first.kind != "torn":
             raise JournalCorruptError(path, first.line, first.reason)
@@ -172,7 +173,7 @@ class Journal:
 
     @classmethod
     def _recover(
-        cls, path: Path, events: list[Event], clock: Clock | None, type: str, data: dict, *, terminate: bool = True
+        cls, path: Path, events: list[Event], clock: Clock | None, type: str, data: dict[str, Any], *, terminate: bool = True
     ) -> Journal:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         journal = cls(path, fd, events, clock)
@@ -206,7 +207,7 @@ class Journal:
 
     # -- writing ------------------------------------------------------------------------------------------
 
-    def append(self, type: str, data: dict) -> Event:
+    def append(self, type: str, data: dict[str, Any]) -> Event:
         """Append one event and return it once it is fsynced.
 
         ``data`` must be a JSON object of JSON values; anything else raises ``TypeError``/``ValueError`` before
@@ -216,7 +217,7 @@ class Journal:
         """
         return self._append(type, data)
 
-    def _append(self, type: str, data: dict, *, lead: bytes = b"") -> Event:
+    def _append(self, type: str, data: dict[str, Any], *, lead: bytes = b"") -> Event:
         """``append``, writing ``lead`` (a recovery's newline) in the same write as the line."""
         if not isinstance(type, str) or not type:
             raise ValueError("event type must be a non-empty string")

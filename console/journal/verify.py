@@ -17,6 +17,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from console.journal.chain import (
     ADDENDUM_ADDED,
@@ -355,8 +356,8 @@ def read_events(path: Path) -> ReadResult:
     return ReadResult(events, result.problems[0] if result.problems else None)
 
 
-def _file_refs(data: dict) -> list[dict]:
-    refs = []
+def _file_refs(data: dict[str, Any]) -> list[dict[str, Any]]:
+    refs: list[dict[str, Any]] = []
     one = data.get("file")
     if isinstance(one, dict) and "path" in one and "sha256" in one:
         refs.append(one)
@@ -366,7 +367,7 @@ def _file_refs(data: dict) -> list[dict]:
     return refs
 
 
-def _check_file(base: Path, ref: dict, cache: dict[Path, str | None]) -> str | None:
+def _check_file(base: Path, ref: dict[str, Any], cache: dict[Path, str | None]) -> str | None:
     from console.journal.cast import sha256_file
 
     rel = ref["path"]

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from console.journal.store import ChangeNotFound, RecordStore, StoreError
+from console.journal.store import ChangeNotFound, ChangeRef, RecordStore, StoreError
 
 EXIT_OK, EXIT_FAIL = 0, 1
 
@@ -37,7 +37,7 @@ def _store(args: argparse.Namespace) -> RecordStore:
     return RecordStore(root)
 
 
-def _find(store: RecordStore, change_id: str):
+def _find(store: RecordStore, change_id: str) -> ChangeRef:
     try:
         return store.find(change_id)
     except ChangeNotFound as exc:
@@ -143,8 +143,8 @@ def since_date(text: str) -> str:
 
 
 def add_review_commands(
-    sub: argparse._SubParsersAction,
-    records_sub: argparse._SubParsersAction,
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    records_sub: argparse._SubParsersAction[argparse.ArgumentParser],
     *,
     start_review: Callable[[Path], int],
 ) -> None:

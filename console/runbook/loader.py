@@ -289,7 +289,7 @@ def _string_column(node: Any, loc: Loc, positions: Positions, offset: int, lines
     return line, col + offset + (1 if quoted else 0)
 
 
-def _templated_strings(step_loc: Loc, step: dict) -> Iterator[tuple[Loc, Any]]:
+def _templated_strings(step_loc: Loc, step: dict[str, Any]) -> Iterator[tuple[Loc, Any]]:
     run = step.get("run")
     if isinstance(run, list):
         for i, word in enumerate(run):
