@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console import __version__
+from console.errors import OpsConsoleError
 
 if TYPE_CHECKING:  # the modules themselves are imported where used, for start-up time
     from console.cluster.kube import KubeAccess
@@ -45,7 +46,7 @@ close: {outcome: auto, followups: ["..."], signoff: {name: alice, role: operator
 """
 
 
-class CliError(Exception):
+class CliError(OpsConsoleError):
     """A problem to report to the operator as one sentence, with an exit code."""
 
     def __init__(self, message: str, code: int = EXIT_FAIL):
@@ -580,20 +581,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _friendly(exc: BaseException) -> str | None:
-    """The one-sentence form of errors an operator can fix; None for anything else (a bug)."""
-    from console.config import ConfigError
-    from console.demo import DemoError
-    from console.engine.kubecontext import KubeconfigError
-    from console.engine.linemode import AnswersError
-    from console.engine.session import SessionError
-    from console.journal.journal import JournalError
-    from console.journal.store import StoreError
-    from console.runbook.loader import RunbookError
-    from console.runbook.params import ParamError
+    """The one-sentence form of errors an operator can fix (every OpsConsoleError, and OS errors); None for a bug."""
+    if isinstance(exc, OpsConsoleError):
+        from console.runbook.loader import RunbookError  # only on this path: the loader brings ruamel and pydantic
 
-    if isinstance(exc, RunbookError):
-        return "the runbook is invalid:\n" + str(exc)
-    if isinstance(exc, CliError | JournalError | StoreError | ParamError | ConfigError | KubeconfigError | SessionError | AnswersError | DemoError):
+        if isinstance(exc, RunbookError):
+            return "the runbook is invalid:\n" + str(exc)  # one line per problem, each saying where
         return str(exc)
     if isinstance(exc, PermissionError):
         return f"{exc.filename}: permission denied"

@@ -48,6 +48,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from console.errors import OpsConsoleError
+
 CONFIG_NAME = "opsconsole.toml"
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -55,7 +57,7 @@ RiskLevel = Literal["low", "medium", "high", "critical"]
 RISK_LEVELS: tuple[RiskLevel, ...] = ("low", "medium", "high", "critical")
 
 
-class ConfigError(ValueError):
+class ConfigError(OpsConsoleError, ValueError):
     """The policy file cannot be read or says something invalid; the message names the file and the key."""
 
 

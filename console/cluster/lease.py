@@ -47,6 +47,7 @@ from console.cluster.lease_record import (
     renewed,
     view,
 )
+from console.errors import OpsConsoleError
 
 __all__ = [
     "Acquired",
@@ -140,11 +141,11 @@ class _Target:
     claim: Claim
 
 
-class _Missing(Exception):
+class _Missing(OpsConsoleError):
     """404 from the API (internal: callers decide what a missing lease means)."""
 
 
-class _Conflict(Exception):
+class _Conflict(OpsConsoleError):
     """409 from the API: AlreadyExists on create, Conflict on a stale update (internal)."""
 
 

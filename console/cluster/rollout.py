@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from console.errors import OpsConsoleError
+
 __all__ = [
     "POD_WARNING_REASONS",
     "REVISION_ANNOTATION",
@@ -45,7 +47,7 @@ ROLLING_UPDATE = "RollingUpdate"
 POD_WARNING_REASONS = ("ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "CreateContainerConfigError")
 
 
-class UnsupportedKindError(ValueError):
+class UnsupportedKindError(OpsConsoleError, ValueError):
     """The object is not a kind kubectl can report rollout status for."""
 
 

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from console.errors import OpsConsoleError
+
 __all__ = [
     "NOTHING",
     "Requirement",
@@ -27,7 +29,7 @@ __all__ = [
 ]
 
 
-class SelectorError(ValueError):
+class SelectorError(OpsConsoleError, ValueError):
     """A label selector that does not parse; the message says what and where."""
 
 

@@ -27,12 +27,14 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from console.errors import OpsConsoleError
+
 __all__ = ["KINDS", "KindSpec", "RawWatch", "WatchExpired", "cut_response", "list_objects"]
 
 Obj = dict[str, Any]
 
 
-class WatchExpired(Exception):
+class WatchExpired(OpsConsoleError):
     """The server answered 410 Gone: the resourceVersion is too old to resume from; list again."""
 
 

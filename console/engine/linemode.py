@@ -21,9 +21,10 @@ from console.engine.answers_schema import validate_answers
 from console.engine.runner import OutputLine
 from console.engine.session import ChangeSession, SessionError
 from console.engine.state import Next
+from console.errors import OpsConsoleError
 
 
-class AnswersError(ValueError):
+class AnswersError(OpsConsoleError, ValueError):
     """The answers file is missing an answer the change needs, or is malformed."""
 
 

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from sshsig.allowed_signers import AllowedSigner
 from sshsig.sshsig import SshsigSignature
 
+from console.errors import OpsConsoleError
 from console.governance.envelope import SIGNATURE_NAMESPACE
 
 ROLE_PREFIX = "role:"
@@ -45,11 +46,11 @@ KEY_TYPES = (
 _TIME = re.compile(r"^(\d{8})(\d{4})?(\d{2})?Z$")
 
 
-class AllowedSignersError(ValueError):
+class AllowedSignersError(OpsConsoleError, ValueError):
     """The allowed-signers file says something the console will not act on; one sentence naming file and line."""
 
 
-class SignatureFormatError(ValueError):
+class SignatureFormatError(OpsConsoleError, ValueError):
     """Bytes that are not an armored SSH signature."""
 
 

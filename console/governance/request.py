@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from console.errors import OpsConsoleError
+
 FORMAT = "opsconsole-start-request/1"
 REDACTED = "[REDACTED]"
 # The order in which two requests are compared when naming what differs: identity first (a replay from another
@@ -41,7 +43,7 @@ _TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-class RequestError(ValueError):
+class RequestError(OpsConsoleError, ValueError):
     """A start request cannot be built or read; the message is one sentence naming the field."""
 
 

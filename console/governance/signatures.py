@@ -17,6 +17,7 @@ from pathlib import Path
 
 import sshsig
 
+from console.errors import OpsConsoleError
 from console.governance.allowed_signers import AllowedSigners, AllowedSignersError, SignerKey, parse_allowed_signers
 from console.governance.envelope import SIGNATURE_NAMESPACE, Approval, build_envelope
 
@@ -24,7 +25,7 @@ from console.governance.envelope import SIGNATURE_NAMESPACE, Approval, build_env
 _SSH_KEYGEN_TIMEOUT_S = 60
 
 
-class SigningError(RuntimeError):
+class SigningError(OpsConsoleError, RuntimeError):
     """ssh-keygen could not sign; the message is one sentence with its own last line of complaint."""
 
 

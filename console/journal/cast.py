@@ -18,10 +18,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from console.errors import OpsConsoleError
+
 STREAMS = ("o", "m")
 
 
-class CastError(ValueError):
+class CastError(OpsConsoleError, ValueError):
     """A cast file that cannot be read as asciicast v2."""
 
 

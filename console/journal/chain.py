@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from console.errors import OpsConsoleError
+
 GENESIS: str = "0" * 64
 TORN_TAIL = "journal.torn_tail"
 NEWLINE_RESTORED = "journal.newline_restored"
@@ -98,7 +100,7 @@ class Event:
         return parse_ts(self.ts)
 
 
-class JournalError(Exception):
+class JournalError(OpsConsoleError):
     """Base class of every journal failure."""
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from console.errors import OpsConsoleError
 from console.journal.journal import fsync_dir, utc_ts
 
 ID_RE = re.compile(r"^CHG-(\d{4})-(\d{4,})$")
@@ -32,7 +33,7 @@ OUTPUT_RE = re.compile(r"^(\d{3,})-")
 INDEX_FILE = "change.json"
 
 
-class StoreError(Exception):
+class StoreError(OpsConsoleError):
     """Base class of record store failures."""
 
 

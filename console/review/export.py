@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from console.errors import OpsConsoleError
 from console.journal.cast import CastError, read_cast
 from console.journal.journal import Event, read_events, verify
 from console.journal.store import ChangeRef, RecordStore
@@ -28,7 +29,7 @@ FORMATS = ("md", "html")
 ANSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 
 
-class ExportError(ValueError):
+class ExportError(OpsConsoleError, ValueError):
     """An export that cannot be made (unknown format)."""
 
 

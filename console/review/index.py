@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from console.errors import OpsConsoleError
 from console.journal import events as ev
 from console.journal.journal import read_events, verify
 from console.journal.store import DIR_RE
@@ -241,7 +242,7 @@ FILTER_KEYS = {
 }
 
 
-class QueryError(ValueError):
+class QueryError(OpsConsoleError, ValueError):
     """A filter query that cannot be understood, e.g. an unknown ``key:``."""
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
+from console.errors import OpsConsoleError
 from console.review.summary import format_duration
 
 PERIODS = ("week", "month")
@@ -30,7 +31,7 @@ class RowLike(Protocol):
     rolled_back: bool
 
 
-class ReportError(ValueError):
+class ReportError(OpsConsoleError, ValueError):
     """A report that cannot be built as asked (an unknown period, a malformed date)."""
 
 

@@ -21,6 +21,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
+from console.errors import OpsConsoleError
 from console.runbook.models import BUILTIN_PARAMS, IDENTITY_PARAMS, Runbook, Step
 from console.runbook.params import ParamError, coerce, placeholders
 
@@ -45,7 +46,7 @@ class Problem:
         return f"{self.file}:{self.line}:{self.col}: {self.path or '(document)'}: {self.message}"
 
 
-class RunbookError(Exception):
+class RunbookError(OpsConsoleError):
     """A runbook that cannot be used; ``problems`` holds every problem found."""
 
     def __init__(self, problems: list[Problem]):

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from console.errors import OpsConsoleError
+
 if TYPE_CHECKING:
     from console.runbook.models import Param, Runbook, Step
 
@@ -21,7 +23,7 @@ PLACEHOLDER = re.compile(r"\{\{([A-Za-z_][A-Za-z0-9_-]*)\}\}|\{([A-Za-z_][A-Za-z
 NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
-class ParamError(ValueError):
+class ParamError(OpsConsoleError, ValueError):
     """A parameter value is missing, of the wrong type, or outside what the runbook allows."""
 
 

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from console.errors import OpsConsoleError
+
 LineSink = Callable[[str], None]
 
 
-class TerraformError(Exception):
+class TerraformError(OpsConsoleError):
     """Base class of every error raised by the Terraform drivers."""
 
 
