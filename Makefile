@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test system-deps bench clean
+.PHONY: run check test system-deps bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -26,11 +26,17 @@ system-deps:
 run: $(STAMP)
 	$(VENV)/bin/opsconsole demo
 
+# Lint, types and the import contracts (layers, the UI kept out of the core) in pyproject.toml.
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/lint-imports
+
 # Two passes, both always run: every test that can share the machine, spread over PYTEST_WORKERS processes
 # (pytest-xdist; auto = one per CPU), then the tests marked serial, alone. The target fails if either pass fails;
 # a pass with nothing to run (pytest's exit 5, e.g. no serial test among PYTEST_ARGS) is not a failure.
 # PYTEST_ARGS narrows both passes (paths, -k EXPR, -x); it must not carry its own -m.
-test: $(STAMP) system-deps
+test: check $(STAMP) system-deps
 	@status=0; \
 	$(PY) -m pytest -m "not serial" -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then status=$$rc; fi; \

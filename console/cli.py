@@ -16,8 +16,19 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from console import __version__
+from console.errors import OpsConsoleError
+
+if TYPE_CHECKING:  # the modules themselves are imported where used, for start-up time
+    from console.cluster.kube import KubeAccess
+    from console.cluster.source import WatchHandle
+    from console.config import Policy
+    from console.engine.linemode import LineDriver
+    from console.engine.policy import Approval
+    from console.engine.session import ChangeSession, StartRequest
+    from console.journal.store import ChangeRef, RecordStore
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -35,7 +46,7 @@ close: {outcome: auto, followups: ["..."], signoff: {name: alice, role: operator
 """
 
 
-class CliError(Exception):
+class CliError(OpsConsoleError):
     """A problem to report to the operator as one sentence, with an exit code."""
 
     def __init__(self, message: str, code: int = EXIT_FAIL):
@@ -110,7 +121,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 # -- records ---------------------------------------------------------------------------------------------------
 
 
-def _store(args: argparse.Namespace):
+def _store(args: argparse.Namespace) -> RecordStore:
     from console.journal.store import RecordStore
     from console.review.records import resolve_records_dir
 
@@ -121,7 +132,7 @@ def _store(args: argparse.Namespace):
     return RecordStore(root)
 
 
-def _find(store, change_id: str):
+def _find(store: RecordStore, change_id: str) -> ChangeRef:
     from console.journal.store import ChangeNotFound
 
     try:
@@ -132,7 +143,7 @@ def _find(store, change_id: str):
 
 def _table(rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)).rstrip() for r in rows]
 
 
 def cmd_records_list(args: argparse.Namespace) -> int:
@@ -168,7 +179,7 @@ def cmd_records_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _list_refused(store, *, as_json: bool) -> int:
+def _list_refused(store: RecordStore, *, as_json: bool) -> int:
     """Refused starts, oldest first (newest last); exit 1 when a log is damaged, after what can be read."""
     from console.journal.audit import read_refusals, refusal_rows
 
@@ -246,16 +257,16 @@ def cmd_records_render(args: argparse.Namespace) -> int:
 # -- changes ---------------------------------------------------------------------------------------------------
 
 
-def _policy(args: argparse.Namespace):
+def _policy(args: argparse.Namespace) -> Policy:
     from console.config import load_policy
 
     return load_policy(getattr(args, "config", None))
 
 
-def _parse_approvals(items: Sequence[str]):
+def _parse_approvals(items: Sequence[str]) -> list[Approval]:
     from console.engine.policy import Approval
 
-    out = []
+    out: list[Approval] = []
     for item in items:
         parts = item.split(":", 2)
         if len(parts) < 2 or not parts[0].strip() or not parts[1].strip():
@@ -273,7 +284,7 @@ def _current_context(kubeconfig: str | None) -> str:
     return str(config["current-context"])
 
 
-def _unmapped_context(context: str, kubeconfig: str | None, policy) -> str:
+def _unmapped_context(context: str, kubeconfig: str | None, policy: Policy) -> str:
     """Why a context has no environment: not in the kubeconfig at all, or not named by policy."""
     from console.engine.kubecontext import kubeconfig_paths, load_merged
 
@@ -339,6 +350,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         request = StartRequest(runbook_path=Path(args.runbook), environment=environment or "", context=context, operator=operator)
         _refused(store, policy, request, refusal)
         raise CliError(refusal)
+    assert environment is not None  # no environment is a refusal, above
     params = {**{str(k): v for k, v in (data.get("params") or {}).items()}, **given}
     approvals = _parse_approvals(args.approval)
     if answers:
@@ -361,7 +373,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _drive(LineDriver(session, answers=answers), session)
 
 
-def _refused(store, policy, request, reason: str) -> None:
+def _refused(store: RecordStore, policy: Policy, request: StartRequest, reason: str) -> None:
     """A start refused here, before the session's own checks, is recorded like the ones the session refuses."""
     from console.engine.redact import Redactor
     from console.journal.audit import refuse
@@ -371,7 +383,7 @@ def _refused(store, policy, request, reason: str) -> None:
         _err(f"opsconsole: {problem}")
 
 
-def _drive(driver, session) -> int:
+def _drive(driver: LineDriver, session: ChangeSession) -> int:
     try:
         return driver.drive()
     except (EOFError, KeyboardInterrupt):
@@ -426,9 +438,8 @@ def _user() -> str:
 # -- the UI ----------------------------------------------------------------------------------------------------
 
 
-def _ui(args: argparse.Namespace, policy, **kwargs) -> int:
+def _ui(args: argparse.Namespace, policy: Policy, **kwargs: Any) -> int:
     from console.review.records import resolve_records_dir
-
     from screens.app import run_app  # the UI is imported only when it is wanted
 
     return run_app(
@@ -464,7 +475,7 @@ def _start_review(records_dir: Path) -> int:
     return run_review(records_dir=records_dir)
 
 
-def _start_watch(*, kube, policy, context: str, namespace: str | None, handle) -> int:
+def _start_watch(*, kube: KubeAccess, policy: Policy, context: str, namespace: str | None, handle: WatchHandle) -> int:
     """``opsconsole watch``'s dashboard, on the watch the command has already started."""
     from screens.cluster import run_watch  # the UI is imported only when it is wanted
 
@@ -474,7 +485,7 @@ def _start_watch(*, kube, policy, context: str, namespace: str | None, handle) -
 # -- parser ----------------------------------------------------------------------------------------------------
 
 
-def _optional_commands(sub: argparse._SubParsersAction) -> None:
+def _optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Commands whose modules may be absent from a slimmed install register themselves when present."""
     try:
         from kubesim import command as sim_command
@@ -570,20 +581,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _friendly(exc: BaseException) -> str | None:
-    """The one-sentence form of errors an operator can fix; None for anything else (a bug)."""
-    from console.config import ConfigError
-    from console.demo import DemoError
-    from console.engine.kubecontext import KubeconfigError
-    from console.engine.linemode import AnswersError
-    from console.engine.session import SessionError
-    from console.journal.journal import JournalError
-    from console.journal.store import StoreError
-    from console.runbook.loader import RunbookError
-    from console.runbook.params import ParamError
+    """The one-sentence form of errors an operator can fix (every OpsConsoleError, and OS errors); None for a bug."""
+    if isinstance(exc, OpsConsoleError):
+        from console.runbook.loader import RunbookError  # only on this path: the loader brings ruamel and pydantic
 
-    if isinstance(exc, RunbookError):
-        return "the runbook is invalid:\n" + str(exc)
-    if isinstance(exc, CliError | JournalError | StoreError | ParamError | ConfigError | KubeconfigError | SessionError | AnswersError | DemoError):
+        if isinstance(exc, RunbookError):
+            return "the runbook is invalid:\n" + str(exc)  # one line per problem, each saying where
         return str(exc)
     if isinstance(exc, PermissionError):
         return f"{exc.filename}: permission denied"

@@ -48,11 +48,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from console.errors import OpsConsoleError
+
 CONFIG_NAME = "opsconsole.toml"
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+RiskLevel = Literal["low", "medium", "high", "critical"]
+RISK_LEVELS: tuple[RiskLevel, ...] = ("low", "medium", "high", "critical")
 
 
-class ConfigError(ValueError):
+class ConfigError(OpsConsoleError, ValueError):
     """The policy file cannot be read or says something invalid; the message names the file and the key."""
 
 
@@ -71,7 +76,7 @@ class Environment(_Model):
 class Window(_Model):
     """When changes of one risk level may start."""
 
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(default_factory=lambda: list(DAYS))
+    days: list[Day] = Field(default_factory=lambda: list(DAYS))
     start: str = "00:00"
     end: str = "24:00"
     tz: str = "UTC"
@@ -128,7 +133,7 @@ def _default_environments() -> dict[str, Environment]:
     }
 
 
-def _default_approvals() -> dict[str, list[str]]:
+def _default_approvals() -> dict[RiskLevel, list[str]]:
     return {
         "low": [],
         "medium": ["senior-engineer"],
@@ -137,7 +142,7 @@ def _default_approvals() -> dict[str, list[str]]:
     }
 
 
-def _default_windows() -> dict[str, Window]:
+def _default_windows() -> dict[RiskLevel, Window]:
     return {
         "low": Window(),
         "medium": Window(),
@@ -151,8 +156,8 @@ class Policy(_Model):
 
     records_dir: str | None = None
     environments: dict[str, Environment] = Field(default_factory=_default_environments)
-    approvals: dict[Literal["low", "medium", "high", "critical"], list[str]] = Field(default_factory=_default_approvals)
-    windows: dict[Literal["low", "medium", "high", "critical"], Window] = Field(default_factory=_default_windows)
+    approvals: dict[RiskLevel, list[str]] = Field(default_factory=_default_approvals)
+    windows: dict[RiskLevel, Window] = Field(default_factory=_default_windows)
     limits: Limits = Field(default_factory=Limits)
     escalation: Escalation = Field(default_factory=Escalation)
     rollback: Rollback = Field(default_factory=Rollback)
@@ -167,11 +172,14 @@ class Policy(_Model):
         return None
 
     def required_roles(self, risk: str) -> list[str]:
-        defaults = _default_approvals()
-        return list(self.approvals.get(risk, defaults.get(risk, [])))  # type: ignore[arg-type]
+        if risk not in RISK_LEVELS:  # a level neither policy nor the defaults name: no roles, any time (window below)
+            return []
+        return list(self.approvals.get(risk, _default_approvals().get(risk, [])))
 
     def window(self, risk: str) -> Window:
-        return self.windows.get(risk, _default_windows().get(risk, Window()))  # type: ignore[arg-type]
+        if risk not in RISK_LEVELS:
+            return Window()
+        return self.windows.get(risk, _default_windows().get(risk, Window()))
 
 
 def config_candidates(explicit: str | None = None, *, cwd: Path | None = None, env: dict[str, str] | None = None) -> list[Path]:

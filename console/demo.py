@@ -20,6 +20,8 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
+from console.errors import OpsConsoleError
+
 
 def _die_with_parent() -> None:
     """In the child, before exec: ask Linux to send SIGTERM when the console dies, so no cluster is left behind."""
@@ -30,7 +32,7 @@ def _die_with_parent() -> None:
         pass  # not Linux: close() still stops it when the console exits normally
 
 
-class DemoError(RuntimeError):
+class DemoError(OpsConsoleError, RuntimeError):
     """The rehearsal cluster did not come up."""
 
 
@@ -52,7 +54,8 @@ class RehearsalProcess:
 
     def _server(self) -> str:
         config = YAML(typ="safe").load(self.kubeconfig.read_text())
-        return config["clusters"][0]["cluster"]["server"]
+        server: str = config["clusters"][0]["cluster"]["server"]
+        return server
 
     def _wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -7,6 +7,7 @@ chunked responses with one JSON event per line, ended after ``timeoutSeconds``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -68,9 +69,9 @@ class ApiHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: SimHTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature from the base class
+    def log_message(self, format: str, *args: Any) -> None:
         if os.environ.get("OPSCONSOLE_SIM_ACCESS_LOG"):
-            log.info("%s " + format, self.address_string(), *args)
+            log.info("%s %s", self.address_string(), format % args)
 
     def setup(self) -> None:
         super().setup()
@@ -113,10 +114,8 @@ class ApiHandler(BaseHTTPRequestHandler):
     def _abort(self) -> None:
         """Cut the connection without ending the stream: what a dropped network looks like."""
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):  # already closed
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     # ----- dispatch --------------------------------------------------------------------------------------
     def do_GET(self) -> None:
@@ -233,8 +232,8 @@ class ApiHandler(BaseHTTPRequestHandler):
                     return self._json(200, tables.table(r.res.name, [obj], now, resource_version=obj["metadata"]["resourceVersion"]))
                 return self._json(200, obj)
             if method == "PUT":
-                obj, created = verbs.put(r.res, ns, r.name, self._body(body), dry_run=dry)
-                return self._json(201 if created else 200, obj)
+                obj, is_new = verbs.put(r.res, ns, r.name, self._body(body), dry_run=dry)
+                return self._json(201 if is_new else 200, obj)
             if method == "PATCH":
                 return self._json(200, verbs.patch(r.res, ns, r.name, body, self.headers.get("Content-Type", ""), dry_run=dry))
             if method == "DELETE":
@@ -274,18 +273,19 @@ class ApiHandler(BaseHTTPRequestHandler):
         lines, pod, container = verbs.log(ns, name, q)
         text = "".join(line + "\n" for line in lines).encode()
         if q.get("follow") != "true":
-            return self._send(200, text, "text/plain")
+            self._send(200, text, "text/plain")
+            return
         self._start_stream("text/plain")
         if text:
             self._chunk(text)
         seen = len(logs.pod_log(pod, container, cluster.clock.now()))
         while not self.server.stopping.is_set() and not self.server.down:
             self.server.stopping.wait(0.5)
-            pod = cluster.store.peek("pods", ns, name)
-            if pod is None:
+            current = cluster.store.peek("pods", ns, name)
+            if current is None:
                 break
             try:
-                now_lines = logs.pod_log(pod, container, cluster.clock.now())
+                now_lines = logs.pod_log(current, container, cluster.clock.now())
             except logs.NotStarted:
                 break
             if len(now_lines) > seen:
@@ -325,7 +325,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             if ev.type == "BOOKMARK":
                 if not bookmarks:
                     return None
-                obj = {"kind": r.res.kind, "apiVersion": r.res.api_version, "metadata": ev.obj["metadata"]}
+                obj: Obj = {"kind": r.res.kind, "apiVersion": r.res.api_version, "metadata": ev.obj["metadata"]}
                 return json.dumps({"type": "BOOKMARK", "object": obj}).encode() + b"\n"
             if plain:
                 return ev.encoded()
@@ -337,7 +337,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                 type_ = "MODIFIED" if now_in and was_in else ("ADDED" if now_in else "DELETED")
             elif not match(ev.obj):
                 return None
-            obj: Obj = ev.obj
+            obj = ev.obj
             if table:
                 obj = tables.table(r.res.name, [ev.obj], cluster.clock.now(), resource_version=str(ev.rv), headers=first[0])
                 first[0] = False
@@ -379,7 +379,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                 if closed:
                     if w.dropped:
                         self._abort()
-                        return
+                        return None
                     break
             self._end_stream()
         except (BrokenPipeError, ConnectionResetError, OSError):

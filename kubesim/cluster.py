@@ -117,7 +117,9 @@ class SimCluster:
 
     def resize_claim(self, old: Obj, new: Obj) -> None:
         """Expansion only; shrinking is refused as the API server refuses it."""
-        get = lambda o: (((o.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")  # noqa: E731
+        def get(o: Obj) -> Any:
+            return (((o.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
+
         before, after = get(old), get(new)
         if before and after and _quantity(after) < _quantity((old.get("status") or {}).get("capacity", {}).get("storage", before)):
             raise Invalid.for_("PersistentVolumeClaim", old["metadata"]["name"],

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.speed < 0:
         print("opsconsole sim: --speed must be zero or more.", file=sys.stderr)
         return 2
-    clock, clusters = make_clusters(args.scenario, speed=args.speed, faults=faults_from(args))
+    _clock, clusters = make_clusters(args.scenario, speed=args.speed, faults=faults_from(args))
     host = SimHost(clusters, port=args.port)
     try:
         host.start()
@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     OutagePlan(args.outage_at, args.outage_for).arm(host, stop)
     main = clusters[0]
     print(f"Rehearsal cluster ({args.scenario}, speed {args.speed:g}x) serving at {host.url}\n"
-          f"  {_count(main.store.count('nodes'), 'node')}, {_count(main.store.count('pods'), 'pod')}; second context rehearsal-b at {host.url_for('b')}\n\n"
+          f"  {_count(main.store.count('nodes'), 'node')}, {_count(main.store.count('pods'), 'pod')}; "
+          f"second context rehearsal-b at {host.url_for('b')}\n\n"
           f"  export KUBECONFIG={path}\n"
           f"  kubectl get pods -A\n"
           f"  kubectl --context rehearsal-b get pods\n\n"

@@ -15,8 +15,8 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from kubesim.clock import rfc3339
-from kubesim.errors import ApiError
 from kubesim.deployments import DeploymentController, ReplicaSetController
+from kubesim.errors import ApiError
 from kubesim.kubelet import Kubelet
 from kubesim.store import WatchEvent
 from kubesim.workloads import DaemonSetController, StatefulSetController

@@ -130,7 +130,8 @@ def _containers_ok(spec: Obj, path: str, causes: list[tuple[str, str]]) -> None:
         if not c.get("name"):
             causes.append((f"{path}.containers[{i}].name", "Required value"))
         elif not _LABEL.match(c["name"]):
-            causes.append((f"{path}.containers[{i}].name", f'Invalid value: "{c["name"]}": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or \'-\''))
+            causes.append((f"{path}.containers[{i}].name",
+                           f'Invalid value: "{c["name"]}": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or \'-\''))
         if not c.get("image"):
             causes.append((f"{path}.containers[{i}].image", "Required value"))
 
@@ -140,7 +141,9 @@ def validate(res: Resource, obj: Obj) -> None:
     causes: list[tuple[str, str]] = []
     name = obj.get("metadata", {}).get("name", "")
     if res.name != "events" and (not name or len(name) > 253 or not _DNS1123.match(name)):
-        causes.append(("metadata.name", f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, \'-\' or \'.\', and must start and end with an alphanumeric character'))
+        message = (f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '
+                   "'-' or '.', and must start and end with an alphanumeric character")
+        causes.append(("metadata.name", message))
     spec = obj.get("spec") or {}
     if res.name == "pods":
         _containers_ok(spec, "spec", causes)

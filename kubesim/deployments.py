@@ -49,7 +49,8 @@ def _strip_hash(template: Obj) -> Obj:
     t = clone(template)
     labels = (t.get("metadata") or {}).get("labels") or {}
     labels.pop(HASH_LABEL, None)
-    return normalize(t)
+    normalized: Obj = normalize(t)
+    return normalized
 
 
 def revision(obj: Obj) -> int:
@@ -189,9 +190,7 @@ class DeploymentController:
         total = sum(r["spec"]["replicas"] for r in everything)
         # scale the new ReplicaSet up (or down when the Deployment shrank)
         cur = new_rs["spec"]["replicas"]
-        if not any(r["spec"]["replicas"] for r in olds):
-            self._scale(d, new_rs, size)
-        elif cur > size:
+        if not any(r["spec"]["replicas"] for r in olds) or cur > size:
             self._scale(d, new_rs, size)
         elif cur < size and total < size + surge:
             self._scale(d, new_rs, cur + min(size + surge - total, size - cur))
@@ -244,7 +243,10 @@ class DeploymentController:
         rss = _controlled(self.store.owned_by(uid, "replicasets"), uid)
         new_name = new_rs["metadata"]["name"] if new_rs else ""
         size = d["spec"]["replicas"]
-        st = lambda r, k: (r.get("status") or {}).get(k, 0)  # noqa: E731
+
+        def st(r: Obj, k: str) -> Any:
+            return (r.get("status") or {}).get(k, 0)
+
         replicas = sum(st(r, "replicas") for r in rss)
         updated = sum(st(r, "replicas") for r in rss if r["metadata"]["name"] == new_name)
         ready = sum(st(r, "readyReplicas") for r in rss)
@@ -318,7 +320,8 @@ class ReplicaSetController:
             active = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
         ready = sum(1 for p in active if is_ready(p))
         labels = rs["spec"]["template"]["metadata"].get("labels") or {}
-        status = {"replicas": len(active), "fullyLabeledReplicas": sum(1 for p in active if labels.items() <= (p["metadata"].get("labels") or {}).items()),
+        fully_labeled = sum(1 for p in active if labels.items() <= (p["metadata"].get("labels") or {}).items())
+        status = {"replicas": len(active), "fullyLabeledReplicas": fully_labeled,
                   "readyReplicas": ready, "availableReplicas": ready, "observedGeneration": rs["metadata"].get("generation", 1)}
         if status != rs.get("status"):
             def do(o: Obj) -> None:

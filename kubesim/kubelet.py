@@ -185,7 +185,8 @@ class Kubelet:
 
     def _backoff(self, n: int) -> float:
         t = self.cluster.timings
-        return min(t.backoff_base * (2 ** max(0, n - 1)), t.backoff_max)
+        delay: float = min(t.backoff_base * (2 ** max(0, n - 1)), t.backoff_max)
+        return delay
 
     def _advance(self, pod: Obj, c: Obj, cr: ContainerRun, run: PodRun, now: float) -> None:
         t = self.cluster.timings
@@ -306,7 +307,8 @@ class Kubelet:
         n = self.store.peek("nodes", "", node) or {}
         for a in (n.get("status") or {}).get("addresses") or []:
             if a["type"] == "InternalIP":
-                return a["address"]
+                address: str = a["address"]
+                return address
         return "10.0.0.1"
 
     def _terminating(self, pod: Obj, now: float) -> float | None:

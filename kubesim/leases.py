@@ -10,7 +10,7 @@ Validation follows Kubernetes' pkg/apis/coordination/validation (``ValidateLease
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from kubesim.errors import BadRequest
@@ -59,7 +59,7 @@ def parse_micro_time(text: str) -> datetime:
     extra = rest[z.end():]
     if extra:
         raise DecodeError(f'parsing time "{text}": extra text: "{extra}"')
-    offset = timezone.utc
+    offset = UTC
     if z.group(1):
         delta = timedelta(hours=int(z.group(2)), minutes=int(z.group(3)))
         offset = timezone(delta if z.group(1) == "+" else -delta)
@@ -72,7 +72,7 @@ def parse_micro_time(text: str) -> datetime:
 
 def format_micro_time(t: datetime) -> str:
     """How the API server writes a MicroTime: UTC, six fractional digits, ``Z``."""
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def decode(body: Obj) -> None:

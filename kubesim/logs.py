@@ -7,7 +7,7 @@ simulated seconds; a container whose image says ``crash`` logs its fatal error j
 from __future__ import annotations
 
 import zlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from kubesim.clock import parse_rfc3339
@@ -25,7 +25,7 @@ class NotStarted(Exception):
 
 
 def _ts(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _app(image: str) -> str:
@@ -70,7 +70,7 @@ def _window(app: str, image: str, name: str, start: float, end: float, crashed: 
 def pod_log(pod: Obj, container: str, now: float, *, previous: bool = False) -> list[str]:
     """The log lines of one container of ``pod`` as of ``now``."""
     name = pod["metadata"]["name"]
-    spec_c = next((c for c in pod["spec"].get("containers") or [] if c["name"] == container), {})
+    spec_c: dict[str, Any] = next((c for c in pod["spec"].get("containers") or [] if c["name"] == container), {})
     image = spec_c.get("image", "")
     app = _app(image)
     status = next((c for c in (pod.get("status") or {}).get("containerStatuses") or [] if c["name"] == container), None)

@@ -94,9 +94,9 @@ def strategic_merge(target: Any, patch: Any, parent: str = "") -> Any:
 
 
 def _merge_list(current: Any, patch: list[Any], field: str, parent: str) -> list[Any]:
-    current = list(current or [])
+    merged: list[Any] = list(current or [])
     if field in SET_LISTS:
-        return current + [x for x in patch if x not in current]
+        return merged + [x for x in patch if x not in merged]
     key = _merge_key(field, parent)
     if key is None or not all(isinstance(x, dict) for x in patch):
         if any(isinstance(x, dict) and x.get("$patch") == "replace" for x in patch):
@@ -106,15 +106,15 @@ def _merge_list(current: Any, patch: list[Any], field: str, parent: str) -> list
         if item.get("$patch") == "replace":
             return [copy.deepcopy(x) for x in patch if x.get("$patch") is None]
         kv = _item_key(item, key)
-        idx = next((i for i, c in enumerate(current) if _item_key(c, key) == kv), None)
+        idx = next((i for i, c in enumerate(merged) if _item_key(c, key) == kv), None)
         if item.get("$patch") == "delete":
             if idx is not None:
-                current.pop(idx)
+                merged.pop(idx)
         elif idx is None:
-            current.append(strategic_merge({}, item, field))
+            merged.append(strategic_merge({}, item, field))
         else:
-            current[idx] = strategic_merge(current[idx], item, field)
-    return current
+            merged[idx] = strategic_merge(merged[idx], item, field)
+    return merged
 
 
 def _pointer(path: str) -> list[str]:

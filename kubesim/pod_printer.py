@@ -180,7 +180,8 @@ def _pod_ip(status: Obj) -> str:
     # The v1 -> internal conversion keeps podIP when it is set and otherwise takes podIPs[0]; printPod prints
     # the first internal pod IP.
     if status.get("podIP"):
-        return status["podIP"]
+        ip: str = status["podIP"]
+        return ip
     ips = status.get("podIPs") or []
     return (ips[0].get("ip") if ips else "") or "<none>"
 

@@ -74,6 +74,7 @@ def _fields(buf: bytes) -> list[tuple[int, int, Any]]:
     while i < len(buf):
         key, i = _varint(buf, i)
         num, wt = key >> 3, key & 7
+        val: int | bytes
         if wt == 0:
             val, i = _varint(buf, i)
         elif wt == 2:
@@ -119,7 +120,7 @@ def decode_message(buf: bytes, schema: Schema) -> dict[str, Any]:
             if kind == "map_sb":
                 out.setdefault(name, {})[key] = base64.b64encode(value).decode()
             elif kind == "map_qty":  # resource.Quantity: message {1: string}
-                out.setdefault(name, {})[key] = dict((n, v) for n, _, v in _fields(value)).get(1, b"").decode()
+                out.setdefault(name, {})[key] = {n: v for n, _, v in _fields(value)}.get(1, b"").decode()
             else:
                 out.setdefault(name, {})[key] = value.decode()
         else:

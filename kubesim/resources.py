@@ -67,7 +67,8 @@ def _scale(kind: str, group: str, version: str) -> dict[str, tuple[str, str, str
 
 
 RESOURCES: list[Resource] = [
-    Resource("namespaces", "Namespace", "", "v1", False, ("ns",), verbs=("create", "delete", "get", "list", "patch", "update", "watch"), subresources=_status("Namespace", "", "v1")),
+    Resource("namespaces", "Namespace", "", "v1", False, ("ns",), verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
+             subresources=_status("Namespace", "", "v1")),
     Resource("nodes", "Node", "", "v1", False, ("no",), subresources=_status("Node", "", "v1")),
     Resource(
         "pods", "Pod", "", "v1", True, ("po",), ("all",),
@@ -86,7 +87,8 @@ RESOURCES: list[Resource] = [
     Resource("replicasets", "ReplicaSet", "apps", "v1", True, ("rs",), ("all",), subresources=_scale("ReplicaSet", "apps", "v1")),
     Resource("statefulsets", "StatefulSet", "apps", "v1", True, ("sts",), ("all",), subresources=_scale("StatefulSet", "apps", "v1")),
     Resource("daemonsets", "DaemonSet", "apps", "v1", True, ("ds",), ("all",), subresources=_status("DaemonSet", "apps", "v1")),
-    Resource("poddisruptionbudgets", "PodDisruptionBudget", "policy", "v1", True, ("pdb",), subresources=_status("PodDisruptionBudget", "policy", "v1")),
+    Resource("poddisruptionbudgets", "PodDisruptionBudget", "policy", "v1", True, ("pdb",),
+             subresources=_status("PodDisruptionBudget", "policy", "v1")),
     Resource("leases", "Lease", "coordination.k8s.io", "v1", True, has_status=False, unconditional_update=False, create_on_update=True),
 ]
 

@@ -143,14 +143,18 @@ def build_small(cluster: SimCluster) -> None:
     b = Builder(cluster)
     cluster.store.create("nodes", node("staging-node-1", 40, cluster.clock.now() - 4 * DAY), owned=True)
     _base(b, ["staging"])
-    b.create("configmaps", "staging", {"metadata": {"name": "web-config"}, "data": {"OLLAMA_URL": "http://ollama.staging:11434", "LOG_LEVEL": "debug"}})
+    b.create("configmaps", "staging",
+             {"metadata": {"name": "web-config"}, "data": {"OLLAMA_URL": "http://ollama.staging:11434", "LOG_LEVEL": "debug"}})
     b.create("deployments", "staging", deployment("staging", "web", 1, [container("web", "registry.local/web:1.5.0-rc1", 8080)]))
 
 
 def _settled_pod(rs: Obj, name: str, node_name: str, ip: str, host_ip: str, started: float) -> Obj:
     ts = rfc3339(started)
     c = rs["spec"]["template"]["spec"]["containers"][0]
-    cond = lambda t: {"type": t, "status": "True", "lastProbeTime": None, "lastTransitionTime": ts}  # noqa: E731
+
+    def cond(t: str) -> dict[str, Any]:
+        return {"type": t, "status": "True", "lastProbeTime": None, "lastTransitionTime": ts}
+
     return {
         "kind": "Pod", "apiVersion": "v1",
         "metadata": {"name": name, "generateName": rs["metadata"]["name"] + "-", "namespace": rs["metadata"]["namespace"],
@@ -207,8 +211,12 @@ def build_large(cluster: SimCluster, *, nodes: int = 500, namespaces: int = 50, 
                            "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability."},
                           {"type": "Progressing", "status": "True", "lastUpdateTime": ts, "lastTransitionTime": ts,
                            "reason": "NewReplicaSetAvailable", "message": f'ReplicaSet "{rs["metadata"]["name"]}" has successfully progressed.'}]}
-            store.update("deployments", ns, name, lambda o, s=status: (o["metadata"].setdefault("annotations", {}).__setitem__(REVISION, "1"),
-                                                                       o.__setitem__("status", s)))
+
+            def settle(o: dict[str, Any], s: dict[str, Any] = status) -> None:
+                o["metadata"].setdefault("annotations", {})[REVISION] = "1"
+                o["status"] = s
+
+            store.update("deployments", ns, name, settle)
     cluster.controllers.run_until_idle()
     cluster.events.enabled = True
 

@@ -7,6 +7,7 @@ A fault thread applies the timed fault (cutting every watch every N seconds).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from http.server import ThreadingHTTPServer
@@ -43,10 +44,8 @@ class SimHTTPServer(ThreadingHTTPServer):
         with self._conns_lock:
             conns = list(self._conns)
         for c in conns:
-            try:
+            with contextlib.suppress(OSError):  # already closed by its client
                 c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         return len(conns)
 
 

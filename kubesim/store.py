@@ -9,6 +9,7 @@ they are stored, so readers may hold them without copying; ``get`` hands out a p
 
 from __future__ import annotations
 
+import builtins
 import json
 import queue
 import random
@@ -29,9 +30,10 @@ Key = tuple[str, str]  # (namespace or "", name)
 MAX_BACKLOG = 200_000
 
 
-def clone(obj: Any) -> Any:
-    """A deep copy of JSON data (faster than copy.deepcopy for this shape)."""
-    return json.loads(json.dumps(obj))
+def clone(obj: Obj) -> Obj:
+    """A deep copy of a JSON object (faster than copy.deepcopy for this shape)."""
+    copied: Obj = json.loads(json.dumps(obj))
+    return copied
 
 
 @dataclass(eq=False)
@@ -130,6 +132,7 @@ class Store:
             self._sorted[resource] = ks
         return ks
 
+    # Below this method, annotations in the class body spell the builtin ``builtins.list``: ``list`` names the method.
     def list(self, resource: str, namespace: str | None = None) -> list[Obj]:
         """Snapshots (read-only) in key order, optionally in one namespace."""
         with self.lock:
@@ -141,7 +144,7 @@ class Store:
     def count(self, resource: str) -> int:
         return len(self._objs.get(resource, {}))
 
-    def owned_by(self, uid: str, resource: str | None = None) -> list[Obj]:
+    def owned_by(self, uid: str, resource: str | None = None) -> builtins.list[Obj]:
         """Objects whose ownerReferences name ``uid`` (snapshots)."""
         with self.lock:
             out = []
@@ -152,7 +155,7 @@ class Store:
                         out.append(o)
             return out
 
-    def dependents(self, uid: str) -> list[tuple[str, str, str]]:
+    def dependents(self, uid: str) -> builtins.list[tuple[str, str, str]]:
         with self.lock:
             return list(self._owned.get(uid, ()))
 
@@ -301,7 +304,7 @@ class Store:
         with self.lock:
             self._listeners.append(fn)
 
-    def watch(self, resource: str, since: int | None) -> tuple[Watcher, list[WatchEvent]]:
+    def watch(self, resource: str, since: int | None) -> tuple[Watcher, builtins.list[WatchEvent]]:
         """Register a watcher; return it with the events it must see first.
 
         ``since`` None means "from now, with the current objects as ADDED" (what an unset or "0" version
@@ -355,7 +358,7 @@ class Store:
             self._history.clear()
             self._compacted_rv = self._rv
 
-    def history_since(self, rv: int, resource: str | None = None) -> list[WatchEvent]:
+    def history_since(self, rv: int, resource: str | None = None) -> builtins.list[WatchEvent]:
         """Retained events after ``rv`` (ground truth for tests of watch delivery)."""
         with self.lock:
             return [e for e in self._history if e.rv > rv and (resource is None or e.resource == resource)]

@@ -156,7 +156,7 @@ def _lease(o: Obj, now: float) -> list[Any]:
     return [o["metadata"]["name"], (o.get("spec") or {}).get("holderIdentity", ""), _age(o, now)]
 
 
-N, S, I = "Name", "string", "integer"
+N, S, I = "Name", "string", "integer"  # noqa: E741 - one-letter names keep the column tables below one line each
 PRINTERS: dict[str, tuple[list[Col], Callable[[Obj, float], list[Any]]]] = {
     "pods": ([(N, S, 0), ("Ready", S, 0), ("Status", S, 0), ("Restarts", S, 0), ("Age", S, 0), ("IP", S, 1),
               ("Node", S, 1), ("Nominated Node", S, 1), ("Readiness Gates", S, 1)], pod_cells),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import builtins
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -46,15 +47,18 @@ def apply_patch(target: Obj, body: bytes, content_type: str) -> Obj:
     except json.JSONDecodeError as e:
         raise BadRequest(f"error decoding patch: {e}") from e
     ct = content_type.split(";")[0].strip()
+    patched: Obj
     if ct == "application/strategic-merge-patch+json":
-        return strategic_merge(target, patch)
-    if ct == "application/merge-patch+json":
-        return merge_patch(target, patch)
-    if ct == "application/json-patch+json":
-        return json_patch(target, patch)
-    raise UnsupportedMediaType(f"the body of the request was in an unknown format - accepted media types include: "
-                               f"application/json-patch+json, application/merge-patch+json, "
-                               f"application/strategic-merge-patch+json (got {ct})")
+        patched = strategic_merge(target, patch)
+    elif ct == "application/merge-patch+json":
+        patched = merge_patch(target, patch)
+    elif ct == "application/json-patch+json":
+        patched = json_patch(target, patch)
+    else:
+        raise UnsupportedMediaType(f"the body of the request was in an unknown format - accepted media types include: "
+                                   f"application/json-patch+json, application/merge-patch+json, "
+                                   f"application/strategic-merge-patch+json (got {ct})")
+    return patched
 
 
 def prune_nulls(value: Any) -> Any:
@@ -94,6 +98,7 @@ class Verbs:
             raise NotFound.for_(res.name, name, res.group)
         return obj
 
+    # Below this method, annotations in the class body spell the builtin ``builtins.list``: ``list`` names the method.
     def list(self, res: Resource, ns: str | None, q: dict[str, str]) -> tuple[list[Obj], str, str]:
         """(items, list resourceVersion, continue token) honouring selectors, limit and continue."""
         labels, fields = parse_labels(q.get("labelSelector")), parse_fields(q.get("fieldSelector"))
@@ -120,7 +125,7 @@ class Verbs:
                     break
             return items, str(rv), cont
 
-    def list_object(self, res: Resource, items: list[Obj], rv: str, cont: str) -> Obj:
+    def list_object(self, res: Resource, items: builtins.list[Obj], rv: str, cont: str) -> Obj:
         md: Obj = {"resourceVersion": rv}
         if cont:
             md["continue"] = cont
@@ -193,9 +198,9 @@ class Verbs:
             )
 
     def _immutable(self, res: Resource, old: Obj, new: Obj) -> None:
-        if res.name in ("deployments", "replicasets", "statefulsets", "daemonsets"):
-            if (old.get("spec") or {}).get("selector") != (new.get("spec") or {}).get("selector"):
-                raise Invalid.for_(res.kind, old["metadata"]["name"], [("spec.selector", "Invalid value: field is immutable")], res.group)
+        if (res.name in ("deployments", "replicasets", "statefulsets", "daemonsets")
+                and (old.get("spec") or {}).get("selector") != (new.get("spec") or {}).get("selector")):
+            raise Invalid.for_(res.kind, old["metadata"]["name"], [("spec.selector", "Invalid value: field is immutable")], res.group)
         if res.name == "persistentvolumeclaims":
             self.cluster.resize_claim(old, new)
 
@@ -262,7 +267,8 @@ class Verbs:
                 want_rv = None
             replicas = (new.get("spec") or {}).get("replicas")
             if not isinstance(replicas, int) or replicas < 0:
-                raise Invalid.for_("Scale", name, [("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")], "autoscaling")
+                raise Invalid.for_("Scale", name, [("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")],
+                                   "autoscaling")
             obj = clone(self.get(res, ns, name))
             obj["spec"]["replicas"] = replicas
             if want_rv:
@@ -286,13 +292,15 @@ class Verbs:
                            and any(c["type"] == "Ready" and c["status"] == "True" for c in (p.get("status") or {}).get("conditions") or [])]
                 min_avail = spec.get("minAvailable")
                 if isinstance(min_avail, int) and len(healthy) - 1 < min_avail:
+                    message = (f"The disruption budget {pdb['metadata']['name']} needs {min_avail} healthy pods "
+                               f"and has {len(healthy)} currently")
                     raise TooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.",
-                                          details={"causes": [{"reason": "DisruptionBudget", "message": f"The disruption budget {pdb['metadata']['name']} needs {min_avail} healthy pods and has {len(healthy)} currently"}]})
+                                          details={"causes": [{"reason": "DisruptionBudget", "message": message}]})
             grace = ((body or {}).get("deleteOptions") or {}).get("gracePeriodSeconds")
             self.cluster.terminate_pod(ns, name, grace, reason="evict")
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
-    def log(self, ns: str, name: str, q: dict[str, str]) -> tuple[list[str], Obj, str]:
+    def log(self, ns: str, name: str, q: dict[str, str]) -> tuple[builtins.list[str], Obj, str]:
         """(lines, pod, container) for GET pods/NAME/log; 400 when the container has not started."""
         pod = self.get(BY_NAME["pods"], ns, name)
         names = [c["name"] for c in pod["spec"].get("containers") or []]

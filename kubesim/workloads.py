@@ -55,12 +55,12 @@ class StatefulSetController:
                 pods[int(suffix)] = p
         all_ready = True
         for i in range(want):
-            p = pods.get(i)
-            if p is None:
+            pod_at = pods.get(i)
+            if pod_at is None:
                 if all_ready:
                     self._create(sts, i, update_rev)
                 break
-            if p["metadata"].get("deletionTimestamp") or not is_ready(p):
+            if pod_at["metadata"].get("deletionTimestamp") or not is_ready(pod_at):
                 all_ready = False
                 break
         else:
@@ -69,7 +69,8 @@ class StatefulSetController:
                 p = pods[extra[0]]
                 if not p["metadata"].get("deletionTimestamp"):
                     self.cluster.terminate_pod(ns, p["metadata"]["name"], None, reason="scale")
-                    self.cluster.events.emit(sts, "Normal", "SuccessfulDelete", f"delete Pod {p['metadata']['name']} in StatefulSet {name} successful",
+                    self.cluster.events.emit(sts, "Normal", "SuccessfulDelete",
+                                             f"delete Pod {p['metadata']['name']} in StatefulSet {name} successful",
                                              component="statefulset-controller")
             elif all(not p["metadata"].get("deletionTimestamp") and is_ready(p) for p in pods.values()):
                 partition = ((spec.get("updateStrategy") or {}).get("rollingUpdate") or {}).get("partition", 0)
@@ -77,7 +78,8 @@ class StatefulSetController:
                     for i in sorted(pods, reverse=True):
                         if i >= partition and pods[i]["metadata"]["labels"].get(REV_LABEL) != update_rev:
                             self.cluster.terminate_pod(ns, pods[i]["metadata"]["name"], None, reason="update")
-                            self.cluster.events.emit(sts, "Normal", "SuccessfulDelete", f"delete Pod {pods[i]['metadata']['name']} in StatefulSet {name} successful",
+                            self.cluster.events.emit(sts, "Normal", "SuccessfulDelete",
+                                                     f"delete Pod {pods[i]['metadata']['name']} in StatefulSet {name} successful",
                                                      component="statefulset-controller")
                             break
         self._status(sts, update_rev)

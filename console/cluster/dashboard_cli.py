@@ -36,7 +36,7 @@ class StartWatch(Protocol):
     def __call__(self, *, kube: Any, policy: Policy, context: str, namespace: str | None, handle: WatchHandle) -> int: ...
 
 
-def add_watch_command(sub: Any, *, start_watch: StartWatch) -> argparse.ArgumentParser:
+def add_watch_command(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, start_watch: StartWatch) -> argparse.ArgumentParser:
     """Register ``watch`` on the CLI's sub-parsers; returns its parser."""
     parser = sub.add_parser("watch", help="watch pods, nodes, rollouts and events live (read-only dashboard)",
                             description="Watch a cluster live: rollouts, pods, nodes and events, full screen. "

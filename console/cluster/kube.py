@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import urllib3
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from console.cluster.kubeconfig import KubeconfigError, KubeError, kubeconfig_paths
@@ -127,7 +127,7 @@ class KubeAccess:
                 return cached
             self.context(name)
             try:
-                api = config.new_client_from_config(config_file=os.pathsep.join(map(str, self._present)), context=name,
+                api: client.ApiClient = config.new_client_from_config(config_file=os.pathsep.join(map(str, self._present)), context=name,
                                                     persist_config=False)
             except ConfigException as exc:
                 raise KubeconfigError(f"context {name!r} cannot be used: {exc}.") from None

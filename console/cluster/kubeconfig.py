@@ -15,8 +15,10 @@ from typing import Any
 
 import yaml
 
+from console.errors import OpsConsoleError
 
-class KubeError(Exception):
+
+class KubeError(OpsConsoleError):
     """Base of every cluster-access error; the message is one sentence saying what and where."""
 
 

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import urllib3
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from console.cluster.kubeconfig import KubeError
 from console.cluster.lease_record import (
@@ -47,6 +47,7 @@ from console.cluster.lease_record import (
     renewed,
     view,
 )
+from console.errors import OpsConsoleError
 
 __all__ = [
     "Acquired",
@@ -140,11 +141,11 @@ class _Target:
     claim: Claim
 
 
-class _Missing(Exception):
+class _Missing(OpsConsoleError):
     """404 from the API (internal: callers decide what a missing lease means)."""
 
 
-class _Conflict(Exception):
+class _Conflict(OpsConsoleError):
     """409 from the API: AlreadyExists on create, Conflict on a stale update (internal)."""
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 Obj = dict[str, Any]
@@ -44,7 +44,7 @@ def holder_identity(operator: str, host: str, change_id: str) -> str:
 
 def micro_time(epoch: float) -> str:
     """A MicroTime as the API server writes it: UTC, six fractional digits, ``Z``."""
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_time(text: str | None) -> float | None:
@@ -56,7 +56,7 @@ def parse_time(text: str | None) -> float | None:
     except ValueError:
         return None
     if t.tzinfo is None:  # the API never writes a local time; an offset-less one is read as UTC
-        t = t.replace(tzinfo=timezone.utc)
+        t = t.replace(tzinfo=UTC)
     return t.timestamp()
 
 

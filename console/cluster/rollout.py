@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from console.errors import OpsConsoleError
+
 __all__ = [
     "POD_WARNING_REASONS",
     "REVISION_ANNOTATION",
@@ -45,7 +47,7 @@ ROLLING_UPDATE = "RollingUpdate"
 POD_WARNING_REASONS = ("ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "CreateContainerConfigError")
 
 
-class UnsupportedKindError(ValueError):
+class UnsupportedKindError(OpsConsoleError, ValueError):
     """The object is not a kind kubectl can report rollout status for."""
 
 
@@ -144,7 +146,7 @@ def deployment_status(obj: Mapping[str, Any], revision: int = 0) -> RolloutStatu
     q = go_quote(name)
     spec_replicas = spec.get("replicas")
     has_replicas = isinstance(spec_replicas, int) and not isinstance(spec_replicas, bool)
-    replicas = spec_replicas if has_replicas else 0
+    replicas = _int(spec_replicas) if has_replicas else 0
     updated = _int(status.get("updatedReplicas"))
     current = _int(status.get("replicas"))
     available = _int(status.get("availableReplicas"))
@@ -200,7 +202,7 @@ def statefulset_status(obj: Mapping[str, Any]) -> RolloutStatus:
     strategy = spec.get("updateStrategy") or {}
     spec_replicas = spec.get("replicas")
     has_replicas = isinstance(spec_replicas, int) and not isinstance(spec_replicas, bool)
-    replicas = spec_replicas if has_replicas else 0
+    replicas = _int(spec_replicas) if has_replicas else 0
     updated = _int(status.get("updatedReplicas"))
     ready = _int(status.get("readyReplicas"))
     available = _int(status.get("availableReplicas"))

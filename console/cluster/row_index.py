@@ -155,7 +155,7 @@ class RowIndex:
             body = body[1:].strip()
         selector: Selector | None = None
         needle = ""
-        if body == "-l" or body.startswith("-l ") or body.startswith("-l\t"):
+        if body == "-l" or body.startswith(("-l ", "-l\t")):
             selector = parse_selector(body[2:].strip())
         else:
             needle = body.casefold()

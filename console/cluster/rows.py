@@ -11,9 +11,9 @@ Pure: no IO, no clock (``now`` is an aware ``datetime`` passed in), no kubernete
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from console.cluster.rollout import rollout_status
@@ -66,7 +66,7 @@ def parse_time(value: Any) -> datetime | None:
     else:
         return None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     # Go's zero time (0001-01-01) is how an unset metav1.Time can arrive.
     if dt.year <= 1:
         return None
@@ -140,7 +140,7 @@ def _is_restartable(container: Mapping[str, Any] | None) -> bool:
     return container is not None and container.get("restartPolicy") == "Always"
 
 
-def _condition(conditions: Any, ctype: str) -> Mapping[str, Any] | None:
+def _condition(conditions: Iterable[Mapping[str, Any]] | None, ctype: str) -> Mapping[str, Any] | None:
     for cond in conditions or []:
         if cond.get("type") == ctype:
             return cond
@@ -156,7 +156,8 @@ def _later(current: datetime | None, candidate: Any) -> datetime | None:
 
 def _terminated_text(term: Mapping[str, Any], prefix: str) -> str:
     if term.get("reason"):
-        return prefix + term["reason"]
+        reason: str = term["reason"]
+        return prefix + reason
     if term.get("signal"):
         return f"{prefix}Signal:{term['signal']}"
     return f"{prefix}ExitCode:{term.get('exitCode', 0) or 0}"
@@ -310,7 +311,8 @@ def pod_row(obj: Mapping[str, Any], now: datetime) -> PodRow:
             for cs in status.get(group) or []:
                 state = cs.get("state") or {}
                 inner = state.get("waiting") or state.get("terminated") or {}
-                if inner.get("reason") and inner.get("reason") in st.reason and inner.get("message"):
+                reason = inner.get("reason")
+                if reason and reason in st.reason and inner.get("message"):
                     message = inner["message"]
                     break
             if message:

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from console.errors import OpsConsoleError
+
 __all__ = [
     "NOTHING",
     "Requirement",
@@ -27,7 +29,7 @@ __all__ = [
 ]
 
 
-class SelectorError(ValueError):
+class SelectorError(OpsConsoleError, ValueError):
     """A label selector that does not parse; the message says what and where."""
 
 
@@ -269,10 +271,12 @@ def _requirement_text(req: Requirement) -> str:
     return f"{req.key}{req.op}{req.values[0]}"
 
 
-def _api_key(key: Any, where: str) -> None:
+def _api_key(key: Any, where: str) -> str:
+    """``key``, once it is known to be a valid label key."""
     problem = _key_problem(key) if isinstance(key, str) else "must be a string"
-    if problem is not None:
+    if problem is not None or not isinstance(key, str):
         raise SelectorError(f"{where}: invalid label key {key!r}: {problem}")
+    return key
 
 
 def _api_value(value: Any, where: str) -> None:
@@ -303,8 +307,7 @@ def label_selector(selector: Mapping[str, Any] | None, where: str = "selector") 
         here = f"{where}.matchExpressions[{i}]"
         if not isinstance(expr, Mapping):
             raise SelectorError(f"{here}: expected a mapping with key, operator and values")
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        _api_key(key, here)
+        key, op, values = _api_key(expr.get("key"), here), expr.get("operator"), expr.get("values") or []
         if op not in _API_OPERATORS:
             raise SelectorError(f"{here}: operator {op!r} is not one of {', '.join(_API_OPERATORS)}")
         if not isinstance(values, (list, tuple)):

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from console.cluster.selectors import Selector, SelectorError, parse_selector
 from console.cluster.rollout import rollout_status
 from console.cluster.rows import parse_time, pod_status
+from console.cluster.selectors import Selector, SelectorError, parse_selector
+from console.errors import OpsConsoleError
 
 __all__ = [
     "TRIGGER_NAMES",
@@ -52,7 +53,7 @@ _KIND_ALIASES = {
 }
 
 
-class TriggerError(ValueError):
+class TriggerError(OpsConsoleError, ValueError):
     """A trigger that is not one of the known shapes; the message names its index and what is wrong."""
 
 

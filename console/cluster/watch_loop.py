@@ -32,7 +32,7 @@ from typing import Any
 
 import urllib3
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from console.cluster.watch_changes import ERROR, FORBIDDEN, LIVE, RECONNECTING, STOPPED, SYNCING, Change, WatchStatus, object_key
 from console.cluster.watch_stream import KindSpec, RawWatch, WatchExpired, cut_response, list_objects
@@ -51,7 +51,7 @@ def backoff_delay(failures: int, base: float, cap: float, rnd: random.Random) ->
     The jitter (between half and all of the step) keeps many consoles, or the seven loops of one console,
     from hammering an API server that has just come back all in the same instant.
     """
-    step = min(cap, base * (2 ** max(0, failures - 1)))
+    step: float = min(cap, base * (2 ** max(0, failures - 1)))
     return step * rnd.uniform(0.5, 1.0)
 
 

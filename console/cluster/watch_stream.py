@@ -16,6 +16,7 @@ watched one look the same to consumers (the rollout logic dispatches on ``kind``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -24,14 +25,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
+
+from console.errors import OpsConsoleError
 
 __all__ = ["KINDS", "KindSpec", "RawWatch", "WatchExpired", "cut_response", "list_objects"]
 
 Obj = dict[str, Any]
 
 
-class WatchExpired(Exception):
+class WatchExpired(OpsConsoleError):
     """The server answered 410 Gone: the resourceVersion is too old to resume from; list again."""
 
 
@@ -184,7 +187,5 @@ def cut_response(resp: Any) -> None:
     """Shut down the socket under an open urllib3 response (used to interrupt a list in progress)."""
     sock = getattr(getattr(resp, "connection", None), "sock", None)
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):  # already closed: nothing to interrupt
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # already closed: nothing to interrupt

@@ -14,13 +14,14 @@ from typing import Any
 
 from console.config import Policy
 from console.engine import policy as pol
+from console.errors import OpsConsoleError
 from console.journal.store import RecordStore
 from console.review.index import load_index
 from console.review.summary import parse_ts
 from console.runbook.loader import LoadedRunbook
 
 
-class SessionError(Exception):
+class SessionError(OpsConsoleError):
     """An operation the change cannot do now; the message says why."""
 
 

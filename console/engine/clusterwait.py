@@ -20,16 +20,21 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.cluster.kubeconfig import KubeError
 from console.cluster.rollout import pod_warnings, rollout_status
-from console.cluster.triggers import TriggerError, evaluate_triggers, event_versions, parse_triggers, restart_baseline
+from console.cluster.triggers import Trigger, TriggerError, TriggerHit, evaluate_triggers, event_versions, parse_triggers, restart_baseline
 from console.cluster.watch_changes import ClusterCache, object_key
 from console.engine.runner import OutputLine
 from console.engine.step_context import StepContext, StepOutcome, StepOutput
 from console.journal.cast import CastWriter
 from console.runbook.models import Runbook
+
+if TYPE_CHECKING:  # imported where used, for start-up time (see _watch)
+    from kubernetes.client import ApiClient
+
+    from console.cluster.watch import ClusterWatch
 
 TICK_S = 0.1
 PLURAL = {"deployment": "deployments", "statefulset": "statefulsets", "daemonset": "daemonsets"}
@@ -38,7 +43,7 @@ DEFAULT_ROLLOUT_TIMEOUT_S = 600
 REPORT_EVERY_S = 10.0
 
 
-def _watch(api_client, kinds: tuple[str, ...], namespace: str | None):
+def _watch(api_client: ApiClient, kinds: tuple[str, ...], namespace: str | None) -> ClusterWatch:
     # Imported here for start-up cost: console.cluster.watch loads the kubernetes client (seconds on a busy
     # machine), which the session, the line-mode driver and the reviewer need only once a step watches a cluster.
     from console.cluster.watch import ClusterWatch
@@ -60,7 +65,7 @@ def touches_cluster(runbook: Runbook) -> bool:
     return False
 
 
-def _states_line(statuses: Mapping[str, Any], reported: dict[str, str], say: Callable[..., None]) -> None:
+def _states_line(statuses: Mapping[str, Any], reported: dict[str, str], say: Callable[..., object]) -> None:
     for kind, status in statuses.items():
         if status.state != reported.get(kind):
             if status.state not in ("live", "syncing") or reported.get(kind) not in (None, "syncing", "live"):
@@ -92,7 +97,7 @@ class FiredTrigger:
     record: dict[str, str]
 
 
-def _fired(hit) -> FiredTrigger:
+def _fired(hit: TriggerHit) -> FiredTrigger:
     return FiredTrigger(f"rollback trigger {hit.trigger} fired: {hit.object}: {hit.message}",
                         {"trigger": hit.trigger, "object": hit.object, "message": hit.message})
 
@@ -136,7 +141,7 @@ class WatchedTriggers:
         self.cache = self._caches[namespace]
         self._synced: set[tuple[str | None, str]] = set()
 
-    def _need(self, trigger) -> tuple[str | None, str]:
+    def _need(self, trigger: Trigger) -> tuple[str | None, str]:
         """(namespace watched, kind) that one trigger is evaluated on."""
         if trigger.name == "rollout_failed":
             return self.namespace, _ROLLOUT_KINDS[trigger.arg[0]]
@@ -180,7 +185,7 @@ class WatchedTriggers:
                         self.events_before.update(event_versions(ch.objects))
                     if ch.kind == "pods" and scope == self.namespace:
                         self.baseline = restart_baseline(ch.objects)
-        ready = [t for t, need in zip(self.triggers, self._needs) if need in self._synced]
+        ready = [t for t, need in zip(self.triggers, self._needs, strict=True) if need in self._synced]
         if not (changed and ready):
             return None
         main = self.cache

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,10 +21,10 @@ from console.engine.answers_schema import validate_answers
 from console.engine.runner import OutputLine
 from console.engine.session import ChangeSession, SessionError
 from console.engine.state import Next
+from console.errors import OpsConsoleError
 
 
-
-class AnswersError(ValueError):
+class AnswersError(OpsConsoleError, ValueError):
     """The answers file is missing an answer the change needs, or is malformed."""
 
 
@@ -44,7 +44,7 @@ class Answers:
             data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
         except OSError as exc:
             raise AnswersError(f"{path}: cannot read: {exc.strerror}") from None
-        except Exception as exc:  # ruamel's YAML errors share no base class worth naming here
+        except Exception as exc:  # noqa: BLE001 - ruamel's YAML errors share no base class worth naming here
             raise AnswersError(f"{path}: invalid YAML: {exc}") from None
         if not isinstance(data, dict):
             raise AnswersError(f"{path}: an answers file is a mapping (its format: opsconsole run --help; its schema: opsconsole schema --answers)")
@@ -80,7 +80,7 @@ class LineDriver:
         self.out = out
         self.inp = inp
         self.answers = answers
-        self._started = datetime.now(timezone.utc)
+        self._started = datetime.now(UTC)
 
     # -- io ------------------------------------------------------------------------------------------------
 
@@ -168,7 +168,7 @@ class LineDriver:
         in_main = _in_main_thread()
         if in_main:
             signal.signal(signal.SIGINT, on_interrupt)
-        self._started = datetime.now(timezone.utc)
+        self._started = datetime.now(UTC)
         try:
             outcome = self.s.run(listeners=[self._print_line])
         finally:

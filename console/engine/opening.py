@@ -33,6 +33,7 @@ from console.journal.journal import Event, Journal, TornTailError
 from console.journal.store import ChangeLock, ChangeRef, RecordStore, sanitise
 from console.runbook.lint import lint
 from console.runbook.loader import LoadedRunbook, RunbookError, load_runbook, load_runbook_text
+from console.runbook.models import Runbook
 from console.runbook.params import ParamError, resolve, secret_values
 
 NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -239,7 +240,7 @@ def _builtins(context: str, environment: str, ref: ChangeRef, loaded: LoadedRunb
     }
 
 
-def _split_namespace(runbook, params: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+def _split_namespace(runbook: Runbook, params: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     """``namespace`` is a built-in parameter: a runbook may declare it (then it is resolved like any other), else a
     value given for it is taken as the change's namespace."""
     if "namespace" in runbook.params or "namespace" not in params:

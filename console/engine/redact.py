@@ -151,7 +151,7 @@ class Redactor:
     def redact_argv(self, argv: Sequence[str]) -> list[str]:
         """Each word of a command redacted, with what only the words around it show: the word after a secret flag
         (``--password X``), ``-pX`` for mysql, ``-p X`` for a registry login, the password in curl's ``-u user:X``."""
-        return [apply_spans(word, spans) if spans else word for word, spans in zip(argv, self.argv_spans(argv))]
+        return [apply_spans(word, spans) if spans else word for word, spans in zip(argv, self.argv_spans(argv), strict=True)]
 
     def argv_spans(self, argv: Sequence[str]) -> list[list[Span]]:
         """The spans :meth:`redact_argv` masks, word by word."""
@@ -233,9 +233,9 @@ class StreamRedactor:
                 return [_mask_value(line, self._held_json)]
             self._masking = None
         if self._in_pem:
-            if PEM_END.search(line):
+            if (end := PEM_END.search(line)) is not None:
                 self._in_pem = False
-                return self._emit(MASK + line[PEM_END.search(line).end():], out)
+                return self._emit(MASK + line[end.end():], out)
             return self._emit(MASK if not self._held else None, out)
         if self._putty_left:
             self._putty_left -= 1
@@ -274,7 +274,8 @@ class StreamRedactor:
         return out
 
     def _continue_hold(self, line: str, out: list[str]) -> list[str]:
-        indent = _indent_of(_YAML_KEY.match(line).group("indent")) if _YAML_KEY.match(line) else len(line) - len(line.lstrip())
+        key = _YAML_KEY.match(line)
+        indent = _indent_of(key.group("indent")) if key else len(line) - len(line.lstrip())
         if self._block_open:
             closing_json = self._held_json and line.strip() in ("}", "},") and indent <= self._held_indent
             if closing_json or (not self._held_json and line.strip() and indent <= self._held_indent):

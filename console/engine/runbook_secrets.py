@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 
 from console.engine.redact import Redactor
 from console.engine.secret_scan import Span
-from console.runbook.loader import Loc, LoadedRunbook, Problem, dotted, iter_steps
+from console.runbook.loader import LoadedRunbook, Loc, Problem, dotted, iter_steps
 
 # A placeholder ({name}) or a shell variable ($NAME, ${NAME}) is not a literal: its value comes in at run time.
 _NOT_LITERAL = re.compile(r"\{\{?[A-Za-z_][A-Za-z0-9_-]*\}\}?|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
@@ -76,7 +76,7 @@ def _command_texts(loaded: LoadedRunbook, redactor: Redactor) -> Iterator[tuple[
 
 def _argv(loc: Loc, argv: Sequence[str], redactor: Redactor) -> Iterator[tuple[Loc, str, list[Span], int, str]]:
     # Word by word with the words around (``--password X``, ``mysql -pX``), as the journal's argv is redacted.
-    for i, (word, spans) in enumerate(zip(argv, redactor.argv_spans(argv))):
+    for i, (word, spans) in enumerate(zip(argv, redactor.argv_spans(argv), strict=True)):
         yield loc + (i,), word, spans, 0, argv[i - 1] if i else ""
 
 

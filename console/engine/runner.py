@@ -8,6 +8,7 @@ periods, so a ``kubectl`` and anything it started are gone when the step ends.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -20,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import IO, Any, NamedTuple
 
 from console.engine.redact import Redactor, StreamRedactor
 from console.engine.secret_scan import stateful_screen
@@ -84,6 +85,7 @@ class RunResult:
         if expect.matches is not None and not self.matched:
             return False, f"output never matched /{expect.matches.pattern}/"
         if self.forbidden_line is not None:
+            assert expect.not_matches is not None  # a forbidden line is only ever recorded against this pattern
             return False, f"output matched /{expect.not_matches.pattern}/: {self.forbidden_line[:200]}"
         return True, "passed"
 
@@ -194,6 +196,7 @@ class CommandRunner:
             return list(self.argv)
         program = self.argv[0]
         path = (self.env or os.environ).get("PATH", os.defpath)
+        found: str | None
         if "/" in program:
             found = program if os.path.isabs(program) or self.cwd is None else os.path.join(self.cwd, program)
         else:
@@ -230,10 +233,8 @@ class CommandRunner:
             try:
                 self._proc.wait(timeout=wait_s)
                 # The leader is gone; make sure nothing it started lingers in the group.
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(pgid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 return
             except subprocess.TimeoutExpired:
                 continue
@@ -246,7 +247,7 @@ class CommandRunner:
             return
         self._deliver("stderr", ["(processes the command left running were stopped when it ended)"])
 
-    def _pump(self, pipe, stream: str) -> None:
+    def _pump(self, pipe: IO[bytes], stream: str) -> None:
         redacting = StreamRedactor(self.redactor)
         buf = b""
         while True:
@@ -307,6 +308,6 @@ class CommandRunner:
                 listener(line)
 
 
-def run_command(argv: Sequence[str], **kwargs) -> RunResult:
+def run_command(argv: Sequence[str], **kwargs: Any) -> RunResult:
     """Run ``argv`` to completion with a CommandRunner (see its arguments)."""
     return CommandRunner(argv, **kwargs).run()

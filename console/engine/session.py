@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ __all__ = ["ChangeSession", "PolicyRefused", "SessionError", "StartRequest", "ev
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class ChangeSession:
@@ -194,7 +194,8 @@ class ChangeSession:
         else:
             ok = given == (nxt.word or "")
         if not ok:
-            self._append(ev.STEP_CONFIRMATION_REFUSED, {"section": nxt.item.section, "step_id": nxt.item.step_id, "typed": given, "by": by or self.operator})
+            self._append(ev.STEP_CONFIRMATION_REFUSED,
+                         {"section": nxt.item.section, "step_id": nxt.item.step_id, "typed": given, "by": by or self.operator})
             return False
         self._append(ev.STEP_CONFIRMED, {
             "section": nxt.item.section, "step_id": nxt.item.step_id, "method": nxt.confirm,
@@ -204,24 +205,28 @@ class ChangeSession:
 
     def answer_manual(self, answer: str, note: str = "") -> None:
         nxt = self.next()
-        if nxt.kind != "manual" or nxt.item is None:
+        if nxt.kind != "manual" or nxt.item is None or nxt.step is None:
             raise SessionError(f"no manual step is waiting (the change needs {nxt.kind})")
         if answer not in ("done", "no"):
             raise SessionError("a manual step is answered done or no")
-        self._append(ev.STEP_STARTED, {"section": nxt.item.section, "step_id": nxt.item.step_id, "title": nxt.step.title, "kind": "manual", "command": "", "argv": [], "attempt": self.state.attempts.get(nxt.item.step_id, 0) + 1})
-        self._append(ev.MANUAL_ANSWERED, {"section": nxt.item.section, "step_id": nxt.item.step_id, "answer": answer, "note": note, "by": self.operator})
+        self._append(ev.STEP_STARTED, {"section": nxt.item.section, "step_id": nxt.item.step_id, "title": nxt.step.title, "kind": "manual",
+                                       "command": "", "argv": [], "attempt": self.state.attempts.get(nxt.item.step_id, 0) + 1})
+        self._append(ev.MANUAL_ANSWERED,
+                     {"section": nxt.item.section, "step_id": nxt.item.step_id, "answer": answer, "note": note, "by": self.operator})
         if nxt.step.capture == "artifact" and note:
-            self._save_artifact(nxt.item, f"{nxt.item.step_id}.txt", (note + "\n").encode(), "backup" if nxt.step.backup else "evidence", nxt.step.title)
+            self._save_artifact(nxt.item, f"{nxt.item.step_id}.txt", (note + "\n").encode(),
+                                "backup" if nxt.step.backup else "evidence", nxt.step.title)
 
     def approve(self, name: str, role: str, reference: str = "") -> None:
         nxt = self.next()
-        if nxt.kind != "approval" or nxt.item is None:
+        if nxt.kind != "approval" or nxt.item is None or nxt.step is None:
             raise SessionError(f"no approval step is waiting (the change needs {nxt.kind})")
         if not name.strip():
             raise SessionError("an approval needs the approver's name")
         if nxt.step.role and role != nxt.step.role:
             raise SessionError(f"step {nxt.step.id} needs approval by the role {nxt.step.role!r}, not {role!r}")
-        self._append(ev.APPROVAL_RECORDED, {"section": nxt.item.section, "step_id": nxt.item.step_id, "name": name, "role": role, "reference": reference})
+        self._append(ev.APPROVAL_RECORDED,
+                     {"section": nxt.item.section, "step_id": nxt.item.step_id, "name": name, "role": role, "reference": reference})
 
     def choose(self, choice: str, *, by: str | None = None, reason: str = "", approver: str = "") -> None:
         """Answer a failure: retry, rollback, continue (break-glass: reason and approver) or abort."""
@@ -346,7 +351,8 @@ class ChangeSession:
             self._append(ev.TRIGGER_FIRED, outcome.trigger)
         # A runbook may let a step or a check go on after failing; preconditions and gates never do by themselves.
         if not outcome.passed and step.on_failure == "continue" and item.section in ("step", "verification"):
-            self._append(ev.FAILURE_CHOICE, {"section": item.section, "step_id": step.id, "choice": "continue", "by": "runbook (on_failure: continue)"})
+            self._append(ev.FAILURE_CHOICE,
+                         {"section": item.section, "step_id": step.id, "choice": "continue", "by": "runbook (on_failure: continue)"})
         return outcome
 
     def _save_artifact(self, item: Item, name: str, data: bytes, kind: str, description: str) -> None:
@@ -358,7 +364,7 @@ class ChangeSession:
 
     # -- the cluster before and after ---------------------------------------------------------------------------
 
-    def _snapshots_taken(self) -> set[str]:
+    def _snapshots_taken(self) -> set[str | None]:
         return {e.data.get("when") for e in self.journal.events if e.type == ev.CLUSTER_SNAPSHOT}
 
     def touches_cluster(self) -> bool:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import subprocess
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from console.cluster.rows import node_row, pod_row
@@ -24,7 +25,8 @@ def _kubectl_items(args: list[str], env: dict[str, str]) -> list[dict[str, Any]]
     proc = subprocess.run(["kubectl", *args, "-o", "json", KUBECTL_TIMEOUT], env=env, capture_output=True, timeout=30)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.decode(errors="replace").strip() or f"kubectl exited {proc.returncode}")
-    return json.loads(proc.stdout).get("items", [])
+    items: list[dict[str, Any]] = json.loads(proc.stdout).get("items", [])
+    return items
 
 
 def _rollout_line(w: dict[str, Any]) -> str:
@@ -37,7 +39,8 @@ def _rollout_line(w: dict[str, Any]) -> str:
     return f"{w.get('kind', '?')}/{meta.get('name')} revision {revision or '?'} ready {ready}/{desired} images {', '.join(images)}"
 
 
-def summarise_cluster(nodes: Sequence[dict[str, Any]], by_namespace: dict[str, Sequence[dict[str, Any]]], *, now) -> dict[str, Any]:
+def summarise_cluster(nodes: Sequence[dict[str, Any]], by_namespace: Mapping[str, Sequence[dict[str, Any]]], *,
+                      now: datetime) -> dict[str, Any]:
     """A short, stable summary (pure): nodes by status, then per namespace its pods by status and its rollouts.
 
     ``by_namespace`` maps each namespace to its objects (pods and workloads mixed, as one kubectl list gives them).
@@ -56,7 +59,7 @@ def summarise_cluster(nodes: Sequence[dict[str, Any]], by_namespace: dict[str, S
     return summary
 
 
-def take_summary(env: dict[str, str], namespaces: Sequence[str], now) -> dict[str, Any]:
+def take_summary(env: dict[str, str], namespaces: Sequence[str], now: datetime) -> dict[str, Any]:
     """Read the cluster (nodes once, one list per namespace) and summarise it; unreadable gives {"error": why}."""
     try:
         nodes = _kubectl_items(["get", "nodes"], env)

@@ -97,7 +97,7 @@ class State:
 
 
 def forward_plan(runbook: Runbook) -> list[Item]:
-    items = []
+    items: list[Item] = []
     for section, steps in runbook.sections():
         if section in FORWARD_SECTIONS:
             items.extend(Item(section, s.id) for s in steps)
@@ -131,10 +131,9 @@ def apply(state: State, runbook: Runbook, e: Any) -> State:
     """Fold one event into the state (mutates and returns it); the event's data is read through its type's model."""
     d = parse_data(e)
     state.seq = e.seq
-    step = isinstance(d, StepEventData)
-    if step and d.section == ev.EVIDENCE_SECTION:
+    if isinstance(d, StepEventData) and d.section == ev.EVIDENCE_SECTION:
         return state  # close-out evidence sits beside the plan: it never moves, fails or marks one of its steps
-    item = Item(d.section, d.step_id) if step and d.step_id is not None else None
+    item = Item(d.section, d.step_id) if isinstance(d, StepEventData) and d.step_id is not None else None
     if isinstance(d, SessionResumed):
         # A confirmation belongs to the session that saw it, and so does a decision to roll back without asking.
         state.confirmed.clear()

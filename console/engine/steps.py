@@ -39,7 +39,7 @@ def _capture_listener(ctx: StepContext) -> tuple[Listener | None, Callable[[], d
     if ctx.step.capture != "artifact":
         return None, lambda: None
     path = free_artifact_path(ctx.change_dir, f"{ctx.step.id}.out")
-    handle = open(path, "x", encoding="utf-8")
+    handle = open(path, "x", encoding="utf-8")  # noqa: SIM115 - the step's run outlives this call; finish() closes it
     lock = threading.Lock()
 
     def listen(line: OutputLine) -> None:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from console.engine.step_context import StepContext, StepOutcome, StepOutput, free_artifact_path, write_artifact
 from console.journal.cast import sha256_file
+from console.runbook.models import PlanGuard
+from console.terraform.base import TerraformDriver
 from console.terraform.drivers import TerraformError, choose_driver
 from console.terraform.guard import check_guard, check_plan_usable
 from console.terraform.plan import format_summary, summarise_plan
@@ -26,6 +29,11 @@ class _Stream(StepOutput):
         if self.ctx.cancel.is_set():
             raise KeyboardInterrupt("cancelled by the operator")
         super().__call__(text, stream=stream)
+
+
+# (passed, reason, exit code) of one Terraform action.
+_Result = tuple[bool, str, int | None]
+_Action = Callable[[StepContext, TerraformDriver, Path, dict[str, str], list[Path], _Stream, list[dict[str, Any]]], _Result]
 
 
 def _save(ctx: StepContext, name: str, data: bytes, kind: str, description: str, **extra: Any) -> dict[str, Any]:
@@ -45,7 +53,7 @@ def run_terraform(ctx: StepContext) -> StepOutcome:
     try:
         driver = choose_driver(tf.driver, workspace=tf.workspace)
         stream(f"# driver: {driver.name}; working directory {workdir}")
-        action: Callable[..., tuple[bool, str, int | None]] = {
+        action: _Action = {
             "init": _init, "state-backup": _state_backup, "plan": _plan, "apply": _apply, "output": _output,
         }[tf.action]
         passed, reason, code = action(ctx, driver, workdir, variables, var_files, stream, artifacts)
@@ -57,12 +65,14 @@ def run_terraform(ctx: StepContext) -> StepOutcome:
     return stream.outcome(passed, reason, code, artifacts=artifacts)
 
 
-def _init(ctx, driver, workdir, variables, var_files, stream, artifacts):
+def _init(ctx: StepContext, driver: TerraformDriver, workdir: Path, variables: dict[str, str], var_files: list[Path],
+          stream: _Stream, artifacts: list[dict[str, Any]]) -> _Result:
     result = driver.init(workdir, on_line=stream)
     return result.ok, "initialised" if result.ok else f"init failed (exit {result.exit_code})", result.exit_code
 
 
-def _state_backup(ctx, driver, workdir, variables, var_files, stream, artifacts):
+def _state_backup(ctx: StepContext, driver: TerraformDriver, workdir: Path, variables: dict[str, str], var_files: list[Path],
+                  stream: _Stream, artifacts: list[dict[str, Any]]) -> _Result:
     state = driver.state_pull(workdir)
     art = _save(ctx, f"{ctx.step.id}.tfstate", state, "state", "Terraform state before the change")
     artifacts.append(art)
@@ -70,7 +80,8 @@ def _state_backup(ctx, driver, workdir, variables, var_files, stream, artifacts)
     return True, "state backed up", 0
 
 
-def _plan_and_guard(ctx, driver, workdir, variables, var_files, stream, artifacts, guard):
+def _plan_and_guard(ctx: StepContext, driver: TerraformDriver, workdir: Path, variables: dict[str, str], var_files: list[Path],
+                    stream: _Stream, artifacts: list[dict[str, Any]], guard: PlanGuard | None) -> tuple[Path | None, str, int]:
     plan_path = free_artifact_path(ctx.change_dir, f"{ctx.step.id}.tfplan")
     result = driver.plan(workdir, plan_file=plan_path, vars=variables, var_files=var_files, on_line=stream)
     if not result.ok:
@@ -79,7 +90,7 @@ def _plan_and_guard(ctx, driver, workdir, variables, var_files, stream, artifact
     summary = summarise_plan(show)
     for line in format_summary(summary):
         stream(f"# {line}")
-    created = datetime.now(timezone.utc).isoformat()
+    created = datetime.now(UTC).isoformat()
     artifacts.append({
         "kind": "plan", "description": f"saved plan of {ctx.step.id}", "created_at": created,
         "summary": {"add": summary.add, "change": summary.change, "replace": summary.replace, "destroy": summary.destroy},
@@ -94,13 +105,18 @@ def _plan_and_guard(ctx, driver, workdir, variables, var_files, stream, artifact
     return plan_path, f"plan: {format_summary(summary)[0]}", 0
 
 
-def _plan(ctx, driver, workdir, variables, var_files, stream, artifacts):
-    plan_path, reason, code = _plan_and_guard(ctx, driver, workdir, variables, var_files, stream, artifacts, ctx.step.terraform.guard)
+def _plan(ctx: StepContext, driver: TerraformDriver, workdir: Path, variables: dict[str, str], var_files: list[Path],
+          stream: _Stream, artifacts: list[dict[str, Any]]) -> _Result:
+    tf = ctx.step.terraform
+    assert tf is not None  # run_terraform runs only Terraform steps
+    plan_path, reason, code = _plan_and_guard(ctx, driver, workdir, variables, var_files, stream, artifacts, tf.guard)
     return plan_path is not None and code == 0, reason, code
 
 
-def _apply(ctx, driver, workdir, variables, var_files, stream, artifacts):
+def _apply(ctx: StepContext, driver: TerraformDriver, workdir: Path, variables: dict[str, str], var_files: list[Path],
+           stream: _Stream, artifacts: list[dict[str, Any]]) -> _Result:
     tf = ctx.step.terraform
+    assert tf is not None  # run_terraform runs only Terraform steps
     if tf.plan is None:
         plan_path, reason, code = _plan_and_guard(ctx, driver, workdir, variables, var_files, stream, artifacts, tf.guard)
         if plan_path is None or code != 0:
@@ -113,7 +129,7 @@ def _apply(ctx, driver, workdir, variables, var_files, stream, artifacts):
         plan_path = ctx.change_dir / plan["file"]["path"]
         refusal = check_plan_usable(
             plan_path, expected_sha256=plan["file"]["sha256"], created_at=datetime.fromisoformat(plan["created_at"]),
-            now=datetime.now(timezone.utc), max_age_s=int(tf.max_plan_age),
+            now=datetime.now(UTC), max_age_s=int(tf.max_plan_age),
         )
         if refusal:
             stream(f"refused: {refusal}")
@@ -123,13 +139,13 @@ def _apply(ctx, driver, workdir, variables, var_files, stream, artifacts):
     return result.ok, "applied" if result.ok else f"apply failed (exit {result.exit_code})", result.exit_code
 
 
-def _output(ctx, driver, workdir, variables, var_files, stream, artifacts):
+def _output(ctx: StepContext, driver: TerraformDriver, workdir: Path, variables: dict[str, str], var_files: list[Path],
+            stream: _Stream, artifacts: list[dict[str, Any]]) -> _Result:
     outputs = driver.output(workdir)
     text = json.dumps(outputs, indent=1, sort_keys=True)
-    matched = True
     pattern = ctx.bound.expect_matches
     for line in text.splitlines():
         stream(line)
     if pattern is not None and not pattern.search(json.dumps(outputs, sort_keys=True)):
-        matched = False
-    return matched, "outputs read" if matched else f"outputs never matched /{pattern.pattern}/", 0
+        return False, f"outputs never matched /{pattern.pattern}/", 0
+    return True, "outputs read", 0

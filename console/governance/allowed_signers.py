@@ -27,11 +27,12 @@ import hashlib
 import re
 import struct
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sshsig.allowed_signers import AllowedSigner
 from sshsig.sshsig import SshsigSignature
 
+from console.errors import OpsConsoleError
 from console.governance.envelope import SIGNATURE_NAMESPACE
 
 ROLE_PREFIX = "role:"
@@ -45,11 +46,11 @@ KEY_TYPES = (
 _TIME = re.compile(r"^(\d{8})(\d{4})?(\d{2})?Z$")
 
 
-class AllowedSignersError(ValueError):
+class AllowedSignersError(OpsConsoleError, ValueError):
     """The allowed-signers file says something the console will not act on; one sentence naming file and line."""
 
 
-class SignatureFormatError(ValueError):
+class SignatureFormatError(OpsConsoleError, ValueError):
     """Bytes that are not an armored SSH signature."""
 
 
@@ -189,7 +190,7 @@ def inspect_signature(armored: bytes) -> SignatureInfo:
         key_type = _blob_type(sig.public_key)
         namespace = sig.namespace.decode("ascii")
     except (ValueError, NotImplementedError, UnicodeDecodeError) as exc:
-        raise SignatureFormatError(f"not an SSH signature ({exc or type(exc).__name__})") from None
+        raise SignatureFormatError(f"not an SSH signature ({str(exc) or type(exc).__name__})") from None
     if not key_type:
         raise SignatureFormatError("the signature's public key is unreadable")
     return SignatureInfo(SignerKey(key_type, bytes(sig.public_key)), namespace)
@@ -258,7 +259,7 @@ def _time(value: str | None, name: str, where: str) -> datetime | None:
         raise AllowedSignersError(f"{where}: {name} must be a UTC time YYYYMMDD[HHMM[SS]]Z, not {value!r}")
     text = m.group(1) + (m.group(2) or "0000") + (m.group(3) or "00")
     try:
-        return datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+        return datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
     except ValueError:
         raise AllowedSignersError(f"{where}: {name} {value!r} is not a real date and time") from None
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from console.errors import OpsConsoleError
 from console.governance.request import canonical, parse_utc, utc_text
 
 # The sshsig namespace: a signature made for git commits, or for any other purpose, never verifies as an approval.
@@ -32,7 +33,7 @@ BUNDLE_FIELDS = ("envelope", "format", "principal", "request", "signature")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class EnvelopeError(ValueError):
+class EnvelopeError(OpsConsoleError, ValueError):
     """An envelope or an approval bundle cannot be read; the message is one sentence."""
 
 

@@ -18,8 +18,10 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
+
+from console.errors import OpsConsoleError
 
 FORMAT = "opsconsole-start-request/1"
 REDACTED = "[REDACTED]"
@@ -41,7 +43,7 @@ _TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-class RequestError(ValueError):
+class RequestError(OpsConsoleError, ValueError):
     """A start request cannot be built or read; the message is one sentence naming the field."""
 
 
@@ -54,13 +56,13 @@ def utc_text(dt: datetime) -> str:
     """``2026-11-21T23:20:55.123456Z``; a naive datetime is refused because its zone would be a guess."""
     if dt.tzinfo is None:
         raise RequestError("a time in a signed document must be timezone-aware")
-    return dt.astimezone(timezone.utc).strftime(_TS)
+    return dt.astimezone(UTC).strftime(_TS)
 
 
 def parse_utc(text: str, where: str) -> datetime:
     """The inverse of :func:`utc_text`; ``where`` names the field in the error."""
     try:
-        return datetime.strptime(text, _TS).replace(tzinfo=timezone.utc)
+        return datetime.strptime(text, _TS).replace(tzinfo=UTC)
     except (TypeError, ValueError):
         raise RequestError(f"{where} must be a UTC time like 2026-11-21T23:20:55.000000Z, not {text!r}") from None
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import secrets
 import subprocess
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sshsig
 
+from console.errors import OpsConsoleError
 from console.governance.allowed_signers import AllowedSigners, AllowedSignersError, SignerKey, parse_allowed_signers
 from console.governance.envelope import SIGNATURE_NAMESPACE, Approval, build_envelope
 
@@ -24,7 +25,7 @@ from console.governance.envelope import SIGNATURE_NAMESPACE, Approval, build_env
 _SSH_KEYGEN_TIMEOUT_S = 60
 
 
-class SigningError(RuntimeError):
+class SigningError(OpsConsoleError, RuntimeError):
     """ssh-keygen could not sign; the message is one sentence with its own last line of complaint."""
 
 
@@ -40,7 +41,7 @@ def sign(request: bytes, *, key_path: str | Path, principal: str, role: str, sig
     The key path is what ``ssh-keygen -Y sign -f`` takes: a private key, or a public key whose private half is in
     the agent. ``signed_at`` defaults to now (UTC); it goes into the signed envelope.
     """
-    when = signed_at if signed_at is not None else datetime.now(timezone.utc)
+    when = signed_at if signed_at is not None else datetime.now(UTC)
     envelope = build_envelope(request, principal=principal, role=role, signed_at=when)
     argv = [ssh_keygen, "-Y", "sign", "-f", str(key_path), "-n", SIGNATURE_NAMESPACE]
     try:

@@ -308,7 +308,7 @@ def read_refusals(root: Path) -> RefusalLog:
         result = scan(raw, first_only=True)
         # The good events come first among the parsed lines, which carry their file line numbers (a recovered
         # torn line is skipped, so counting events would drift after one).
-        for (line, _parsed), event in zip(result.parsed, result.events):
+        for (line, _parsed), event in zip(result.parsed, result.events, strict=False):
             if event.type == REFUSED:
                 entries.append(Refusal(path, line, event))
         if result.problems:

@@ -13,14 +13,17 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Any
+
+from console.errors import OpsConsoleError
 
 STREAMS = ("o", "m")
 
 
-class CastError(ValueError):
+class CastError(OpsConsoleError, ValueError):
     """A cast file that cannot be read as asciicast v2."""
 
 
@@ -139,7 +142,7 @@ class CastWriter:
         self.close()
 
 
-def read_cast(path: Path) -> tuple[dict, list[tuple[float, str, str]]]:
+def read_cast(path: Path) -> tuple[dict[str, Any], list[tuple[float, str, str]]]:
     """The header and events of a cast file, in file order.
 
     A torn last line (no newline, or not valid JSON) is left out: it is what a crash mid-write leaves.

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+from console.errors import OpsConsoleError
 
 GENESIS: str = "0" * 64
 TORN_TAIL = "journal.torn_tail"
@@ -44,19 +47,19 @@ def utc_ts(dt: datetime) -> str:
     if dt.tzinfo is None:
         # A naive datetime's zone is a guess; a record must not guess when something happened.
         raise ValueError("utc_ts needs a timezone-aware datetime")
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_ts(ts: str) -> datetime:
     """The inverse of ``utc_ts`` (an aware UTC datetime)."""
-    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
-def event_hash(seq: int, ts: str, type: str, data: dict, prev: str) -> str:
+def event_hash(seq: int, ts: str, type: str, data: dict[str, Any], prev: str) -> str:
     """SHA-256 hex of the canonical JSON of the five hashed fields."""
     return hashlib.sha256(canonical({"seq": seq, "ts": ts, "type": type, "data": data, "prev": prev})).hexdigest()
 
@@ -81,7 +84,7 @@ class Event:
     seq: int
     ts: str
     type: str
-    data: dict
+    data: dict[str, Any]
     prev: str
     hash: str
 
@@ -89,7 +92,7 @@ class Event:
         """The exact bytes of this event's line, newline included."""
         return canonical(self.as_dict()) + b"\n"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"seq": self.seq, "ts": self.ts, "type": self.type, "data": self.data, "prev": self.prev, "hash": self.hash}
 
     @property
@@ -97,7 +100,7 @@ class Event:
         return parse_ts(self.ts)
 
 
-class JournalError(Exception):
+class JournalError(OpsConsoleError):
     """Base class of every journal failure."""
 
 

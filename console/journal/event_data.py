@@ -37,8 +37,12 @@ class EventDataError(JournalError, ValueError):
 class EventLike(Protocol):
     """What ``parse_data`` needs of an event: a ``journal.Event`` or anything shaped like one."""
 
-    type: str
-    data: dict[str, Any]
+    # Read-only, so a frozen ``Event`` fits.
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def data(self) -> dict[str, Any]: ...
 
 
 # -- nested shapes (validated, kept as dicts) -------------------------------------------------------------------
@@ -53,10 +57,12 @@ class FileRef(TypedDict):
 
 
 # "from" is a keyword, hence the functional form. Every key optional: readers fall back to "" for each.
-RunbookRef = with_config(_OPEN)(TypedDict("RunbookRef", {
+RunbookRef = TypedDict("RunbookRef", {
     "id": str | None, "title": str, "component": str, "from": str, "to": str, "risk": str, "path": str,
     "sha256": str | None,
-}, total=False))
+}, total=False)
+# Applied as a statement, not wrapped around the definition, so type checkers still see a TypedDict.
+with_config(_OPEN)(RunbookRef)
 
 
 @with_config(_OPEN)
@@ -81,12 +87,12 @@ class StepEventData(EventData):
 
     section: str = "step"
     step_id: str | None = None  # None: the event names no step (an approval given at start)
-    REQUIRED = ("section", "step_id")
+    REQUIRED: ClassVar[tuple[str, ...]] = ("section", "step_id")
 
 
 class ChangeCreated(EventData):
     change_id: str = ""
-    runbook: RunbookRef = Field(default_factory=dict)  # type: ignore[assignment]
+    runbook: RunbookRef = Field(default_factory=RunbookRef)
     file: FileRef | None = None  # the redacted copy of the runbook that resume runs from
     environment: str = ""
     context: str = ""
@@ -253,7 +259,7 @@ class ChangeClosed(EventData):
     outcome: Literal["success", "rolled_back", "partial", "aborted"] | None = None
     suggested: str | None = None
     followups: list[str] = Field(default_factory=list)
-    signoff: Signoff | None = Field(default_factory=dict)  # type: ignore[assignment]
+    signoff: Signoff | None = Field(default_factory=Signoff)
     REQUIRED = ("outcome",)
 
 
@@ -279,7 +285,11 @@ class NewlineRestored(EventData):
     REQUIRED = ("line", "seq")
 
 
-RefusedRunbook = with_config(_OPEN)(TypedDict("RefusedRunbook", {"id": str | None, "path": str, "sha256": str | None}))
+@with_config(_OPEN)
+class RefusedRunbook(TypedDict):
+    id: str | None
+    path: str
+    sha256: str | None
 
 
 class ChangeRefused(EventData):

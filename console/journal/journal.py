@@ -24,6 +24,7 @@ import json
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 from console.journal.chain import (
     ADDENDUM_ADDED,
@@ -39,12 +40,13 @@ from console.journal.chain import (
     JournalExistsError,
     MissingNewlineError,
     TornTailError,
+    _encode,
+    _now,
     canonical,
     event_hash,
     parse_ts,
     utc_ts,
 )
-from console.journal.chain import _encode, _now
 
 # The journal's whole API in one place: the primitives and the readers are re-exported for callers.
 __all__ = [
@@ -156,7 +158,7 @@ class Journal:
         first = result.problems[0]
         if first.kind == "newline" and result.tail_event is not None:
             whole = result.tail_event
-            data = {"line": first.line, "seq": whole.seq}
+            data: dict[str, Any] = {"line": first.line, "seq": whole.seq}
             return cls._recover(path, result.events + [whole], clock, NEWLINE_RESTORED, data)
         if first.kind != "torn":
             raise JournalCorruptError(path, first.line, first.reason)
@@ -171,7 +173,7 @@ class Journal:
 
     @classmethod
     def _recover(
-        cls, path: Path, events: list[Event], clock: Clock | None, type: str, data: dict, *, terminate: bool = True
+        cls, path: Path, events: list[Event], clock: Clock | None, type: str, data: dict[str, Any], *, terminate: bool = True
     ) -> Journal:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         journal = cls(path, fd, events, clock)
@@ -205,7 +207,7 @@ class Journal:
 
     # -- writing ------------------------------------------------------------------------------------------
 
-    def append(self, type: str, data: dict) -> Event:
+    def append(self, type: str, data: dict[str, Any]) -> Event:
         """Append one event and return it once it is fsynced.
 
         ``data`` must be a JSON object of JSON values; anything else raises ``TypeError``/``ValueError`` before
@@ -215,7 +217,7 @@ class Journal:
         """
         return self._append(type, data)
 
-    def append_all(self, items: list[tuple[str, dict]]) -> list[Event]:
+    def append_all(self, items: list[tuple[str, dict[str, Any]]]) -> list[Event]:
         """Append several events in one write and one fsync: a crash leaves all of them or none (a change's
         opening events: it is created, its parameters, policy verdicts and approvals recorded, as one)."""
         if not items:
@@ -243,7 +245,7 @@ class Journal:
                     self._closed_at = event.seq
             return self._events[start:]
 
-    def _prepare(self, type: str, data: dict, seq: int) -> tuple[Event, bytes]:
+    def _prepare(self, type: str, data: dict[str, Any], seq: int) -> tuple[Event, bytes]:
         """The event and its canonical line, checked as ``append`` checks it; nothing is written."""
         if not isinstance(type, str) or not type:
             raise ValueError("event type must be a non-empty string")
@@ -264,7 +266,7 @@ class Journal:
         digest, line = _encode(seq, ts, type, data_json, prev)
         return Event(seq, ts, type, stored, prev, digest), line
 
-    def _append(self, type: str, data: dict, *, lead: bytes = b"") -> Event:
+    def _append(self, type: str, data: dict[str, Any], *, lead: bytes = b"") -> Event:
         """``append``, writing ``lead`` (a recovery's newline) in the same write as the line."""
         with self._lock:
             # Serialised and checked first: a non-JSON value or a closed journal fails here, with nothing written.

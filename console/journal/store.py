@@ -21,9 +21,10 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
+from console.errors import OpsConsoleError
 from console.journal.journal import fsync_dir, utc_ts
 
 ID_RE = re.compile(r"^CHG-(\d{4})-(\d{4,})$")
@@ -32,7 +33,7 @@ OUTPUT_RE = re.compile(r"^(\d{3,})-")
 INDEX_FILE = "change.json"
 
 
-class StoreError(Exception):
+class StoreError(OpsConsoleError):
     """Base class of record store failures."""
 
 
@@ -217,7 +218,7 @@ class RecordStore:
         change_id: str | None = None,
     ) -> ChangeRef:
         """Make the change's directory (with ``outputs/`` and ``artifacts/``) and return its reference."""
-        day = when.astimezone(timezone.utc) if when.tzinfo is not None else when
+        day = when.astimezone(UTC) if when.tzinfo is not None else when
         if change_id is None:
             change_id = self.allocate_id(day.year)
         else:
@@ -331,7 +332,7 @@ class RecordStore:
         except OSError:
             os.close(fd)
             raise
-        holder = LockHolder(os.getpid(), who, socket.gethostname(), utc_ts(now or datetime.now(timezone.utc)))
+        holder = LockHolder(os.getpid(), who, socket.gethostname(), utc_ts(now or datetime.now(UTC)))
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(holder.__dict__).encode(), 0)

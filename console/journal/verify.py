@@ -17,6 +17,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from console.journal.chain import (
     ADDENDUM_ADDED,
@@ -223,7 +224,7 @@ def _quotes_torn(candidate: bytes, line_no: int, torn: bytes) -> bool:
     """Whether ``candidate`` is a journal.torn_tail event recording exactly ``torn`` as line ``line_no``."""
     if b'"type":"journal.torn_tail"' not in candidate:  # cheap filter: most lines are not
         return False
-    event, reason = _parse_line(candidate)
+    event, _reason = _parse_line(candidate)
     if event is None or event.type != TORN_TAIL:
         return False
     return event.data.get("line") == line_no and event.data.get("sha256") == hashlib.sha256(torn).hexdigest()
@@ -311,10 +312,10 @@ def scan(raw: bytes, *, first_only: bool = False) -> _Scan:
                 reason = (f"a {event.type} event after the change was closed on line {closed_line}: "
                           "only addenda may follow a closed change")
         if last and (event is None or not terminated):
-            reason, kind, whole = _tail(b, event, reason, kind, terminated, closed_line)
+            reason, kind, complete = _tail(b, event, reason, kind, terminated, closed_line)
             if kind == "torn":
                 out.torn_raw = b
-            elif whole:
+            elif complete:
                 out.tail_event = event
         if event is not None:
             out.parsed.append((no, event))
@@ -355,8 +356,8 @@ def read_events(path: Path) -> ReadResult:
     return ReadResult(events, result.problems[0] if result.problems else None)
 
 
-def _file_refs(data: dict) -> list[dict]:
-    refs = []
+def _file_refs(data: dict[str, Any]) -> list[dict[str, Any]]:
+    refs: list[dict[str, Any]] = []
     one = data.get("file")
     if isinstance(one, dict) and "path" in one and "sha256" in one:
         refs.append(one)
@@ -366,7 +367,7 @@ def _file_refs(data: dict) -> list[dict]:
     return refs
 
 
-def _check_file(base: Path, ref: dict, cache: dict[Path, str | None]) -> str | None:
+def _check_file(base: Path, ref: dict[str, Any], cache: dict[Path, str | None]) -> str | None:
     from console.journal.cast import sha256_file
 
     rel = ref["path"]

@@ -13,22 +13,23 @@ import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from console.errors import OpsConsoleError
 from console.journal.cast import CastError, read_cast
 from console.journal.journal import Event, read_events, verify
 from console.journal.store import ChangeRef, RecordStore
 from console.review.render import OUTCOME_WORDS, render_record
-from console.review.summary import format_duration as fmt_duration
 from console.review.summary import ChangeSummary, StepRun, parse_ts, summarise
+from console.review.summary import format_duration as fmt_duration
 
 FORMATS = ("md", "html")
 # CSI sequences (colours, cursor moves), OSC titles, and other two-byte escapes: a record is read, not replayed here.
 ANSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 
 
-class ExportError(ValueError):
+class ExportError(OpsConsoleError, ValueError):
     """An export that cannot be made (unknown format)."""
 
 
@@ -57,7 +58,7 @@ def output_lines(events: Sequence[tuple[float, str, str]], *, base: datetime) ->
     pending_t: float | None = None
 
     def stamp(t: float) -> str:
-        return (base + timedelta(seconds=t)).astimezone(timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+        return (base + timedelta(seconds=t)).astimezone(UTC).strftime("%H:%M:%S.%f")[:-3]
 
     for t, code, text in events:
         if code == "m":
@@ -107,7 +108,7 @@ def read_run_output(change_dir: Path, run: StepRun) -> RunOutput:
     if run.started:
         base = parse_ts(run.started)
     else:
-        base = datetime.fromtimestamp(int(header.get("timestamp", 0)), timezone.utc)
+        base = datetime.fromtimestamp(int(header.get("timestamp", 0)), UTC)
     return RunOutput(run, output_lines(events, base=base))
 
 

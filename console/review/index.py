@@ -19,7 +19,9 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
+from console.errors import OpsConsoleError
 from console.journal import events as ev
 from console.journal.journal import read_events, verify
 from console.journal.store import DIR_RE
@@ -141,14 +143,15 @@ def _change_dirs(root: Path) -> Iterable[tuple[Path, str, str]]:
                 yield Path(entry.path), m.group(4), m.group(1)
 
 
-def _read_cache(path: Path) -> dict[str, dict]:
+def _read_cache(path: Path) -> dict[str, dict[str, Any]]:
     try:
         data = json.loads(path.read_bytes())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):  # missing, unreadable or garbled: rebuild
         return {}
     if not isinstance(data, dict) or data.get("version") != INDEX_VERSION or not isinstance(data.get("entries"), dict):
         return {}
-    return data["entries"]
+    entries: dict[str, dict[str, Any]] = data["entries"]
+    return entries
 
 
 def _from_cache(raw: object) -> IndexEntry | None:
@@ -239,7 +242,7 @@ FILTER_KEYS = {
 }
 
 
-class QueryError(ValueError):
+class QueryError(OpsConsoleError, ValueError):
     """A filter query that cannot be understood, e.g. an unknown ``key:``."""
 
 
@@ -323,7 +326,7 @@ def sort_entries(entries: Iterable[IndexEntry], key: str, *, reverse: bool = Fal
         raise QueryError(f"cannot sort by {key!r}: use one of {', '.join(SORT_KEYS)}")
     rows = list(entries)
 
-    def value(e: IndexEntry) -> tuple:
+    def value(e: IndexEntry) -> tuple[Any, ...]:
         if key == "id":
             return _id_sort_key(e.change_id)
         if key == "duration":

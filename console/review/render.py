@@ -224,8 +224,10 @@ def render_record(events: Iterable[EventLike], *, head: str, integrity: str = "v
         f"- Chain head (SHA-256): `{head}`",
         f"- Verification when rendered: {integrity}",
         "",
-        "_Rendered from journal.jsonl; regenerate with `opsconsole records render "
-        f"{s.change_id}`. The journal is authoritative._",
+        (
+            "_Rendered from journal.jsonl; regenerate with `opsconsole records render "
+            f"{s.change_id}`. The journal is authoritative._"
+        ),
         "",
     ]
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
+from console.errors import OpsConsoleError
 from console.review.summary import format_duration
 
 PERIODS = ("week", "month")
@@ -30,7 +31,7 @@ class RowLike(Protocol):
     rolled_back: bool
 
 
-class ReportError(ValueError):
+class ReportError(OpsConsoleError, ValueError):
     """A report that cannot be built as asked (an unknown period, a malformed date)."""
 
 
@@ -190,4 +191,4 @@ def duration_rows(report: Report, group: str) -> list[list[str]]:
 
 def text_table(rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)).rstrip() for r in rows]

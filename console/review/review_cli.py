@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from console.journal.store import ChangeNotFound, RecordStore, StoreError
+from console.journal.store import ChangeNotFound, ChangeRef, RecordStore, StoreError
 
 EXIT_OK, EXIT_FAIL = 0, 1
 
@@ -37,7 +37,7 @@ def _store(args: argparse.Namespace) -> RecordStore:
     return RecordStore(root)
 
 
-def _find(store: RecordStore, change_id: str):
+def _find(store: RecordStore, change_id: str) -> ChangeRef:
     try:
         return store.find(change_id)
     except ChangeNotFound as exc:
@@ -143,8 +143,8 @@ def since_date(text: str) -> str:
 
 
 def add_review_commands(
-    sub: argparse._SubParsersAction,
-    records_sub: argparse._SubParsersAction,
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    records_sub: argparse._SubParsersAction[argparse.ArgumentParser],
     *,
     start_review: Callable[[Path], int],
 ) -> None:
@@ -153,7 +153,8 @@ def add_review_commands(
     ``start_review(records_dir)`` runs the review UI and returns the exit code.
     """
     review = sub.add_parser("review", help="browse, search and verify past changes full screen (no cluster needed)")
-    review.add_argument("review_dir", nargs="?", metavar="RECORDS_DIR", help="record store (default: --records-dir, $OPSCONSOLE_RECORDS or ./records)")
+    review.add_argument("review_dir", nargs="?", metavar="RECORDS_DIR",
+                        help="record store (default: --records-dir, $OPSCONSOLE_RECORDS or ./records)")
     review.set_defaults(func=make_cmd_review(start_review))
 
     report = records_sub.add_parser("report", help="changes per week or month: success, rollbacks, break-glass, durations")

@@ -22,6 +22,7 @@ from console.journal.event_data import (
     ClusterSnapshot,
     EscalationPassed,
     FailureChoice,
+    FileRef,
     ManualAnswered,
     NoteAdded,
     ParamsSet,
@@ -41,10 +42,19 @@ from console.journal.event_data import (
 
 
 class EventLike(Protocol):
-    seq: int
-    ts: str
-    type: str
-    data: dict[str, Any]
+    """What the fold reads of an event: a journal ``Event`` or anything shaped like one (read-only, so a frozen one fits)."""
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def ts(self) -> str: ...
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def data(self) -> dict[str, Any]: ...
 
 
 def format_duration(seconds: float | None) -> str:
@@ -53,14 +63,14 @@ def format_duration(seconds: float | None) -> str:
         return "—"
     if seconds < 60:
         return f"{seconds:.1f}s"
-    m, s = divmod(int(round(seconds)), 60)
+    m, s = divmod(round(seconds), 60)
     h, m = divmod(m, 60)
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
 def parse_ts(ts: str) -> datetime:
     """A journal timestamp (``2026-11-21T23:20:55.123456Z``) as an aware datetime."""
-    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    return datetime.fromisoformat(ts)  # Python 3.11 reads the trailing Z as UTC
 
 
 @dataclass
@@ -79,7 +89,7 @@ class StepRun:
     exit_code: int | None = None
     duration_s: float | None = None
     reason: str = ""
-    output: dict[str, str] | None = None
+    output: FileRef | None = None
     answer: str | None = None
     note: str | None = None
     seq: int = 0
@@ -239,6 +249,7 @@ def summarise(events: Iterable[EventLike]) -> ChangeSummary:
     s = ChangeSummary()
     open_runs: dict[tuple[str, str], StepRun] = {}
     evidence: dict[str, EvidenceItem] = {}  # in the order close-out collected them
+    run: StepRun | None
     for e in events:
         s.events += 1
         s.last_ts = e.ts
@@ -249,7 +260,7 @@ def summarise(events: Iterable[EventLike]) -> ChangeSummary:
         if isinstance(d, ChangeCreated):
             rb = d.runbook
             s.change_id = d.change_id
-            s.runbook = rb
+            s.runbook = dict(rb)
             s.title = rb.get("title", "")
             s.component = rb.get("component", "")
             s.from_version = rb.get("from", "")
@@ -258,9 +269,10 @@ def summarise(events: Iterable[EventLike]) -> ChangeSummary:
             s.environment = d.environment
             s.context = d.context
             s.operator = d.operator
-            s.description = d.description
-            s.scope = d.scope
-            s.blast_radius = d.blast_radius
+            # null in a hand-edited journal reads as empty, as a missing field does
+            s.description = d.description or ""
+            s.scope = d.scope or ""
+            s.blast_radius = d.blast_radius or ""
             s.emergency = bool(d.emergency)
             s.created = e.ts
         elif isinstance(d, ParamsSet):
@@ -329,7 +341,7 @@ def summarise(events: Iterable[EventLike]) -> ChangeSummary:
         elif isinstance(d, ChangeClosed):
             s.outcome = d.outcome
             s.followups = list(d.followups)
-            s.signoff = d.signoff or {}
+            s.signoff = dict(d.signoff or {})
             s.closed = e.ts
         elif isinstance(d, AddendumAdded):
             s.addenda.append({**e.data, "at": e.ts, "seq": e.seq})

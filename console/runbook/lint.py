@@ -15,8 +15,8 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from console.runbook.loader import Loc, LoadedRunbook, _string_column, _walk_data, iter_steps
-from console.runbook.models import Runbook, Step
+from console.runbook.loader import LoadedRunbook, Loc, _string_column, _walk_data, iter_steps
+from console.runbook.models import Runbook, Section, Step
 from console.runbook.params import placeholders
 
 HIGH_RISK = ("high", "critical")
@@ -117,7 +117,7 @@ def _typed_confirmation(lr: LoadedRunbook) -> Iterator[tuple[Loc, str]]:
     if rb.metadata.risk not in HIGH_RISK:
         return
     for section_loc, steps in ((("steps",), rb.steps), (("rollback", "steps"), rb.rollback.steps)):
-        section = "rollback" if section_loc[0] == "rollback" else "step"
+        section: Section = "rollback" if section_loc[0] == "rollback" else "step"
         for i, step in enumerate(steps):
             if step.is_mutating and step.confirmation(section) != "typed":
                 yield section_loc + (i,), f"step {step.id!r} changes things: use confirm: typed with a confirm_word"
@@ -133,7 +133,7 @@ def _backup_evidence(lr: LoadedRunbook) -> Iterator[tuple[Loc, str]]:
 
 @rule("unused-param", "every declared parameter is used somewhere")
 def _unused_param(lr: LoadedRunbook) -> Iterator[tuple[Loc, str]]:
-    used = set()
+    used: set[str] = set()
     for text in _templated_texts(lr.runbook):
         used.update(ph.name for ph in placeholders(text))
     for name in lr.runbook.params:

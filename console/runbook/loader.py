@@ -21,6 +21,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
+from console.errors import OpsConsoleError
 from console.runbook.models import BUILTIN_PARAMS, IDENTITY_PARAMS, Runbook, Step
 from console.runbook.params import ParamError, coerce, placeholders
 
@@ -45,7 +46,7 @@ class Problem:
         return f"{self.file}:{self.line}:{self.col}: {self.path or '(document)'}: {self.message}"
 
 
-class RunbookError(Exception):
+class RunbookError(OpsConsoleError):
     """A runbook that cannot be used; ``problems`` holds every problem found."""
 
     def __init__(self, problems: list[Problem]):
@@ -151,7 +152,7 @@ def load_runbook_text(text: str, path: str | Path = "<runbook>") -> LoadedRunboo
         if "duplicate key" in str(exc):
             what = f"duplicate key: {what}"
         raise RunbookError([Problem(name, line, col, "", f"invalid YAML: {what}")]) from None
-    except Exception as exc:  # ruamel raises a few unmarked errors (e.g. bad indentation of a directive)
+    except Exception as exc:  # noqa: BLE001 - ruamel raises a few unmarked errors (e.g. bad indentation of a directive)
         raise RunbookError([Problem(name, 1, 1, "", f"invalid YAML: {exc}")]) from None
     if not isinstance(root, CommentedMap):
         raise RunbookError([Problem(name, 1, 1, "", "a runbook is a YAML mapping (apiVersion, kind, metadata, ...)")])
@@ -169,7 +170,8 @@ def _walk_data(root: Any, loc: Loc) -> tuple[Loc, Any]:
     node = root
     walked: list[str | int] = []
     for part in loc:
-        if isinstance(node, dict) and part in node:
+        # Two branches, not one `or`: each narrows node and part for its own indexing.
+        if isinstance(node, dict) and part in node:  # noqa: SIM114
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
@@ -254,7 +256,7 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
     return out
 
 
-def _steps(root: CommentedMap) -> Iterator[tuple[Loc, CommentedMap]]:
+def _steps(root: CommentedMap) -> Iterator[tuple[Loc, dict[str, Any]]]:
     for section in STEP_SECTIONS:
         _, seq = _walk_data(root, section)
         if len(_walk_data(root, section)[0]) != len(section) or not isinstance(seq, list):
@@ -288,7 +290,7 @@ def _string_column(node: Any, loc: Loc, positions: Positions, offset: int, lines
     return line, col + offset + (1 if quoted else 0)
 
 
-def _templated_strings(step_loc: Loc, step: dict) -> Iterator[tuple[Loc, Any]]:
+def _templated_strings(step_loc: Loc, step: dict[str, Any]) -> Iterator[tuple[Loc, Any]]:
     run = step.get("run")
     if isinstance(run, list):
         for i, word in enumerate(run):
@@ -328,7 +330,7 @@ def _reference_problems(name: str, root: CommentedMap, positions: Positions, tex
     known = set(params) | BUILTIN_PARAMS
 
     # Parameters used in commands must be declared (or built in).
-    strings = []
+    strings: list[tuple[Loc, Any]] = []
     for step_loc, step in _steps(root):
         strings.extend(_templated_strings(step_loc, step))
     evidence = root.get("evidence")
@@ -345,7 +347,7 @@ def _reference_problems(name: str, root: CommentedMap, positions: Positions, tex
                 elif isinstance(value, dict):
                     strings.extend((("rollback", "triggers", i, key, k), v) for k, v in value.items())
     # The change's identity is filled in before it has an ID or a folder: declared parameters and the target only.
-    identity = []
+    identity: list[tuple[Loc, str]] = []
     metadata = root.get("metadata") if isinstance(root.get("metadata"), dict) else {}
     for key in ("title", "from", "to"):
         if isinstance(metadata.get(key), str):
@@ -359,7 +361,8 @@ def _reference_problems(name: str, root: CommentedMap, positions: Positions, tex
             if ph.name not in identity_known:
                 hint = difflib.get_close_matches(ph.name, sorted(identity_known), n=1)
                 extra = f" (did you mean {{{hint[0]}}}?)" if hint else ""
-                add(loc, f"unknown parameter {{{ph.name}}}{extra}; the change's title, versions and why may name declared parameters, context, environment and namespace", at=_string_column(value, loc, positions, ph.offset, lines))
+                add(loc, f"unknown parameter {{{ph.name}}}{extra}; the change's title, versions and why may name declared parameters, "
+                         "context, environment and namespace", at=_string_column(value, loc, positions, ph.offset, lines))
     for loc, value in strings:
         if not isinstance(value, str):
             continue
@@ -399,7 +402,7 @@ def _reference_problems(name: str, root: CommentedMap, positions: Positions, tex
     for step_loc, step in _steps(root):
         ref = step.get("rollback")
         if ref is not None and step_loc[:2] != ("rollback", "steps"):
-            refs = [(step_loc + ("rollback",), ref)] if not isinstance(ref, list) else [
+            refs: list[tuple[Loc, Any]] = [(step_loc + ("rollback",), ref)] if not isinstance(ref, list) else [
                 (step_loc + ("rollback", i), r) for i, r in enumerate(ref)
             ]
             for loc, one in refs:

@@ -56,7 +56,7 @@ class Duration(int):
     def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
         from pydantic_core import core_schema
 
-        def validate(value: Any) -> "Duration":
+        def validate(value: Any) -> Duration:
             return cls(parse_duration(value))
 
         return core_schema.no_info_plain_validator_function(
@@ -193,13 +193,12 @@ class Step(_Model):
         return "none"
 
     @model_validator(mode="after")
-    def _kind_fields(self) -> "Step":
+    def _kind_fields(self) -> Step:
         kind = self.kind
         if kind in ("command", "check") and not self.run:
             raise ValueError(f"a {kind} step needs run: an argv list")
-        if kind == "rollout":
-            if not self.target or not re.match(r"^(deployment|statefulset|daemonset)/[a-z0-9.{}_-]+$", self.target):
-                raise ValueError("a rollout step needs target: deployment/NAME, statefulset/NAME or daemonset/NAME")
+        if kind == "rollout" and (not self.target or not re.match(r"^(deployment|statefulset|daemonset)/[a-z0-9.{}_-]+$", self.target)):
+            raise ValueError("a rollout step needs target: deployment/NAME, statefulset/NAME or daemonset/NAME")
         if kind == "observe" and self.duration is None:
             raise ValueError("an observe step needs duration, such as 30m")
         if kind == "terraform" and self.terraform is None:
@@ -219,13 +218,13 @@ class Trigger(_Model):
     """A condition that, seen on live data, ends an observe window as a failure and offers rollback (one key each)."""
 
     rollout_failed: str | None = Field(default=None, description="kind/name whose rollout failing fires the trigger.")
-    pod_restarts: "PodRestarts | None" = None
-    pod_status: "PodStatus | None" = None
+    pod_restarts: PodRestarts | None = None
+    pod_status: PodStatus | None = None
     node_not_ready: bool | str | None = None
-    warning_events: "WarningEvents | None" = None
+    warning_events: WarningEvents | None = None
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "Trigger":
+    def _exactly_one(self) -> Trigger:
         set_fields = [name for name in type(self).model_fields if getattr(self, name) not in (None, False)]
         if len(set_fields) != 1:
             raise ValueError(

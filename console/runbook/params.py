@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from console.errors import OpsConsoleError
+
 if TYPE_CHECKING:
     from console.runbook.models import Param, Runbook, Step
 
@@ -21,7 +23,7 @@ PLACEHOLDER = re.compile(r"\{\{([A-Za-z_][A-Za-z0-9_-]*)\}\}|\{([A-Za-z_][A-Za-z
 NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
-class ParamError(ValueError):
+class ParamError(OpsConsoleError, ValueError):
     """A parameter value is missing, of the wrong type, or outside what the runbook allows."""
 
 
@@ -57,7 +59,7 @@ def substitute(text: str, values: Mapping[str, str], *, quote: bool = False) -> 
     return PLACEHOLDER.sub(repl, text)
 
 
-def render_argv(step: "Step", values: Mapping[str, str]) -> list[str]:
+def render_argv(step: Step, values: Mapping[str, str]) -> list[str]:
     """The argv a step runs, parameters filled in. ``shell: true`` becomes ``/bin/sh -c <quoted line>``."""
     if not step.run:
         return []
@@ -72,7 +74,7 @@ def display_command(argv: Iterable[str]) -> str:
     return shlex.join(list(argv))
 
 
-def coerce(name: str, param: "Param", raw: object) -> str | int | float | bool:
+def coerce(name: str, param: Param, raw: object) -> str | int | float | bool:
     """``raw`` checked and converted to the parameter's type; raises ParamError saying why."""
     kind = param.type
     value: str | int | float | bool
@@ -120,7 +122,7 @@ def as_text(value: object) -> str:
     return str(value)
 
 
-def resolve(runbook: "Runbook", given: Mapping[str, object], builtins: Mapping[str, str] | None = None) -> dict[str, str]:
+def resolve(runbook: Runbook, given: Mapping[str, object], builtins: Mapping[str, str] | None = None) -> dict[str, str]:
     """Every parameter's value as text: given, else default; all problems are reported together."""
     problems: list[str] = []
     values: dict[str, str] = {}
@@ -154,6 +156,6 @@ def parse_assignments(items: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def secret_values(runbook: "Runbook", values: Mapping[str, str]) -> list[str]:
+def secret_values(runbook: Runbook, values: Mapping[str, str]) -> list[str]:
     """The values of parameters marked secret, for redaction."""
     return [values[n] for n, p in runbook.params.items() if p.secret and values.get(n)]

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from console.errors import OpsConsoleError
+
 LineSink = Callable[[str], None]
 
 
-class TerraformError(Exception):
+class TerraformError(OpsConsoleError):
     """Base class of every error raised by the Terraform drivers."""
 
 
@@ -88,7 +90,8 @@ class TerraformDriver(Protocol):
     it has), its remaining output is drained, and the exception propagates.
     """
 
-    name: str
+    @property
+    def name(self) -> str: ...  # which driver and version, as the record names it (read-only)
 
     def init(self, workdir: Path, *, on_line: LineSink) -> TfResult: ...
 
@@ -146,10 +149,9 @@ class UiStream:
         """The run's result; with ``detailed_exitcode``, exit code 2 is success with changes."""
         changes: bool | None = None
         exit_code = raw_exit_code
-        if detailed_exitcode:
-            if raw_exit_code in (0, 2):
-                changes = raw_exit_code == 2
-                exit_code = 0
+        if detailed_exitcode and raw_exit_code in (0, 2):
+            changes = raw_exit_code == 2
+            exit_code = 0
         return TfResult(
             exit_code=exit_code,
             duration_s=duration_s,

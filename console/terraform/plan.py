@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from console.errors import OpsConsoleError
+
 # Category of each action list; anything not listed is "unknown" and fails every guard.
 _CATEGORY: dict[tuple[str, ...], str] = {
     ("create",): "add",
@@ -31,7 +33,7 @@ CHANGING = ("add", "change", "replace", "destroy", "forget", "unknown")
 SYMBOLS = {"add": "+", "change": "~", "replace": "-/+", "destroy": "-", "forget": ".", "read": "<=", "unknown": "?"}
 
 
-class PlanFormatError(ValueError):
+class PlanFormatError(OpsConsoleError, ValueError):
     """The document is not a ``terraform show -json`` plan."""
 
 

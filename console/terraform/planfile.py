@@ -74,7 +74,7 @@ def check_plan_usable(
 
 def _human(seconds: float) -> str:
     """Go-style duration, as Terraform and the runbook's own durations read: 45s, 2m5s, 1h0m1s."""
-    s = int(round(seconds))
+    s = round(seconds)
     h, rest = divmod(s, 3600)
     m, sec = divmod(rest, 60)
     if h:
