@@ -31,7 +31,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +139,7 @@ def one_loop(path: Route, rng: random.Random, kills: int, tally: Tally) -> None:
         for sub in ("records", "logs"):
             (tmp / sub).mkdir()
         policy = tmp / "opsconsole.toml"
-        policy.write_text(policy_text(datetime.now(timezone.utc)))
+        policy.write_text(policy_text(datetime.now(UTC)))
         console = Console(records=tmp / "records", kubeconfig=rc.kubeconfig, policy=policy, logs=tmp / "logs")
         runbook_file = runbooks / f"{path.runbook}.yaml"
         runbook = load(runbook_file)

@@ -17,15 +17,16 @@ import os
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from console.journal.journal import GENESIS, Event, Journal, event_hash, utc_ts, verify  # noqa: E402
-from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
+from shape import emit
 
-START = datetime(2026, 11, 21, 23, 0, 0, tzinfo=timezone.utc)
+from console.journal.journal import GENESIS, Event, Journal, event_hash, utc_ts, verify
+
+START = datetime(2026, 11, 21, 23, 0, 0, tzinfo=UTC)
 
 
 OUTPUTS = 1000

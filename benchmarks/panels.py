@@ -32,9 +32,11 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC
 from pathlib import Path
 from typing import Any
-from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
+
+from shape import emit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -72,7 +74,7 @@ async def child_main(kubeconfig: str, spawned_at: float, presses: int, out_fd: i
 
     app = ClusterApp(kube=kube, policy=Policy(), context=context, namespace=namespace, handle=handle)
     frames: list[tuple[float, int, int]] = []  # (perf_counter, pods in the index, cursor row)
-    original = app._display  # noqa: SLF001 - the hook every rendered update passes through
+    original = app._display
 
     def display(screen: Any, renderable: Any) -> None:
         if renderable is not None:
@@ -106,7 +108,7 @@ async def child_main(kubeconfig: str, spawned_at: float, presses: int, out_fd: i
                 t0 = time.perf_counter()
                 ev = events.Key(key, None)
                 ev.set_sender(app)
-                app._driver.send_message(ev)  # noqa: SLF001 - what a terminal key press arrives as
+                app._driver.send_message(ev)
                 limit = time.monotonic() + 2.0
                 while time.monotonic() < limit:
                     hit = next((t for t, _, c in frames[seen:] if c == want), None)
@@ -141,7 +143,7 @@ async def child_main(kubeconfig: str, spawned_at: float, presses: int, out_fd: i
 
 async def compare_tables(rows_n: int) -> dict[str, float]:
     """First paint and one-update frame cost of LiveTable vs DataTable over the same pod rows."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from textual.app import App, ComposeResult
     from textual.widgets import DataTable
@@ -151,7 +153,7 @@ async def compare_tables(rows_n: int) -> dict[str, float]:
     from screens.widgets.live_table import LiveTable
     from screens.widgets.pods_panel import POD_COLUMNS
 
-    now = datetime(2026, 11, 21, 12, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 21, 12, tzinfo=UTC)
 
     def pod(i: int, restarts: int = 0) -> dict[str, Any]:
         return {"metadata": {"name": f"app-{i:05d}", "namespace": f"ns-{i % 50:02d}", "labels": {"app": "a"},

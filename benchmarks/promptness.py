@@ -30,12 +30,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from console.cluster.kube import KubeAccess  # noqa: E402
-from console.cluster.watch import ClusterWatch  # noqa: E402
-from console.engine.runner import CommandRunner, Grace, OutputLine  # noqa: E402
-from kubesim.kubelet import Timings  # noqa: E402
-from kubesim.testing import RunningCluster, running_cluster  # noqa: E402
-from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
+from shape import emit
+
+from console.cluster.kube import KubeAccess
+from console.cluster.watch import ClusterWatch
+from console.engine.runner import CommandRunner, Grace, OutputLine
+from kubesim.kubelet import Timings
+from kubesim.testing import RunningCluster, running_cluster
 
 GRACE = Grace(interrupt_s=0.3, terminate_s=0.3)
 
@@ -88,7 +89,7 @@ def watch_timeout_held(rc: RunningCluster, seconds: int) -> float:
         t = time.perf_counter()
         resp = core.list_namespaced_config_map("web", watch=True, resource_version=rv, allow_watch_bookmarks=True,
                                                timeout_seconds=seconds, _preload_content=False, _request_timeout=(2, 10))
-        resp.data  # read to the end: the server ends the stream
+        _ = resp.data  # read to the end: the server ends the stream
         return time.perf_counter() - t
     finally:
         api.close()
@@ -133,7 +134,7 @@ def main() -> int:
 
     with running_cluster("default", speed=20.0, timings=Timings()) as rc:
         for moment in ("live", "backing-off"):
-            took = median(runs, lambda: watch_stop(rc, moment))
+            took = median(runs, lambda moment=moment: watch_stop(rc, moment))
             emit(f"watch.stop.{moment.replace('-', '_')}", took, "s", target="< 1.0 s", met=took < 1.0)
         timeout = 1.0
         took = median(runs, lambda: watch_stop_unanswered(rc, timeout))

@@ -21,19 +21,20 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from console.journal import events as ev  # noqa: E402
-from console.journal.cast import CastWriter  # noqa: E402
-from console.journal.journal import Journal  # noqa: E402
-from console.journal.store import RecordStore  # noqa: E402
-from console.review.index import INDEX_NAME, load_index  # noqa: E402
-from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
+from shape import emit
 
-START = datetime(2026, 1, 5, 22, 0, 0, tzinfo=timezone.utc)
+from console.journal import events as ev
+from console.journal.cast import CastWriter
+from console.journal.journal import Journal
+from console.journal.store import RecordStore
+from console.review.index import INDEX_NAME, load_index
+
+START = datetime(2026, 1, 5, 22, 0, 0, tzinfo=UTC)
 COMPONENTS = ("web", "api", "db", "cache", "queue", "auth")
 RISKS = ("low", "medium", "high", "critical")
 OUTCOMES = ("success",) * 8 + ("rolled_back", "aborted")

@@ -19,17 +19,18 @@ import statistics
 import sys
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from console.cluster.row_index import RowIndex  # noqa: E402
-from console.cluster.rows import PodRow, pod_row  # noqa: E402
-from console.cluster.selectors import parse_selector  # noqa: E402
-from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
+from shape import emit
 
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
+from console.cluster.row_index import RowIndex
+from console.cluster.rows import PodRow, pod_row
+from console.cluster.selectors import parse_selector
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 STATUSES = ["Running"] * 8 + ["Pending", "CrashLoopBackOff", "ContainerCreating", "Completed"]
 
 
@@ -52,7 +53,7 @@ def naive(rows: dict, changed: list, column: str, reverse: bool, accept) -> list
     for r in changed:
         rows[r.key] = r
     key = PodRow.SORT_KEYS.get(column)
-    getter = key if key else (lambda r: getattr(r, column))
+    getter = key or (lambda r: getattr(r, column))
     visible = [r for r in rows.values() if accept(r)]
     visible.sort(key=lambda r: (getter(r) if getter(r) is not None else float("inf"), r.key), reverse=reverse)
     return visible[:40]

@@ -24,16 +24,17 @@ import sys
 import tempfile
 import time
 from collections import deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from console.engine import secret_scan  # noqa: E402
-from console.engine.redact import Redactor  # noqa: E402
-from console.engine.runner import CommandRunner, OutputLine  # noqa: E402
-from console.journal.cast import CastWriter  # noqa: E402
-from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
+from shape import emit
+
+from console.engine import secret_scan
+from console.engine.redact import Redactor
+from console.engine.runner import CommandRunner, OutputLine
+from console.journal.cast import CastWriter
 
 TARGET_LINES_PER_S = 50_000  # far above what kubectl or terraform print; a step's output never waits on the console
 TARGET_RATIO = 0.5  # capture at least half as fast as the same output written straight to a file
@@ -86,7 +87,7 @@ def run_captured(argv: list[str], cast_path: Path | None, n: int, *, redact: boo
         tail.append(line.text)
 
     redactor = Redactor(["s3cret-value"], [r"(?i)(x-api-key:\s*)\S+"]) if redact else None
-    cast = CastWriter(cast_path, title="bench", command="bench", started=datetime.now(timezone.utc)) if cast_path else None
+    cast = CastWriter(cast_path, title="bench", command="bench", started=datetime.now(UTC)) if cast_path else None
     t0 = time.perf_counter()
     result = CommandRunner(argv, redactor=redactor, cast=cast, listeners=[listen]).run()
     if cast is not None:

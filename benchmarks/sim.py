@@ -26,10 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kubesim.resources import BY_NAME  # noqa: E402
-from kubesim.testing import running_cluster  # noqa: E402
-from kubesim.verbs import Verbs  # noqa: E402
-from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
+from shape import emit
+
+from kubesim.resources import BY_NAME
+from kubesim.testing import running_cluster
+from kubesim.verbs import Verbs
 
 CLIENT_LIST = """
 import sys, time

@@ -23,13 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from textual import events  # noqa: E402
-from textual.widgets import Input  # noqa: E402
+from shape import emit
+from textual import events
+from textual.widgets import Input
 
-from console.config import Policy  # noqa: E402
-from console.journal import events as ev  # noqa: E402
-from screens.app import OpsConsoleApp  # noqa: E402
-from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
+from console.config import Policy
+from console.journal import events as ev
+from screens.app import OpsConsoleApp
 
 RATE = 10_000  # lines a second
 TARGET_MS = 100.0

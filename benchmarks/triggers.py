@@ -37,11 +37,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
+
 from console.journal.journal import read_events  # noqa: E402
 from console.journal.store import RecordStore  # noqa: E402
 from kubesim.kubelet import Timings  # noqa: E402
 from kubesim.testing import running_cluster  # noqa: E402
-from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
 
 SPEED = 20.0
 CRASHING = "registry.local/web:1.5.0-crash"
@@ -78,7 +79,7 @@ def _crash_looping(obj: dict[str, Any]) -> bool:
 
 
 def _ts(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(text).timestamp()
 
 
 def _kubectl_watch(env: dict[str, str], seen: dict[str, float]) -> subprocess.Popen[str]:

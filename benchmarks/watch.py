@@ -29,7 +29,8 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from shape import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
+
+from shape import emit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -93,9 +94,9 @@ def client_events(kubeconfig: str, rv: str, n: int, gc_off: bool) -> dict[str, o
     q: deque = deque()
     loop = KindLoop(api, KINDS["pods"], None, q.append, server_timeout_s=60, read_timeout_s=90, connect_timeout_s=5,
                     list_timeout_s=60, backoff=(0.2, 5.0), forbidden_retry_s=30, clock=time.time)
-    loop._rv = rv  # noqa: SLF001 - resume point of the backlog; the loop normally sets it from its list
+    loop._rv = rv
     t = time.perf_counter()
-    th = threading.Thread(target=loop._watch_once, daemon=True)  # noqa: SLF001 - one watch, no list
+    th = threading.Thread(target=loop._watch_once, daemon=True)
     th.start()
     drained = 0
     while drained < n:
@@ -178,7 +179,7 @@ def main() -> int:
                 pods = rc.store.list("pods")[:n_events]
                 for p in pods:
                     rc.store.update("pods", p["metadata"]["namespace"], p["metadata"]["name"],
-                                    lambda o, r=r: o["metadata"].setdefault("annotations", {}).__setitem__("bench", f"{gc_off}-{r}"))
+                                    lambda o, r=r, gc_off=gc_off: o["metadata"].setdefault("annotations", {}).__setitem__("bench", f"{gc_off}-{r}"))
                 ev = run_client("events", str(rc.kubeconfig), str(rv), str(len(pods)), "1" if gc_off else "0")
                 rates.append(len(pods) / ev["ours"])
                 official.append(len(pods) / ev["official"])

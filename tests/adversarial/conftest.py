@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -33,7 +33,7 @@ def cluster() -> Iterator[RunningCluster]:
 @pytest.fixture
 def policy_file(tmp_path: Path) -> Path:
     path = tmp_path / "opsconsole.toml"
-    path.write_text(policy_text(datetime.now(timezone.utc)))
+    path.write_text(policy_text(datetime.now(UTC)))
     return path
 
 

@@ -86,7 +86,7 @@ class Console:
 
     def spawn(self, args: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
         """A console in its own process group, its output into ``log``."""
-        handle = open(log, "wb")
+        handle = open(log, "wb")  # noqa: SIM115  # the child writes to it after this returns; closed once it has the fd
         try:
             return subprocess.Popen([PY, "-m", "console.cli", *args], cwd=REPO, env=self.env(), stdin=subprocess.DEVNULL,
                                     stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)

@@ -17,7 +17,7 @@ class HealthEndpoint:
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+            def do_GET(self) -> None:
                 with endpoint._lock:
                     endpoint.requests += 1
                     warming = endpoint.requests <= endpoint.warmup

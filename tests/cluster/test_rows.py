@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import FrozenInstanceError
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -76,9 +76,9 @@ def test_human_duration(delta: timedelta, text: str) -> None:
 
 
 def test_parse_time_forms() -> None:
-    assert parse_time("2026-11-21T12:00:00Z") == datetime(2026, 11, 21, 12, tzinfo=timezone.utc)
-    assert parse_time("2026-11-21T12:00:00.123456Z") == datetime(2026, 11, 21, 12, 0, 0, 123456, tzinfo=timezone.utc)
-    assert parse_time(datetime(2026, 1, 1)) == datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert parse_time("2026-11-21T12:00:00Z") == datetime(2026, 11, 21, 12, tzinfo=UTC)
+    assert parse_time("2026-11-21T12:00:00.123456Z") == datetime(2026, 11, 21, 12, 0, 0, 123456, tzinfo=UTC)
+    assert parse_time(datetime(2026, 1, 1)) == datetime(2026, 1, 1, tzinfo=UTC)
     assert parse_time(None) is None
     assert parse_time("") is None
     assert parse_time("0001-01-01T00:00:00Z") is None  # Go's zero time

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from console.cluster.triggers import evaluate_triggers, event_versions
 
-SINCE = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
+SINCE = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 TRIGGER = [{"warning_events": {"pattern": "BackOff"}}]
 
 

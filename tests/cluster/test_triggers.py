@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -205,8 +205,8 @@ def test_pod_status_matches_printed_init_status() -> None:
 def test_node_not_ready_any() -> None:
     hits = run([{"node_not_ready": True}], nodes=NODES)
     assert [(h.object, h.message) for h in hits] == [
-        ("Node/worker-2", 'node "worker-2" is NotReady (Ready=Unknown, NodeStatusUnknown): '
-                          "Kubelet stopped posting node status."),
+        ("Node/worker-2", ('node "worker-2" is NotReady (Ready=Unknown, NodeStatusUnknown): '
+                          "Kubelet stopped posting node status.")),
         ("Node/new-1", 'node "new-1" has no Ready condition'),
         ("Node/w-4", 'node "w-4" is NotReady (Ready=False, KubeletNotReady)'),
     ]
@@ -227,7 +227,7 @@ def test_node_not_ready_named(arg: Any, objects: list[str]) -> None:
         ({"pattern": "BackOff|FailedScheduling"}, None, ["Pod/web-7d9f-abc", "Pod/web-7d9f-xyz"]),
         ({"pattern": "probe failed"}, None, ["Pod/web-old"]),                      # matches the message
         ({"pattern": ""}, None, ["Pod/web-7d9f-abc", "Pod/web-7d9f-xyz", "Pod/web-old"]),
-        ({"pattern": ""}, datetime(2026, 11, 21, 11, 0, tzinfo=timezone.utc), ["Pod/web-7d9f-abc", "Pod/web-7d9f-xyz"]),
+        ({"pattern": ""}, datetime(2026, 11, 21, 11, 0, tzinfo=UTC), ["Pod/web-7d9f-abc", "Pod/web-7d9f-xyz"]),
         ({"pattern": "FailedScheduling"}, "2026-11-21T11:58:30Z", []),            # series last seen 11:58
         ({"pattern": "NodeNotReady", "namespace": "*"}, None, []),                 # Normal events never fire
         ({"pattern": "BackOff", "namespace": "other"}, None, []),

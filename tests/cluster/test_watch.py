@@ -14,7 +14,7 @@ from kubernetes import client
 
 from console.cluster.watch import DEFAULT_KINDS, Change, ClusterCache, ClusterWatch
 from kubesim.testing import RunningCluster
-from tests.cluster.conftest import WatchFactory, all_live, converged, fresh_versions
+from tests.cluster.conftest import WatchFactory, all_live, converged
 
 
 def _scale(api: client.ApiClient, replicas: int, name: str = "web", ns: str = "web") -> None:
@@ -147,7 +147,7 @@ def test_relist_after_compaction_leaves_no_ghosts(rehearsal: RunningCluster, api
     rc.host.go_down()
     rc.wait_for(lambda: all(s.state == "reconnecting" for s in cw.statuses().values()), what="reconnecting")
     rc.cluster.controllers.stop()  # hold the replacements back so the deletion is visible in the end state
-    victim = sorted(before)[0].split("/")[1]
+    victim = min(before).split("/")[1]
     rc.store.delete("pods", "web", victim)
     rc.store.compact()
     rc.host.come_back()

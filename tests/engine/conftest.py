@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,7 @@ class FakeClock:
 
 
 # A Wednesday, so default windows (every day) allow it and a "sat"-only window does not.
-WEDNESDAY_NOON = datetime(2026, 11, 18, 12, 0, tzinfo=timezone.utc)
+WEDNESDAY_NOON = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture

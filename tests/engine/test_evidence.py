@@ -8,6 +8,7 @@ SIGKILL while an evidence command runs and resumes it in a fresh interpreter.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -274,10 +275,8 @@ def test_a_console_killed_during_evidence_collects_each_entry_once_on_resume(tmp
             console.wait()
         # The command runs in its own process group, which a SIGKILLed console cannot take down with it.
         if pid_file.is_file() and pid_file.read_text().strip():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(int(pid_file.read_text()), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
     before = read_events(ref.path / "journal.jsonl").events
     assert before[-1].type == ev.STEP_STARTED

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,7 +10,7 @@ import pytest
 from console.config import ConfigError, Environment, Limits, Policy, Window, load_policy
 from console.engine import policy as pol
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:

@@ -142,8 +142,8 @@ def test_the_cli_refuses_an_unmapped_context_with_one_line_and_writes_nothing(tm
                         "--context", "stray-ctx", "--environment", "staging", env=env, input="")
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "opsconsole: context guard: context 'stray-ctx' is not a staging context (policy maps it to no environment); "
-        "staging contexts: stage-ctx"
+        ("opsconsole: context guard: context 'stray-ctx' is not a staging context (policy maps it to no environment); "
+        "staging contexts: stage-ctx")
     ]
     # Without --environment, a context policy does not know has no environment at all.
     result = opsconsole("run", str(runbook), "--plain", "--kubeconfig", str(kubeconfig), "--config", str(policy),

@@ -24,10 +24,10 @@ from console.engine.runbook_secrets import literal_secrets
 from console.engine.runner import CommandRunner, OutputLine
 from console.engine.secret_rules import RULES
 from console.engine.secret_scan import _PY_SPACE, policy_screen
-from console.runbook.loader import load_runbook
 from console.journal import events as ev
 from console.journal.cast import read_cast
 from console.journal.journal import verify
+from console.runbook.loader import load_runbook
 
 from .conftest import FIXTURES, PY, REPO, events_of, every_file, runbook_doc
 from .secret_forms import FORMS, KUBECTL_LINES, Form
@@ -448,7 +448,7 @@ def test_literal_secrets_names_every_literal_in_command_text_with_its_place(tmp_
         (33, 44, "verification[0].run[2]"),
     ]
     lines = LITERAL_RUNBOOK.split("\n")
-    for p, secret in zip(found, ["hunter2", "hunter22", "s3cr3tpw", "ghp_", "tfsecret1", "pgpass99", "abcdefgh12345"]):
+    for p, secret in zip(found, ["hunter2", "hunter22", "s3cr3tpw", "ghp_", "tfsecret1", "pgpass99", "abcdefgh12345"], strict=False):
         assert lines[p.line - 1][p.col - 1 :].startswith(secret), p  # the column is where the secret starts
     shown = [p.message.split(" is a secret")[0] for p in found]
     assert shown == ["DB_PASSWORD=hu…", "-phu…", "--password s3…", "GITHUB_TOKEN=gh…", "db_password=tf…",

@@ -5,13 +5,14 @@ Every command is a real process (this interpreter or ``sh``). Waits are on event
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
 import subprocess
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
@@ -44,7 +45,7 @@ def tree_pids(pidfile: Path) -> dict[str, int]:
 
 
 def new_cast(tmp_path: Path, name: str = "out.cast") -> CastWriter:
-    return CastWriter(tmp_path / name, started=datetime.now(timezone.utc))
+    return CastWriter(tmp_path / name, started=datetime.now(UTC))
 
 
 # -- streaming ---------------------------------------------------------------------------------------------------
@@ -92,7 +93,7 @@ out(sys.stderr, "four")
     times = [l.t for l in lines]
     assert times == sorted(times)
     # The 0.3 s pauses between prints show in the timestamps: each line was stamped when it came, not at exit.
-    for earlier, later in zip(times, times[1:]):
+    for earlier, later in itertools.pairwise(times):
         assert later - earlier >= 0.15, times
     assert arrivals[0] < ended - 0.5  # the first line was delivered well before the process ended
     assert 0 <= times[0] < result.duration_s and times[-1] <= result.duration_s
@@ -110,7 +111,7 @@ def test_expectations_are_checked_line_by_line(tmp_path: Path) -> None:
     import re
 
     script = "print('status: Ready'); print('warning: disk 91% full')"
-    expect = Expectation(matches=re.compile(r"^status: Ready$", re.M), not_matches=re.compile(r"disk 9\d%"))
+    expect = Expectation(matches=re.compile(r"^status: Ready$", re.MULTILINE), not_matches=re.compile(r"disk 9\d%"))
     runner = CommandRunner([PY, "-c", script], expect=expect)
     result = runner.run()
     ok, reason = result.verdict(expect)

@@ -131,7 +131,7 @@ def test_every_planted_form_is_redacted_from_every_file_of_a_change_run_by_the_c
         cwd=REPO, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=240,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    (change_dir,) = [p for p in records_dir.rglob("journal.jsonl")]
+    (change_dir,) = list(records_dir.rglob("journal.jsonl"))
     change_dir = change_dir.parent
 
     secrets = [f.secret for f in FORMS] + PARAM_SECRETS

@@ -18,6 +18,7 @@ from console.journal.cast import read_cast
 from console.journal.journal import read_events
 from console.journal.store import RecordStore
 from console.runbook.loader import RunbookError, load_runbook, load_runbook_text
+
 from .conftest import (
     FIXTURES,
     events_of,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ ROLES = {
     "olga": ["senior-engineer", "security"],
 }
 OPERATOR = "olga"
-CREATED = datetime(2026, 11, 21, 22, 0, tzinfo=timezone.utc)
+CREATED = datetime(2026, 11, 21, 22, 0, tzinfo=UTC)
 SIGNED = CREATED + timedelta(minutes=5)
 NOW = CREATED + timedelta(minutes=30)
 TTL = timedelta(hours=4)
@@ -69,23 +69,23 @@ def plan() -> list[requests.PlanEntry]:
 
 
 def request_fields(**overrides: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = dict(
-        change_id="CHG-2026-0042",
-        runbook_id="web-config-restart",
-        runbook_sha256="a" * 64,
-        parameters={"namespace": "web", "replicas": "3", "token": "s3cr3t-value"},
-        secret_parameters=["token"],
-        operator=OPERATOR,
-        environment="production",
-        context="prod-eu-1",
-        from_version="1.4.2",
-        to_version="1.5.0",
-        policy_sha256="b" * 64,
-        plan=plan(),
-        preflight={"can_i": {"patch deployments -n web": "yes"}, "kubectl": "v1.32.0", "server": "v1.32.1"},
-        nonce=NONCE,
-        created_at=CREATED,
-    )
+    fields: dict[str, Any] = {
+        "change_id": "CHG-2026-0042",
+        "runbook_id": "web-config-restart",
+        "runbook_sha256": "a" * 64,
+        "parameters": {"namespace": "web", "replicas": "3", "token": "s3cr3t-value"},
+        "secret_parameters": ["token"],
+        "operator": OPERATOR,
+        "environment": "production",
+        "context": "prod-eu-1",
+        "from_version": "1.4.2",
+        "to_version": "1.5.0",
+        "policy_sha256": "b" * 64,
+        "plan": plan(),
+        "preflight": {"can_i": {"patch deployments -n web": "yes"}, "kubectl": "v1.32.0", "server": "v1.32.1"},
+        "nonce": NONCE,
+        "created_at": CREATED,
+    }
     fields.update(overrides)
     return fields
 

@@ -7,14 +7,19 @@ verifies for the person and for each role the line gives them, and not for a rol
 from __future__ import annotations
 
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from approvers import SIGNED, Team, assert_one_sentence, make_request
 
 from console.governance.allowed_signers import (
-    AllowedSignersError, SignerKey, format_line, inspect_signature, key_fingerprint, match_pattern_list,
+    AllowedSignersError,
+    SignerKey,
+    format_line,
+    inspect_signature,
+    key_fingerprint,
+    match_pattern_list,
     parse_allowed_signers,
 )
 from console.governance.envelope import SIGNATURE_NAMESPACE
@@ -129,11 +134,11 @@ def test_one_key_for_two_people_is_refused(team: Team) -> None:
 def test_validity_window_is_read_in_utc(team: Team) -> None:
     line = f'alice,role:security valid-after="202611210900Z",valid-before="20261122Z" {team.pub("alice")}'
     (signer,) = parse_allowed_signers(line).lines
-    assert signer.valid_after == datetime(2026, 11, 21, 9, 0, tzinfo=timezone.utc)
-    assert signer.valid_before == datetime(2026, 11, 22, 0, 0, tzinfo=timezone.utc)
-    assert signer.valid_at(datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc))
-    assert not signer.valid_at(datetime(2026, 11, 21, 8, 59, tzinfo=timezone.utc))
-    assert not signer.valid_at(datetime(2026, 11, 22, 0, 0, 1, tzinfo=timezone.utc))
+    assert signer.valid_after == datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+    assert signer.valid_before == datetime(2026, 11, 22, 0, 0, tzinfo=UTC)
+    assert signer.valid_at(datetime(2026, 11, 21, 12, 0, tzinfo=UTC))
+    assert not signer.valid_at(datetime(2026, 11, 21, 8, 59, tzinfo=UTC))
+    assert not signer.valid_at(datetime(2026, 11, 22, 0, 0, 1, tzinfo=UTC))
 
 
 def test_ssh_keygen_reads_the_validity_window_the_same_way(team: Team, tmp_path: Path) -> None:
@@ -144,7 +149,7 @@ def test_ssh_keygen_reads_the_validity_window_the_same_way(team: Team, tmp_path:
     done = ssh_keygen_verify(expired, "alice", approval.envelope, approval.signature, tmp_path)
     assert done.returncode != 0 and b"expired" in done.stderr
     (line,) = parse_allowed_signers(expired.read_text()).lines
-    assert not line.valid_at(datetime.now(timezone.utc))
+    assert not line.valid_at(datetime.now(UTC))
 
 
 def test_format_line_refuses_names_ssh_keygen_would_read_as_patterns(team: Team) -> None:

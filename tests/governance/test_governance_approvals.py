@@ -293,8 +293,8 @@ def test_a_role_nobody_holds_is_reported_before_any_signature(team: Team) -> Non
 def test_a_role_only_the_operator_holds_does_not_count_the_operator(team: Team) -> None:
     # Three security approvals: bob and carol can give two; olga holds the role but is starting the change.
     problems = approvals.unmeetable({"security": 3}, team.allowed, operator=OPERATOR, now=NOW)
-    assert problems == [f"The policy requires 3 'security' approvals but 2 people other than the operator hold that "
-                        f"role in {team.allowed.source} (bob, carol), so this change cannot be approved."]
+    assert problems == [(f"The policy requires 3 'security' approvals but 2 people other than the operator hold that "
+                        f"role in {team.allowed.source} (bob, carol), so this change cannot be approved.")]
     assert approvals.unmeetable({"security": 2}, team.allowed, operator=OPERATOR, now=NOW) == []
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,10 +15,19 @@ from approvers import NOW, OPERATOR, SIGNED, TTL, Team, make_key, make_request
 from console.governance import approvals
 from console.governance.allowed_signers import SignerKey, format_line, inspect_signature, parse_allowed_signers
 from console.governance.envelope import (
-    Approval, EnvelopeError, approval_from_bytes, approval_to_bytes, build_envelope, parse_envelope,
+    Approval,
+    EnvelopeError,
+    approval_from_bytes,
+    approval_to_bytes,
+    build_envelope,
+    parse_envelope,
 )
 from console.governance.signatures import (
-    SigningError, new_nonce, sign, verify_signature, verify_with_ssh_keygen,
+    SigningError,
+    new_nonce,
+    sign,
+    verify_signature,
+    verify_with_ssh_keygen,
 )
 
 REQUEST = make_request()
@@ -39,10 +48,10 @@ def test_sign_makes_an_armored_signature_over_the_envelope(team: Team) -> None:
 
 
 def test_the_signing_time_defaults_to_now(team: Team) -> None:
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     approval = sign(REQUEST, key_path=team.keys["bob"], principal="bob", role="security")
     signed_at = parse_envelope(approval.envelope).signed_at
-    assert before <= signed_at <= datetime.now(timezone.utc)
+    assert before <= signed_at <= datetime.now(UTC)
 
 
 def test_signing_with_a_missing_key_is_one_sentence(tmp_path: Path) -> None:

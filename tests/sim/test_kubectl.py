@@ -70,7 +70,7 @@ def test_rollout_restart_rolls_new_replicaset(kubectl: KubectlRunner, rehearsal_
     out = kubectl("rollout", "status", "deployment/web", "-n", "web", "--timeout=60s", timeout=70).stdout
     assert 'deployment "web" successfully rolled out' in out
     rc = rehearsal_cluster
-    rc.wait_for(lambda: not (set(p["metadata"]["name"] for p in rc.store.list("pods", "web")) & before), what="old pods gone")
+    rc.wait_for(lambda: not ({p["metadata"]["name"] for p in rc.store.list("pods", "web")} & before), what="old pods gone")
     rss = {r["metadata"]["name"]: r for r in rc.store.list("replicasets", "web")}
     assert len(rss) == 2
     new = next(r for r in rss.values() if r["spec"]["replicas"] == 3)

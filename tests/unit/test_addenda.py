@@ -4,22 +4,22 @@ whose chain verifies; the chain stays valid and nothing before is rewritten."""
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
 
-from review_records import FixedClock, build_sample_store, tamper_line  # noqa: E402
+from review_records import FixedClock, build_sample_store, tamper_line
 
-from console.journal import events as ev  # noqa: E402
-from console.journal.journal import read_events, verify  # noqa: E402
-from console.journal.store import ChangeLocked, RecordStore  # noqa: E402
-from console.review.addenda import AddendumError, add_addendum  # noqa: E402
-from console.review.records import render_to_disk  # noqa: E402
+from console.journal import events as ev
+from console.journal.journal import read_events, verify
+from console.journal.store import ChangeLocked, RecordStore
+from console.review.addenda import AddendumError, add_addendum
+from console.review.records import render_to_disk
 
-WHEN = datetime(2026, 12, 1, 9, 30, 0, tzinfo=timezone.utc)
+WHEN = datetime(2026, 12, 1, 9, 30, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -84,8 +84,7 @@ def test_a_broken_chain_takes_no_addendum(store: RecordStore) -> None:
 def test_a_change_held_by_a_console_takes_no_addendum(store: RecordStore) -> None:
     ref = store.find("CHG-2026-0001")
     size = store.journal_path(ref).stat().st_size
-    with store.lock(ref, who="alice"):
-        with pytest.raises(ChangeLocked, match="held by alice"):
-            add_addendum(store, ref, author="rita", kind="correction", text="t")
+    with store.lock(ref, who="alice"), pytest.raises(ChangeLocked, match="held by alice"):
+        add_addendum(store, ref, author="rita", kind="correction", text="t")
     assert store.journal_path(ref).stat().st_size == size
     add_addendum(store, ref, author="rita", kind="correction", text="t")  # the lock was released

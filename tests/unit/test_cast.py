@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from console.journal.cast import CastError, CastWriter, read_cast, sha256_file
 
-STARTED = datetime(2026, 11, 21, 23, 20, 55, 500000, tzinfo=timezone.utc)
+STARTED = datetime(2026, 11, 21, 23, 20, 55, 500000, tzinfo=UTC)
 
 
 class StepClock:

@@ -11,7 +11,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +86,10 @@ def make_change(
 def store(records_dir: Path) -> RecordStore:
     s = RecordStore(records_dir)
     make_change(s, change_id="CHG-2026-0001", component="web", from_v="1.4.2", to_v="1.5.0",
-                when=datetime(2026, 11, 21, 23, 0, tzinfo=timezone.utc), operator="alice", outcome="success",
+                when=datetime(2026, 11, 21, 23, 0, tzinfo=UTC), operator="alice", outcome="success",
                 environment="production")
     make_change(s, change_id="CHG-2026-0002", component="redis", from_v="none", to_v="7.2", risk="high",
-                when=datetime(2026, 11, 22, 1, 30, tzinfo=timezone.utc), operator="carol", outcome="rolled_back")
+                when=datetime(2026, 11, 22, 1, 30, tzinfo=UTC), operator="carol", outcome="rolled_back")
     return s
 
 
@@ -169,7 +169,7 @@ def check(schema: dict[str, Any], value: Any, root: dict[str, Any], where: str =
     errors: list[str] = []
     if "anyOf" in schema and all(check(option, value, root, where) for option in schema["anyOf"]):
         errors.append(f"{where}: {value!r} matches none of anyOf")
-    if "const" in schema and value != schema["const"] or "enum" in schema and value not in schema["enum"]:
+    if ("const" in schema and value != schema["const"]) or ("enum" in schema and value not in schema["enum"]):
         errors.append(f"{where}: {value!r} not allowed")
     if isinstance(value, str):
         if "pattern" in schema and not re.search(schema["pattern"], value):
@@ -393,7 +393,7 @@ def test_usage_errors_exit_2(args: tuple[str, ...]) -> None:
 def test_records_dir_overrides_the_environment(store: RecordStore, tmp_path: Path) -> None:
     decoy = RecordStore(tmp_path / "decoy")
     make_change(decoy, change_id="CHG-2026-0077", component="decoy", from_v="1", to_v="2",
-                when=datetime(2026, 1, 1, tzinfo=timezone.utc), operator="mallory", outcome="success")
+                when=datetime(2026, 1, 1, tzinfo=UTC), operator="mallory", outcome="success")
     # before the command, and after it
     for args in (("--records-dir", str(store.root), "records", "list"),
                  ("records", "list", "--records-dir", str(store.root))):
@@ -413,7 +413,7 @@ def test_version() -> None:
 
 
 def test_run_errors_say_what_is_wrong_and_usage_exits_2(tmp_path: Path) -> None:
-    from tests.engine.conftest import runbook_doc, write_kubeconfig, write_runbook  # noqa: PLC0415
+    from tests.engine.conftest import runbook_doc, write_kubeconfig, write_runbook
 
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig")
     runbook = write_runbook(tmp_path, runbook_doc([{"id": "noop", "kind": "check", "run": ["true"]}]))
@@ -429,7 +429,7 @@ def test_run_errors_say_what_is_wrong_and_usage_exits_2(tmp_path: Path) -> None:
 
 
 def test_run_takes_a_runbook_id_from_the_runbooks_directory(tmp_path: Path) -> None:
-    from tests.engine.conftest import runbook_doc, write_kubeconfig, write_runbook  # noqa: PLC0415
+    from tests.engine.conftest import runbook_doc, write_kubeconfig, write_runbook
 
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig")
     books = tmp_path / "books"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,14 +13,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
 
-from journal_data_checks import faithful_problems  # noqa: E402
-from review_records import FixedClock, build_sample_store  # noqa: E402
+from journal_data_checks import faithful_problems
+from review_records import FixedClock, build_sample_store
 
-from console.engine.clusterwait import _fired  # noqa: E402
-from console.journal import events as ev  # noqa: E402
-from console.journal.audit import RunbookId, record_refusal  # noqa: E402
-from console.journal.chain import Event  # noqa: E402
-from console.journal.event_data import (  # noqa: E402
+from console.engine.clusterwait import _fired
+from console.journal import events as ev
+from console.journal.audit import RunbookId, record_refusal
+from console.journal.chain import Event
+from console.journal.event_data import (
     MODELS,
     ArtifactSaved,
     ChangeClosed,
@@ -32,12 +32,12 @@ from console.journal.event_data import (  # noqa: E402
     check_data,
     parse_data,
 )
-from console.journal.journal import Journal  # noqa: E402
-from console.journal.store import RecordStore  # noqa: E402
-from console.review.addenda import add_addendum  # noqa: E402
-from console.review.summary import summarise  # noqa: E402
+from console.journal.journal import Journal
+from console.journal.store import RecordStore
+from console.review.addenda import add_addendum
+from console.review.summary import summarise
 
-WHEN = datetime(2026, 12, 1, 9, 30, 0, tzinfo=timezone.utc)
+WHEN = datetime(2026, 12, 1, 9, 30, 0, tzinfo=UTC)
 
 
 def event(type_: str, data: dict, seq: int = 1) -> Event:

@@ -3,10 +3,9 @@ is one self-contained file with every recorded string escaped. Also the cast-to-
 
 from __future__ import annotations
 
-import hashlib
 import re
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -14,13 +13,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
 
-from review_records import T0, ChangeBuilder, build_sample_store  # noqa: E402
+from review_records import T0, ChangeBuilder, build_sample_store
 
-from console.journal import events as ev  # noqa: E402
-from console.journal.store import RecordStore  # noqa: E402
-from console.review.export import ExportError, export_change, output_lines, strip_ansi  # noqa: E402
+from console.journal import events as ev
+from console.journal.store import RecordStore
+from console.review.export import ExportError, export_change, output_lines, strip_ansi
 
-BASE = datetime(2026, 11, 2, 22, 0, 0, tzinfo=timezone.utc)
+BASE = datetime(2026, 11, 2, 22, 0, 0, tzinfo=UTC)
 
 
 def test_lines_keep_the_time_they_began_at() -> None:

@@ -12,13 +12,19 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
 
-from review_records import build_sample_store, tamper_line  # noqa: E402
+from review_records import build_sample_store, tamper_line
 
-from console.review.addenda import add_addendum  # noqa: E402
-from console.review.index import (  # noqa: E402
-    INDEX_NAME, IndexEntry, QueryError, filter_entries, load_index, parse_query, sort_entries,
+from console.journal.store import RecordStore
+from console.review.addenda import add_addendum
+from console.review.index import (
+    INDEX_NAME,
+    IndexEntry,
+    QueryError,
+    filter_entries,
+    load_index,
+    parse_query,
+    sort_entries,
 )
-from console.journal.store import RecordStore  # noqa: E402
 
 
 @pytest.fixture

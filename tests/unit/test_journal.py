@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import os
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ class FakeClock:
     """A clock that advances one millisecond per reading, from a fixed start."""
 
     def __init__(self) -> None:
-        self.now = datetime(2026, 11, 21, 23, 20, 55, 123456, tzinfo=timezone.utc)
+        self.now = datetime(2026, 11, 21, 23, 20, 55, 123456, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         self.now += timedelta(milliseconds=1)
@@ -46,7 +47,7 @@ def make(path: Path, n: int = 5) -> Journal:
 
 
 def test_utc_ts_format() -> None:
-    dt = datetime(2026, 11, 21, 23, 20, 55, 123456, tzinfo=timezone.utc)
+    dt = datetime(2026, 11, 21, 23, 20, 55, 123456, tzinfo=UTC)
     assert utc_ts(dt) == "2026-11-21T23:20:55.123456Z"
     assert utc_ts(dt.replace(microsecond=0)) == "2026-11-21T23:20:55.000000Z"
     plus_two = timezone(timedelta(hours=2))
@@ -61,7 +62,7 @@ def test_append_reopen_verify(tmp_path: Path) -> None:
     events = j.events
     assert [e.seq for e in events] == [1, 2, 3, 4, 5]
     assert events[0].prev == GENESIS
-    assert all(b.prev == a.hash for a, b in zip(events, events[1:]))
+    assert all(b.prev == a.hash for a, b in itertools.pairwise(events))
     assert j.head == events[-1].hash
     first_ts = events[0].ts
     assert first_ts == "2026-11-21T23:20:55.124456Z"

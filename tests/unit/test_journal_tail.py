@@ -11,9 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -34,7 +34,7 @@ from console.journal.journal import (
 )
 from console.review.summary import summarise
 
-START = datetime(2026, 11, 21, 23, 20, 55, tzinfo=timezone.utc)
+START = datetime(2026, 11, 21, 23, 20, 55, tzinfo=UTC)
 
 
 def ticking() -> Callable[[], datetime]:
@@ -76,8 +76,8 @@ BOM = b"\xef\xbb\xbf"
 # (id, edit of the closed journal's bytes, line of the first problem (0-based offset from the last line), reason)
 CLOSED_TAIL_EDITS: list[tuple[str, Callable[[bytes], bytes], int, str]] = [
     ("final newline removed", lambda r: r[:-1], 0,
-     "a complete change.closed event with no final newline in a change closed on this line; "
-     "a closed change takes only addenda, so it is not recovered in place (restore the journal from a copy)"),
+     ("a complete change.closed event with no final newline in a change closed on this line; "
+     "a closed change takes only addenda, so it is not recovered in place (restore the journal from a copy)")),
     ("final newline made \\r\\n", lambda r: r[:-1] + b"\r\n", 0,
      "not in canonical form: it ends with a carriage return (a \\r\\n line ending)"),
     ("final newline made a space", lambda r: r[:-1] + b" ", 0,
@@ -94,14 +94,14 @@ CLOSED_TAIL_EDITS: list[tuple[str, Callable[[bytes], bytes], int, str]] = [
      "repeats line 4 (the same event twice), with no final newline"),
     ("complete JSON that is no event", lambda r: r + b'{"seq":5}', 1, "missing field 'data', with no final newline"),
     ("torn line after change.closed", lambda r: r + b'{"data":{"author":"bo', 1,
-     "a torn write after the change was closed on line 4; "
-     "a closed change takes only addenda, so it is not recovered in place (restore the journal from a copy)"),
+     ("a torn write after the change was closed on line 4; "
+     "a closed change takes only addenda, so it is not recovered in place (restore the journal from a copy)")),
     ("zero-filled line after change.closed", lambda r: r + b"\0" * 40, 1,
-     "a torn write after the change was closed on line 4; "
-     "a closed change takes only addenda, so it is not recovered in place (restore the journal from a copy)"),
+     ("a torn write after the change was closed on line 4; "
+     "a closed change takes only addenda, so it is not recovered in place (restore the journal from a copy)")),
     ("an opening brace appended", lambda r: r + b"{", 1,
-     "a torn write after the change was closed on line 4; "
-     "a closed change takes only addenda, so it is not recovered in place (restore the journal from a copy)"),
+     ("a torn write after the change was closed on line 4; "
+     "a closed change takes only addenda, so it is not recovered in place (restore the journal from a copy)")),
 ]
 
 
@@ -312,8 +312,8 @@ def test_verify_flags_a_complete_event_an_older_recovery_set_aside(tmp_path: Pat
     report = verify(p)
     assert not report.ok
     assert (report.first.line, report.first.kind, report.first.reason) == (  # type: ignore[union-attr]
-        4, "chain", "a complete, valid change.closed event that the journal.torn_tail event on line 5 set aside as torn, "
-                    "which reopened a closed change")
+        4, "chain", ("a complete, valid change.closed event that the journal.torn_tail event on line 5 set aside as torn, "
+                    "which reopened a closed change"))
 
 
 # -- the limit: a cut inside the close-out line looks like a crash during close-out -----------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from console.journal.cast import CastWriter
 from console.journal.journal import Journal, JournalError, verify
 
-STARTED = datetime(2026, 11, 21, 23, 20, 55, tzinfo=timezone.utc)
+STARTED = datetime(2026, 11, 21, 23, 20, 55, tzinfo=UTC)
 
 
 def _build(change: Path) -> dict[str, int]:
@@ -28,7 +28,7 @@ def _build(change: Path) -> dict[str, int]:
     for n, step in enumerate(["backup", "restart", "wait"], start=1):
         rel = f"outputs/{n:03d}-{step}.cast"
         fake_time = iter(x * 0.25 for x in range(100))
-        cast = CastWriter(change / rel, title=step, command=f"kubectl {step}", started=STARTED, clock=lambda: next(fake_time))
+        cast = CastWriter(change / rel, title=step, command=f"kubectl {step}", started=STARTED, clock=lambda fake_time=fake_time: next(fake_time))
         cast.write(f"running {step}\r\n")
         cast.write("deployment.apps/web restarted ✓\r\n")
         cast.marker("exit 0")

@@ -60,11 +60,10 @@ def lint_imports() -> subprocess.CompletedProcess[str]:
     exe = Path(sys.executable).parent / "lint-imports"
     if not exe.exists():
         pytest.fail(f"{exe} is missing: import-linter is a dev dependency (pip install -e '.[dev]')")
-    result = subprocess.run(
+    return subprocess.run(
         [str(exe), "--config", str(REPO / "pyproject.toml"), "--no-cache"],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
-    return result
 
 
 def test_lint_imports_passes(lint_imports: subprocess.CompletedProcess[str]) -> None:
@@ -118,7 +117,7 @@ def loaded_by() -> dict[str, subprocess.CompletedProcess[str]]:
 
     every = MODULES + SIM_MODULES
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return dict(zip(every, pool.map(probe, every)))
+        return dict(zip(every, pool.map(probe, every), strict=False))
 
 
 def test_the_walk_finds_the_core() -> None:

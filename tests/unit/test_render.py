@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from console.journal.store import RecordStore
 from console.review.records import load_change, render_to_disk
 from console.review.render import render_record
 
-START = datetime(2026, 11, 21, 23, 20, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 21, 23, 20, 0, tzinfo=UTC)
 
 
 @dataclass
@@ -215,8 +215,8 @@ def test_steps_in_sequence_with_times_exit_codes_and_commands(story: Story) -> N
     steps = md.split("## Steps\n", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in steps.splitlines() if line.startswith("| ") and not line.startswith("| #")]
     assert rows == [
-        "| 1 | `update-config` Change the endpoint | 2026-11-21 23:21:01Z | 2026-11-21 23:21:03Z | 2.0s | 0 | passed "
-        "| outputs/002-update-config.cast |",
+        ("| 1 | `update-config` Change the endpoint | 2026-11-21 23:21:01Z | 2026-11-21 23:21:03Z | 2.0s | 0 | passed "
+        "| outputs/002-update-config.cast |"),
         "| 2 | `restart` Restart web | 2026-11-21 23:21:16Z | 2026-11-21 23:23:20Z | 2m04s | 1 | **failed**: exit code 1 | — |",
     ]
     assert "- `restart`: `kubectl rollout restart deployment/web -n web`" in steps

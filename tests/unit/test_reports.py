@@ -4,13 +4,21 @@ mean / nearest-rank p90 durations by component and risk, table-driven over plain
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import pytest
 
 from console.review.reports import (
-    ReportError, bar, build_report, duration_rows, fmt_rate, p90, period_of, period_rows, text_table,
+    ReportError,
+    bar,
+    build_report,
+    duration_rows,
+    fmt_rate,
+    p90,
+    period_of,
+    period_rows,
+    text_table,
 )
-from datetime import date
 
 
 @dataclass

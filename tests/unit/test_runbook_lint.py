@@ -506,7 +506,7 @@ def test_a_warning_does_not_block_a_start(tmp_path: Path, dead_kubeconfig: Path,
                            kubeconfig=str(dead_kubeconfig))
     session = ChangeSession.start(request, store=RecordStore(records_dir), policy=load_policy())
     try:
-        assert [e.type for e in session.events][0] == "change.created"
+        assert next(e.type for e in session.events) == "change.created"
     finally:
         session.release()
 

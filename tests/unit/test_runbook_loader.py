@@ -81,8 +81,8 @@ def test_yaml_syntax_error_is_one_problem_at_its_mark() -> None:
 def test_duplicate_yaml_key_is_refused_at_the_second_key() -> None:
     f = fixture("yaml-duplicate-key.yaml")
     assert problems_of(f) == [
-        f'{f}:6:3: (document): invalid YAML: duplicate key: found duplicate key "id" with value "second" '
-        '(original value: "first")'
+        (f'{f}:6:3: (document): invalid YAML: duplicate key: found duplicate key "id" with value "second" '
+        '(original value: "first")')
     ]
 
 
@@ -161,8 +161,8 @@ def test_rollback_reference_with_no_rollback_steps_says_so() -> None:
     with pytest.raises(RunbookError) as info:
         load_runbook_text(HEAD + "steps:\n  - id: s\n    run: [x]\n    rollback: undo\n", "r.yaml")
     assert [str(p) for p in info.value.problems] == [
-        "r.yaml:15:15: steps[0].rollback: rollback step 'undo' does not exist under rollback.steps "
-        "(there are no rollback steps)"
+        ("r.yaml:15:15: steps[0].rollback: rollback step 'undo' does not exist under rollback.steps "
+        "(there are no rollback steps)")
     ]
 
 

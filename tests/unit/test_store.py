@@ -8,8 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from console.journal.store import ChangeLocked, ChangeNotFound, RecordStore, StoreError, sanitise
 
 REPO = Path(__file__).resolve().parents[2]
-WHEN = datetime(2026, 11, 21, 23, 20, 55, tzinfo=timezone.utc)
+WHEN = datetime(2026, 11, 21, 23, 20, 55, tzinfo=UTC)
 
 
 def child(script: str, *args: str) -> subprocess.Popen[str]:
