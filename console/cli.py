@@ -262,7 +262,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.answers:
             raise CliError("--answers drives a change unattended: use it with --plain", EXIT_USAGE)
         return _ui(args, policy, start_runbook=Path(args.runbook), start_params=parse_assignments(args.param),
-                   start_context=args.context)
+                   start_context=args.context, start_approvals=_parse_approvals(args.approval))
     answers = Answers.load(Path(args.answers)) if args.answers else None
     context = args.context or _current_context(args.kubeconfig)
     environment = args.environment or policy.environment_of(context)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -17,6 +18,7 @@ from console.engine.session import ChangeSession
 from console.journal.store import RecordStore
 from console.runbook.loader import load_runbook
 from screens.home import HomeScreen
+from screens.key_order import KeyOrder
 
 
 def utcnow() -> datetime:
@@ -38,7 +40,7 @@ class OpsConsoleApp(App):
                  operator: str = "operator", clock: Callable[[], datetime] = utcnow, start_runbook: Path | None = None,
                  resume_id: str | None = None, cluster_widget: Callable[..., object] | None = None,
                  cluster_panels: bool = False, start_params: dict[str, str] | None = None,
-                 start_context: str | None = None) -> None:
+                 start_context: str | None = None, start_approvals: list[pol.Approval] | None = None) -> None:
         super().__init__()
         self.records_dir = records_dir
         self.runbooks_dir = runbooks_dir
@@ -49,13 +51,32 @@ class OpsConsoleApp(App):
         self.start_runbook = start_runbook
         self.start_params = start_params or {}  # --param and --context of `opsconsole run`, prefilled in the form
         self.start_context = start_context
+        self.start_approvals = list(start_approvals or [])  # --approval NAME:ROLE:TICKET, prefilled per role
         self.resume_id = resume_id
         self.cluster_widget = cluster_widget
         self.cluster_panels = cluster_panels  # live panels beside each step (the CLI turns them on)
         self.store = RecordStore(records_dir)
         self._quit_armed = False
+        self.key_order = KeyOrder(self)
+
+    async def on_event(self, event: events.Event) -> None:
+        # Typed keys go through KeyOrder, so a key that moves the focus moves it before the next key is routed.
+        if KeyOrder.is_typed(event):
+            if self.key_order.busy:
+                self.key_order.hold(event)
+            else:
+                await self.route_typed(event)
+            return
+        await super().on_event(event)
+
+    async def route_typed(self, event: events.Event) -> None:
+        """Route one typed key as Textual does (priority bindings, else the focused widget), then follow it."""
+        target = self.focused or self.screen
+        await super().on_event(event)
+        self.key_order.sent(target if event.is_forwarded else None)
 
     def on_mount(self) -> None:
+        self.set_interval(0.25, self.key_order.check_stalled)
         self.push_screen(HomeScreen(records_dir=self.records_dir, runbooks_dir=self.runbooks_dir))
         if self.start_runbook is not None:
             self.open_start(self.start_runbook)
@@ -121,9 +142,10 @@ class OpsConsoleApp(App):
             return
         prefill = self.start_params if path == self.start_runbook else {}
         context = self.start_context if path == self.start_runbook else None
+        approvals = self.start_approvals if path == self.start_runbook else []
         self.push_screen(StartScreen(loaded, store=self.store, policy=self.policy, kubeconfig=self.kubeconfig,
                                      operator=self.operator, clock=self.clock, on_started=self._started,
-                                     params=prefill, context=context))
+                                     params=prefill, context=context, approvals=approvals))
 
     def _started(self, session: ChangeSession) -> None:
         self.switch_screen(self._step_screen(session))
