@@ -8,6 +8,7 @@ from pathlib import Path
 
 from textual import events
 from textual.app import App, SystemCommand
+from textual.actions import SkipAction
 from textual.binding import Binding
 from textual.screen import Screen
 
@@ -34,6 +35,11 @@ class OpsConsoleApp(App):
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", tooltip="Leave the console"),
         Binding("question_mark", "show_keys", "Keys", id="app.help", tooltip="Show every key binding"),
+        # On a form ? is a character like any other; F1 shows the keys there too.
+        Binding("f1", "show_keys", "Keys", show=False, id="app.help_f1", tooltip="Show every key binding"),
+        # Priority, so escape closes the key list before it means "back" to the screen underneath.
+        Binding("escape", "hide_keys", "Close the key list", show=False, priority=True, id="app.help_close",
+                tooltip="Close the list of keys"),
     ]
 
     def __init__(self, *, records_dir: Path, runbooks_dir: Path, policy: Policy | None = None, kubeconfig: str | None = None,
@@ -127,6 +133,11 @@ class OpsConsoleApp(App):
             self.action_hide_help_panel()
         else:
             self.action_show_help_panel()
+
+    def action_hide_keys(self) -> None:
+        if not self.screen.query("HelpPanel"):
+            raise SkipAction()  # no key list open: escape means what it means on the screen
+        self.action_hide_help_panel()
 
     # -- changes -----------------------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from screens.widgets.change_header import ChangeHeader
 from screens.widgets.form_field import FieldLabel, field_input, mark_focused
 from screens.widgets.key_bar import KeyBar
 
-OPEN_KEYS = [("tab", "next field"), ("shift+tab", "previous"), ("^s", "sign off and close"), ("?", "keys"), ("^q", "quit")]
+OPEN_KEYS = [("tab", "next field"), ("shift+tab", "previous"), ("^s", "sign off and close"), ("f1", "keys"), ("^q", "quit")]
 CLOSED_KEYS = [("esc", "back to Home"), ("?", "keys"), ("^q", "quit")]
 
 

@@ -35,7 +35,7 @@ from screens.widgets.key_bar import KeyBar
 # Verdicts are worked out this long after the last change to the form, not on every key of a burst.
 VERDICT_DELAY_S = 0.15
 KEYS = [("tab", "next field"), ("shift+tab", "previous"), ("^s", "start the change"), ("esc", "back to Home"),
-        ("?", "keys"), ("^q", "quit")]
+        ("f1", "keys"), ("^q", "quit")]
 
 
 def _id(text: str) -> str:

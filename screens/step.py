@@ -164,6 +164,10 @@ class StepScreen(Screen):
             pairs.append(("l", "leave"))
         if not self.query_one("#step-output", OutputLog).following:
             pairs.append(("end", "follow the output"))
+        if self.cluster_widget is not None:
+            focused = self.focused
+            in_panels = focused is not None and any(getattr(node, "id", None) == "step-cluster" for node in focused.ancestors)
+            pairs += [("z", "zoom"), ("1-4", "panel"), ("/", "filter")] if in_panels else [("tab", "to the panels")]
         pairs += [("?", "keys"), ("^q", "quit")]
         self.query_one("#step-keys", KeyBar).show(pairs)
 
@@ -351,6 +355,12 @@ class StepScreen(Screen):
 
     @on(OutputLog.FollowChanged)
     def _follow_changed(self) -> None:
+        self._keys(None if self.running else self.session.next())
+
+    def on_descendant_focus(self) -> None:
+        self._keys(None if self.running else self.session.next())
+
+    def on_descendant_blur(self) -> None:
         self._keys(None if self.running else self.session.next())
 
     def action_type_word(self) -> None:
