@@ -1,6 +1,7 @@
 """Record: one change as a reviewer reads it, verified from its journal when it opens.
 
-Tabs: the summary (every minimum field, approvals, break-glass decisions in bold), the timeline (a bar per run),
+Tabs: the summary (every minimum field, approvals, break-glass decisions in bold, refused confirmations, the
+operator's notes), the timeline (a bar per run, notes and refusals at their time),
 the output of every command (searchable, replayable) and the addenda. A journal that does not verify is still
 shown, up to its first bad line, under a banner that says which line and why. ``a`` appends a signed addendum.
 """
@@ -124,6 +125,21 @@ def summary_renderable(s: ChangeSummary, *, unreadable_from: int | None = None) 
             parts.append(Text(
                 f"  {_time(b['at'])}  {b.get('what', 'override')} overridden, approved by {b.get('approver', '?')}: "
                 f"“{b.get('reason', '')}”", style="bold red"))
+    else:
+        parts.append(Text("  none", style="italic"))
+    parts.append(Text("Refused confirmations", style="bold underline"))
+    if s.refusals:
+        parts += [Text(f"  {_time(r['at'])}  {r.get('step_id')}: typed “{r.get('typed', '')}” by {r.get('by', '?')}: refused",
+                       style="bold yellow") for r in s.refusals]
+    else:
+        parts.append(Text("  none", style="italic"))
+    parts.append(Text("Operator notes", style="bold underline"))
+    if s.notes:
+        for n in s.notes:
+            line = Text(f"  {_time(n['at'])}  {n.get('author', '?')}", style="bold")
+            line.append(f" (step {n['step_id']})" if n.get("step_id") else "", style="dim")
+            line.append(f": {n.get('text', '')}", style="")
+            parts.append(line)
     else:
         parts.append(Text("  none", style="italic"))
     if s.failure_choices:

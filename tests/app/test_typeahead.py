@@ -121,8 +121,11 @@ async def test_a_note_typed_right_after_n_goes_into_the_note(tmp_path: Path, dea
         await d.type_ahead(["n", *"leaving the cache cold, checked latency", "enter"])
         await d.wait(lambda: any(e.type == ev.NOTE_ADDED for e in session.events), what="the note")
         assert type(app.screen).__name__ == "StepScreen"  # not left by the l in "leaving"
-        notes = [e.data["text"] for e in session.events if e.type == ev.NOTE_ADDED]
-        assert notes == ["leaving the cache cold, checked latency"]
+        notes = [e for e in session.events if e.type == ev.NOTE_ADDED]
+        assert [e.data["text"] for e in notes] == ["leaving the cache cold, checked latency"]
+        # The step screen says where the operator looks that the note is in the record, and as which event.
+        await d.wait(lambda: app.screen.query_one("#step-note").display, what="the note's confirmation")
+        assert f"✓ Note recorded at 12:00:00 UTC as journal event {notes[0].seq}" in d.text("#step-note")
         assert session.next().kind == "confirm"
         session.release()
 
