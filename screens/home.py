@@ -109,14 +109,14 @@ class HomeScreen(Screen):
         if isinstance(focused, DataTable) and focused.row_count:
             key = focused.coordinate_to_cell_key(focused.cursor_coordinate).row_key.value or ""
             if focused.id == "runbooks":
-                pairs.append(("enter", f"start a change from {Path(key).stem}"))
+                pairs.append(("enter", f"start {Path(key).stem}"))
             elif self._open_changes.get(key):
                 pairs.append(("enter", f"resume {key}"))
             else:
-                pairs.append(("enter", f"open the record of {key}"))
+                pairs.append(("enter", f"open {key}"))
         if isinstance(focused, DataTable):
-            pairs.append(("tab", "changes on record" if focused.id == "runbooks" else "runbooks"))
-        pairs += [("r", "refresh"), ("v", "review records"), ("?", "keys"), ("^q", "quit")]
+            pairs.append(("tab", "records" if focused.id == "runbooks" else "runbooks"))
+        pairs += [("r", "refresh"), ("v", "review"), ("?", "keys"), ("^p", "palette"), ("^q", "quit")]
         self.query_one("#home-keys", KeyBar).show(pairs)
 
     def action_open(self) -> None:
