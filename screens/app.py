@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from textual import events
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.actions import SkipAction
 from textual.binding import Binding
@@ -64,6 +65,7 @@ class OpsConsoleApp(App):
         self.store = RecordStore(records_dir)
         self._quit_armed = False
         self.key_order = KeyOrder(self)
+        self.panels_ready = threading.Event()  # set once the live panels' modules are imported (see _warm_up)
 
     async def on_event(self, event: events.Event) -> None:
         # Typed keys go through KeyOrder, so a key that moves the focus moves it before the next key is routed.
@@ -83,6 +85,7 @@ class OpsConsoleApp(App):
 
     def on_mount(self) -> None:
         self.set_interval(0.25, self.key_order.check_stalled)
+        self._warm_up()
         self.push_screen(HomeScreen(records_dir=self.records_dir, runbooks_dir=self.runbooks_dir))
         if self.start_runbook is not None:
             self.open_start(self.start_runbook)
@@ -139,6 +142,27 @@ class OpsConsoleApp(App):
             raise SkipAction()  # no key list open: escape means what it means on the screen
         self.action_hide_help_panel()
 
+    @work(thread=True, exclusive=True, group="warm", exit_on_error=False)
+    def _warm_up(self) -> None:
+        """Pay, while the operator is still on Home or the start form, what the first start would pay on ctrl+s.
+
+        The secret scanner's RE2 rules compile once per process (a quarter of a second), and the live panels
+        import the Kubernetes client (most of a second): paid on ctrl+s, they held the step screen and its panels
+        back by that much.
+        """
+        import importlib
+
+        from console.engine.secret_scan import rule_scanner
+
+        try:
+            rule_scanner()
+            if self.cluster_panels:
+                for name in ("kubernetes.client", "console.cluster.kube", "console.cluster.watch",
+                             "console.cluster.dashboard_cli", "screens.cluster"):
+                    importlib.import_module(name)
+        finally:
+            self.panels_ready.set()  # a failed import is met again, and reported, where the panels are built
+
     # -- changes -----------------------------------------------------------------------------------------------
 
     def open_start(self, path: Path) -> None:
@@ -187,16 +211,21 @@ class OpsConsoleApp(App):
 
 
     def _panels_for(self, session: ChangeSession):
-        """The live panels beside the step, on the change's pinned context, filtered to the runbook's namespace."""
-        from console.cluster.dashboard_cli import kube_watch_source
-        from console.cluster.kube import KubeAccess
-        from screens.cluster import ClusterView
+        """The live panels beside the step, on the change's pinned context, filtered to the runbook's namespace.
 
-        kube = KubeAccess(session.kube.path)
+        Nothing is imported or built until the step screen calls the factory, after its first paint and once
+        ``panels_ready`` is set (the imports done in a thread), so the step never waits for the panels.
+        """
+        path = session.kube.path
         namespace = session.values.get("namespace") or session.kube.namespace
 
         def factory():
-            return ClusterView(source=kube_watch_source(kube), context=session.context, namespace=namespace, clock=self.clock)
+            from console.cluster.dashboard_cli import kube_watch_source
+            from console.cluster.kube import KubeAccess
+            from screens.cluster import ClusterView
+
+            return ClusterView(source=kube_watch_source(KubeAccess(path)), context=session.context, namespace=namespace,
+                               clock=self.clock)
 
         return factory
 

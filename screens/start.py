@@ -197,6 +197,7 @@ class StartScreen(Screen):
             emergency_reason=self._value("#start-emergency-reason").strip() if emergency else None,
             emergency_approver=self._value("#start-emergency-approver").strip() if emergency else None,
             typed_context=self._value("#start-typed-context").strip() or None, kubeconfig=self.kubeconfig,
+            loaded=self.loaded,  # parsed when the form opened; the start re-reads the file if it changed since
         )
 
     def _update_verdicts(self) -> None:

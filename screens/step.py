@@ -35,6 +35,7 @@ from screens.widgets.plan_table import PlanTable, load_saved_plan
 from screens.widgets.step_list import StepList
 
 AUTO_RUN_SECTIONS = ("precondition", "gate", "verification")
+PANELS_IMPORT_WAIT_S = 30.0
 
 
 class StepScreen(Screen):
@@ -120,7 +121,16 @@ class StepScreen(Screen):
         self.set_interval(1.0, self._tick_escalations)
         self.show_next()
         if self.cluster_widget is not None:
-            self.call_after_refresh(self._mount_cluster)
+            self.call_after_refresh(self._await_panels)
+
+    @work(thread=True, exclusive=True, group="step-panels", exit_on_error=False)
+    def _await_panels(self) -> None:
+        # The app imports the panels' modules in a thread from its start (most of a second, the first time);
+        # waited for here, off the UI thread, so the step itself is never held up by them.
+        ready = getattr(self.app, "panels_ready", None)
+        if ready is not None:
+            ready.wait(PANELS_IMPORT_WAIT_S)
+        self.app.call_from_thread(self._mount_cluster)
 
     async def _mount_cluster(self) -> None:
         assert self.cluster_widget is not None
