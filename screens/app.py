@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from textual import events, work
-from textual.app import App, SystemCommand
 from textual.actions import SkipAction
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 

@@ -79,9 +79,7 @@ class CloseoutScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Once signed off, signing off again means nothing: it leaves the key list (and ? lists it no more).
-        if action == "sign_off" and self.closed_head is not None:
-            return False
-        return True
+        return not (action == "sign_off" and self.closed_head is not None)
 
     @on(Input.Submitted)
     def _next_field(self, event: Input.Submitted) -> None:

@@ -130,7 +130,7 @@ class StepScreen(Screen):
         ready = getattr(self.app, "panels_ready", None)
         if ready is not None:
             ready.wait(PANELS_IMPORT_WAIT_S)
-        self.app.call_from_thread(self._mount_cluster)
+        self.app.call_from_thread(self.call_later, self._mount_cluster)
 
     async def _mount_cluster(self) -> None:
         assert self.cluster_widget is not None
@@ -368,10 +368,12 @@ class StepScreen(Screen):
         self._keys(None if self.running else self.session.next())
 
     def on_descendant_focus(self) -> None:
-        self._keys(None if self.running else self.session.next())
+        if self.cluster_widget is not None:  # the key bar says whether the keys are on the panels
+            self._keys(None if self.running else self.session.next())
 
     def on_descendant_blur(self) -> None:
-        self._keys(None if self.running else self.session.next())
+        if self.cluster_widget is not None:
+            self._keys(None if self.running else self.session.next())
 
     def action_type_word(self) -> None:
         box = self.query_one("#step-input", Input)
