@@ -1,13 +1,25 @@
-"""Stepper benchmark: key press to screen latency while a step prints 10,000 lines a second.
+"""Stepper benchmark: how fast the step flow's screens answer, at 160x50.
 
-    python benchmarks/stepper.py [--quick]
+    python benchmarks/stepper.py [--quick] [--only flood|actions]
 
-A headless OpsConsoleApp starts a change whose one step runs a Python one-liner printing 10,000 lines a second.
-A key press is delivered the way a terminal driver delivers it (``driver.send_message(Key)``), and the latency
-is the time from then until the screen has been refreshed with the key's effect (``call_after_refresh`` once the
-effect is there): ``n`` opens the note input, Enter closes it again. The baseline is the same measurement in the
-same run on the same screen while nothing runs (the step waiting for its confirmation). Prints one JSON object
-per line: p50 and p99 under load and idle, the misses over 100 ms, and the output rate the step really reached.
+Two parts, one JSON object per line each (``benchmarks/shape.py``):
+
+Flood: a headless OpsConsoleApp starts a change whose one step prints 10,000 lines a second. A key press is
+delivered the way a terminal driver delivers it (``driver.send_message(Key)``), and the latency is the time from
+then until the screen has been refreshed with the key's effect (``call_after_refresh`` once the effect is there):
+``n`` opens the note input, Enter closes it again. The baseline is the same measurement on the same screen while
+nothing runs. Figures: p50 and p99 under load and idle, the misses over 100 ms, the output rate really reached.
+
+Actions: the rehearsal cluster runs in a child process (as ``opsconsole demo`` runs it, so its threads do not
+share this interpreter), and web-config-restart (its observe window shortened) is driven through with keys, the
+live panels beside the step as ``opsconsole run`` shows them. Each action is timed from its key's delivery to the
+painted screen that answers it: ctrl+s on the start form to the step screen; y on a confirmation to the step
+shown running; ctrl+s on the close-out to the form saying it is closing (answered) and to the closed record
+(closed, which waits for the runbook's evidence commands); and the step screen's first paint to every panel live
+with rows. Baselines from the same run: the idle note-box key above (what any key costs on the step screen) for
+the actions, one ``kubectl get pods`` against the same cluster for the panels. Targets: every action's screen
+under 300 ms; the panels live under 2 s after the step screen opens; ``met`` is judged on the median of the
+runs (each run is a fresh interpreter, one change each; every run's figure is listed, as these machines are noisy).
 """
 
 from __future__ import annotations
@@ -157,10 +169,202 @@ async def measure(quick: bool) -> dict[str, object]:
     return {"idle": idle, "loaded": loaded, "lines": finished.data["lines"], "duration_s": finished.data["duration_s"]}
 
 
+# -- actions ---------------------------------------------------------------------------------------------------
+
+ACTION_TARGET_MS = 300.0
+FORM_S = 1.5  # the operator's time on a start form that opens filled in (opsconsole run --param --approval)
+PANELS_TARGET_S = 2.0
+SIZE = (160, 50)
+
+
+async def painted(app: OpsConsoleApp, since: float, shown, timeout: float = 60.0) -> float:
+    """Milliseconds from ``since`` until ``shown()`` holds and the screen showing it has been refreshed."""
+    deadline = time.perf_counter() + timeout
+    while not shown():
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"timed out waiting for {getattr(shown, '__doc__', None) or shown}")
+        await asyncio.sleep(0.001)
+    done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+    app.screen.call_after_refresh(lambda: done.done() or done.set_result(time.perf_counter()))
+    return (await asyncio.wait_for(done, timeout=timeout) - since) * 1000
+
+
+def press(app: OpsConsoleApp, key: str, char: str | None = None) -> float:
+    event = events.Key(key, char)
+    event.set_sender(app)
+    t0 = time.perf_counter()
+    app._driver.send_message(event)
+    return t0
+
+
+def screen_is(app: OpsConsoleApp, name: str):
+    def check() -> bool:
+        return type(app.screen).__name__ == name
+    check.__doc__ = f"the {name}"
+    return check
+
+
+async def wait_next(app: OpsConsoleApp, kind: str, step_id: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        screen = app.screen
+        session = getattr(screen, "session", None)
+        if session is not None and not getattr(screen, "running", False):
+            nxt = session.next()
+            if nxt.kind == kind and (nxt.step is None or nxt.step.id == step_id):
+                return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the change never asked for {kind} {step_id}")
+        await asyncio.sleep(0.02)
+
+
+def step_shown(app: OpsConsoleApp):
+    def check() -> bool:
+        screen = app.screen
+        if type(screen).__name__ != "StepScreen" or not screen.is_mounted:
+            return False
+        titles = screen.query("#step-title")
+        return bool(titles) and bool(str(titles.first().render()).strip())
+    check.__doc__ = "the step screen showing its step"
+    return check
+
+
+def panels_live(screen) -> bool:
+    """every panel live, with rows"""
+    views = screen.query("ClusterView")
+    if not views:
+        return False
+    view = views.first()
+    return all("live" in str(p.border_title) for p in view.panels) and len(view.pods.table.index) > 0
+
+
+def write_actions_runbook(work: Path) -> Path:
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    source = Path(__file__).resolve().parents[1] / "runbooks" / "web-config-restart.yaml"
+    doc = yaml.load(source.read_text(encoding="utf-8"))
+    for step in doc["steps"]:
+        if step["id"] == "watch":
+            step["duration"] = "2s"
+    target = work / "web-config-restart.yaml"
+    with open(target, "w", encoding="utf-8") as handle:
+        yaml.dump(doc, handle)
+    return target
+
+
+async def one_change(work: Path, kubeconfig: Path, runbook: Path, run: int) -> dict[str, float]:
+    app = OpsConsoleApp(records_dir=work / f"records-{run}", runbooks_dir=work, policy=Policy(), kubeconfig=str(kubeconfig),
+                        operator="bench", start_runbook=runbook, cluster_panels=True)
+    figures: dict[str, float] = {}
+    async with app.run_test(size=SIZE) as pilot:
+        await painted(app, time.perf_counter(), screen_is(app, "StartScreen"))
+        app.screen.query_one("#appr-name-senior-engineer", Input).value = "sam"
+        await pilot.pause(FORM_S)
+        t0 = press(app, "ctrl+s")
+        figures["start"] = await painted(app, t0, step_shown(app))
+        step_screen = app.screen
+        opened = t0 + figures["start"] / 1000  # the step screen's first paint
+        figures["panels_live"] = await painted(app, opened, lambda: panels_live(step_screen)) / 1000
+        await wait_next(app, "confirm", "update-config")
+        await pilot.pause(0.3)
+        box = step_screen.query_one("#step-input", Input)
+        figures["idle_key"] = await painted(app, press(app, "n", "n"), lambda: box.display and app.focused is box)
+        await painted(app, press(app, "enter", "\r"), lambda: not box.display)
+        await pilot.pause(0.3)
+        figures["confirm"] = await painted(app, press(app, "y", "y"), lambda: step_screen.running)
+        await wait_next(app, "confirm", "restart")
+        await pilot.press(*"web", "enter")
+        await painted(app, time.perf_counter(), screen_is(app, "CloseoutScreen"), timeout=180)
+        closeout = app.screen
+        await pilot.pause(0.5)
+
+        def result_says(word: str):
+            def check() -> bool:
+                return word in str(closeout.query_one("#closeout-result").render())
+            check.__doc__ = f"the close-out saying {word!r}"
+            return check
+
+        t0 = press(app, "ctrl+s")
+        figures["signoff_answered"] = await painted(app, t0, result_says("Clos"))
+        figures["signoff_closed"] = await painted(app, t0, result_says("closed"), timeout=120)
+    return figures
+
+
+def kubectl_seconds(kubeconfig: Path) -> float:
+    import subprocess
+
+    t0 = time.perf_counter()
+    subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), "get", "pods", "-n", "web"], check=True,
+                   capture_output=True, timeout=30)
+    return time.perf_counter() - t0
+
+
+def measure_one_change() -> dict[str, float]:
+    """One change in this (fresh) interpreter, as an operator's first change after ``opsconsole run`` starts."""
+    from console.demo import RehearsalProcess
+
+    with tempfile.TemporaryDirectory(prefix="opsconsole-bench-actions-") as tmp:
+        work = Path(tmp)
+        runbook = write_actions_runbook(work)
+        cluster = RehearsalProcess(scenario="default", speed=20.0)
+        try:
+            kubectl_seconds(cluster.kubeconfig)  # warm kubectl's own cache of the API's discovery
+            baseline = kubectl_seconds(cluster.kubeconfig)
+            figures = asyncio.run(one_change(work, cluster.kubeconfig, runbook, 0))
+            figures["kubectl_s"] = baseline
+            return figures
+        finally:
+            cluster.close()
+
+
+def measure_actions(quick: bool) -> list[dict[str, float]]:
+    """Each change in a fresh interpreter: the first start pays the imports, as it does for the operator."""
+    import subprocess
+
+    out = []
+    for _ in range(1 if quick else 5):
+        proc = subprocess.run([sys.executable, __file__, "--one-change"], capture_output=True, text=True, timeout=600,
+                              check=False)
+        if proc.returncode != 0:
+            raise SystemExit(f"a measured change failed: {proc.stderr.strip()[-2000:]}")
+        out.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return out
+
+
+def report_actions(runs: list[dict[str, float]]) -> None:
+    def med(name: str) -> float:
+        return statistics.median(r[name] for r in runs)
+
+    idle = med("idle_key")
+    for name, what in (("start", "ctrl+s on the start form to the step screen"),
+                       ("confirm", "y on a confirmation to the step shown running"),
+                       ("signoff_answered", "ctrl+s on the close-out to the form saying it is closing"),
+                       ("signoff_closed", "ctrl+s on the close-out to the closed record (evidence commands included)")):
+        emit(f"stepper.action.{name}", med(name), "ms", baseline=idle, target=f"< {ACTION_TARGET_MS:.0f} ms (median)",
+             met=med(name) < ACTION_TARGET_MS, what=what, runs=[round(r[name], 1) for r in runs])
+    emit("stepper.panels_live", med("panels_live"), "s", baseline=med("kubectl_s"), target=f"< {PANELS_TARGET_S:.0f} s (median)",
+         met=med("panels_live") < PANELS_TARGET_S, what="the step screen's first paint to every panel live with rows",
+         runs=[round(r["panels_live"], 3) for r in runs])
+    total = [r["start"] / 1000 + r["panels_live"] for r in runs]
+    emit("stepper.start_to_panels_live", statistics.median(total), "s", baseline=med("kubectl_s"),
+         what="ctrl+s on the start form to every panel live beside the step (what the operator waits for)",
+         runs=[round(t, 3) for t in total])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a short flood and fewer samples (under a minute)")
+    parser.add_argument("--quick", action="store_true", help="a short flood, fewer samples, one change (about a minute)")
+    parser.add_argument("--only", choices=("flood", "actions"), help="run one part only")
+    parser.add_argument("--one-change", action="store_true", help=argparse.SUPPRESS)  # a child run of the actions
     args = parser.parse_args()
+    if args.one_change:
+        print(json.dumps(measure_one_change()), flush=True)
+        return 0
+    if args.only != "flood":
+        report_actions(measure_actions(args.quick))
+    if args.only == "actions":
+        return 0
     r = asyncio.run(measure(args.quick))
     idle, loaded = r["idle"], r["loaded"]
     if not loaded:

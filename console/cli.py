@@ -333,7 +333,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.answers:
             raise CliError("--answers drives a change unattended: use it with --plain", EXIT_USAGE)
         return _ui(args, policy, start_runbook=Path(args.runbook), start_params=given,
-                   start_context=args.context)
+                   start_context=args.context, start_approvals=_parse_approvals(args.approval))
     answers = Answers.load(Path(args.answers)) if args.answers else None
     data = answers.data if answers else {}
     operator = args.operator or str(data.get("operator") or "") or _user()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
+from textual import events, work
+from textual.actions import SkipAction
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -17,10 +20,11 @@ from console.engine.session import ChangeSession
 from console.journal.store import RecordStore
 from console.runbook.loader import load_runbook
 from screens.home import HomeScreen
+from screens.key_order import KeyOrder
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class OpsConsoleApp(App):
@@ -32,13 +36,18 @@ class OpsConsoleApp(App):
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", tooltip="Leave the console"),
         Binding("question_mark", "show_keys", "Keys", id="app.help", tooltip="Show every key binding"),
+        # On a form ? is a character like any other; F1 shows the keys there too.
+        Binding("f1", "show_keys", "Keys", show=False, id="app.help_f1", tooltip="Show every key binding"),
+        # Priority, so escape closes the key list before it means "back" to the screen underneath.
+        Binding("escape", "hide_keys", "Close the key list", show=False, priority=True, id="app.help_close",
+                tooltip="Close the list of keys"),
     ]
 
     def __init__(self, *, records_dir: Path, runbooks_dir: Path, policy: Policy | None = None, kubeconfig: str | None = None,
                  operator: str = "operator", clock: Callable[[], datetime] = utcnow, start_runbook: Path | None = None,
                  resume_id: str | None = None, cluster_widget: Callable[..., object] | None = None,
                  cluster_panels: bool = False, start_params: dict[str, str] | None = None,
-                 start_context: str | None = None) -> None:
+                 start_context: str | None = None, start_approvals: list[pol.Approval] | None = None) -> None:
         super().__init__()
         self.records_dir = records_dir
         self.runbooks_dir = runbooks_dir
@@ -49,13 +58,34 @@ class OpsConsoleApp(App):
         self.start_runbook = start_runbook
         self.start_params = start_params or {}  # --param and --context of `opsconsole run`, prefilled in the form
         self.start_context = start_context
+        self.start_approvals = list(start_approvals or [])  # --approval NAME:ROLE:TICKET, prefilled per role
         self.resume_id = resume_id
         self.cluster_widget = cluster_widget
         self.cluster_panels = cluster_panels  # live panels beside each step (the CLI turns them on)
         self.store = RecordStore(records_dir)
         self._quit_armed = False
+        self.key_order = KeyOrder(self)
+        self.panels_ready = threading.Event()  # set once the live panels' modules are imported (see _warm_up)
+
+    async def on_event(self, event: events.Event) -> None:
+        # Typed keys go through KeyOrder, so a key that moves the focus moves it before the next key is routed.
+        if KeyOrder.is_typed(event):
+            if self.key_order.busy:
+                self.key_order.hold(event)
+            else:
+                await self.route_typed(event)
+            return
+        await super().on_event(event)
+
+    async def route_typed(self, event: events.Event) -> None:
+        """Route one typed key as Textual does (priority bindings, else the focused widget), then follow it."""
+        target = self.focused or self.screen
+        await super().on_event(event)
+        self.key_order.sent(target if event.is_forwarded else None)
 
     def on_mount(self) -> None:
+        self.set_interval(0.25, self.key_order.check_stalled)
+        self._warm_up()
         self.push_screen(HomeScreen(records_dir=self.records_dir, runbooks_dir=self.runbooks_dir))
         if self.start_runbook is not None:
             self.open_start(self.start_runbook)
@@ -107,6 +137,32 @@ class OpsConsoleApp(App):
         else:
             self.action_show_help_panel()
 
+    def action_hide_keys(self) -> None:
+        if not self.screen.query("HelpPanel"):
+            raise SkipAction()  # no key list open: escape means what it means on the screen
+        self.action_hide_help_panel()
+
+    @work(thread=True, exclusive=True, group="warm", exit_on_error=False)
+    def _warm_up(self) -> None:
+        """Pay, while the operator is still on Home or the start form, what the first start would pay on ctrl+s.
+
+        The secret scanner's RE2 rules compile once per process (a quarter of a second), and the live panels
+        import the Kubernetes client (most of a second): paid on ctrl+s, they held the step screen and its panels
+        back by that much.
+        """
+        import importlib
+
+        from console.engine.secret_scan import rule_scanner
+
+        try:
+            rule_scanner()
+            if self.cluster_panels:
+                for name in ("kubernetes.client", "console.cluster.kube", "console.cluster.watch",
+                             "console.cluster.source", "screens.widgets.cluster_view"):
+                    importlib.import_module(name)
+        finally:
+            self.panels_ready.set()  # a failed import is met again, and reported, where the panels are built
+
     # -- changes -----------------------------------------------------------------------------------------------
 
     def open_start(self, path: Path) -> None:
@@ -121,9 +177,10 @@ class OpsConsoleApp(App):
             return
         prefill = self.start_params if path == self.start_runbook else {}
         context = self.start_context if path == self.start_runbook else None
+        approvals = self.start_approvals if path == self.start_runbook else []
         self.push_screen(StartScreen(loaded, store=self.store, policy=self.policy, kubeconfig=self.kubeconfig,
                                      operator=self.operator, clock=self.clock, on_started=self._started,
-                                     params=prefill, context=context))
+                                     params=prefill, context=context, approvals=approvals))
 
     def _started(self, session: ChangeSession) -> None:
         self.switch_screen(self._step_screen(session))
@@ -154,16 +211,21 @@ class OpsConsoleApp(App):
 
 
     def _panels_for(self, session: ChangeSession):
-        """The live panels beside the step, on the change's pinned context, filtered to the runbook's namespace."""
-        from console.cluster.kube import KubeAccess
-        from console.cluster.source import kube_watch_source
-        from screens.widgets.cluster_view import ClusterView
+        """The live panels beside the step, on the change's pinned context, filtered to the runbook's namespace.
 
-        kube = KubeAccess(session.kube.path)
+        Nothing is imported or built until the step screen calls the factory, after its first paint and once
+        ``panels_ready`` is set (the imports done in a thread), so the step never waits for the panels.
+        """
+        path = session.kube.path
         namespace = session.values.get("namespace") or session.kube.namespace
 
         def factory():
-            return ClusterView(source=kube_watch_source(kube), context=session.context, namespace=namespace, clock=self.clock)
+            from console.cluster.kube import KubeAccess
+            from console.cluster.source import kube_watch_source
+            from screens.widgets.cluster_view import ClusterView
+
+            return ClusterView(source=kube_watch_source(KubeAccess(path)), context=session.context, namespace=namespace,
+                               clock=self.clock)
 
         return factory
 

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from datetime import datetime
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Select, Static
+from textual.widgets import Input, Select, Static
 from textual.worker import Worker, WorkerState
 
 from console.engine.session import ChangeSession, SessionError
@@ -19,6 +19,11 @@ from console.journal.events import OUTCOMES
 from console.review.render import OUTCOME_WORDS
 from console.review.summary import parse_ts
 from screens.widgets.change_header import ChangeHeader
+from screens.widgets.form_field import FieldLabel, field_input, mark_focused
+from screens.widgets.key_bar import KeyBar
+
+OPEN_KEYS = [("tab", "next field"), ("shift+tab", "previous"), ("^s", "sign off and close"), ("f1", "keys"), ("^q", "quit")]
+CLOSED_KEYS = [("esc", "back to Home"), ("?", "keys"), ("^q", "quit")]
 
 
 class CloseoutScreen(Screen):
@@ -44,20 +49,37 @@ class CloseoutScreen(Screen):
                            started=parse_ts(s.journal.events[0].ts), production=self.production, clock=self.clock)
         with Vertical(id="closeout-box"):
             yield Static(Text(f"Close-out of {s.change_id}: suggested outcome {OUTCOME_WORDS[self.suggested]}", style="bold"))
-            yield Static("Outcome")
-            yield Select(compact=True, options=[(OUTCOME_WORDS[o], o) for o in OUTCOMES], value=self.suggested, allow_blank=False, id="closeout-outcome")
-            yield Static("Follow-ups (separate with ;)")
-            yield Input(compact=True, id="closeout-followups", placeholder="e.g. remove the old ConfigMap key; update the dashboard")
-            yield Static("Signed off by")
-            yield Input(compact=True, value=s.operator, id="closeout-name")
-            yield Static("Role")
-            yield Input(compact=True, value="operator", id="closeout-role")
-            yield Static(Text.assemble(("ctrl+s", "bold reverse"), " signs off and writes the record."), id="closeout-hint")
+            with Horizontal(classes="form-row"):
+                yield FieldLabel("outcome", field="closeout-outcome")
+                yield Select(compact=True, options=[(OUTCOME_WORDS[o], o) for o in OUTCOMES], value=self.suggested,
+                             allow_blank=False, id="closeout-outcome")
+            with Horizontal(classes="form-row"):
+                yield FieldLabel("follow-ups (; between)", field="closeout-followups")
+                yield field_input(id="closeout-followups", placeholder="e.g. remove the old ConfigMap key; update the dashboard")
+            with Horizontal(classes="form-row"):
+                yield FieldLabel("signed off by", field="closeout-name")
+                yield field_input(value=s.operator, id="closeout-name")
+            with Horizontal(classes="form-row"):
+                yield FieldLabel("role", field="closeout-role")
+                yield field_input(value="operator", id="closeout-role")
+            yield Static(Text.assemble(("ctrl+s", "bold reverse"), " signs off and writes the record; Enter or Tab moves to the next field."),
+                         id="closeout-hint")
             yield Static(id="closeout-result")
-        yield Footer()
+        yield KeyBar(id="closeout-keys")
 
     def on_mount(self) -> None:
+        self.query_one("#closeout-keys", KeyBar).show(OPEN_KEYS)
         self.query_one("#closeout-followups", Input).focus()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        mark_focused(self, event.widget)
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        mark_focused(self, self.focused)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Once signed off, signing off again means nothing: it leaves the key list (and ? lists it no more).
+        return not (action == "sign_off" and self.closed_head is not None)
 
     @on(Input.Submitted)
     def _next_field(self, event: Input.Submitted) -> None:
@@ -96,6 +118,11 @@ class CloseoutScreen(Screen):
     def _show_closed(self, outcome: str, head: str) -> None:
         self._signing_off = False
         self.closed_head = head
+        self.refresh_bindings()
+        self.query_one("#closeout-keys", KeyBar).show(CLOSED_KEYS)
+        self.query_one("#closeout-hint", Static).display = False
+        for field in self.query("#closeout-box Input, #closeout-box Select"):
+            field.disabled = True  # the record is written: nothing here can change it any more
         record = self.session.ref.path / "record.md"
         self.query_one("#closeout-result", Static).update(Text.assemble(
             (f"{self.session.change_id} closed: {OUTCOME_WORDS[str(outcome)]}\n", "bold green" if outcome == "success" else "bold yellow"),

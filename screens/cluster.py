@@ -8,7 +8,7 @@ context, as policy maps it), and pickers to switch context (``c``) and namespace
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from textual.app import App, ComposeResult
@@ -27,7 +27,7 @@ __all__ = ["ClusterApp", "ClusterScreen", "run_watch"]
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class ClusterScreen(Screen):

@@ -18,7 +18,9 @@ from console.engine.session import ChangeSession
 from console.engine.state import Next
 from console.review.summary import parse_ts
 
-CHOICE_KEYS = {"retry": "r", "rollback": "b", "continue": "c", "abort": "a"}
+# One key, one meaning across the step flow: r runs the step (again), and break-glass has a key of its own (g, "go on
+# anyway") that means nothing on any other screen, so a key pressed to stop a step can never also mean "go on".
+CHOICE_KEYS = {"retry": "r", "rollback": "b", "continue": "g", "abort": "a"}
 CHOICE_TEXT = {
     "retry": "run the step again (it asks its confirmation again)",
     "rollback": "run the rollback steps of what was done, newest first",
@@ -45,14 +47,14 @@ class FailureScreen(ModalScreen[dict | None]):
     BINDINGS = [
         Binding("r", "choose('retry')", "Retry", id="failure.retry", tooltip=CHOICE_TEXT["retry"]),
         Binding("b", "choose('rollback')", "Roll back", id="failure.rollback", tooltip=CHOICE_TEXT["rollback"]),
-        Binding("c", "choose('continue')", "Continue (break-glass)", id="failure.continue", tooltip=CHOICE_TEXT["continue"]),
+        Binding("g", "choose('continue')", "Go on (break-glass)", id="failure.continue", tooltip=CHOICE_TEXT["continue"]),
         Binding("a", "choose('abort')", "Abort", id="failure.abort", tooltip=CHOICE_TEXT["abort"]),
         Binding("h", "hold", "Hold the rollback", id="failure.hold", tooltip="Stop the automatic rollback's countdown and choose yourself"),
         Binding("escape", "back", "Back", id="failure.back", tooltip="Close the break-glass form"),
     ]
 
     # No auto-focus: the only focusable widget is the hidden break-glass input, and focused it would swallow the
-    # choice keys (r, b, c, a); it takes the focus only when the break-glass form asks for it.
+    # choice keys (r, b, g, a); it takes the focus only when the break-glass form asks for it.
     AUTO_FOCUS = ""
 
     def __init__(self, session: ChangeSession, nxt: Next, *, clock: Callable[[], datetime]) -> None:
@@ -80,7 +82,7 @@ class FailureScreen(ModalScreen[dict | None]):
             yield Static(lines, id="failure-options")
             yield Static(id="failure-countdown")
             yield Static(id="failure-prompt")
-            yield Input(compact=True, id="failure-input")
+            yield Input(compact=True, id="failure-input", select_on_focus=False)
 
     def on_mount(self) -> None:
         self.query_one("#failure-input", Input).display = False

@@ -10,11 +10,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
+from textual.widgets.data_table import RowDoesNotExist
 
 from console.journal.store import RecordStore
 from console.review.index import load_index
 from console.runbook.loader import RunbookError, load_runbook
+from screens.widgets.key_bar import KeyBar
 
 
 @dataclass(frozen=True)
@@ -46,14 +48,21 @@ def scan_runbooks(directory: Path) -> list[RunbookEntry]:
     return entries
 
 
+def _cursor_key(table: DataTable) -> str | None:
+    if not table.row_count:
+        return None
+    return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+
 class HomeScreen(Screen):
     """Runbooks and past records; the starting point of every session."""
 
     BINDINGS = [
-        Binding("enter", "open", "Start / resume", id="home.open", tooltip="Start a change from the runbook, or resume the change"),
+        Binding("enter", "open", "Start / open / resume", id="home.open",
+                tooltip="Start a change from the runbook; open a closed change's record; resume an open change"),
         Binding("r", "refresh", "Refresh", id="home.refresh", tooltip="Read runbooks and records again"),
         Binding("v", "review", "Review", id="home.review", tooltip="Browse, search and verify past changes"),
-        Binding("tab", "focus_next", "Next table", show=False, id="home.next", tooltip="Move between the runbooks and the records"),
+        Binding("tab", "app.focus_next", "Other table", id="home.next", tooltip="Move between the runbooks and the records"),
     ]
 
     def __init__(self, *, records_dir: Path, runbooks_dir: Path) -> None:
@@ -70,7 +79,7 @@ class HomeScreen(Screen):
             yield Static("Changes on record", classes="section-title")
             yield DataTable(id="records", cursor_type="row", zebra_stripes=True)
             yield Static("", id="home-status")
-        yield Footer()
+        yield KeyBar(id="home-keys")
 
     def on_mount(self) -> None:
         runbooks = self.query_one("#runbooks", DataTable)
@@ -86,6 +95,29 @@ class HomeScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.action_refresh()
+
+    def on_descendant_focus(self) -> None:
+        self._show_keys()
+
+    def on_data_table_row_highlighted(self) -> None:
+        self._show_keys()
+
+    def _show_keys(self) -> None:
+        """Say what Enter does on the row under the cursor, and how to reach the other table."""
+        focused = self.focused
+        pairs: list[tuple[str, str]] = []
+        if isinstance(focused, DataTable) and focused.row_count:
+            key = focused.coordinate_to_cell_key(focused.cursor_coordinate).row_key.value or ""
+            if focused.id == "runbooks":
+                pairs.append(("enter", f"start {Path(key).stem}"))
+            elif self._open_changes.get(key):
+                pairs.append(("enter", f"resume {key}"))
+            else:
+                pairs.append(("enter", f"open {key}"))
+        if isinstance(focused, DataTable):
+            pairs.append(("tab", "records" if focused.id == "runbooks" else "runbooks"))
+        pairs += [("r", "refresh"), ("v", "review"), ("?", "keys"), ("^p", "palette"), ("^q", "quit")]
+        self.query_one("#home-keys", KeyBar).show(pairs)
 
     def action_open(self) -> None:
         focused = self.focused
@@ -108,11 +140,14 @@ class HomeScreen(Screen):
 
     def action_refresh(self) -> None:
         runbooks = self.query_one("#runbooks", DataTable)
+        records = self.query_one("#records", DataTable)
+        # Read again, keeping each table's cursor on the row it was on (coming back from a start form or a
+        # record lands where the operator left).
+        places = {table: _cursor_key(table) for table in (runbooks, records)}
         runbooks.clear()
         entries = scan_runbooks(self.runbooks_dir)
         for e in entries:
             runbooks.add_row(e.id, e.problem or e.title, e.component, e.versions, e.risk, key=str(e.path))
-        records = self.query_one("#records", DataTable)
         records.clear()
         # The reviewer's index: a row is re-read only when its journal changed, so Home opens fast on a big store.
         changes = sorted(load_index(self.records_dir).entries, key=lambda e: e.change_id) if self.records_dir.is_dir() else []
@@ -123,9 +158,16 @@ class HomeScreen(Screen):
                 e.change_id, e.date, e.component, e.versions, e.risk, e.environment, e.outcome_text,
                 "✓" if e.ok else "✗ broken", key=e.change_id,
             )
+        for table, key in places.items():
+            if key is not None:
+                try:
+                    table.move_cursor(row=table.get_row_index(key), animate=False)
+                except RowDoesNotExist:
+                    pass  # the row went (a runbook removed): the cursor stays at the top
         status = Text(f"{len(entries)} runbook(s) in {self.runbooks_dir} · {len(changes)} change(s) in {self.records_dir} · ")
         status.append_text(self._context_text())
         self.query_one("#home-status", Static).update(status)
+        self._show_keys()
 
     def _context_text(self) -> Text:
         """The kube context a new change would start on, and the environment policy gives it (production in red)."""

@@ -1,6 +1,7 @@
 """Record: one change as a reviewer reads it, verified from its journal when it opens.
 
-Tabs: the summary (every minimum field, approvals, break-glass decisions in bold), the timeline (a bar per run),
+Tabs: the summary (every minimum field, approvals, break-glass decisions in bold, refused confirmations, the
+operator's notes), the timeline (a bar per run, notes and refusals at their time),
 the output of every command (searchable, replayable) and the addenda. A journal that does not verify is still
 shown, up to its first bad line, under a banner that says which line and why. ``a`` appends a signed addendum.
 """
@@ -25,8 +26,8 @@ from console.journal.store import ChangeRef, RecordStore, StoreError, default_us
 from console.review.addenda import add_addendum
 from console.review.export import RunOutput, load_outputs
 from console.review.render import OUTCOME_WORDS
-from console.review.summary import format_duration as fmt_duration
 from console.review.summary import ChangeSummary, summarise
+from console.review.summary import format_duration as fmt_duration
 from screens.addendum import AddendumDraft, AddendumModal
 from screens.widgets.cast_player import CastPlayer
 from screens.widgets.timeline import Timeline
@@ -126,6 +127,21 @@ def summary_renderable(s: ChangeSummary, *, unreadable_from: int | None = None) 
                 f"“{b.get('reason', '')}”", style="bold red"))
     else:
         parts.append(Text("  none", style="italic"))
+    parts.append(Text("Refused confirmations", style="bold underline"))
+    if s.refusals:
+        parts += [Text(f"  {_time(r['at'])}  {r.get('step_id')}: typed “{r.get('typed', '')}” by {r.get('by', '?')}: refused",
+                       style="bold yellow") for r in s.refusals]
+    else:
+        parts.append(Text("  none", style="italic"))
+    parts.append(Text("Operator notes", style="bold underline"))
+    if s.notes:
+        for n in s.notes:
+            line = Text(f"  {_time(n['at'])}  {n.get('author', '?')}", style="bold")
+            line.append(f" (step {n['step_id']})" if n.get("step_id") else "", style="dim")
+            line.append(f": {n.get('text', '')}", style="")
+            parts.append(line)
+    else:
+        parts.append(Text("  none", style="italic"))
     if s.failure_choices:
         parts.append(Text("Decisions after failures", style="bold underline"))
         parts += [Text(f"  {_time(c['at'])}  {c.get('step_id')}: {c.get('choice')} (by {c.get('by', '?')})") for c in s.failure_choices]
@@ -178,16 +194,14 @@ class RecordScreen(Screen):
         yield Header()
         yield Static(id="record-integrity")
         with TabbedContent(id="record-tabs", initial="summary"):
-            with TabPane("Summary", id="summary"):
-                with VerticalScroll(id="record-summary-scroll"):
-                    yield Static(id="record-summary")
+            with TabPane("Summary", id="summary"), VerticalScroll(id="record-summary-scroll"):
+                yield Static(id="record-summary")
             with TabPane("Timeline", id="timeline"):
                 yield Timeline(id="timeline-table")
             with TabPane("Output", id="output"):
                 yield CastPlayer(id="player", speed=self.replay_speed)
-            with TabPane("Addenda", id="addenda"):
-                with VerticalScroll():
-                    yield Static(id="record-addenda")
+            with TabPane("Addenda", id="addenda"), VerticalScroll():
+                yield Static(id="record-addenda")
         yield Footer()
 
     def on_mount(self) -> None:

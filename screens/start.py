@@ -9,13 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from rich.markup import escape
 from rich.text import Text
-from textual import on
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Checkbox, Footer, Header, Input, Select, Static
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import Checkbox, Header, Input, Select, Static
+from textual.worker import Worker, WorkerState
 
 from console.config import Policy
 from console.engine import policy as pol
@@ -24,10 +29,24 @@ from console.engine.session import ChangeSession, PolicyRefused, SessionError, S
 from console.journal.store import RecordStore
 from console.runbook.loader import LoadedRunbook
 from console.runbook.params import ParamError, resolve
+from screens.widgets.form_field import FieldLabel, field_input, mark_focused
+from screens.widgets.key_bar import KeyBar
+
+# Verdicts are worked out this long after the last change to the form, not on every key of a burst.
+VERDICT_DELAY_S = 0.15
+KEYS = [("tab", "next field"), ("shift+tab", "previous"), ("^s", "start the change"), ("esc", "back to Home"),
+        ("f1", "keys"), ("^q", "quit")]
 
 
 def _id(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text)
+
+
+def _row(label: str, field: Widget, *, row_id: str | None = None) -> ComposeResult:
+    """One field on its own line, its label (marked while it has the focus) to the left."""
+    with Horizontal(classes="form-row", id=row_id):
+        yield FieldLabel(label, field=field.id or "")
+        yield field
 
 
 class StartScreen(Screen):
@@ -40,9 +59,11 @@ class StartScreen(Screen):
 
     def __init__(self, loaded: LoadedRunbook, *, store: RecordStore, policy: Policy, kubeconfig: str | None,
                  operator: str, clock: Callable[[], datetime], on_started: Callable[[ChangeSession], None],
-                 params: dict[str, str] | None = None, context: str | None = None) -> None:
+                 params: dict[str, str] | None = None, context: str | None = None,
+                 approvals: list[pol.Approval] | None = None) -> None:
         super().__init__()
         self.prefill = params or {}
+        self.approvals = list(approvals or [])  # --approval of `opsconsole run`, prefilled per role
         self.asked_context = context
         self.loaded = loaded
         self.store = store
@@ -60,75 +81,99 @@ class StartScreen(Screen):
             self.kube_error = str(exc)
         else:
             self.kube_error = ""
+        self._verdict_timer: Timer | None = None
+        self._starting = False
 
     def compose(self) -> ComposeResult:
         rb = self.loaded.runbook
         md = rb.metadata
         yield Header()
-        with VerticalScroll(id="start-form"):
+        with VerticalScroll(id="start-form", can_focus=False):
             yield Static(Text.assemble((md.title, "bold"), f"  ·  {md.component} {md.from_version} → {md.to_version}  ·  risk ",
                                        (md.risk, "bold red" if md.risk in ("high", "critical") else "bold")), id="start-title")
             yield Static(rb.why.strip(), id="start-why")
             yield Static("Parameters", classes="section-title")
             for name, p in rb.params.items():
-                with Horizontal(classes="form-row"):
-                    yield Static(f"{name} ({p.type}{', secret' if p.secret else ''})", classes="form-label")
-                    shown = self.prefill.get(name, "" if p.default is None or p.secret else str(p.default))
-                    yield Input(compact=True, value=str(shown), password=p.secret,
-                                placeholder=p.description or name, id=f"param-{_id(name)}")
+                shown = self.prefill.get(name, "" if p.default is None or p.secret else str(p.default))
+                yield from _row(f"{name} ({p.type}{', secret' if p.secret else ''})",
+                                field_input(value=str(shown), password=p.secret, placeholder=p.description or name,
+                                            id=f"param-{_id(name)}"))
             yield Static("Where", classes="section-title")
             envs = [e for e in md.environments if e in self.policy.environments] or list(md.environments)
             wanted = self.asked_context or self.current_context
             default_ctx = wanted if wanted in self.contexts else (self.contexts[0] if self.contexts else None)
             default_env = self.policy.environment_of(default_ctx) if default_ctx else None
-            with Horizontal(classes="form-row"):
-                yield Static("environment", classes="form-label")
-                yield Select(compact=True, options=[(e, e) for e in envs], value=default_env if default_env in envs else envs[0], allow_blank=False, id="start-env")
-            with Horizontal(classes="form-row"):
-                yield Static("kube context", classes="form-label")
-                if self.contexts:
-                    yield Select(compact=True, options=[(c, c) for c in self.contexts], value=default_ctx, allow_blank=False, id="start-context")
-                else:
+            yield from _row("environment", Select(compact=True, options=[(e, e) for e in envs],
+                                                  value=default_env if default_env in envs else envs[0], allow_blank=False,
+                                                  id="start-env"))
+            if self.contexts:
+                yield from _row("kube context", Select(compact=True, options=[(c, c) for c in self.contexts], value=default_ctx,
+                                                       allow_blank=False, id="start-context"))
+            else:
+                with Horizontal(classes="form-row"):
+                    yield FieldLabel("kube context", field="start-context-missing")
                     yield Static(Text(self.kube_error or "no contexts", style="bold red"), id="start-context-missing")
-            with Horizontal(classes="form-row", id="typed-context-row"):
-                yield Static("type the context", classes="form-label")
-                yield Input(compact=True, placeholder="production: type the context name to start", id="start-typed-context")
-            with Horizontal(classes="form-row"):
-                yield Static("operator", classes="form-label")
-                yield Input(compact=True, value=self.operator, id="start-operator")
+            yield from _row("type the context", field_input(placeholder="production: type the context name to start",
+                                                            id="start-typed-context"), row_id="typed-context-row")
+            yield from _row("operator", field_input(value=self.operator, id="start-operator"))
             yield Static("Approvals", classes="section-title")
             roles = self.policy.required_roles(md.risk)
             if not roles:
                 yield Static(f"A {md.risk}-risk change needs no approval beyond the operator.")
+            given = {a.role: a for a in self.approvals}
             for role in roles:
-                with Horizontal(classes="form-row"):
-                    yield Static(role, classes="form-label")
-                    yield Input(compact=True, placeholder="name", id=f"appr-name-{_id(role)}")
-                    yield Input(compact=True, placeholder="reference (ticket)", id=f"appr-ref-{_id(role)}")
+                prefilled = given.get(role)
+                yield from _row(f"{role}: name", field_input(value=prefilled.name if prefilled else "", placeholder="who approved",
+                                                             id=f"appr-name-{_id(role)}"))
+                yield from _row(f"{role}: ticket", field_input(value=prefilled.reference if prefilled else "",
+                                                               placeholder="reference (ticket)", id=f"appr-ref-{_id(role)}"))
+            unused = [a for a in self.approvals if a.role not in roles]
+            if unused:
+                yield Static(Text("Not asked for by this change's risk, so not recorded: " + ", ".join(
+                    f"{a.name} ({a.role})" for a in unused), style="yellow"), id="start-unused-approvals")
             yield Static("Emergency (break-glass)", classes="section-title")
-            with Horizontal(classes="form-row"):
-                yield Checkbox("emergency change", id="start-emergency", compact=True)
-                yield Input(compact=True, placeholder="reason", id="start-emergency-reason")
-                yield Input(compact=True, placeholder="approved by", id="start-emergency-approver")
+            yield from _row("emergency", Checkbox("emergency change", id="start-emergency", compact=True))
+            yield from _row("emergency: reason", field_input(placeholder="why it cannot wait", id="start-emergency-reason"))
+            yield from _row("emergency: approved by", field_input(placeholder="who approved the break-glass",
+                                                                  id="start-emergency-approver"))
             yield Static("Policy", classes="section-title")
             yield Static(id="start-verdicts")
             yield Static(id="start-error")
-        yield Footer()
+        yield KeyBar(id="start-keys")
 
     def on_mount(self) -> None:
         self.title = "Start a change"
+        self.query_one("#start-keys", KeyBar).show(KEYS)
         self._update_verdicts()
+        # The first field has the focus at once, so what is typed first lands in it (not on the form).
+        first = next((w for w in self.query("#start-form Input, #start-form Select") if w.focusable), None)
+        if first is not None:
+            first.focus()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        mark_focused(self, event.widget)
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        mark_focused(self, self.focused)
 
     @on(Input.Changed)
+    def _typed(self) -> None:
+        # A burst of keys restarts the delay: one redraw of the verdicts when the typing pauses.
+        if self._verdict_timer is not None:
+            self._verdict_timer.stop()
+        self._verdict_timer = self.set_timer(VERDICT_DELAY_S, self._update_verdicts)
+
     @on(Select.Changed)
     @on(Checkbox.Changed)
-    def _changed(self) -> None:
+    def _chosen(self) -> None:
+        if self._verdict_timer is not None:
+            self._verdict_timer.stop()
         self._update_verdicts()
 
     def _value(self, selector: str) -> str:
         try:
             widget = self.query_one(selector)
-        except Exception:  # the widget is absent (no contexts): an empty answer
+        except NoMatches:  # the widget is absent (no contexts): an empty answer
             return ""
         value = getattr(widget, "value", "")
         return "" if value is None or value == Select.BLANK else str(value)
@@ -152,9 +197,11 @@ class StartScreen(Screen):
             emergency_reason=self._value("#start-emergency-reason").strip() if emergency else None,
             emergency_approver=self._value("#start-emergency-approver").strip() if emergency else None,
             typed_context=self._value("#start-typed-context").strip() or None, kubeconfig=self.kubeconfig,
+            loaded=self.loaded,  # parsed when the form opened; the start re-reads the file if it changed since
         )
 
     def _update_verdicts(self) -> None:
+        self._verdict_timer = None
         req = self.request()
         production = pol.needs_typed_context(self.policy, req.environment)
         self.query_one("#typed-context-row").display = production
@@ -170,14 +217,38 @@ class StartScreen(Screen):
         self.query_one("#start-verdicts", Static).update(text)
 
     def action_start(self) -> None:
-        try:
-            session = ChangeSession.start(self.request(), store=self.store, policy=self.policy, clock=self.clock)
-        except (PolicyRefused, SessionError, ParamError) as exc:
-            self.query_one("#start-error", Static).update(Text(f"Not started: {exc}", style="bold red"))
+        if self._starting:
             return
+        self._starting = True
+        # The start reads the runbook again, checks policy, claims the ID and fsyncs the journal: a worker's job,
+        # so the form says at once that it is under way.
+        self.query_one("#start-error", Static).update(
+            Text("Starting: checking the policy again, claiming the change ID, writing the journal …", style="bold yellow"))
+        self._start_worker(self.request())
+
+    @work(thread=True, exclusive=True, group="start", exit_on_error=False)
+    def _start_worker(self, request: StartRequest) -> None:
+        try:
+            session = ChangeSession.start(request, store=self.store, policy=self.policy, clock=self.clock)
+        except (PolicyRefused, SessionError, ParamError) as exc:
+            self.app.call_from_thread(self._refused, f"Not started: {exc}")
+            return
+        self.app.call_from_thread(self._started, session)
+
+    def _refused(self, message: str) -> None:
+        self._starting = False
+        self.query_one("#start-error", Static).update(Text(message, style="bold red"))
+
+    def _started(self, session: ChangeSession) -> None:
         self.notify(f"Change {session.change_id} started.")
         self.on_started(session)
 
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.group == "start":
+            self._refused(f"Not started: {escape(str(event.worker.error))}")
+
     def action_back(self) -> None:
+        if self._starting:
+            return  # the change is being created: it opens in a moment
         self.app.pop_screen()
 

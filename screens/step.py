@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 from console.engine.session import ChangeSession, SessionError
 from console.engine.state import Next
 from console.engine.step_context import StepOutcome
+from console.journal import events as ev
 from console.journal.events import SECTION_TITLES
 from console.review.summary import parse_ts
 from screens.widgets.change_header import ChangeHeader
@@ -34,6 +35,7 @@ from screens.widgets.plan_table import PlanTable, load_saved_plan
 from screens.widgets.step_list import StepList
 
 AUTO_RUN_SECTIONS = ("precondition", "gate", "verification")
+PANELS_IMPORT_WAIT_S = 30.0
 
 
 class StepScreen(Screen):
@@ -44,12 +46,22 @@ class StepScreen(Screen):
         Binding("r", "run", "Run", id="step.run", tooltip="Run a step that asks no confirmation"),
         Binding("d", "manual_done", "Done", id="step.done", tooltip="A manual step is done"),
         Binding("f", "manual_failed", "Not done", id="step.notdone", tooltip="A manual step could not be done"),
-        Binding("c", "cancel", "Cancel step", id="step.cancel", tooltip="Stop the running command and its process group"),
+        Binding("x", "cancel", "Stop the step", id="step.cancel",
+                tooltip="Stop the running command and its process group (recorded as cancelled)"),
         Binding("n", "note", "Note", id="step.note", tooltip="Add a note to the record"),
         Binding("l", "leave", "Leave", id="step.leave", tooltip="Leave the change open; resume it later"),
         Binding("escape", "leave_input", "Keys", show=False, id="step.escape", tooltip="Leave the text box: keys act on the step again"),
         Binding("t", "type_word", "Type the word", show=False, id="step.type", tooltip="Back to the typed confirmation's text box"),
+        Binding("pageup", "output_page(-1)", "Output up", show=False, id="step.output_up", tooltip="Scroll the output up a page"),
+        Binding("pagedown", "output_page(1)", "Output down", show=False, id="step.output_down",
+                tooltip="Scroll the output down a page"),
+        Binding("end", "output_follow", "Follow output", show=False, id="step.output_follow",
+                tooltip="Back to the newest output line, and follow it"),
     ]
+
+    # No auto-focus: the keys belong to the step; a text box takes the focus when the step asks for text, and the
+    # panels when the operator moves there (Tab, 1-4).
+    AUTO_FOCUS = ""
 
     class StepEnded(Message):
         """A step's run finished in the worker."""
@@ -67,6 +79,7 @@ class StepScreen(Screen):
         self.cluster_widget = cluster_widget
         self.running = False
         self._input_mode = ""  # typed | note | manual-note | approval-name | approval-ref
+        self._note_step: str | None = None  # the step the last note recorded here belongs to
         self._approval_name = ""
 
     # -- layout ------------------------------------------------------------------------------------------------
@@ -83,17 +96,19 @@ class StepScreen(Screen):
             yield StepList(id="step-list")
             with Vertical(id="step-main"):
                 yield Static(id="step-title")
-                with VerticalScroll(id="step-explain-box"):
+                with VerticalScroll(id="step-explain-box", can_focus=False):
                     yield Markdown(id="step-explain")
                 yield Static(id="step-command")
                 yield PlanTable(id="step-plan")
                 yield Static(id="step-prompt")
-                yield Input(compact=True, id="step-input")
+                yield Input(compact=True, id="step-input", select_on_focus=False)
+                yield Static(id="step-note")
                 yield OutputLog(id="step-output")
                 yield Static(id="step-status")
             if self.cluster_widget is not None:
-                with Vertical(id="step-cluster"):
-                    yield self.cluster_widget()  # type: ignore[misc]
+                # The panels are mounted once the step itself is on screen (see on_mount): building them costs
+                # more than the rest of the screen together.
+                yield Vertical(Static("Cluster panels: connecting …", id="step-cluster-wait"), id="step-cluster")
         yield KeyBar(id="step-keys")
 
     def on_mount(self) -> None:
@@ -101,9 +116,31 @@ class StepScreen(Screen):
             self.add_class("production")
         self.query_one("#step-input", Input).display = False
         self.query_one("#step-plan", PlanTable).display = False
+        self.query_one("#step-note", Static).display = False
         self.session.event_listeners.append(self._on_event)
         self.set_interval(1.0, self._tick_escalations)
         self.show_next()
+        if self.cluster_widget is not None:
+            self.call_after_refresh(self._await_panels)
+
+    @work(thread=True, exclusive=True, group="step-panels", exit_on_error=False)
+    def _await_panels(self) -> None:
+        # The app imports the panels' modules in a thread from its start (most of a second, the first time);
+        # waited for here, off the UI thread, so the step itself is never held up by them.
+        ready = getattr(self.app, "panels_ready", None)
+        if ready is not None:
+            ready.wait(PANELS_IMPORT_WAIT_S)
+        self.app.call_from_thread(self.call_later, self._mount_cluster)
+
+    async def _mount_cluster(self) -> None:
+        assert self.cluster_widget is not None
+        box = self.query_one("#step-cluster", Vertical)
+        focused = self.focused
+        await box.remove_children()
+        await box.mount(self.cluster_widget())  # type: ignore[arg-type]
+        # The panels take the focus when they mount; on the step screen the keys belong to the step (Tab or 1-4
+        # go to the panels), and a text box the step had focused keeps it.
+        self.set_focus(focused)
 
     def on_unmount(self) -> None:
         if self._on_event in self.session.event_listeners:
@@ -121,17 +158,27 @@ class StepScreen(Screen):
 
     # -- what next ---------------------------------------------------------------------------------------------
 
-    def _keys(self, nxt: Next | None) -> None:
+    def _keys(self, nxt: Next | None = None) -> None:
+        """The keys that act now; every key means one thing on every screen of the step flow."""
         pairs: list[tuple[str, str]] = []
         if self.running:
-            pairs.append(("c", "cancel the step"))
+            pairs.append(("x", "stop the step"))
         elif nxt is not None and nxt.kind == "confirm":
             pairs += [("enter", "run (word typed)"), ("esc", "leave the box"), ("t", "back to it")] if nxt.confirm == "typed" else [("y", "yes, run it")]
         elif nxt is not None and nxt.kind == "run":
             pairs.append(("r", "run"))
         elif nxt is not None and nxt.kind == "manual":
             pairs += [("d", "done"), ("f", "could not")]
-        pairs += [("n", "note"), ("l", "leave"), ("?", "keys"), ("^q", "quit")]
+        pairs.append(("n", "note"))
+        if not self.running:
+            pairs.append(("l", "leave"))
+        if not self.query_one("#step-output", OutputLog).following:
+            pairs.append(("end", "follow the output"))
+        if self.cluster_widget is not None:
+            focused = self.focused
+            in_panels = focused is not None and any(getattr(node, "id", None) == "step-cluster" for node in focused.ancestors)
+            pairs += [("z", "zoom"), ("1-4", "panel"), ("/", "filter")] if in_panels else [("tab", "to the panels")]
+        pairs += [("?", "keys"), ("^q", "quit")]
         self.query_one("#step-keys", KeyBar).show(pairs)
 
     def show_next(self) -> None:
@@ -188,6 +235,8 @@ class StepScreen(Screen):
             where = f"Rollback {s.state.rollback_pos + 1} of {len(s.state.rollback_queue)}"
         else:
             where = f"Step {s.state.position + 1} of {len(s.state.forward)} · {SECTION_TITLES[nxt.item.section]}"
+        if nxt.item.step_id != self._note_step:
+            self.query_one("#step-note", Static).display = False
         title = Text.assemble((where, "dim"), "  ", (f"{step.id}", "bold"), f"  {s.step_text(step.title)}")
         if s.state.statuses.get(step.id) == "interrupted":
             title.append("\n⚠ interrupted when the console stopped: it has not been marked done; confirm to run it again", style="bold magenta")
@@ -195,7 +244,9 @@ class StepScreen(Screen):
         explain = s.step_text(step.explain or "")
         if step.kind == "manual" and step.instructions:
             explain += "\n\n**What to do:** " + s.step_text(step.instructions)
-        self.query_one("#step-explain", Markdown).update(explain or "_No explanation given._")
+        # A step without an explanation shows none (its title says what it does).
+        self.query_one("#step-explain-box").display = bool(explain.strip())
+        self.query_one("#step-explain", Markdown).update(explain)
         command = s.command_for(nxt.item)
         self.query_one("#step-command", Static).update(
             Text.assemble(("$ ", "bold green"), (command, "bold")) if command else Text("(no command: answered by the operator)", style="dim")
@@ -269,7 +320,7 @@ class StepScreen(Screen):
 
     def action_leave(self) -> None:
         if self.running:
-            self.notify("A step is running: cancel it (c) first.", severity="warning")
+            self.notify("A step is running: stop it (x) first.", severity="warning")
             return
         change_id = self.session.change_id
         self.session.release()
@@ -289,6 +340,40 @@ class StepScreen(Screen):
         self._input_mode = ""
         self.set_focus(None)
         self.show_next()
+
+    def _note_recorded(self) -> None:
+        """Say, where the operator is looking, that the note is in the record (and as which event)."""
+        event = next((e for e in reversed(self.session.events) if e.type == ev.NOTE_ADDED), None)
+        if event is None:
+            return
+        line = self.query_one("#step-note", Static)
+        line.update(Text.assemble(("✓ Note recorded", "bold green"), f" at {event.ts[11:19]} UTC as journal event {event.seq}: ",
+                                  (f"“{event.data.get('text', '')}”", "italic")))
+        line.display = True
+        self._note_step = event.data.get("step_id")
+        self.notify(f"Note recorded (journal event {event.seq}).")
+
+    def action_output_page(self, direction: int) -> None:
+        out = self.query_one("#step-output", OutputLog)
+        if direction < 0:
+            out.scroll_page_up(animate=False)
+        else:
+            out.scroll_page_down(animate=False)
+
+    def action_output_follow(self) -> None:
+        self.query_one("#step-output", OutputLog).follow()
+
+    @on(OutputLog.FollowChanged)
+    def _follow_changed(self) -> None:
+        self._keys(None if self.running else self.session.next())
+
+    def on_descendant_focus(self) -> None:
+        if self.cluster_widget is not None:  # the key bar says whether the keys are on the panels
+            self._keys(None if self.running else self.session.next())
+
+    def on_descendant_blur(self) -> None:
+        if self.cluster_widget is not None:
+            self._keys(None if self.running else self.session.next())
 
     def action_type_word(self) -> None:
         box = self.query_one("#step-input", Input)
@@ -314,7 +399,7 @@ class StepScreen(Screen):
         elif mode == "note":
             if value.strip():
                 self.session.add_note(value.strip())
-                self.notify("Note added to the record.")
+                self._note_recorded()
             box.display = False
             self._input_mode = ""
             self.show_next()
@@ -348,7 +433,7 @@ class StepScreen(Screen):
         self.running = True
         out = self.query_one("#step-output", OutputLog)
         out.begin(self.clock(), f"{nxt.step.id}: {(self.session.command_for(nxt.item) if nxt.item else '') or nxt.step.kind}")
-        self.query_one("#step-status", Static).update(Text("running … (c cancels)", style="bold yellow"))
+        self.query_one("#step-status", Static).update(Text("running … (x stops it)", style="bold yellow"))
         self._keys(None)
         self._run_worker()
 

@@ -48,6 +48,8 @@ class StartRequest:
     typed_context: str | None = None
     kubeconfig: str | None = None
     description: str | None = None
+    # The runbook as the start form already parsed it: used only while the file still has exactly its text.
+    loaded: LoadedRunbook | None = None
 
 
 def evaluate_policy(request: StartRequest, loaded: LoadedRunbook, policy: Policy, store: RecordStore, now: datetime) -> list[pol.Verdict]:

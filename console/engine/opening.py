@@ -9,6 +9,7 @@ nothing here needs the session. What a start must have and policy's verdicts on 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import socket
@@ -240,6 +241,13 @@ def _builtins(context: str, environment: str, ref: ChangeRef, loaded: LoadedRunb
     }
 
 
+def _file_sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None  # unreadable now: load_runbook says why
+
+
 def _split_namespace(runbook: Runbook, params: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     """``namespace`` is a built-in parameter: a runbook may declare it (then it is resolved like any other), else a
     value given for it is taken as the change's namespace."""
@@ -260,7 +268,10 @@ def _admit(
 ) -> tuple[LoadedRunbook, list[pol.Verdict], dict[str, str], PinnedKubeconfig, ChangeIdentity, bool]:
     """Everything a start checks before the change exists; raises RunbookError, PolicyRefused or SessionError.
     The loaded runbook is put in ``seen`` as soon as it loads, so a refusal can name it."""
-    loaded = load_runbook(request.runbook_path)
+    # The start form parsed the runbook already: its parse is used while the file still has exactly that text.
+    given = request.loaded
+    fresh = given is not None and given.path == Path(request.runbook_path) and _file_sha256(given.path) == given.sha256
+    loaded = given if fresh else load_runbook(request.runbook_path)
     seen.append(loaded)
     findings = lint(loaded)
     if findings:

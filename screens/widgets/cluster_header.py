@@ -21,7 +21,7 @@ def cluster_header_text(*, context: str, namespace: str | None, environment: str
     text.append("  context ", style="dim")
     text.append(context or "(none)", style="bold red" if production else "bold")
     text.append("  namespace ", style="dim")
-    text.append(namespace if namespace else "all namespaces", style="bold")
+    text.append(namespace or "all namespaces", style="bold")
     if server:
         text.append("  server ", style="dim")
         text.append(server)

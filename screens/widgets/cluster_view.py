@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from textual import on, work
@@ -21,8 +21,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.worker import Worker, WorkerState
 
-from console.cluster.source import WatchHandle, WatchSource
 from console.cluster.pod_counts import PodCounter
+from console.cluster.source import WatchHandle, WatchSource
 from console.cluster.watch_changes import Change
 from screens.widgets.events_panel import EventsPanel
 from screens.widgets.nodes_panel import NodesPanel
@@ -39,7 +39,7 @@ TICK_S = 0.1
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class ClusterView(Vertical):
@@ -194,7 +194,7 @@ class ClusterView(Vertical):
         # shows an error badge with the reason and keeps its last good rows; the other panels carry on.
         try:
             fn()
-        except Exception as exc:  # noqa: BLE001 - reported on screen and in the log, never swallowed
+        except Exception as exc:
             log.exception("panel %s failed to apply changes", panel.id)
             panel.set_error(f"{type(exc).__name__}: {exc}")
             self.notify(f"{panel.TITLE}: {type(exc).__name__}: {exc}", title="Panel error", severity="error")

@@ -94,7 +94,7 @@ class ObjectDetailScreen(ModalScreen[None]):
             text = str(event.worker.result or "")
             self.logs_text = text
             log.clear()
-            log.write(text if text else "(the log is empty)")
+            log.write(text or "(the log is empty)")
         elif event.state == WorkerState.ERROR:
             err = event.worker.error
             reason = getattr(err, "reason", None) or str(err)

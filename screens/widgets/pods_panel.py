@@ -9,7 +9,7 @@ from console.cluster.rows import PodRow, pod_row
 from screens.widgets.live_table import Column
 from screens.widgets.resource_panel import ResourcePanel
 
-__all__ = ["PodsPanel", "POD_COLUMNS"]
+__all__ = ["POD_COLUMNS", "PodsPanel"]
 
 
 def _status(row: PodRow) -> str:

@@ -85,6 +85,9 @@ class ResourcePanel(Vertical):
     EMPTY: ClassVar[str] = "nothing here"
     # How often (seconds) the rows on screen are rendered again so their ages keep up with the clock.
     AGE_REFRESH_S: ClassVar[float] = 1.0
+    # z (zoom) maximizes the panel; Textual allows that only for focusable widgets unless told otherwise, and the
+    # panel itself never has the focus (its table does).
+    ALLOW_MAXIMIZE: ClassVar[bool | None] = True
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "open_filter", "Filter", id="panel.filter",

@@ -6,8 +6,10 @@ then poll what the screens (or the session under them) show, with a deadline, in
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,6 +17,8 @@ from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
+from textual import events
+from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
 
 from console.config import Policy
 from kubesim.kubelet import Timings
@@ -143,6 +147,15 @@ class StepperDriver:
     async def type(self, text: str) -> None:
         await self.pilot.press(*text)
 
+    async def type_ahead(self, keys: list[str], *, rate: float = 30.0, burst: int = 10) -> None:
+        """Send keys the way a terminal delivers a fast typist's keys to a busy console: ``burst`` keys in one read,
+        ``rate`` keys a second on average, without waiting for the console to handle one before the next."""
+        for start in range(0, len(keys), burst):
+            group = keys[start:start + burst]
+            for key in group:
+                self.app._driver.send_message(key_event(self.app, key))
+            await asyncio.sleep(len(group) / rate)
+
     async def focus_by_tab(self, widget_id: str, *, limit: int = 40) -> None:
         """Press tab until the widget with ``widget_id`` has the focus (as an operator would)."""
         for _ in range(limit):
@@ -188,6 +201,19 @@ class StepperDriver:
                 return nxt
             return None
         return await self.wait(ready, timeout=timeout, what=f"{kind} {step_id or ''}".strip())
+
+
+def key_event(app: Any, key: str) -> events.Key:
+    """The Key event a terminal driver posts for ``key`` (a character or a key name), as the pilot builds it."""
+    if len(key) == 1 and not key.isalnum():
+        key = _character_to_key(key)
+    try:
+        char: str | None = unicodedata.lookup(_get_unicode_name_from_key(REPLACED_KEYS.get(key, key)))
+    except KeyError:
+        char = key if len(key) == 1 else None
+    event = events.Key(key, char)
+    event.set_sender(app)
+    return event
 
 
 @pytest.fixture

@@ -173,7 +173,9 @@ async def test_failed_gate_blocks_until_break_glass_is_recorded(records_dir, run
         session = d.app.screen.session
         assert session.next().kind == "failure"
         assert not [e for e in session.events if e.type == ev.STEP_STARTED and e.data["step_id"] == "scale"]
-        # Break-glass: a reason too short is refused, then a real reason and the approver.
+        # Break-glass (g, go on): a reason too short is refused, then a real reason and the approver.
+        await d.press("g")
+        await d.wait(lambda: d.app.focused is not None and d.app.focused.id == "failure-input", what="the reason input")
         await d.type("ok")
         await d.press("enter")
         assert "A reason of a few words is needed" in d.text("#failure-prompt")

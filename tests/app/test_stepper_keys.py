@@ -126,3 +126,51 @@ async def test_run_prefills_the_start_form_with_params_and_context(tmp_path: Pat
         assert app.screen.query_one("#param-target", Input).value == "api"
         assert app.screen.query_one("#start-context").value == "rehearsal-b"
         assert not (tmp_path / "records").exists()  # nothing written before ctrl+s
+
+
+async def test_x_stops_a_running_step_and_c_means_nothing_in_the_step_flow(tmp_path: Path, dead_kubeconfig: Path) -> None:
+    """One key, one meaning: the key that stops a running step (x) is not the failure screen's break-glass (g),
+    and c, which once meant both, now means nothing on either screen."""
+    from screens.failure import FailureScreen
+
+    runbook = tmp_path / "long-drill.yaml"
+    with open(runbook, "w") as handle:
+        YAML().dump(LONG, handle)
+    session = ChangeSession.start(
+        StartRequest(runbook_path=runbook, environment="rehearsal", context="rehearsal", operator="alice",
+                     kubeconfig=str(dead_kubeconfig)),
+        store=RecordStore(tmp_path / "records"), policy=Policy(), clock=now,
+    )
+    app = OpsConsoleApp(records_dir=tmp_path / "records", runbooks_dir=tmp_path, clock=now)
+    async with app.run_test(size=(160, 50)) as pilot:
+        app.push_screen(StepScreen(session, clock=now, production=False))
+        await pilot.pause()
+        await pilot.press("y")
+        deadline = time.monotonic() + 10
+        while not any(e.type == "step.started" for e in session.events) and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        screen = app.screen
+        assert isinstance(screen, StepScreen) and screen.running
+        assert "x  stop the step" in str(screen.query_one("#step-keys").render())
+        await pilot.press("c")
+        await pilot.pause(0.3)
+        assert screen.running and not any(e.type == "step.finished" for e in session.events)
+        await pilot.press("x")
+        deadline = time.monotonic() + 15
+        while not isinstance(app.screen, FailureScreen) and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        failure = app.screen
+        assert isinstance(failure, FailureScreen)
+        options = str(failure.query_one("#failure-options").render())
+        assert " g  continue" in options and " c " not in options
+        await pilot.press("c")
+        await pilot.pause(0.2)
+        assert not failure.query_one("#failure-input").display  # c opened no break-glass form
+        await pilot.press("g")
+        await pilot.pause(0.2)
+        assert failure.query_one("#failure-input").display and app.focused is failure.query_one("#failure-input")
+        assert "Break-glass" in str(failure.query_one("#failure-prompt").render())
+    finished = [e.data for e in session.events if e.type == "step.finished"]
+    assert finished and finished[0]["reason"] == "cancelled by the operator"
+    assert not [e for e in session.events if e.type == "breakglass.recorded"]
+    session.release()
