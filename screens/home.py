@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,10 +161,8 @@ class HomeScreen(Screen):
             )
         for table, key in places.items():
             if key is not None:
-                try:
+                with contextlib.suppress(RowDoesNotExist):  # the row went (a runbook removed): the cursor stays at the top
                     table.move_cursor(row=table.get_row_index(key), animate=False)
-                except RowDoesNotExist:
-                    pass  # the row went (a runbook removed): the cursor stays at the top
         status = Text(f"{len(entries)} runbook(s) in {self.runbooks_dir} · {len(changes)} change(s) in {self.records_dir} · ")
         status.append_text(self._context_text())
         self.query_one("#home-status", Static).update(status)

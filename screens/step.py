@@ -164,7 +164,8 @@ class StepScreen(Screen):
         if self.running:
             pairs.append(("x", "stop the step"))
         elif nxt is not None and nxt.kind == "confirm":
-            pairs += [("enter", "run (word typed)"), ("esc", "leave the box"), ("t", "back to it")] if nxt.confirm == "typed" else [("y", "yes, run it")]
+            typed = [("enter", "run (word typed)"), ("esc", "leave the box"), ("t", "back to it")]
+            pairs += typed if nxt.confirm == "typed" else [("y", "yes, run it")]
         elif nxt is not None and nxt.kind == "run":
             pairs.append(("r", "run"))
         elif nxt is not None and nxt.kind == "manual":
@@ -211,7 +212,9 @@ class StepScreen(Screen):
             else:
                 prompt.update(Text.assemble(("This step asks no confirmation. Press ", ""), ("r", "bold reverse"), (" to run it.", "")))
         elif nxt.kind == "manual":
-            prompt.update(Text.assemble(("Do it, then press ", ""), ("d", "bold reverse"), (" (done) or ", ""), ("f", "bold reverse"), (" (could not).", "")))
+            prompt.update(Text.assemble(
+                ("Do it, then press ", ""), ("d", "bold reverse"), (" (done) or ", ""), ("f", "bold reverse"), (" (could not).", ""),
+            ))
         elif nxt.kind == "approval":
             role = nxt.step.role if nxt.step else ""
             prompt.update(f"Approval by the role {role}: type the approver's name and press Enter.")
@@ -263,7 +266,10 @@ class StepScreen(Screen):
             return
         table.display = True
         if tf.plan is None:
-            table.update(Text("This apply plans afresh with its own variables, checks the guard, keeps that plan with the record and applies exactly it.", style="yellow"))
+            table.update(Text(
+                "This apply plans afresh with its own variables, checks the guard, keeps that plan with the record and applies exactly it.",
+                style="yellow",
+            ))
             return
         saved = load_saved_plan(self.session.ref.path, self.session.state.artifacts.get(tf.plan, []))
         if saved is None:

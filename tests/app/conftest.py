@@ -11,7 +11,7 @@ import shutil
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from kubesim.testing import RunningCluster, running_cluster
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "runbooks"
 # A Wednesday noon (UTC): inside every default window, and the same in every run.
-FROZEN = datetime(2026, 11, 18, 12, 0, tzinfo=timezone.utc)
+FROZEN = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
 # At 20x a pod is Ready about 0.15 s after it is scheduled, so rollouts finish in a second or two.
 SPEED = 20.0
 APPROVER = "sam"

@@ -26,5 +26,5 @@ async def wait_until(pilot: Any, check: Callable[[], T], *, what: str, timeout: 
 
 def screen_text(app: App[Any]) -> str:
     """What the terminal shows now, as plain text lines (composited exactly as it would be drawn)."""
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())  # noqa: SLF001 - test-only read
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 

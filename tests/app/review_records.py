@@ -8,7 +8,7 @@ SHA-256 goes into the ``step.finished`` event. Same inputs, same bytes: snapshot
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from console.journal import events as ev
@@ -77,7 +77,7 @@ class ChangeBuilder:
         self.journal.close()
 
 
-T0 = datetime(2026, 11, 2, 22, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 2, 22, 0, 0, tzinfo=UTC)
 
 
 def web_success(store: RecordStore) -> ChangeRef:

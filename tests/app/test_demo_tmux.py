@@ -6,6 +6,7 @@ own process, the shipped runbooks, and Textual drawing on the terminal (on stder
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -80,8 +81,8 @@ def test_demo_runs_the_first_step_in_tmux(tmp_path: Path) -> None:
     }
     command = [sys.executable, "-m", "console.cli", "--runbooks-dir", str(runbooks), "demo", "--speed", "20", "--operator", "alice"]
     # When the console ends, the pane stays with its exit status, so a crash is readable in the failure message.
-    shell = f"cd {shlex.quote(str(tmp_path))} && env -i {' '.join(f'{k}={shlex.quote(v)}' for k, v in env.items())} " \
-            f"{shlex.join(command)}; echo opsconsole exited $?; sleep 600"
+    shell = (f"cd {shlex.quote(str(tmp_path))} && env -i {' '.join(f'{k}={shlex.quote(v)}' for k, v in env.items())} "
+             f"{shlex.join(command)}; echo opsconsole exited $?; sleep 600")
     tmux = Tmux(f"opsconsole-test-{os.getpid()}")
     tmux("new-session", "-d", "-s", "demo", "-x", "160", "-y", "50", shell)
     tree: list[psutil.Process] = []
@@ -106,10 +107,8 @@ def test_demo_runs_the_first_step_in_tmux(tmp_path: Path) -> None:
         # pane's processes (the cluster runs in its own session, so closing the terminal would not reach it).
         subprocess.run([TMUX, "-L", tmux.socket, "kill-server"], capture_output=True, timeout=10)
         for proc in tree:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 proc.kill()
-            except psutil.NoSuchProcess:
-                pass
     journals = list(records.rglob("journal.jsonl"))
     assert len(journals) == 1
     assert '"step_id":"update-config"' in journals[0].read_text(encoding="utf-8").replace(" ", "")

@@ -9,7 +9,7 @@ without an explanation shows none; a closed change no longer offers to sign off.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from textual.widgets import DataTable
@@ -25,7 +25,7 @@ SIZE = (160, 50)
 
 
 def now() -> datetime:
-    return datetime(2026, 11, 18, 12, 0, tzinfo=timezone.utc)
+    return datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
 
 
 def help_text(app: OpsConsoleApp) -> str:

@@ -8,7 +8,7 @@ border counts the lines that came in below; End follows again.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from console.config import Policy
@@ -28,15 +28,15 @@ RUNBOOK = {
         # The first run fills the pane past its height in one go: the next run's pane must still follow.
         {"id": "burst", "title": "Print a burst", "run": ["seq", "1", "200"], "confirm": "yes"},
         {"id": "watch", "title": "Watch", "confirm": "yes",
-         "run": ["sh", "-c", "i=0; while [ ! -e go-ahead ]; do i=$((i+1)); echo \"$i s observed\"; sleep 0.05; done; "
-                             "echo 'the window closed'"]},
+         "run": ["sh", "-c", ("i=0; while [ ! -e go-ahead ]; do i=$((i+1)); echo \"$i s observed\"; sleep 0.05; done; "
+                             "echo 'the window closed'")]},
     ],
     "done_when": ["done"],
 }
 
 
 def now() -> datetime:
-    return datetime(2026, 11, 18, 12, 0, tzinfo=timezone.utc)
+    return datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
 
 
 def visible(out) -> list[str]:

@@ -159,7 +159,7 @@ async def test_filter_and_sort_by_keys(running: tuple[ClusterApp, Any]) -> None:
     # The table filters as one types; a selector that does not parse is refused with a message, the box stays
     # open and marked, and the last filter that parsed ("-l app", typed on the way) stays in force.
     await pilot.press("slash", "ctrl+a", "ctrl+k", *"-l app in", "enter")
-    await wait_until(pilot, lambda: any("selector" in str(n.message) for n in app._notifications),  # noqa: SLF001
+    await wait_until(pilot, lambda: any("selector" in str(n.message) for n in app._notifications),
                      what="the selector error notification")
     box = pods.query_one(".panel-filter")
     assert box.display and box.has_class("-bad-selector")
@@ -266,7 +266,7 @@ async def test_a_failing_panel_does_not_take_the_dashboard_down(running: tuple[C
     await pilot.pause()
     assert view.rollouts.has_class("-error")
     assert "UnsupportedKindError" in str(view.rollouts.border_title)
-    assert any("Rollouts" in str(n.message) for n in app._notifications)  # noqa: SLF001
+    assert any("Rollouts" in str(n.message) for n in app._notifications)
     # The other panels keep working.
     before = len(view.pods.table.index)
     assert before >= 10 and not view.pods.has_class("-error")

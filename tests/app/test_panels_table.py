@@ -3,7 +3,7 @@ the cursor follows its object, RESYNC replaces one kind, and the nodes' pod coun
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from textual.app import App, ComposeResult
@@ -17,7 +17,7 @@ from screens.widgets.pods_panel import POD_COLUMNS
 from screens.widgets.resource_panel import status_badge
 from tests.app.panels_support import screen_text
 
-NOW = datetime(2026, 11, 21, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 
 
 def pod(i: int, *, restarts: int = 0, node: str | None = None, ns: str | None = None, app: str = "web") -> dict[str, Any]:

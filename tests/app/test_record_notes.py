@@ -4,20 +4,20 @@ record (``opsconsole records show``) does, on a record written with the real jou
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
+from review_records import ChangeBuilder, FixedClock
 from textual.widgets import DataTable, TabbedContent
 
 from console.journal import events as ev
 from console.journal.store import RecordStore
-from review_records import ChangeBuilder, FixedClock
 from screens.record import RecordScreen
 from screens.records import ReviewApp
 from screens.widgets.timeline import Timeline
 from tests.app.panels_support import screen_text
 
-T0 = datetime(2026, 11, 2, 22, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 2, 22, 0, 0, tzinfo=UTC)
 
 
 def noted_change(root: Path) -> str:

@@ -3,13 +3,13 @@ replay, integrity failure) and addenda, on records written with the real journal
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from review_records import FixedClock, build_sample_store, tamper_line
 from rich.console import Group
 from rich.text import Text
 from textual.widgets import DataTable, Input, RichLog, Static, TabbedContent
@@ -17,7 +17,6 @@ from textual.widgets import DataTable, Input, RichLog, Static, TabbedContent
 from console.journal import events as ev
 from console.journal.journal import read_events, verify
 from console.journal.store import RecordStore
-from review_records import FixedClock, build_sample_store, tamper_line
 from screens.addendum import AddendumModal
 from screens.record import RecordScreen
 from screens.records import COLUMNS, RecordsScreen, ReviewApp
@@ -26,7 +25,7 @@ from screens.widgets.cast_player import CastPlayer
 from screens.widgets.timeline import Timeline
 
 SIZE = (120, 40)
-ADDENDUM_TIME = datetime(2026, 12, 1, 9, 30, 0, tzinfo=timezone.utc)
+ADDENDUM_TIME = datetime(2026, 12, 1, 9, 30, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -152,8 +151,7 @@ async def test_the_summary_has_the_minimum_fields_and_bold_break_glass(store_dir
         glass = [t for t in texts(group) if "change window overridden" in t.plain]
         assert len(glass) == 1 and "bold" in str(glass[0].style)
         assert "approved by dave: “customer outage needs the fix now”" in glass[0].plain
-        fields = {row: None for row in ("Change", "Operator", "Approvals", "Risk", "Environment", "Component",
-                                        "Outcome", "Duration", "Scope", "Blast radius", "Emergency")}
+        fields = dict.fromkeys(("Change", "Operator", "Approvals", "Risk", "Environment", "Component", "Outcome", "Duration", "Scope", "Blast radius", "Emergency"))
         table = group.renderables[0]
         labels = [str(c) for c in table.columns[0].cells]
         assert set(fields) <= set(labels)

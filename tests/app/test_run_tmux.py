@@ -37,8 +37,8 @@ def test_run_prefills_the_approval_from_the_command_line(tmp_path: Path) -> None
     command = [sys.executable, "-m", "console.cli", "run", str(REPO / "runbooks" / "web-config-restart.yaml"),
                "--kubeconfig", str(kubeconfig), "--operator", "alice", "--param", "namespace=web-blue",
                "--approval", "Bob Lead:senior-engineer:OPS-77"]
-    shell = f"cd {shlex.quote(str(tmp_path))} && env -i {' '.join(f'{k}={shlex.quote(v)}' for k, v in env.items())} " \
-            f"{shlex.join(command)}; echo opsconsole exited $?; sleep 600"
+    shell = (f"cd {shlex.quote(str(tmp_path))} && env -i {' '.join(f'{k}={shlex.quote(v)}' for k, v in env.items())} "
+             f"{shlex.join(command)}; echo opsconsole exited $?; sleep 600")
     tmux = Tmux(f"opsconsole-run-{os.getpid()}")
     tmux("new-session", "-d", "-s", "demo", "-x", "160", "-y", "50", shell)
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from console.journal import events as ev
@@ -27,7 +27,7 @@ DRILL = {
 
 
 def now() -> datetime:
-    return datetime(2026, 11, 18, 12, 0, tzinfo=timezone.utc)
+    return datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
 
 
 async def start_with(tmp_path: Path, kubeconfig: Path, driver_for, *, edit: bool) -> dict:

@@ -246,7 +246,7 @@ async def test_a_failed_rollout_rolls_back_by_itself_when_nobody_holds_it(record
         await d.wait(lambda: isinstance(d.app.screen, FailureScreen), timeout=40, what="the failure screen")
         await d.wait(lambda: "Rolling back automatically in 10s" in d.text("#failure-countdown"), what="the countdown")
         frozen_clock.now += timedelta(seconds=11)  # the countdown runs out with nobody at the keys
-        head, change_dir = await close_out(d)
+        _head, change_dir = await close_out(d)
 
     events = journal_events(change_dir)
     (choice,) = [e.data for e in events if e.type == ev.FAILURE_CHOICE]

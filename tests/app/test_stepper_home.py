@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 from screens.app import OpsConsoleApp
 from screens.home import HomeScreen
 

@@ -5,7 +5,7 @@ step again), t goes back to it, and a note taken meanwhile is recorded without t
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -16,7 +16,6 @@ from console.engine.session import ChangeSession, StartRequest
 from console.journal.store import RecordStore
 from screens.app import OpsConsoleApp
 from screens.step import StepScreen
-
 
 RUNBOOK = {
     "apiVersion": "opsconsole/v1", "kind": "Runbook",
@@ -31,7 +30,7 @@ RUNBOOK = {
 
 
 def now() -> datetime:
-    return datetime(2026, 11, 18, 12, 0, tzinfo=timezone.utc)
+    return datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
 
 
 async def test_escape_leaves_the_typed_box_and_a_note_goes_to_the_record(tmp_path: Path, dead_kubeconfig: Path) -> None:

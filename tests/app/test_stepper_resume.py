@@ -7,6 +7,7 @@ asks its confirmation again, and the change is finished with keys; the journal t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -84,7 +85,7 @@ async def test_resume_after_the_console_was_killed_mid_step(tmp_path, records_di
     answers = tmp_path / "answers.yaml"
     answers.write_text(json.dumps({"operator": "alice", "confirm": {"label-before": "yes", "long": "yes", "label-after": "yes"},
                                    "close": {"outcome": "auto"}}), encoding="utf-8")
-    out = open(tmp_path / "child.out", "wb")
+    out = open(tmp_path / "child.out", "wb")  # noqa: SIM115  # the child writes to it until it is killed; closed below
     child = subprocess.Popen(
         [sys.executable, "-m", "console.cli", "run", str(runbook), "--plain", "--answers", str(answers),
          "--kubeconfig", str(cluster.kubeconfig), "--context", cluster.context, "--records-dir", str(records_dir)],
@@ -106,10 +107,8 @@ async def test_resume_after_the_console_was_killed_mid_step(tmp_path, records_di
             child.wait()
         out.close()
         for pid in step_pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     assert cluster.get("configmaps", "web", "web-config")["metadata"]["labels"]["stage"] == "before"
 
     app = OpsConsoleApp(records_dir=records_dir, runbooks_dir=runbooks_dir, policy=policy, kubeconfig=str(cluster.kubeconfig),

@@ -9,7 +9,7 @@ says: every value in its field, none lost, none in the neighbouring field.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from textual.widgets import Input
@@ -36,7 +36,7 @@ DRILL = {
 
 
 def now() -> datetime:
-    return datetime(2026, 11, 18, 12, 0, tzinfo=timezone.utc)
+    return datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
 
 
 def clear_and_type(text: str) -> list[str]:

@@ -31,8 +31,8 @@ def test_watch_shows_the_cluster_and_quits_cleanly(tmp_path: Path) -> None:
         }
         command = [sys.executable, "-m", "console.cli", "watch", "--kubeconfig", str(rc.kubeconfig), "-A"]
         # When the console ends, the pane stays with its exit status, so a crash is readable in the failure message.
-        shell = f"cd {shlex.quote(str(Path.cwd()))} && env -i {' '.join(f'{k}={shlex.quote(v)}' for k, v in env.items())} " \
-                f"{shlex.join(command)}; echo opsconsole exited $?; sleep 600"
+        shell = (f"cd {shlex.quote(str(Path.cwd()))} && env -i {' '.join(f'{k}={shlex.quote(v)}' for k, v in env.items())} "
+                 f"{shlex.join(command)}; echo opsconsole exited $?; sleep 600")
         tmux = Tmux(f"opsconsole-watch-test-{os.getpid()}")
         tmux("new-session", "-d", "-s", "demo", "-x", "160", "-y", "45", shell)
         try:

@@ -8,7 +8,7 @@ the difference: ``pytest tests/snapshots/test_panel_snapshots.py --snapshot-upda
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from screens.widgets.rollouts_panel import RolloutsPanel
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "cluster" / "fixtures"
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
 def fixture(name: str) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,12 +16,12 @@ from textual.widgets import Input
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
 
-from review_records import FixedClock, build_sample_store, tamper_line  # noqa: E402
+from review_records import FixedClock, build_sample_store, tamper_line
 
-from console.journal.store import RecordStore  # noqa: E402
-from screens.addendum import AddendumModal  # noqa: E402
-from screens.record import RecordScreen  # noqa: E402
-from screens.records import RecordsScreen, ReviewApp  # noqa: E402
+from console.journal.store import RecordStore
+from screens.addendum import AddendumModal
+from screens.record import RecordScreen
+from screens.records import RecordsScreen, ReviewApp
 
 SIZE = (120, 40)
 
@@ -33,7 +33,7 @@ def root(records_dir: Path) -> Path:
 
 
 def app_for(root: Path) -> ReviewApp:
-    return ReviewApp(records_dir=root, clock=FixedClock(datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc)),
+    return ReviewApp(records_dir=root, clock=FixedClock(datetime(2026, 12, 1, 9, 30, tzinfo=UTC)),
                      reviewer="rita")
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from screens.app import OpsConsoleApp
 from screens.widgets.output_log import OutputLog
 
 SIZE = (120, 40)
-FROZEN = datetime(2026, 11, 18, 12, 0, tzinfo=timezone.utc)
+FROZEN = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
 
 
 def sh(text: str) -> list[str]:
