@@ -216,6 +216,7 @@ class OpsConsoleApp(App):
         Nothing is imported or built until the step screen calls the factory, after its first paint and once
         ``panels_ready`` is set (the imports done in a thread), so the step never waits for the panels.
         """
+        assert session.kube is not None  # an open change holds its pinned kubeconfig
         path = session.kube.path
         namespace = session.values.get("namespace") or session.kube.namespace
 

@@ -71,6 +71,7 @@ class FailureScreen(ModalScreen[dict | None]):
 
     def compose(self) -> ComposeResult:
         nxt = self.nxt
+        assert nxt.item is not None  # a failure always names its step
         with Vertical(id="failure-box"):
             yield Static(Text(f"✗ {nxt.item.section} {nxt.item.step_id} failed", style="bold red"), id="failure-title")
             yield Static(Text(nxt.reason), id="failure-reason")

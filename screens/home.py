@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -18,6 +19,9 @@ from console.journal.store import RecordStore
 from console.review.index import load_index
 from console.runbook.loader import RunbookError, load_runbook
 from screens.widgets.key_bar import KeyBar
+
+if TYPE_CHECKING:
+    from screens.app import OpsConsoleApp
 
 
 @dataclass(frozen=True)
@@ -89,10 +93,15 @@ class HomeScreen(Screen):
         records.add_columns("ID", "Date", "Component", "From→To", "Risk", "Environment", "Outcome", "Integrity")
         self.action_refresh()
 
+    @property
+    def console(self) -> OpsConsoleApp:
+        """The app, as the console's own (Home runs only inside it)."""
+        return cast("OpsConsoleApp", self.app)
+
     def action_review(self) -> None:
         from screens.records import RecordsScreen
 
-        self.app.push_screen(RecordsScreen(records_dir=self.records_dir, clock=self.app.clock, reviewer=self.app.operator))
+        self.app.push_screen(RecordsScreen(records_dir=self.records_dir, clock=self.console.clock, reviewer=self.console.operator))
 
     def on_screen_resume(self) -> None:
         self.action_refresh()
@@ -125,16 +134,18 @@ class HomeScreen(Screen):
         if not isinstance(focused, DataTable) or focused.row_count == 0:
             return
         key = focused.coordinate_to_cell_key(focused.cursor_coordinate).row_key.value
+        if key is None:
+            return
         if focused.id == "runbooks":
-            self.app.open_start(Path(key))
+            self.console.open_start(Path(key))
         elif focused.id == "records":
             if self._open_changes.get(key):
-                self.app.open_resume(key)
+                self.console.open_resume(key)
             else:
                 from screens.record import RecordScreen
 
                 store = RecordStore(self.records_dir)
-                self.app.push_screen(RecordScreen(store, store.find(key), clock=self.app.clock, reviewer=self.app.operator))
+                self.app.push_screen(RecordScreen(store, store.find(key), clock=self.console.clock, reviewer=self.console.operator))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
@@ -153,11 +164,11 @@ class HomeScreen(Screen):
         # The reviewer's index: a row is re-read only when its journal changed, so Home opens fast on a big store.
         changes = sorted(load_index(self.records_dir).entries, key=lambda e: e.change_id) if self.records_dir.is_dir() else []
         self._open_changes = {}
-        for e in changes:
-            self._open_changes[e.change_id] = e.outcome is None
+        for c in changes:
+            self._open_changes[c.change_id] = c.outcome is None
             records.add_row(
-                e.change_id, e.date, e.component, e.versions, e.risk, e.environment, e.outcome_text,
-                "✓" if e.ok else "✗ broken", key=e.change_id,
+                c.change_id, c.date, c.component, c.versions, c.risk, c.environment, c.outcome_text,
+                "✓" if c.ok else "✗ broken", key=c.change_id,
             )
         for table, key in places.items():
             if key is not None:
@@ -179,7 +190,7 @@ class HomeScreen(Screen):
             return Text("no kubeconfig", style="dim")
         policy = getattr(app, "policy", None)
         environment = policy.environment_of(current) if policy is not None else None
-        production = bool(environment and policy.environments[environment].production)
+        production = bool(environment and policy is not None and policy.environments[environment].production)
         text = Text("context ")
         text.append(current, style="bold white on red" if production else "bold")
         text.append(f" ({environment or 'no environment in policy'})", style="bold red" if production else "dim")

@@ -423,7 +423,7 @@ class StepScreen(Screen):
         elif mode == "approval-ref":
             nxt = self.session.next()
             try:
-                self.session.approve(self._approval_name, nxt.step.role if nxt.step else "", value.strip())
+                self.session.approve(self._approval_name, (nxt.step.role or "") if nxt.step else "", value.strip())
             except SessionError as exc:
                 self.notify(str(exc), severity="error")
             box.display = False

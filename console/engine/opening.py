@@ -271,7 +271,7 @@ def _admit(
     # The start form parsed the runbook already: its parse is used while the file still has exactly that text.
     given = request.loaded
     fresh = given is not None and given.path == Path(request.runbook_path) and _file_sha256(given.path) == given.sha256
-    loaded = given if fresh else load_runbook(request.runbook_path)
+    loaded = given if given is not None and fresh else load_runbook(request.runbook_path)
     seen.append(loaded)
     findings = lint(loaded)
     if findings:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import ClassVar
+from functools import partial
+from typing import ClassVar, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -141,7 +142,7 @@ class ClusterView(Vertical):
         """Harlequin's pattern: a failed worker becomes a notification and an error badge, never a crash."""
         worker = event.worker
         if worker.group == "cluster-watch" and event.state == WorkerState.SUCCESS:
-            generation, handle = worker.result
+            generation, handle = cast("tuple[int, WatchHandle]", worker.result)
             if generation != self._generation:  # a switch happened meanwhile: this watch is stale
                 self._stop_worker(handle)
                 return
@@ -185,9 +186,9 @@ class ClusterView(Vertical):
         for panel in (self.pods, self.rollouts, self.events, self.nodes):
             batch = by_panel.get(id(panel))
             if panel is self.nodes and counts_changed:
-                self._guard(panel, lambda: self.nodes.set_pod_counts(self.pod_counter.counts, counts_changed))
+                self._guard(panel, partial(self.nodes.set_pod_counts, self.pod_counter.counts, counts_changed))
             if batch:
-                self._guard(panel, lambda b=batch, p=panel: p.apply_changes(b))
+                self._guard(panel, partial(panel.apply_changes, batch))
 
     def _guard(self, panel: ResourcePanel, fn: Callable[[], object]) -> None:
         # One panel's failure (an object no renderer expected) must not take the dashboard down: the panel

@@ -311,9 +311,9 @@ class LiveTable(ScrollView, can_focus=True):
         row = rows[i]
         pos = round(self.scroll_y) + i
         cursor = 2 if pos == self._cursor and self.has_focus else 1 if pos == self._cursor else 0
-        cache_key = (row, cursor, width)
+        cache_key: tuple[Any, int, int] | None = (row, cursor, width)
         try:
-            strip = self._strips.get(cache_key)
+            strip = self._strips.get((row, cursor, width))
         except TypeError:  # a row with an unhashable field: render it every time
             strip, cache_key = None, None
         if strip is None:

@@ -220,7 +220,7 @@ class ResourcePanel(Vertical):
         for rk in keys:
             where = self._where.get(rk)
             obj = self.cache.get(*where) if where else None
-            if obj is not None:
+            if where is not None and obj is not None:
                 rows.append(self.make_row(where[0], obj, now))
         if not rows:
             return False
