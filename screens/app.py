@@ -64,6 +64,7 @@ class OpsConsoleApp(App):
         self.cluster_panels = cluster_panels  # live panels beside each step (the CLI turns them on)
         self.store = RecordStore(records_dir)
         self._quit_armed = False
+        self.closed_outcome: str | None = None  # how the last change closed in this app ended (the exit code)
         self.key_order = KeyOrder(self)
         self.panels_ready = threading.Event()  # set once the live panels' modules are imported (see _warm_up)
 
@@ -129,7 +130,8 @@ class OpsConsoleApp(App):
                             "the change can be resumed.", severity="warning", timeout=8)
                 return
             screen.session.cancel()
-        self.exit()
+        # The exit code says how the last change closed here ended, as line mode's does: 0 success, 1 otherwise.
+        self.exit(return_code=0 if self.closed_outcome in (None, "success") else 1)
 
     def action_show_keys(self) -> None:
         if self.screen.query("HelpPanel"):

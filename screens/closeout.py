@@ -118,6 +118,8 @@ class CloseoutScreen(Screen):
     def _show_closed(self, outcome: str, head: str) -> None:
         self._signing_off = False
         self.closed_head = head
+        if hasattr(self.app, "closed_outcome"):
+            self.app.closed_outcome = outcome  # the app's exit code says it
         self.refresh_bindings()
         self.query_one("#closeout-keys", KeyBar).show(CLOSED_KEYS)
         self.query_one("#closeout-hint", Static).display = False

@@ -165,17 +165,16 @@ async def test_failed_gate_blocks_until_break_glass_is_recorded(records_dir, run
         options = d.text("#failure-options")
         assert "continue" in options and "rollback" not in options
         # Blocked: keys that are no choice here (roll back, yes, done) change nothing; the steps never start.
-        # Keys are handled in order, so once c (break-glass) has opened its reason box, b, y and d have been handled.
+        # Keys are handled in order, so once g (go on: break-glass) has opened its reason box, b, y and d have been
+        # handled.
         await d.press("b", "y", "d")
-        await d.press("c")
+        await d.press("g")
         await d.wait(lambda: d.app.focused is not None and d.app.focused.id == "failure-input", what="the reason input")
         assert isinstance(d.app.screen, FailureScreen)
         session = d.app.screen.session
         assert session.next().kind == "failure"
         assert not [e for e in session.events if e.type == ev.STEP_STARTED and e.data["step_id"] == "scale"]
-        # Break-glass (g, go on): a reason too short is refused, then a real reason and the approver.
-        await d.press("g")
-        await d.wait(lambda: d.app.focused is not None and d.app.focused.id == "failure-input", what="the reason input")
+        # Break-glass: a reason too short is refused, then a real reason and the approver.
         await d.type("ok")
         await d.press("enter")
         assert "A reason of a few words is needed" in d.text("#failure-prompt")
@@ -247,6 +246,8 @@ async def test_a_failed_rollout_rolls_back_by_itself_when_nobody_holds_it(record
         await d.wait(lambda: "Rolling back automatically in 10s" in d.text("#failure-countdown"), what="the countdown")
         frozen_clock.now += timedelta(seconds=11)  # the countdown runs out with nobody at the keys
         _head, change_dir = await close_out(d)
+        await d.press("ctrl+q")
+    assert app.return_code == 1, "a change that rolled back exits 1, as line mode does"
 
     events = journal_events(change_dir)
     (choice,) = [e.data for e in events if e.type == ev.FAILURE_CHOICE]
