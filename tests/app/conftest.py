@@ -187,7 +187,9 @@ class StepperDriver:
             await self.fill("param-" + "".join(c if c.isalnum() else "-" for c in name), value)
         await self.fill("appr-name-senior-engineer", approver)
         await self.press("ctrl+s")
-        await self.wait(lambda: type(self.app.screen).__name__ == "StepScreen", what="the step screen")
+        # The change has started once a screen of it is on top: the step screen, or already the failure screen a
+        # failing gate opens over it, or the close-out (a slow poll may never see the step screen itself on top).
+        await self.wait(lambda: getattr(self.app.screen, "session", None) is not None, what="the started change")
 
     async def until_next(self, kind: str, step_id: str | None = None, *, timeout: float = 30.0) -> Any:
         """Wait until the change asks for ``kind`` (of ``step_id``) and no step is running."""
