@@ -3,8 +3,8 @@
 Textual hands a key to the focused widget's message queue at once, but runs the bindings that widget does not
 handle only when the key has bubbled back up to the app: after every key already waiting in the app's queue has
 been handed out. So a key that moves the focus (Tab, Enter on a form field, ``n`` opening the note box) moved it
-only after the keys typed behind it had gone to the old focus: ``Bob Lead`` Tab ``OPS-77`` arriving in one read
-gave the approver ``Bob LeadOPS-77``, and a note typed right after ``n`` went to the step's bindings letter by
+only after the keys typed behind it had gone to the old focus: ``Bob Lind`` Tab ``OPS-77`` arriving in one read
+gave the approver ``Bob LindOPS-77``, and a note typed right after ``n`` went to the step's bindings letter by
 letter. Here the app holds each key until the one before it has been handled all the way up, and until the
 messages that handling posted on its way (``Input.Submitted``, a screen's resume and its first focus) have been
 handled too; only then is the next key routed, to whatever has the focus by then.
