@@ -30,7 +30,7 @@ from textual.app import App
 from textual.message_pump import MessagePump
 
 PASSES = 2
-STALL_S = 0.5
+STALL_S = 1.0  # longer than any handler on the UI thread takes; the slow work runs in workers
 
 
 class KeyOrder:
@@ -115,7 +115,7 @@ class OrderedKeysApp(App):
     def key_order(self) -> KeyOrder:
         if self._key_order is None:
             self._key_order = KeyOrder(self)
-            self.set_interval(STALL_S / 2, self._key_order.check_stalled)
+            self.set_interval(STALL_S / 4, self._key_order.check_stalled)
         return self._key_order
 
     async def on_event(self, event: events.Event) -> None:
