@@ -12,14 +12,15 @@ nothing runs. Figures: p50 and p99 under load and idle, the misses over 100 ms, 
 
 Actions: the rehearsal cluster runs in a child process (as ``opsconsole demo`` runs it, so its threads do not
 share this interpreter), and web-config-restart (its observe window shortened) is driven through with keys, the
-live panels beside the step as ``opsconsole run`` shows them. Each action is timed from its key's delivery to the
-painted screen that answers it: ctrl+s on the start form to the step screen; y on a confirmation to the step
-shown running; ctrl+s on the close-out to the form saying it is closing (answered) and to the closed record
-(closed, which waits for the runbook's evidence commands); and the step screen's first paint to every panel live
-with rows. Baselines from the same run: the idle note-box key above (what any key costs on the step screen) for
-the actions, one ``kubectl get pods`` against the same cluster for the panels. Targets: every action's screen
-under 300 ms; the panels live under 2 s after the step screen opens; ``met`` is judged on the median of the
-runs (each run is a fresh interpreter, one change each; every run's figure is listed, as these machines are noisy).
+live panels beside the step as ``opsconsole run`` shows them, each change in a fresh interpreter (the first start
+pays the imports, as the operator's does). Each action is timed from its key's delivery to the painted screen
+that answers it: ctrl+s on the start form to the step screen; y on a confirmation to the step shown running;
+ctrl+s on the close-out to the form saying it is closing, and (no target: it waits for the runbook's evidence
+commands) to the closed record; the step screen's first paint to every panel live with rows; and ctrl+s to the
+panels live, what the operator waits for in all. Baselines from the same run: the idle note-box key above (what
+any key costs on the step screen) for the actions, one ``kubectl get pods`` against the same cluster for the rest.
+Targets: every action's screen under 300 ms; the panels live under 2 s after the step screen opens. ``met`` is
+judged on the median of the runs, and every run's figure is listed, as these machines are noisy.
 """
 
 from __future__ import annotations
@@ -286,7 +287,7 @@ async def one_change(work: Path, kubeconfig: Path, runbook: Path, run: int) -> d
             return check
 
         t0 = press(app, "ctrl+s")
-        figures["signoff_answered"] = await painted(app, t0, result_says("Clos"))
+        figures["signoff"] = await painted(app, t0, result_says("Clos"))
         figures["signoff_closed"] = await painted(app, t0, result_says("closed"), timeout=120)
     return figures
 
@@ -339,10 +340,14 @@ def report_actions(runs: list[dict[str, float]]) -> None:
     idle = med("idle_key")
     for name, what in (("start", "ctrl+s on the start form to the step screen"),
                        ("confirm", "y on a confirmation to the step shown running"),
-                       ("signoff_answered", "ctrl+s on the close-out to the form saying it is closing"),
-                       ("signoff_closed", "ctrl+s on the close-out to the closed record (evidence commands included)")):
+                       ("signoff", "ctrl+s on the close-out to the form saying it is closing")):
         emit(f"stepper.action.{name}", med(name), "ms", baseline=idle, target=f"< {ACTION_TARGET_MS:.0f} ms (median)",
              met=med(name) < ACTION_TARGET_MS, what=what, runs=[round(r[name], 1) for r in runs])
+    # Closing waits for the runbook's evidence commands and the cluster snapshot (a thread's work; the form has
+    # answered long before): no target, a kubectl call for scale.
+    emit("stepper.signoff_closed", med("signoff_closed"), "ms", baseline=med("kubectl_s") * 1000,
+         what="ctrl+s on the close-out to the closed record, evidence commands included",
+         runs=[round(r["signoff_closed"], 1) for r in runs])
     emit("stepper.panels_live", med("panels_live"), "s", baseline=med("kubectl_s"), target=f"< {PANELS_TARGET_S:.0f} s (median)",
          met=med("panels_live") < PANELS_TARGET_S, what="the step screen's first paint to every panel live with rows",
          runs=[round(r["panels_live"], 3) for r in runs])

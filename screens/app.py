@@ -7,9 +7,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from textual import events, work
+from textual import work
 from textual.actions import SkipAction
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
@@ -20,14 +20,14 @@ from console.engine.session import ChangeSession
 from console.journal.store import RecordStore
 from console.runbook.loader import load_runbook
 from screens.home import HomeScreen
-from screens.key_order import KeyOrder
+from screens.key_order import OrderedKeysApp
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class OpsConsoleApp(App):
+class OpsConsoleApp(OrderedKeysApp):
     """The console; built with its dependencies passed in, so tests choose every path and the clock."""
 
     CSS_PATH = "opsconsole.tcss"
@@ -65,27 +65,9 @@ class OpsConsoleApp(App):
         self.store = RecordStore(records_dir)
         self._quit_armed = False
         self.closed_outcome: str | None = None  # how the last change closed in this app ended (the exit code)
-        self.key_order = KeyOrder(self)
         self.panels_ready = threading.Event()  # set once the live panels' modules are imported (see _warm_up)
 
-    async def on_event(self, event: events.Event) -> None:
-        # Typed keys go through KeyOrder, so a key that moves the focus moves it before the next key is routed.
-        if KeyOrder.is_typed(event):
-            if self.key_order.busy:
-                self.key_order.hold(event)
-            else:
-                await self.route_typed(event)
-            return
-        await super().on_event(event)
-
-    async def route_typed(self, event: events.Event) -> None:
-        """Route one typed key as Textual does (priority bindings, else the focused widget), then follow it."""
-        target = self.focused or self.screen
-        await super().on_event(event)
-        self.key_order.sent(target if event.is_forwarded else None)
-
     def on_mount(self) -> None:
-        self.set_interval(0.25, self.key_order.check_stalled)
         self._warm_up()
         self.push_screen(HomeScreen(records_dir=self.records_dir, runbooks_dir=self.runbooks_dir))
         if self.start_runbook is not None:

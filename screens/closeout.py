@@ -19,7 +19,7 @@ from console.journal.events import OUTCOMES
 from console.review.render import OUTCOME_WORDS
 from console.review.summary import parse_ts
 from screens.widgets.change_header import ChangeHeader
-from screens.widgets.form_field import FieldLabel, field_input, mark_focused
+from screens.widgets.form_field import FieldLabel, FormSelect, field_input, mark_focused
 from screens.widgets.key_bar import KeyBar
 
 OPEN_KEYS = [("tab", "next field"), ("shift+tab", "previous"), ("^s", "sign off and close"), ("f1", "keys"), ("^q", "quit")]
@@ -51,8 +51,7 @@ class CloseoutScreen(Screen):
             yield Static(Text(f"Close-out of {s.change_id}: suggested outcome {OUTCOME_WORDS[self.suggested]}", style="bold"))
             with Horizontal(classes="form-row"):
                 yield FieldLabel("outcome", field="closeout-outcome")
-                yield Select(compact=True, options=[(OUTCOME_WORDS[o], o) for o in OUTCOMES], value=self.suggested,
-                             allow_blank=False, id="closeout-outcome")
+                yield FormSelect([(OUTCOME_WORDS[o], o) for o in OUTCOMES], value=self.suggested, id="closeout-outcome")
             with Horizontal(classes="form-row"):
                 yield FieldLabel("follow-ups (; between)", field="closeout-followups")
                 yield field_input(id="closeout-followups", placeholder="e.g. remove the old ConfigMap key; update the dashboard")
@@ -68,6 +67,8 @@ class CloseoutScreen(Screen):
         yield KeyBar(id="closeout-keys")
 
     def on_mount(self) -> None:
+        if not self.query("#closeout-followups"):
+            return  # the app closed as the change reached its close-out: the form is already being taken down
         self.query_one("#closeout-keys", KeyBar).show(OPEN_KEYS)
         self.query_one("#closeout-followups", Input).focus()
 

@@ -3,8 +3,8 @@
 Textual hands a key to the focused widget's message queue at once, but runs the bindings that widget does not
 handle only when the key has bubbled back up to the app: after every key already waiting in the app's queue has
 been handed out. So a key that moves the focus (Tab, Enter on a form field, ``n`` opening the note box) moved it
-only after the keys typed behind it had gone to the old focus: ``Bob Lead`` Tab ``OPS-77`` arriving in one read
-gave the approver ``Bob LeadOPS-77``, and a note typed right after ``n`` went to the step's bindings letter by
+only after the keys typed behind it had gone to the old focus: ``Bob Lind`` Tab ``OPS-77`` arriving in one read
+gave the approver ``Bob LindOPS-77``, and a note typed right after ``n`` went to the step's bindings letter by
 letter. Here the app holds each key until the one before it has been handled all the way up, and until the
 messages that handling posted on its way (``Input.Submitted``, a screen's resume and its first focus) have been
 handled too; only then is the next key routed, to whatever has the focus by then.
@@ -15,22 +15,22 @@ the key has left that node. Two passes cover the messages the key's handling pos
 over a screen that the key brought up covers its mount and first focus. A node that closes meanwhile is skipped,
 and a key whose path stalls anyway (its screen closed under it) is let go after ``stall_s``, so the keyboard can
 never stay stuck.
+
+``OrderedKeysApp`` is the App that routes its keys this way: the console and the reviewer are both built on it.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual import events
+from textual.app import App
 from textual.message_pump import MessagePump
 
-if TYPE_CHECKING:
-    from textual.app import App
-
 PASSES = 2
-STALL_S = 0.5
+STALL_S = 1.0  # longer than any handler on the UI thread takes; the slow work runs in workers
 
 
 class KeyOrder:
@@ -104,6 +104,34 @@ class KeyOrder:
         """Called on a timer: a key whose path stopped answering is let go, and the keys behind it with it."""
         if self._token is not None and time.monotonic() - self._since > self.stall_s:
             await self._release(self._token)
+
+
+class OrderedKeysApp(App):
+    """An App whose typed keys go through a ``KeyOrder`` (the console and the reviewer both are)."""
+
+    _key_order: KeyOrder | None = None
+
+    @property
+    def key_order(self) -> KeyOrder:
+        if self._key_order is None:
+            self._key_order = KeyOrder(self)
+            self.set_interval(STALL_S / 4, self._key_order.check_stalled)
+        return self._key_order
+
+    async def on_event(self, event: events.Event) -> None:
+        if KeyOrder.is_typed(event):
+            if self.key_order.busy:
+                self.key_order.hold(event)
+            else:
+                await self.route_typed(event)
+            return
+        await super().on_event(event)
+
+    async def route_typed(self, event: events.Event) -> None:
+        """Route one typed key as Textual does (priority bindings, else the focused widget), then follow it."""
+        target = self.focused or self.screen
+        await super().on_event(event)
+        self.key_order.sent(target if event.is_forwarded else None)
 
 
 def _path(node: MessagePump) -> list[MessagePump]:

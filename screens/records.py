@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
@@ -22,6 +22,7 @@ from console.journal.journal import Clock
 from console.journal.store import ChangeNotFound, RecordStore
 from console.review.index import IndexEntry, IndexLoad, QueryError, filter_entries, load_index, parse_query, sort_entries
 from console.review.summary import format_duration as fmt_duration
+from screens.key_order import OrderedKeysApp
 
 # (sort key, header, width): widths fixed so a refill never re-measures (NOTES.md, DataTable costs).
 COLUMNS = (
@@ -211,7 +212,7 @@ class RecordsScreen(Screen):
         self.app.push_screen(ReportScreen(self.shown, filter_text=self.query_text))
 
 
-class ReviewApp(App):
+class ReviewApp(OrderedKeysApp):
     """``opsconsole review``: the Records screen on its own, for a laptop with only a records directory."""
 
     CSS_PATH = "opsconsole.tcss"

@@ -29,7 +29,7 @@ from console.engine.session import ChangeSession, PolicyRefused, SessionError, S
 from console.journal.store import RecordStore
 from console.runbook.loader import LoadedRunbook
 from console.runbook.params import ParamError, resolve
-from screens.widgets.form_field import FieldLabel, field_input, mark_focused
+from screens.widgets.form_field import FieldLabel, FormSelect, field_input, mark_focused
 from screens.widgets.key_bar import KeyBar
 
 # Verdicts are worked out this long after the last change to the form, not on every key of a burst.
@@ -103,12 +103,10 @@ class StartScreen(Screen):
             wanted = self.asked_context or self.current_context
             default_ctx = wanted if wanted in self.contexts else (self.contexts[0] if self.contexts else None)
             default_env = self.policy.environment_of(default_ctx) if default_ctx else None
-            yield from _row("environment", Select(compact=True, options=[(e, e) for e in envs],
-                                                  value=default_env if default_env in envs else envs[0], allow_blank=False,
-                                                  id="start-env"))
+            yield from _row("environment", FormSelect([(e, e) for e in envs], value=default_env if default_env in envs else envs[0],
+                                                      id="start-env"))
             if self.contexts:
-                yield from _row("kube context", Select(compact=True, options=[(c, c) for c in self.contexts], value=default_ctx,
-                                                       allow_blank=False, id="start-context"))
+                yield from _row("kube context", FormSelect([(c, c) for c in self.contexts], value=default_ctx, id="start-context"))
             else:
                 with Horizontal(classes="form-row"):
                     yield FieldLabel("kube context", field="start-context-missing")

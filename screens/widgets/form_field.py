@@ -9,9 +9,10 @@ instead of replacing what it held.
 
 from __future__ import annotations
 
+from textual import events
 from textual.dom import DOMNode
 from textual.widget import Widget
-from textual.widgets import Input, Static
+from textual.widgets import Input, Select, Static
 
 MARK = "▶ "
 NO_MARK = "  "
@@ -37,6 +38,21 @@ class FieldLabel(Static):
         self.focused_field = focused
         self.set_class(focused, "-focused")
         self.update((MARK if focused else NO_MARK) + self.text)
+
+
+class FormSelect(Select):
+    """A compact Select for a form, which tolerates its screen being taken down while it mounts.
+
+    Select fills its parts in when it mounts; when the app closes (or the screen goes) just as a form opens, its
+    parts can be gone by then, and the query for them raised from inside the mount, ending the app with an error.
+    """
+
+    def __init__(self, options, *, value, id: str) -> None:
+        super().__init__(options, value=value, allow_blank=False, compact=True, id=id)
+
+    def _on_mount(self, event: events.Mount) -> None:
+        if not (self.query("SelectCurrent #label") and self.query("SelectOverlay")):
+            event.prevent_default()  # taken down already: nothing to fill in
 
 
 def field_input(*, id: str, value: str = "", placeholder: str = "", password: bool = False) -> Input:

@@ -36,15 +36,15 @@ def test_run_prefills_the_approval_from_the_command_line(tmp_path: Path) -> None
     }
     command = [sys.executable, "-m", "console.cli", "run", str(REPO / "runbooks" / "web-config-restart.yaml"),
                "--kubeconfig", str(kubeconfig), "--operator", "alice", "--param", "namespace=web-blue",
-               "--approval", "Bob Lead:senior-engineer:OPS-77"]
+               "--approval", "Bob Lind:senior-engineer:OPS-77"]
     shell = (f"cd {shlex.quote(str(tmp_path))} && env -i {' '.join(f'{k}={shlex.quote(v)}' for k, v in env.items())} "
              f"{shlex.join(command)}; echo opsconsole exited $?; sleep 600")
     tmux = Tmux(f"opsconsole-run-{os.getpid()}")
     tmux("new-session", "-d", "-s", "demo", "-x", "160", "-y", "50", shell)
     try:
-        screen = tmux.wait_for("✓ approvals: approved by Bob Lead (senior-engineer)")
+        screen = tmux.wait_for("✓ approvals: approved by Bob Lind (senior-engineer)")
         lines = screen.splitlines()
-        assert "Bob Lead" in next(line for line in lines if "senior-engineer: name" in line), screen
+        assert "Bob Lind" in next(line for line in lines if "senior-engineer: name" in line), screen
         assert "OPS-77" in next(line for line in lines if "senior-engineer: ticket" in line), screen
         assert "web-blue" in next(line for line in lines if "namespace (string)" in line), screen
         tmux.keys("C-q")

@@ -64,7 +64,7 @@ async def test_two_hundred_keys_at_30_a_second_land_in_their_fields(tmp_path: Pa
             *clear_and_type("http://localhost:11434"), "tab",
             "tab", "tab",
             *clear_and_type("night-operator"), "tab",
-            *clear_and_type("Bob Lead"), "tab",
+            *clear_and_type("Bob Lind"), "tab",
             *clear_and_type("OPS-77"), "shift+tab", "shift+tab", "tab",
             "end", *" (on call)", "tab", "end", *"-B",
         ]
@@ -76,7 +76,7 @@ async def test_two_hundred_keys_at_30_a_second_land_in_their_fields(tmp_path: Pa
         assert fields["param-endpoint"] == "http://ollama.ai.svc:11434/v1"
         assert fields["param-previous"] == "http://localhost:11434"
         assert fields["start-operator"] == "night-operator"
-        assert fields["appr-name-senior-engineer"] == "Bob Lead (on call)"
+        assert fields["appr-name-senior-engineer"] == "Bob Lind (on call)"
         assert fields["appr-ref-senior-engineer"] == "OPS-77-B"
         await d.press("ctrl+s")
         await d.until_next("confirm", "say")
@@ -102,7 +102,7 @@ async def test_two_hundred_keys_at_30_a_second_land_in_their_fields(tmp_path: Pa
     assert (params["namespace"], params["endpoint"], params["previous"]) == (
         "payments-blue", "http://ollama.ai.svc:11434/v1", "http://localhost:11434")
     approvals = [(e.data["name"], e.data["role"], e.data["reference"]) for e in events if e.type == ev.APPROVAL_RECORDED]
-    assert approvals == [("Bob Lead (on call)", "senior-engineer", "OPS-77-B")]
+    assert approvals == [("Bob Lind (on call)", "senior-engineer", "OPS-77-B")]
     closed = next(e.data for e in events if e.type == ev.CHANGE_CLOSED)
     assert closed["followups"] == ["remove the old key", "tell the payments team"]
     assert closed["signoff"] == {"name": "Carol Night (2nd line)", "role": "incident-commander on call"}
