@@ -149,3 +149,30 @@ async def test_the_focused_field_is_marked_and_keeps_its_text(tmp_path: Path, de
         assert box.value == "alice-2"
         await d.press("tab")
         assert [f for f, label in labels.items() if label.has_class("-focused")] == ["appr-name-senior-engineer"]
+
+
+async def test_keys_typed_through_screens_opening_and_closing(runbooks_dir: Path, records_dir: Path, dead_kubeconfig: Path,
+                                                              driver_for) -> None:
+    """Enter opens a start form and escape closes it again within one burst: the keys after each land on the screen
+    that is up by then (a form's fields, then Home's table), none on the one going away."""
+    from screens.home import HomeScreen, scan_runbooks
+
+    app = OpsConsoleApp(records_dir=records_dir, runbooks_dir=runbooks_dir, kubeconfig=str(dead_kubeconfig), clock=now)
+    async with app.run_test(size=SIZE) as pilot:
+        d = driver_for(pilot)
+        await d.wait(lambda: isinstance(app.screen, HomeScreen), what="Home")
+        ids = [e.id for e in scan_runbooks(runbooks_dir)]
+        at = ids.index("web-config-restart")
+        await d.type_ahead([*["down"] * at, "enter", *["tab"] * 6, *"sam", "escape", "down", "enter", "tab", *"-rc1"],
+                           burst=30)
+        def typed_into_second_form() -> bool:
+            fields = app.screen.query("#param-image")
+            return bool(fields) and fields.first(Input).value.endswith("-rc1")
+
+        await d.wait(typed_into_second_form, what="the second form's typing")
+        form = app.screen
+        assert form.loaded.runbook.metadata.id == ids[at + 1]
+        assert form.query_one("#param-image", Input).value == "registry.local/web:1.5.0-rc1"
+        assert form.query_one("#param-namespace", Input).value == "web"
+        assert not [w.id for w in form.query(Input) if "sam" in w.value]
+    assert not any(records_dir.iterdir())  # the first form was left with escape: nothing written
