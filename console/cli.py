@@ -146,6 +146,30 @@ def _table(rows: list[list[str]]) -> list[str]:
     return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)).rstrip() for r in rows]
 
 
+def cmd_records_sync(args: argparse.Namespace) -> int:
+    """Share the store through git: claim team IDs for provisional changes, commit closed ones, pull and push."""
+    from console.journal.store import RecordStore
+    from console.journal.team import TeamStoreError
+    from console.journal.team_sync import describe, sync_store
+    from console.review.records import resolve_records_dir
+
+    policy = _policy(args)
+    root = resolve_records_dir(args.records_dir, configured=policy.records_dir)
+    remote = args.remote or policy.store.remote
+    store = RecordStore(root)
+    if not store.team.enabled and not remote:
+        raise CliError(f"{root} is not shared yet: name its git remote once with --remote URL (or [store] remote in policy)",
+                       EXIT_USAGE)
+    try:
+        store.team.init(remote)
+    except TeamStoreError as exc:
+        raise CliError(str(exc)) from None
+    report = sync_store(store)
+    for line in describe(report):
+        _out(line)
+    return 0 if report.ok else 1
+
+
 def cmd_records_list(args: argparse.Namespace) -> int:
     from console.review.records import load_change
 
@@ -533,7 +557,10 @@ def build_parser() -> argparse.ArgumentParser:
     rr = rsub.add_parser("render", help="regenerate record.md from the journal")
     rr.add_argument("change_id", metavar="ID")
     rr.set_defaults(func=cmd_records_render)
-    for p in (rl, rs, rv, rr):
+    rsy = rsub.add_parser("sync", help="share the store through git: commit closed changes, pull and push, claim team IDs")
+    rsy.add_argument("--remote", metavar="URL", help="the git remote to share with (kept in the store's git config)")
+    rsy.set_defaults(func=cmd_records_sync)
+    for p in (rl, rs, rv, rr, rsy):
         p.add_argument("--records-dir", metavar="DIR", default=argparse.SUPPRESS, help="record store")
     from console.review.review_cli import add_review_commands
 

@@ -25,6 +25,10 @@ max_changes_per_day = 3
 min_hours_between_high = 4
 stability_hours_after_high = 24
 
+[store]                    # a record store shared by the team through git (optional)
+remote = "git@git.example.com:ops/records.git"
+offline_ids = "provisional" # remote unreachable at start: "provisional" (CHG-2026-P0001.host) or "refuse"
+
 [escalation]               # minutes after a failure
 manual_rollback = 5
 senior = 15
@@ -97,6 +101,13 @@ class Limits(_Model):
     stability_hours_after_high: float = 24
 
 
+class Store(_Model):
+    """Where the record store is shared: a git remote, and what a start does when it cannot be reached."""
+
+    remote: str | None = None
+    offline_ids: Literal["provisional", "refuse"] = "provisional"
+
+
 class Escalation(_Model):
     """Minutes after a failure at which each escalation is due."""
 
@@ -159,6 +170,7 @@ class Policy(_Model):
     approvals: dict[RiskLevel, list[str]] = Field(default_factory=_default_approvals)
     windows: dict[RiskLevel, Window] = Field(default_factory=_default_windows)
     limits: Limits = Field(default_factory=Limits)
+    store: Store = Field(default_factory=Store)
     escalation: Escalation = Field(default_factory=Escalation)
     rollback: Rollback = Field(default_factory=Rollback)
     redaction: Redaction = Field(default_factory=Redaction)

@@ -76,6 +76,6 @@ def past_changes(store: RecordStore) -> list[pol.PastChange]:
     if not store.root.is_dir():
         return []
     return [
-        pol.PastChange(parse_ts(e.created), e.risk, e.environment, e.emergency)
+        pol.PastChange(parse_ts(e.created), e.risk, e.environment, e.emergency, e.change_id, e.operator)
         for e in load_index(store.root).entries if e.created
     ]

@@ -288,6 +288,8 @@ class LineDriver:
         self.say(f"== {self.s.change_id} closed: {outcome}")
         self.say(f"   record: {self.s.ref.path / 'record.md'}")
         self.say(f"   final chain hash (keep it in the ticket): {head}")
+        if self.s.shared:
+            self.say(f"   team store: {self.s.shared}")
         return 0 if outcome == "success" else 1
 
     def _on_done(self, nxt: Next) -> int | None:

@@ -31,7 +31,8 @@ from console.journal import events as ev
 from console.journal.audit import refuse
 from console.journal.cast import sha256_file
 from console.journal.journal import Event, Journal, TornTailError
-from console.journal.store import ChangeLock, ChangeRef, RecordStore, sanitise
+from console.journal.store import ChangeLock, ChangeRef, RecordStore, StoreError, sanitise
+from console.journal.team_sync import prepare, pull_for_start
 from console.runbook.lint import lint
 from console.runbook.loader import LoadedRunbook, RunbookError, load_runbook, load_runbook_text
 from console.runbook.models import Runbook
@@ -75,8 +76,12 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
     A start refused before the change exists leaves its trace in the store's log of refused starts.
     """
     seen: list[LoadedRunbook] = []
+    # The team's changes are fetched first, so the frequency limits below count them as well as this host's.
+    prepare(store, policy.store.remote)
+    team_ok, team_note = pull_for_start(store)
     try:
         loaded, verdicts, base_values, kube, identity, emergency = _admit(request, store, policy, clock, seen)
+        verdicts = [*verdicts, pol.Verdict("team record store", True, team_note if team_ok else f"not synced: {team_note}")]
     except (RunbookError, SessionError) as exc:
         problem = refuse(
             store, request, seen[0] if seen else request.runbook_path, str(exc), getattr(exc, "verdicts", []),
@@ -88,7 +93,15 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
     now = clock()
     redactor = Redactor(secret_values(loaded.runbook, base_values), policy.redaction.patterns)
     md = loaded.runbook.metadata
-    ref = store.create_change(component=md.component, from_version=identity.from_version, to_version=identity.to_version, when=now)
+    try:
+        ref = store.create_change(
+            component=md.component, from_version=identity.from_version, to_version=identity.to_version, when=now,
+            offline_ids=policy.store.offline_ids,
+        )
+    except StoreError as exc:  # no team ID to be had, and policy refuses a provisional one
+        kube.close()
+        refuse(store, request, loaded, str(exc), verdicts, redactor.redact, clock=clock)
+        raise SessionError(str(exc)) from None
     try:
         lock = store.lock(ref, who=request.operator)
         runbook_copy = ref.path / "artifacts" / "runbook.yaml"

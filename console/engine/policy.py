@@ -47,6 +47,13 @@ class PastChange:
     risk: str
     environment: str
     emergency: bool
+    change_id: str = ""
+    operator: str = ""
+
+    def named(self) -> str:
+        """``CHG-2026-0042 by alice at 2026-12-02 09:12Z``: whose change a limit counts, in a refusal."""
+        who = f" by {self.operator}" if self.operator else ""
+        return f"{self.change_id}{who} at {self.created:%Y-%m-%d %H:%MZ}".strip()
 
 
 def check_context(policy: Policy, environment: str, context: str) -> Verdict:
@@ -121,23 +128,27 @@ def check_frequency(policy: Policy, risk: str, environment: str, now: datetime, 
     same_env = [c for c in history if c.environment == environment]
     today = [c for c in same_env if not c.emergency and c.created.date() == now.date()]
     if len(today) >= limits.max_changes_per_day:
+        # Named, so a limit reached by a teammate's change (synced from the team store) says whose it was.
+        latest = max(today, key=lambda c: c.created)
         return Verdict(
             "frequency limits", False,
-            f"{len(today)} changes already today in {environment} (limit {limits.max_changes_per_day})", True,
+            f"{len(today)} changes already today in {environment} (limit {limits.max_changes_per_day}; "
+            f"the latest: {latest.named()})", True,
         )
-    highs = sorted((c.created for c in same_env if c.risk in HIGH), reverse=True)
+    highs = sorted((c for c in same_env if c.risk in HIGH), key=lambda c: c.created, reverse=True)
     if highs:
-        since = now - highs[0]
+        since = now - highs[0].created
         if risk in HIGH and since < timedelta(hours=limits.min_hours_between_high):
             return Verdict(
                 "frequency limits", False,
-                f"the last high-risk change was {_hours(since)} ago (at least {limits.min_hours_between_high:g}h apart)", True,
+                f"the last high-risk change was {_hours(since)} ago ({highs[0].named()}; at least "
+                f"{limits.min_hours_between_high:g}h apart)", True,
             )
         if since < timedelta(hours=limits.stability_hours_after_high):
             return Verdict(
                 "frequency limits", False,
                 f"inside the {limits.stability_hours_after_high:g}h stability period after a high-risk change "
-                f"({_hours(since)} ago)", True,
+                f"({highs[0].named()}, {_hours(since)} ago)", True,
             )
     return Verdict("frequency limits", True, f"{len(today)} change(s) today in {environment}", True)
 

@@ -34,6 +34,7 @@ from console.journal import events as ev
 from console.journal.event_data import check_data
 from console.journal.journal import Event, Journal
 from console.journal.store import ChangeLock, ChangeRef, RecordStore
+from console.journal.team_sync import publish
 from console.review.records import render_to_disk
 from console.review.summary import parse_ts
 from console.runbook.loader import LoadedRunbook
@@ -72,6 +73,7 @@ class ChangeSession:
         self.ref = ref
         self.journal = journal
         self.lock = lock
+        self.shared = ""  # what the team store did with the record at close-out, in one sentence
         self.loaded = loaded
         self.runbook = loaded.runbook
         self.runbook_dir = runbook_dir
@@ -408,6 +410,8 @@ class ChangeSession:
         head = self.journal.head
         render_to_disk(self.store, self.ref)
         self.release()
+        # After the lock is released: the record is complete on this disk whatever the remote says.
+        self.shared = publish(self.store, self.ref, f"{self.change_id}: closed, {outcome}")
         return head
 
     def release(self) -> None:

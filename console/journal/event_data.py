@@ -271,6 +271,13 @@ class AddendumAdded(EventData):
     REQUIRED = ("author", "kind", "text", "refers_to")
 
 
+class ChangeAliased(EventData):
+    team_id: str = ""
+    provisional_id: str = ""
+    by: str = ""
+    REQUIRED = ("team_id", "provisional_id")
+
+
 class TornTail(EventData):
     line: int = 0
     sha256: str = ""
@@ -332,6 +339,7 @@ MODELS: dict[str, type[EventData]] = {
     ev.CLUSTER_SNAPSHOT: ClusterSnapshot,
     ev.CHANGE_CLOSED: ChangeClosed,
     ev.ADDENDUM_ADDED: AddendumAdded,
+    ev.CHANGE_ALIASED: ChangeAliased,
     ev.TORN_TAIL: TornTail,
     ev.NEWLINE_RESTORED: NewlineRestored,
     ev.CHANGE_REFUSED: ChangeRefused,

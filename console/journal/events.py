@@ -36,6 +36,7 @@ escalation.passed          level, minutes, step_id, failed_at
 cluster.snapshot           when (before | after), summary{...}
 change.closed              outcome (success | rolled_back | partial | aborted), suggested, followups[], signoff{name, role}
 addendum.added             author, kind (correction | follow-up), text, refers_to (seq or null)
+change.aliased             team_id, provisional_id, by (a provisional ID's team ID, claimed at a later sync)
 journal.torn_tail          line, sha256, bytes_b64, length (written by the journal itself)
 journal.newline_restored   line, seq (written by the journal itself: that event was whole but lacked its newline)
 change.refused             operator, host, runbook{id,path,sha256}, environment, context, reason, verdicts[], params{},
@@ -77,6 +78,7 @@ ESCALATION_PASSED = "escalation.passed"
 CLUSTER_SNAPSHOT = "cluster.snapshot"
 CHANGE_CLOSED = "change.closed"
 ADDENDUM_ADDED = "addendum.added"
+CHANGE_ALIASED = "change.aliased"
 TORN_TAIL = TORN_TAIL_EVENT  # written by the journal itself on recovery
 NEWLINE_RESTORED = NEWLINE_RESTORED_EVENT  # likewise
 CHANGE_REFUSED = "change.refused"  # the refused-start log's one type (audit.py), never in a change's journal

@@ -91,7 +91,8 @@ def test_the_fourth_change_of_the_day_is_refused_and_an_emergency_override_is_re
     with pytest.raises(PolicyRefused) as refused:
         closed_change(start, clock)
     assert str(refused.value) == (
-        "frequency limits: 3 changes already today in staging (limit 3) (mark the change as an emergency to override)"
+        "frequency limits: 3 changes already today in staging (limit 3; the latest: CHG-2026-0003 by alice at "
+        "2026-11-18 15:00Z) (mark the change as an emergency to override)"
     )
     assert len(store.list_changes()) == 4  # the refused change left nothing behind
 
