@@ -173,3 +173,19 @@ def test_records_sync_needs_a_remote_once_then_shares_the_store(tmp_path: Path, 
     os.rename(remote, remote.with_name("gone.git"))
     offline = opsconsole("records", "sync", env=env)
     assert offline.returncode == 1 and "cannot reach" in offline.stdout
+
+
+def test_close_out_commits_are_signed_with_the_operators_ssh_key_when_git_signs(two: tuple[Operator, Operator], tmp_path: Path) -> None:
+    alice, _ = two
+    key = tmp_path / "alice_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "alice", "-f", str(key)], check=True)
+    alice.store.team.init(alice.policy.store.remote)
+    repo = alice.store.root
+    for k, v in (("gpg.format", "ssh"), ("user.signingkey", str(key)), ("commit.gpgsign", "true")):
+        git("config", k, v, cwd=repo)
+    s = alice.closed_change()
+    signers = tmp_path / "allowed_signers"
+    signers.write_text(f"alice@example.com {(tmp_path / 'alice_ed25519.pub').read_text()}")
+    git("config", "gpg.ssh.allowedSignersFile", str(signers), cwd=repo)
+    shown = subprocess.run(["git", "log", "-1", "--format=%G? %s"], cwd=repo, capture_output=True, text=True, check=True).stdout
+    assert shown.strip() == f"G {s.change_id}: closed, success"
