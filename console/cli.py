@@ -419,6 +419,38 @@ def _drive(driver: LineDriver, session: ChangeSession) -> int:
         raise
 
 
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    """Run a change and then its rollback on a rehearsal environment, unattended: the record is the evidence."""
+    from console.engine.rehearse import RehearsalDriver, rehearsable
+    from console.engine.session import ChangeSession, StartRequest
+    from console.journal.store import RecordStore
+    from console.review.records import resolve_records_dir
+    from console.runbook.loader import load_runbook
+    from console.runbook.params import ParamError, parse_assignments
+
+    policy = _policy(args)
+    args.runbook = str(_resolve_runbook(args.runbook, getattr(args, "runbooks_dir", "runbooks")))
+    try:
+        given = parse_assignments(args.param)
+    except ParamError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    context = args.context or _current_context(args.kubeconfig)
+    environment = policy.environment_of(context)
+    if environment is None:
+        raise CliError(_unmapped_context(context, args.kubeconfig, policy))
+    problem = rehearsable(policy, environment, load_runbook(Path(args.runbook)))
+    if problem:
+        raise CliError(problem)
+    store = RecordStore(resolve_records_dir(args.records_dir, configured=policy.records_dir))
+    request = StartRequest(
+        runbook_path=Path(args.runbook), environment=environment, context=context, operator=args.operator or _user(),
+        params=given, approvals=_parse_approvals(args.approval), kubeconfig=args.kubeconfig,
+        description="rehearsal of the change and its rollback (opsconsole rehearse)",
+    )
+    session = ChangeSession.start(request, store=store, policy=policy)
+    return _drive(RehearsalDriver(session), session)
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
     from console.engine.linemode import Answers, LineDriver
     from console.engine.session import ChangeSession
@@ -591,6 +623,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--confirm-context", metavar="CONTEXT", help="the context name typed in advance (production starts need it)")
     run.set_defaults(func=cmd_run)
     resume.set_defaults(func=cmd_resume)
+    rehearse = sub.add_parser("rehearse", help="run a change and then its rollback on a rehearsal environment, unattended "
+                              "(the evidence a high-risk production change needs)")
+    rehearse.add_argument("runbook", metavar="RUNBOOK", help="a runbook file, or the ID of one in --runbooks-dir")
+    rehearse.add_argument("--context", metavar="C", help="a rehearsal environment's kube context (default: the current one)")
+    rehearse.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    rehearse.add_argument("--param", action="append", default=[], metavar="K=V", help="a runbook parameter (repeatable)")
+    rehearse.add_argument("--approval", action="append", default=[], metavar="NAME:ROLE[:REF]", help="an approval (repeatable)")
+    rehearse.add_argument("--operator", metavar="NAME", help="who runs the rehearsal (default: the login name)")
+    rehearse.add_argument("--config", metavar="PATH", help="policy file")
+    rehearse.add_argument("--records-dir", metavar="DIR", default=argparse.SUPPRESS, help="record store")
+    rehearse.set_defaults(func=cmd_rehearse)
 
     demo = sub.add_parser("demo", help="start the rehearsal cluster in the background and open the console on it")
     demo.add_argument("--scenario", default="default", help="rehearsal scenario (default: default)")

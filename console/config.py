@@ -11,6 +11,8 @@ records_dir = "records"
 [environments.production]
 contexts = ["prod-eu-1"]
 production = true          # typing the context name is required to start; red frame in the UI
+requires = ["staging"]     # promotion order: the same runbook must have reached the same version there first
+rehearsed_rollback = true  # high/critical changes need a rehearsal record whose rollback finished (opsconsole rehearse)
 
 [approvals]                # roles whose approval a change of each risk needs
 medium = ["senior-engineer"]
@@ -50,7 +52,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from console.errors import OpsConsoleError
 
@@ -75,6 +77,10 @@ class Environment(_Model):
     contexts: list[str] = Field(default_factory=list)
     production: bool = False
     rehearsal: bool = False  # unattended runs (--answers) are allowed only here; windows and limits do not apply
+    # Promotion order: a change starts here only after the same runbook reached the same version on each of these.
+    requires: list[str] = Field(default_factory=list)
+    # On a production environment, a high- or critical-risk change needs a rehearsal record whose rollback finished.
+    rehearsed_rollback: bool = True
 
 
 class Window(_Model):
@@ -176,6 +182,17 @@ class Policy(_Model):
     redaction: Redaction = Field(default_factory=Redaction)
     source: str = Field(default="(built-in defaults)", exclude=True)
 
+    @model_validator(mode="after")
+    def _requires_known(self) -> Policy:
+        for name, env in self.environments.items():
+            for required in env.requires:
+                if required == name or required not in self.environments:
+                    raise ValueError(
+                        f"environments.{name}.requires names {required!r}, which is "
+                        + ("the environment itself" if required == name else "no environment of this policy")
+                    )
+        return self
+
     def environment_of(self, context: str) -> str | None:
         """The environment a context belongs to, if policy maps it."""
         for name, env in self.environments.items():
@@ -226,6 +243,7 @@ def load_policy(explicit: str | None = None, *, cwd: Path | None = None, env: di
         except ValidationError as exc:
             err = exc.errors(include_url=False)[0]
             where = ".".join(str(p) for p in err["loc"])
-            raise ConfigError(f"{path}: {where}: {err['msg'].removeprefix('Value error, ')}") from None
+            message = err["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"{path}: {where}: {message}" if where else f"{path}: {message}") from None
         return policy.model_copy(update={"source": str(path)})
     return Policy()

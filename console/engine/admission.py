@@ -14,6 +14,7 @@ from typing import Any
 
 from console.config import Policy
 from console.engine import policy as pol
+from console.engine import promotion as gates
 from console.errors import OpsConsoleError
 from console.journal.store import RecordStore
 from console.review.index import load_index
@@ -79,3 +80,26 @@ def past_changes(store: RecordStore) -> list[pol.PastChange]:
         pol.PastChange(parse_ts(e.created), e.risk, e.environment, e.emergency, e.change_id, e.operator)
         for e in load_index(store.root).entries if e.created
     ]
+
+
+def evidence_gates(policy: Policy, environment: str, risk: str, sha256: str, to_version: str, store: RecordStore) -> list[pol.Verdict]:
+    """Promotion order and a rehearsed rollback, where policy asks for them, from the records in the store."""
+    promote = gates.needs_promotion_check(policy, environment)
+    rehearse = gates.needs_rehearsal_check(policy, environment, risk)
+    if not (promote or rehearse) or not store.root.is_dir():
+        facts: list[gates.RecordFacts] = []
+    else:
+        wanted = set(policy.environments[environment].requires) | {n for n, e in policy.environments.items() if e.rehearsal}
+        facts = [
+            f for e in load_index(store.root).entries
+            # A record that does not verify is no evidence of anything.
+            if e.environment in wanted and e.ok
+            and (f := gates.facts_from_journal(e.change_id, e.environment, e.outcome, e.to_version,
+                                               store.root / e.rel / "journal.jsonl")) is not None
+        ]
+    verdicts = []
+    if promote:
+        verdicts.append(gates.check_promotion(policy, environment, sha256, to_version, facts))
+    if rehearse:
+        verdicts.append(gates.check_rollback_rehearsed(policy, sha256, facts))
+    return verdicts

@@ -21,7 +21,7 @@ from typing import Any
 
 from console.config import Policy
 from console.engine import policy as pol
-from console.engine.admission import PolicyRefused, SessionError, StartRequest, evaluate_policy
+from console.engine.admission import PolicyRefused, SessionError, StartRequest, evaluate_policy, evidence_gates
 from console.engine.binding import ChangeIdentity, identify
 from console.engine.kubecontext import KubeconfigError, PinnedKubeconfig
 from console.engine.redact import Redactor
@@ -321,4 +321,11 @@ def _admit(
     except (ParamError, SessionError) as exc:
         kube.close()
         raise SessionError(str(exc)) from None
+    # The evidence gates need the resolved version, known only now.
+    gates = evidence_gates(policy, request.environment, loaded.runbook.metadata.risk, loaded.sha256, identity.to_version, store)
+    verdicts = [*verdicts, *gates]
+    blocking = [v for v in gates if not v.ok and not (v.overridable and emergency)]
+    if blocking:
+        kube.close()
+        raise PolicyRefused(f"{blocking[0].name}: {blocking[0].message} (mark the change as an emergency to override)", verdicts)
     return loaded, verdicts, base_values, kube, identity, emergency
