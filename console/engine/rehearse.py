@@ -13,7 +13,7 @@ from typing import Any
 
 from console.config import Policy
 from console.engine.linemode import LineDriver
-from console.engine.session import ChangeSession, Next
+from console.engine.state import Next
 from console.errors import OpsConsoleError
 from console.runbook.loader import LoadedRunbook
 
