@@ -421,7 +421,9 @@ def _drive(driver: LineDriver, session: ChangeSession) -> int:
 
 def cmd_rehearse(args: argparse.Namespace) -> int:
     """Run a change and then its rollback on a rehearsal environment, unattended: the record is the evidence."""
-    from console.engine.rehearse import RehearsalDriver, rehearsable
+    import tempfile
+
+    from console.engine.rehearse import RehearsalDriver, has_terraform, rehearsable, rehearsal_copy
     from console.engine.session import ChangeSession, StartRequest
     from console.journal.store import RecordStore
     from console.review.records import resolve_records_dir
@@ -438,12 +440,19 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     environment = policy.environment_of(context)
     if environment is None:
         raise CliError(_unmapped_context(context, args.kubeconfig, policy))
-    problem = rehearsable(policy, environment, load_runbook(Path(args.runbook)))
+    loaded = load_runbook(Path(args.runbook))
+    problem = rehearsable(policy, environment, loaded)
     if problem:
         raise CliError(problem)
+    runbook_path = Path(args.runbook)
+    if has_terraform(loaded):
+        # Terraform runs on a copy with local state; the copy stays while the change may be resumed from it.
+        copy_dir = Path(tempfile.mkdtemp(prefix="opsconsole-rehearse-"))
+        runbook_path = rehearsal_copy(loaded, copy_dir)
+        _out(f"Terraform runs on a copy with local state: {copy_dir}")
     store = RecordStore(resolve_records_dir(args.records_dir, configured=policy.records_dir))
     request = StartRequest(
-        runbook_path=Path(args.runbook), environment=environment, context=context, operator=args.operator or _user(),
+        runbook_path=runbook_path, environment=environment, context=context, operator=args.operator or _user(),
         params=given, approvals=_parse_approvals(args.approval), kubeconfig=args.kubeconfig,
         description="rehearsal of the change and its rollback (opsconsole rehearse)",
     )

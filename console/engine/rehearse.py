@@ -9,6 +9,9 @@ change as rolled back. Everything is recorded as in any change; the confirmation
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 from console.config import Policy
@@ -33,12 +36,37 @@ def rehearsable(policy: Policy, environment: str, loaded: LoadedRunbook) -> str 
     steps = [s for _, section in loaded.runbook.sections() for s in section]
     if not any(s.rollback_ids for s in steps):
         return f"{loaded.path}: no step names rollback steps, so there is no rollback to rehearse"
-    terraform = [s.id for s in steps if s.kind == "terraform"]
-    if terraform:
-        # A Terraform step acts on whatever backend its directory names; a rehearsal must never touch real state.
-        return (f"{loaded.path}: Terraform steps ({', '.join(terraform)}) are not rehearsed: their backend may be "
-                "real state; rehearse them on a copy of their directory with local state")
     return None
+
+
+def has_terraform(loaded: LoadedRunbook) -> bool:
+    return any(s.kind == "terraform" for _, section in loaded.runbook.sections() for s in section)
+
+
+OVERRIDE_NAME = "zz_opsconsole_rehearsal_override.tf"
+
+
+def rehearsal_copy(loaded: LoadedRunbook, dest: Path) -> Path:
+    """Copy the runbook's directory to ``dest`` with every Terraform configuration in it pointed at a local state
+    file inside the copy, and return the copied runbook's path.
+
+    A Terraform step acts on whatever backend its directory names; a rehearsal must never touch real state, so it
+    runs on the copy, whose backend override (a ``*_override.tf`` file, which Terraform merges last) keeps the
+    state next to it. A local state file already in the directory comes along as the starting point; a remote
+    one does not, and the plan then starts from nothing, as a fresh environment would. The runbook file is copied
+    byte for byte, so its SHA-256, the evidence's key, is the original's.
+    """
+    source = loaded.path.resolve().parent
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns(".terraform", "*.tfplan", ".terraform.lock.hcl.bak"),
+                    dirs_exist_ok=True)
+    for tf_dir in sorted({p.parent for p in dest.rglob("*.tf")}):
+        state = (tf_dir / "terraform.tfstate").resolve()
+        (tf_dir / OVERRIDE_NAME).write_text(
+            "# Written by opsconsole rehearse: this copy keeps its state here, never in a real backend.\n"
+            f'terraform {{\n  backend "local" {{\n    path = {json.dumps(str(state))}\n  }}\n}}\n',
+            encoding="utf-8",
+        )
+    return dest / loaded.path.name
 
 
 class RehearsalDriver(LineDriver):
