@@ -36,6 +36,9 @@ manual_rollback = 5
 senior = 15
 leadership = 30
 
+[escalation.notify]        # run (no shell) when a deadline passes; the output is recorded
+senior = ["pagerctl", "page", "--team", "platform", "--summary", "{change_id}: {step_id} failed at {failed_at}"]
+
 [rollback]                 # a step with on_failure: rollback rolls back by itself after this countdown
 countdown_s = 10
 
@@ -114,12 +117,36 @@ class Store(_Model):
     offline_ids: Literal["provisional", "refuse"] = "provisional"
 
 
+ESCALATION_KEYS = ("manual_rollback", "senior", "leadership")
+NOTIFY_FIELDS = ("change_id", "step_id", "level", "minutes", "deadline", "environment", "operator", "failed_at")
+
+
 class Escalation(_Model):
-    """Minutes after a failure at which each escalation is due."""
+    """Minutes after a failure at which each escalation is due, and the command that tells someone, per level.
+
+    ``notify.senior = ["pagerctl", "page", "--team", "platform", "--summary", "{change_id} {step_id} failed"]``:
+    run without a shell when that deadline passes; ``{change_id}``, ``{step_id}``, ``{level}``, ``{minutes}``,
+    ``{deadline}``, ``{environment}``, ``{operator}`` and ``{failed_at}`` are filled in.
+    """
 
     manual_rollback: int = 5
     senior: int = 15
     leadership: int = 30
+    notify: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("notify")
+    @classmethod
+    def _known(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for level, argv in value.items():
+            if level not in ESCALATION_KEYS:
+                raise ValueError(f"notify.{level}: no such escalation level (one of {', '.join(ESCALATION_KEYS)})")
+            if not argv or not argv[0].strip():
+                raise ValueError(f"notify.{level}: give the command as a list, program first")
+            for word in argv:
+                for name in re.findall(r"\{([^{}]*)\}", word):
+                    if name not in NOTIFY_FIELDS:
+                        raise ValueError(f"notify.{level}: {{{name}}} is not one of {', '.join('{' + f + '}' for f in NOTIFY_FIELDS)}")
+        return value
 
 
 class Rollback(_Model):

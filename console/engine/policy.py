@@ -7,6 +7,7 @@ it: windows and frequency limits may be overridden, the context guard and approv
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -158,12 +159,14 @@ class EscalationLevel:
     level: str
     minutes: int
     due: datetime
+    key: str = ""  # the policy's name for the level (escalation.notify's keys)
 
 
 def escalation_levels(policy: Policy, failed_at: datetime) -> list[EscalationLevel]:
     e = policy.escalation
-    levels = [("manual rollback", e.manual_rollback), ("senior engineer", e.senior), ("leadership", e.leadership)]
-    return [EscalationLevel(name, m, failed_at + timedelta(minutes=m)) for name, m in levels]
+    levels = [("manual rollback", e.manual_rollback, "manual_rollback"), ("senior engineer", e.senior, "senior"),
+              ("leadership", e.leadership, "leadership")]
+    return [EscalationLevel(name, m, failed_at + timedelta(minutes=m), key) for name, m, key in levels]
 
 
 def passed_escalations(policy: Policy, failed_at: datetime, now: datetime) -> list[EscalationLevel]:
@@ -177,3 +180,8 @@ def _minutes(hhmm: str) -> int:
 
 def _hours(delta: timedelta) -> str:
     return f"{delta.total_seconds() / 3600:.1f}h"
+
+
+def notify_argv(template: list[str], fields: dict[str, str]) -> list[str]:
+    """The notification command with its ``{field}`` placeholders filled in (each word stays one argument)."""
+    return [re.sub(r"\{([a-z_]+)\}", lambda m: fields.get(m.group(1), m.group(0)), word) for word in template]

@@ -249,6 +249,17 @@ class EscalationPassed(EventData):
     REQUIRED = ("level", "minutes")
 
 
+class EscalationNotified(EventData):
+    level: str = ""
+    step_id: str | None = None
+    failed_at: str | None = None
+    argv: list[str] = Field(default_factory=list)
+    exit_code: int | None = None
+    output: str = ""
+    error: str | None = None
+    REQUIRED = ("level", "argv", "exit_code")
+
+
 class ClusterSnapshot(EventData):
     when: str = "?"  # before | after
     summary: dict[str, Any] = Field(default_factory=dict)
@@ -336,6 +347,7 @@ MODELS: dict[str, type[EventData]] = {
     ev.ROLLBACK_FINISHED: RollbackFinished,
     ev.TRIGGER_FIRED: TriggerFired,
     ev.ESCALATION_PASSED: EscalationPassed,
+    ev.ESCALATION_NOTIFIED: EscalationNotified,
     ev.CLUSTER_SNAPSHOT: ClusterSnapshot,
     ev.CHANGE_CLOSED: ChangeClosed,
     ev.ADDENDUM_ADDED: AddendumAdded,

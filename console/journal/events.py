@@ -33,6 +33,7 @@ rollback.started           reason, steps[ids], automatic
 rollback.finished          status (done | failed), failed_step
 trigger.fired              trigger, object, message
 escalation.passed          level, minutes, step_id, failed_at
+escalation.notified        level, step_id, failed_at, argv[], exit_code, output, error (policy's notify command, run)
 cluster.snapshot           when (before | after), summary{...}
 change.closed              outcome (success | rolled_back | partial | aborted), suggested, followups[], signoff{name, role}
 addendum.added             author, kind (correction | follow-up), text, refers_to (seq or null)
@@ -75,6 +76,7 @@ ROLLBACK_STARTED = "rollback.started"
 ROLLBACK_FINISHED = "rollback.finished"
 TRIGGER_FIRED = "trigger.fired"
 ESCALATION_PASSED = "escalation.passed"
+ESCALATION_NOTIFIED = "escalation.notified"
 CLUSTER_SNAPSHOT = "cluster.snapshot"
 CHANGE_CLOSED = "change.closed"
 ADDENDUM_ADDED = "addendum.added"
