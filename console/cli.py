@@ -200,7 +200,23 @@ def cmd_records_list(args: argparse.Namespace) -> int:
         ])
     for line in _table(rows):
         _out(line)
+    _list_obligations(store, _policy(args))
     return EXIT_OK
+
+
+def _list_obligations(store: RecordStore, policy: Policy) -> None:
+    """What emergencies still owe (a post-mortem within policy's hours), under the table."""
+    from datetime import UTC, datetime
+
+    from console.review.obligations import open_obligations
+
+    owed = open_obligations(store, policy.emergency.post_mortem_hours)
+    if owed:
+        now = datetime.now(UTC)
+        _out("")
+        _out("Emergencies owe (add: opsconsole records addendum ID --kind post-mortem):")
+        for o in owed:
+            _out(f"  {'OVERDUE ' if o.overdue(now) else ''}{o.describe(now)}")
 
 
 def _list_refused(store: RecordStore, *, as_json: bool) -> int:
@@ -382,6 +398,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         approvals += [Approval(str(a.get("name", "")), str(a.get("role", "")), str(a.get("reference", ""))) for a in data.get("approvals") or []]
     emergency = data.get("emergency") or {}
+    # NAME or NAME:ROLE (the role defaults to policy's first emergency approver role).
+    approver_name, _, approver_role = (args.emergency_approver or "").partition(":")
     typed = args.confirm_context
     if pol.needs_typed_context(policy, environment) and typed is None:
         sys.stdout.write(f"{environment} is a production environment: type the context name {context!r} to start: ")
@@ -390,7 +408,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     request = StartRequest(
         runbook_path=Path(args.runbook), environment=environment, context=context,
         operator=operator, params=params, approvals=approvals,
-        emergency_reason=args.emergency or emergency.get("reason"), emergency_approver=args.emergency_approver or emergency.get("approver"),
+        emergency_reason=args.emergency or emergency.get("reason"),
+        emergency_approver=approver_name or emergency.get("approver"),
+        emergency_approver_role=approver_role or emergency.get("role"),
         typed_context=typed, kubeconfig=args.kubeconfig,
     )
     session = ChangeSession.start(request, store=store, policy=policy)
@@ -628,7 +648,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--records-dir", metavar="DIR", default=argparse.SUPPRESS, help="record store")
     run.add_argument("--approval", action="append", default=[], metavar="NAME:ROLE[:REF]", help="an approval (repeatable)")
     run.add_argument("--emergency", metavar="REASON", help="an emergency change (break-glass): windows and limits are overridden, and recorded")
-    run.add_argument("--emergency-approver", metavar="NAME", help="who approved the emergency")
+    run.add_argument("--emergency-approver", metavar="NAME[:ROLE]",
+                     help="who approved the emergency, verbally (ROLE: one of policy's [emergency] approver_roles)")
     run.add_argument("--confirm-context", metavar="CONTEXT", help="the context name typed in advance (production starts need it)")
     run.set_defaults(func=cmd_run)
     resume.set_defaults(func=cmd_resume)

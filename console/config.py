@@ -39,6 +39,10 @@ leadership = 30
 [escalation.notify]        # run (no shell) when a deadline passes; the output is recorded
 senior = ["pagerctl", "page", "--team", "platform", "--summary", "{change_id}: {step_id} failed at {failed_at}"]
 
+[emergency]                # the fast track: approved verbally by one of these roles, a post-mortem owed after
+approver_roles = ["engineering-manager"]
+post_mortem_hours = 24
+
 [rollback]                 # a step with on_failure: rollback rolls back by itself after this countdown
 countdown_s = 10
 
@@ -84,6 +88,9 @@ class Environment(_Model):
     requires: list[str] = Field(default_factory=list)
     # On a production environment, a high- or critical-risk change needs a rehearsal record whose rollback finished.
     rehearsed_rollback: bool = True
+    # A rehearsal environment is exempt from windows and limits unless it opts in, so an emergency's break-glass
+    # can be rehearsed unattended (--answers) exactly as production would ask for it.
+    enforce_windows: bool = False
 
 
 class Window(_Model):
@@ -119,6 +126,13 @@ class Store(_Model):
 
 ESCALATION_KEYS = ("manual_rollback", "senior", "leadership")
 NOTIFY_FIELDS = ("change_id", "step_id", "level", "minutes", "deadline", "environment", "operator", "failed_at")
+
+
+class Emergency(_Model):
+    """SOP-005's fast track: who may approve an emergency (verbally, recorded by name) and what it owes after."""
+
+    approver_roles: list[str] = Field(default_factory=lambda: ["engineering-manager"])
+    post_mortem_hours: float = Field(default=24, gt=0)
 
 
 class Escalation(_Model):
@@ -204,6 +218,7 @@ class Policy(_Model):
     windows: dict[RiskLevel, Window] = Field(default_factory=_default_windows)
     limits: Limits = Field(default_factory=Limits)
     store: Store = Field(default_factory=Store)
+    emergency: Emergency = Field(default_factory=Emergency)
     escalation: Escalation = Field(default_factory=Escalation)
     rollback: Rollback = Field(default_factory=Rollback)
     redaction: Redaction = Field(default_factory=Redaction)

@@ -46,6 +46,7 @@ class StartRequest:
     approvals: list[pol.Approval] = field(default_factory=list)
     emergency_reason: str | None = None
     emergency_approver: str | None = None
+    emergency_approver_role: str | None = None  # default: the first of policy's emergency approver roles
     typed_context: str | None = None
     kubeconfig: str | None = None
     description: str | None = None
@@ -63,7 +64,11 @@ def evaluate_policy(request: StartRequest, loaded: LoadedRunbook, policy: Policy
             "runbook environments", False,
             f"the runbook is for {', '.join(rb.metadata.environments)}, not {request.environment}",
         ))
-    verdicts.append(pol.check_approvals(policy, risk, request.approvals))
+    if request.emergency_reason:
+        # SOP-005's fast track: the emergency approver's verbal approval stands in for the risk level's approvals.
+        verdicts.append(pol.check_emergency_approval(policy, request.emergency_approver, request.emergency_approver_role))
+    else:
+        verdicts.append(pol.check_approvals(policy, risk, request.approvals))
     verdicts.append(pol.check_window(policy, risk, request.environment, now))
     verdicts.append(pol.check_frequency(policy, risk, request.environment, now, past_changes(store)))
     if pol.needs_typed_context(policy, request.environment) and request.typed_context != request.context:

@@ -139,6 +139,8 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
         events.append((ev.BREAKGLASS_RECORDED, {
             "reason": request.emergency_reason, "approver": request.emergency_approver,
             "what": f"emergency change (overrides: {overridden})",
+            "approver_role": (request.emergency_approver_role or "").strip() or policy.emergency.approver_roles[0],
+            "approval": "verbal",
         }))
     return Opened(
         store=store, ref=ref, journal=journal, lock=lock, loaded=loaded, runbook_dir=loaded.directory.resolve(),

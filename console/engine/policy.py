@@ -84,6 +84,26 @@ def is_rehearsal(policy: Policy, environment: str) -> bool:
     return bool(env and env.rehearsal)
 
 
+def exempt_from_windows(policy: Policy, environment: str) -> bool:
+    """Rehearsal environments skip windows and limits, unless policy opts one in (``enforce_windows``)."""
+    env = policy.environments.get(environment)
+    return bool(env and env.rehearsal and not env.enforce_windows)
+
+
+def check_emergency_approval(policy: Policy, approver: str | None, role: str | None) -> Verdict:
+    """An emergency's approval (SOP-005's fast track): verbal, by a named person in one of policy's roles; it
+    stands in for the risk level's approvals, which an emergency cannot wait for."""
+    roles = policy.emergency.approver_roles
+    name = (approver or "").strip()
+    if not name:
+        return Verdict("emergency approval", False,
+                       f"an emergency change needs the name of who approved the break-glass (verbally: an {' or '.join(roles)})")
+    given = (role or "").strip() or roles[0]
+    if given not in roles:
+        return Verdict("emergency approval", False, f"{name} approved as {given}, but an emergency needs the approval of: {', '.join(roles)}")
+    return Verdict("emergency approval", True, f"approved verbally by {name} ({given})")
+
+
 def check_approvals(policy: Policy, risk: str, approvals: Sequence[Approval]) -> Verdict:
     """Every role the risk level requires has an approval with a name."""
     required = policy.required_roles(risk)
@@ -113,7 +133,7 @@ def in_window(policy: Policy, risk: str, now: datetime) -> tuple[bool, str]:
 
 
 def check_window(policy: Policy, risk: str, environment: str, now: datetime) -> Verdict:
-    if is_rehearsal(policy, environment):
+    if exempt_from_windows(policy, environment):
         return Verdict("change window", True, "rehearsal environment: no change window applies", True)
     ok, described = in_window(policy, risk, now)
     if ok:
@@ -123,7 +143,7 @@ def check_window(policy: Policy, risk: str, environment: str, now: datetime) -> 
 
 def check_frequency(policy: Policy, risk: str, environment: str, now: datetime, history: Iterable[PastChange]) -> Verdict:
     """At most N non-emergency changes a day; spacing and a stability period after high-risk changes."""
-    if is_rehearsal(policy, environment):
+    if exempt_from_windows(policy, environment):
         return Verdict("frequency limits", True, "rehearsal environment: no frequency limit applies", True)
     limits = policy.limits
     same_env = [c for c in history if c.environment == environment]

@@ -128,6 +128,8 @@ class BreakglassRecorded(EventData):
     what: str = ""
     step_id: str | None = None
     failure: str | None = None
+    approver_role: str | None = None  # an emergency start: the role of who approved it (policy's emergency roles)
+    approval: str | None = None  # "verbal" for an emergency's fast-track approval
     REQUIRED = ("reason", "approver", "what")
 
 
@@ -276,7 +278,7 @@ class ChangeClosed(EventData):
 
 class AddendumAdded(EventData):
     author: str = ""
-    kind: str = ""  # correction | follow-up
+    kind: str = ""  # correction | follow-up | post-mortem
     text: str = ""
     refers_to: int | None = None
     REQUIRED = ("author", "kind", "text", "refers_to")

@@ -36,7 +36,7 @@ escalation.passed          level, minutes, step_id, failed_at
 escalation.notified        level, step_id, failed_at, argv[], exit_code, output, error (policy's notify command, run)
 cluster.snapshot           when (before | after), summary{...}
 change.closed              outcome (success | rolled_back | partial | aborted), suggested, followups[], signoff{name, role}
-addendum.added             author, kind (correction | follow-up), text, refers_to (seq or null)
+addendum.added             author, kind (correction | follow-up | post-mortem), text, refers_to (seq or null)
 change.aliased             team_id, provisional_id, by (a provisional ID's team ID, claimed at a later sync)
 journal.torn_tail          line, sha256, bytes_b64, length (written by the journal itself)
 journal.newline_restored   line, seq (written by the journal itself: that event was whole but lacked its newline)

@@ -19,7 +19,8 @@ from console.journal.team_sync import publish
 from console.review.records import render_to_disk
 from console.review.summary import summarise
 
-KINDS = ("correction", "follow-up")
+# A post-mortem is what an emergency owes within policy's hours (obligations.py lists the ones still owed).
+KINDS = ("correction", "follow-up", "post-mortem")
 MAX_TEXT = 10_000
 
 
