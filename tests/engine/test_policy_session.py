@@ -58,7 +58,8 @@ def test_the_emergency_override_of_a_window_is_recorded(start, records_dir: Path
               emergency_reason="payments are down", emergency_approver="carol")
     assert events_of(s, ev.CHANGE_CREATED)[0].data["emergency"] is True
     bg = events_of(s, ev.BREAKGLASS_RECORDED)[0].data
-    assert bg == {"reason": "payments are down", "approver": "carol", "what": "emergency change (overrides: change window)"}
+    assert bg == {"reason": "payments are down", "approver": "carol", "what": "emergency change (overrides: change window)",
+                  "approver_role": "engineering-manager", "approval": "verbal"}
     checks = {c["name"]: c for c in events_of(s, ev.POLICY_CHECKED)[0].data["checks"]}
     assert checks["change window"]["ok"] is False and checks["change window"]["overridable"] is True
     run_forward(s)
