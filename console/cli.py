@@ -146,6 +146,30 @@ def _table(rows: list[list[str]]) -> list[str]:
     return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)).rstrip() for r in rows]
 
 
+def cmd_records_sync(args: argparse.Namespace) -> int:
+    """Share the store through git: claim team IDs for provisional changes, commit closed ones, pull and push."""
+    from console.journal.store import RecordStore
+    from console.journal.team import TeamStoreError
+    from console.journal.team_sync import describe, sync_store
+    from console.review.records import resolve_records_dir
+
+    policy = _policy(args)
+    root = resolve_records_dir(args.records_dir, configured=policy.records_dir)
+    remote = args.remote or policy.store.remote
+    store = RecordStore(root)
+    if not store.team.enabled and not remote:
+        raise CliError(f"{root} is not shared yet: name its git remote once with --remote URL (or [store] remote in policy)",
+                       EXIT_USAGE)
+    try:
+        store.team.init(remote)
+    except TeamStoreError as exc:
+        raise CliError(str(exc)) from None
+    report = sync_store(store)
+    for line in describe(report):
+        _out(line)
+    return 0 if report.ok else 1
+
+
 def cmd_records_list(args: argparse.Namespace) -> int:
     from console.review.records import load_change
 
@@ -176,7 +200,23 @@ def cmd_records_list(args: argparse.Namespace) -> int:
         ])
     for line in _table(rows):
         _out(line)
+    _list_obligations(store, _policy(args))
     return EXIT_OK
+
+
+def _list_obligations(store: RecordStore, policy: Policy) -> None:
+    """What emergencies still owe (a post-mortem within policy's hours), under the table."""
+    from datetime import UTC, datetime
+
+    from console.review.obligations import open_obligations
+
+    owed = open_obligations(store, policy.emergency.post_mortem_hours)
+    if owed:
+        now = datetime.now(UTC)
+        _out("")
+        _out("Emergencies owe (add: opsconsole records addendum ID --kind post-mortem):")
+        for o in owed:
+            _out(f"  {'OVERDUE ' if o.overdue(now) else ''}{o.describe(now)}")
 
 
 def _list_refused(store: RecordStore, *, as_json: bool) -> int:
@@ -358,6 +398,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         approvals += [Approval(str(a.get("name", "")), str(a.get("role", "")), str(a.get("reference", ""))) for a in data.get("approvals") or []]
     emergency = data.get("emergency") or {}
+    # NAME or NAME:ROLE (the role defaults to policy's first emergency approver role).
+    approver_name, _, approver_role = (args.emergency_approver or "").partition(":")
     typed = args.confirm_context
     if pol.needs_typed_context(policy, environment) and typed is None:
         sys.stdout.write(f"{environment} is a production environment: type the context name {context!r} to start: ")
@@ -366,7 +408,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     request = StartRequest(
         runbook_path=Path(args.runbook), environment=environment, context=context,
         operator=operator, params=params, approvals=approvals,
-        emergency_reason=args.emergency or emergency.get("reason"), emergency_approver=args.emergency_approver or emergency.get("approver"),
+        emergency_reason=args.emergency or emergency.get("reason"),
+        emergency_approver=approver_name or emergency.get("approver"),
+        emergency_approver_role=approver_role or emergency.get("role"),
         typed_context=typed, kubeconfig=args.kubeconfig,
     )
     session = ChangeSession.start(request, store=store, policy=policy)
@@ -393,6 +437,47 @@ def _drive(driver: LineDriver, session: ChangeSession) -> int:
     except BaseException:
         session.release()
         raise
+
+
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    """Run a change and then its rollback on a rehearsal environment, unattended: the record is the evidence."""
+    import tempfile
+
+    from console.engine.rehearse import RehearsalDriver, has_terraform, rehearsable, rehearsal_copy
+    from console.engine.session import ChangeSession, StartRequest
+    from console.journal.store import RecordStore
+    from console.review.records import resolve_records_dir
+    from console.runbook.loader import load_runbook
+    from console.runbook.params import ParamError, parse_assignments
+
+    policy = _policy(args)
+    args.runbook = str(_resolve_runbook(args.runbook, getattr(args, "runbooks_dir", "runbooks")))
+    try:
+        given = parse_assignments(args.param)
+    except ParamError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    context = args.context or _current_context(args.kubeconfig)
+    environment = policy.environment_of(context)
+    if environment is None:
+        raise CliError(_unmapped_context(context, args.kubeconfig, policy))
+    loaded = load_runbook(Path(args.runbook))
+    problem = rehearsable(policy, environment, loaded)
+    if problem:
+        raise CliError(problem)
+    runbook_path = Path(args.runbook)
+    if has_terraform(loaded):
+        # Terraform runs on a copy with local state; the copy stays while the change may be resumed from it.
+        copy_dir = Path(tempfile.mkdtemp(prefix="opsconsole-rehearse-"))
+        runbook_path = rehearsal_copy(loaded, copy_dir)
+        _out(f"Terraform runs on a copy with local state: {copy_dir}")
+    store = RecordStore(resolve_records_dir(args.records_dir, configured=policy.records_dir))
+    request = StartRequest(
+        runbook_path=runbook_path, environment=environment, context=context, operator=args.operator or _user(),
+        params=given, approvals=_parse_approvals(args.approval), kubeconfig=args.kubeconfig,
+        description="rehearsal of the change and its rollback (opsconsole rehearse)",
+    )
+    session = ChangeSession.start(request, store=store, policy=policy)
+    return _drive(RehearsalDriver(session), session)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -533,7 +618,10 @@ def build_parser() -> argparse.ArgumentParser:
     rr = rsub.add_parser("render", help="regenerate record.md from the journal")
     rr.add_argument("change_id", metavar="ID")
     rr.set_defaults(func=cmd_records_render)
-    for p in (rl, rs, rv, rr):
+    rsy = rsub.add_parser("sync", help="share the store through git: commit closed changes, pull and push, claim team IDs")
+    rsy.add_argument("--remote", metavar="URL", help="the git remote to share with (kept in the store's git config)")
+    rsy.set_defaults(func=cmd_records_sync)
+    for p in (rl, rs, rv, rr, rsy):
         p.add_argument("--records-dir", metavar="DIR", default=argparse.SUPPRESS, help="record store")
     from console.review.review_cli import add_review_commands
 
@@ -560,10 +648,22 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--records-dir", metavar="DIR", default=argparse.SUPPRESS, help="record store")
     run.add_argument("--approval", action="append", default=[], metavar="NAME:ROLE[:REF]", help="an approval (repeatable)")
     run.add_argument("--emergency", metavar="REASON", help="an emergency change (break-glass): windows and limits are overridden, and recorded")
-    run.add_argument("--emergency-approver", metavar="NAME", help="who approved the emergency")
+    run.add_argument("--emergency-approver", metavar="NAME[:ROLE]",
+                     help="who approved the emergency, verbally (ROLE: one of policy's [emergency] approver_roles)")
     run.add_argument("--confirm-context", metavar="CONTEXT", help="the context name typed in advance (production starts need it)")
     run.set_defaults(func=cmd_run)
     resume.set_defaults(func=cmd_resume)
+    rehearse = sub.add_parser("rehearse", help="run a change and then its rollback on a rehearsal environment, unattended "
+                              "(the evidence a high-risk production change needs)")
+    rehearse.add_argument("runbook", metavar="RUNBOOK", help="a runbook file, or the ID of one in --runbooks-dir")
+    rehearse.add_argument("--context", metavar="C", help="a rehearsal environment's kube context (default: the current one)")
+    rehearse.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    rehearse.add_argument("--param", action="append", default=[], metavar="K=V", help="a runbook parameter (repeatable)")
+    rehearse.add_argument("--approval", action="append", default=[], metavar="NAME:ROLE[:REF]", help="an approval (repeatable)")
+    rehearse.add_argument("--operator", metavar="NAME", help="who runs the rehearsal (default: the login name)")
+    rehearse.add_argument("--config", metavar="PATH", help="policy file")
+    rehearse.add_argument("--records-dir", metavar="DIR", default=argparse.SUPPRESS, help="record store")
+    rehearse.set_defaults(func=cmd_rehearse)
 
     demo = sub.add_parser("demo", help="start the rehearsal cluster in the background and open the console on it")
     demo.add_argument("--scenario", default="default", help="rehearsal scenario (default: default)")

@@ -11,6 +11,8 @@ records_dir = "records"
 [environments.production]
 contexts = ["prod-eu-1"]
 production = true          # typing the context name is required to start; red frame in the UI
+requires = ["staging"]     # promotion order: the same runbook must have reached the same version there first
+rehearsed_rollback = true  # high/critical changes need a rehearsal record whose rollback finished (opsconsole rehearse)
 
 [approvals]                # roles whose approval a change of each risk needs
 medium = ["senior-engineer"]
@@ -25,10 +27,21 @@ max_changes_per_day = 3
 min_hours_between_high = 4
 stability_hours_after_high = 24
 
+[store]                    # a record store shared by the team through git (optional)
+remote = "git@git.example.com:ops/records.git"
+offline_ids = "provisional" # remote unreachable at start: "provisional" (CHG-2026-P0001.host) or "refuse"
+
 [escalation]               # minutes after a failure
 manual_rollback = 5
 senior = 15
 leadership = 30
+
+[escalation.notify]        # run (no shell) when a deadline passes; the output is recorded
+senior = ["pagerctl", "page", "--team", "platform", "--summary", "{change_id}: {step_id} failed at {failed_at}"]
+
+[emergency]                # the fast track: approved verbally by one of these roles, a post-mortem owed after
+approver_roles = ["engineering-manager"]
+post_mortem_hours = 24
 
 [rollback]                 # a step with on_failure: rollback rolls back by itself after this countdown
 countdown_s = 10
@@ -46,7 +59,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from console.errors import OpsConsoleError
 
@@ -71,6 +84,13 @@ class Environment(_Model):
     contexts: list[str] = Field(default_factory=list)
     production: bool = False
     rehearsal: bool = False  # unattended runs (--answers) are allowed only here; windows and limits do not apply
+    # Promotion order: a change starts here only after the same runbook reached the same version on each of these.
+    requires: list[str] = Field(default_factory=list)
+    # On a production environment, a high- or critical-risk change needs a rehearsal record whose rollback finished.
+    rehearsed_rollback: bool = True
+    # A rehearsal environment is exempt from windows and limits unless it opts in, so an emergency's break-glass
+    # can be rehearsed unattended (--answers) exactly as production would ask for it.
+    enforce_windows: bool = False
 
 
 class Window(_Model):
@@ -97,12 +117,50 @@ class Limits(_Model):
     stability_hours_after_high: float = 24
 
 
+class Store(_Model):
+    """Where the record store is shared: a git remote, and what a start does when it cannot be reached."""
+
+    remote: str | None = None
+    offline_ids: Literal["provisional", "refuse"] = "provisional"
+
+
+ESCALATION_KEYS = ("manual_rollback", "senior", "leadership")
+NOTIFY_FIELDS = ("change_id", "step_id", "level", "minutes", "deadline", "environment", "operator", "failed_at")
+
+
+class Emergency(_Model):
+    """SOP-005's fast track: who may approve an emergency (verbally, recorded by name) and what it owes after."""
+
+    approver_roles: list[str] = Field(default_factory=lambda: ["engineering-manager"])
+    post_mortem_hours: float = Field(default=24, gt=0)
+
+
 class Escalation(_Model):
-    """Minutes after a failure at which each escalation is due."""
+    """Minutes after a failure at which each escalation is due, and the command that tells someone, per level.
+
+    ``notify.senior = ["pagerctl", "page", "--team", "platform", "--summary", "{change_id} {step_id} failed"]``:
+    run without a shell when that deadline passes; ``{change_id}``, ``{step_id}``, ``{level}``, ``{minutes}``,
+    ``{deadline}``, ``{environment}``, ``{operator}`` and ``{failed_at}`` are filled in.
+    """
 
     manual_rollback: int = 5
     senior: int = 15
     leadership: int = 30
+    notify: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("notify")
+    @classmethod
+    def _known(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for level, argv in value.items():
+            if level not in ESCALATION_KEYS:
+                raise ValueError(f"notify.{level}: no such escalation level (one of {', '.join(ESCALATION_KEYS)})")
+            if not argv or not argv[0].strip():
+                raise ValueError(f"notify.{level}: give the command as a list, program first")
+            for word in argv:
+                for name in re.findall(r"\{([^{}]*)\}", word):
+                    if name not in NOTIFY_FIELDS:
+                        raise ValueError(f"notify.{level}: {{{name}}} is not one of {', '.join('{' + f + '}' for f in NOTIFY_FIELDS)}")
+        return value
 
 
 class Rollback(_Model):
@@ -159,10 +217,23 @@ class Policy(_Model):
     approvals: dict[RiskLevel, list[str]] = Field(default_factory=_default_approvals)
     windows: dict[RiskLevel, Window] = Field(default_factory=_default_windows)
     limits: Limits = Field(default_factory=Limits)
+    store: Store = Field(default_factory=Store)
+    emergency: Emergency = Field(default_factory=Emergency)
     escalation: Escalation = Field(default_factory=Escalation)
     rollback: Rollback = Field(default_factory=Rollback)
     redaction: Redaction = Field(default_factory=Redaction)
     source: str = Field(default="(built-in defaults)", exclude=True)
+
+    @model_validator(mode="after")
+    def _requires_known(self) -> Policy:
+        for name, env in self.environments.items():
+            for required in env.requires:
+                if required == name or required not in self.environments:
+                    raise ValueError(
+                        f"environments.{name}.requires names {required!r}, which is "
+                        + ("the environment itself" if required == name else "no environment of this policy")
+                    )
+        return self
 
     def environment_of(self, context: str) -> str | None:
         """The environment a context belongs to, if policy maps it."""
@@ -214,6 +285,7 @@ def load_policy(explicit: str | None = None, *, cwd: Path | None = None, env: di
         except ValidationError as exc:
             err = exc.errors(include_url=False)[0]
             where = ".".join(str(p) for p in err["loc"])
-            raise ConfigError(f"{path}: {where}: {err['msg'].removeprefix('Value error, ')}") from None
+            message = err["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"{path}: {where}: {message}" if where else f"{path}: {message}") from None
         return policy.model_copy(update={"source": str(path)})
     return Policy()

@@ -51,6 +51,7 @@ class AddendumModal(ModalScreen["AddendumDraft | None"]):
             with RadioSet(id="addendum-kind"):
                 yield RadioButton("correction", value=True, id="kind-correction")
                 yield RadioButton("follow-up", id="kind-follow-up")
+                yield RadioButton("post-mortem", id="kind-post-mortem")
             yield Label(f"Refers to event (1-{self.events}, optional)")
             yield Input(id="addendum-refers", restrict=r"[0-9]*", placeholder="e.g. 12")
             yield Label("Text")

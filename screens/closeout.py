@@ -132,6 +132,7 @@ class CloseoutScreen(Screen):
             ("Record: ", "dim"), (f"{record}\n", ""),
             ("Final chain hash (keep it in the ticket): ", "dim"), (head, "bold"),
             ("\nCheck it later with: ", "dim"), (f"opsconsole records verify {self.session.change_id} --head {head}", ""),
+            *((("\nTeam store: ", "dim"), (self.session.shared, "")) if self.session.shared else ()),
         ))
 
     def action_home(self) -> None:

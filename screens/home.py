@@ -83,6 +83,7 @@ class HomeScreen(Screen):
             yield DataTable(id="runbooks", cursor_type="row", zebra_stripes=True)
             yield Static("Changes on record", classes="section-title")
             yield DataTable(id="records", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="home-owed")
             yield Static("", id="home-status")
         yield KeyBar(id="home-keys")
 
@@ -174,10 +175,29 @@ class HomeScreen(Screen):
             if key is not None:
                 with contextlib.suppress(RowDoesNotExist):  # the row went (a runbook removed): the cursor stays at the top
                     table.move_cursor(row=table.get_row_index(key), animate=False)
+        self._show_owed()
         status = Text(f"{len(entries)} runbook(s) in {self.runbooks_dir} · {len(changes)} change(s) in {self.records_dir} · ")
         status.append_text(self._context_text())
         self.query_one("#home-status", Static).update(status)
         self._show_keys()
+
+    def _show_owed(self) -> None:
+        """What emergencies still owe (a post-mortem addendum), until it is added; hidden when nothing is owed."""
+        from console.review.obligations import open_obligations
+
+        policy = getattr(self.app, "policy", None)
+        hours = policy.emergency.post_mortem_hours if policy is not None else 24
+        owed = open_obligations(RecordStore(self.records_dir), hours)
+        panel = self.query_one("#home-owed", Static)
+        panel.display = bool(owed)
+        if owed:
+            now = self.console.clock()
+            text = Text("Emergencies owe a post-mortem (open the record, a for an addendum of kind post-mortem):\n",
+                        style="bold yellow")
+            for o in owed:
+                style = "bold white on red" if o.overdue(now) else "yellow"
+                text.append(f"  {'OVERDUE ' if o.overdue(now) else ''}{o.describe(now)}\n", style=style)
+            panel.update(text)
 
     def _context_text(self) -> Text:
         """The kube context a new change would start on, and the environment policy gives it (production in red)."""

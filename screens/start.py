@@ -189,11 +189,14 @@ class StartScreen(Screen):
             if name:
                 approvals.append(pol.Approval(name, role, self._value(f"#appr-ref-{_id(role)}").strip()))
         emergency = self.query_one("#start-emergency", Checkbox).value
+        # NAME, or NAME:ROLE when policy allows more than one emergency approver role.
+        approver, _, approver_role = self._value("#start-emergency-approver").strip().partition(":")
         return StartRequest(
             runbook_path=self.loaded.path, environment=self._value("#start-env"), context=self._value("#start-context"),
             operator=self._value("#start-operator").strip() or self.operator, params=params, approvals=approvals,
             emergency_reason=self._value("#start-emergency-reason").strip() if emergency else None,
-            emergency_approver=self._value("#start-emergency-approver").strip() if emergency else None,
+            emergency_approver=approver.strip() if emergency else None,
+            emergency_approver_role=(approver_role.strip() or None) if emergency else None,
             typed_context=self._value("#start-typed-context").strip() or None, kubeconfig=self.kubeconfig,
             loaded=self.loaded,  # parsed when the form opened; the start re-reads the file if it changed since
         )

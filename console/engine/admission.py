@@ -14,6 +14,7 @@ from typing import Any
 
 from console.config import Policy
 from console.engine import policy as pol
+from console.engine import promotion as gates
 from console.errors import OpsConsoleError
 from console.journal.store import RecordStore
 from console.review.index import load_index
@@ -45,6 +46,7 @@ class StartRequest:
     approvals: list[pol.Approval] = field(default_factory=list)
     emergency_reason: str | None = None
     emergency_approver: str | None = None
+    emergency_approver_role: str | None = None  # default: the first of policy's emergency approver roles
     typed_context: str | None = None
     kubeconfig: str | None = None
     description: str | None = None
@@ -62,7 +64,11 @@ def evaluate_policy(request: StartRequest, loaded: LoadedRunbook, policy: Policy
             "runbook environments", False,
             f"the runbook is for {', '.join(rb.metadata.environments)}, not {request.environment}",
         ))
-    verdicts.append(pol.check_approvals(policy, risk, request.approvals))
+    if request.emergency_reason:
+        # SOP-005's fast track: the emergency approver's verbal approval stands in for the risk level's approvals.
+        verdicts.append(pol.check_emergency_approval(policy, request.emergency_approver, request.emergency_approver_role))
+    else:
+        verdicts.append(pol.check_approvals(policy, risk, request.approvals))
     verdicts.append(pol.check_window(policy, risk, request.environment, now))
     verdicts.append(pol.check_frequency(policy, risk, request.environment, now, past_changes(store)))
     if pol.needs_typed_context(policy, request.environment) and request.typed_context != request.context:
@@ -76,6 +82,29 @@ def past_changes(store: RecordStore) -> list[pol.PastChange]:
     if not store.root.is_dir():
         return []
     return [
-        pol.PastChange(parse_ts(e.created), e.risk, e.environment, e.emergency)
+        pol.PastChange(parse_ts(e.created), e.risk, e.environment, e.emergency, e.change_id, e.operator)
         for e in load_index(store.root).entries if e.created
     ]
+
+
+def evidence_gates(policy: Policy, environment: str, risk: str, sha256: str, to_version: str, store: RecordStore) -> list[pol.Verdict]:
+    """Promotion order and a rehearsed rollback, where policy asks for them, from the records in the store."""
+    promote = gates.needs_promotion_check(policy, environment)
+    rehearse = gates.needs_rehearsal_check(policy, environment, risk)
+    if not (promote or rehearse) or not store.root.is_dir():
+        facts: list[gates.RecordFacts] = []
+    else:
+        wanted = set(policy.environments[environment].requires) | {n for n, e in policy.environments.items() if e.rehearsal}
+        facts = [
+            f for e in load_index(store.root).entries
+            # A record that does not verify is no evidence of anything.
+            if e.environment in wanted and e.ok
+            and (f := gates.facts_from_journal(e.change_id, e.environment, e.outcome, e.to_version,
+                                               store.root / e.rel / "journal.jsonl")) is not None
+        ]
+    verdicts = []
+    if promote:
+        verdicts.append(gates.check_promotion(policy, environment, sha256, to_version, facts))
+    if rehearse:
+        verdicts.append(gates.check_rollback_rehearsed(policy, sha256, facts))
+    return verdicts

@@ -34,6 +34,8 @@ class Emergency(_Model):
 
     reason: str = Field(description="Why this cannot wait for the window.")
     approver: str = Field(description="Who approved the emergency.")
+    role: str | None = Field(default=None, description="The approver's role; one of policy's [emergency] approver_roles "
+                             "(default: the first).")
 
 
 class Manual(_Model):

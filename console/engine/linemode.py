@@ -17,11 +17,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from console.engine import policy as pol
 from console.engine.answers_schema import validate_answers
 from console.engine.runner import OutputLine
 from console.engine.session import ChangeSession, SessionError
 from console.engine.state import Next
 from console.errors import OpsConsoleError
+from console.review.summary import parse_ts
 
 
 class AnswersError(OpsConsoleError, ValueError):
@@ -226,6 +228,14 @@ class LineDriver:
         assert nxt.item is not None and nxt.step is not None
         self.s.check_escalations()
         self.say(f"!! {nxt.item.section} {nxt.item.step_id} failed: {nxt.reason}")
+        failure = self.s.state.failure
+        if failure is not None and self.answers is None:
+            # The same deadlines the failure screen counts down, so a line-mode operator knows who to call when.
+            due = pol.escalation_levels(self.s.policy, parse_ts(failure.at))
+            notified = self.s.policy.escalation.notify
+            self.say("   escalation: " + ", ".join(
+                f"{lvl.level} at {lvl.due:%H:%M:%SZ}{' (notified by policy)' if lvl.key in notified else ''}" for lvl in due
+            ))
         if nxt.auto_rollback and not self._answered_failure(nxt.item.step_id):
             return self._count_down(nxt)
         default = "rollback" if nxt.step.on_failure == "rollback" and "rollback" in nxt.options else None
@@ -288,6 +298,8 @@ class LineDriver:
         self.say(f"== {self.s.change_id} closed: {outcome}")
         self.say(f"   record: {self.s.ref.path / 'record.md'}")
         self.say(f"   final chain hash (keep it in the ticket): {head}")
+        if self.s.shared:
+            self.say(f"   team store: {self.s.shared}")
         return 0 if outcome == "success" else 1
 
     def _on_done(self, nxt: Next) -> int | None:

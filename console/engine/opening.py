@@ -21,7 +21,7 @@ from typing import Any
 
 from console.config import Policy
 from console.engine import policy as pol
-from console.engine.admission import PolicyRefused, SessionError, StartRequest, evaluate_policy
+from console.engine.admission import PolicyRefused, SessionError, StartRequest, evaluate_policy, evidence_gates
 from console.engine.binding import ChangeIdentity, identify
 from console.engine.kubecontext import KubeconfigError, PinnedKubeconfig
 from console.engine.redact import Redactor
@@ -31,7 +31,8 @@ from console.journal import events as ev
 from console.journal.audit import refuse
 from console.journal.cast import sha256_file
 from console.journal.journal import Event, Journal, TornTailError
-from console.journal.store import ChangeLock, ChangeRef, RecordStore, sanitise
+from console.journal.store import ChangeLock, ChangeRef, RecordStore, StoreError, sanitise
+from console.journal.team_sync import prepare, pull_for_start
 from console.runbook.lint import lint
 from console.runbook.loader import LoadedRunbook, RunbookError, load_runbook, load_runbook_text
 from console.runbook.models import Runbook
@@ -75,8 +76,12 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
     A start refused before the change exists leaves its trace in the store's log of refused starts.
     """
     seen: list[LoadedRunbook] = []
+    # The team's changes are fetched first, so the frequency limits below count them as well as this host's.
+    prepare(store, policy.store.remote)
+    team_ok, team_note = pull_for_start(store)
     try:
         loaded, verdicts, base_values, kube, identity, emergency = _admit(request, store, policy, clock, seen)
+        verdicts = [*verdicts, pol.Verdict("team record store", True, team_note if team_ok else f"not synced: {team_note}")]
     except (RunbookError, SessionError) as exc:
         problem = refuse(
             store, request, seen[0] if seen else request.runbook_path, str(exc), getattr(exc, "verdicts", []),
@@ -88,7 +93,15 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
     now = clock()
     redactor = Redactor(secret_values(loaded.runbook, base_values), policy.redaction.patterns)
     md = loaded.runbook.metadata
-    ref = store.create_change(component=md.component, from_version=identity.from_version, to_version=identity.to_version, when=now)
+    try:
+        ref = store.create_change(
+            component=md.component, from_version=identity.from_version, to_version=identity.to_version, when=now,
+            offline_ids=policy.store.offline_ids,
+        )
+    except StoreError as exc:  # no team ID to be had, and policy refuses a provisional one
+        kube.close()
+        refuse(store, request, loaded, str(exc), verdicts, redactor.redact, clock=clock)
+        raise SessionError(str(exc)) from None
     try:
         lock = store.lock(ref, who=request.operator)
         runbook_copy = ref.path / "artifacts" / "runbook.yaml"
@@ -126,6 +139,8 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
         events.append((ev.BREAKGLASS_RECORDED, {
             "reason": request.emergency_reason, "approver": request.emergency_approver,
             "what": f"emergency change (overrides: {overridden})",
+            "approver_role": (request.emergency_approver_role or "").strip() or policy.emergency.approver_roles[0],
+            "approval": "verbal",
         }))
     return Opened(
         store=store, ref=ref, journal=journal, lock=lock, loaded=loaded, runbook_dir=loaded.directory.resolve(),
@@ -308,4 +323,11 @@ def _admit(
     except (ParamError, SessionError) as exc:
         kube.close()
         raise SessionError(str(exc)) from None
+    # The evidence gates need the resolved version, known only now.
+    gates = evidence_gates(policy, request.environment, loaded.runbook.metadata.risk, loaded.sha256, identity.to_version, store)
+    verdicts = [*verdicts, *gates]
+    blocking = [v for v in gates if not v.ok and not (v.overridable and emergency)]
+    if blocking:
+        kube.close()
+        raise PolicyRefused(f"{blocking[0].name}: {blocking[0].message} (mark the change as an emergency to override)", verdicts)
     return loaded, verdicts, base_values, kube, identity, emergency

@@ -7,6 +7,7 @@ it: windows and frequency limits may be overridden, the context guard and approv
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,6 +48,13 @@ class PastChange:
     risk: str
     environment: str
     emergency: bool
+    change_id: str = ""
+    operator: str = ""
+
+    def named(self) -> str:
+        """``CHG-2026-0042 by alice at 2026-12-02 09:12Z``: whose change a limit counts, in a refusal."""
+        who = f" by {self.operator}" if self.operator else ""
+        return f"{self.change_id}{who} at {self.created:%Y-%m-%d %H:%MZ}".strip()
 
 
 def check_context(policy: Policy, environment: str, context: str) -> Verdict:
@@ -74,6 +82,26 @@ def needs_typed_context(policy: Policy, environment: str) -> bool:
 def is_rehearsal(policy: Policy, environment: str) -> bool:
     env = policy.environments.get(environment)
     return bool(env and env.rehearsal)
+
+
+def exempt_from_windows(policy: Policy, environment: str) -> bool:
+    """Rehearsal environments skip windows and limits, unless policy opts one in (``enforce_windows``)."""
+    env = policy.environments.get(environment)
+    return bool(env and env.rehearsal and not env.enforce_windows)
+
+
+def check_emergency_approval(policy: Policy, approver: str | None, role: str | None) -> Verdict:
+    """An emergency's approval (SOP-005's fast track): verbal, by a named person in one of policy's roles; it
+    stands in for the risk level's approvals, which an emergency cannot wait for."""
+    roles = policy.emergency.approver_roles
+    name = (approver or "").strip()
+    if not name:
+        return Verdict("emergency approval", False,
+                       f"an emergency change needs the name of who approved the break-glass (verbally: an {' or '.join(roles)})")
+    given = (role or "").strip() or roles[0]
+    if given not in roles:
+        return Verdict("emergency approval", False, f"{name} approved as {given}, but an emergency needs the approval of: {', '.join(roles)}")
+    return Verdict("emergency approval", True, f"approved verbally by {name} ({given})")
 
 
 def check_approvals(policy: Policy, risk: str, approvals: Sequence[Approval]) -> Verdict:
@@ -105,7 +133,7 @@ def in_window(policy: Policy, risk: str, now: datetime) -> tuple[bool, str]:
 
 
 def check_window(policy: Policy, risk: str, environment: str, now: datetime) -> Verdict:
-    if is_rehearsal(policy, environment):
+    if exempt_from_windows(policy, environment):
         return Verdict("change window", True, "rehearsal environment: no change window applies", True)
     ok, described = in_window(policy, risk, now)
     if ok:
@@ -115,29 +143,33 @@ def check_window(policy: Policy, risk: str, environment: str, now: datetime) -> 
 
 def check_frequency(policy: Policy, risk: str, environment: str, now: datetime, history: Iterable[PastChange]) -> Verdict:
     """At most N non-emergency changes a day; spacing and a stability period after high-risk changes."""
-    if is_rehearsal(policy, environment):
+    if exempt_from_windows(policy, environment):
         return Verdict("frequency limits", True, "rehearsal environment: no frequency limit applies", True)
     limits = policy.limits
     same_env = [c for c in history if c.environment == environment]
     today = [c for c in same_env if not c.emergency and c.created.date() == now.date()]
     if len(today) >= limits.max_changes_per_day:
+        # Named, so a limit reached by a teammate's change (synced from the team store) says whose it was.
+        latest = max(today, key=lambda c: c.created)
         return Verdict(
             "frequency limits", False,
-            f"{len(today)} changes already today in {environment} (limit {limits.max_changes_per_day})", True,
+            f"{len(today)} changes already today in {environment} (limit {limits.max_changes_per_day}; "
+            f"the latest: {latest.named()})", True,
         )
-    highs = sorted((c.created for c in same_env if c.risk in HIGH), reverse=True)
+    highs = sorted((c for c in same_env if c.risk in HIGH), key=lambda c: c.created, reverse=True)
     if highs:
-        since = now - highs[0]
+        since = now - highs[0].created
         if risk in HIGH and since < timedelta(hours=limits.min_hours_between_high):
             return Verdict(
                 "frequency limits", False,
-                f"the last high-risk change was {_hours(since)} ago (at least {limits.min_hours_between_high:g}h apart)", True,
+                f"the last high-risk change was {_hours(since)} ago ({highs[0].named()}; at least "
+                f"{limits.min_hours_between_high:g}h apart)", True,
             )
         if since < timedelta(hours=limits.stability_hours_after_high):
             return Verdict(
                 "frequency limits", False,
                 f"inside the {limits.stability_hours_after_high:g}h stability period after a high-risk change "
-                f"({_hours(since)} ago)", True,
+                f"({highs[0].named()}, {_hours(since)} ago)", True,
             )
     return Verdict("frequency limits", True, f"{len(today)} change(s) today in {environment}", True)
 
@@ -147,12 +179,14 @@ class EscalationLevel:
     level: str
     minutes: int
     due: datetime
+    key: str = ""  # the policy's name for the level (escalation.notify's keys)
 
 
 def escalation_levels(policy: Policy, failed_at: datetime) -> list[EscalationLevel]:
     e = policy.escalation
-    levels = [("manual rollback", e.manual_rollback), ("senior engineer", e.senior), ("leadership", e.leadership)]
-    return [EscalationLevel(name, m, failed_at + timedelta(minutes=m)) for name, m in levels]
+    levels = [("manual rollback", e.manual_rollback, "manual_rollback"), ("senior engineer", e.senior, "senior"),
+              ("leadership", e.leadership, "leadership")]
+    return [EscalationLevel(name, m, failed_at + timedelta(minutes=m), key) for name, m, key in levels]
 
 
 def passed_escalations(policy: Policy, failed_at: datetime, now: datetime) -> list[EscalationLevel]:
@@ -166,3 +200,8 @@ def _minutes(hhmm: str) -> int:
 
 def _hours(delta: timedelta) -> str:
     return f"{delta.total_seconds() / 3600:.1f}h"
+
+
+def notify_argv(template: list[str], fields: dict[str, str]) -> list[str]:
+    """The notification command with its ``{field}`` placeholders filled in (each word stays one argument)."""
+    return [re.sub(r"\{([a-z_]+)\}", lambda m: fields.get(m.group(1), m.group(0)), word) for word in template]

@@ -21,6 +21,7 @@ from console.engine import policy as pol
 from console.engine.admission import PolicyRefused, SessionError, StartRequest, evaluate_policy
 from console.engine.binding import BoundStep, bind
 from console.engine.clusterwait import touches_cluster
+from console.engine.escalation import NOTIFY_TIMEOUT_S, run_notify
 from console.engine.evidence import collect_evidence
 from console.engine.kubecontext import PinnedKubeconfig
 from console.engine.opening import Clock, Opened, interrupted, open_change, reopen_change
@@ -34,6 +35,7 @@ from console.journal import events as ev
 from console.journal.event_data import check_data
 from console.journal.journal import Event, Journal
 from console.journal.store import ChangeLock, ChangeRef, RecordStore
+from console.journal.team_sync import publish
 from console.review.records import render_to_disk
 from console.review.summary import parse_ts
 from console.runbook.loader import LoadedRunbook
@@ -72,6 +74,8 @@ class ChangeSession:
         self.ref = ref
         self.journal = journal
         self.lock = lock
+        self.shared = ""  # what the team store did with the record at close-out, in one sentence
+        self._notifiers: list[threading.Thread] = []  # escalation notification commands still running
         self.loaded = loaded
         self.runbook = loaded.runbook
         self.runbook_dir = runbook_dir
@@ -301,7 +305,32 @@ class ChangeSession:
             if lvl.level not in recorded:
                 self._append(ev.ESCALATION_PASSED, {"level": lvl.level, "minutes": lvl.minutes, "step_id": f.step_id, "failed_at": f.at})
                 new.append(lvl.level)
+                template = self.policy.escalation.notify.get(lvl.key)
+                if template:
+                    self._notify(lvl, template, f.step_id, f.at)
         return new
+
+    def _notify(self, lvl: pol.EscalationLevel, template: list[str], step_id: str, failed_at: str) -> None:
+        """Run policy's notification command for a passed deadline on a thread of its own; record what it did."""
+        fields = {
+            "change_id": self.change_id, "step_id": step_id, "level": lvl.level, "minutes": str(lvl.minutes),
+            "deadline": lvl.due.strftime("%Y-%m-%dT%H:%M:%SZ"), "environment": self.environment,
+            "operator": self.operator, "failed_at": failed_at,
+        }
+        argv = pol.notify_argv(template, fields)
+
+        def notify() -> None:
+            result = run_notify(argv)
+            self._append(ev.ESCALATION_NOTIFIED, {"level": lvl.level, "step_id": step_id, "failed_at": failed_at, **result})
+
+        thread = threading.Thread(target=notify, name=f"notify-{lvl.key}", daemon=True)
+        self._notifiers.append(thread)
+        thread.start()
+
+    def wait_for_notifications(self, timeout: float = NOTIFY_TIMEOUT_S + 5) -> None:
+        """Let running notification commands finish and be recorded (each has its own time limit)."""
+        for thread in list(self._notifiers):
+            thread.join(timeout)
 
     # -- running -----------------------------------------------------------------------------------------------
 
@@ -397,6 +426,7 @@ class ChangeSession:
             raise SessionError(f"the change cannot close yet (it needs {nxt.kind})")
         if outcome not in ev.OUTCOMES:
             raise SessionError(f"outcome must be one of {', '.join(ev.OUTCOMES)}")
+        self.wait_for_notifications()  # their results belong in the record, before it closes
         taken = self._snapshots_taken()
         if "before" in taken and "after" not in taken:
             self.snapshot_cluster("after")
@@ -408,10 +438,13 @@ class ChangeSession:
         head = self.journal.head
         render_to_disk(self.store, self.ref)
         self.release()
+        # After the lock is released: the record is complete on this disk whatever the remote says.
+        self.shared = publish(self.store, self.ref, f"{self.change_id}: closed, {outcome}")
         return head
 
     def release(self) -> None:
         """Let go of the lock and the private kubeconfig (the change can be resumed later)."""
+        self.wait_for_notifications()
         self.journal.close()
         self.lock.release()
         if self.kube is not None:

@@ -20,11 +20,14 @@ GENESIS: str = "0" * 64
 TORN_TAIL = "journal.torn_tail"
 NEWLINE_RESTORED = "journal.newline_restored"
 EVENT_FIELDS = ("data", "hash", "prev", "seq", "ts", "type")
-# The two change events the journal itself enforces: after CHANGE_CLOSED only ADDENDUM_ADDED may be appended, so
+# The change events the journal itself enforces: after CHANGE_CLOSED only AFTER_CLOSE's may be appended, so
 # no path (a recovery, a resumed session, a bug) can reopen or close again a change that is closed on disk.
 # events.py names every event type; the same strings, checked equal by the tests.
 CHANGE_CLOSED = "change.closed"
 ADDENDUM_ADDED = "addendum.added"
+CHANGE_ALIASED = "change.aliased"
+# What a closed change still takes: readings added later, never a change to what happened.
+AFTER_CLOSE = frozenset({ADDENDUM_ADDED, CHANGE_ALIASED})
 
 Clock = Callable[[], datetime]
 

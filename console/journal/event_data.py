@@ -128,6 +128,8 @@ class BreakglassRecorded(EventData):
     what: str = ""
     step_id: str | None = None
     failure: str | None = None
+    approver_role: str | None = None  # an emergency start: the role of who approved it (policy's emergency roles)
+    approval: str | None = None  # "verbal" for an emergency's fast-track approval
     REQUIRED = ("reason", "approver", "what")
 
 
@@ -249,6 +251,17 @@ class EscalationPassed(EventData):
     REQUIRED = ("level", "minutes")
 
 
+class EscalationNotified(EventData):
+    level: str = ""
+    step_id: str | None = None
+    failed_at: str | None = None
+    argv: list[str] = Field(default_factory=list)
+    exit_code: int | None = None
+    output: str = ""
+    error: str | None = None
+    REQUIRED = ("level", "argv", "exit_code")
+
+
 class ClusterSnapshot(EventData):
     when: str = "?"  # before | after
     summary: dict[str, Any] = Field(default_factory=dict)
@@ -265,10 +278,17 @@ class ChangeClosed(EventData):
 
 class AddendumAdded(EventData):
     author: str = ""
-    kind: str = ""  # correction | follow-up
+    kind: str = ""  # correction | follow-up | post-mortem
     text: str = ""
     refers_to: int | None = None
     REQUIRED = ("author", "kind", "text", "refers_to")
+
+
+class ChangeAliased(EventData):
+    team_id: str = ""
+    provisional_id: str = ""
+    by: str = ""
+    REQUIRED = ("team_id", "provisional_id")
 
 
 class TornTail(EventData):
@@ -329,9 +349,11 @@ MODELS: dict[str, type[EventData]] = {
     ev.ROLLBACK_FINISHED: RollbackFinished,
     ev.TRIGGER_FIRED: TriggerFired,
     ev.ESCALATION_PASSED: EscalationPassed,
+    ev.ESCALATION_NOTIFIED: EscalationNotified,
     ev.CLUSTER_SNAPSHOT: ClusterSnapshot,
     ev.CHANGE_CLOSED: ChangeClosed,
     ev.ADDENDUM_ADDED: AddendumAdded,
+    ev.CHANGE_ALIASED: ChangeAliased,
     ev.TORN_TAIL: TornTail,
     ev.NEWLINE_RESTORED: NewlineRestored,
     ev.CHANGE_REFUSED: ChangeRefused,

@@ -33,9 +33,11 @@ rollback.started           reason, steps[ids], automatic
 rollback.finished          status (done | failed), failed_step
 trigger.fired              trigger, object, message
 escalation.passed          level, minutes, step_id, failed_at
+escalation.notified        level, step_id, failed_at, argv[], exit_code, output, error (policy's notify command, run)
 cluster.snapshot           when (before | after), summary{...}
 change.closed              outcome (success | rolled_back | partial | aborted), suggested, followups[], signoff{name, role}
-addendum.added             author, kind (correction | follow-up), text, refers_to (seq or null)
+addendum.added             author, kind (correction | follow-up | post-mortem), text, refers_to (seq or null)
+change.aliased             team_id, provisional_id, by (a provisional ID's team ID, claimed at a later sync)
 journal.torn_tail          line, sha256, bytes_b64, length (written by the journal itself)
 journal.newline_restored   line, seq (written by the journal itself: that event was whole but lacked its newline)
 change.refused             operator, host, runbook{id,path,sha256}, environment, context, reason, verdicts[], params{},
@@ -74,9 +76,11 @@ ROLLBACK_STARTED = "rollback.started"
 ROLLBACK_FINISHED = "rollback.finished"
 TRIGGER_FIRED = "trigger.fired"
 ESCALATION_PASSED = "escalation.passed"
+ESCALATION_NOTIFIED = "escalation.notified"
 CLUSTER_SNAPSHOT = "cluster.snapshot"
 CHANGE_CLOSED = "change.closed"
 ADDENDUM_ADDED = "addendum.added"
+CHANGE_ALIASED = "change.aliased"
 TORN_TAIL = TORN_TAIL_EVENT  # written by the journal itself on recovery
 NEWLINE_RESTORED = NEWLINE_RESTORED_EVENT  # likewise
 CHANGE_REFUSED = "change.refused"  # the refused-start log's one type (audit.py), never in a change's journal

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from console.journal.chain import (
-    ADDENDUM_ADDED,
+    AFTER_CLOSE,
     CHANGE_CLOSED,
     EVENT_FIELDS,
     GENESIS,
@@ -257,7 +257,7 @@ class Journal:
             raise JournalError(f"{self._path} is closed")
         if self._broken is not None:
             raise JournalError(f"{self._path}: an earlier write failed ({self._broken}); reopen the journal")
-        if self._closed_at is not None and type != ADDENDUM_ADDED:
+        if self._closed_at is not None and type not in AFTER_CLOSE:
             raise JournalError(
                 f"{self._path}: the change was closed (event {self._closed_at}); only addenda may follow it, not {type}"
             )

@@ -26,9 +26,12 @@ from pathlib import Path
 
 from console.errors import OpsConsoleError
 from console.journal.journal import fsync_dir, utc_ts
+from console.journal.team import RemoteUnreachable, TeamStore, host_tag
 
 ID_RE = re.compile(r"^CHG-(\d{4})-(\d{4,})$")
-DIR_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})__(.+?)__(.+)__(CHG-\d{4}-\d{4,})$")
+# A provisional ID, taken while a team store's remote was unreachable: unique to its host, kept for ever.
+PROVISIONAL_RE = re.compile(r"^CHG-(\d{4})-P(\d{4,})\.([a-z0-9-]{1,32})$")
+DIR_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})__(.+?)__(.+)__(CHG-\d{4}-(?:\d{4,}|P\d{4,}\.[a-z0-9-]{1,32}))$")
 OUTPUT_RE = re.compile(r"^(\d{3,})-")
 INDEX_FILE = "change.json"
 
@@ -84,11 +87,20 @@ def sanitise(text: str) -> str:
     return out or "x"
 
 
-def _id_key(change_id: str) -> tuple[int, int]:
+def _id_key(change_id: str) -> tuple[int, int, int, str]:
+    """Sort key: by year, team IDs by number, then provisional ones by host and number."""
     m = ID_RE.match(change_id)
-    if m is None:
-        raise StoreError(f"not a change ID: {change_id!r} (expected CHG-YYYY-NNNN)")
-    return int(m.group(1)), int(m.group(2))
+    if m is not None:
+        return int(m.group(1)), 0, int(m.group(2)), ""
+    p = PROVISIONAL_RE.match(change_id)
+    if p is not None:
+        return int(p.group(1)), 1, int(p.group(2)), p.group(3)
+    raise StoreError(f"not a change ID: {change_id!r} (expected CHG-YYYY-NNNN)")
+
+
+def is_change_id(text: str) -> bool:
+    """A team ID or a provisional one."""
+    return bool(ID_RE.match(text) or PROVISIONAL_RE.match(text))
 
 
 class ChangeLock:
@@ -151,6 +163,7 @@ class RecordStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self.team = TeamStore(self.root)
         self._outputs_lock = threading.Lock()
         self._handed_out: dict[Path, set[Path]] = {}  # outputs dir -> paths handed out there
 
@@ -194,10 +207,16 @@ class RecordStore:
         fsync_dir(ids)
         return True
 
-    def allocate_id(self, year: int) -> str:
-        """The next free ``CHG-YYYY-NNNN``; safe against other processes allocating at the same moment."""
+    def allocate_id(self, year: int, *, offline_ids: str = "provisional") -> str:
+        """The next free ``CHG-YYYY-NNNN``; safe against other processes allocating at the same moment.
+
+        In a team store with a remote the number is claimed on the remote (unique across the team); with the
+        remote unreachable, a provisional ID (``offline_ids="provisional"``) or a refusal (``"refuse"``).
+        """
         fd = self._root_lock()
         try:
+            if self.team.enabled and self.team.remote_url() is not None:
+                return self._claim_team_id(year, offline_ids)
             n = self._highest(year) + 1
             # The marker's O_EXCL is a second guard, for stores on filesystems where flock is advisory-only
             # across hosts (NFS): a collision moves on to the next number instead of sharing one.
@@ -208,6 +227,31 @@ class RecordStore:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
+    def _claim_team_id(self, year: int, offline_ids: str) -> str:
+        try:
+            change_id = self.team.claim_id(year, floor=self._highest(year))
+        except RemoteUnreachable as exc:
+            if offline_ids == "refuse":
+                raise StoreError(
+                    f"{exc}; policy refuses to start a change without a team ID (store.offline_ids = \"refuse\")"
+                ) from None
+            return self._provisional_id(year)
+        self._mark(change_id)
+        return change_id
+
+    def _provisional_id(self, year: int) -> str:
+        host = host_tag()
+        ids = self.root / ".ids"
+        used = [0]
+        for name in os.listdir(ids) if ids.is_dir() else []:
+            m = PROVISIONAL_RE.match(name)
+            if m and int(m.group(1)) == year and m.group(3) == host:
+                used.append(int(m.group(2)))
+        n = max(used) + 1
+        while not self._mark(f"CHG-{year:04d}-P{n:04d}.{host}"):
+            n += 1
+        return f"CHG-{year:04d}-P{n:04d}.{host}"
+
     def create_change(
         self,
         *,
@@ -216,11 +260,12 @@ class RecordStore:
         to_version: str,
         when: datetime,
         change_id: str | None = None,
+        offline_ids: str = "provisional",
     ) -> ChangeRef:
         """Make the change's directory (with ``outputs/`` and ``artifacts/``) and return its reference."""
         day = when.astimezone(UTC) if when.tzinfo is not None else when
         if change_id is None:
-            change_id = self.allocate_id(day.year)
+            change_id = self.allocate_id(day.year, offline_ids=offline_ids)
         else:
             _id_key(change_id)
             fd = self._root_lock()
@@ -283,15 +328,46 @@ class RecordStore:
         return sorted(refs, key=lambda r: _id_key(r.change_id))
 
     def find(self, change_id: str) -> ChangeRef:
-        """The change with this ID; raises ``ChangeNotFound``."""
-        year = change_id[4:8] if ID_RE.match(change_id) else None
+        """The change with this ID, or with this team ID as its alias; raises ``ChangeNotFound``."""
+        year = change_id[4:8] if is_change_id(change_id) else None
         year_dir = self.root / year if year else None
         if year_dir is not None and year_dir.is_dir():
             for path in year_dir.glob(f"*__{change_id}"):
                 ref = self._ref(path)
                 if ref is not None and ref.change_id == change_id:
                     return ref
+            if ID_RE.match(change_id):
+                # A change created under a provisional ID and later given this team ID (change.json's alias).
+                for path in year_dir.glob("*__CHG-*-P*"):
+                    if self.alias_of(path) == change_id:
+                        ref = self._ref(path)
+                        if ref is not None:
+                            return ref
         raise ChangeNotFound(f"no change {change_id} in {self.root}")
+
+    def alias_of(self, change_dir: Path) -> str | None:
+        """The team ID a provisionally named change was given, from its index file."""
+        try:
+            index = json.loads((change_dir / INDEX_FILE).read_text())
+        except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        alias = index.get("team_id") if isinstance(index, dict) else None
+        return alias if isinstance(alias, str) and ID_RE.match(alias) else None
+
+    def set_alias(self, ref: ChangeRef, team_id: str) -> None:
+        """Note the team ID in the change's index file (the journal's ``change.aliased`` event is the record)."""
+        path = ref.path / INDEX_FILE
+        try:
+            index = json.loads(path.read_text())
+        except (FileNotFoundError, UnicodeDecodeError, json.JSONDecodeError):
+            index = {"change_id": ref.change_id}
+        index["team_id"] = team_id
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(index, ensure_ascii=False, indent=2) + "\n")
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        fsync_dir(ref.path)
 
     def journal_path(self, ref: ChangeRef) -> Path:
         return ref.path / "journal.jsonl"

@@ -162,7 +162,7 @@ def render_record(events: Iterable[EventLike], *, head: str, integrity: str = "v
         lines.append("")
     if s.escalations:
         lines += ["Escalation deadlines passed:", ""]
-        lines += [f"- {_time(x['at'])} {x.get('level')} after {x.get('minutes')} min (step `{x.get('step_id')}`)" for x in s.escalations]
+        lines += [_escalation_line(x) for x in s.escalations]
         lines.append("")
 
     plans = [a for a in s.artifacts if a.get("kind") == "plan" and a.get("summary")]
@@ -280,3 +280,12 @@ def _format_snapshot(summary: dict[str, Any]) -> str:
         else:
             lines.append(f"{key}: {value}")
     return "\n".join(lines) or "(empty)"
+
+
+def _escalation_line(x: dict[str, Any]) -> str:
+    if x.get("type") == "escalation.notified":
+        ran = " ".join(x.get("argv") or [])
+        result = f"exit {x.get('exit_code')}" if x.get("error") is None else f"not run: {x.get('error')}"
+        output = (x.get("output") or "").strip().replace("\n", " / ")
+        return f"- {_time(x['at'])} {x.get('level')} notified: `{ran}` ({result}){': ' + output if output else ''}"
+    return f"- {_time(x['at'])} {x.get('level')} after {x.get('minutes')} min (step `{x.get('step_id')}`)"

@@ -172,7 +172,8 @@ def add_review_commands(
     addendum = records_sub.add_parser("addendum", help="append a signed correction or follow-up to a closed change")
     addendum.add_argument("change_id", metavar="ID")
     addendum.add_argument("--author", required=True, metavar="NAME", help="who signs the addendum")
-    addendum.add_argument("--kind", required=True, choices=("correction", "follow-up"))
+    # addenda.KINDS, written out: importing it here would load pydantic while the parser is built.
+    addendum.add_argument("--kind", required=True, choices=("correction", "follow-up", "post-mortem"))
     addendum.add_argument("--text", required=True, metavar="TEXT")
     addendum.add_argument("--refers-to", type=int, metavar="SEQ", help="the journal event (seq) it corrects or follows up")
     addendum.set_defaults(func=cmd_records_addendum)

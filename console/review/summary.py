@@ -20,6 +20,7 @@ from console.journal.event_data import (
     ChangeClosed,
     ChangeCreated,
     ClusterSnapshot,
+    EscalationNotified,
     EscalationPassed,
     FailureChoice,
     FileRef,
@@ -334,8 +335,8 @@ def summarise(events: Iterable[EventLike]) -> ChangeSummary:
             s.rollbacks.append({**e.data, "type": t, "at": e.ts})
         elif isinstance(d, TriggerFired):
             s.triggers.append({**e.data, "at": e.ts})
-        elif isinstance(d, EscalationPassed):
-            s.escalations.append({**e.data, "at": e.ts})
+        elif isinstance(d, (EscalationPassed, EscalationNotified)):
+            s.escalations.append({**e.data, "type": t, "at": e.ts})
         elif isinstance(d, ClusterSnapshot):
             s.snapshots[d.when] = d.summary
         elif isinstance(d, ChangeClosed):

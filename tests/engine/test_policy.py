@@ -89,7 +89,7 @@ def test_the_fourth_change_of_a_day_is_refused_but_overridable() -> None:
     history = [past(at(18, 9)), past(at(18, 10)), past(at(18, 11))]
     verdict = pol.check_frequency(Policy(), "low", "staging", now, history)
     assert not verdict.ok and verdict.overridable
-    assert verdict.message == "3 changes already today in staging (limit 3)"
+    assert verdict.message == "3 changes already today in staging (limit 3; the latest: at 2026-11-18 11:00Z)"
 
 
 def test_emergencies_other_environments_and_other_days_do_not_count() -> None:

@@ -58,7 +58,8 @@ def test_the_emergency_override_of_a_window_is_recorded(start, records_dir: Path
               emergency_reason="payments are down", emergency_approver="carol")
     assert events_of(s, ev.CHANGE_CREATED)[0].data["emergency"] is True
     bg = events_of(s, ev.BREAKGLASS_RECORDED)[0].data
-    assert bg == {"reason": "payments are down", "approver": "carol", "what": "emergency change (overrides: change window)"}
+    assert bg == {"reason": "payments are down", "approver": "carol", "what": "emergency change (overrides: change window)",
+                  "approver_role": "engineering-manager", "approval": "verbal"}
     checks = {c["name"]: c for c in events_of(s, ev.POLICY_CHECKED)[0].data["checks"]}
     assert checks["change window"]["ok"] is False and checks["change window"]["overridable"] is True
     run_forward(s)
@@ -91,7 +92,8 @@ def test_the_fourth_change_of_the_day_is_refused_and_an_emergency_override_is_re
     with pytest.raises(PolicyRefused) as refused:
         closed_change(start, clock)
     assert str(refused.value) == (
-        "frequency limits: 3 changes already today in staging (limit 3) (mark the change as an emergency to override)"
+        "frequency limits: 3 changes already today in staging (limit 3; the latest: CHG-2026-0003 by alice at "
+        "2026-11-18 15:00Z) (mark the change as an emergency to override)"
     )
     assert len(store.list_changes()) == 4  # the refused change left nothing behind
 
