@@ -24,7 +24,7 @@ from shape import emit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from console.journal.store import RecordStore  # noqa: E402
+from console.journal.store import RecordStore
 
 WHEN = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
 
