@@ -12,12 +12,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from review_records import build_sample_store
 
 from console.journal import events as ev
 from console.journal.journal import read_events, verify
 from console.journal.store import RecordStore
 from console.review.review_cli import ReviewError, add_review_commands
+from tests.support.review_records import build_sample_store
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -121,7 +121,7 @@ SCRIPT = textwrap.dedent('''
         print("kubernetes imported"); sys.exit(3)
     except ImportError:
         pass
-    from review_records import build_sample_store
+    from tests.support.review_records import build_sample_store
     from console.journal.store import RecordStore
     from console.review.export import export_change
     from screens.record import RecordScreen

@@ -62,3 +62,13 @@ async def wait_async(check: Callable[[], T], *, what: str, timeout: float = 20.0
         if time.monotonic() > deadline:
             raise _timed_out(what, timeout, describe)
         await asyncio.sleep(interval)
+
+
+async def press_and_settle(pilot: Any, *keys: str, timeout: float = 20.0) -> None:
+    """Press ``keys`` and wait until the app has handled them all the way up, and what their handling posted too (the
+    console's key order is idle with every one of them routed): after this, a key that did nothing has done nothing."""
+    order = pilot.app.key_order
+    before = order.routed
+    await pilot.press(*keys)
+    await wait_on(pilot, lambda: order.routed >= before + len(keys) and not order.busy, timeout=timeout,
+                  what=f"the keys {' '.join(keys)} to be handled")
