@@ -122,23 +122,15 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _store(args: argparse.Namespace) -> RecordStore:
-    from console.journal.store import RecordStore
-    from console.review.records import resolve_records_dir
+    from console.review.review_cli import open_store  # one way to open the store, for the reviewer's commands too
 
-    root = resolve_records_dir(args.records_dir)
-    if not root.is_dir():
-        # A missing store is most often a mistyped --records-dir: said, never shown as an empty list.
-        raise CliError(f"{root}: no record store here (use --records-dir or OPSCONSOLE_RECORDS)")
-    return RecordStore(root)
+    return open_store(args)
 
 
 def _find(store: RecordStore, change_id: str) -> ChangeRef:
-    from console.journal.store import ChangeNotFound
+    from console.review.review_cli import find_change
 
-    try:
-        return store.find(change_id)
-    except ChangeNotFound as exc:
-        raise CliError(str(exc)) from None
+    return find_change(store, change_id)
 
 
 def _table(rows: list[list[str]]) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual import events, on, work
@@ -21,6 +22,9 @@ from console.review.summary import parse_ts
 from screens.widgets.change_header import ChangeHeader
 from screens.widgets.form_field import FieldLabel, FormSelect, field_input, mark_focused
 from screens.widgets.key_bar import KeyBar
+
+if TYPE_CHECKING:
+    from screens.app import OpsConsoleApp
 
 OPEN_KEYS = [("tab", "next field"), ("shift+tab", "previous"), ("^s", "sign off and close"), ("f1", "keys"), ("^q", "quit")]
 CLOSED_KEYS = [("esc", "back to Home"), ("?", "keys"), ("^q", "quit")]
@@ -116,11 +120,15 @@ class CloseoutScreen(Screen):
         if event.state == WorkerState.ERROR and event.worker.group == "closeout":
             self._close_refused(f"the close-out failed: {event.worker.error}")
 
+    @property
+    def console(self) -> OpsConsoleApp:
+        """The app, as the console's own (the close-out runs only inside it)."""
+        return cast("OpsConsoleApp", self.app)
+
     def _show_closed(self, outcome: str, head: str) -> None:
         self._signing_off = False
         self.closed_head = head
-        if hasattr(self.app, "closed_outcome"):
-            self.app.closed_outcome = outcome  # the app's exit code says it
+        self.console.closed_outcome = outcome  # the app's exit code says it
         self.refresh_bindings()
         self.query_one("#closeout-keys", KeyBar).show(CLOSED_KEYS)
         self.query_one("#closeout-hint", Static).display = False

@@ -4,7 +4,9 @@
 copy of the suite may be running on the same machine. So a test:
 
 - waits for a state, polling with a deadline (a screen mounted, a line printed, an event in the journal), never
-  for a time, and asserts no upper bound on how long anything took (such figures belong in benchmarks/);
+  for a time, and asserts no upper bound on how long anything took (such figures belong in benchmarks/); the waits
+  are ``tests.support.wait`` (``wait_for`` from plain code, ``wait_on`` through a Textual pilot), and whatever else
+  tests share lives in ``tests/support/`` too;
 - sets no time limit of its own (Hypothesis runs with no deadline and no too-slow check here);
 - writes only under ``tmp_path`` (no fixed /tmp paths, nothing in the repository), starts servers on free ports
   (``running_cluster()`` does), and changes the environment or the working directory only with ``monkeypatch``;

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -408,6 +409,11 @@ class ChangeSession:
 
     def namespaces(self) -> list[str]:
         """Every namespace a step of the runbook names (forward and rollback), the change's own first."""
+        return list(self._namespaces)
+
+    @cached_property
+    def _namespaces(self) -> tuple[str, ...]:
+        # Bound once per change: its values are fixed when it opens, so the snapshots before and after share one binding.
         found = [self.values["namespace"]]
         for section, steps in self.runbook.sections():
             for step in steps:
@@ -415,7 +421,7 @@ class ChangeSession:
                     found.extend(bind(step, section, self.values, self.runbook, self.runbook_dir).namespaces())
                 except ParamError:
                     continue
-        return list(dict.fromkeys(found))
+        return tuple(dict.fromkeys(found))
 
     # -- the end -----------------------------------------------------------------------------------------------
 

@@ -178,7 +178,7 @@ class Journal:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         journal = cls(path, fd, events, clock)
         try:
-            journal._append(type, data, lead=b"\n" if terminate else b"")
+            journal._append_all([(type, data)], lead=b"\n" if terminate else b"")
         except BaseException:
             journal.close()
             raise
@@ -215,16 +215,20 @@ class Journal:
         so the returned event equals the one a later ``open`` reads back. After ``change.closed`` only
         ``addendum.added`` is accepted (``JournalError`` otherwise): a closed change is never reopened or closed again.
         """
-        return self._append(type, data)
+        return self._append_all([(type, data)])[0]
 
     def append_all(self, items: list[tuple[str, dict[str, Any]]]) -> list[Event]:
         """Append several events in one write and one fsync: a crash leaves all of them or none (a change's
         opening events: it is created, its parameters, policy verdicts and approvals recorded, as one)."""
+        return self._append_all(items)
+
+    def _append_all(self, items: list[tuple[str, dict[str, Any]]], *, lead: bytes = b"") -> list[Event]:
+        """``append_all``, writing ``lead`` (a recovery's newline) in the same write, before the lines."""
         if not items:
             return []
         with self._lock:
             start = len(self._events)
-            lines = b""
+            lines = lead
             try:
                 for type_, data in items:
                     event, line = self._prepare(type_, data, len(self._events) + 1)
@@ -265,23 +269,6 @@ class Journal:
         ts = utc_ts(self._clock())
         digest, line = _encode(seq, ts, type, data_json, prev)
         return Event(seq, ts, type, stored, prev, digest), line
-
-    def _append(self, type: str, data: dict[str, Any], *, lead: bytes = b"") -> Event:
-        """``append``, writing ``lead`` (a recovery's newline) in the same write as the line."""
-        with self._lock:
-            # Serialised and checked first: a non-JSON value or a closed journal fails here, with nothing written.
-            event, line = self._prepare(type, data, len(self._events) + 1)
-            try:
-                _write_all(self._fd, lead + line if lead else line)  # type: ignore[arg-type]  # _prepare checked it is open
-                os.fsync(self._fd)  # type: ignore[arg-type]
-            except OSError as exc:
-                # The file may now hold part of this line; only a reopen can say what is there.
-                self._broken = str(exc)
-                raise
-            self._events.append(event)
-            if type == CHANGE_CLOSED:
-                self._closed_at = event.seq
-            return event
 
     def close(self) -> None:
         """Close the file (idempotent). Every append was already fsynced, so there is nothing to flush."""

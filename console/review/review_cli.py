@@ -28,7 +28,9 @@ def _out(line: str = "") -> None:
     sys.stdout.write(line + "\n")
 
 
-def _store(args: argparse.Namespace) -> RecordStore:
+def open_store(args: argparse.Namespace) -> RecordStore:
+    """The record store the command names (--records-dir, $OPSCONSOLE_RECORDS, ./records); one that is not there is
+    an error, never an empty list (it is most often a mistyped --records-dir)."""
     from console.review.records import resolve_records_dir
 
     root = resolve_records_dir(getattr(args, "records_dir", None))
@@ -37,7 +39,8 @@ def _store(args: argparse.Namespace) -> RecordStore:
     return RecordStore(root)
 
 
-def _find(store: RecordStore, change_id: str) -> ChangeRef:
+def find_change(store: RecordStore, change_id: str) -> ChangeRef:
+    """The change ``change_id`` in ``store``; a ReviewError saying so if there is none."""
     try:
         return store.find(change_id)
     except ChangeNotFound as exc:
@@ -67,7 +70,7 @@ def cmd_records_report(args: argparse.Namespace) -> int:
     from console.review.index import load_index
     from console.review.reports import build_report, duration_rows, fmt_rate, period_rows, text_table
 
-    store = _store(args)
+    store = open_store(args)
     index = load_index(store.root)
     report = build_report(index.entries, by=args.by, since=args.since)
     if args.json:
@@ -101,8 +104,8 @@ def cmd_records_report(args: argparse.Namespace) -> int:
 def cmd_records_export(args: argparse.Namespace) -> int:
     from console.review.export import export_change
 
-    store = _store(args)
-    ref = _find(store, args.change_id)
+    store = open_store(args)
+    ref = find_change(store, args.change_id)
     text = export_change(store, ref, args.format)
     if args.output in (None, "-"):
         sys.stdout.write(text)
@@ -124,8 +127,8 @@ def cmd_records_export(args: argparse.Namespace) -> int:
 def cmd_records_addendum(args: argparse.Namespace) -> int:
     from console.review.addenda import add_addendum
 
-    store = _store(args)
-    ref = _find(store, args.change_id)
+    store = open_store(args)
+    ref = find_change(store, args.change_id)
     event = add_addendum(store, ref, author=args.author, kind=args.kind, text=args.text, refers_to=args.refers_to)
     _out(f"{ref.change_id}: addendum recorded as event {event.seq} at {event.ts} (head {event.hash})")
     return EXIT_OK

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_fro
 from console.config import Policy
 from kubesim.kubelet import Timings
 from kubesim.testing import RunningCluster, running_cluster
+from tests.support.wait import wait_on
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "runbooks"
@@ -105,16 +105,8 @@ class StepperDriver:
         self.app = pilot.app
 
     async def wait(self, check: Callable[[], Any], *, timeout: float = 20.0, what: str = "condition") -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            # A screen just pushed has no widgets until it has composed and mounted: ask only a mounted screen, so
-            # a wait for a screen returns once its widgets can be queried.
-            value = check() if self.app.screen.is_mounted else None
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting for {what}; {self.describe()}")
-            await self.pilot.pause(0.05)
+        """``wait_on`` the pilot; a timeout says which screen is up and what it shows."""
+        return await wait_on(self.pilot, check, what=what, timeout=timeout, describe=self.describe)
 
     def describe(self) -> str:
         screen = self.app.screen

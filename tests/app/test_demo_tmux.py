@@ -10,57 +10,19 @@ import contextlib
 import os
 import shlex
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 
 from screens.home import scan_runbooks
+from tests.support.tmux import TMUX, Tmux
 
 REPO = Path(__file__).resolve().parents[2]
-TMUX = shutil.which("tmux")
 # On the start form of web-config-restart the first parameter (namespace) has the focus; tab goes on to ollama_url,
 # previous_url, environment, context, operator, then the senior-engineer approval's name.
 TABS_TO_APPROVAL = 6
-
-
-class Tmux:
-    """One tmux server on a private socket, so the test never touches the operator's own tmux."""
-
-    def __init__(self, socket: str) -> None:
-        self.socket = socket
-
-    def __call__(self, *args: str) -> str:
-        proc = subprocess.run([TMUX, "-L", self.socket, *args], capture_output=True, text=True, timeout=10)
-        if proc.returncode != 0:
-            raise AssertionError(f"tmux {' '.join(args)} failed: {proc.stderr.strip()}")
-        return proc.stdout
-
-    def screen(self) -> str:
-        return self("capture-pane", "-p", "-t", "demo")
-
-    def keys(self, *keys: str) -> None:
-        """Send keys in one burst (one write to the terminal): the console routes each where the ones before it
-        left the focus, however fast they come."""
-        self("send-keys", "-t", "demo", *keys)
-
-    def processes(self) -> list[psutil.Process]:
-        """The pane's process tree: the console and the rehearsal cluster it started (in a session of its own)."""
-        pane = psutil.Process(int(self("display-message", "-p", "-t", "demo", "#{pane_pid}").strip()))
-        return [pane, *pane.children(recursive=True)]
-
-    def wait_for(self, text: str, *, timeout: float = 60.0) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            screen = self.screen()
-            if text in screen:
-                return screen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} did not appear within {timeout}s; the screen shows:\n{screen}")
-            time.sleep(0.2)
 
 
 # Serial: a whole console and rehearsal cluster in a real terminal, driven at a person's pace.
@@ -105,7 +67,7 @@ def test_demo_runs_the_first_step_in_tmux(tmp_path: Path) -> None:
     finally:
         # The console's own quit stops the rehearsal cluster it started; after a failure, end what is left of the
         # pane's processes (the cluster runs in its own session, so closing the terminal would not reach it).
-        subprocess.run([TMUX, "-L", tmux.socket, "kill-server"], capture_output=True, timeout=10)
+        tmux.kill_server()
         for proc in tree:
             with contextlib.suppress(psutil.NoSuchProcess):
                 proc.kill()

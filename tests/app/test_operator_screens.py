@@ -18,8 +18,8 @@ from console.journal.store import RecordStore
 from screens.app import OpsConsoleApp
 from screens.closeout import CloseoutScreen
 from screens.home import HomeScreen, scan_runbooks
-from tests.app.panels_support import screen_text
-from tests.app.review_records import build_sample_store
+from tests.support.review_records import build_sample_store
+from tests.support.screen import screen_text
 
 SIZE = (160, 50)
 

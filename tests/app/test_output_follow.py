@@ -70,7 +70,10 @@ async def test_output_follows_the_newest_line_unless_scrolled_up(tmp_path: Path,
         # Well past the pane's height, line by line: the newest line is the pane's last visible line all along.
         await d.wait(lambda: len(out.lines) > 2 * height, timeout=30, what="the pane to fill twice over")
         for _ in range(5):
-            await pilot.pause(0.15)
+            # Each look comes after new lines have come in and the app has handled what that posted (a redraw).
+            count = len(out.lines)
+            await d.wait(lambda: len(out.lines) > count, what="more lines")  # noqa: B023  # called before count moves on
+            await pilot.pause()
             last = visible(out)[-1]
             assert last == out.lines[-1] or out.lines[-2] == last, (last, out.lines[-3:])  # a tick behind at most
         assert out.max_scroll_y > 0 and out.following

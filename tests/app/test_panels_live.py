@@ -20,7 +20,8 @@ from kubesim.testing import RunningCluster, running_cluster
 from screens.cluster import ClusterApp
 from screens.widgets.cluster_view import ClusterView
 from screens.widgets.object_detail import ObjectDetailScreen
-from tests.app.panels_support import screen_text, wait_until
+from tests.support.screen import screen_text
+from tests.support.wait import wait_on
 
 KUBECTL = shutil.which("kubectl")
 SIZE = (120, 40)
@@ -55,8 +56,8 @@ def view_of(app: ClusterApp) -> ClusterView:
 
 async def started(app: ClusterApp, pilot: Any) -> ClusterView:
     view = view_of(app)
-    await wait_until(pilot, lambda: view.handle is not None and len(view.pods.table.index) >= 10
-                     and len(view.rollouts.table.index) == 4, what="the first list of pods and rollouts")
+    await wait_on(pilot, lambda: view.handle is not None and len(view.pods.table.index) >= 10
+                  and len(view.rollouts.table.index) == 4, timeout=60, what="the first list of pods and rollouts")
     return view
 
 
@@ -89,12 +90,12 @@ async def test_rollout_restart_shows_progressing_then_complete(rc: RunningCluste
         return row.state
 
     # Progressing starts with the controller yet to see the new spec, then the rollout itself.
-    await wait_until(pilot, lambda: state() == "progressing" and "Waiting for deployment \"web\" rollout to finish"
-                     in view.rollouts.table.index.get("web/Deployment/web").message, what="web's rollout in progress", step=0.02)
-    await wait_until(pilot, lambda: "Waiting for deployment \"web\" rollout to finish" in screen_text(app), what="the rollout on screen")
+    await wait_on(pilot, lambda: state() == "progressing" and "Waiting for deployment \"web\" rollout to finish"
+                     in view.rollouts.table.index.get("web/Deployment/web").message, what="web's rollout in progress", interval=0.02)
+    await wait_on(pilot, lambda: "Waiting for deployment \"web\" rollout to finish" in screen_text(app), what="the rollout on screen")
     rc.set_speed(10.0)
-    await wait_until(pilot, lambda: state() == "complete" and view.rollouts.table.index.get("web/Deployment/web").revision == "2",
-                     what="web to complete at revision 2", step=0.02)
+    await wait_on(pilot, lambda: state() == "complete" and view.rollouts.table.index.get("web/Deployment/web").revision == "2",
+                     what="web to complete at revision 2", interval=0.02)
     assert seen == ["complete", "progressing", "complete"]
     text = screen_text(app)
     assert 'deployment "web" successfully rolled out' in text
@@ -107,16 +108,16 @@ async def test_bad_image_shows_failed_rollout_and_image_pull_backoff(rc: Running
     apps = client.AppsV1Api(kube.client_for(rc.context))
     apps.patch_namespaced_deployment("web", "web", {"spec": {"progressDeadlineSeconds": 20, "template": {"spec": {
         "containers": [{"name": "web", "image": "registry.local/web:1.5.0-bad"}]}}}})
-    row = await wait_until(pilot, lambda: (r := view.rollouts.table.index.get("web/Deployment/web")).state == "failed" and r,
+    row = await wait_on(pilot, lambda: (r := view.rollouts.table.index.get("web/Deployment/web")).state == "failed" and r,
                            what="web to fail its progress deadline", timeout=30)
     assert row.message == 'deployment "web" exceeded its progress deadline'
     assert row.severity == "error"
-    pulls = await wait_until(pilot, lambda: [k for k in view.pods.table.index.visible_keys()
+    pulls = await wait_on(pilot, lambda: [k for k in view.pods.table.index.visible_keys()
                                              if view.pods.table.index.get(k).status in ("ImagePullBackOff", "ErrImagePull")],
                              what="a pod in ImagePullBackOff")
     assert all(view.pods.table.index.get(k).severity == "error" for k in pulls)
     # On screen: the failed rollout is red, and the pod's reason is written out.
-    await wait_until(pilot, lambda: "ImagePullBackOff" in screen_text(app) or "ErrImagePull" in screen_text(app),
+    await wait_on(pilot, lambda: "ImagePullBackOff" in screen_text(app) or "ErrImagePull" in screen_text(app),
                      what="the pull failure on screen")
     assert "exceeded its progress deadline" in screen_text(app)
     table = view.rollouts.table
@@ -132,9 +133,9 @@ async def test_cordon_shows_scheduling_disabled(rc: RunningCluster, running: tup
     view = view_of(app)
     assert view.nodes.table.index.get("node-2").status == "Ready"
     assert "node/node-2 cordoned" in kubectl(rc, "cordon", "node-2")
-    await wait_until(pilot, lambda: view.nodes.table.index.get("node-2").status == "Ready,SchedulingDisabled",
+    await wait_on(pilot, lambda: view.nodes.table.index.get("node-2").status == "Ready,SchedulingDisabled",
                      what="node-2 to show SchedulingDisabled")
-    await wait_until(pilot, lambda: "Ready,SchedulingDisabled" in screen_text(app), what="SchedulingDisabled on screen")
+    await wait_on(pilot, lambda: "Ready,SchedulingDisabled" in screen_text(app), what="SchedulingDisabled on screen")
     assert view.nodes.table.index.get("node-2").severity == "warn"
     # The pod count per node comes from the watched pods.
     expected = sum(1 for p in rc.store.list("pods") if p["spec"].get("nodeName") == "node-2")
@@ -159,7 +160,7 @@ async def test_filter_and_sort_by_keys(running: tuple[ClusterApp, Any]) -> None:
     # The table filters as one types; a selector that does not parse is refused with a message, the box stays
     # open and marked, and the last filter that parsed ("-l app", typed on the way) stays in force.
     await pilot.press("slash", "ctrl+a", "ctrl+k", *"-l app in", "enter")
-    await wait_until(pilot, lambda: any("selector" in str(n.message) for n in app._notifications),
+    await wait_on(pilot, lambda: any("selector" in str(n.message) for n in app._notifications),
                      what="the selector error notification")
     box = pods.query_one(".panel-filter")
     assert box.display and box.has_class("-bad-selector")
@@ -189,11 +190,11 @@ async def test_enter_shows_yaml_and_pod_logs(running: tuple[ClusterApp, Any]) ->
     await pilot.press("2")
     assert view.pods.table.move_cursor_to_key("data/postgres-0")
     await pilot.press("enter")
-    detail = await wait_until(pilot, lambda: isinstance(app.screen, ObjectDetailScreen) and app.screen,
+    detail = await wait_on(pilot, lambda: isinstance(app.screen, ObjectDetailScreen) and app.screen,
                               what="the details screen")
     assert "name: postgres-0" in detail.query_one("#detail-yaml-text").text
     assert "kind: Pod" in detail.query_one("#detail-yaml-text").text
-    await wait_until(pilot, lambda: detail.logs_text is not None or detail.logs_error, what="the log tail")
+    await wait_on(pilot, lambda: detail.logs_text is not None or detail.logs_error, what="the log tail")
     assert detail.logs_error is None, detail.logs_error
     assert detail.logs_text.strip()
     tabs = detail.query_one("#detail-tabs")
@@ -203,7 +204,7 @@ async def test_enter_shows_yaml_and_pod_logs(running: tuple[ClusterApp, Any]) ->
     await pilot.press("y")
     assert tabs.active == "detail-yaml"
     await pilot.press("escape")
-    await wait_until(pilot, lambda: app.screen is app.cluster_screen, what="back to the dashboard")
+    await wait_on(pilot, lambda: app.screen is app.cluster_screen, what="back to the dashboard")
 
 
 async def test_context_switch_shows_the_other_clusters_objects(running: tuple[ClusterApp, Any]) -> None:
@@ -211,19 +212,19 @@ async def test_context_switch_shows_the_other_clusters_objects(running: tuple[Cl
     view = view_of(app)
     assert "context rehearsal " in screen_text(app)
     await pilot.press("c")
-    await wait_until(pilot, lambda: app.screen.__class__.__name__ == "ContextPicker", what="the context picker")
+    await wait_on(pilot, lambda: app.screen.__class__.__name__ == "ContextPicker", what="the context picker")
     await pilot.press("down", "enter")
-    await wait_until(pilot, lambda: view.context == "rehearsal-b" and view.nodes.table.index.get("staging-node-1") is not None,
+    await wait_on(pilot, lambda: view.context == "rehearsal-b" and view.nodes.table.index.get("staging-node-1") is not None,
                      what="the other context's nodes")
-    await wait_until(pilot, lambda: {view.pods.table.index.get(k).namespace for k in view.pods.table.index.visible_keys()}
+    await wait_on(pilot, lambda: {view.pods.table.index.get(k).namespace for k in view.pods.table.index.visible_keys()}
                      == {"staging"}, what="only the other cluster's pods")
     assert view.nodes.table.index.get("node-1") is None
     assert "context rehearsal-b" in screen_text(app)
     # Namespace switch in the new context: the picker takes a typed name.
     await pilot.press("n")
-    await wait_until(pilot, lambda: app.screen.__class__.__name__ == "NamespacePicker", what="the namespace picker")
+    await wait_on(pilot, lambda: app.screen.__class__.__name__ == "NamespacePicker", what="the namespace picker")
     await pilot.press("ctrl+a", "ctrl+k", *"kube-system", "enter")
-    await wait_until(pilot, lambda: view.namespace == "kube-system" and "namespace kube-system" in screen_text(app),
+    await wait_on(pilot, lambda: view.namespace == "kube-system" and "namespace kube-system" in screen_text(app),
                      what="the namespace in the header")
 
 
@@ -250,11 +251,11 @@ async def test_watch_state_and_data_age_when_not_live(rc: RunningCluster, runnin
     assert "● live" in str(view.pods.border_title)
     # Down until the test brings it back, not for a fixed time: a busy machine cannot make the badges come too late.
     rc.host.go_down()
-    await wait_until(pilot, lambda: "reconnecting" in str(view.pods.border_title), what="the reconnecting badge")
-    await wait_until(pilot, lambda: "old" in str(view.pods.border_title), what="the data's age")
+    await wait_on(pilot, lambda: "reconnecting" in str(view.pods.border_title), what="the reconnecting badge")
+    await wait_on(pilot, lambda: "old" in str(view.pods.border_title), what="the data's age")
     assert "data " in screen_text(app)
     rc.host.come_back()
-    await wait_until(pilot, lambda: "● live" in str(view.pods.border_title), what="live again", timeout=30)
+    await wait_on(pilot, lambda: "● live" in str(view.pods.border_title), what="live again", timeout=30)
 
 
 async def test_a_failing_panel_does_not_take_the_dashboard_down(running: tuple[ClusterApp, Any]) -> None:

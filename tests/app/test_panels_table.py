@@ -15,7 +15,7 @@ from screens.widgets.cluster_view import ClusterView
 from screens.widgets.live_table import LiveTable, progress_bar
 from screens.widgets.pods_panel import POD_COLUMNS
 from screens.widgets.resource_panel import status_badge
-from tests.app.panels_support import screen_text
+from tests.support.screen import screen_text
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 

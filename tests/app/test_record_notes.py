@@ -3,11 +3,9 @@ record (``opsconsole records show``) does, on a record written with the real jou
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from review_records import ChangeBuilder, FixedClock
 from textual.widgets import DataTable, TabbedContent
 
 from console.journal import events as ev
@@ -15,7 +13,9 @@ from console.journal.store import RecordStore
 from screens.record import RecordScreen
 from screens.records import ReviewApp
 from screens.widgets.timeline import Timeline
-from tests.app.panels_support import screen_text
+from tests.support.review_records import ChangeBuilder, FixedClock
+from tests.support.screen import screen_text
+from tests.support.wait import wait_on
 
 T0 = datetime(2026, 11, 2, 22, 0, 0, tzinfo=UTC)
 
@@ -39,16 +39,11 @@ async def test_summary_and_timeline_show_notes_and_refusals(records_dir: Path) -
     change_id = noted_change(records_dir)
     app = ReviewApp(records_dir=records_dir, clock=FixedClock(T0), reviewer="rita")
     async with app.run_test(size=(160, 50)) as pilot:
-        deadline = time.monotonic() + 10
-        while not (type(app.screen).__name__ == "RecordsScreen" and app.screen.load is not None):
-            assert time.monotonic() < deadline, "the list did not load"
-            await pilot.pause(0.05)
+        await wait_on(pilot, lambda: type(app.screen).__name__ == "RecordsScreen" and app.screen.load is not None,
+                      what="the list to load")
         app.screen.query_one("#records-table", DataTable).focus()
         await pilot.press("enter")
-        while not isinstance(app.screen, RecordScreen):
-            assert time.monotonic() < deadline, "the record did not open"
-            await pilot.pause(0.05)
-        record = app.screen
+        record = await wait_on(pilot, lambda: isinstance(app.screen, RecordScreen) and app.screen, what="the record to open")
         assert record.ref.change_id == change_id
         await pilot.pause()
         summary = screen_text(app)

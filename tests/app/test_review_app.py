@@ -4,12 +4,10 @@ replay, integrity failure) and addenda, on records written with the real journal
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from review_records import FixedClock, build_sample_store, tamper_line
 from rich.console import Group
 from rich.text import Text
 from textual.widgets import DataTable, Input, RichLog, Static, TabbedContent
@@ -23,6 +21,8 @@ from screens.records import COLUMNS, RecordsScreen, ReviewApp
 from screens.report import ReportScreen
 from screens.widgets.cast_player import CastPlayer
 from screens.widgets.timeline import Timeline
+from tests.support.review_records import FixedClock, build_sample_store, tamper_line
+from tests.support.wait import wait_on
 
 SIZE = (120, 40)
 ADDENDUM_TIME = datetime(2026, 12, 1, 9, 30, 0, tzinfo=UTC)
@@ -38,18 +38,8 @@ def make_app(root: Path, **kw) -> ReviewApp:
     return ReviewApp(records_dir=root, clock=FixedClock(ADDENDUM_TIME), reviewer="rita", **kw)
 
 
-async def until(pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Let the app run until ``condition`` holds; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    # Only a mounted screen is asked: one just pushed has no widgets until it has composed.
-    while not (pilot.app.screen.is_mounted and condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await pilot.pause(0.02)
-
-
 async def loaded(pilot) -> RecordsScreen:
-    await until(pilot, lambda: isinstance(pilot.app.screen, RecordsScreen) and pilot.app.screen.load is not None)
+    await wait_on(pilot, lambda: isinstance(pilot.app.screen, RecordsScreen) and pilot.app.screen.load is not None, what="the records list, loaded")
     await pilot.pause()
     return pilot.app.screen
 
@@ -136,7 +126,7 @@ async def open_change(pilot, change_id: str) -> RecordScreen:
     screen.set_filter(f"id:{change_id}")
     screen.query_one("#records-table", DataTable).focus()
     await pilot.press("enter")
-    await until(pilot, lambda: isinstance(pilot.app.screen, RecordScreen))
+    await wait_on(pilot, lambda: isinstance(pilot.app.screen, RecordScreen), what="the RecordScreen")
     await pilot.pause()
     return pilot.app.screen
 
@@ -156,7 +146,7 @@ async def test_the_summary_has_the_minimum_fields_and_bold_break_glass(store_dir
         labels = [str(c) for c in table.columns[0].cells]
         assert set(fields) <= set(labels)
         await pilot.press("escape")
-        await until(pilot, lambda: isinstance(pilot.app.screen, RecordsScreen))
+        await wait_on(pilot, lambda: isinstance(pilot.app.screen, RecordsScreen), what="the RecordsScreen")
 
 
 async def test_the_timeline_has_a_bar_per_run_on_one_scale(store_dir: Path) -> None:
@@ -217,10 +207,10 @@ async def test_replay_keeps_the_recorded_pace(store_dir: Path) -> None:
         player.log_view.focus()
         started = time.monotonic()
         await pilot.press("p")
-        await until(pilot, lambda: player.replaying is not None)
-        await until(pilot, lambda: len(log.lines) >= 2)  # header, then the first output line at 0.2 s
+        await wait_on(pilot, lambda: player.replaying is not None, what="the replay to start")
+        await wait_on(pilot, lambda: len(log.lines) >= 2, what="the first output line")  # header, then the first output line at 0.2 s
         first = time.monotonic() - started
-        await until(pilot, lambda: player.replaying is None, timeout=15)
+        await wait_on(pilot, lambda: player.replaying is None, what="the replay to end", timeout=15)
         total = time.monotonic() - started
         assert first >= 0.2
         assert total >= 2.0  # the exit marker was recorded 2.0 s after the start
@@ -234,12 +224,12 @@ async def test_escape_stops_a_replay_then_leaves(store_dir: Path) -> None:
         player = record.query_one("#player", CastPlayer)
         player.log_view.focus()
         await pilot.press("p")
-        await until(pilot, lambda: player.replaying is not None)
+        await wait_on(pilot, lambda: player.replaying is not None, what="the replay to start")
         await pilot.press("escape")
-        await until(pilot, lambda: player.replaying is None)
+        await wait_on(pilot, lambda: player.replaying is None, what="the replay to end")
         assert isinstance(pilot.app.screen, RecordScreen)
         await pilot.press("escape")
-        await until(pilot, lambda: isinstance(pilot.app.screen, RecordsScreen))
+        await wait_on(pilot, lambda: isinstance(pilot.app.screen, RecordsScreen), what="the RecordsScreen")
 
 
 # -- integrity ---------------------------------------------------------------------------------------------------
@@ -294,7 +284,7 @@ async def test_an_addendum_is_appended_signed_and_the_chain_holds(store_dir: Pat
         journal = record.store.journal_path(record.ref)
         before = journal.read_bytes()
         await pilot.press("a")
-        await until(pilot, lambda: isinstance(pilot.app.screen, AddendumModal))
+        await wait_on(pilot, lambda: isinstance(pilot.app.screen, AddendumModal), what="the AddendumModal")
         modal = pilot.app.screen
         assert modal.query_one("#addendum-author", Input).value == "rita"
         await pilot.press("ctrl+s")  # no text yet: refused in the form
@@ -303,8 +293,8 @@ async def test_an_addendum_is_appended_signed_and_the_chain_holds(store_dir: Pat
         modal.query_one("#addendum-refers", Input).value = "7"
         modal.query_one("#addendum-text", Input).focus()
         await pilot.press(*"migration timeout raised to 10m in PR 88", "enter")
-        await until(pilot, lambda: isinstance(pilot.app.screen, RecordScreen))
-        await until(pilot, lambda: record.view.summary.addenda != [])
+        await wait_on(pilot, lambda: isinstance(pilot.app.screen, RecordScreen), what="the RecordScreen")
+        await wait_on(pilot, lambda: record.view.summary.addenda != [], what="the addendum in the summary")
         after = journal.read_bytes()
         assert after.startswith(before)  # appended, nothing rewritten
         last = read_events(journal).events[-1]
@@ -317,7 +307,7 @@ async def test_an_addendum_is_appended_signed_and_the_chain_holds(store_dir: Pat
         assert "#12 2026-12-01 09:30:00Z follow-up by rita (to event 7)" in shown
         await pilot.press("escape")
         screen = await loaded(pilot)
-        await until(pilot, lambda: any(e.addenda == 1 for e in screen.entries))
+        await wait_on(pilot, lambda: any(e.addenda == 1 for e in screen.entries), what="the addendum counted in the list")
 
 
 async def test_escape_cancels_an_addendum_and_an_open_change_takes_none(store_dir: Path) -> None:
@@ -325,9 +315,9 @@ async def test_escape_cancels_an_addendum_and_an_open_change_takes_none(store_di
         record = await open_change(pilot, "CHG-2026-0001")
         size = record.store.journal_path(record.ref).stat().st_size
         await pilot.press("a")
-        await until(pilot, lambda: isinstance(pilot.app.screen, AddendumModal))
+        await wait_on(pilot, lambda: isinstance(pilot.app.screen, AddendumModal), what="the AddendumModal")
         await pilot.press("escape")
-        await until(pilot, lambda: isinstance(pilot.app.screen, RecordScreen))
+        await wait_on(pilot, lambda: isinstance(pilot.app.screen, RecordScreen), what="the RecordScreen")
         assert record.store.journal_path(record.ref).stat().st_size == size
         await pilot.press("escape")
         record = await open_change(pilot, "CHG-2026-0003")
@@ -346,7 +336,7 @@ async def test_the_report_screen_follows_the_filter(store_dir: Path) -> None:
         screen.set_filter("env:production")
         screen.query_one("#records-table", DataTable).focus()
         await pilot.press("R")
-        await until(pilot, lambda: isinstance(pilot.app.screen, ReportScreen))
+        await wait_on(pilot, lambda: isinstance(pilot.app.screen, ReportScreen), what="the ReportScreen")
         report = pilot.app.screen
         periods = report.query_one("#report-periods", DataTable)
         rows = [[str(c) for c in periods.get_row_at(i)] for i in range(periods.row_count)]
@@ -361,4 +351,4 @@ async def test_the_report_screen_follows_the_filter(store_dir: Path) -> None:
         rows = [[str(c) for c in periods.get_row_at(i)] for i in range(periods.row_count)]
         assert [r[0] for r in rows] == ["2026-11", "total"]
         await pilot.press("escape")
-        await until(pilot, lambda: isinstance(pilot.app.screen, RecordsScreen))
+        await wait_on(pilot, lambda: isinstance(pilot.app.screen, RecordsScreen), what="the RecordsScreen")

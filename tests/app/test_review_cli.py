@@ -12,12 +12,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from review_records import build_sample_store
 
 from console.journal import events as ev
 from console.journal.journal import read_events, verify
 from console.journal.store import RecordStore
 from console.review.review_cli import ReviewError, add_review_commands
+from tests.support.review_records import build_sample_store
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -121,7 +121,8 @@ SCRIPT = textwrap.dedent('''
         print("kubernetes imported"); sys.exit(3)
     except ImportError:
         pass
-    from review_records import build_sample_store
+    from tests.support.review_records import build_sample_store
+    from tests.support.wait import wait_on
     from console.journal.store import RecordStore
     from console.review.export import export_change
     from screens.record import RecordScreen
@@ -134,16 +135,10 @@ SCRIPT = textwrap.dedent('''
     async def main():
         app = ReviewApp(records_dir=root, reviewer="rita")
         async with app.run_test(size=(120, 40)) as pilot:
-            for _ in range(500):
-                if getattr(app.screen, "load", None) is not None:
-                    break
-                await pilot.pause(0.02)
+            await wait_on(pilot, lambda: getattr(app.screen, "load", None) is not None, what="the list")
             print("rows", app.screen.query_one("#records-table").row_count)
             await pilot.press("enter")
-            for _ in range(500):
-                if isinstance(app.screen, RecordScreen):
-                    break
-                await pilot.pause(0.02)
+            await wait_on(pilot, lambda: isinstance(app.screen, RecordScreen), what="the record")
             print("opened", app.screen.ref.change_id, app.screen.view.report.ok)
     asyncio.run(main())
     print("kubernetes loaded:", any(m == "kubernetes" or m.startswith("kubernetes.") for m in sys.modules))
@@ -155,7 +150,7 @@ def test_the_review_path_needs_no_cluster_client(tmp_path: Path) -> None:
     site.mkdir()
     (site / "sitecustomize.py").write_text(BLOCKER)
     env = {**os.environ, "KUBECONFIG": str(tmp_path / "no-such-kubeconfig"), "TEXTUAL_ANIMATIONS": "none",
-           "PYTHONPATH": os.pathsep.join([str(site), str(REPO), str(REPO / "tests" / "app")]),
+           "PYTHONPATH": os.pathsep.join([str(site), str(REPO)]),
            "HOME": str(tmp_path / "home")}
     env.pop("KUBERNETES_SERVICE_HOST", None)
     result = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "records")], env=env, cwd=tmp_path,

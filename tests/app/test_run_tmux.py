@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.app.test_demo_tmux import Tmux
 from tests.conftest import DEAD_KUBECONFIG
+from tests.support.tmux import TMUX, Tmux
 
 REPO = Path(__file__).resolve().parents[2]
-TMUX = shutil.which("tmux")
 
 
+# Serial: a whole console in a real terminal, driven at a person's pace.
 @pytest.mark.slow
+@pytest.mark.serial
 def test_run_prefills_the_approval_from_the_command_line(tmp_path: Path) -> None:
     if TMUX is None:
         pytest.skip("tmux not installed")
@@ -50,5 +49,5 @@ def test_run_prefills_the_approval_from_the_command_line(tmp_path: Path) -> None
         tmux.keys("C-q")
         tmux.wait_for("opsconsole exited 0", timeout=20)
     finally:
-        subprocess.run([TMUX, "-L", tmux.socket, "kill-server"], capture_output=True, timeout=10)
+        tmux.kill_server()
     assert not records.exists() or not any(records.rglob("journal.jsonl"))  # nothing written before ctrl+s

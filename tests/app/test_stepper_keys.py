@@ -4,7 +4,6 @@ step again), t goes back to it, and a note taken meanwhile is recorded without t
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from console.engine.session import ChangeSession, StartRequest
 from console.journal.store import RecordStore
 from screens.app import OpsConsoleApp
 from screens.step import StepScreen
+from tests.support.wait import press_and_settle, wait_async, wait_on
 
 RUNBOOK = {
     "apiVersion": "opsconsole/v1", "kind": "Runbook",
@@ -46,28 +46,24 @@ async def test_escape_leaves_the_typed_box_and_a_note_goes_to_the_record(tmp_pat
     app = OpsConsoleApp(records_dir=tmp_path / "records", runbooks_dir=tmp_path, clock=now)
     async with app.run_test(size=(120, 40)) as pilot:
         app.push_screen(StepScreen(session, clock=now, production=False))
-        await pilot.pause()
-        box = app.screen.query_one("#step-input", Input)
-        assert box.display and app.focused is box
-        await pilot.press("escape")
+        box = await wait_on(pilot, lambda: isinstance(app.screen, StepScreen) and app.screen.query_one("#step-input", Input),
+                            what="the step screen's typed box")
+        await wait_on(pilot, lambda: box.display and app.focused is box, what="the typed box focused")
+        await press_and_settle(pilot, "escape")
         assert app.focused is not box and box.display  # the box stays for later
-        await pilot.press("n", *"checked the dashboard", "enter")
-        await pilot.pause()
-        notes = [e.data["text"] for e in session.events if e.type == "note.added"]
+        await press_and_settle(pilot, "n", *"checked the dashboard", "enter")
+        notes = await wait_on(pilot, lambda: [e.data["text"] for e in session.events if e.type == "note.added"], what="the note")
         assert notes == ["checked the dashboard"]
         assert not [e for e in session.events if e.type == "step.confirmation_refused"]
         # After the note the typed confirmation asks again, its box focused; escape then t comes back to it too.
         box = app.screen.query_one("#step-input", Input)
         assert app.focused is box and box.value == ""
-        await pilot.press("escape")
+        await press_and_settle(pilot, "escape")
         assert app.focused is not box
-        await pilot.press("t")
+        await press_and_settle(pilot, "t")
         assert app.focused is box
         await pilot.press(*"web", "enter")
-        deadline = time.monotonic() + 30
-        while session.next().kind != "close" and time.monotonic() < deadline:
-            await pilot.pause(0.05)
-        assert session.next().kind == "close"
+        await wait_on(pilot, lambda: session.next().kind == "close", timeout=30, what="the change to ask for its close")
         assert [e.data["status"] for e in session.events if e.type == "step.finished"] == ["passed"]
     session.release()
 
@@ -92,20 +88,15 @@ async def test_quit_while_a_step_runs_warns_then_cancels_the_step_and_records_it
     app = OpsConsoleApp(records_dir=tmp_path / "records", runbooks_dir=tmp_path, clock=now)
     async with app.run_test(size=(120, 40)) as pilot:
         app.push_screen(StepScreen(session, clock=now, production=False))
-        await pilot.pause()
+        await wait_on(pilot, lambda: isinstance(app.screen, StepScreen) and session.next().kind == "confirm", what="the step screen")
         await pilot.press("y")
-        deadline = time.monotonic() + 30
-        while not any(e.type == "step.started" for e in session.events) and time.monotonic() < deadline:
-            await pilot.pause(0.05)
-        screen = app.screen
-        assert isinstance(screen, StepScreen) and screen.running
-        await pilot.press("ctrl+q")
-        await pilot.pause()
+        screen = await wait_on(pilot, lambda: app.screen.running and app.screen, timeout=30, what="the step to run")
+        assert isinstance(screen, StepScreen)
+        await press_and_settle(pilot, "ctrl+q")
         assert app.is_running and screen.running  # the first ctrl+q only warns
         await pilot.press("ctrl+q")
-        deadline = time.monotonic() + 30
-        while not any(e.type == "step.finished" for e in session.events) and time.monotonic() < deadline:
-            await pilot.pause(0.05)
+        # The app is closing: wait on the session itself, not on a screen.
+        await wait_async(lambda: any(e.type == "step.finished" for e in session.events), timeout=30, what="the step's end")
     finished = [e.data for e in session.events if e.type == "step.finished"]
     assert finished and finished[0]["status"] == "failed" and finished[0]["reason"] == "cancelled by the operator"
     # Stopped by a signal, not run to its end: the 30 s sleep would have let the shell exit 0.
@@ -121,7 +112,7 @@ async def test_run_prefills_the_start_form_with_params_and_context(tmp_path: Pat
     app = OpsConsoleApp(records_dir=tmp_path / "records", runbooks_dir=tmp_path, clock=now, kubeconfig=str(dead_kubeconfig),
                         start_runbook=runbook, start_params={"target": "api"}, start_context="rehearsal-b")
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await wait_on(pilot, lambda: app.screen.query("#param-target"), what="the start form")
         assert app.screen.query_one("#param-target", Input).value == "api"
         assert app.screen.query_one("#start-context").value == "rehearsal-b"
         assert not (tmp_path / "records").exists()  # nothing written before ctrl+s
@@ -143,31 +134,23 @@ async def test_x_stops_a_running_step_and_c_means_nothing_in_the_step_flow(tmp_p
     app = OpsConsoleApp(records_dir=tmp_path / "records", runbooks_dir=tmp_path, clock=now)
     async with app.run_test(size=(160, 50)) as pilot:
         app.push_screen(StepScreen(session, clock=now, production=False))
-        await pilot.pause()
+        await wait_on(pilot, lambda: isinstance(app.screen, StepScreen) and session.next().kind == "confirm", what="the step screen")
         await pilot.press("y")
-        deadline = time.monotonic() + 10
-        while not any(e.type == "step.started" for e in session.events) and time.monotonic() < deadline:
-            await pilot.pause(0.05)
-        screen = app.screen
-        assert isinstance(screen, StepScreen) and screen.running
-        assert "x  stop the step" in str(screen.query_one("#step-keys").render())
-        await pilot.press("c")
-        await pilot.pause(0.3)
+        screen = await wait_on(pilot, lambda: app.screen.running and app.screen, timeout=30, what="the step to run")
+        assert isinstance(screen, StepScreen)
+        await wait_on(pilot, lambda: "x  stop the step" in str(screen.query_one("#step-keys").render()), what="x among the keys")
+        await press_and_settle(pilot, "c")
         assert screen.running and not any(e.type == "step.finished" for e in session.events)
         await pilot.press("x")
-        deadline = time.monotonic() + 15
-        while not isinstance(app.screen, FailureScreen) and time.monotonic() < deadline:
-            await pilot.pause(0.05)
-        failure = app.screen
-        assert isinstance(failure, FailureScreen)
+        failure = await wait_on(pilot, lambda: isinstance(app.screen, FailureScreen) and app.screen, timeout=30,
+                                what="the failure screen")
         options = str(failure.query_one("#failure-options").render())
         assert " g  continue" in options and " c " not in options
-        await pilot.press("c")
-        await pilot.pause(0.2)
+        await press_and_settle(pilot, "c")
         assert not failure.query_one("#failure-input").display  # c opened no break-glass form
         await pilot.press("g")
-        await pilot.pause(0.2)
-        assert failure.query_one("#failure-input").display and app.focused is failure.query_one("#failure-input")
+        await wait_on(pilot, lambda: failure.query_one("#failure-input").display and app.focused is failure.query_one("#failure-input"),
+                      what="the break-glass form, focused")
         assert "Break-glass" in str(failure.query_one("#failure-prompt").render())
     finished = [e.data for e in session.events if e.type == "step.finished"]
     assert finished and finished[0]["reason"] == "cancelled by the operator"

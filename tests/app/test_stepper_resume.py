@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -23,6 +22,7 @@ from console.journal.journal import read_events, verify
 from console.journal.store import RecordStore
 from screens.app import OpsConsoleApp
 from screens.closeout import CloseoutScreen
+from tests.support.wait import wait_for
 
 LONG_STEP = (
     "import os, sys, time\n"
@@ -56,17 +56,6 @@ def long_runbook(directory: Path, go_ahead: Path) -> Path:
     path = directory / "label-with-long-step.yaml"
     path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
     return path
-
-
-def wait_for(check, *, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def started_long(records_dir: Path) -> str | None:

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from kubesim.testing import running_cluster
-from tests.app.test_demo_tmux import TMUX, Tmux
+from tests.support.tmux import TMUX, Tmux
 
 
+# Serial: a whole console in a real terminal, driven at a person's pace.
 @pytest.mark.slow
+@pytest.mark.serial
 def test_watch_shows_the_cluster_and_quits_cleanly(tmp_path: Path) -> None:
     if TMUX is None:
         pytest.skip("tmux not installed")
@@ -42,4 +42,4 @@ def test_watch_shows_the_cluster_and_quits_cleanly(tmp_path: Path) -> None:
             tmux.keys("q")
             tmux.wait_for("opsconsole exited 0", timeout=30)
         finally:
-            subprocess.run([shutil.which("tmux") or "tmux", "-L", tmux.socket, "kill-server"], capture_output=True, timeout=10)
+            tmux.kill_server()

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from journal_data_checks import faithful_problems  # tests/unit, on the test path
 
 from console.config import load_policy
 from console.engine.session import ChangeSession, StartRequest
 from console.journal.store import RecordStore
+from tests.support.journal_data_checks import faithful_problems  # tests/unit, on the test path
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -12,7 +12,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from console.journal.store import RecordStore
 from console.review.summary import summarise
 from console.runbook.lint import lint
 from console.runbook.loader import load_runbook
+from tests.support.wait import wait_for
 
 from .conftest import PY, REPO, opsconsole, run_forward, runbook_doc, write_runbook
 
@@ -221,17 +221,6 @@ LONG_EVIDENCE = (
 )
 
 
-def wait_for(check, what: str, *, log: Path, timeout: float = 30.0):
-    """Poll ``check`` until it returns something true; past the deadline, fail with the console's stderr."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"{what} did not happen within {timeout}s; the console said:\n{log.read_text()}")
-
-
 def long_cast_started(change: Path) -> Path | None:
     for cast in (change / "outputs").glob("*-long.cast"):
         if "started-long" in cast.read_text(errors="replace"):
@@ -263,9 +252,9 @@ def test_a_console_killed_during_evidence_collects_each_entry_once_on_resume(tmp
     )
     pid_file = tmp_path / "long.pid"
     try:
-        ref = wait_for(lambda: RecordStore(records_dir).list_changes(), "the change being created", log=log)[0]
-        wait_for(lambda: long_cast_started(ref.path), "the slow evidence command printing its first line", log=log)
-        wait_for(lambda: pid_file.is_file() and pid_file.read_text().strip(), "the slow evidence command writing its pid", log=log)
+        ref = wait_for(lambda: RecordStore(records_dir).list_changes(), what="the change being created", describe=lambda: "the console said:\n" + log.read_text())[0]
+        wait_for(lambda: long_cast_started(ref.path), what="the slow evidence command printing its first line", describe=lambda: "the console said:\n" + log.read_text())
+        wait_for(lambda: pid_file.is_file() and pid_file.read_text().strip(), what="the slow evidence command writing its pid", describe=lambda: "the console said:\n" + log.read_text())
         console.send_signal(signal.SIGKILL)
         console.wait(timeout=10)
     finally:

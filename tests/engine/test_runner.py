@@ -21,19 +21,12 @@ import pytest
 from console.engine.redact import Redactor
 from console.engine.runner import CommandRunner, Expectation, Grace, OutputLine
 from console.journal.cast import CastWriter, read_cast, sha256_file
+from tests.support.wait import wait_for
 
 from .conftest import FIXTURES, PY, REPO, pid_alive
 
 SPAWN_TREE = str(FIXTURES / "spawn_tree.py")
 FAST_GRACE = Grace(interrupt_s=0.3, terminate_s=0.3)
-
-
-def wait_until(predicate, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def tree_pids(pidfile: Path) -> dict[str, int]:
@@ -152,7 +145,7 @@ def test_a_timeout_kills_the_child_and_the_grandchild(tmp_path: Path, stubborn: 
     pids = tree_pids(pidfile)
     assert set(pids) == {"child", "grandchild"}
     # SIGKILL is immediate, but reaping an orphan is up to whoever adopted it: wait for it with a deadline.
-    wait_until(lambda: not any(pid_alive(p) for p in pids.values()), timeout=5, what=f"{pids} to be gone")
+    wait_for(lambda: not any(pid_alive(p) for p in pids.values()), timeout=5, what=f"{pids} to be gone")
     assert not pid_alive(runner.pid)
 
 
@@ -174,7 +167,7 @@ def test_a_cancel_from_another_thread_kills_the_child_and_the_grandchild(tmp_pat
     assert result.exit_code is not None and result.exit_code < 0, result
     assert result.verdict(Expectation()) == (False, "cancelled by the operator")
     pids = tree_pids(pidfile)
-    wait_until(lambda: not any(pid_alive(p) for p in pids.values()), timeout=5, what=f"{pids} to be gone")
+    wait_for(lambda: not any(pid_alive(p) for p in pids.values()), timeout=5, what=f"{pids} to be gone")
 
 
 def test_cancel_before_run_stops_at_once(tmp_path: Path) -> None:
@@ -248,7 +241,7 @@ def test_a_background_process_left_behind_is_stopped_when_the_command_ends(tmp_p
     assert result.tail[0] == "started"
     assert result.tail[-1] == "(processes the command left running were stopped when it ended)"
     bg = int(pidfile.read_text())
-    wait_until(lambda: not pid_alive(bg), timeout=5, what="the background sleep to be gone")
+    wait_for(lambda: not pid_alive(bg), timeout=5, what="the background sleep to be gone")
 
 
 def test_a_command_that_exits_cleanly_gets_no_straggler_note(tmp_path: Path) -> None:
@@ -273,11 +266,9 @@ def test_a_command_dies_with_a_console_that_crashes(tmp_path: Path) -> None:
     assert psutil.pid_exists(command_pid)
     console.kill()
     console.wait()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if not psutil.pid_exists(command_pid) or psutil.Process(command_pid).status() == psutil.STATUS_ZOMBIE:
-            break
-        time.sleep(0.05)
-    else:
+    try:
+        wait_for(lambda: not psutil.pid_exists(command_pid) or psutil.Process(command_pid).status() == psutil.STATUS_ZOMBIE,
+                 timeout=10, what="the command to die with the console that started it")
+    except AssertionError:
         os.kill(command_pid, signal.SIGKILL)
-        raise AssertionError("the command outlived the console that started it")
+        raise

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from console.engine.runner import OutputLine
 from console.engine.session import ChangeSession, SessionError
 from console.journal import events as ev
 from console.journal.journal import verify
+from tests.support.wait import wait_for
 
 from .conftest import FIXTURES, PY, FakeClock, events_of, pid_alive, run_forward, runbook_doc, types
 
@@ -273,10 +273,7 @@ def test_cancelling_a_step_kills_its_process_tree_and_records_a_failure(start, t
     finished = events_of(s, ev.STEP_FINISHED)[0].data
     assert (finished["status"], finished["reason"]) == ("failed", "cancelled by the operator")
     pids = [int(l.split()[1]) for l in pidfile.read_text().splitlines()]
-    deadline = time.monotonic() + 5
-    while any(pid_alive(p) for p in pids):
-        assert time.monotonic() < deadline, f"{pids} still alive after the cancel"
-        time.sleep(0.02)
+    wait_for(lambda: not any(pid_alive(p) for p in pids), timeout=10, what=f"{pids} to be gone after the cancel")
 
 
 # -- parameters reach commands as literal arguments --------------------------------------------------------------------

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from approvers import Team, make_team
+
+from tests.support.approvers import Team, make_team
 
 
 @pytest.fixture(scope="session")

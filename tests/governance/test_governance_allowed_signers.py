@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from approvers import SIGNED, Team, assert_one_sentence, make_request
 
 from console.governance.allowed_signers import (
     AllowedSignersError,
@@ -24,6 +23,7 @@ from console.governance.allowed_signers import (
 )
 from console.governance.envelope import SIGNATURE_NAMESPACE
 from console.governance.signatures import load_allowed_signers, sign
+from tests.support.approvers import SIGNED, Team, assert_one_sentence, make_request
 
 REQUEST = make_request()
 

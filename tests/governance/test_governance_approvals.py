@@ -13,13 +13,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from approvers import CREATED, NOW, OPERATOR, SIGNED, TTL, Team, assert_one_sentence, make_request
 from sshsig.sshsig import SshsigSignature
 
 from console.governance import approvals
 from console.governance.allowed_signers import format_line, parse_allowed_signers
 from console.governance.envelope import Approval, build_envelope
 from console.governance.signatures import sign, verify_signature
+from tests.support.approvers import CREATED, NOW, OPERATOR, SIGNED, TTL, Team, assert_one_sentence, make_request
 
 BOTH = {"senior-engineer": 1, "security": 1}
 REQUEST = make_request()

@@ -7,9 +7,9 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from approvers import CREATED, NONCE, assert_one_sentence, make_request, request_fields
 
 from console.governance import request as requests
+from tests.support.approvers import CREATED, NONCE, assert_one_sentence, make_request, request_fields
 
 
 def test_the_bytes_are_canonical_json() -> None:

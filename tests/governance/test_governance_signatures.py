@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import sshsig
-from approvers import NOW, OPERATOR, SIGNED, TTL, Team, make_key, make_request
 
 from console.governance import approvals
 from console.governance.allowed_signers import SignerKey, format_line, inspect_signature, parse_allowed_signers
@@ -29,6 +28,7 @@ from console.governance.signatures import (
     verify_signature,
     verify_with_ssh_keygen,
 )
+from tests.support.approvers import NOW, OPERATOR, SIGNED, TTL, Team, make_key, make_request
 
 REQUEST = make_request()
 

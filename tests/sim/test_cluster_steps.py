@@ -48,11 +48,11 @@ OBSERVE = """{id: watch, title: Watch, kind: observe, namespace: web, duration: 
 WAIT = """{id: wait, title: Wait, kind: rollout, target: deployment/web, namespace: web, timeout: 40s}"""
 
 
-def _run(tmp_path: Path, second_step: str, image: str, answers: str) -> tuple[subprocess.CompletedProcess[str], list]:
+def _run(tmp_path: Path, second_step: str, image: str, answers: str, *, speed: float = 20.0) -> tuple[subprocess.CompletedProcess[str], list]:
     runbook = tmp_path / "rb.yaml"
     runbook.write_text(RUNBOOK.replace("- id: STEP2", "- " + second_step))
     (tmp_path / "answers.yaml").write_text(f"operator: alice\nparams: {{image: '{image}'}}\n{answers}\nclose: {{outcome: auto}}\n")
-    with running_cluster("default", speed=20.0) as rc:
+    with running_cluster("default", speed=speed) as rc:
         proc = subprocess.run(
             [sys.executable, "-m", "console.cli", "run", str(runbook), "--plain", "--kubeconfig", str(rc.kubeconfig),
              "--answers", str(tmp_path / "answers.yaml")],
@@ -80,10 +80,12 @@ def test_observe_window_trigger_fires_and_rollback_follows(tmp_path: Path) -> No
     assert image_now == "registry.local/web:1.4.2"
 
 
-@pytest.mark.slow  # the rollout fails on its progress deadline: ten simulated minutes, half a minute here
+# The rollout fails on its progress deadline: ten simulated minutes, five seconds here at 120x. A bad image never
+# becomes ready, so the state the wait reports (1 of 3 updated, the pull failing) holds all that time at any speed.
+@pytest.mark.slow
 def test_rollout_wait_fails_with_kubectl_message_and_pod_reasons(tmp_path: Path) -> None:
     proc, events, _ = _run(
-        tmp_path, WAIT, "registry.local/web:1.5.0-bad", 'confirm: {set-image: "yes"}\nfailure: {wait: abort}',
+        tmp_path, WAIT, "registry.local/web:1.5.0-bad", 'confirm: {set-image: "yes"}\nfailure: {wait: abort}', speed=120.0,
     )
     assert "Waiting for deployment \"web\" rollout to finish: 1 out of 3 new replicas have been updated..." in proc.stdout
     assert "ImagePullBackOff" in proc.stdout or "ErrImagePull" in proc.stdout

@@ -11,13 +11,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from kubectl_print_pod_cases import KUBECTL_CASES, NOW, SOURCE_CASES, TEST_PRINT_POD_WIDE, Case
 
 from console.cluster.rows import human_duration as console_human_duration
 from console.cluster.rows import pod_row
 from kubesim import tables
 from kubesim.duration import human_duration as kubesim_human_duration
 from kubesim.pod_printer import pod_status
+from tests.support.kubectl_print_pod_cases import KUBECTL_CASES, NOW, SOURCE_CASES, TEST_PRINT_POD_WIDE, Case
 
 NOW_EPOCH = NOW.timestamp()
 CASES = KUBECTL_CASES + SOURCE_CASES

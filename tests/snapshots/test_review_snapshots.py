@@ -7,7 +7,6 @@ Update only after looking at the difference: ``pytest tests/snapshots/test_revie
 from __future__ import annotations
 
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,12 +15,12 @@ from textual.widgets import Input
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
 
-from review_records import FixedClock, build_sample_store, tamper_line
-
 from console.journal.store import RecordStore
 from screens.addendum import AddendumModal
 from screens.record import RecordScreen
 from screens.records import RecordsScreen, ReviewApp
+from tests.support.review_records import FixedClock, build_sample_store, tamper_line
+from tests.support.wait import wait_on
 
 SIZE = (120, 40)
 
@@ -37,21 +36,13 @@ def app_for(root: Path) -> ReviewApp:
                      reviewer="rita")
 
 
-async def wait_for(pilot, condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    # Only a mounted screen is asked: one just pushed has no widgets until it has composed.
-    while not (pilot.app.screen.is_mounted and condition()):
-        assert time.monotonic() < deadline, "condition not met before the deadline"
-        await pilot.pause(0.02)
-
-
 def no_blink(pilot) -> None:
     for box in pilot.app.screen.query(Input):
         box.cursor_blink = False
 
 
 async def listed(pilot) -> RecordsScreen:
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, RecordsScreen) and pilot.app.screen.load is not None)
+    await wait_on(pilot, lambda: isinstance(pilot.app.screen, RecordsScreen) and pilot.app.screen.load is not None, what="the records list, loaded")
     no_blink(pilot)
     await pilot.pause()
     return pilot.app.screen
@@ -62,7 +53,7 @@ async def opened(pilot, change_id: str) -> RecordScreen:
     screen.set_filter(f"id:{change_id}")
     screen.query_one("#records-table").focus()
     await pilot.press("enter")
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, RecordScreen))
+    await wait_on(pilot, lambda: isinstance(pilot.app.screen, RecordScreen), what="the RecordScreen")
     await pilot.pause()
     return pilot.app.screen
 
@@ -112,7 +103,7 @@ def test_addendum_form(root: Path, snap_compare) -> None:
     async def run_before(pilot) -> None:
         await opened(pilot, "CHG-2026-0002")
         await pilot.press("a")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, AddendumModal))
+        await wait_on(pilot, lambda: isinstance(pilot.app.screen, AddendumModal), what="the AddendumModal")
         no_blink(pilot)
         await pilot.press(*"migration timeout raised to 10m")
         await pilot.pause()
@@ -124,9 +115,9 @@ def test_addendum_recorded(root: Path, snap_compare) -> None:
     async def run_before(pilot) -> None:
         record = await opened(pilot, "CHG-2026-0002")
         await pilot.press("a")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, AddendumModal))
+        await wait_on(pilot, lambda: isinstance(pilot.app.screen, AddendumModal), what="the AddendumModal")
         await pilot.press(*"migration timeout raised to 10m", "enter")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, RecordScreen) and record.view.summary.addenda)
+        await wait_on(pilot, lambda: isinstance(pilot.app.screen, RecordScreen) and record.view.summary.addenda, what="the record with its addendum")
         pilot.app.clear_notifications()
         await pilot.pause()
 

@@ -10,7 +10,6 @@ output never changes, cursors do not blink, and toasts are cleared before the pi
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from textual.widgets import Input
 from console.config import Policy
 from screens.app import OpsConsoleApp
 from screens.widgets.output_log import OutputLog
+from tests.support.wait import wait_on
 
 SIZE = (120, 40)
 FROZEN = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
@@ -98,16 +98,6 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> OpsConsoleApp:
                          operator="alice", clock=FrozenClock())
 
 
-async def wait(pilot: Pilot, check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    # Only a mounted screen is asked: one just pushed has no widgets until it has composed.
-    while not (value := pilot.app.screen.is_mounted and check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what} (screen {type(pilot.app.screen).__name__})")
-        await pilot.pause(0.05)
-    return value
-
-
 def next_is(pilot: Pilot, kind: str, step_id: str | None = None) -> bool:
     screen = pilot.app.screen
     session = getattr(screen, "session", None)
@@ -123,14 +113,14 @@ async def steady(pilot: Pilot) -> None:
     for box in pilot.app.screen.query(Input):
         box.cursor_blink = False
     # The output pane writes what it was fed ten times a second: wait until it has written everything.
-    await wait(pilot, lambda: not any(log._pending for log in pilot.app.screen.query(OutputLog)), "the output pane")
+    await wait_on(pilot, lambda: not any(log._pending for log in pilot.app.screen.query(OutputLog)), what="the output pane")
     await pilot.pause()
 
 
 async def to_start_form(pilot: Pilot) -> None:
-    await wait(pilot, lambda: type(pilot.app.screen).__name__ == "HomeScreen", "Home")
+    await wait_on(pilot, lambda: type(pilot.app.screen).__name__ == "HomeScreen", what="Home")
     await pilot.press("enter")  # the cursor starts on the first runbook: web-endpoint-drill
-    await wait(pilot, lambda: type(pilot.app.screen).__name__ == "StartScreen", "the start form")
+    await wait_on(pilot, lambda: type(pilot.app.screen).__name__ == "StartScreen", what="the start form")
 
 
 async def to_first_confirmation(pilot: Pilot) -> None:
@@ -140,35 +130,35 @@ async def to_first_confirmation(pilot: Pilot) -> None:
             break
         await pilot.press("tab")
     await pilot.press(*"sam", "ctrl+s")
-    await wait(pilot, lambda: next_is(pilot, "confirm", "update-config"), "update-config to ask for yes")
+    await wait_on(pilot, lambda: next_is(pilot, "confirm", "update-config"), what="update-config to ask for yes")
 
 
 async def to_typed_confirmation(pilot: Pilot) -> None:
     await to_first_confirmation(pilot)
     await pilot.press("y")
-    await wait(pilot, lambda: next_is(pilot, "confirm", "restart"), "restart to ask for its word")
+    await wait_on(pilot, lambda: next_is(pilot, "confirm", "restart"), what="restart to ask for its word")
 
 
 async def to_failure(pilot: Pilot) -> None:
     await to_typed_confirmation(pilot)
     await pilot.press(*"web", "enter")
-    await wait(pilot, lambda: next_is(pilot, "manual", "check-dashboards"), "the manual step")
+    await wait_on(pilot, lambda: next_is(pilot, "manual", "check-dashboards"), what="the manual step")
     # A toast stays drawn on the screen under a modal: clear it while the step screen is still on top.
     pilot.app.clear_notifications()
     await pilot.pause()
     await pilot.press("f", *"p99 at 900 ms", "enter")
-    await wait(pilot, lambda: type(pilot.app.screen).__name__ == "FailureScreen"
-               and pilot.app.screen.query_one("#failure-escalation").render(), "the failure modal")
+    await wait_on(pilot, lambda: type(pilot.app.screen).__name__ == "FailureScreen"
+                  and pilot.app.screen.query_one("#failure-escalation").render(), what="the failure modal")
 
 
 async def to_closeout(pilot: Pilot) -> None:
     await to_failure(pilot)
     await pilot.press("b")
-    await wait(pilot, lambda: next_is(pilot, "confirm", "undo-restart"), "the first rollback step")
+    await wait_on(pilot, lambda: next_is(pilot, "confirm", "undo-restart"), what="the first rollback step")
     await pilot.press("y")
-    await wait(pilot, lambda: next_is(pilot, "confirm", "restore-config"), "the second rollback step")
+    await wait_on(pilot, lambda: next_is(pilot, "confirm", "restore-config"), what="the second rollback step")
     await pilot.press("y")
-    await wait(pilot, lambda: type(pilot.app.screen).__name__ == "CloseoutScreen", "the close-out")
+    await wait_on(pilot, lambda: type(pilot.app.screen).__name__ == "CloseoutScreen", what="the close-out")
 
 
 def shot(steps: Callable[[Pilot], Any]) -> Callable[[Pilot], Any]:
@@ -179,7 +169,7 @@ def shot(steps: Callable[[Pilot], Any]) -> Callable[[Pilot], Any]:
 
 
 async def at_home(pilot: Pilot) -> None:
-    await wait(pilot, lambda: type(pilot.app.screen).__name__ == "HomeScreen", "Home")
+    await wait_on(pilot, lambda: type(pilot.app.screen).__name__ == "HomeScreen", what="Home")
 
 
 def test_home(snap_compare, app) -> None:

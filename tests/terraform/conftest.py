@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from tfhelpers import OFFLINE_ENV, Lines
+
+from tests.support.tfhelpers import OFFLINE_ENV, Lines
 
 
 @pytest.fixture

@@ -5,13 +5,11 @@ confirmation of the node count; the apply runs only after the right word, throug
 from __future__ import annotations
 
 import shutil
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from rich.console import Console
-from tfhelpers import OFFLINE_ENV
 
 from console.config import Policy
 from console.engine.policy import Approval
@@ -20,21 +18,14 @@ from console.journal.store import RecordStore
 from screens.app import OpsConsoleApp
 from screens.step import StepScreen
 from screens.widgets.plan_table import PlanTable
+from tests.support.tfhelpers import OFFLINE_ENV
+from tests.support.wait import wait_on
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-async def _until(pilot, check, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    # Only a mounted screen is asked: one just pushed has no widgets until it has composed.
-    while not (pilot.app.screen.is_mounted and check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 async def test_apply_shows_the_saved_plan_and_needs_the_count(tmp_path: Path, dead_kubeconfig: Path,
@@ -54,9 +45,9 @@ async def test_apply_shows_the_saved_plan_and_needs_the_count(tmp_path: Path, de
     app = OpsConsoleApp(records_dir=tmp_path / "records", runbooks_dir=tmp_path, clock=now)
     async with app.run_test(size=(120, 40)) as pilot:
         app.push_screen(StepScreen(session, clock=now, production=False))
-        await _until(pilot, lambda: session.next().kind == "manual", "the plan review step")
+        await wait_on(pilot, lambda: session.next().kind == "manual", timeout=60, what="the plan review step")
         await pilot.press("d", "enter")
-        await _until(pilot, lambda: session.next().kind == "confirm", "the apply confirmation")
+        await wait_on(pilot, lambda: session.next().kind == "confirm", timeout=60, what="the apply confirmation")
         table = app.screen.query_one("#step-plan", PlanTable)
         assert table.display
         console = Console(width=120, record=True)
@@ -64,11 +55,12 @@ async def test_apply_shows_the_saved_plan_and_needs_the_count(tmp_path: Path, de
         shown = console.export_text()
         assert "+5 to add" in shown and "-0 to destroy" in shown and "terraform_data.node[4]" in shown
         await pilot.press(*"4", "enter")
-        await pilot.pause()
-        assert [e.data["typed"] for e in session.events if e.type == "step.confirmation_refused"] == ["4"]
+        refused = await wait_on(pilot, lambda: [e.data["typed"] for e in session.events if e.type == "step.confirmation_refused"],
+                                what="the wrong count refused")
+        assert refused == ["4"]
         assert not [e for e in session.events if e.type == "step.started" and e.data["step_id"] == "apply"]
         await pilot.press("backspace", *"5", "enter")
-        await _until(pilot, lambda: session.next().kind == "close", "the apply and the verification")
+        await wait_on(pilot, lambda: session.next().kind == "close", timeout=60, what="the apply and the verification")
     finished = {e.data["step_id"]: e.data["status"] for e in session.events if e.type == "step.finished"}
     assert finished["apply"] == "passed" and finished["outputs"] == "passed"
     session.release()

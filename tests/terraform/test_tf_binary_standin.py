@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from tfhelpers import Lines
 
 from console.terraform.binary import _ArgvBuilder
 from console.terraform.drivers import (
@@ -20,6 +19,7 @@ from console.terraform.drivers import (
     TerraformWorkspaceMissing,
     choose_driver,
 )
+from tests.support.tfhelpers import Lines
 
 STANDIN = Path(__file__).parent / "standin_terraform.py"
 

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tfhelpers import Lines, copy_workdir, fresh_nodepool, real_binary
 
 from console.terraform.drivers import (
     BinaryDriver,
@@ -25,6 +24,7 @@ from console.terraform.drivers import (
 )
 from console.terraform.guard import check_guard, check_plan_usable, plan_file_fingerprint
 from console.terraform.plan import format_summary, summarise_plan
+from tests.support.tfhelpers import Lines, copy_workdir, fresh_nodepool, real_binary
 
 GUARD = {"expect": {"add": 2, "destroy": 0}, "forbid": ["destroy"]}
 DRIVERS: dict[str, Callable[..., TerraformDriver]] = {

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tfhelpers import load_plan
 
 from console.runbook.models import PlanGuard
 from console.terraform.guard import (
@@ -23,6 +22,7 @@ from console.terraform.guard import (
 )
 from console.terraform.plan import summarise_plan
 from console.terraform.planfile import plan_age_reason
+from tests.support.tfhelpers import load_plan
 
 SCALE = summarise_plan(load_plan("scale-3-to-5.json"))
 ROLLBACK = summarise_plan(load_plan("rollback-5-to-3.json"))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tfhelpers import load_plan
 
 from console.terraform.plan import PlanFormatError, ResourceRef, format_summary, summarise_plan
+from tests.support.tfhelpers import load_plan
 
 
 def _doc(*changes: tuple[str, str, list[str]], **top: object) -> dict:

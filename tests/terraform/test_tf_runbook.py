@@ -17,11 +17,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from tfhelpers import OFFLINE_ENV
 
 from console.journal.journal import read_events, verify
 from console.journal.store import RecordStore
 from console.terraform.drivers import choose_driver
+from tests.support.tfhelpers import OFFLINE_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,13 +11,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
 
-from review_records import FixedClock, build_sample_store, tamper_line
-
 from console.journal import events as ev
 from console.journal.journal import read_events, verify
 from console.journal.store import ChangeLocked, RecordStore
 from console.review.addenda import AddendumError, add_addendum
 from console.review.records import render_to_disk
+from tests.support.review_records import FixedClock, build_sample_store, tamper_line
 
 WHEN = datetime(2026, 12, 1, 9, 30, 0, tzinfo=UTC)
 

@@ -13,9 +13,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
 
-from journal_data_checks import faithful_problems
-from review_records import FixedClock, build_sample_store
-
 from console.engine.clusterwait import _fired
 from console.journal import events as ev
 from console.journal.audit import RunbookId, record_refusal
@@ -36,6 +33,8 @@ from console.journal.journal import Journal
 from console.journal.store import RecordStore
 from console.review.addenda import add_addendum
 from console.review.summary import summarise
+from tests.support.journal_data_checks import faithful_problems
+from tests.support.review_records import FixedClock, build_sample_store
 
 WHEN = datetime(2026, 12, 1, 9, 30, 0, tzinfo=UTC)
 

@@ -13,11 +13,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
 
-from review_records import T0, ChangeBuilder, build_sample_store
-
 from console.journal import events as ev
 from console.journal.store import RecordStore
 from console.review.export import ExportError, export_change, output_lines, strip_ansi
+from tests.support.review_records import T0, ChangeBuilder, build_sample_store
 
 BASE = datetime(2026, 11, 2, 22, 0, 0, tzinfo=UTC)
 

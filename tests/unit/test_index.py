@@ -12,8 +12,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
 
-from review_records import build_sample_store, tamper_line
-
 from console.journal.store import RecordStore
 from console.review.addenda import add_addendum
 from console.review.index import (
@@ -25,6 +23,7 @@ from console.review.index import (
     parse_query,
     sort_entries,
 )
+from tests.support.review_records import build_sample_store, tamper_line
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Helpers shared by the Terraform tests (a plain module: test files import it by name)."""
+"""Helpers shared by the Terraform tests (the recorded plans and the nodepool module under tests/terraform/fixtures)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "terraform" / "fixtures"
 NODEPOOL = FIXTURES / "nodepool"
 PLANS = FIXTURES / "plans"
 # Port 9 (discard) is closed on these machines: a proxied connection is refused at once.
