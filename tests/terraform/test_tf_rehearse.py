@@ -12,10 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tfhelpers import OFFLINE_ENV
-
 from console.journal.journal import read_events, verify
 from console.journal.store import RecordStore
+from tests.support.tfhelpers import OFFLINE_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 
