@@ -230,6 +230,11 @@ def cmd_records_verify(args: argparse.Namespace) -> int:
         if change.report.ok:
             extra = f"; {'; '.join(change.report.warnings)}" if change.report.warnings else ""
             _out(f"{ref.change_id}: ok ({change.report.events} events, head {change.report.head}){extra}")
+            if args.head and change.report.after_head:
+                _out(f"  the kept head {args.head.strip()} is followed by {len(change.report.after_head)} event(s) "
+                     "that may follow it:")
+                for line, event_type in change.report.after_head:
+                    _out(f"    journal.jsonl line {line}: {event_type}")
         else:
             broken += 1
             _out(describe_problem(change))
@@ -528,7 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     rs.set_defaults(func=cmd_records_show)
     rv = rsub.add_parser("verify", help="check hash chains and output files (all changes and refused-start logs when no ID is given)")
     rv.add_argument("change_ids", nargs="*", metavar="ID")
-    rv.add_argument("--head", metavar="HASH", help="the chain must end at this hash, kept elsewhere at close-out")
+    rv.add_argument("--head", metavar="HASH", help="the hash kept elsewhere at close-out: the chain must pass through it, and only addenda and signatures may follow it")
     rv.set_defaults(func=cmd_records_verify)
     rr = rsub.add_parser("render", help="regenerate record.md from the journal")
     rr.add_argument("change_id", metavar="ID")
