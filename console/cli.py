@@ -280,6 +280,27 @@ def _parse_approvals(items: Sequence[str]) -> list[Approval]:
     return out
 
 
+def _given_params(items: Sequence[str], *, approvals: Sequence[str] = ()) -> dict[str, str]:
+    """The ``--param`` values; every malformed ``--param`` and ``--approval`` is said at once, as a usage error."""
+    from console.runbook.params import ParamError, parse_assignments
+
+    problems: list[str] = []
+    given: dict[str, str] = {}
+    for item in items:
+        try:
+            given.update(parse_assignments([item]))
+        except ParamError as exc:
+            problems.append(str(exc))
+    for item in approvals:
+        try:
+            _parse_approvals([item])
+        except CliError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise CliError("\n".join(problems), EXIT_USAGE)
+    return given
+
+
 def _current_context(kubeconfig: str | None) -> str:
     from console.engine.kubecontext import kubeconfig_paths, load_merged
 
@@ -326,14 +347,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from console.engine.session import ChangeSession, StartRequest
     from console.journal.store import RecordStore
     from console.review.records import resolve_records_dir
-    from console.runbook.params import ParamError, parse_assignments
 
+    given = _given_params(args.param, approvals=args.approval)
     policy = _policy(args)
     args.runbook = str(_resolve_runbook(args.runbook, getattr(args, "runbooks_dir", "runbooks")))
-    try:
-        given = parse_assignments(args.param)
-    except ParamError as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
     if not args.plain:
         if args.answers:
             raise CliError("--answers drives a change unattended: use it with --plain", EXIT_USAGE)
@@ -405,8 +422,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from console.engine.session import ChangeSession
     from console.journal.store import RecordStore
     from console.review.records import resolve_records_dir
-    from console.runbook.params import parse_assignments
 
+    given = _given_params(args.param)
     policy = _policy(args)
     if not args.plain:
         if args.answers:
@@ -426,7 +443,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
             raise CliError(f"--answers runs a change unattended, which policy allows only on rehearsal environments, not {environment}")
     session = ChangeSession.resume(
         args.change_id, store=store, policy=policy, operator=args.operator or str(data.get("operator") or "") or _user(),
-        params=parse_assignments(args.param), kubeconfig=args.kubeconfig, recover_torn_tail=args.recover_torn_tail,
+        params=given, kubeconfig=args.kubeconfig, recover_torn_tail=args.recover_torn_tail,
     )
     return _drive(LineDriver(session, answers=answers), session)
 
