@@ -1,7 +1,8 @@
 """The ``opsconsole`` command: argument parsing, one-sentence errors, and a lazy start of the Textual app.
 
-Exit codes: 0 success, 1 a problem found or an operation refused, 2 a usage error. Nothing here prints a
-traceback for a problem the operator can fix; a bug still does, so it gets reported rather than hidden.
+Exit codes (the README's table): 0 success; 1 failed, rolled back, aborted or refused (a change stopped and left
+open too); 2 a usage error. Nothing here prints a traceback for a problem the operator can fix; a bug still does,
+so it gets reported rather than hidden.
 
 Every handler imports what it uses inside itself, for start-up cost, not to break a cycle: building the parser
 loads neither pydantic, the engine nor Textual, so ``--help``, ``records`` and the other quick commands pay only
@@ -411,7 +412,7 @@ def _drive(driver: LineDriver, session: ChangeSession) -> int:
     except (EOFError, KeyboardInterrupt):
         sys.stdout.write(f"\nstopped; the change stays open: opsconsole resume {session.change_id}\n")
         session.release()
-        return 3
+        return EXIT_FAIL  # the change is not done
     except BaseException:
         session.release()
         raise
@@ -628,8 +629,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except KeyboardInterrupt:
-        _err("interrupted")
-        return 130
+        _err("opsconsole: interrupted")
+        return EXIT_FAIL
     except Exception as exc:  # every fixable error becomes one sentence; a bug keeps its traceback
         message = _friendly(exc)
         if message is None:

@@ -296,7 +296,7 @@ class LineDriver:
     def _stop(self) -> int:
         self.say(f"stopped; the change stays open: opsconsole resume {self.s.change_id}")
         self.s.release()
-        return 3
+        return 1  # not done: the exit-code table's 1, like a failed or aborted change
 
 
 def _line_within(inp: TextIO, seconds: float) -> bool:
