@@ -207,7 +207,7 @@ def cmd_records_show(args: argparse.Namespace) -> int:
     journal = store.journal_path(ref)
     report = verify(journal)
     text = render_record(read_events(journal).events, head=report.head,
-                         integrity="verified" if report.ok else f"BROKEN: {report.first}")
+                         integrity="verified" if report.ok else f"BROKEN: {report.first}", change_id=ref.change_id)
     _out(text)
     return EXIT_OK if report.ok else EXIT_FAIL
 

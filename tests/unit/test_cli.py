@@ -322,6 +322,18 @@ def test_records_verify_names_the_first_bad_line_after_a_byte_flip(store: Record
     assert "- Verification when rendered: BROKEN: line 2: hash does not match its content" in result.stdout
 
 
+def test_records_show_of_a_tampered_journal_says_broken_first(store: RecordStore) -> None:
+    path = journal_of(store, "CHG-2026-0001")
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[0] = lines[0].replace(b'"alice"', b'"mallory"')  # the change.created line: nothing reads before it
+    path.write_bytes(b"".join(lines))
+    result = opsconsole("records", "show", "CHG-2026-0001", records=store.root)
+    assert result.returncode == 1
+    first = result.stdout.splitlines()[0]
+    assert first == "# BROKEN: CHG-2026-0001: line 1: hash does not match its content", result.stdout[:300]
+    assert "# : " not in result.stdout
+
+
 def test_records_verify_catches_a_changed_output_file(store: RecordStore) -> None:
     ref = store.find("CHG-2026-0002")
     [cast] = (ref.path / "outputs").iterdir()
