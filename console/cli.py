@@ -409,8 +409,9 @@ def _refused(store: RecordStore, policy: Policy, request: StartRequest, reason: 
 def _drive(driver: LineDriver, session: ChangeSession) -> int:
     try:
         return driver.drive()
-    except (EOFError, KeyboardInterrupt):
-        sys.stdout.write(f"\nstopped; the change stays open: opsconsole resume {session.change_id}\n")
+    except (EOFError, KeyboardInterrupt) as exc:
+        why = "no input left" if isinstance(exc, EOFError) else "interrupted"
+        sys.stdout.write(f"\n{why}: the change stays open; carry on with: opsconsole resume {session.change_id}\n")
         session.release()
         return EXIT_FAIL  # the change is not done
     except BaseException:
@@ -551,7 +552,8 @@ def build_parser() -> argparse.ArgumentParser:
     rs.set_defaults(func=cmd_records_show)
     rv = rsub.add_parser("verify", help="check hash chains and output files (all changes and refused-start logs when no ID is given)")
     rv.add_argument("change_ids", nargs="*", metavar="ID")
-    rv.add_argument("--head", metavar="HASH", help="the hash kept elsewhere at close-out: the chain must pass through it, and only addenda and signatures may follow it")
+    rv.add_argument("--head", metavar="HASH", help="the hash kept elsewhere at close-out: the chain must pass through "
+                    "it, and only addenda and signatures may follow it")
     rv.set_defaults(func=cmd_records_verify)
     rr = rsub.add_parser("render", help="regenerate record.md from the journal")
     rr.add_argument("change_id", metavar="ID")

@@ -422,9 +422,9 @@ def verify(path: Path, *, head: str | None = None) -> VerifyReport:
     actual = result.parsed[-1][1].hash if result.parsed else GENESIS
     after: list[tuple[int, str]] = []
     if head is not None:
-        problem, after = check_head(result.parsed, head)
-        if problem is not None:
-            problems.append(problem)
+        head_problem, after = check_head(result.parsed, head)
+        if head_problem is not None:
+            problems.append(head_problem)
     return VerifyReport(not problems, len(result.parsed), actual, problems, result.warnings, after)
 
 

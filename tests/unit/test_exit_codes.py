@@ -135,7 +135,7 @@ def test_every_command_follows_the_exit_code_table(world: World, command: str, a
 
 def test_a_plain_run_stopped_with_no_input_left_exits_1_with_the_change_open(world: World) -> None:
     assert world.stopped.returncode == FAIL, world.stopped.stdout + world.stopped.stderr
-    assert f"the change stays open: opsconsole resume {world.open_change}" in world.stopped.stdout
+    assert f"no input left: the change stays open; carry on with: opsconsole resume {world.open_change}" in world.stopped.stdout
 
 
 @pytest.mark.serial  # listens on a port of its own, picked free just before
