@@ -74,4 +74,4 @@ def test_every_command_in_the_walkthrough_parses() -> None:
             pytest.fail(f"README command does not parse: {command}")
     makefile = (REPO / "Makefile").read_text()
     for target in re.findall(r"`make (\w+)`", section):
-        assert re.search(rf"^{target}:", makefile, re.M), target
+        assert re.search(rf"^{target}:", makefile, re.MULTILINE), target
