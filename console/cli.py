@@ -1,7 +1,8 @@
 """The ``opsconsole`` command: argument parsing, one-sentence errors, and a lazy start of the Textual app.
 
-Exit codes: 0 success, 1 a problem found or an operation refused, 2 a usage error. Nothing here prints a
-traceback for a problem the operator can fix; a bug still does, so it gets reported rather than hidden.
+Exit codes (the README's table): 0 success; 1 failed, rolled back, aborted or refused (a change stopped and left
+open too); 2 a usage error. Nothing here prints a traceback for a problem the operator can fix; a bug still does,
+so it gets reported rather than hidden.
 
 Every handler imports what it uses inside itself, for start-up cost, not to break a cycle: building the parser
 loads neither pydantic, the engine nor Textual, so ``--help``, ``records`` and the other quick commands pay only
@@ -238,7 +239,7 @@ def cmd_records_show(args: argparse.Namespace) -> int:
     journal = store.journal_path(ref)
     report = verify(journal)
     text = render_record(read_events(journal).events, head=report.head,
-                         integrity="verified" if report.ok else f"BROKEN: {report.first}")
+                         integrity="verified" if report.ok else f"BROKEN: {report.first}", change_id=ref.change_id)
     _out(text)
     return EXIT_OK if report.ok else EXIT_FAIL
 
@@ -262,6 +263,11 @@ def cmd_records_verify(args: argparse.Namespace) -> int:
         if change.report.ok:
             extra = f"; {'; '.join(change.report.warnings)}" if change.report.warnings else ""
             _out(f"{ref.change_id}: ok ({change.report.events} events, head {change.report.head}){extra}")
+            if args.head and change.report.after_head:
+                _out(f"  the kept head {args.head.strip()} is followed by {len(change.report.after_head)} event(s) "
+                     "that may follow it:")
+                for line, event_type in change.report.after_head:
+                    _out(f"    journal.jsonl line {line}: {event_type}")
         else:
             broken += 1
             _out(describe_problem(change))
@@ -305,6 +311,27 @@ def _parse_approvals(items: Sequence[str]) -> list[Approval]:
             raise CliError(f"--approval {item!r} is not of the form NAME:ROLE[:REFERENCE]", EXIT_USAGE)
         out.append(Approval(parts[0].strip(), parts[1].strip(), parts[2].strip() if len(parts) > 2 else ""))
     return out
+
+
+def _given_params(items: Sequence[str], *, approvals: Sequence[str] = ()) -> dict[str, str]:
+    """The ``--param`` values; every malformed ``--param`` and ``--approval`` is said at once, as a usage error."""
+    from console.runbook.params import ParamError, parse_assignments
+
+    problems: list[str] = []
+    given: dict[str, str] = {}
+    for item in items:
+        try:
+            given.update(parse_assignments([item]))
+        except ParamError as exc:
+            problems.append(str(exc))
+    for item in approvals:
+        try:
+            _parse_approvals([item])
+        except CliError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise CliError("\n".join(problems), EXIT_USAGE)
+    return given
 
 
 def _current_context(kubeconfig: str | None) -> str:
@@ -353,14 +380,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from console.engine.session import ChangeSession, StartRequest
     from console.journal.store import RecordStore
     from console.review.records import resolve_records_dir
-    from console.runbook.params import ParamError, parse_assignments
 
+    given = _given_params(args.param, approvals=args.approval)
     policy = _policy(args)
     args.runbook = str(_resolve_runbook(args.runbook, getattr(args, "runbooks_dir", "runbooks")))
-    try:
-        given = parse_assignments(args.param)
-    except ParamError as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
     if not args.plain:
         if args.answers:
             raise CliError("--answers drives a change unattended: use it with --plain", EXIT_USAGE)
@@ -422,10 +445,11 @@ def _refused(store: RecordStore, policy: Policy, request: StartRequest, reason: 
 def _drive(driver: LineDriver, session: ChangeSession) -> int:
     try:
         return driver.drive()
-    except (EOFError, KeyboardInterrupt):
-        sys.stdout.write(f"\nstopped; the change stays open: opsconsole resume {session.change_id}\n")
+    except (EOFError, KeyboardInterrupt) as exc:
+        why = "no input left" if isinstance(exc, EOFError) else "interrupted"
+        sys.stdout.write(f"\n{why}: the change stays open; carry on with: opsconsole resume {session.change_id}\n")
         session.release()
-        return 3
+        return EXIT_FAIL  # the change is not done
     except BaseException:
         session.release()
         raise
@@ -477,8 +501,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from console.engine.session import ChangeSession
     from console.journal.store import RecordStore
     from console.review.records import resolve_records_dir
-    from console.runbook.params import parse_assignments
 
+    given = _given_params(args.param)
     policy = _policy(args)
     if not args.plain:
         if args.answers:
@@ -498,7 +522,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
             raise CliError(f"--answers runs a change unattended, which policy allows only on rehearsal environments, not {environment}")
     session = ChangeSession.resume(
         args.change_id, store=store, policy=policy, operator=args.operator or str(data.get("operator") or "") or _user(),
-        params=parse_assignments(args.param), kubeconfig=args.kubeconfig, recover_torn_tail=args.recover_torn_tail,
+        params=given, kubeconfig=args.kubeconfig, recover_torn_tail=args.recover_torn_tail,
     )
     return _drive(LineDriver(session, answers=answers), session)
 
@@ -605,7 +629,8 @@ def build_parser() -> argparse.ArgumentParser:
     rs.set_defaults(func=cmd_records_show)
     rv = rsub.add_parser("verify", help="check hash chains and output files (all changes and refused-start logs when no ID is given)")
     rv.add_argument("change_ids", nargs="*", metavar="ID")
-    rv.add_argument("--head", metavar="HASH", help="the chain must end at this hash, kept elsewhere at close-out")
+    rv.add_argument("--head", metavar="HASH", help="the hash kept elsewhere at close-out: the chain must pass through "
+                    "it, and only addenda and signatures may follow it")
     rv.set_defaults(func=cmd_records_verify)
     rr = rsub.add_parser("render", help="regenerate record.md from the journal")
     rr.add_argument("change_id", metavar="ID")
@@ -698,8 +723,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except KeyboardInterrupt:
-        _err("interrupted")
-        return 130
+        _err("opsconsole: interrupted")
+        return EXIT_FAIL
     except Exception as exc:  # every fixable error becomes one sentence; a bug keeps its traceback
         message = _friendly(exc)
         if message is None:

@@ -205,12 +205,17 @@ class OpsConsoleApp(OrderedKeysApp):
         namespace = session.values.get("namespace") or session.kube.namespace
 
         def factory():
-            from console.cluster.kube import KubeAccess
+            from console.cluster.kube import KubeAccess, KubeError
             from console.cluster.source import kube_watch_source
             from screens.widgets.cluster_view import ClusterView
 
-            return ClusterView(source=kube_watch_source(KubeAccess(path)), context=session.context, namespace=namespace,
-                               clock=self.clock)
+            kube = KubeAccess(path)
+            try:
+                server = str(kube.context(session.context).server)  # named if it cannot be reached
+            except KubeError:
+                server = ""
+            return ClusterView(source=kube_watch_source(kube), context=session.context, namespace=namespace,
+                               clock=self.clock, server=server)
 
         return factory
 

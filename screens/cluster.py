@@ -53,7 +53,7 @@ class ClusterScreen(Screen):
         self.namespace = namespace
         self.clock = clock
         self.view = ClusterView(source=source or kube_watch_source(kube), context=self.context, namespace=namespace,
-                                clock=clock, handle=handle, id="cluster-view")
+                                clock=clock, handle=handle, server=self._server(self.context), id="cluster-view")
 
     def compose(self) -> ComposeResult:
         yield ClusterHeader(id="cluster-header")
@@ -68,12 +68,15 @@ class ClusterScreen(Screen):
         env = self.policy.environment_of(context)
         return env, bool(env and self.policy.environments[env].production)
 
+    def _server(self, context: str) -> str:
+        try:
+            return str(self.kube.context(context).server)
+        except KubeError:  # a header without the URL is better than no dashboard
+            return ""
+
     def _show_header(self) -> None:
         env, production = self.environment(self.context)
-        try:
-            server = self.kube.context(self.context).server
-        except KubeError:  # a header without the URL is better than no dashboard
-            server = ""
+        server = self._server(self.context)
         self.set_class(production, "-production")
         self.query_one(ClusterHeader).show(context=self.context, namespace=self.namespace, environment=env,
                                            production=production, server=server, hint="c context · n namespace · ? keys")
@@ -82,6 +85,7 @@ class ClusterScreen(Screen):
         """Show another context/namespace (the header changes first: never act on the wrong cluster)."""
         self.context, self.namespace = context, namespace
         self._show_header()
+        self.view.server = self._server(context)
         self.view.switch(context, namespace)
 
     def action_pick_context(self) -> None:

@@ -532,7 +532,7 @@ def event_row(obj: Mapping[str, Any], now: datetime) -> EventRow:
         count = 1  # singleton events carry no count in the new API
     involved = obj.get("involvedObject") or obj.get("regarding") or {}
     kind, iname = involved.get("kind", "") or "", involved.get("name", "") or ""
-    target = f"{kind}/{iname}" if iname else kind
+    target = f"{kind.lower()}/{iname}"  # as kubectl get events writes it: pod/web-1, node/node-2
     source = obj.get("source") or {}
     src = (source.get("component") or obj.get("reportingController") or obj.get("reportingComponent")
            or "")

@@ -34,6 +34,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from console.cluster.reachability import connection_reason
 from console.cluster.watch_changes import ERROR, FORBIDDEN, LIVE, RECONNECTING, STOPPED, SYNCING, Change, WatchStatus, object_key
 from console.cluster.watch_stream import KindSpec, RawWatch, WatchExpired, cut_response, list_objects
 
@@ -56,12 +57,10 @@ def backoff_delay(failures: int, base: float, cap: float, rnd: random.Random) ->
 
 
 def _describe(exc: BaseException) -> str:
-    """One line for the status bar: the innermost reason of a urllib3 error, or the API's message."""
+    """A few words for the status line: the API's status, or why the connection failed (no exception text)."""
     if isinstance(exc, ApiException):
         return f"{exc.status} {exc.reason}".strip()
-    reason = getattr(exc, "reason", None)
-    text = str(reason or exc) or type(exc).__name__
-    return text.splitlines()[0][:200]
+    return connection_reason(exc)
 
 
 class KindLoop:

@@ -290,7 +290,7 @@ class LineDriver:
             signoff = raw.get("signoff") or {}
             name, role = str(signoff.get("name", self.s.operator)), str(signoff.get("role", "operator"))
         else:
-            outcome = self.ask(f"   outcome [{nxt.suggested}]: ").strip() or nxt.suggested
+            outcome = self._ask_outcome(str(nxt.suggested))
             followups = [f for f in self.ask("   follow-ups (separate with ;): ").split(";") if f.strip()]
             name = self.ask(f"   signed off by [{self.s.operator}]: ").strip() or self.s.operator
             role = self.ask("   role [operator]: ").strip() or "operator"
@@ -302,13 +302,23 @@ class LineDriver:
             self.say(f"   team store: {self.s.shared}")
         return 0 if outcome == "success" else 1
 
+    def _ask_outcome(self, suggested: str) -> str:
+        """The outcome typed at close-out (Enter takes the suggested one); anything else is asked again."""
+        from console.journal.events import OUTCOMES
+
+        while True:
+            outcome = self.ask(f"   outcome [{suggested}]: ").strip() or suggested
+            if outcome in OUTCOMES:
+                return outcome
+            self.say(f"   {outcome!r} is not an outcome: {', '.join(OUTCOMES[:-1])} or {OUTCOMES[-1]}")
+
     def _on_done(self, nxt: Next) -> int | None:
         return 0 if nxt.suggested == "success" else 1
 
     def _stop(self) -> int:
         self.say(f"stopped; the change stays open: opsconsole resume {self.s.change_id}")
         self.s.release()
-        return 3
+        return 1  # not done: the exit-code table's 1, like a failed or aborted change
 
 
 def _line_within(inp: TextIO, seconds: float) -> bool:

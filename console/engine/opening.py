@@ -288,9 +288,11 @@ def _admit(
     fresh = given is not None and given.path == Path(request.runbook_path) and _file_sha256(given.path) == given.sha256
     loaded = given if given is not None and fresh else load_runbook(request.runbook_path)
     seen.append(loaded)
+    # Every problem of a start is said at once (one a line), as lint does: an operator fixes them in one go.
+    problems: list[str] = []
     findings = lint(loaded)
     if findings:
-        raise SessionError(f"{request.runbook_path}: the runbook breaks authoring rules ({findings[0]}); run opsconsole lint")
+        problems.append(f"{request.runbook_path}: the runbook breaks authoring rules ({findings[0]}); run opsconsole lint")
     # Resume runs the record's (redacted) copy of the runbook: command text redaction would change cannot be run.
     literals = literal_secrets(loaded, Redactor((), policy.redaction.patterns))
     if literals:
@@ -301,33 +303,42 @@ def _admit(
     blocking = [v for v in verdicts if not v.ok and not (v.overridable and emergency)]
     if blocking:
         hint = " (mark the change as an emergency to override)" if all(v.overridable for v in blocking) else ""
-        raise PolicyRefused(f"{blocking[0].name}: {blocking[0].message}{hint}", verdicts)
-    if emergency and not (request.emergency_approver or "").strip():
-        raise PolicyRefused("an emergency change needs the name of who approved the break-glass", verdicts)
+        problems.extend(f"{v.name}: {v.message}{hint}" for v in blocking)
+    refused_by_policy = bool(blocking)  # an emergency without its approver is refused there, by its verdict
     params, namespace_given = _split_namespace(loaded.runbook, request.params)
+    base_values: dict[str, str] | None = None
     try:
         base_values = resolve(loaded.runbook, params)
     except ParamError as exc:
-        raise SessionError(str(exc)) from None
+        # resolve joins its problems with "; ": one a line here, like the rest
+        problems.extend(re.split(r"; (?=(?:unknown )?parameter )", str(exc)))
     for name, p in loaded.runbook.params.items():
-        if p.secret and name in base_values and len(base_values[name]) < 4:
-            raise SessionError(f"parameter {name}: a secret shorter than 4 characters cannot be redacted reliably")
+        if base_values is not None and p.secret and name in base_values and len(base_values[name]) < 4:
+            problems.append(f"parameter {name}: a secret shorter than 4 characters cannot be redacted reliably")
+    kube: PinnedKubeconfig | None = None
     try:
         kube = PinnedKubeconfig(request.context, explicit=request.kubeconfig)
     except KubeconfigError as exc:
-        raise SessionError(str(exc)) from None
-
-    try:
-        base_values["namespace"] = _namespace(base_values.get("namespace") or namespace_given or kube.namespace)
-        identity = identify(loaded.runbook, {**base_values, "context": request.context, "environment": request.environment})
-    except (ParamError, SessionError) as exc:
-        kube.close()
-        raise SessionError(str(exc)) from None
-    # The evidence gates need the resolved version, known only now.
-    gates = evidence_gates(policy, request.environment, loaded.runbook.metadata.risk, loaded.sha256, identity.to_version, store)
-    verdicts = [*verdicts, *gates]
-    blocking = [v for v in gates if not v.ok and not (v.overridable and emergency)]
-    if blocking:
-        kube.close()
-        raise PolicyRefused(f"{blocking[0].name}: {blocking[0].message} (mark the change as an emergency to override)", verdicts)
+        problems.append(str(exc))
+    identity: ChangeIdentity | None = None
+    if kube is not None and base_values is not None:
+        try:
+            base_values["namespace"] = _namespace(base_values.get("namespace") or namespace_given or kube.namespace)
+            identity = identify(loaded.runbook, {**base_values, "context": request.context, "environment": request.environment})
+        except (ParamError, SessionError) as exc:
+            problems.append(str(exc))
+    if identity is not None:
+        # The evidence gates need the resolved version, known only now.
+        gates = evidence_gates(policy, request.environment, loaded.runbook.metadata.risk, loaded.sha256, identity.to_version, store)
+        verdicts = [*verdicts, *gates]
+        for v in gates:
+            if not v.ok and not (v.overridable and emergency):
+                problems.append(f"{v.name}: {v.message} (mark the change as an emergency to override)")
+                refused_by_policy = True
+    if problems:
+        if kube is not None:
+            kube.close()
+        message = "\n".join(problems)
+        raise PolicyRefused(message, verdicts) if refused_by_policy else SessionError(message)
+    assert kube is not None and base_values is not None and identity is not None  # each missing one is a problem, above
     return loaded, verdicts, base_values, kube, identity, emergency

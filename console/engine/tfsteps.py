@@ -20,15 +20,34 @@ from console.terraform.base import TerraformDriver
 from console.terraform.drivers import TerraformError, choose_driver
 from console.terraform.guard import check_guard, check_plan_usable
 from console.terraform.plan import format_summary, summarise_plan
+from console.terraform.ui_lines import human_lines, ui_message
 
 
 class _Stream(StepOutput):
-    """Terraform's lines as step output; a cancel stops Terraform at its next line (the drivers pass it SIGINT)."""
+    """Terraform's lines as step output; a cancel stops Terraform at its next line (the drivers pass it SIGINT).
+
+    The operator (screen, line mode, the step's asciicast) sees Terraform's human lines; the ``-json`` messages
+    themselves are kept, redacted, in ``raw``, which becomes an artifact of the step.
+    """
+
+    def __init__(self, ctx: StepContext, command: str) -> None:
+        super().__init__(ctx, command)
+        self.raw: list[str] = []
 
     def __call__(self, text: str, *, stream: str = "stdout") -> None:
         if self.ctx.cancel.is_set():
             raise KeyboardInterrupt("cancelled by the operator")
-        super().__call__(text, stream=stream)
+        if ui_message(text) is not None:
+            self.raw.append(self.ctx.redactor.redact(text.strip()))
+        for line in human_lines(text):
+            super().__call__(line, stream=stream)
+
+    def keep_raw(self, artifacts: list[dict[str, Any]]) -> None:
+        """The ``-json`` stream as an artifact of the step (hashed into the record like the others)."""
+        if self.raw:
+            data = ("\n".join(self.raw) + "\n").encode()
+            artifacts.append(_save(self.ctx, f"{self.ctx.step.id}.terraform.jsonl", data, "terraform-json",
+                                   f"Terraform's -json UI stream of {self.ctx.step.id}"))
 
 
 # (passed, reason, exit code) of one Terraform action.
@@ -62,6 +81,7 @@ def run_terraform(ctx: StepContext) -> StepOutcome:
     except TerraformError as exc:
         passed, reason = False, str(exc)
         stream(f"error: {exc}")
+    stream.keep_raw(artifacts)
     return stream.outcome(passed, reason, code, artifacts=artifacts)
 
 

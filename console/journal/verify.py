@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,8 @@ class VerifyReport:
     head: str
     problems: list[Problem]
     warnings: list[str]
+    # With a kept head: the events after it (line, type), each an addendum or a signature, which may follow it.
+    after_head: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def first(self) -> Problem | None:
@@ -417,7 +419,34 @@ def verify(path: Path, *, head: str | None = None) -> VerifyReport:
             if reason is not None:
                 problems.append(Problem(line_no, reason, "file"))
     problems.sort(key=lambda p: p.line)  # stable: a line's own problem stays before its file's
-    last_line, actual = (result.parsed[-1][0], result.parsed[-1][1].hash) if result.parsed else (0, GENESIS)
-    if head is not None and head.strip().lower() != actual:
-        problems.append(Problem(last_line, f"chain ends at {actual}, expected {head.strip()}", "chain"))
-    return VerifyReport(not problems, len(result.parsed), actual, problems, result.warnings)
+    actual = result.parsed[-1][1].hash if result.parsed else GENESIS
+    after: list[tuple[int, str]] = []
+    if head is not None:
+        head_problem, after = check_head(result.parsed, head)
+        if head_problem is not None:
+            problems.append(head_problem)
+    return VerifyReport(not problems, len(result.parsed), actual, problems, result.warnings, after)
+
+
+def may_follow_head(event_type: str) -> bool:
+    """Whether an event may come after the head kept at close-out: an addendum or a signature, nothing else."""
+    return event_type.startswith(("addendum", "signature"))
+
+
+def check_head(parsed: list[tuple[int, Event]], head: str) -> tuple[Problem | None, list[tuple[int, str]]]:
+    """Whether the chain went through ``head`` and only addenda and signatures follow it.
+
+    Returns the problem (None when the head holds) and the events after the head as (line, type).
+    """
+    wanted = head.strip().lower()
+    last_line, actual = (parsed[-1][0], parsed[-1][1].hash) if parsed else (0, GENESIS)
+    at = next((i for i, (_no, event) in enumerate(parsed) if event.hash == wanted), None)
+    if at is None:
+        return Problem(last_line, f"chain ends at {actual}, expected {head.strip()}", "chain"), []
+    after = [(no, event.type) for no, event in parsed[at + 1 :]]
+    for no, event_type in after:
+        if not may_follow_head(event_type):
+            kept_line = parsed[at][0]
+            return Problem(no, f"a {event_type} event after the kept head (line {kept_line}): only addenda and "
+                               "signatures may follow it", "chain"), after
+    return None, after

@@ -61,7 +61,7 @@ def render_to_disk(store: RecordStore, ref: ChangeRef) -> Path:
     result = read_events(journal)
     report = verify(journal)
     integrity = "verified" if report.ok else f"BROKEN: {report.first}"
-    text = render_record(result.events, head=report.head, integrity=integrity)
+    text = render_record(result.events, head=report.head, integrity=integrity, change_id=ref.change_id)
     target = store.record_path(ref)
     fd, tmp = tempfile.mkstemp(prefix=".record.", suffix=".md.tmp", dir=target.parent)
     try:

@@ -72,15 +72,33 @@ def _runs_table(runs: list[StepRun], *, artifacts: dict[str, list[dict[str, Any]
     return out
 
 
-def render_record(events: Iterable[EventLike], *, head: str, integrity: str = "verified") -> str:
-    """The whole record.md for a change; ``head`` is the chain hash it was rendered from."""
+def _heading(s: ChangeSummary, integrity: str, change_id: str | None) -> list[str]:
+    """The record's first lines: a broken record says so before anything else, with what is wrong and where."""
+    title = f"# {s.change_id}: {s.title}"
+    if not integrity.startswith("BROKEN"):
+        return [title, ""]
+    what = integrity.removeprefix("BROKEN").lstrip(": ") or "the journal does not verify"
+    named = s.change_id or change_id or "change"
+    out = [f"# BROKEN: {named}: {what}", "",
+           "_The journal does not verify: what follows is what can be read of it before its first bad line._", ""]
+    if s.change_id and s.title:
+        out[-1:] = ["", f"**{s.change_id}: {s.title}**", ""]
+    return out
+
+
+def render_record(events: Iterable[EventLike], *, head: str, integrity: str = "verified",
+                  change_id: str | None = None) -> str:
+    """The whole record.md for a change; ``head`` is the chain hash it was rendered from.
+
+    ``change_id`` names the change when its journal is too damaged to say (its first line unreadable).
+    """
     s: ChangeSummary = summarise(events)
     artifacts: dict[str, list[dict[str, Any]]] = {}
     for art in s.artifacts:
         if art.get("file") and art.get("section") != EVIDENCE_SECTION:  # evidence has a section of its own
             artifacts.setdefault(art.get("step_id", ""), []).append(art)
 
-    lines = [f"# {s.change_id}: {s.title}", ""]
+    lines = _heading(s, integrity, change_id)
     lines += ["| Field | Value |", "|-------|-------|"]
     approvers = ", ".join(f"{a.get('name')} ({a.get('role')})" for a in s.approvals) or "none recorded"
     signoff = s.signoff.get("name") and f"{s.signoff.get('name')} ({s.signoff.get('role', '')})"

@@ -20,11 +20,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from console.cluster.pod_counts import PodCounter
+from console.cluster.reachability import unreachable_sentence
 from console.cluster.source import WatchHandle, WatchSource
-from console.cluster.watch_changes import Change
+from console.cluster.watch_changes import LIVE, RECONNECTING, Change, WatchStatus
 from screens.widgets.events_panel import EventsPanel
 from screens.widgets.nodes_panel import NodesPanel
 from screens.widgets.object_detail import ObjectDetailScreen
@@ -58,9 +60,11 @@ class ClusterView(Vertical):
 
     def __init__(self, *, source: WatchSource, context: str, namespace: str | None,
                  clock: Callable[[], datetime] = _utc_now, tick_s: float = TICK_S, handle: WatchHandle | None = None,
-                 id: str | None = None, classes: str | None = None) -> None:
+                 server: str = "", id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.source = source
+        self.server = server  # the context's API server, named when it cannot be reached
+        self.reach = Static("", id="cluster-reach")
         self._initial = handle  # a watch started before the UI (the CLI does, so the list overlaps start-up)
         self.context = context
         self.namespace = namespace
@@ -74,6 +78,7 @@ class ClusterView(Vertical):
         self.pods = PodsPanel(clock=clock, id="pods")
         self.nodes = NodesPanel(clock=clock, id="nodes")
         self.events = EventsPanel(clock=clock, id="events")
+        self._reach_text = ""
         self._by_kind: dict[str, ResourcePanel] = {}
         for panel in self.panels:
             for kind in panel.KINDS:
@@ -84,6 +89,7 @@ class ClusterView(Vertical):
         return (self.rollouts, self.pods, self.nodes, self.events)
 
     def compose(self) -> ComposeResult:
+        yield self.reach
         yield self.rollouts
         yield self.pods
         with Horizontal(id="cluster-bottom"):
@@ -91,6 +97,7 @@ class ClusterView(Vertical):
             yield self.events
 
     def on_mount(self) -> None:
+        self.reach.display = False
         self.set_interval(self.tick_s, self.tick)
         if self._initial is not None:
             self.handle, self._initial = self._initial, None
@@ -170,6 +177,20 @@ class ClusterView(Vertical):
         statuses = handle.watch.statuses()
         for panel in self.panels:
             panel.set_statuses(statuses)
+        self._show_reach(list(statuses.values()))
+
+    def _show_reach(self, statuses: Sequence[WatchStatus]) -> None:
+        """While no kind is live and the server is not answering, one sentence says which server, why, and since when."""
+        failing = [s for s in statuses if s.state == RECONNECTING and s.message]
+        sentence = ""
+        if failing and not any(s.state == LIVE for s in statuses):
+            since = min(s.since for s in failing)
+            sentence = unreachable_sentence(server=self.server, context=self.context, reason=failing[0].message,
+                                            seconds=self.clock().timestamp() - since)
+        if sentence != self._reach_text:
+            self._reach_text = sentence
+            self.reach.update(sentence)
+            self.reach.display = bool(sentence)
 
     def apply_changes(self, changes: Sequence[Change]) -> None:
         """Route a batch to the panels (pods first: the nodes' pod counts come from them)."""

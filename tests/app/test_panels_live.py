@@ -126,6 +126,16 @@ async def test_bad_image_shows_failed_rollout_and_image_pull_backoff(rc: Running
     error_colour = table.get_component_rich_style("live-table--error", partial=True).color
     name_seg = next(seg for seg in strip if seg.text.strip() == "web" and seg.style is not None)
     assert name_seg.style.color == error_colour
+    # The events panel names objects as kubectl does: the kind in lower case (pod/web-…, not Pod/web-…).
+    events = view.events.table.index
+    pod_rows = await wait_until(pilot, lambda: [events.get(k) for k in events.visible_keys()
+                                                if events.get(k).object.lower().startswith("pod/web-")],
+                                what="an event about a web pod")
+    objects = {r.object for r in pod_rows}
+    assert all(o.startswith("pod/web-") for o in objects), objects
+    listed = kubectl(rc, "get", "events", "-n", "web", "--no-headers", "-o", "custom-columns=OBJECT:.involvedObject.name")
+    assert {o.split("/", 1)[1] for o in objects} <= set(listed.split())
+    await wait_until(pilot, lambda: "pod/web-" in screen_text(app), what="a pod event on screen")
 
 
 async def test_cordon_shows_scheduling_disabled(rc: RunningCluster, running: tuple[ClusterApp, Any]) -> None:

@@ -156,7 +156,7 @@ def test_event_without_uid_or_times() -> None:
     row = event_row({"metadata": {"namespace": "web", "name": "e1"}, "type": "Warning",
                      "involvedObject": {"kind": "Namespace"}}, NOW)
     assert isinstance(row, EventRow)
-    assert (row.key, row.object, row.count, row.last_seen, row.first_seen) == ("web/e1", "Namespace", 1, "<unknown>",
+    assert (row.key, row.object, row.count, row.last_seen, row.first_seen) == ("web/e1", "namespace/", 1, "<unknown>",
                                                                                 "<unknown>")
     assert row.sort_key[0] == 0 and row.sort_key[1] == float("inf")
 
@@ -169,7 +169,7 @@ def test_event_row_from_events_k8s_io_v1() -> None:
            "reportingController": "kubelet", "reportingInstance": "worker-1", "deprecatedCount": 2}
     row = event_row(obj, NOW)
     assert (row.object, row.message, row.count, row.last_seen, row.source) == (
-        "Pod/web-1", "Started container app", 2, "60s", "kubelet, worker-1")
+        "pod/web-1", "Started container app", 2, "60s", "kubelet, worker-1")
 
 
 # --- rollouts ------------------------------------------------------------------------------------

@@ -88,10 +88,12 @@ def desk(tmp_path: Path, kubeconfig: Path) -> Desk:
 def test_production_refuses_a_runbook_that_never_reached_staging_nor_rehearsed_its_rollback(desk: Desk) -> None:
     with pytest.raises(PolicyRefused) as refused:
         desk.start("production", "prod-ctx")
-    message = str(refused.value)
-    assert message.startswith("promotion order: production takes a change only after it succeeded on staging; "
-                              "no successful change of this runbook")
-    assert message.endswith("to 1.1.0 on staging (mark the change as an emergency to override)")
+    # Both gates are said at once, one a line.
+    promotion, rehearsal = str(refused.value).splitlines()
+    assert promotion.startswith("promotion order: production takes a change only after it succeeded on staging; "
+                                "no successful change of this runbook")
+    assert promotion.endswith("to 1.1.0 on staging (mark the change as an emergency to override)")
+    assert rehearsal.startswith("rollback rehearsed: a high-risk production change needs its rollback rehearsed first")
     verdicts = {v.name: v for v in refused.value.verdicts}
     assert not verdicts["rollback rehearsed"].ok
     assert "run: opsconsole rehearse RUNBOOK" in verdicts["rollback rehearsed"].message

@@ -322,6 +322,18 @@ def test_records_verify_names_the_first_bad_line_after_a_byte_flip(store: Record
     assert "- Verification when rendered: BROKEN: line 2: hash does not match its content" in result.stdout
 
 
+def test_records_show_of_a_tampered_journal_says_broken_first(store: RecordStore) -> None:
+    path = journal_of(store, "CHG-2026-0001")
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[0] = lines[0].replace(b'"alice"', b'"mallory"')  # the change.created line: nothing reads before it
+    path.write_bytes(b"".join(lines))
+    result = opsconsole("records", "show", "CHG-2026-0001", records=store.root)
+    assert result.returncode == 1
+    first = result.stdout.splitlines()[0]
+    assert first == "# BROKEN: CHG-2026-0001: line 1: hash does not match its content", result.stdout[:300]
+    assert "# : " not in result.stdout
+
+
 def test_records_verify_catches_a_changed_output_file(store: RecordStore) -> None:
     ref = store.find("CHG-2026-0002")
     [cast] = (ref.path / "outputs").iterdir()
@@ -346,6 +358,32 @@ def test_records_verify_head(store: RecordStore) -> None:
     result = opsconsole("records", "verify", "--head", head, records=store.root)
     assert result.returncode == 2
     assert one_line_error(result) == "opsconsole: --head checks one change: name exactly one change ID with it"
+
+
+def test_records_verify_head_accepts_addenda_after_it_and_lists_them(store: RecordStore) -> None:
+    ok = opsconsole("records", "verify", "CHG-2026-0001", records=store.root)
+    head = re.search(r"head ([0-9a-f]{64})", ok.stdout).group(1)  # type: ignore[union-attr]
+    added = opsconsole("records", "addendum", "CHG-2026-0001", "--author", "dave", "--kind", "follow-up",
+                       "--text", "ticket OPS-9 filed", records=store.root)
+    assert added.returncode == 0, added.stderr
+    result = opsconsole("records", "verify", "CHG-2026-0001", "--head", head, records=store.root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("CHG-2026-0001: ok (6 events, head ")
+    assert lines[1:] == [
+        f"  the kept head {head} is followed by 1 event(s) that may follow it:",
+        "    journal.jsonl line 6: addendum.added",
+    ]
+
+
+def test_records_verify_head_fails_naming_the_first_event_that_may_not_follow_it(store: RecordStore) -> None:
+    path = journal_of(store, "CHG-2026-0001")
+    step_finished = json.loads(path.read_text().splitlines()[3])  # line 4, before the close-out
+    assert step_finished["type"] == "step.finished"
+    result = opsconsole("records", "verify", "CHG-2026-0001", "--head", step_finished["hash"], records=store.root)
+    assert result.returncode == 1
+    assert result.stdout == ("CHG-2026-0001: journal.jsonl line 5: a change.closed event after the kept head (line 4): "
+                             "only addenda and signatures may follow it\n")
 
 
 def test_records_render_writes_record_md(store: RecordStore) -> None:
