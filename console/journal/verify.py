@@ -21,6 +21,7 @@ from typing import Any
 
 from console.journal.chain import (
     AFTER_CLOSE,
+    CHANGE_ALIASED,
     CHANGE_CLOSED,
     EVENT_FIELDS,
     GENESIS,
@@ -429,8 +430,9 @@ def verify(path: Path, *, head: str | None = None) -> VerifyReport:
 
 
 def may_follow_head(event_type: str) -> bool:
-    """Whether an event may come after the head kept at close-out: an addendum or a signature, nothing else."""
-    return event_type.startswith(("addendum", "signature"))
+    """Whether an event may come after the head kept at close-out: an addendum, a signature, or the team ID a
+    later sync gave a provisional change (``change.aliased``); nothing else."""
+    return event_type.startswith(("addendum", "signature")) or event_type == CHANGE_ALIASED
 
 
 def check_head(parsed: list[tuple[int, Event]], head: str) -> tuple[Problem | None, list[tuple[int, str]]]:

@@ -189,3 +189,19 @@ def test_close_out_commits_are_signed_with_the_operators_ssh_key_when_git_signs(
     git("config", "gpg.ssh.allowedSignersFile", str(signers), cwd=repo)
     shown = subprocess.run(["git", "log", "-1", "--format=%G? %s"], cwd=repo, capture_output=True, text=True, check=True).stdout
     assert shown.strip() == f"G {s.change_id}: closed, success"
+
+
+def test_the_head_kept_at_close_out_still_verifies_after_the_alias(two: tuple[Operator, Operator], remote: Path) -> None:
+    alice, _ = two
+    alice.store.team.init(str(remote))
+    away = remote.with_name("away.git")
+    os.rename(remote, away)
+    s = alice.start()
+    run_forward(s)
+    head = s.close("success")
+    os.rename(away, remote)
+    assert sync_store(alice.store).aliased
+    env = {"OPSCONSOLE_RECORDS": str(alice.store.root)}
+    kept = opsconsole("records", "verify", "CHG-2026-0001", "--head", head, env=env)
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert "change.aliased" in kept.stdout
