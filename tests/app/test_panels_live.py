@@ -128,14 +128,14 @@ async def test_bad_image_shows_failed_rollout_and_image_pull_backoff(rc: Running
     assert name_seg.style.color == error_colour
     # The events panel names objects as kubectl does: the kind in lower case (pod/web-…, not Pod/web-…).
     events = view.events.table.index
-    pod_rows = await wait_until(pilot, lambda: [events.get(k) for k in events.visible_keys()
-                                                if events.get(k).object.lower().startswith("pod/web-")],
-                                what="an event about a web pod")
+    pod_rows = await wait_on(pilot, lambda: [events.get(k) for k in events.visible_keys()
+                                             if events.get(k).object.lower().startswith("pod/web-")],
+                             what="an event about a web pod")
     objects = {r.object for r in pod_rows}
     assert all(o.startswith("pod/web-") for o in objects), objects
     listed = kubectl(rc, "get", "events", "-n", "web", "--no-headers", "-o", "custom-columns=OBJECT:.involvedObject.name")
     assert {o.split("/", 1)[1] for o in objects} <= set(listed.split())
-    await wait_until(pilot, lambda: "pod/web-" in screen_text(app), what="a pod event on screen")
+    await wait_on(pilot, lambda: "pod/web-" in screen_text(app), what="a pod event on screen")
 
 
 async def test_cordon_shows_scheduling_disabled(rc: RunningCluster, running: tuple[ClusterApp, Any]) -> None:
