@@ -257,7 +257,8 @@ class Journal:
             raise JournalError(f"{self._path} is closed")
         if self._broken is not None:
             raise JournalError(f"{self._path}: an earlier write failed ({self._broken}); reopen the journal")
-        if self._closed_at is not None and type != ADDENDUM_ADDED:
+        # A closed change takes addenda and signatures over its head (signature.closeout) only.
+        if self._closed_at is not None and type != ADDENDUM_ADDED and not type.startswith("signature."):
             raise JournalError(
                 f"{self._path}: the change was closed (event {self._closed_at}); only addenda may follow it, not {type}"
             )

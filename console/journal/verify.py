@@ -307,7 +307,7 @@ def scan(raw: bytes, *, first_only: bool = False) -> _Scan:
                 or _hashed_bytes_digest(b, event.hash) != event.hash
             ):
                 kind, reason = _chain_reason(event, b, want_seq, want_prev, prev_line, lines) or (kind, reason)
-            elif closed_line is not None and event.type != ADDENDUM_ADDED:
+            elif closed_line is not None and event.type != ADDENDUM_ADDED and not event.type.startswith("signature."):
                 kind = "chain"
                 reason = (f"a {event.type} event after the change was closed on line {closed_line}: "
                           "only addenda may follow a closed change")
