@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from console.errors import OpsConsoleError
+from console.governance.allowed_signers import AllowedSignersError, parse_allowed_signers
 from console.governance.envelope import SIGNATURE_NAMESPACE
 from console.governance.request import canonical, parse_utc, utc_text
 from console.governance.signatures import SigningError
@@ -81,3 +82,29 @@ def sign_head(message: bytes, key_path: str | Path, ssh_keygen: str = "ssh-keyge
         last = [ln for ln in done.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
         raise SigningError(f"ssh-keygen could not sign with {key_path}: {last[-1].strip() if last else 'no message'}")
     return done.stdout
+
+
+def closeout_signature(*, change_dir: Path, events: list[Any], key: Any, key_path: Path, now: datetime) -> dict[str, Any]:
+    """The ``signature.closeout`` event data for a closed change, signed with ``key_path`` (whose public half is
+    ``key``); raises CloseoutError when the record names no allowed-signers file or the key is not in it."""
+    closed = next((e for e in events if e.type == "change.closed"), None)
+    if closed is None:
+        raise CloseoutError("the change is not closed, so there is no close-out to sign")
+    ref = next((e.data.get("allowed_signers") for e in events
+                if e.type in ("approval.requested", "policy.checked") and isinstance(e.data.get("allowed_signers"), dict)), None)
+    if ref is None:
+        raise CloseoutError("the record holds no allowed-signers file, so a close-out signature could not be checked")
+    try:
+        signers = parse_allowed_signers((change_dir / str(ref["path"])).read_text(encoding="utf-8"), str(ref["path"]))
+    except (OSError, AllowedSignersError) as exc:
+        raise CloseoutError(f"the record's allowed-signers file cannot be read ({exc})") from None
+    principal = signers.owner_of(key)
+    if principal is None:
+        raise CloseoutError(f"key {key.fingerprint} is not in the record's allowed-signers file")
+    change_id = str(events[0].data.get("change_id") or "")
+    message = statement(change_id, closed.hash, principal, now)
+    signature = sign_head(message, key_path)
+    return {
+        "principal": principal, "head": closed.hash, "signed_at": utc_text(now), "key_fingerprint": key.fingerprint,
+        "statement": message.decode("utf-8"), "signature": signature.decode("ascii"),
+    }
