@@ -46,6 +46,9 @@ _CAN_I_VERBS = {
     "delete": "delete", "create": "create", "replace": "update", "exec": "create", "cordon": "patch",
     "uncordon": "patch", "drain": "delete", "taint": "patch",
 }
+# kubectl flags whose value is the next word.
+_VALUE_FLAGS = {"-n", "--namespace", "-o", "--output", "-l", "--selector", "-f", "--filename", "-c", "--container",
+                "--context", "--kubeconfig", "--field-selector", "-p", "--patch", "--type"}
 # Subcommands whose resource follows one more word (kubectl rollout restart deployment/web).
 _TWO_WORD = {"rollout", "set", "create"}
 
@@ -145,7 +148,15 @@ def _can_i_question(step: BoundStep | None) -> str | None:
     """``VERB RESOURCE NAMESPACE`` for a kubectl command whose verb and resource can be read off its argv."""
     if step is None or not step.argv or Path(step.argv[0]).name != "kubectl":
         return None
-    words = [w for w in step.argv[1:] if not w.startswith("-")]
+    words: list[str] = []
+    skip = False
+    for word in step.argv[1:]:
+        if skip:
+            skip = False
+        elif word.startswith("-"):
+            skip = word in _VALUE_FLAGS  # its value is the next word, not a verb or a resource
+        else:
+            words.append(word)
     if not words or words[0] not in _CAN_I_VERBS:
         return None
     rest = words[2:] if words[0] in _TWO_WORD else words[1:]

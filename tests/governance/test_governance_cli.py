@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from approvers import Team, assert_one_sentence
+from journal_data_checks import faithful_problems  # tests/unit, on the test path
 
 from console.cli import main
 
@@ -105,8 +106,7 @@ class Env:
         done = self.cli("run", str(self.runbook), "--plain", "--no-wait", "--config", str(self.policy),
                         "--kubeconfig", str(self.kubeconfig), "--operator", "olga", *extra)
         assert done.returncode == 0, done.stderr
-        change_id = next(w for w in done.stdout.split() if w.startswith("CHG-"))
-        return change_id
+        return next(w for w in done.stdout.split() if w.startswith("CHG-"))
 
     def approve(self, change_id: str, who: str, *extra: str) -> subprocess.CompletedProcess[str]:
         return self.cli("approve", change_id, "--key", str(self.team.keys[who]), *extra, input="y\n")
@@ -182,6 +182,9 @@ def test_pending_approve_resume_runs_signs_the_close_out_and_verifies(tmp_path: 
     finally:
         env.team.allowed_path.with_suffix(".gone").rename(env.team.allowed_path)
     assert again.returncode == 0, again.stdout
+    # The new events are written as their models say and read back byte for byte.
+    problems, _seen = faithful_problems(env.records)
+    assert problems == []
 
 
 @pytest.mark.slow
