@@ -168,6 +168,7 @@ def test_pending_approve_resume_runs_signs_the_close_out_and_verifies(tmp_path: 
     assert events[-1]["type"] == "signature.closeout", started.stdout + started.stderr
     assert events[-2]["type"] == "change.closed"
     assert events[-1]["data"]["principal"] == "olga"
+    assert "| alice | senior-engineer | SSH signature " in (cdir / "record.md").read_text()
 
     env.sub = False  # the rest reads the record: in this interpreter
     report = env.cli("records", "verify", change_id)
