@@ -453,40 +453,16 @@ def _say_approved(session: ChangeSession) -> None:
 
 def _sign_closeout(args: argparse.Namespace, store: RecordStore, policy: Policy, change_id: str) -> None:
     """When policy names signers, the operator signs the closed change's head hash with their SSH key."""
+    from console.engine.signed_start import sign_closeout
+
     if policy.allowed_signers_path() is None:
         return
-    from datetime import UTC, datetime
-
-    from console.governance.approving import ApproveError, default_key, public_key
-    from console.governance.closeout import CloseoutError, closeout_signature
-    from console.governance.signatures import SigningError
-    from console.journal import events as ev
-    from console.journal.journal import Journal
-
-    ref = _find(store, change_id)
-    lock = store.lock(ref, who=args.operator or _user())
-    try:
-        journal = Journal.open(store.journal_path(ref))
-        try:
-            types = {e.type for e in journal.events}
-            if ev.CHANGE_CLOSED not in types or ev.SIGNATURE_CLOSEOUT in types:
-                return
-            key_path = Path(args.key).expanduser() if args.key else default_key()
-            if key_path is None:
-                _err(f"opsconsole: the close-out of {change_id} is not signed: no SSH key (give one with --key)")
-                return
-            try:
-                data = closeout_signature(change_dir=ref.path, events=journal.events, key=public_key(key_path),
-                                          key_path=key_path, now=datetime.now(UTC))
-            except (ApproveError, CloseoutError, SigningError) as exc:
-                _err(f"opsconsole: the close-out of {change_id} is not signed: {exc}")
-                return
-            journal.append(ev.SIGNATURE_CLOSEOUT, data)
-            _out(f"close-out signed by {data['principal']} (key {data['key_fingerprint']}) over head {data['head']}")
-        finally:
-            journal.close()
-    finally:
-        lock.release()
+    signed, sentence = sign_closeout(store, change_id, policy, key_path=Path(args.key).expanduser() if args.key else None,
+                                     who=args.operator or _user())
+    if signed:
+        _out(sentence)
+    elif "not closed" not in sentence:
+        _err(f"opsconsole: {sentence}")
 
 
 def _refused(store: RecordStore, policy: Policy, request: StartRequest, reason: str) -> None:

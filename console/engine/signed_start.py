@@ -18,7 +18,7 @@ import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,9 @@ from console.governance import request as requests
 from console.governance.allowed_signers import AllowedSigners, AllowedSignersError, parse_allowed_signers
 from console.governance.envelope import Approval, EnvelopeError, approval_from_bytes
 from console.governance.signatures import load_allowed_signers, verify_signature
+from console.journal import events as ev
+from console.journal.journal import Journal
+from console.journal.store import RecordStore
 from console.runbook.models import Runbook
 from console.runbook.params import ParamError
 
@@ -288,3 +291,39 @@ def verified_data(judgement: Judgement, *, change_dir: Path, requested: Mapping[
         "allowed_signers": dict(requested["allowed_signers"]), "required": dict(requested["required"]),
         "accepted": accepted,
     }
+
+
+def sign_closeout(store: RecordStore, change_id: str, policy: Policy, *, key_path: Path | None, who: str) -> tuple[bool, str]:
+    """When policy names signers, the operator signs the closed change's head hash with their SSH key
+    (``signature.closeout``, after ``change.closed``); returns whether it was signed and one sentence saying so.
+    ``key_path`` None: the first of ``~/.ssh/id_ed25519`` (then ecdsa, rsa) that exists."""
+    if policy.allowed_signers_path() is None:
+        return False, "policy names no signers: the close-out is not signed"
+    from console.governance.approving import ApproveError, default_key, public_key
+    from console.governance.closeout import CloseoutError, closeout_signature
+    from console.governance.signatures import SigningError
+
+    ref = store.find(change_id)
+    lock = store.lock(ref, who=who)
+    try:
+        journal = Journal.open(store.journal_path(ref))
+        try:
+            types = {e.type for e in journal.events}
+            if ev.CHANGE_CLOSED not in types:
+                return False, f"{change_id} is not closed: there is no close-out to sign"
+            if ev.SIGNATURE_CLOSEOUT in types:
+                return False, f"the close-out of {change_id} is signed already"
+            key = key_path or default_key()
+            if key is None:
+                return False, f"the close-out of {change_id} is not signed: no SSH key (give one with --key)"
+            try:
+                data = closeout_signature(change_dir=ref.path, events=journal.events, key=public_key(key),
+                                          key_path=key, now=datetime.now(UTC))
+            except (ApproveError, CloseoutError, SigningError) as exc:
+                return False, f"the close-out of {change_id} is not signed: {exc}"
+            journal.append(ev.SIGNATURE_CLOSEOUT, data)
+        finally:
+            journal.close()
+    finally:
+        lock.release()
+    return True, f"close-out signed by {data['principal']} (key {data['key_fingerprint']}) over head {data['head']}"

@@ -4,14 +4,19 @@ the form updates as approval files arrive, opening the change once a signature t
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import pytest
 from approvers import make_team  # tests/governance, on the test path
 
 from console.config import load_policy
 from console.governance.envelope import approval_to_bytes
+from console.governance.record_check import check_record
 from console.governance.signatures import sign
+from console.journal.journal import read_events
 from screens.app import OpsConsoleApp
+from screens.closeout import CloseoutScreen
 
 DRILL = {
     "apiVersion": "opsconsole/v1", "kind": "Runbook",
@@ -24,9 +29,15 @@ DRILL = {
 
 
 async def test_the_form_shows_who_may_sign_and_starts_when_a_signature_arrives(
-    tmp_path: Path, dead_kubeconfig: Path, driver_for,
+    tmp_path: Path, dead_kubeconfig: Path, driver_for, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     team = make_team(tmp_path)
+    # The operator's own key, where the close-out looks for it by default (~/.ssh/id_ed25519).
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    for suffix in ("", ".pub"):
+        shutil.copy(f"{team.keys['olga']}{suffix}", home / ".ssh" / f"id_ed25519{suffix}")
+    monkeypatch.setenv("HOME", str(home))
     policy_path = tmp_path / "opsconsole.toml"
     policy_path.write_text(f'[signatures]\nallowed_signers = "{team.allowed_path}"\n'
                            "[signatures.require.rehearsal]\nlow = {senior-engineer = 1}\n")
@@ -61,4 +72,15 @@ async def test_the_form_shows_who_may_sign_and_starts_when_a_signature_arrives(
         session = d.session
         verified = [e for e in session.events if e.type == "approval.verified"]
         assert [a["principal"] for a in verified[0].data["accepted"]] == ["alice"]
-        session.release()
+        await d.press("y")
+        await d.wait(lambda: isinstance(app.screen, CloseoutScreen), what="the close-out screen")
+        await d.press("ctrl+s")
+        journal = session.ref.path / "journal.jsonl"
+
+        def signed() -> list:
+            return [e for e in read_events(journal).events if e.type == "signature.closeout"]
+
+        # The operator's key signs the closed head once the close-out is written.
+        found = await d.wait(signed, what="the close-out signature")
+    assert found[0].data["principal"] == "olga"
+    assert [f.ok for f in check_record(session.ref.path, read_events(journal).events)] == [True, True, True]
