@@ -140,7 +140,9 @@ class StartScreen(Screen):
                                                                placeholder="reference (ticket)", id=f"appr-ref-{_id(role)}"),
                                 row_id=f"appr-refrow-{_id(role)}")
             yield Static(id="start-signed")
-            yield Static(id="start-approvals-status")
+            status = Static(id="start-approvals-status")
+            status.display = False  # shown once a change waits for its signatures
+            yield status
             unused = [a for a in self.approvals if a.role not in roles]
             if unused:
                 yield Static(Text("Not asked for by this change's risk, so not recorded: " + ", ".join(
@@ -251,7 +253,9 @@ class StartScreen(Screen):
                 who = ", ".join(holders.get(role, [])) or "nobody"
                 style = "" if len(holders.get(role, [])) >= count else "bold red"
                 text.append(f"  {role}: {count} of {who} may sign\n", style=style)
-        self.query_one("#start-signed", Static).update(text)
+        signers = self.query_one("#start-signed", Static)
+        signers.update(text)
+        signers.display = bool(signed)  # takes no line on a form that asks for no signature
 
     def action_start(self) -> None:
         if self._starting:
@@ -285,6 +289,7 @@ class StartScreen(Screen):
             lines.append(f"  {role}: {count} of {', '.join(pending.holders.get(role, [])) or 'nobody'} may sign\n")
         lines.append(f"Each approver runs: opsconsole approve {pending.change_id}\n", style="bold")
         self.query_one("#start-signed", Static).update(lines)
+        self.query_one("#start-signed", Static).display = True
         self.query_one("#start-error", Static).update(Text(f"Waiting for signatures in {pending.approvals_dir}/ …",
                                                            style="bold yellow"))
         self._poll_timer = self.set_interval(APPROVALS_POLL_S, self._poll_approvals)
@@ -331,7 +336,9 @@ class StartScreen(Screen):
             good = " approved as " in line
             text.append(("✓ " if good else "· " if waiting else "✗ ") + line + "\n",
                         style="green" if good else "yellow" if waiting else "bold red")
-        self.query_one("#start-approvals-status", Static).update(text)
+        status = self.query_one("#start-approvals-status", Static)
+        status.update(text)
+        status.display = True
         if not waiting:
             self._stop_polling()
             self.query_one("#start-error", Static).update(Text(f"Not started: {self.pending.change_id} stays pending",
