@@ -298,6 +298,17 @@ def test_two_distinct_signers_are_needed_when_policy_asks_two(tmp_path: Path, te
     assert env.resume(change_id).returncode == 0
 
 
+def test_one_person_counts_once(tmp_path: Path, team: Team) -> None:
+    env = Env(tmp_path, team, count=2)
+    change_id = env.start()
+    assert env.approve(change_id, "alice").returncode == 0
+    approvals = env.change_dir(change_id) / "approvals"
+    (approvals / "alice-again.json").write_bytes((approvals / "alice.json").read_bytes())
+    reasons = _refusal(env, change_id)
+    assert "alice already approved as 'senior-engineer', and each person counts once" in reasons
+    assert "1 more 'senior-engineer' approval needed." in reasons
+
+
 def test_a_requirement_nobody_can_meet_is_refused_at_once(tmp_path: Path, team: Team) -> None:
     env = Env(tmp_path, team, count=3)  # alice and carol hold the role besides the operator: three cannot sign
     done = env.cli("run", str(env.runbook), "--plain", "--no-wait", "--config", str(env.policy),
