@@ -89,6 +89,13 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
     seen: list[LoadedRunbook] = []
     try:
         loaded, verdicts, base_values, kube, identity, emergency = _admit(request, store, policy, clock, seen)
+        try:
+            # Read before the change exists: the record keeps a copy, and a policy naming a file it cannot read
+            # does not start a change half-way.
+            signers_data = signed.signers_bytes(policy)
+        except AllowedSignersError as exc:
+            kube.close()
+            raise SessionError(str(exc)) from None
     except (RunbookError, SessionError) as exc:
         problem = refuse(
             store, request, seen[0] if seen else request.runbook_path, str(exc), getattr(exc, "verdicts", []),
@@ -114,13 +121,7 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
     declared = loaded.runbook.params
     shown = {n: ("[REDACTED]" if n in declared and declared[n].secret else v) for n, v in base_values.items()}
     required = policy.signed_roles(request.environment, md.risk)
-    try:
-        signers_ref = signed.record_signers(policy, ref.path)
-    except AllowedSignersError:
-        kube.close()
-        journal.close()
-        lock.release()
-        raise
+    signers_ref = signed.record_signers(signers_data, ref.path)
     events: list[tuple[str, dict[str, Any]]] = [(ev.CHANGE_CREATED, {
         "change_id": ref.change_id,
         "runbook": {

@@ -210,15 +210,22 @@ def write_file(path: Path, data: bytes) -> dict[str, str]:
     return {"path": path.name, "sha256": hashlib.sha256(data).hexdigest()}
 
 
-def record_signers(policy: Policy, change_dir: Path) -> dict[str, str] | None:
-    """Copy policy's allowed-signers file into the record (so a check months later needs no other file)."""
+def signers_bytes(policy: Policy) -> bytes | None:
+    """The allowed-signers file policy names, as bytes (None when it names none); raises AllowedSignersError."""
     source = policy.allowed_signers_path()
     if source is None:
         return None
     try:
-        data = source.read_bytes()
+        return source.read_bytes()
     except OSError as exc:
-        raise AllowedSignersError(f"{source}: cannot be read ({exc.strerror or exc})") from None
+        raise AllowedSignersError(f"{source}: the allowed-signers file policy names cannot be read "
+                                  f"({exc.strerror or exc})") from None
+
+
+def record_signers(data: bytes | None, change_dir: Path) -> dict[str, str] | None:
+    """Copy the allowed-signers file into the record (so a check months later needs no other file)."""
+    if data is None:
+        return None
     ref = write_file(change_dir / SIGNERS_COPY, data)
     return {"path": SIGNERS_COPY, "sha256": ref["sha256"]}
 

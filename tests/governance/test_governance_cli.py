@@ -318,6 +318,16 @@ def test_a_requirement_nobody_can_meet_is_refused_at_once(tmp_path: Path, team: 
     assert not list(env.records.glob("*/*__CHG-*"))
 
 
+def test_a_missing_allowed_signers_file_refuses_the_start_before_the_change_exists(tmp_path: Path, team: Team) -> None:
+    env = Env(tmp_path, team)
+    env.policy.write_text(policy_text(tmp_path / "nowhere"))
+    done = env.cli("run", str(env.runbook), "--plain", "--no-wait", "--config", str(env.policy),
+                   "--kubeconfig", str(env.kubeconfig), "--operator", "olga")
+    assert done.returncode == 1
+    assert "nowhere: cannot be read" in done.stderr
+    assert not list(env.records.glob("*/*__CHG-*"))
+
+
 def test_a_policy_changed_after_signing_is_refused(env: Env) -> None:
     change_id = env.start()
     assert env.approve(change_id, "alice").returncode == 0
