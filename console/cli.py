@@ -254,7 +254,7 @@ def _signatures_hold(store: RecordStore, ref: ChangeRef) -> bool:
 
     findings = check_record(ref.path, read_events(store.journal_path(ref)).events)
     for f in findings:
-        _out(f"  {'signed' if f.ok else 'SIGNATURE BROKEN'}: {f.text}")
+        _out(f"  {'ok' if f.ok else 'BROKEN'}: {f.text}")
     return all(f.ok for f in findings)
 
 
@@ -584,8 +584,9 @@ def cmd_approve(args: argparse.Namespace) -> int:
     if not args.yes:
         sys.stdout.write(f"Sign this request as {principal} ({role}) with {key_path} ({key.fingerprint})? [y/N] ")
         sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            _out("not signed")
+        answer = sys.stdin.readline()
+        if answer.strip().lower() not in ("y", "yes"):
+            _out(("" if answer.endswith("\n") else "\n") + "not signed")
             return EXIT_FAIL
     approval = sign(data, key_path=key_path, principal=principal, role=role)
     if args.change_id:
