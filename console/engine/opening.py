@@ -230,9 +230,13 @@ def reopen_change(
         values = {**base_values, **_builtins(context, environment, ref, loaded)}
         if waiting:
             assert requested is not None
-            opening = _signed_start(ref=ref, store=store, journal=journal, created=created, requested=requested,
-                                    loaded=loaded, values=values, base_values=base_values, redactor=redactor,
-                                    policy=policy, operator=operator, runbook_dir=original.parent, clock=clock)
+            try:
+                opening = _signed_start(ref=ref, store=store, journal=journal, created=created, requested=requested,
+                                        loaded=loaded, values=values, base_values=base_values, redactor=redactor,
+                                        policy=policy, operator=operator, runbook_dir=original.parent, clock=clock)
+            except BaseException:
+                journal.close()  # a change still waiting is asked again and again: each attempt lets go of its file
+                raise
         else:
             # A new session: confirmations typed in an earlier one no longer count (the fold clears them).
             opening = [(ev.SESSION_RESUMED, {"operator": operator, "host": socket.gethostname(), "pid": os.getpid()})]
