@@ -436,7 +436,7 @@ def _await_approvals(args: argparse.Namespace, store: RecordStore, policy: Polic
             time.sleep(1.0)  # the approvals directory is read again each second; signing takes a person minutes
         except KeyboardInterrupt:
             _out(f"\nstopped waiting; resume once approved: opsconsole resume {pending.change_id}")
-            return 3
+            return EXIT_FAIL  # the change is not done: it stays pending
 
 
 def _say_approved(session: ChangeSession) -> None:
