@@ -271,6 +271,8 @@ def cmd_records_verify(args: argparse.Namespace) -> int:
         else:
             broken += 1
             _out(describe_problem(change))
+        if not _signatures_hold(store, ref):
+            broken += 1
     for path, report in logs:
         name = path.relative_to(store.root)
         if report.ok:
@@ -281,6 +283,17 @@ def cmd_records_verify(args: argparse.Namespace) -> int:
             first = report.problems[0]
             _out(describe(name, first.line, first.reason))
     return EXIT_FAIL if broken else EXIT_OK
+
+
+def _signatures_hold(store: RecordStore, ref: ChangeRef) -> bool:
+    """Print who signed what in the change, each checked offline against the record's allowed-signers copy."""
+    from console.governance.record_check import check_record
+    from console.journal.journal import read_events
+
+    findings = check_record(ref.path, read_events(store.journal_path(ref)).events)
+    for f in findings:
+        _out(f"  {'ok' if f.ok else 'BROKEN'}: {f.text}")
+    return all(f.ok for f in findings)
 
 
 def cmd_records_render(args: argparse.Namespace) -> int:
@@ -428,8 +441,87 @@ def cmd_run(args: argparse.Namespace) -> int:
         emergency_approver_role=approver_role or emergency.get("role"),
         typed_context=typed, kubeconfig=args.kubeconfig,
     )
-    session = ChangeSession.start(request, store=store, policy=policy)
-    return _drive(LineDriver(session, answers=answers), session)
+    from console.engine.admission import ApprovalsPending
+
+    try:
+        session = ChangeSession.start(request, store=store, policy=policy)
+    except ApprovalsPending as exc:
+        session_or_code = _await_approvals(args, store, policy, exc, operator=operator, params=params)
+        if isinstance(session_or_code, int):
+            return session_or_code
+        session = session_or_code
+    code = _drive(LineDriver(session, answers=answers), session)
+    _sign_closeout(args, store, policy, session.change_id)
+    return code
+
+
+def _await_approvals(args: argparse.Namespace, store: RecordStore, policy: Policy, pending_exc: Any, *, operator: str,
+                     params: dict[str, Any]) -> ChangeSession | int:
+    """A change waiting for signed approvals: say who may approve and how, then poll its approvals directory until
+    they meet policy (or, with --no-wait, leave it for ``opsconsole resume``)."""
+    import time
+
+    from console.engine.admission import NotApproved
+    from console.engine.session import ChangeSession
+
+    pending = pending_exc.pending
+    _out(f"{pending.change_id} is created and waits for signed approvals; nothing has run.")
+    for role, count in sorted(pending.required.items()):
+        who = ", ".join(pending.holders.get(role, [])) or "nobody"
+        _out(f"  needs {count} {role!r} approval{'s' if count > 1 else ''}: may sign: {who}")
+    _out(f"  each approver runs:  opsconsole approve {pending.change_id}")
+    _out(f"  (or approve --request {pending.change_dir / 'request.json'}; put the approval file in {pending.approvals_dir}/)")
+    if args.no_wait:
+        _out(f"resume once approved:  opsconsole resume {pending.change_id}")
+        return EXIT_OK
+    _out("waiting for signatures (ctrl+c to stop; the change stays pending) …")
+    sys.stdout.flush()
+    shown: set[str] = set()
+    while True:
+        try:
+            session = ChangeSession.resume(pending.change_id, store=store, policy=policy, operator=operator,
+                                           params=dict(params), kubeconfig=args.kubeconfig)
+            _say_approved(session)
+            return session
+        except NotApproved as exc:
+            if exc.judgement is None or exc.judgement.approved:  # not a matter of waiting: say it and stop
+                raise
+            for line in exc.judgement.sentences():
+                if line not in shown:
+                    shown.add(line)
+                    _out(f"  {line}")
+            sys.stdout.flush()
+        try:
+            time.sleep(1.0)  # the approvals directory is read again each second; signing takes a person minutes
+        except KeyboardInterrupt:
+            _out(f"\nstopped waiting; resume once approved: opsconsole resume {pending.change_id}")
+            return EXIT_FAIL  # the change is not done: it stays pending
+
+
+def _say_approved(session: ChangeSession) -> None:
+    """Who approved a change that has just started on signatures."""
+    from console.journal import events as ev
+
+    # A change that has just started on its signatures opens with approval.verified, then policy.checked.
+    events = session.events
+    if len(events) >= 2 and events[-2].type == ev.APPROVAL_VERIFIED:
+        for a in events[-2].data["accepted"]:
+            _out(f"  {a['principal']} approved as {a['role']} at {a['signed_at']} (key {a['key_fingerprint']}): verified")
+        _out(f"{session.change_id} starts.")
+
+
+def _sign_closeout(args: argparse.Namespace, store: RecordStore, policy: Policy, change_id: str) -> None:
+    """When policy names signers, the operator signs the closed change's head hash with their SSH key."""
+    from console.engine.signed_start import sign_closeout
+
+    if policy.allowed_signers_path() is None:
+        return
+    signed, sentence = sign_closeout(store, change_id, policy, key_path=Path(args.key).expanduser() if args.key else None,
+                                     who=args.operator or _user())
+    if signed:
+        _out(sentence)
+    elif "not closed" not in sentence:
+        _err(f"opsconsole: {sentence}")
 
 
 def _refused(store: RecordStore, policy: Policy, request: StartRequest, reason: str) -> None:
@@ -520,11 +612,91 @@ def cmd_resume(args: argparse.Namespace) -> int:
         environment = summarise(read_events(store.journal_path(store.find(args.change_id))).events).environment
         if not pol.is_rehearsal(policy, environment):
             raise CliError(f"--answers runs a change unattended, which policy allows only on rehearsal environments, not {environment}")
-    session = ChangeSession.resume(
-        args.change_id, store=store, policy=policy, operator=args.operator or str(data.get("operator") or "") or _user(),
-        params=given, kubeconfig=args.kubeconfig, recover_torn_tail=args.recover_torn_tail,
-    )
-    return _drive(LineDriver(session, answers=answers), session)
+    from console.engine.admission import NotApproved
+
+    try:
+        session = ChangeSession.resume(
+            args.change_id, store=store, policy=policy, operator=args.operator or str(data.get("operator") or "") or _user(),
+            params=given, kubeconfig=args.kubeconfig, recover_torn_tail=args.recover_torn_tail,
+        )
+    except NotApproved as exc:
+        if exc.judgement is None or exc.judgement.approved:
+            raise
+        _err(f"opsconsole: {args.change_id} is not approved, so it does not start:")
+        for line in exc.judgement.sentences():
+            _err(f"  {line}")
+        return EXIT_FAIL
+    _say_approved(session)
+    code = _drive(LineDriver(session, answers=answers), session)
+    _sign_closeout(args, store, policy, session.change_id)
+    return code
+
+
+# -- approvals -------------------------------------------------------------------------------------------------
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    """Sign a change's start request with the approver's SSH key, after showing it and asking."""
+    from console.engine.signed_start import APPROVALS_DIR, REQUEST_FILE, recorded_signers, write_file
+    from console.governance import request as requests
+    from console.governance.allowed_signers import AllowedSigners
+    from console.governance.approving import default_key, identity, public_key, request_lines
+    from console.governance.envelope import approval_to_bytes
+    from console.governance.signatures import load_allowed_signers, sign
+    from console.journal import events as ev
+    from console.journal.journal import read_events
+
+    if bool(args.change_id) == bool(args.request):
+        raise CliError("name a change ID or give --request FILE (one of them)", EXIT_USAGE)
+    signers: AllowedSigners | None = None
+    required: dict[str, int] | None = None
+    if args.change_id:
+        store = _store(args)
+        ref = _find(store, args.change_id)
+        events = read_events(store.journal_path(ref)).events
+        requested = next((e for e in reversed(events) if e.type == ev.APPROVAL_REQUESTED), None)
+        if requested is None:
+            raise CliError(f"{args.change_id} asks for no signed approvals")
+        if any(e.type == ev.APPROVAL_VERIFIED for e in events):
+            raise CliError(f"{args.change_id} has started already; its approvals are on record")
+        source = ref.path / REQUEST_FILE
+        data = source.read_bytes()
+        if requests.digest(data) != requested.data["request"]["sha256"]:
+            raise CliError(f"{source} is not the request {args.change_id} recorded (its SHA-256 differs); do not sign it")
+        signers = recorded_signers(ref.path, requested.data["allowed_signers"])
+        required = dict(requested.data["required"])
+    else:
+        source = Path(args.request)
+        data = source.read_bytes()
+        if args.allowed_signers:
+            signers = load_allowed_signers(args.allowed_signers)
+        elif getattr(args, "config", None) or Path("opsconsole.toml").exists():
+            configured = _policy(args).allowed_signers_path()
+            signers = load_allowed_signers(configured) if configured else None
+    request = requests.from_bytes(data)
+    key_path = Path(args.key).expanduser() if args.key else default_key()
+    if key_path is None:
+        raise CliError("no SSH key found in ~/.ssh (id_ed25519, id_ecdsa, id_rsa): give one with --key")
+    key = public_key(key_path)
+    principal, role = identity(key=key, signers=signers, principal=args.principal, role=args.role, required=required)
+    for line in request_lines(request, requests.digest(data), required):
+        _out(line)
+    _out()
+    if not args.yes:
+        sys.stdout.write(f"Sign this request as {principal} ({role}) with {key_path} ({key.fingerprint})? [y/N] ")
+        sys.stdout.flush()
+        answer = sys.stdin.readline()
+        if answer.strip().lower() not in ("y", "yes"):
+            _out(("" if answer.endswith("\n") else "\n") + "not signed")
+            return EXIT_FAIL
+    approval = sign(data, key_path=key_path, principal=principal, role=role)
+    if args.change_id:
+        out = ref.path / APPROVALS_DIR / f"{principal}.json"
+    else:
+        out = Path(args.out) if args.out else source.with_name(f"{source.stem}.{principal}.approval.json")
+    write_file(out, approval_to_bytes(approval))
+    _out(f"signed as {principal} ({role}): {out}")
+    return EXIT_OK
 
 
 def _user() -> str:
@@ -668,6 +840,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--emergency-approver", metavar="NAME[:ROLE]",
                      help="who approved the emergency, verbally (ROLE: one of policy's [emergency] approver_roles)")
     run.add_argument("--confirm-context", metavar="CONTEXT", help="the context name typed in advance (production starts need it)")
+    run.add_argument("--no-wait", action="store_true", help="a change that needs signed approvals: create it pending and exit")
+    for p in (run, resume):
+        p.add_argument("--key", metavar="PATH", help="your SSH key, to sign the close-out when policy names signers "
+                                                     "(default: ~/.ssh/id_ed25519)")
     run.set_defaults(func=cmd_run)
     resume.set_defaults(func=cmd_resume)
     rehearse = sub.add_parser("rehearse", help="run a change and then its rollback on a rehearsal environment, unattended "
@@ -681,6 +857,19 @@ def build_parser() -> argparse.ArgumentParser:
     rehearse.add_argument("--config", metavar="PATH", help="policy file")
     rehearse.add_argument("--records-dir", metavar="DIR", default=argparse.SUPPRESS, help="record store")
     rehearse.set_defaults(func=cmd_rehearse)
+
+    approve = sub.add_parser("approve", help="sign a change's start request with your SSH key (no cluster needed)")
+    approve.add_argument("change_id", metavar="ID", nargs="?", help="the change, read from the record store")
+    approve.add_argument("--request", metavar="FILE", help="a start request file (sent by chat) instead of a change ID")
+    approve.add_argument("--out", metavar="FILE", help="where the approval goes with --request (default: beside FILE)")
+    approve.add_argument("--key", metavar="PATH", help="your SSH key (default: ~/.ssh/id_ed25519, then id_ecdsa, id_rsa)")
+    approve.add_argument("--as", dest="principal", metavar="NAME", help="who you are (default: the key's owner in the allowed-signers file)")
+    approve.add_argument("--role", metavar="ROLE", help="the role you approve as (default: the one required role your key holds)")
+    approve.add_argument("--allowed-signers", metavar="FILE", help="with --request: the allowed-signers file naming your key")
+    approve.add_argument("--config", metavar="PATH", help="policy file (its allowed-signers file names your key)")
+    approve.add_argument("--yes", action="store_true", help="sign without asking (the request is still shown)")
+    approve.add_argument("--records-dir", metavar="DIR", default=argparse.SUPPRESS, help="record store")
+    approve.set_defaults(func=cmd_approve)
 
     demo = sub.add_parser("demo", help="start the rehearsal cluster in the background and open the console on it")
     demo.add_argument("--scenario", default="default", help="rehearsal scenario (default: default)")

@@ -48,11 +48,19 @@ countdown_s = 10
 
 [redaction]
 patterns = ["(?i)(x-api-key:\\s*)\\S+"]
+
+[signatures]               # signed approvals: roles then count only as SSH signatures by their holders
+allowed_signers = "allowed_signers"    # OpenSSH allowed-signers file (roles as role:NAME principals)
+approval_ttl = "4h"
+[signatures.require.production]        # per environment ("*": any), per risk: role = how many distinct people
+medium = {senior-engineer = 1}
+high = {engineering-manager = 1, security = 2}
 ```
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tomllib
@@ -183,6 +191,50 @@ class Redaction(_Model):
         return values
 
 
+class Signatures(_Model):
+    """Signed approvals: who may sign (an allowed-signers file) and, per environment and risk, how many of each role.
+
+    Where ``require`` names roles for a change's environment and risk, those roles count only as SSH signatures
+    (``opsconsole approve``) by distinct holders, never as a typed name; every other role keeps typed approvals.
+    """
+
+    allowed_signers: str | None = None  # relative to the policy file's directory
+    approval_ttl: str = "4h"
+    require: dict[str, dict[RiskLevel, dict[str, int]]] = Field(default_factory=dict)
+
+    @field_validator("approval_ttl")
+    @classmethod
+    def _ttl(cls, value: str) -> str:
+        if ttl_seconds(value) <= 0:
+            raise ValueError("approval_ttl must be longer than zero")
+        return value
+
+    @property
+    def ttl_s(self) -> int:
+        return ttl_seconds(self.approval_ttl)
+
+    @field_validator("require")
+    @classmethod
+    def _counts(cls, value: dict[str, dict[RiskLevel, dict[str, int]]]) -> dict[str, dict[RiskLevel, dict[str, int]]]:
+        for env, risks in value.items():
+            for risk, roles in risks.items():
+                for role, count in roles.items():
+                    if count < 1:
+                        raise ValueError(f"{env}.{risk}.{role}: a required role needs at least 1 approval")
+        return value
+
+
+def ttl_seconds(value: str) -> int:
+    """Seconds in ``30m``, ``4h``, ``1d12h`` (the runbooks' duration syntax, which this layer cannot import)."""
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    parts = re.findall(r"(\d+)([smhd])", text)
+    if not text or re.sub(r"\d+[smhd]", "", text):
+        raise ValueError(f"{value!r} is not a duration (use seconds or a string like 30m, 4h, 1d)")
+    return sum(int(n) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[u] for n, u in parts)
+
+
 def _default_environments() -> dict[str, Environment]:
     return {
         "rehearsal": Environment(contexts=["rehearsal", "rehearsal-b"], rehearsal=True),
@@ -222,7 +274,30 @@ class Policy(_Model):
     escalation: Escalation = Field(default_factory=Escalation)
     rollback: Rollback = Field(default_factory=Rollback)
     redaction: Redaction = Field(default_factory=Redaction)
+    signatures: Signatures = Field(default_factory=Signatures)
     source: str = Field(default="(built-in defaults)", exclude=True)
+    # SHA-256 of the policy file's bytes (of the defaults' JSON with no file): what approvers sign and the record keeps.
+    sha256: str = Field(default="", exclude=True)
+
+    @property
+    def digest(self) -> str:
+        return self.sha256 or hashlib.sha256(self.model_dump_json().encode("utf-8")).hexdigest()
+
+    def signed_roles(self, environment: str, risk: str) -> dict[str, int]:
+        """The roles a change of ``risk`` in ``environment`` needs as signatures, with how many signers each."""
+        if not self.signatures.allowed_signers:
+            return {}
+        per_env = self.signatures.require.get(environment) or self.signatures.require.get("*") or {}
+        return dict(per_env.get(risk, {})) if risk in RISK_LEVELS else {}
+
+    def allowed_signers_path(self) -> Path | None:
+        """The allowed-signers file, relative to the policy file's directory when not absolute."""
+        if not self.signatures.allowed_signers:
+            return None
+        path = Path(self.signatures.allowed_signers).expanduser()
+        if not path.is_absolute() and not self.source.startswith("("):
+            path = Path(self.source).parent / path
+        return path
 
     @model_validator(mode="after")
     def _requires_known(self) -> Policy:
@@ -270,7 +345,10 @@ def load_policy(explicit: str | None = None, *, cwd: Path | None = None, env: di
                 raise ConfigError(f"{path}: no such policy file")
             continue
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            raw = path.read_bytes()
+            data = tomllib.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: is not UTF-8 text") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
         except OSError as exc:
@@ -287,5 +365,5 @@ def load_policy(explicit: str | None = None, *, cwd: Path | None = None, env: di
             where = ".".join(str(p) for p in err["loc"])
             message = err["msg"].removeprefix("Value error, ")
             raise ConfigError(f"{path}: {where}: {message}" if where else f"{path}: {message}") from None
-        return policy.model_copy(update={"source": str(path)})
+        return policy.model_copy(update={"source": str(path), "sha256": hashlib.sha256(raw).hexdigest()})
     return Policy()

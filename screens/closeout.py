@@ -16,6 +16,7 @@ from textual.widgets import Input, Select, Static
 from textual.worker import Worker, WorkerState
 
 from console.engine.session import ChangeSession, SessionError
+from console.engine.signed_start import sign_closeout
 from console.journal.events import OUTCOMES
 from console.review.render import OUTCOME_WORDS
 from console.review.summary import parse_ts
@@ -110,6 +111,11 @@ class CloseoutScreen(Screen):
             self.app.call_from_thread(self._close_refused, str(exc))
             return
         self.app.call_from_thread(self._show_closed, outcome, head)
+        # Where policy names signers, the operator's SSH key signs the head (the record then says who closed it).
+        if self.session.policy.allowed_signers_path() is not None:
+            signed, sentence = sign_closeout(self.session.store, self.session.change_id, self.session.policy,
+                                             key_path=None, who=self.session.operator)
+            self.app.call_from_thread(self.notify, sentence, severity="information" if signed else "warning")
 
     def _close_refused(self, message: str) -> None:
         self._signing_off = False

@@ -2,6 +2,10 @@
 
 Nothing is written until the operator presses ctrl+s: the verdicts are computed from the form as it is typed
 (the same functions the engine uses), and only ``ChangeSession.start`` creates the change and shows its ID.
+
+Where policy wants roles signed, the approvals section says up front who may sign each; ctrl+s then creates the
+change pending and the form waits live: it reads the change's approvals directory again whenever a file arrives,
+shows who has signed (and why a signature does not count), and opens the change once the signatures meet policy.
 """
 
 from __future__ import annotations
@@ -24,8 +28,11 @@ from textual.worker import Worker, WorkerState
 
 from console.config import Policy
 from console.engine import policy as pol
+from console.engine.admission import ApprovalsPending, NotApproved
 from console.engine.kubecontext import KubeconfigError, contexts, kubeconfig_paths, load_merged
 from console.engine.session import ChangeSession, PolicyRefused, SessionError, StartRequest, evaluate_policy
+from console.engine.signed_start import Pending, holders_of, policy_signers
+from console.governance.allowed_signers import AllowedSignersError
 from console.journal.store import RecordStore
 from console.runbook.loader import LoadedRunbook
 from console.runbook.params import ParamError, resolve
@@ -34,6 +41,8 @@ from screens.widgets.key_bar import KeyBar
 
 # Verdicts are worked out this long after the last change to the form, not on every key of a burst.
 VERDICT_DELAY_S = 0.15
+# A waiting change's approvals directory is listed this often; the signatures are checked only when it changed.
+APPROVALS_POLL_S = 0.5
 KEYS = [("tab", "next field"), ("shift+tab", "previous"), ("^s", "start the change"), ("esc", "back to Home"),
         ("f1", "keys"), ("^q", "quit")]
 
@@ -83,6 +92,10 @@ class StartScreen(Screen):
             self.kube_error = ""
         self._verdict_timer: Timer | None = None
         self._starting = False
+        self.pending: Pending | None = None  # the change created and waiting for signatures
+        self._seen_approvals: tuple[tuple[str, float], ...] | None = None
+        self._poll_timer: Timer | None = None
+        self._pending_request: StartRequest | None = None
 
     def compose(self) -> ComposeResult:
         rb = self.loaded.runbook
@@ -122,9 +135,14 @@ class StartScreen(Screen):
             for role in roles:
                 prefilled = given.get(role)
                 yield from _row(f"{role}: name", field_input(value=prefilled.name if prefilled else "", placeholder="who approved",
-                                                             id=f"appr-name-{_id(role)}"))
+                                                             id=f"appr-name-{_id(role)}"), row_id=f"appr-row-{_id(role)}")
                 yield from _row(f"{role}: ticket", field_input(value=prefilled.reference if prefilled else "",
-                                                               placeholder="reference (ticket)", id=f"appr-ref-{_id(role)}"))
+                                                               placeholder="reference (ticket)", id=f"appr-ref-{_id(role)}"),
+                                row_id=f"appr-refrow-{_id(role)}")
+            yield Static(id="start-signed")
+            status = Static(id="start-approvals-status")
+            status.display = False  # shown once a change waits for its signatures
+            yield status
             unused = [a for a in self.approvals if a.role not in roles]
             if unused:
                 yield Static(Text("Not asked for by this change's risk, so not recorded: " + ", ".join(
@@ -216,6 +234,31 @@ class StartScreen(Screen):
             mark, style = ("✓", "green") if v.ok else (("!", "bold yellow") if v.overridable and req.emergency_reason else ("✗", "bold red"))
             text.append(f"{mark} {v.name}: {v.message}\n", style=style)
         self.query_one("#start-verdicts", Static).update(text)
+        if self.pending is None:
+            self._show_signers(req)
+
+    def _show_signers(self, req: StartRequest) -> None:
+        """Before the start: the roles policy wants signed for this environment and who may sign each."""
+        signed = self.policy.signed_roles(req.environment, self.loaded.runbook.metadata.risk)
+        for role in self.policy.required_roles(self.loaded.runbook.metadata.risk):
+            for row in (f"#appr-row-{_id(role)}", f"#appr-refrow-{_id(role)}"):
+                # A typed name does not count for a role policy wants signed: its fields are not offered.
+                self.query_one(row).display = role not in signed
+        text = Text()
+        if signed:
+            try:
+                holders = holders_of(policy_signers(self.policy), signed, req.operator, self.clock())
+            except AllowedSignersError as exc:
+                holders = {}
+                text.append(f"{exc}\n", style="bold red")
+            text.append("Signed approvals (SSH keys; opsconsole approve):\n", style="bold")
+            for role, count in sorted(signed.items()):
+                who = ", ".join(holders.get(role, [])) or "nobody"
+                style = "" if len(holders.get(role, [])) >= count else "bold red"
+                text.append(f"  {role}: {count} of {who} may sign\n", style=style)
+        signers = self.query_one("#start-signed", Static)
+        signers.update(text)
+        signers.display = bool(signed)  # takes no line on a form that asks for no signature
 
     def action_start(self) -> None:
         if self._starting:
@@ -231,10 +274,88 @@ class StartScreen(Screen):
     def _start_worker(self, request: StartRequest) -> None:
         try:
             session = ChangeSession.start(request, store=self.store, policy=self.policy, clock=self.clock)
+        except ApprovalsPending as exc:
+            self.app.call_from_thread(self._waiting, exc.pending, request)
+            return
         except (PolicyRefused, SessionError, ParamError) as exc:
             self.app.call_from_thread(self._refused, f"Not started: {exc}")
             return
         self.app.call_from_thread(self._started, session)
+
+    def _waiting(self, pending: Pending, request: StartRequest) -> None:
+        """The change exists, pending: say how to approve it and watch its approvals directory."""
+        self.pending = pending
+        self._pending_request = request
+        lines = Text()
+        lines.append(f"{pending.change_id} waits for signed approvals; nothing has run.\n", style="bold yellow")
+        for role, count in sorted(pending.required.items()):
+            lines.append(f"  {role}: {count} of {', '.join(pending.holders.get(role, [])) or 'nobody'} may sign\n")
+        lines.append(f"Each approver runs: opsconsole approve {pending.change_id}\n", style="bold")
+        self.query_one("#start-signed", Static).update(lines)
+        self.query_one("#start-signed", Static).display = True
+        self.query_one("#start-error", Static).update(Text(f"Waiting for signatures in {pending.approvals_dir}/ …",
+                                                           style="bold yellow"))
+        self._poll_timer = self.set_interval(APPROVALS_POLL_S, self._poll_approvals)
+        self._poll_approvals()
+
+    def _approval_files(self) -> tuple[tuple[str, float], ...]:
+        assert self.pending is not None
+        directory = self.pending.approvals_dir
+        try:
+            return tuple(sorted((p.name, p.stat().st_mtime) for p in directory.glob("*.json")))
+        except OSError:
+            return ()
+
+    def _poll_approvals(self) -> None:
+        if self.pending is None or self._pending_request is None:
+            return
+        files = self._approval_files()
+        if files == self._seen_approvals:
+            return  # nothing arrived: the signatures were judged already
+        self._seen_approvals = files
+        self._check_worker(self.pending, self._pending_request)
+
+    @work(thread=True, exclusive=True, group="approvals", exit_on_error=False)
+    def _check_worker(self, pending: Pending, request: StartRequest) -> None:
+        try:
+            session = ChangeSession.resume(pending.change_id, store=self.store, policy=self.policy, operator=request.operator,
+                                           params=request.params, kubeconfig=self.kubeconfig, clock=self.clock)
+        except NotApproved as exc:
+            waiting = exc.judgement is not None and not exc.judgement.approved
+            lines = exc.judgement.sentences() if waiting and exc.judgement is not None else [str(exc)]
+            self.app.call_from_thread(self._judged, lines, waiting)
+            return
+        except (PolicyRefused, SessionError, ParamError) as exc:
+            self.app.call_from_thread(self._judged, [str(exc)], False)
+            return
+        self.app.call_from_thread(self._started_signed, session)
+
+    def _judged(self, sentences: list[str], waiting: bool) -> None:
+        """Who has signed so far, and why any signature does not count (or why the change cannot start at all)."""
+        if self.pending is None:
+            return
+        text = Text()
+        for line in sentences:
+            good = " approved as " in line
+            text.append(("✓ " if good else "· " if waiting else "✗ ") + line + "\n",
+                        style="green" if good else "yellow" if waiting else "bold red")
+        status = self.query_one("#start-approvals-status", Static)
+        status.update(text)
+        status.display = True
+        if not waiting:
+            self._stop_polling()
+            self.query_one("#start-error", Static).update(Text(f"Not started: {self.pending.change_id} stays pending",
+                                                               style="bold red"))
+
+    def _started_signed(self, session: ChangeSession) -> None:
+        self._stop_polling()
+        self.pending = None
+        self._started(session)
+
+    def _stop_polling(self) -> None:
+        if self._poll_timer is not None:
+            self._poll_timer.stop()
+            self._poll_timer = None
 
     def _refused(self, message: str) -> None:
         self._starting = False
@@ -249,6 +370,12 @@ class StartScreen(Screen):
             self._refused(f"Not started: {escape(str(event.worker.error))}")
 
     def action_back(self) -> None:
+        if self.pending is not None:
+            # Leaving stops the wait, not the change: it stays pending for `opsconsole resume`.
+            self._stop_polling()
+            self.notify(f"{self.pending.change_id} stays pending: opsconsole resume {self.pending.change_id}")
+            self.app.pop_screen()
+            return
         if self._starting:
             return  # the change is being created: it opens in a moment
         self.app.pop_screen()

@@ -15,6 +15,7 @@ from typing import Any
 from console.config import Policy
 from console.engine import policy as pol
 from console.engine import promotion as gates
+from console.engine.signed_start import Judgement, Pending, signers_verdict
 from console.errors import OpsConsoleError
 from console.journal.store import RecordStore
 from console.review.index import load_index
@@ -32,6 +33,24 @@ class PolicyRefused(SessionError):
     def __init__(self, message: str, verdicts: Sequence[pol.Verdict] = ()) -> None:
         super().__init__(message)
         self.verdicts = list(verdicts)
+
+
+class ApprovalsPending(SessionError):
+    """The change exists and waits for signed approvals: nothing ran. Its message names the change and the
+    approve command, so a caller that knows nothing of signatures still says what to do."""
+
+    def __init__(self, pending: Pending) -> None:
+        super().__init__(pending.message())
+        self.pending = pending
+
+
+class NotApproved(PolicyRefused):
+    """A waiting change's signatures do not (yet) meet policy; ``judgement`` says who signed and why others do not count."""
+
+    def __init__(self, message: str, judgement: Judgement | None, pending: Pending) -> None:
+        super().__init__(message)
+        self.judgement = judgement
+        self.pending = pending
 
 
 @dataclass
@@ -54,8 +73,11 @@ class StartRequest:
     loaded: LoadedRunbook | None = None
 
 
-def evaluate_policy(request: StartRequest, loaded: LoadedRunbook, policy: Policy, store: RecordStore, now: datetime) -> list[pol.Verdict]:
-    """Every policy verdict for a change that has not started yet (writes nothing)."""
+def evaluate_policy(request: StartRequest, loaded: LoadedRunbook, policy: Policy, store: RecordStore, now: datetime,
+                    *, exclude: str | None = None) -> list[pol.Verdict]:
+    """Every policy verdict for a change that has not started yet (writes nothing); ``exclude`` names a change the
+    frequency limits do not count (a change waiting for its signatures is already in the store)."""
+
     rb = loaded.runbook
     risk = rb.metadata.risk
     verdicts = [pol.check_context(policy, request.environment, request.context)]
@@ -65,25 +87,29 @@ def evaluate_policy(request: StartRequest, loaded: LoadedRunbook, policy: Policy
             f"the runbook is for {', '.join(rb.metadata.environments)}, not {request.environment}",
         ))
     if request.emergency_reason:
-        # SOP-005's fast track: the emergency approver's verbal approval stands in for the risk level's approvals.
+        # SOP-005's fast track: the emergency approver's verbal approval stands in for the risk level's approvals
+        # (typed or signed: an emergency's signatures may come after the fact).
         verdicts.append(pol.check_emergency_approval(policy, request.emergency_approver, request.emergency_approver_role))
     else:
-        verdicts.append(pol.check_approvals(policy, risk, request.approvals))
+        verdicts.append(pol.check_approvals(policy, risk, request.approvals, request.environment))
+        signed = signers_verdict(policy, request.environment, risk, request.operator, now)
+        if signed is not None:
+            verdicts.append(signed)
     verdicts.append(pol.check_window(policy, risk, request.environment, now))
-    verdicts.append(pol.check_frequency(policy, risk, request.environment, now, past_changes(store)))
+    verdicts.append(pol.check_frequency(policy, risk, request.environment, now, past_changes(store, exclude=exclude)))
     if pol.needs_typed_context(policy, request.environment) and request.typed_context != request.context:
         verdicts.append(pol.Verdict("production context", False, f"type the context name {request.context!r} to start a production change"))
     return verdicts
 
 
-def past_changes(store: RecordStore) -> list[pol.PastChange]:
+def past_changes(store: RecordStore, *, exclude: str | None = None) -> list[pol.PastChange]:
     """The changes the frequency limits count, from the store's index (re-read only where a journal changed):
     the start form asks on every keystroke."""
     if not store.root.is_dir():
         return []
     return [
         pol.PastChange(parse_ts(e.created), e.risk, e.environment, e.emergency, e.change_id, e.operator)
-        for e in load_index(store.root).entries if e.created
+        for e in load_index(store.root).entries if e.created and e.change_id != exclude
     ]
 
 

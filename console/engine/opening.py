@@ -15,21 +15,34 @@ import re
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from console.config import Policy
 from console.engine import policy as pol
-from console.engine.admission import PolicyRefused, SessionError, StartRequest, evaluate_policy, evidence_gates
+from console.engine import signed_start as signed
+from console.engine.admission import (
+    ApprovalsPending,
+    NotApproved,
+    PolicyRefused,
+    SessionError,
+    StartRequest,
+    evaluate_policy,
+    evidence_gates,
+)
 from console.engine.binding import ChangeIdentity, identify
 from console.engine.kubecontext import KubeconfigError, PinnedKubeconfig
 from console.engine.redact import Redactor
 from console.engine.runbook_secrets import literal_secrets
 from console.engine.state import Item
+from console.governance import request as requests
+from console.governance.allowed_signers import AllowedSignersError
+from console.governance.signatures import new_nonce
 from console.journal import events as ev
 from console.journal.audit import refuse
 from console.journal.cast import sha256_file
+from console.journal.event_data import check_data
 from console.journal.journal import Event, Journal, TornTailError
 from console.journal.store import ChangeLock, ChangeRef, RecordStore, StoreError, sanitise
 from console.journal.team_sync import prepare, pull_for_start
@@ -82,6 +95,13 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
     try:
         loaded, verdicts, base_values, kube, identity, emergency = _admit(request, store, policy, clock, seen)
         verdicts = [*verdicts, pol.Verdict("team record store", True, team_note if team_ok else f"not synced: {team_note}")]
+        try:
+            # Read before the change exists: the record keeps a copy, and a policy naming a file it cannot read
+            # does not start a change half-way.
+            signers_data = signed.signers_bytes(policy)
+        except AllowedSignersError as exc:
+            kube.close()
+            raise SessionError(str(exc)) from None
     except (RunbookError, SessionError) as exc:
         problem = refuse(
             store, request, seen[0] if seen else request.runbook_path, str(exc), getattr(exc, "verdicts", []),
@@ -114,6 +134,9 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
     values = {**base_values, **_builtins(request.context, request.environment, ref, loaded)}
     declared = loaded.runbook.params
     shown = {n: ("[REDACTED]" if n in declared and declared[n].secret else v) for n, v in base_values.items()}
+    # An emergency does not wait for signatures (SOP-005's fast track): they may be given after the fact.
+    required = {} if emergency else policy.signed_roles(request.environment, md.risk)
+    signers_ref = signed.record_signers(signers_data, ref.path)
     events: list[tuple[str, dict[str, Any]]] = [(ev.CHANGE_CREATED, {
         "change_id": ref.change_id,
         "runbook": {
@@ -131,9 +154,11 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
         "host": socket.gethostname(),
     })]
     events.append((ev.PARAMS_SET, {"params": shown}))
-    events.append((ev.POLICY_CHECKED, {"checks": [v.as_dict() for v in verdicts]}))
+    if not required:
+        events.append((ev.POLICY_CHECKED, _policy_checked(verdicts, policy, signers_ref)))
     for a in request.approvals:
-        events.append((ev.APPROVAL_RECORDED, {"name": a.name, "role": a.role, "reference": a.reference}))
+        if a.role not in required:  # a typed name for a role policy wants signed counts for nothing, so is not kept
+            events.append((ev.APPROVAL_RECORDED, {"name": a.name, "role": a.role, "reference": a.reference}))
     if emergency:
         overridden = ", ".join(v.name for v in verdicts if not v.ok) or "none"
         events.append((ev.BREAKGLASS_RECORDED, {
@@ -142,6 +167,13 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
             "approver_role": (request.emergency_approver_role or "").strip() or policy.emergency.approver_roles[0],
             "approval": "verbal",
         }))
+    if required:
+        assert signers_ref is not None  # policy requires signatures only where it names the file
+        _wait_for_signatures(
+            ref=ref, journal=journal, lock=lock, kube=kube, loaded=loaded, values=values, base_values=base_values,
+            redactor=redactor, policy=policy, request=request, identity=identity, required=required,
+            signers_ref=signers_ref, events=events, now=now,
+        )
     return Opened(
         store=store, ref=ref, journal=journal, lock=lock, loaded=loaded, runbook_dir=loaded.directory.resolve(),
         policy=policy, values=values, redactor=redactor, kube=kube, operator=request.operator,
@@ -164,6 +196,7 @@ def reopen_change(
     SessionError, PolicyRefused or the journal's own errors, and then holds no lock."""
     ref = store.find(change_id)
     lock = store.lock(ref, who=operator)
+    kube: PinnedKubeconfig | None = None
     try:
         path = store.journal_path(ref)
         try:
@@ -178,7 +211,9 @@ def reopen_change(
         if any(e.type == ev.CHANGE_CLOSED for e in journal.events):
             raise SessionError(f"{change_id} is closed; nothing to resume (add an addendum to correct it)")
         opened_with = {e.type for e in journal.events}
-        if not {ev.PARAMS_SET, ev.POLICY_CHECKED} <= opened_with:
+        requested = next((e for e in reversed(journal.events) if e.type == ev.APPROVAL_REQUESTED), None)
+        waiting = requested is not None and ev.APPROVAL_VERIFIED not in opened_with
+        if not waiting and not {ev.PARAMS_SET, ev.POLICY_CHECKED} <= opened_with:
             # The opening events are written in one write; a record without them was cut short before the change
             # began. Running on default parameters with no verdicts on record would be a change nobody admitted.
             raise SessionError(
@@ -208,18 +243,147 @@ def reopen_change(
             raise PolicyRefused(f"context guard: {verdict.message}", [verdict])
         kube = PinnedKubeconfig(context, explicit=kubeconfig)
         base_values["namespace"] = _namespace(base_values.get("namespace") or namespace_given or kube.namespace)
+        redactor = Redactor(secret_values(loaded.runbook, base_values), policy.redaction.patterns)
+        values = {**base_values, **_builtins(context, environment, ref, loaded)}
+        if waiting:
+            assert requested is not None
+            try:
+                opening = _signed_start(ref=ref, store=store, journal=journal, created=created, requested=requested,
+                                        loaded=loaded, values=values, base_values=base_values, redactor=redactor,
+                                        policy=policy, operator=operator, runbook_dir=original.parent, clock=clock)
+            except BaseException:
+                journal.close()  # a change still waiting is asked again and again: each attempt lets go of its file
+                raise
+        else:
+            # A new session: confirmations typed in an earlier one no longer count (the fold clears them).
+            opening = [(ev.SESSION_RESUMED, {"operator": operator, "host": socket.gethostname(), "pid": os.getpid()})]
     except BaseException:
+        if kube is not None:
+            kube.close()
         lock.release()
         raise
-    redactor = Redactor(secret_values(loaded.runbook, base_values), policy.redaction.patterns)
-    values = {**base_values, **_builtins(context, environment, ref, loaded)}
-    # A new session: confirmations typed in an earlier one no longer count (the fold clears them).
-    resumed = (ev.SESSION_RESUMED, {"operator": operator, "host": socket.gethostname(), "pid": os.getpid()})
     return Opened(
         store=store, ref=ref, journal=journal, lock=lock, loaded=loaded, runbook_dir=original.parent,
         policy=policy, values=values, redactor=redactor, kube=kube, operator=operator,
-        environment=environment, context=context, clock=clock, events=[resumed],
+        environment=environment, context=context, clock=clock, events=opening,
     )
+
+
+def _policy_checked(verdicts: Sequence[pol.Verdict], policy: Policy, signers_ref: dict[str, str] | None) -> dict[str, Any]:
+    """``policy.checked``: every verdict, the policy file's hash and, where policy names one, the recorded
+    allowed-signers file (what the close-out signature is checked against later)."""
+    return {"checks": [v.as_dict() for v in verdicts], "policy_sha256": policy.digest,
+            **({"allowed_signers": signers_ref} if signers_ref else {})}
+
+
+def _start_request(*, ref: ChangeRef, runbook_id: str, runbook_sha256: str, loaded: LoadedRunbook, values: dict[str, str],
+                   base_values: dict[str, str], redactor: Redactor, policy: Policy, operator: str, environment: str,
+                   context: str, from_version: str, to_version: str, runbook_dir: Path,
+                   preflight: dict[str, Any] | None, nonce: str, created_at: datetime,
+                   env: dict[str, str] | None = None) -> bytes:
+    """The start request's canonical bytes; with no ``preflight`` given, it is gathered now with kubectl in ``env``."""
+    plan = signed.bound_plan(loaded.runbook, values, runbook_dir, redactor)
+    if preflight is None:
+        preflight = signed.preflight([b for _e, b in plan], env or dict(os.environ))
+    secret = [n for n, p in loaded.runbook.params.items() if p.secret]
+    built = requests.build(
+        change_id=ref.change_id, runbook_id=runbook_id, runbook_sha256=runbook_sha256,
+        parameters={k: str(v) for k, v in base_values.items()}, operator=operator, environment=environment,
+        context=context, from_version=from_version, to_version=to_version, policy_sha256=policy.digest,
+        plan=[e for e, _b in plan], preflight=preflight, nonce=nonce, created_at=created_at, secret_parameters=secret,
+    )
+    return requests.to_bytes(built)
+
+
+def _wait_for_signatures(*, ref: ChangeRef, journal: Journal, lock: ChangeLock, kube: PinnedKubeconfig,
+                         loaded: LoadedRunbook, values: dict[str, str], base_values: dict[str, str], redactor: Redactor,
+                         policy: Policy, request: StartRequest, identity: ChangeIdentity, required: dict[str, int],
+                         signers_ref: dict[str, str], events: list[tuple[str, dict[str, Any]]], now: datetime) -> None:
+    """Write the start request and the opening events of a change that waits for signatures, then raise
+    ApprovalsPending: nothing runs, and the lock is let go so approvers and a later resume can reach it."""
+    try:
+        data = _start_request(
+            ref=ref, runbook_id=loaded.runbook.metadata.id, runbook_sha256=loaded.sha256, loaded=loaded, values=values,
+            base_values=base_values, redactor=redactor, policy=policy, operator=request.operator,
+            environment=request.environment, context=request.context, from_version=identity.from_version,
+            to_version=identity.to_version, runbook_dir=loaded.directory.resolve(), preflight=None,
+            nonce=new_nonce(), created_at=now, env=kube.env(),
+        )
+        written = signed.write_file(ref.path / signed.REQUEST_FILE, data)
+        (ref.path / signed.APPROVALS_DIR).mkdir(exist_ok=True)
+        events.append((ev.APPROVAL_REQUESTED, {
+            "request": written, "policy_sha256": policy.digest, "allowed_signers": signers_ref,
+            "required": dict(required), "ttl_s": policy.signatures.ttl_s,
+        }))
+        # No session exists yet to write these: they are checked and redacted exactly as the session does.
+        checked = []
+        for type_, item in events:
+            redacted = redactor.redact_data(item)
+            check_data(type_, redacted)
+            checked.append((type_, redacted))
+        journal.append_all(checked)
+        signers = signed.recorded_signers(ref.path, signers_ref)
+    finally:
+        journal.close()
+        lock.release()
+        kube.close()
+    holders = signed.holders_of(signers, required, request.operator, now)
+    raise ApprovalsPending(signed.Pending(ref.change_id, ref.path, required, holders, request.operator))
+
+
+def _signed_start(*, ref: ChangeRef, store: RecordStore, journal: Journal, created: Event, requested: Event,
+                  loaded: LoadedRunbook, values: dict[str, str], base_values: dict[str, str], redactor: Redactor,
+                  policy: Policy, operator: str, runbook_dir: Path, clock: Clock) -> list[tuple[str, dict[str, Any]]]:
+    """The opening events of a waiting change whose signatures now meet policy; raises NotApproved otherwise."""
+    now = clock()
+    c, r = created.data, requested.data
+    risk = str(c["runbook"].get("risk") or "")
+    required = policy.signed_roles(c["environment"], risk)
+    signers = signed.recorded_signers(ref.path, r["allowed_signers"])
+    pending = signed.Pending(ref.change_id, ref.path, required or r["required"],
+                             signed.holders_of(signers, required or r["required"], c["operator"], now), c["operator"])
+    request_path = ref.path / r["request"]["path"]
+    recorded = request_path.read_bytes() if request_path.is_file() else b""
+    if requests.digest(recorded) != r["request"]["sha256"]:
+        raise NotApproved(f"{request_path}: the start request is missing or differs from the one on record; start the "
+                          "change again", None, pending)
+    signed_request = requests.from_bytes(recorded)
+    if signed_request.policy_sha256 != policy.digest:
+        raise NotApproved(
+            f"The policy in force ({policy.source}, sha256 {policy.digest[:12]}…) is not the one the approvers were asked "
+            f"to sign (sha256 {signed_request.policy_sha256[:12]}…), so {ref.change_id} cannot start on their signatures; "
+            "start it again under this policy.", None, pending)
+    current_signers = policy.allowed_signers_path()
+    if current_signers is None or signed.file_sha256(current_signers) != r["allowed_signers"]["sha256"]:
+        raise NotApproved(f"The allowed-signers file ({current_signers}) changed since {ref.change_id} asked for "
+                          "approvals, so their signatures are not checked against it; start the change again.", None, pending)
+    current = _start_request(
+        ref=ref, runbook_id=str(c["runbook"].get("id")), runbook_sha256=str(c["runbook"].get("sha256")), loaded=loaded,
+        values=values, base_values=base_values, redactor=redactor, policy=policy, operator=c["operator"],
+        environment=c["environment"], context=c["context"], from_version=str(c["runbook"].get("from")),
+        to_version=str(c["runbook"].get("to")), runbook_dir=runbook_dir, preflight=dict(signed_request.preflight),
+        nonce=signed_request.nonce, created_at=signed_request.created_at,
+    )
+    judgement = signed.judge(change_dir=ref.path, signers=signers, required=required, current=current,
+                             operator=operator, ttl=timedelta(seconds=policy.signatures.ttl_s), now=now)
+    if not judgement.approved:
+        raise NotApproved(f"{ref.change_id} is not approved: " + " ".join(judgement.sentences()), judgement, pending)
+    typed = [pol.Approval(str(e.data.get("name")), str(e.data.get("role")), str(e.data.get("reference") or ""))
+             for e in journal.events if e.type == ev.APPROVAL_RECORDED and not e.data.get("step_id")]
+    breakglass = next((e.data for e in journal.events if e.type == ev.BREAKGLASS_RECORDED and not e.data.get("step_id")), None)
+    admission = StartRequest(
+        runbook_path=Path(c["runbook"]["path"]), environment=c["environment"], context=c["context"], operator=operator,
+        approvals=typed, emergency_reason=(breakglass or {}).get("reason"),
+        emergency_approver=(breakglass or {}).get("approver"), typed_context=c["context"],
+    )
+    verdicts = evaluate_policy(admission, loaded, policy, store, now, exclude=ref.change_id)
+    blocking = [v for v in verdicts if not v.ok and not (v.overridable and breakglass is not None)]
+    if blocking:
+        raise NotApproved(f"{blocking[0].name}: {blocking[0].message}", judgement, pending)
+    return [
+        (ev.APPROVAL_VERIFIED, signed.verified_data(judgement, change_dir=ref.path, requested=r)),
+        (ev.POLICY_CHECKED, _policy_checked(verdicts, policy, dict(r["allowed_signers"]))),
+    ]
 
 
 def interrupted(ref: ChangeRef, events: Sequence[Event], item: Item) -> dict[str, Any]:

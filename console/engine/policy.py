@@ -104,16 +104,21 @@ def check_emergency_approval(policy: Policy, approver: str | None, role: str | N
     return Verdict("emergency approval", True, f"approved verbally by {name} ({given})")
 
 
-def check_approvals(policy: Policy, risk: str, approvals: Sequence[Approval]) -> Verdict:
-    """Every role the risk level requires has an approval with a name."""
-    required = policy.required_roles(risk)
-    have = {a.role for a in approvals if a.name.strip()}
+def check_approvals(policy: Policy, risk: str, approvals: Sequence[Approval], environment: str | None = None) -> Verdict:
+    """Every role the risk level requires has an approval with a name; a role policy wants signed (for this
+    environment) is left to the signatures, and a typed name for it counts for nothing."""
+    signed = policy.signed_roles(environment, risk) if environment is not None else {}
+    required = [r for r in policy.required_roles(risk) if r not in signed]
+    have = {a.role for a in approvals if a.name.strip() and a.role not in signed}
     missing = [r for r in required if r not in have]
+    also = f"; signed approvals decide {', '.join(sorted(signed))}" if signed else ""
     if missing:
-        return Verdict("approvals", False, f"a {risk}-risk change needs approval from: {', '.join(missing)}")
+        return Verdict("approvals", False, f"a {risk}-risk change needs approval from: {', '.join(missing)}{also}")
     if not required:
-        return Verdict("approvals", True, f"a {risk}-risk change needs no approval beyond the operator")
-    return Verdict("approvals", True, "approved by " + ", ".join(f"{a.name} ({a.role})" for a in approvals))
+        beyond = "no typed approval" if signed else "no approval beyond the operator"
+        return Verdict("approvals", True, f"a {risk}-risk change needs {beyond}{also}")
+    counted = [a for a in approvals if a.role in required]
+    return Verdict("approvals", True, "approved by " + ", ".join(f"{a.name} ({a.role})" for a in counted) + also)
 
 
 def in_window(policy: Policy, risk: str, now: datetime) -> tuple[bool, str]:

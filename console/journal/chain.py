@@ -29,6 +29,12 @@ CHANGE_ALIASED = "change.aliased"
 # What a closed change still takes: readings added later, never a change to what happened.
 AFTER_CLOSE = frozenset({ADDENDUM_ADDED, CHANGE_ALIASED})
 
+
+def may_follow_close(event_type: str) -> bool:
+    """Whether a closed change's journal may take this event: an addendum, a team ID's alias, or a signature over
+    its head (``signature.closeout``)."""
+    return event_type in AFTER_CLOSE or event_type.startswith("signature.")
+
 Clock = Callable[[], datetime]
 
 

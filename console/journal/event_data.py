@@ -112,7 +112,43 @@ class ParamsSet(EventData):
 
 class PolicyChecked(EventData):
     checks: list[dict[str, Any]] = Field(default_factory=list)
+    policy_sha256: str | None = None  # absent in journals written before the policy's hash was recorded
+    allowed_signers: FileRef | None = None
     REQUIRED = ("checks",)
+
+
+class ApprovalRequested(EventData):
+    """The change waits for signed approvals of ``request`` (nothing runs until ``approval.verified``)."""
+
+    request: FileRef | None = None
+    policy_sha256: str = ""
+    allowed_signers: FileRef | None = None
+    required: dict[str, int] = Field(default_factory=dict)
+    ttl_s: int = 0
+    REQUIRED = ("request", "policy_sha256", "allowed_signers", "required", "ttl_s")
+
+
+class ApprovalVerified(EventData):
+    """The signed approvals the change started on, verified against the recorded allowed-signers file."""
+
+    request: FileRef | None = None
+    policy_sha256: str = ""
+    allowed_signers: FileRef | None = None
+    required: dict[str, int] = Field(default_factory=dict)
+    accepted: list[dict[str, Any]] = Field(default_factory=list)
+    REQUIRED = ("request", "policy_sha256", "allowed_signers", "required", "accepted")
+
+
+class SignatureCloseout(EventData):
+    """The operator's SSH signature over the closed journal's head hash."""
+
+    principal: str = ""
+    head: str = ""
+    signed_at: str = ""
+    key_fingerprint: str = ""
+    statement: str = ""
+    signature: str = ""
+    REQUIRED = ("principal", "head", "signed_at", "key_fingerprint", "statement", "signature")
 
 
 class ApprovalRecorded(StepEventData):
@@ -333,6 +369,9 @@ MODELS: dict[str, type[EventData]] = {
     ev.PARAMS_SET: ParamsSet,
     ev.POLICY_CHECKED: PolicyChecked,
     ev.APPROVAL_RECORDED: ApprovalRecorded,
+    ev.APPROVAL_REQUESTED: ApprovalRequested,
+    ev.APPROVAL_VERIFIED: ApprovalVerified,
+    ev.SIGNATURE_CLOSEOUT: SignatureCloseout,
     ev.BREAKGLASS_RECORDED: BreakglassRecorded,
     ev.SESSION_RESUMED: SessionResumed,
     ev.STEP_CONFIRMED: StepConfirmed,

@@ -14,8 +14,13 @@ change.created             change_id, runbook{id,title,component,from,to,risk,pa
                            runbook copy), environment, context, operator, description, scope, blast_radius, emergency,
                            host
 params.set                 params{name: value} (secret values already "[REDACTED]")
-policy.checked             checks[{name, ok, message}] (context guard, window, frequency)
+policy.checked             checks[{name, ok, message}] (context guard, window, frequency), policy_sha256,
+                           allowed_signers{path,sha256} (where policy names one)
 approval.recorded          name, role, reference, step_id (for an approval step, else absent)
+approval.requested         request{path,sha256} (request.json), policy_sha256, allowed_signers{path,sha256} (the
+                           copy in artifacts/), required{role: n}, ttl_s: the change waits for signed approvals
+approval.verified          request{path,sha256}, policy_sha256, allowed_signers{path,sha256}, required{role: n},
+                           accepted[{principal, role, signed_at, key_fingerprint, file{path,sha256}}]
 breakglass.recorded        reason, approver, what (the rule overridden), step_id
 session.resumed            operator, host, pid (a new session: confirmations of earlier sessions no longer count)
 step.confirmed             section, step_id, method (yes | typed), word, by
@@ -36,6 +41,7 @@ escalation.passed          level, minutes, step_id, failed_at
 escalation.notified        level, step_id, failed_at, argv[], exit_code, output, error (policy's notify command, run)
 cluster.snapshot           when (before | after), summary{...}
 change.closed              outcome (success | rolled_back | partial | aborted), suggested, followups[], signoff{name, role}
+signature.closeout         principal, head, signed_at, key_fingerprint, statement, signature (after change.closed)
 addendum.added             author, kind (correction | follow-up | post-mortem), text, refers_to (seq or null)
 change.aliased             team_id, provisional_id, by (a provisional ID's team ID, claimed at a later sync)
 journal.torn_tail          line, sha256, bytes_b64, length (written by the journal itself)
@@ -60,6 +66,9 @@ CHANGE_CREATED = "change.created"
 PARAMS_SET = "params.set"
 POLICY_CHECKED = "policy.checked"
 APPROVAL_RECORDED = "approval.recorded"
+APPROVAL_REQUESTED = "approval.requested"
+APPROVAL_VERIFIED = "approval.verified"
+SIGNATURE_CLOSEOUT = "signature.closeout"  # "signature." events may follow change.closed, like addenda
 BREAKGLASS_RECORDED = "breakglass.recorded"
 STEP_CONFIRMED = "step.confirmed"
 STEP_CONFIRMATION_REFUSED = "step.confirmation_refused"

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from console.journal.chain import (
-    AFTER_CLOSE,
     CHANGE_CLOSED,
     EVENT_FIELDS,
     GENESIS,
@@ -44,6 +43,7 @@ from console.journal.chain import (
     _now,
     canonical,
     event_hash,
+    may_follow_close,
     parse_ts,
     utc_ts,
 )
@@ -261,7 +261,7 @@ class Journal:
             raise JournalError(f"{self._path} is closed")
         if self._broken is not None:
             raise JournalError(f"{self._path}: an earlier write failed ({self._broken}); reopen the journal")
-        if self._closed_at is not None and type not in AFTER_CLOSE:
+        if self._closed_at is not None and not may_follow_close(type):
             raise JournalError(
                 f"{self._path}: the change was closed (event {self._closed_at}); only addenda may follow it, not {type}"
             )

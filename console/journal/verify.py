@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from console.journal.chain import (
-    AFTER_CLOSE,
     CHANGE_ALIASED,
     CHANGE_CLOSED,
     EVENT_FIELDS,
@@ -29,6 +28,7 @@ from console.journal.chain import (
     TORN_TAIL,
     Event,
     canonical,
+    may_follow_close,
 )
 
 _BOM = b"\xef\xbb\xbf"
@@ -310,7 +310,7 @@ def scan(raw: bytes, *, first_only: bool = False) -> _Scan:
                 or _hashed_bytes_digest(b, event.hash) != event.hash
             ):
                 kind, reason = _chain_reason(event, b, want_seq, want_prev, prev_line, lines) or (kind, reason)
-            elif closed_line is not None and event.type not in AFTER_CLOSE:
+            elif closed_line is not None and not may_follow_close(event.type):
                 kind = "chain"
                 reason = (f"a {event.type} event after the change was closed on line {closed_line}: "
                           "only addenda may follow a closed change")

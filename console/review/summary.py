@@ -15,6 +15,7 @@ from console.journal import events as ev
 from console.journal.event_data import (
     AddendumAdded,
     ApprovalRecorded,
+    ApprovalVerified,
     ArtifactSaved,
     BreakglassRecorded,
     ChangeClosed,
@@ -282,6 +283,11 @@ def summarise(events: Iterable[EventLike]) -> ChangeSummary:
             s.policy_checks.extend(d.checks)
         elif isinstance(d, ApprovalRecorded):
             s.approvals.append({**e.data, "at": e.ts})
+        elif isinstance(d, ApprovalVerified):
+            # Signed approvals the change started on: shown beside typed ones, the key as their reference.
+            s.approvals += [{"name": a.get("principal"), "role": a.get("role"), "at": e.ts,
+                             "reference": f"SSH signature {a.get('signed_at')}, key {a.get('key_fingerprint')}"}
+                            for a in d.accepted]
         elif isinstance(d, BreakglassRecorded):
             s.breakglass.append({**e.data, "at": e.ts})
         elif isinstance(d, StepConfirmed):
