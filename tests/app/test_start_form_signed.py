@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from approvers import make_team  # tests/governance, on the test path
 
 from console.config import load_policy
 from console.governance.envelope import approval_to_bytes
@@ -17,6 +16,7 @@ from console.governance.signatures import sign
 from console.journal.journal import read_events
 from screens.app import OpsConsoleApp
 from screens.closeout import CloseoutScreen
+from tests.support.approvers import make_team
 
 DRILL = {
     "apiVersion": "opsconsole/v1", "kind": "Runbook",

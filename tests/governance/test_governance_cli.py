@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from approvers import Team, assert_one_sentence
-from journal_data_checks import faithful_problems  # tests/unit, on the test path
 
 from console.cli import main
+from tests.support.approvers import Team, assert_one_sentence
+from tests.support.journal_data_checks import faithful_problems
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from tfhelpers import NODEPOOL, OFFLINE_ENV, real_binary
 
 from console.journal.journal import read_events, verify
 from console.journal.store import RecordStore
+from tests.support.tfhelpers import NODEPOOL, OFFLINE_ENV, real_binary
 
 REPO = Path(__file__).resolve().parents[2]
 
