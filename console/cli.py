@@ -475,6 +475,13 @@ def _start_review(records_dir: Path) -> int:
     return run_review(records_dir=records_dir)
 
 
+def _start_follow(change_dir: Path, change_id: str, exit_on_close: bool) -> int:
+    """``opsconsole follow``'s full screen, read-only."""
+    from screens.follow import run_follow  # the UI is imported only when it is wanted
+
+    return run_follow(change_dir=change_dir, change_id=change_id, exit_on_close=exit_on_close)
+
+
 def _start_watch(*, kube: KubeAccess, policy: Policy, context: str, namespace: str | None, handle: WatchHandle) -> int:
     """``opsconsole watch``'s dashboard, on the watch the command has already started."""
     from screens.cluster import run_watch  # the UI is imported only when it is wanted
@@ -538,6 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
     from console.review.review_cli import add_review_commands
 
     add_review_commands(sub, rsub, start_review=_start_review)
+    from console.review.follow_cli import add_follow_command
+
+    add_follow_command(sub, start_follow=_start_follow)
 
     answers_epilog = ("an answers file (--answers FILE, YAML; its JSON Schema: opsconsole schema --answers):\n\n"
                       + "\n".join("  " + line for line in ANSWERS_HELP.splitlines()))

@@ -1,0 +1,237 @@
+"""Following a change while another console drives it: its journal and output casts read as they grow.
+
+The follower only reads. Every file is opened read-only (``aiofiles``, so the reads run off the event loop), no
+lock is taken and nothing is created, so the console writing the change is never slowed or blocked by it, on the
+same host or through a shared filesystem (where polling, not inotify, is what sees another host's writes). A
+read may end mid-line; only complete lines count (``LineBuffer``), and each journal line is checked against the
+chain before it is believed.
+
+``ChangeFollower.batches()`` yields what is new at each poll, in the order a reader wants it: an event that ends a
+run comes after the whole of that run's output. It ends after ``change.closed``, once every cast is read to its end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiofiles
+import aiofiles.os
+
+from console.journal import events as ev
+from console.journal.chain import Event
+from console.journal.store import sanitise
+from console.review.follow_lines import (
+    ChainCheck,
+    JournalLineError,
+    LineBuffer,
+    OutputAssembler,
+    OutputText,
+    cast_step_id,
+    parse_cast_event,
+    parse_cast_header,
+)
+
+POLL_S = 0.05  # well under the half second a follower may lag behind the writer
+READ_CHUNK = 1 << 20
+CAST_NAME = re.compile(r"^(\d{3,})-(.+)\.cast$")
+RUN_ENDS = (ev.STEP_FINISHED, ev.STEP_INTERRUPTED)
+
+
+@dataclass(frozen=True)
+class EventItem:
+    """A journal event, checked against the chain."""
+
+    event: Event
+
+
+@dataclass(frozen=True)
+class OutputItem:
+    """A whole line of a run's output; ``cast`` is the file's path relative to the change directory."""
+
+    cast: str
+    step_id: str
+    line: OutputText
+    started: float  # the cast header's timestamp (Unix seconds): when the run began
+
+
+@dataclass(frozen=True)
+class ProblemItem:
+    """Something the follower cannot read past (a damaged journal line); the change is still shown up to it."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ClosedItem:
+    """The change closed with this outcome; nothing follows."""
+
+    outcome: str
+
+
+FollowItem = EventItem | OutputItem | ProblemItem | ClosedItem
+
+
+@dataclass
+class _Cast:
+    rel: str
+    step_id: str
+    handle: Any  # an aiofiles binary file opened for reading
+    lines: LineBuffer = field(default_factory=LineBuffer)
+    text: OutputAssembler = field(default_factory=OutputAssembler)
+    header: dict[str, Any] | None = None
+
+
+class ChangeFollower:
+    """Reads one change directory as it grows, from the first event on."""
+
+    def __init__(self, change_dir: Path, *, poll_s: float = POLL_S) -> None:
+        self.change_dir = Path(change_dir)
+        self.poll_s = poll_s
+        self.events: list[Event] = []
+        self.outcome: str | None = None
+        self.problem: str | None = None
+        self._chain = ChainCheck()
+        self._journal_lines = LineBuffer()
+        self._journal: Any = None
+        self._casts: dict[str, _Cast] = {}  # by file name
+        self._done: set[str] = set()  # cast names read to their end and closed
+        self._running: dict[str, int] = {}  # sanitised step id -> runs started and not yet ended
+
+    async def batches(self) -> AsyncIterator[list[FollowItem]]:
+        """What is new, a list per poll (empty polls are skipped). The last list ends with ``ClosedItem``, or with a
+        ``ProblemItem`` when the journal cannot be read on (then the change's end can never be seen)."""
+        try:
+            while True:
+                items = await self.poll()
+                if items:
+                    yield items
+                if self.outcome is not None or self.problem is not None:
+                    return
+                await asyncio.sleep(self.poll_s)
+        finally:
+            await self.close()
+
+    async def poll(self) -> list[FollowItem]:
+        """Read whatever the files gained since the last poll."""
+        out: list[FollowItem] = []
+        for event in await self._read_journal(out):
+            if event.type in RUN_ENDS:
+                out += await self._end_run(event)
+            out.append(EventItem(event))
+            if event.type == ev.STEP_STARTED and event.data.get("kind") != "manual":
+                key = sanitise(str(event.data.get("step_id", "")))
+                self._running[key] = self._running.get(key, 0) + 1
+            if event.type == ev.CHANGE_CLOSED:
+                self.outcome = str(event.data.get("outcome"))
+        closing = self.outcome is not None
+        await self._adopt(everything=closing)
+        for cast in list(self._casts.values()):
+            out += await self._read_cast(cast, final=closing)
+        if closing:
+            out.append(ClosedItem(self.outcome or ""))
+        return out
+
+    async def close(self) -> None:
+        """Close every file still open (idempotent)."""
+        if self._journal is not None:
+            await self._journal.close()
+            self._journal = None
+        for cast in self._casts.values():
+            await cast.handle.close()
+        self._casts.clear()
+
+    # -- the journal ------------------------------------------------------------------------------------------
+
+    async def _read_journal(self, out: list[FollowItem]) -> list[Event]:
+        if self.problem is not None:
+            return []
+        if self._journal is None:
+            try:
+                self._journal = await aiofiles.open(self.change_dir / "journal.jsonl", "rb")
+            except FileNotFoundError:
+                return []  # the change directory is made a moment before its journal
+        new: list[Event] = []
+        while chunk := await self._journal.read(READ_CHUNK):
+            for line in self._journal_lines.feed(chunk):
+                try:
+                    new.append(self._chain.accept(line))
+                except JournalLineError as exc:
+                    self.problem = str(exc)
+                    out.append(ProblemItem(f"{exc}; nothing after it is shown (opsconsole records verify tells more)"))
+                    self.events += new
+                    return new
+        self.events += new
+        return new
+
+    # -- the outputs ------------------------------------------------------------------------------------------
+
+    async def _end_run(self, event: Event) -> list[FollowItem]:
+        """A run ended: the rest of its output, read to the end of its cast, goes before the event that ends it."""
+        key = sanitise(str(event.data.get("step_id", "")))
+        if self._running.get(key):
+            self._running[key] -= 1
+        files = [event.data.get("file")] + list(event.data.get("files") or [])
+        out: list[FollowItem] = []
+        for ref in files:
+            if not isinstance(ref, dict) or not isinstance(ref.get("path"), str):
+                continue
+            name = Path(ref["path"]).name
+            if name in self._done or not CAST_NAME.match(name):
+                continue
+            cast = self._casts.get(name) or await self._open(name)
+            if cast is not None:
+                out += await self._read_cast(cast, final=True)
+        return out
+
+    async def _adopt(self, *, everything: bool) -> None:
+        """Start reading new cast files: those of runs the journal says have started (all of them at close)."""
+        try:
+            names = await aiofiles.os.listdir(self.change_dir / "outputs")
+        except FileNotFoundError:
+            return
+        for name in sorted(names):
+            m = CAST_NAME.match(name)
+            if m is None or name in self._casts or name in self._done:
+                continue
+            if everything or self._running.get(m.group(2)):
+                await self._open(name)
+
+    async def _open(self, name: str) -> _Cast | None:
+        m = CAST_NAME.match(name)
+        try:
+            handle = await aiofiles.open(self.change_dir / "outputs" / name, "rb")
+        except FileNotFoundError:
+            return None
+        cast = _Cast(f"outputs/{name}", m.group(2) if m else name, handle)
+        self._casts[name] = cast
+        return cast
+
+    async def _read_cast(self, cast: _Cast, *, final: bool) -> list[FollowItem]:
+        out: list[FollowItem] = []
+        while chunk := await cast.handle.read(READ_CHUNK):
+            for line in cast.lines.feed(chunk):
+                out += self._cast_line(cast, line)
+        if final:
+            started = float(cast.header.get("timestamp", 0)) if cast.header else 0.0
+            out += [OutputItem(cast.rel, cast.step_id, text, started) for text in cast.text.flush()]
+            await cast.handle.close()
+            name = Path(cast.rel).name
+            self._casts.pop(name, None)
+            self._done.add(name)
+        return out
+
+    def _cast_line(self, cast: _Cast, line: bytes) -> list[FollowItem]:
+        if cast.header is None:
+            cast.header = parse_cast_header(line) or {}
+            cast.step_id = cast_step_id(cast.header) or cast.step_id
+            return []
+        parsed = parse_cast_event(line)
+        if parsed is None:
+            return []  # not an event line: the verifier reports it; a follower shows what it can
+        started = float(cast.header.get("timestamp", 0))
+        return [OutputItem(cast.rel, cast.step_id, text, started) for text in cast.text.feed(*parsed)]
