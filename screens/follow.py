@@ -100,6 +100,7 @@ class FollowScreen(Screen):
         output = self.query_one("#follow-output", OutputLog)
         decisions = self.query_one("#follow-decisions", Log)
         new_events = False
+        shown_before = self.lines_shown
         for item in batch:
             if isinstance(item, EventItem):
                 self.events.append(item.event)
@@ -121,6 +122,8 @@ class FollowScreen(Screen):
                 self.problem = item.text
             elif isinstance(item, ClosedItem):
                 self.outcome = item.outcome
+        if self.lines_shown != shown_before:
+            output.flush_pending()  # now, not at the pane's next tick: a poll is already a batch
         if new_events:
             self._show_steps()
         self._banner()
