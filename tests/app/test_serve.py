@@ -1,0 +1,128 @@
+"""``opsconsole serve``'s gate: every request, page, script or websocket, needs the token printed at start."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from yarl import URL
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Served:
+    """``opsconsole serve --port 0`` in a child process, with the URLs it printed."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+        self.review = self.wait_for(r"^review: (\S+)$").group(1)
+        self.base, self.token = re.match(r"(http://[^/]+)/\?token=(\S+)$", self.review).groups()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for(self, pattern: str, timeout: float = 60.0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"serve printed no line matching {pattern!r}") from None
+            m = re.search(pattern, line)
+            if m:
+                return m
+
+
+def start_serve(records_dir: Path, *extra: str) -> subprocess.Popen[str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.Popen([sys.executable, "-m", "console.cli", "serve", "--records-dir", str(records_dir), "--port", "0", *extra],
+                            cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def served(records_dir: Path) -> Iterator[Served]:
+    proc = start_serve(records_dir)
+    try:
+        yield Served(proc)
+    finally:
+        stop(proc)
+
+
+async def status(session: aiohttp.ClientSession, url: str, **kw) -> int:
+    async with session.get(url, **kw) as response:
+        return response.status
+
+
+async def ws_status(session: aiohttp.ClientSession, url: str, **kw) -> int:
+    try:
+        async with session.ws_connect(url, **kw):
+            return 101
+    except aiohttp.WSServerHandshakeError as exc:
+        return exc.status
+
+
+async def test_nothing_is_served_without_the_token(served: Served) -> None:
+    base = served.base
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as anon:
+        for path in ("/", "/static/js/textual.js", "/follow/CHG-2026-0001", "/download/x", "/?token=wrong"):
+            assert await status(anon, base + path) == 403, path
+        assert await ws_status(anon, base.replace("http", "ws") + "/ws/review") == 403
+        assert await ws_status(anon, base.replace("http", "ws") + "/ws/follow/CHG-2026-0001?token=wrong") == 403
+        assert anon.cookie_jar.filter_cookies(URL(base)).get("opsconsole_token") is None
+
+
+async def test_the_token_opens_the_page_and_its_cookie_the_rest(served: Served) -> None:
+    # unsafe=True: aiohttp's jar otherwise keeps no cookie from an IP address, as a browser does.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        async with browser.get(served.review) as page:
+            assert page.status == 200
+            html = await page.text()
+        assert f'data-session-websocket-url="ws://{served.base[7:]}/ws/review"' in html
+        assert browser.cookie_jar.filter_cookies(URL(served.base))["opsconsole_token"].value == served.token
+        # The page's own requests carry no token in their URLs: the cookie lets them through.
+        assert await status(browser, served.base + "/static/js/textual.js") == 200
+        assert await status(browser, served.base + "/follow/not-an-id") == 404
+        # A websocket opened by another site's page, with the cookie the browser would send along, is refused.
+        foreign = await ws_status(browser, served.base.replace("http", "ws") + "/ws/review", headers={"Origin": "http://evil.example"})
+        assert foreign == 403
+
+
+def test_a_network_address_needs_allow_remote(records_dir: Path) -> None:
+    refused = start_serve(records_dir, "--host", "0.0.0.0")
+    try:
+        _, err = refused.communicate(timeout=60)
+    finally:
+        stop(refused)
+    assert refused.returncode == 1
+    assert err.strip() == ("opsconsole: --host 0.0.0.0 is not a loopback address: the record store would be served to the network; "
+                           "add --allow-remote to mean it")
+    allowed = start_serve(records_dir, "--host", "0.0.0.0", "--allow-remote")
+    try:
+        assert Served(allowed).review.startswith("http://0.0.0.0:")
+    finally:
+        stop(allowed)
+    assert allowed.stderr is not None
+    assert allowed.stderr.read().startswith("warning: serving on 0.0.0.0: anyone who can reach this port and has the token")
