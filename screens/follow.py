@@ -35,10 +35,11 @@ from screens.widgets.output_log import OutputLog
 from screens.widgets.step_list import StepList
 
 
-class ReadOnlyRecordScreen(RecordScreen):
+class ReadOnlyRecordScreen(RecordScreen, inherit_bindings=False):
     """The record screen with nothing that writes: no addendum (a follower or a browser only reads)."""
 
-    BINDINGS = [Binding("a", "addendum", "Addendum", show=False, id="record.addendum")]
+    # The record's keys and the screen's own (focus moves, copy), less the addendum's.
+    BINDINGS = [*Screen.BINDINGS, *(b for b in RecordScreen.BINDINGS if not (isinstance(b, Binding) and b.action == "addendum"))]
 
     def action_addendum(self) -> None:
         self.notify("Read-only here: addenda are added from the console (opsconsole records addendum).", severity="warning")

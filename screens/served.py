@@ -57,6 +57,7 @@ class AccessLog:
     def __init__(self, path: Path | None, session: str) -> None:
         self.path = path
         self.session = session
+        self._last: dict[str, str] | None = None
 
     def view(self, screen: Screen) -> None:
         if self.path is None:
@@ -69,6 +70,9 @@ class AccessLog:
             entry = {"view": "records"}
         else:
             entry = {"view": type(screen).__name__}
+        if entry == self._last:
+            return  # the same view announced again (a screen mounted, then resumed)
+        self._last = entry
         line = json.dumps({"ts": datetime.now(UTC).isoformat(), "session": self.session, "pid": os.getpid(), **entry})
         # O_APPEND: each line lands whole after the others, whichever session writes it.
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

@@ -110,6 +110,7 @@ async def test_the_follow_screen_streams_a_change_and_ends_on_its_record(writer,
         # The pane shows the latest run: the last step's line came through before the change closed.
         await until(pilot, lambda: "last line" in "\n".join(screen.query_one(OutputLog).lines))
         assert "closed: Success" in str(screen.query_one("#follow-banner").render())
+        assert all(b.binding.action != "addendum" for b in app.active_bindings.values())
         closed = files_of(ref.path)
         await pilot.press("a")  # an addendum, refused: the follower only reads
         await pilot.pause()
