@@ -13,12 +13,12 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from console.journal.store import ChangeNotFound, RecordStore, StoreError
-from console.review.follow import ChangeFollower, ClosedItem, EventItem, FollowItem, OutputItem, ProblemItem
-from console.review.follow_lines import describe
-from console.review.render import OUTCOME_WORDS
+
+if TYPE_CHECKING:  # the reading side (pydantic, aiofiles) is imported by the handler: building the parser stays light
+    from console.review.follow import FollowItem
 
 EXIT_OK, EXIT_FAIL = 0, 1
 
@@ -43,6 +43,10 @@ def _clock(ts: str) -> str:
 
 def plain_lines(item: FollowItem) -> list[str]:
     """How line mode prints one item (pure)."""
+    from console.review.follow import EventItem, OutputItem, ProblemItem
+    from console.review.follow_lines import describe
+    from console.review.render import OUTCOME_WORDS
+
     if isinstance(item, EventItem):
         text = describe(item.event)
         return [f"{_clock(item.event.ts)}  {text}"] if text is not None else []
@@ -57,6 +61,8 @@ def plain_lines(item: FollowItem) -> list[str]:
 
 async def follow_plain(path: Path, out: TextIO, *, poll_s: float | None = None) -> int:
     """Print the change as it grows until it closes; the exit code says how it ended."""
+    from console.review.follow import ChangeFollower, ClosedItem
+
     follower = ChangeFollower(path) if poll_s is None else ChangeFollower(path, poll_s=poll_s)
     code = EXIT_FAIL
     async for batch in follower.batches():
