@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -126,3 +127,34 @@ def test_a_network_address_needs_allow_remote(records_dir: Path) -> None:
         stop(allowed)
     assert allowed.stderr is not None
     assert allowed.stderr.read().startswith("warning: serving on 0.0.0.0: anyone who can reach this port and has the token")
+
+
+async def test_a_follow_session_runs_over_the_websocket(records_dir: Path, tmp_path: Path) -> None:
+    from review_records import web_success
+
+    from console.journal.store import RecordStore
+
+    ref = web_success(RecordStore(records_dir))
+    access = tmp_path / "access.jsonl"
+    proc = start_serve(records_dir, "--access-log", str(access))
+    try:
+        served = Served(proc)
+        url = f"{served.base.replace('http', 'ws')}/ws/follow/{ref.change_id}?token={served.token}&width=100&height=30"
+        async with aiohttp.ClientSession() as client, client.ws_connect(url) as socket:
+            received = 0
+            deadline = time.monotonic() + 60
+            # The session's app draws (bytes arrive) and, the change being closed, goes from following it to its record.
+            while not (received and access.exists() and '"view": "record"' in access.read_text()):
+                assert time.monotonic() < deadline, f"no follow session: {received} bytes, log {access.read_text() if access.exists() else '-'}"
+                try:
+                    message = await socket.receive(timeout=1)
+                except TimeoutError:
+                    continue
+                if message.type == aiohttp.WSMsgType.BINARY:
+                    received += len(message.data)
+                elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                    raise AssertionError(f"the session ended: {message}")
+        views = [json.loads(line) for line in access.read_text().splitlines()]
+        assert [(v["view"], v.get("change_id")) for v in views] == [("follow", ref.change_id), ("record", ref.change_id)]
+    finally:
+        stop(proc)

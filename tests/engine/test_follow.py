@@ -190,3 +190,13 @@ async def test_a_line_cut_anywhere_waits_for_its_newline(start, tmp_path: Path) 
     assert shown == cast_texts(original)
     assert ("more", "no newline at the end") in shown
     assert [i.event for i in items if isinstance(i, EventItem)] == read_events(original / "journal.jsonl").events
+
+
+def test_following_a_change_that_is_not_there_says_so(records_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from console.cli import main
+
+    assert main(["follow", "CHG-2026-0042", "--plain", "--records-dir", str(records_dir)]) == 1
+    assert capsys.readouterr().err == f"opsconsole: no change CHG-2026-0042 in {records_dir}\n"
+    missing = records_dir / "nowhere"
+    assert main(["follow", "CHG-2026-0042", "--plain", "--records-dir", str(missing)]) == 1
+    assert capsys.readouterr().err == f"opsconsole: {missing}: no record store here (use --records-dir or OPSCONSOLE_RECORDS)\n"
