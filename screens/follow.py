@@ -51,6 +51,7 @@ class FollowScreen(Screen):
     BINDINGS = [
         Binding("end", "follow_output", "Follow output", id="follow.end", tooltip="Follow the newest output line again"),
         Binding("r", "record", "Record", id="follow.record", tooltip="The change's record (once it has closed)"),
+        Binding("escape", "back", "Back", id="follow.back", tooltip="Back to the list of changes (when opened from it)"),
     ]
 
     DEFAULT_CSS = """
@@ -184,6 +185,11 @@ class FollowScreen(Screen):
 
     def action_follow_output(self) -> None:
         self.query_one("#follow-output", OutputLog).follow()
+
+    def action_back(self) -> None:
+        # Opened from the served list of changes: back to it. At the root of ``opsconsole follow``, q leaves instead.
+        if len(self.app.screen_stack) > 2:
+            self.dismiss(None)
 
     def action_record(self) -> None:
         if self.outcome is None:
