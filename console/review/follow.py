@@ -98,6 +98,8 @@ class ChangeFollower:
         self._chain = ChainCheck()
         self._journal_lines = LineBuffer()
         self._journal: Any = None
+        self._line_no = 0  # complete lines read from the journal file
+        self._suspect: tuple[int, str] | None = None  # a line that is no event (its number, why), until the next says what it was
         self._casts: dict[str, _Cast] = {}  # by file name
         self._done: set[str] = set()  # cast names read to their end and closed
         self._running: dict[str, int] = {}  # sanitised step id -> runs started and not yet ended
@@ -119,7 +121,8 @@ class ChangeFollower:
     async def poll(self) -> list[FollowItem]:
         """Read whatever the files gained since the last poll."""
         out: list[FollowItem] = []
-        for event in await self._read_journal(out):
+        problems: list[FollowItem] = []
+        for event in await self._read_journal(problems):
             if event.type in RUN_ENDS:
                 out += await self._end_run(event)
             out.append(EventItem(event))
@@ -132,6 +135,7 @@ class ChangeFollower:
         await self._adopt(everything=closing)
         for cast in list(self._casts.values()):
             out += await self._read_cast(cast, final=closing)
+        out += problems  # after what could be read before it
         if closing:
             out.append(ClosedItem(self.outcome or ""))
         return out
@@ -158,15 +162,39 @@ class ChangeFollower:
         new: list[Event] = []
         while chunk := await self._journal.read(READ_CHUNK):
             for line in self._journal_lines.feed(chunk):
-                try:
-                    new.append(self._chain.accept(line))
-                except JournalLineError as exc:
-                    self.problem = str(exc)
-                    out.append(ProblemItem(f"{exc}; nothing after it is shown (opsconsole records verify tells more)"))
+                self._line_no += 1
+                problem = self._journal_line(line, new)
+                if problem is not None:
+                    self.problem = problem
+                    out.append(ProblemItem(f"{problem}; nothing after it is shown (opsconsole records verify tells more)"))
                     self.events += new
                     return new
         self.events += new
         return new
+
+    def _journal_line(self, line: bytes, new: list[Event]) -> str | None:
+        """Accept one complete line into ``new``; the problem when the journal cannot be read past it.
+
+        A line that is not an event may be a crash's torn line that a resume has just recovered: the recovery ends
+        it with a newline and appends ``journal.torn_tail`` naming it. So it is held until the next line says
+        which; a torn line with nothing after it is what the writer's crash left, and the follower waits.
+        """
+        if self._suspect is not None:
+            number, error = self._suspect
+            self._suspect = None
+            try:
+                event = self._chain.accept(line, self._line_no)
+            except JournalLineError:
+                return error
+            if event.type != ev.TORN_TAIL or event.data.get("line") != number:
+                return error
+            new.append(event)
+            return None
+        try:
+            new.append(self._chain.accept(line, self._line_no))
+        except JournalLineError as exc:
+            self._suspect = (self._line_no, str(exc))
+        return None
 
     # -- the outputs ------------------------------------------------------------------------------------------
 

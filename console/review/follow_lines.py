@@ -55,9 +55,13 @@ class ChainCheck:
     seq: int = 0
     head: str = GENESIS
 
-    def accept(self, line: bytes) -> Event:
-        """The event a complete line holds, once it is canonical and chained to the one before; else JournalLineError."""
-        number = self.seq + 1
+    def accept(self, line: bytes, number: int | None = None) -> Event:
+        """The event a complete line holds, once it is canonical and chained to the one before; else JournalLineError.
+
+        ``number`` is the line's number in the file, for messages (it differs from the sequence after a recovered
+        torn line)."""
+        expected = self.seq + 1
+        number = expected if number is None else number
         try:
             obj = json.loads(line.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
@@ -71,13 +75,13 @@ class ChainCheck:
             again = b""
         if again != line:
             raise JournalLineError(f"journal.jsonl line {number}: not canonical JSON (the line was altered)")
-        if event.seq != number:
-            raise JournalLineError(f"journal.jsonl line {number}: sequence {event.seq}, expected {number}")
+        if event.seq != expected:
+            raise JournalLineError(f"journal.jsonl line {number}: sequence {event.seq}, expected {expected}")
         if event.prev != self.head:
             raise JournalLineError(f"journal.jsonl line {number}: does not follow the event before it (prev hash differs)")
         if event_hash(event.seq, event.ts, event.type, event.data, event.prev) != event.hash:
             raise JournalLineError(f"journal.jsonl line {number}: hash does not match its content")
-        self.seq, self.head = number, event.hash
+        self.seq, self.head = expected, event.hash
         return event
 
 

@@ -200,3 +200,55 @@ def test_following_a_change_that_is_not_there_says_so(records_dir: Path, capsys:
     missing = records_dir / "nowhere"
     assert main(["follow", "CHG-2026-0042", "--plain", "--records-dir", str(missing)]) == 1
     assert capsys.readouterr().err == f"opsconsole: {missing}: no record store here (use --records-dir or OPSCONSOLE_RECORDS)\n"
+
+
+async def test_a_torn_line_recovered_by_a_resume_is_followed_through(start, store: RecordStore, kubeconfig: Path) -> None:
+    from console.config import load_policy
+    from console.engine.session import ChangeSession
+    from console.review.follow import ProblemItem
+
+    session = start(runbook_doc(steps=[{"id": "one", "run": ["sh", "-c", "echo one"]}, {"id": "two", "run": ["sh", "-c", "echo two"]}]))
+    session.confirm("yes")
+    session.run()
+    follower = ChangeFollower(session.ref.path, poll_s=0)
+    items = await follower.poll()
+    # A power cut in the middle of the next write: the start of a line, no newline; the console is gone.
+    session.release()
+    journal = session.ref.path / "journal.jsonl"
+    with open(journal, "ab") as f:
+        f.write(b'{"data":{"section":"step","step_id":"two"')
+    items += await follower.poll()
+    assert not [i for i in items if isinstance(i, ProblemItem)]
+    # The next operator resumes, recovering the torn line; the follower reads on through it to the close.
+    resumed = ChangeSession.resume(session.change_id, store=store, policy=load_policy(), operator="bob",
+                                   kubeconfig=str(kubeconfig), recover_torn_tail=True)
+    try:
+        run_forward(resumed)
+        resumed.close("success")
+    finally:
+        resumed.release()
+    while not any(isinstance(i, ClosedItem) for i in items):
+        got = await follower.poll()
+        assert not [i for i in got if isinstance(i, ProblemItem)], got
+        items += got
+    await follower.close()
+    types = [i.event.type for i in items if isinstance(i, EventItem)]
+    assert ev.TORN_TAIL in types and ev.SESSION_RESUMED in types and types[-1] == ev.CHANGE_CLOSED
+    assert ("two", "two") in [(i.step_id, i.line.text) for i in items if isinstance(i, OutputItem)]
+
+
+async def test_a_damaged_line_stops_the_follow_and_says_where(start, tmp_path: Path) -> None:
+    session = start(runbook_doc(steps=[{"id": "one", "run": ["sh", "-c", "echo one"]}]))
+    run_forward(session)
+    session.close("success")
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    lines = (session.ref.path / "journal.jsonl").read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].replace(b'"seq":3', b'"seq":9')
+    (copy / "journal.jsonl").write_bytes(b"".join(lines))
+    out = io.StringIO()
+    assert await follow_plain(copy, out, poll_s=0) == 1
+    # Line 1 (the change) is shown, line 2 (its parameters) says nothing in line mode, line 3 is where it stops.
+    first, last = out.getvalue().splitlines()
+    assert "change CHG-2026-0001 started by alice" in first
+    assert last.startswith("follow stopped: journal.jsonl line 3: sequence 9, expected 3")
