@@ -24,7 +24,7 @@ from console.engine.state import fold
 from console.journal import events as ev
 from console.journal.chain import Event
 from console.journal.store import RecordStore, StoreError
-from console.review.follow import ChangeFollower, ClosedItem, EventItem, FollowItem, OutputItem, ProblemItem
+from console.review.follow import ChangeFollower, ClosedItem, EventItem, FollowItem, HolderItem, OutputItem, ProblemItem
 from console.review.follow_lines import describe
 from console.review.render import OUTCOME_WORDS
 from console.runbook.loader import RunbookError, load_runbook
@@ -72,6 +72,7 @@ class FollowScreen(Screen):
         self.outcome: str | None = None
         self.problem: str | None = None
         self.current_cast: str | None = None
+        self.holder = ""
         self.lines_shown = 0  # output lines handed to the output pane (tests and benchmarks wait on it)
 
     def compose(self) -> ComposeResult:
@@ -122,6 +123,9 @@ class FollowScreen(Screen):
                 self.lines_shown += 1
             elif isinstance(item, ProblemItem):
                 self.problem = item.text
+            elif isinstance(item, HolderItem):
+                self.holder = item.text
+                decisions.write_line(f"-- {item.text}")
             elif isinstance(item, ClosedItem):
                 self.outcome = item.outcome
         if self.lines_shown != shown_before:
@@ -169,7 +173,8 @@ class FollowScreen(Screen):
             banner.set_class(self.outcome != "success", "closed-bad")
             return
         last = next((describe(e) for e in reversed(self.events) if describe(e) is not None), None)
-        banner.update(Text(f"{head}\nin progress · {last or 'waiting for the journal'}"))
+        holder = f" · {self.holder}" if self.holder else ""
+        banner.update(Text(f"{head}\nin progress{holder} · {last or 'waiting for the journal'}"))
 
     def _on_close(self) -> None:
         app = self.app

@@ -8,12 +8,17 @@ chain before it is believed.
 
 ``ChangeFollower.batches()`` yields what is new at each poll, in the order a reader wants it: an event that ends a
 run comes after the whole of that run's output. It ends after ``change.closed``, once every cast is read to its end.
+Who drives the change is read from its lock file (read, never locked) and said when it changes, so a follower
+knows a stalled change from a console that is gone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,11 +37,13 @@ from console.review.follow_lines import (
     OutputAssembler,
     OutputText,
     cast_step_id,
+    holder_status,
     parse_cast_event,
     parse_cast_header,
 )
 
 POLL_S = 0.05  # well under the half second a follower may lag behind the writer
+HOLDER_EVERY_S = 1.0  # who drives the change is read less often than what it writes
 READ_CHUNK = 1 << 20
 CAST_NAME = re.compile(r"^(\d{3,})-(.+)\.cast$")
 RUN_ENDS = (ev.STEP_FINISHED, ev.STEP_INTERRUPTED)
@@ -67,13 +74,20 @@ class ProblemItem:
 
 
 @dataclass(frozen=True)
+class HolderItem:
+    """Who drives the change now (said when it changes): a console, or none since it stopped without closing."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class ClosedItem:
     """The change closed with this outcome; nothing follows."""
 
     outcome: str
 
 
-FollowItem = EventItem | OutputItem | ProblemItem | ClosedItem
+FollowItem = EventItem | OutputItem | ProblemItem | HolderItem | ClosedItem
 
 
 @dataclass
@@ -98,6 +112,8 @@ class ChangeFollower:
         self._chain = ChainCheck()
         self._journal_lines = LineBuffer()
         self._journal: Any = None
+        self._holder: str | None = None
+        self._holder_at = -HOLDER_EVERY_S
         self._line_no = 0  # complete lines read from the journal file
         self._suspect: tuple[int, str] | None = None  # a line that is no event (its number, why), until the next says what it was
         self._casts: dict[str, _Cast] = {}  # by file name
@@ -122,6 +138,9 @@ class ChangeFollower:
         """Read whatever the files gained since the last poll."""
         out: list[FollowItem] = []
         problems: list[FollowItem] = []
+        # The lock before the journal: a console closes the change, then lets go, so a lock found empty here and a
+        # close in the journal read after it is a change that closed, not one that stopped.
+        holder = await self._read_holder()
         for event in await self._read_journal(problems):
             if event.type in RUN_ENDS:
                 out += await self._end_run(event)
@@ -132,6 +151,8 @@ class ChangeFollower:
             if event.type == ev.CHANGE_CLOSED:
                 self.outcome = str(event.data.get("outcome"))
         closing = self.outcome is not None
+        if holder is not None and not closing:
+            out.append(HolderItem(holder))
         await self._adopt(everything=closing)
         for cast in list(self._casts.values()):
             out += await self._read_cast(cast, final=closing)
@@ -148,6 +169,25 @@ class ChangeFollower:
         for cast in self._casts.values():
             await cast.handle.close()
         self._casts.clear()
+
+    # -- who drives it ----------------------------------------------------------------------------------------
+
+    async def _read_holder(self) -> str | None:
+        """The holder's line when it changed since it was last said (read at most every ``HOLDER_EVERY_S``)."""
+        now = time.monotonic()
+        if now - self._holder_at < HOLDER_EVERY_S:
+            return None
+        self._holder_at = now
+        try:
+            async with aiofiles.open(self.change_dir / ".lock", "rb") as f:
+                raw = await f.read(4096)
+        except FileNotFoundError:
+            return None  # never driven yet, or a copy of a record without its lock file
+        status = holder_status(raw, self.change_dir.name.rpartition("__")[2], this_host=socket.gethostname(), alive=_alive)
+        if status is None or status == self._holder:
+            return None
+        self._holder = status
+        return status
 
     # -- the journal ------------------------------------------------------------------------------------------
 
@@ -263,3 +303,14 @@ class ChangeFollower:
             return []  # not an event line: the verifier reports it; a follower shows what it can
         started = float(cast.header.get("timestamp", 0))
         return [OutputItem(cast.rel, cast.step_id, text, started) for text in cast.text.feed(*parsed)]
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this host exists (signal 0 checks without signalling)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: it exists
+    return True

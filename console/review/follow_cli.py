@@ -43,7 +43,7 @@ def _clock(ts: str) -> str:
 
 def plain_lines(item: FollowItem) -> list[str]:
     """How line mode prints one item (pure)."""
-    from console.review.follow import EventItem, OutputItem, ProblemItem
+    from console.review.follow import EventItem, HolderItem, OutputItem, ProblemItem
     from console.review.follow_lines import describe
     from console.review.render import OUTCOME_WORDS
 
@@ -56,6 +56,8 @@ def plain_lines(item: FollowItem) -> list[str]:
         return [f"{at}  {item.step_id} {mark} {item.line.text}"]
     if isinstance(item, ProblemItem):
         return [f"follow stopped: {item.text}"]
+    if isinstance(item, HolderItem):
+        return [f"-- {item.text}"]
     return [f"== closed: {OUTCOME_WORDS.get(item.outcome, item.outcome)}"]
 
 

@@ -5,12 +5,13 @@ of a line, and a line counts only once its newline is there (``LineBuffer``). Jo
 verifier checks them (canonical bytes, sequence, chain, hash) before they are believed; cast lines become the
 header or ``[t, code, text]`` events, and the text of the events becomes whole output lines (``OutputAssembler``),
 because a process writes chunks, not lines. ``describe`` says an event in one line, for line mode and the
-decisions panel.
+decisions panel; ``holder_status`` says who drives the change, from its lock file.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,3 +227,24 @@ def describe(event: Event) -> str | None:
     if t in (ev.TORN_TAIL, ev.NEWLINE_RESTORED):
         return f"journal recovered ({t}) at line {d.get('line')}"
     return None  # params, cluster snapshots, and types this version does not know
+
+
+def holder_status(raw: bytes, change_id: str, *, this_host: str, alive: Callable[[int], bool]) -> str | None:
+    """Who drives the change, from its lock file's bytes, in one line; None while the file is mid-write.
+
+    The console writes its pid, user, host and start into the lock file when it takes the change and empties it
+    when it lets go; a console killed outright leaves its record behind, which only this host can check.
+    """
+    resume = f"opsconsole resume {change_id} carries on from where it stopped"
+    if not raw.strip():
+        return f"no console drives the change now: it stopped before closing ({resume})"
+    try:
+        info = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(info, dict):
+        return None
+    pid, user, host, since = info.get("pid"), info.get("user", "?"), info.get("host", "?"), info.get("since", "?")
+    if isinstance(pid, int) and host == this_host and not alive(pid):
+        return f"the console that drove the change ({user}, pid {pid}) is gone ({resume})"
+    return f"driven by {user} (pid {pid} on {host}) since {since}"

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -98,6 +100,8 @@ def test_plain_follow_shows_every_line_as_it_comes_and_ends_with_the_change(gate
             follower.kill()
             follower.wait()
     assert writer.wait(timeout=60) == 0
+    # Who drives the change: the writer, by its pid, from the change's lock file.
+    assert any(re.match(rf"^-- driven by alice \(pid {writer.pid} on \S+\) since ", line) for line in seen.lines), seen.lines
     (ref,) = RecordStore(records_dir).list_changes()
     # Every line the casts hold was printed, in their order, each after its step started and before it ended.
     printed = [line.split("  ", 1)[1] for line in seen.lines if "  " in line]
@@ -205,7 +209,7 @@ def test_following_a_change_that_is_not_there_says_so(records_dir: Path, capsys:
 async def test_a_torn_line_recovered_by_a_resume_is_followed_through(start, store: RecordStore, kubeconfig: Path) -> None:
     from console.config import load_policy
     from console.engine.session import ChangeSession
-    from console.review.follow import ProblemItem
+    from console.review.follow import HolderItem, ProblemItem
 
     session = start(runbook_doc(steps=[{"id": "one", "run": ["sh", "-c", "echo one"]}, {"id": "two", "run": ["sh", "-c", "echo two"]}]))
     session.confirm("yes")
@@ -217,7 +221,11 @@ async def test_a_torn_line_recovered_by_a_resume_is_followed_through(start, stor
     journal = session.ref.path / "journal.jsonl"
     with open(journal, "ab") as f:
         f.write(b'{"data":{"section":"step","step_id":"two"')
-    items += await follower.poll()
+    deadline = time.monotonic() + 30
+    while not any(isinstance(i, HolderItem) and "stopped before closing" in i.text for i in items):
+        assert time.monotonic() < deadline, items
+        items += await follower.poll()
+        await asyncio.sleep(0.05)
     assert not [i for i in items if isinstance(i, ProblemItem)]
     # The next operator resumes, recovering the torn line; the follower reads on through it to the close.
     resumed = ChangeSession.resume(session.change_id, store=store, policy=load_policy(), operator="bob",

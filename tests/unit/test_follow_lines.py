@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from console.journal.chain import GENESIS, _encode, canonical
-from console.review.follow_lines import ChainCheck, JournalLineError, LineBuffer, OutputAssembler, cast_step_id
+from console.review.follow_lines import ChainCheck, JournalLineError, LineBuffer, OutputAssembler, cast_step_id, holder_status
 
 
 def test_a_line_counts_only_once_its_newline_is_there() -> None:
@@ -51,3 +51,17 @@ def test_chunks_become_lines_and_stderr_keeps_its_mark() -> None:
 def test_a_cast_names_its_step_in_its_title() -> None:
     assert cast_step_id({"title": "step restart: Restart the deployment"}) == "restart"
     assert cast_step_id({"title": "whatever"}) is None
+
+
+def test_who_drives_the_change_is_read_from_its_lock_file() -> None:
+    record = b'{"pid": 4242, "user": "alice", "host": "jump-1", "since": "2026-11-21T10:00:00.000000Z"}'
+    def status(raw: bytes, host: str = "jump-1", alive: bool = True) -> str | None:
+        return holder_status(raw, "CHG-2026-0042", this_host=host, alive=lambda pid: alive)
+
+    assert status(record) == "driven by alice (pid 4242 on jump-1) since 2026-11-21T10:00:00.000000Z"
+    gone = "the console that drove the change (alice, pid 4242) is gone (opsconsole resume CHG-2026-0042 carries on from where it stopped)"
+    assert status(record, alive=False) == gone
+    # Another host's process cannot be checked from here: its record stands.
+    assert status(record, host="jump-2", alive=False).startswith("driven by alice (pid 4242 on jump-1)")
+    assert status(b"").startswith("no console drives the change now: it stopped before closing")
+    assert status(b'{"pid": 42') is None  # caught mid-write
