@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 import jinja2
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server
 
@@ -99,6 +99,7 @@ class ReadOnlyServer(Server):
         self.access_log = Path(access_log).resolve() if access_log else None
         self.python = python
         self._sessions = itertools.count(1)
+        self._sockets: set[web.WebSocketResponse] = set()
 
     # -- the gate ---------------------------------------------------------------------------------------------
 
@@ -128,7 +129,13 @@ class ReadOnlyServer(Server):
             web.get("/download/{key}", self.handle_download, name="download"),
             web.static("/static", self.statics_path, name="static"),
         ])
+        app.on_shutdown.append(self._close_sockets)
         return app
+
+    async def _close_sockets(self, app: web.Application) -> None:
+        # Stopping waits for every handler; a session's handler returns once its websocket closes (and its app stops).
+        for socket in list(self._sockets):
+            await socket.close(code=WSCloseCode.GOING_AWAY, message=b"opsconsole serve stopped")
 
     def _page(self, request: web.Request, socket_path: str, name: str) -> web.Response:
         # URLs from the address the browser used (not the bound one: 0.0.0.0 is no address to connect to).
@@ -179,6 +186,7 @@ class ReadOnlyServer(Server):
         async def close() -> None:
             await websocket.close()
 
+        self._sockets.add(websocket)
         try:
             await websocket.prepare(request)
             app_service = AppService(command, write_bytes=websocket.send_bytes, write_str=websocket.send_str,
@@ -189,6 +197,7 @@ class ReadOnlyServer(Server):
             await websocket.close()
             raise
         finally:
+            self._sockets.discard(websocket)
             if app_service is not None:
                 await app_service.stop()
         return websocket

@@ -158,3 +158,27 @@ async def test_a_follow_session_runs_over_the_websocket(records_dir: Path, tmp_p
         assert [(v["view"], v.get("change_id")) for v in views] == [("follow", ref.change_id), ("record", ref.change_id)]
     finally:
         stop(proc)
+
+
+async def test_stopping_the_server_closes_each_session_and_ends_its_app(records_dir: Path) -> None:
+    import psutil
+
+    proc = start_serve(records_dir)
+    try:
+        served = Served(proc)
+        async with aiohttp.ClientSession() as client, client.ws_connect(
+                f"{served.base.replace('http', 'ws')}/ws/review?token={served.token}") as socket:
+            first = await socket.receive(timeout=60)
+            assert first.type == aiohttp.WSMsgType.BINARY  # the session's app is drawing
+            apps = psutil.Process(proc.pid).children(recursive=True)
+            assert apps
+            proc.terminate()
+            # The session is told the server is going away (rather than left open until a shutdown timeout).
+            while (message := await socket.receive(timeout=60)).type == aiohttp.WSMsgType.BINARY:
+                pass
+            assert (message.type, message.data, message.extra) == (aiohttp.WSMsgType.CLOSE, 1001, "opsconsole serve stopped")
+        assert proc.wait(timeout=60) == 0
+        _, alive = psutil.wait_procs(apps, timeout=30)
+        assert alive == []  # no session's app outlives the server
+    finally:
+        stop(proc)

@@ -25,7 +25,7 @@ from console.journal.store import RecordStore
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
-pytestmark = pytest.mark.serial  # a browser and its driver: two cores' worth of processes for a few seconds
+pytestmark = [pytest.mark.serial, pytest.mark.slow]  # a browser and its driver: two cores' worth of processes for a while
 
 
 def wait(condition: Callable[[], object], what: str, timeout: float = 60.0, every: float = 0.1) -> object:
