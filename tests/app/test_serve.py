@@ -63,9 +63,10 @@ def stop(proc: subprocess.Popen[str]) -> None:
             proc.wait()
 
 
-@pytest.fixture
-def served(records_dir: Path) -> Iterator[Served]:
-    proc = start_serve(records_dir)
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One server for the gate's tests (they only send requests), on an empty store."""
+    proc = start_serve(tmp_path_factory.mktemp("served-records"))
     try:
         yield Served(proc)
     finally:
