@@ -58,7 +58,7 @@ class FollowScreen(Screen):
     FollowScreen #follow-banner { height: auto; padding: 0 1; background: $boost; }
     FollowScreen #follow-banner.closed-ok { background: $success 30%; }
     FollowScreen #follow-banner.closed-bad { background: $error 30%; }
-    FollowScreen #follow-decisions { height: 10; border: round $panel; }
+    FollowScreen #follow-decisions { height: 10; border: round $panel; overflow-x: hidden; }
     """
 
     def __init__(self, change_dir: Path, change_id: str, *, exit_on_close: bool = False, poll_s: float | None = None) -> None:
@@ -185,6 +185,12 @@ class FollowScreen(Screen):
             return
         self.notify(f"{self.change_id} closed: {OUTCOME_WORDS.get(self.outcome, self.outcome)}", title="Change closed")
         self.action_record()
+
+    def on_resize(self) -> None:
+        # A browser's terminal is sized after the session starts: a pane that was following stays at the newest line.
+        output = self.query_one("#follow-output", OutputLog)
+        if output.following:
+            self.call_after_refresh(output.follow)
 
     # -- keys (none of them acts on the change) ---------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from textual import work
+from textual import events, work
 from textual.screen import Screen
 
 from console.journal.store import ChangeNotFound
@@ -89,7 +89,10 @@ class ServedReviewApp(ReviewApp):
         super().__init__(records_dir=records_dir)
         self.access = access
 
-    def on_mount(self) -> None:
+    def _on_mount(self, event: events.Mount) -> None:
+        # Textual calls each class's mount handler, this class's first: stopping there keeps ReviewApp's, which would
+        # push the list that writes the index cache, from running too.
+        event.prevent_default()
         self.screen_change_signal.subscribe(self, self.access.view)
         self.push_screen(ReadOnlyRecordsScreen(records_dir=self.records_dir))
 
@@ -102,8 +105,8 @@ class ServedFollowApp(FollowApp):
         self.access = access
 
     def on_mount(self) -> None:
+        # FollowApp's own on_mount runs after this one (Textual calls each class's) and pushes the Follow screen.
         self.screen_change_signal.subscribe(self, self.access.view)
-        super().on_mount()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
