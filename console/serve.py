@@ -22,6 +22,7 @@ import hmac
 import ipaddress
 import itertools
 import logging
+import os
 import secrets
 import shlex
 import signal
@@ -165,7 +166,7 @@ class ReadOnlyServer(Server):
     def session_command(self, view: str, change_id: str | None = None) -> str:
         """The shell command of one browser session's app (textual-serve starts it with a shell)."""
         argv = [self.python, "-m", "screens.served", view, *([change_id] if change_id else []),
-                "--records-dir", str(self.records_dir), "--session", str(next(self._sessions))]
+                "--records-dir", str(self.records_dir), "--session", str(next(self._sessions)), "--server-pid", str(os.getpid())]
         if self.access_log is not None:
             argv += ["--access-log", str(self.access_log)]
         return shlex.join(argv)

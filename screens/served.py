@@ -13,6 +13,8 @@ import argparse
 import json
 import os
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +27,8 @@ from console.review.index import IndexLoad, load_index
 from screens.follow import FollowApp, FollowScreen, ReadOnlyRecordScreen
 from screens.record import RecordScreen
 from screens.records import RecordsScreen, ReviewApp
+
+SERVER_CHECK_S = 1.0
 
 
 class ReadOnlyRecordsScreen(RecordsScreen):
@@ -119,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--records-dir", required=True, metavar="DIR")
     parser.add_argument("--access-log", metavar="FILE")
     parser.add_argument("--session", default="-", metavar="ID")
+    parser.add_argument("--server-pid", type=int, metavar="PID", help="leave when this process (the server) is gone")
     args = parser.parse_args(argv)
     root = Path(args.records_dir)
     access = AccessLog(Path(args.access_log) if args.access_log else None, args.session)
@@ -133,8 +138,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write(f"opsconsole: {exc}\n")
             return 1
         app = ServedFollowApp(change_dir=path, change_id=args.change_id, access=access)
+    if args.server_pid:
+        threading.Thread(target=_leave_with_server, args=(app, args.server_pid), daemon=True).start()
     app.run()
     return app.return_code or 0
+
+
+def _leave_with_server(app: ReviewApp | FollowApp, pid: int) -> None:
+    """Quit once the server is gone: a server killed outright cannot stop its sessions, and nothing else would."""
+    while True:
+        time.sleep(SERVER_CHECK_S)
+        try:
+            os.kill(pid, 0)  # signal 0: only whether it exists
+        except ProcessLookupError:
+            break
+        except PermissionError:
+            continue  # it exists, as another user
+    try:
+        app.call_from_thread(app.exit, return_code=1)
+    except RuntimeError:
+        return  # the app had already stopped: nothing to end
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -165,6 +166,7 @@ async def test_stopping_the_server_closes_each_session_and_ends_its_app(records_
     import psutil
 
     proc = start_serve(records_dir)
+    apps: list[psutil.Process] = []
     try:
         served = Served(proc)
         async with aiohttp.ClientSession() as client, client.ws_connect(
@@ -183,3 +185,29 @@ async def test_stopping_the_server_closes_each_session_and_ends_its_app(records_
         assert alive == []  # no session's app outlives the server
     finally:
         stop(proc)
+        for app in apps:  # a session left behind is this test's to end
+            with contextlib.suppress(psutil.NoSuchProcess):
+                app.kill()
+
+
+async def test_a_session_does_not_outlive_a_server_killed_outright(records_dir: Path) -> None:
+    import psutil
+
+    proc = start_serve(records_dir)
+    apps: list[psutil.Process] = []
+    try:
+        served = Served(proc)
+        async with aiohttp.ClientSession() as client, client.ws_connect(
+                f"{served.base.replace('http', 'ws')}/ws/review?token={served.token}") as socket:
+            assert (await socket.receive(timeout=60)).type == aiohttp.WSMsgType.BINARY
+            apps = psutil.Process(proc.pid).children(recursive=True)
+            assert apps
+            proc.kill()  # SIGKILL: the server cannot stop its sessions itself
+            proc.wait(timeout=30)
+            _, alive = psutil.wait_procs(apps, timeout=60)
+            assert alive == []
+    finally:
+        stop(proc)
+        for app in apps:  # a session left behind is this test's to end
+            with contextlib.suppress(psutil.NoSuchProcess):
+                app.kill()
