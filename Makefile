@@ -15,13 +15,18 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Terminal tests drive the console inside tmux; kubectl tests need kubectl (they skip, saying so, without it).
+# Terminal tests drive the console inside tmux; the browser test drives Debian's headless chromium (no browser is downloaded); kubectl tests need kubectl (they skip, saying so, without it).
 system-deps:
 	@command -v tmux >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null) \
 	      || echo "warning: could not install tmux; terminal tests will be skipped"; \
 	  else echo "warning: tmux missing and cannot be installed here; terminal tests will be skipped"; fi; }
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	      || echo "warning: could not install chromium; the browser test will be skipped"; \
+	  else echo "warning: chromium or chromedriver missing and cannot be installed here; the browser test will be skipped"; fi; }
 
 run: $(STAMP)
 	$(VENV)/bin/opsconsole demo

@@ -748,6 +748,26 @@ def _start_review(records_dir: Path) -> int:
     return run_review(records_dir=records_dir)
 
 
+def _start_follow(change_dir: Path, change_id: str, exit_on_close: bool) -> int:
+    """``opsconsole follow``'s full screen, read-only."""
+    from screens.follow import run_follow  # the UI is imported only when it is wanted
+
+    return run_follow(change_dir=change_dir, change_id=change_id, exit_on_close=exit_on_close)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from console.review.records import resolve_records_dir
+    from console.serve import serve
+
+    def out(line: str) -> None:
+        _out(line)
+        sys.stdout.flush()  # the URL is read the moment it is printed, often through a pipe
+
+    access_log = Path(args.access_log) if args.access_log else None
+    return serve(records_dir=resolve_records_dir(args.records_dir), host=args.host, port=args.port,
+                 allow_remote=args.allow_remote, access_log=access_log, out=out, err=_err)
+
+
 def _start_watch(*, kube: KubeAccess, policy: Policy, context: str, namespace: str | None, handle: WatchHandle) -> int:
     """``opsconsole watch``'s dashboard, on the watch the command has already started."""
     from screens.cluster import run_watch  # the UI is imported only when it is wanted
@@ -815,6 +835,16 @@ def build_parser() -> argparse.ArgumentParser:
     from console.review.review_cli import add_review_commands
 
     add_review_commands(sub, rsub, start_review=_start_review)
+    from console.review.follow_cli import add_follow_command
+
+    add_follow_command(sub, start_follow=_start_follow)
+    serve = sub.add_parser("serve", help="review and follow changes read-only in a browser, behind a token printed at start")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    serve.add_argument("--allow-remote", action="store_true", help="allow a --host other than a loopback address")
+    serve.add_argument("--access-log", metavar="FILE", help="append a JSON line per view each browser session shows")
+    serve.add_argument("--records-dir", metavar="DIR", default=argparse.SUPPRESS, help="record store")
+    serve.set_defaults(func=cmd_serve)
 
     answers_epilog = ("an answers file (--answers FILE, YAML; its JSON Schema: opsconsole schema --answers):\n\n"
                       + "\n".join("  " + line for line in ANSWERS_HELP.splitlines()))
