@@ -24,6 +24,7 @@ from console.engine import policy as pol
 from console.engine.admission import PolicyRefused, SessionError, StartRequest, evaluate_policy
 from console.engine.binding import ChangeIdentity, identify
 from console.engine.kubecontext import KubeconfigError, PinnedKubeconfig
+from console.engine.manifests import ManifestError, RenderedManifest, render_manifests, write_manifests
 from console.engine.redact import Redactor
 from console.engine.runbook_secrets import literal_secrets
 from console.engine.state import Item
@@ -76,7 +77,7 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
     """
     seen: list[LoadedRunbook] = []
     try:
-        loaded, verdicts, base_values, kube, identity, emergency = _admit(request, store, policy, clock, seen)
+        loaded, verdicts, base_values, kube, identity, emergency, manifests = _admit(request, store, policy, clock, seen)
     except (RunbookError, SessionError) as exc:
         problem = refuse(
             store, request, seen[0] if seen else request.runbook_path, str(exc), getattr(exc, "verdicts", []),
@@ -95,6 +96,8 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
         # The copy is what resume runs from; it is redacted like everything else under the change.
         runbook_copy.write_text(redactor.redact(loaded.text), encoding="utf-8")
         journal = Journal.create(store.journal_path(ref), clock=clock)
+        # The manifests as they will be applied, copied now: the start event's plan and every approval cover them.
+        manifest_events = write_manifests(manifests, ref.path)
     except BaseException:
         kube.close()
         raise
@@ -127,6 +130,7 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
             "reason": request.emergency_reason, "approver": request.emergency_approver,
             "what": f"emergency change (overrides: {overridden})",
         }))
+    events.extend((ev.ARTIFACT_SAVED, data) for data in manifest_events)
     return Opened(
         store=store, ref=ref, journal=journal, lock=lock, loaded=loaded, runbook_dir=loaded.directory.resolve(),
         policy=policy, values=values, redactor=redactor, kube=kube, operator=request.operator,
@@ -174,7 +178,8 @@ def reopen_change(
         if sha256_file(rb_file) != created.data["file"]["sha256"]:
             raise SessionError(f"{rb_file}: the runbook copy does not match the journal")
         original = Path(created.data["runbook"]["path"])
-        loaded = load_runbook_text(rb_file.read_text(encoding="utf-8"), original)
+        # Manifests are applied from the record's copies, so the files next to the runbook are not read again.
+        loaded = load_runbook_text(rb_file.read_text(encoding="utf-8"), original, read_manifests=False)
         recorded = {}
         for e in journal.events:
             if e.type == ev.PARAMS_SET:
@@ -265,7 +270,7 @@ def _namespace(value: str) -> str:
 
 def _admit(
     request: StartRequest, store: RecordStore, policy: Policy, clock: Clock, seen: list[LoadedRunbook],
-) -> tuple[LoadedRunbook, list[pol.Verdict], dict[str, str], PinnedKubeconfig, ChangeIdentity, bool]:
+) -> tuple[LoadedRunbook, list[pol.Verdict], dict[str, str], PinnedKubeconfig, ChangeIdentity, bool, list[RenderedManifest]]:
     """Everything a start checks before the change exists; raises RunbookError, PolicyRefused or SessionError.
     The loaded runbook is put in ``seen`` as soon as it loads, so a refusal can name it."""
     # The start form parsed the runbook already: its parse is used while the file still has exactly that text.
@@ -305,7 +310,8 @@ def _admit(
     try:
         base_values["namespace"] = _namespace(base_values.get("namespace") or namespace_given or kube.namespace)
         identity = identify(loaded.runbook, {**base_values, "context": request.context, "environment": request.environment})
-    except (ParamError, SessionError) as exc:
+        manifests = render_manifests(loaded, {**base_values, "context": request.context, "environment": request.environment})
+    except (ParamError, SessionError, ManifestError) as exc:
         kube.close()
         raise SessionError(str(exc)) from None
-    return loaded, verdicts, base_values, kube, identity, emergency
+    return loaded, verdicts, base_values, kube, identity, emergency, manifests
