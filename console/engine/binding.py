@@ -155,8 +155,8 @@ def bind(
         return _bind_apply(step, section, values, namespace, (manifests or {}).get(step.id), redactor)
     if step.kind == "restore" and step.restore is not None:
         title = substitute(step.title, values)
-        display = (f"restore the objects step {step.restore.from_step} backed up: kubectl apply of its output, "
-                   "server-set fields stripped (shown as a diff first)")
+        display = (f"restore the objects step {step.restore.from_step} backed up, server-set fields stripped: kubectl "
+                   "replace (create where gone), shown as a diff first")
         return BoundStep(section, step, namespace=namespace, display=display,
                          title=redactor.redact(title) if redactor else title)
     bound = _bind(step, section, values, runbook, runbook_dir, namespace)

@@ -2,8 +2,8 @@
 applies against the live objects, recorded as an ``artifact.saved`` of kind ``diff`` so the record shows what the
 operator saw when they confirmed.
 
-For an apply step the manifest is the record's copy made when the change started; for a restore step it is built
-from the backup now (``restore.prepare_restore``) and kept too. A refused restore (a redacted backup, a Secret) is
+For an apply step the manifest is the record's copy made when the change started; for a restore step the objects
+of the backup are compared with the live ones (``restore.preview_restore``) and kept too. A refused restore (a redacted backup, a Secret) is
 said here as well, before anyone is asked to confirm it.
 """
 
@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from console.engine.binding import BoundStep
-from console.engine.manifests import ManifestError, check_copy, diff_record, run_diff
+from console.engine.manifests import DIFF_KIND, ManifestError, check_copy, diff_record, run_diff
 from console.engine.redact import Redactor
-from console.engine.restore import prepare_restore
+from console.engine.restore import preview_restore
 from console.engine.step_context import write_artifact
 
 Append = Callable[[str, dict[str, Any]], Any]
@@ -41,9 +41,14 @@ def preview_diff(bound: BoundStep, *, change_dir: Path, env: Mapping[str, str], 
         if step.kind == "apply" and bound.manifest is not None:
             path, namespace, sha = check_copy(change_dir, bound.manifest), bound.namespace, bound.manifest["sha256"]
         elif step.kind == "restore" and step.restore is not None:
-            path, _plan, kept = prepare_restore(change_dir, artifacts, step.id, bound.section, step.restore.from_step)
+            lines, kept = preview_restore(change_dir, artifacts, step.id, bound.section, step.restore.from_step, env, redactor)
             record(kept)
-            namespace, sha = None, kept["file"]["sha256"]
+            text = "\n".join(lines) + "\n" if lines else "(the live objects already match the backup)\n"
+            record({"section": bound.section, "step_id": step.id, "kind": DIFF_KIND,
+                    "description": f"the live objects against {step.restore.from_step}'s backup",
+                    "file": write_artifact(change_dir, f"{step.id}.diff", text.encode()),
+                    "manifest_sha256": kept["file"]["sha256"], "changed": bool(lines)})
+            return Preview(lines, bool(lines))
         else:
             return None
     except ManifestError as exc:
