@@ -78,9 +78,10 @@ def parse_manifest(text: str) -> list[ManifestDoc]:
         assert isinstance(meta, Mapping)
         ns = meta.get("namespace")
         if ns is not None and not isinstance(ns, str):
+            at = meta.lc.key("namespace") if isinstance(meta, CommentedMap) else (line, 0)
             raise ManifestSyntaxError(
                 f"document {i + 1} of the manifest: metadata.namespace must be a string (a placeholder that is the whole "
-                "value is written in quotes: \"{namespace}\")", meta.lc.line if isinstance(meta, CommentedMap) else line)
+                "value is written in quotes: \"{namespace}\")", at[0], at[1])
         kind = str(doc["kind"])
         if kind == "Secret":
             raise ManifestSyntaxError(
