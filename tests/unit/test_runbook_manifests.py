@@ -8,6 +8,7 @@ can be counted on the text itself (line 1 is the ``apiVersion`` line of ``HEAD``
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -66,12 +67,12 @@ def test_an_inline_manifest_is_checked_at_the_line_and_column_of_its_text(tmp_pa
           labels: {a: "{token}"}
 """)
     assert problems(path) == [
-        "rb.yaml:24:21: steps[0].apply.manifest: unknown parameter {versoin} (did you mean {version}?); a manifest may "
-        "name declared parameters, context, environment and namespace",
-        "rb.yaml:25:11: steps[0].apply.manifest: document 1 of the manifest: metadata.namespace must be a string (a "
-        'placeholder that is the whole value is written in quotes: "{namespace}")',
-        "rb.yaml:26:24: steps[0].apply.manifest: {token} is a secret parameter: a manifest is copied into the change "
-        "record as applied, so it cannot hold a secret (reference a Secret object created outside the runbook)",
+        ("rb.yaml:24:21: steps[0].apply.manifest: unknown parameter {versoin} (did you mean {version}?); a manifest may "
+        "name declared parameters, context, environment and namespace"),
+        ("rb.yaml:25:11: steps[0].apply.manifest: document 1 of the manifest: metadata.namespace must be a string (a "
+        'placeholder that is the whole value is written in quotes: "{namespace}")'),
+        ("rb.yaml:26:24: steps[0].apply.manifest: {token} is a secret parameter: a manifest is copied into the change "
+        "record as applied, so it cannot hold a secret (reference a Secret object created outside the runbook)"),
     ]
 
 
@@ -90,10 +91,10 @@ def test_a_manifest_file_stays_next_to_the_runbook_and_its_problems_are_located_
     found = problems(path)
     assert found[:3] == [
         f"rb.yaml:21:28: steps[1].apply.manifest_file: manifest_file '../elsewhere.yaml' leaves the runbook's directory ({tmp_path})",
-        "rb.yaml:23:28: steps[2].apply.manifest_file: manifest_file '/etc/passwd' is absolute: name a file next to the "
-        "runbook (a relative path)",
-        "rb.yaml:25:28: steps[3].apply.manifest_file: manifest_file 'nothing.yaml': no such file next to the runbook "
-        "(nothing.yaml)",  # the directory is left out of what this test compares
+        ("rb.yaml:23:28: steps[2].apply.manifest_file: manifest_file '/etc/passwd' is absolute: name a file next to the "
+        "runbook (a relative path)"),
+        ("rb.yaml:25:28: steps[3].apply.manifest_file: manifest_file 'nothing.yaml': no such file next to the runbook "
+        "(nothing.yaml)"),  # the directory is left out of what this test compares
     ]
     # The manifest file's own problem is located in that file.
     assert found[3] == ("sub/green.yaml:6:12: steps[0].apply.manifest_file: unknown parameter {verison} (did you mean "
@@ -117,11 +118,11 @@ def test_a_manifest_never_applies_a_secret_and_names_objects(tmp_path: Path) -> 
     apply: {manifest: "x: 1", manifest_file: a.yaml}
 """)
     assert problems(path) == [
-        "rb.yaml:21:9: steps[0].apply.manifest: document 1 of the manifest is a Secret: a manifest is copied into the "
-        "change record, so Secrets are not applied from runbooks",
+        ("rb.yaml:21:9: steps[0].apply.manifest: document 1 of the manifest is a Secret: a manifest is copied into the "
+        "change record, so Secrets are not applied from runbooks"),
         "rb.yaml:27:9: steps[1].apply.manifest: document 1 of the manifest needs metadata.name as a string",
-        "rb.yaml:30:12: steps[2].apply: apply takes exactly one of manifest (the YAML itself) or manifest_file (a file "
-        "next to the runbook)",
+        ("rb.yaml:30:12: steps[2].apply: apply takes exactly one of manifest (the YAML itself) or manifest_file (a file "
+        "next to the runbook)"),
     ]
 
 
@@ -151,11 +152,11 @@ rollback:
 """)
     assert problems(path) == [
         "rb.yaml:19:21: steps[0].restore.from: step 'later-backup' runs after this one: a restore reads a backup taken before it",
-        "rb.yaml:26:21: steps[2].restore.from: step 'early' is not a backup: a restore reads what a step with backup: true "
-        "and capture: artifact kept",
+        ("rb.yaml:26:21: steps[2].restore.from: step 'early' is not a backup: a restore reads what a step with backup: true "
+        "and capture: artifact kept"),
         "rb.yaml:28:21: steps[3].restore.from: step 'no-such-step' does not exist",
-        "rb.yaml:36:23: rollback.steps[0].restore.from: step 'plain' does not print YAML or JSON (add -o yaml to its "
-        "kubectl get): a restore reads the objects back from its output",
+        ("rb.yaml:36:23: rollback.steps[0].restore.from: step 'plain' does not print YAML or JSON (add -o yaml to its "
+        "kubectl get): a restore reads the objects back from its output"),
     ]
 
 
@@ -273,8 +274,8 @@ def test_a_backup_gives_back_its_objects_without_what_the_server_set() -> None:
 
 
 @pytest.mark.parametrize(("text", "why"), [
-    ("apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: web}\n", "holds Secret/creds (namespace web): "
-     "restore does not restore Secrets"),
+    ("apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: web}\n", ("holds Secret/creds (namespace web): "
+     "restore does not restore Secrets")),
     ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  A: ok\n  B: [REDACTED]\n  C: x-[REDACTED]\n",
      "had values redacted, so it is not what was there: ConfigMap/c: data.B, data.C"),
     ("just words\n", "holds something that is not an API object"),
@@ -284,3 +285,24 @@ def test_a_restore_refuses_what_it_cannot_put_back_as_it_was(text: str, why: str
     with pytest.raises(RestoreRefused, match=None) as info:
         restore_manifest(text, "backup")
     assert why in str(info.value), str(info.value)
+
+
+def test_the_templates_commented_examples_load_and_lint_clean_once_uncommented(tmp_path: Path) -> None:
+    template = Path(__file__).resolve().parents[2] / "runbooks" / "_template.yaml"
+    lines, out, indent = template.read_text().splitlines(), [], None
+    for line in lines:
+        m = re.match(r"^(\s*)# (- id: (deploy-green|observe-both|restore-backup))$", line)
+        if m:
+            indent = m.group(1)
+            out.append(indent + m.group(2))
+        elif indent is not None and line.startswith(indent + "#   "):
+            out.append(indent + line[len(indent) + 2:])
+        else:
+            indent = None
+            out.append(line)
+    uncommented = tmp_path / "template.yaml"
+    uncommented.write_text("\n".join(out) + "\n")
+    loaded = load_runbook(uncommented)
+    assert {"deploy-green", "observe-both"} <= {s.id for s in loaded.runbook.steps}
+    assert loaded.runbook.rollback_step("restore-backup").kind == "restore"
+    assert lint(loaded) == []
