@@ -147,7 +147,9 @@ def run_diff(path: Path, namespace: str | None, env: Mapping[str, str], redactor
     result = run_command(diff_argv(path, namespace), env=dict(env), timeout_s=DIFF_TIMEOUT_S, redactor=redactor,
                          listeners=[keep, *listeners], cast=cast, expect=Expectation(DIFF_EXIT_CODES))
     passed, reason = result.verdict(Expectation(DIFF_EXIT_CODES))
-    return lines, result.exit_code, None if passed else f"kubectl diff failed: {reason}"
+    said = [line[2:] for line in lines if line.startswith("! ")]
+    # kubectl says why on stderr (a namespace that does not match, an unknown kind): the reason carries its last word.
+    return lines, result.exit_code, None if passed else f"kubectl diff failed: {reason}" + (f": {said[-1]}" if said else "")
 
 
 def diff_record(section: str, step_id: str, path: Path, change_dir: Path, copy_sha256: str, lines: list[str],

@@ -101,6 +101,15 @@ def test_an_apply_step_records_its_copy_diffs_it_before_the_confirmation_and_app
     assert cluster.get("configmaps", "web", "apply-one")["data"] == {"LEVEL": "debug"}
 
 
+def test_an_apply_step_whose_objects_name_another_namespace_fails_saying_so(start: Start, cluster: RunningCluster) -> None:
+    session = start(runbook_doc([{"id": "put-config", "apply": {"manifest": configmap("elsewhere", {"A": "1"}, "cache")}}]),
+                    namespace="web")
+    outcome = confirm_and_run(session)
+    assert not outcome.passed and "kubectl diff failed: exit code 2" in outcome.reason, outcome.reason
+    assert "namespace" in outcome.reason.split("exit code 2", 1)[1], outcome.reason
+    assert cluster.get("configmaps", "cache", "elsewhere") is None
+
+
 def test_an_apply_step_refuses_a_copy_that_changed_after_it_was_recorded(start: Start, cluster: RunningCluster) -> None:
     doc = runbook_doc([{"id": "put-config", "apply": {"manifest": configmap("apply-two", {"A": "1"})}}])
     session = start(doc, namespace="web")
@@ -183,3 +192,20 @@ def test_an_observe_window_watches_every_namespace_it_names_and_records_where_a_
     (fired,) = events_of(session, ev.TRIGGER_FIRED)
     assert fired.data["namespace"] == "cache" and fired.data["object"].startswith("Pod/redis-bad-"), fired.data
     assert events_of(session, ev.STEP_STARTED)[-1].data["namespaces"] == ["web", "cache"]
+
+
+def test_a_resumed_change_applies_the_recorded_copy_not_the_file_as_it_is_now(
+        tmp_path: Path, records_dir: Path, start: Start, cluster: RunningCluster) -> None:
+    (tmp_path / "cfg.yaml").write_text(configmap("from-file", {"V": "as-started"}))
+    session = start(runbook_doc([{"id": "put-config", "apply": {"manifest_file": "cfg.yaml"}}]), namespace="web")
+    change_id = session.change_id
+    session.release()
+    (tmp_path / "cfg.yaml").write_text(configmap("from-file", {"V": "edited-later"}))
+    resumed = ChangeSession.resume(change_id, store=RecordStore(records_dir), policy=load_policy(), operator="bob",
+                                   kubeconfig=str(cluster.kubeconfig))
+    try:
+        outcome = confirm_and_run(resumed)
+        assert outcome.passed, outcome.reason
+    finally:
+        resumed.release()
+    assert cluster.get("configmaps", "web", "from-file")["data"] == {"V": "as-started"}
