@@ -16,7 +16,8 @@ runner, after checking that the copy still has the SHA-256 on record.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,19 +180,17 @@ def run_apply(ctx: StepContext) -> StepOutcome:
     return apply_file(ctx, path, bound.namespace, list(bound.argv), bound.display)
 
 
-def apply_file(ctx: StepContext, path: Path, namespace: str | None, argv: list[str], display: str,
-               preamble: Sequence[str] = (), artifacts: Sequence[dict[str, Any]] = ()) -> StepOutcome:
-    """Into one asciicast: ``preamble`` lines, ``kubectl diff`` of ``path``, then ``argv`` (its ``kubectl apply``)."""
+def apply_file(ctx: StepContext, path: Path, namespace: str | None, argv: list[str], display: str) -> StepOutcome:
+    """Into one asciicast: ``kubectl diff`` of ``path``, then ``argv`` (its ``kubectl apply``); a diff kubectl cannot
+    make stops the step before anything is applied."""
     cast = step_cast(ctx, ctx.redactor.redact(display))
     say = _sayer(ctx, cast)
-    for line in preamble:
-        say(line)
     say(f"$ {' '.join(diff_argv(Path(path.relative_to(ctx.change_dir).as_posix()), namespace))}")
     _lines, _code, error = run_diff(path, namespace, ctx.env, ctx.redactor, ctx.listeners, cast)
     if error:
-        say(f"{error}; applying anyway would change objects nobody has seen the difference of", stream="stderr")
+        say(f"{error}; nothing was applied", stream="stderr")
         sha = cast.close()
-        return StepOutcome(False, error, None, 0.0, 0, ctx.output_path, sha, list(artifacts))
+        return StepOutcome(False, error, None, 0.0, 0, ctx.output_path, sha)
     say(f"$ {display}")
     runner = CommandRunner(argv, cwd=ctx.change_dir, env=ctx.env, timeout_s=ctx.step.timeout, redactor=ctx.redactor,
                            cast=cast, listeners=ctx.listeners, expect=Expectation(tuple(ctx.step.expect.exit_codes)),
@@ -203,7 +202,7 @@ def apply_file(ctx: StepContext, path: Path, namespace: str | None, argv: list[s
     cast.marker(f"exit {result.exit_code}")
     sha = cast.close()
     return StepOutcome(passed, reason, result.exit_code, result.duration_s, result.lines, ctx.output_path, sha,
-                       list(artifacts), tail=result.tail)
+                       tail=result.tail)
 
 
 def _sayer(ctx: StepContext, cast: Any) -> Any:
@@ -216,10 +215,8 @@ def _sayer(ctx: StepContext, cast: Any) -> Any:
     return say
 
 
-def _forward_cancel(ctx: StepContext, runner: CommandRunner) -> Any:
+def _forward_cancel(ctx: StepContext, runner: CommandRunner) -> Callable[[], None]:
     """The operator's cancel stops the apply's process group; returns the function that ends the forwarding."""
-    import threading
-
     done = threading.Event()
 
     def forward() -> None:

@@ -21,6 +21,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError
 
+from console.errors import OpsConsoleError
 from console.runbook.params import placeholders
 
 Loc = tuple[str | int, ...]
@@ -41,7 +42,7 @@ class ManifestDoc:
     line: int
 
 
-class ManifestSyntaxError(ValueError):
+class ManifestSyntaxError(OpsConsoleError, ValueError):
     """A manifest that is not YAML documents naming objects; ``line`` and ``col`` are 0-based within the manifest."""
 
     def __init__(self, message: str, line: int = 0, col: int = 0) -> None:
