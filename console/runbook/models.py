@@ -164,7 +164,7 @@ class ApplySpec(_Model):
 
 
 class RestoreSpec(_Model):
-    """Re-apply the objects a ``backup: true`` step captured, as they were when it ran."""
+    """Put back the objects a ``backup: true`` step captured, exactly as they were when it ran."""
 
     from_step: str = Field(
         alias="from", pattern=ID_PATTERN,
@@ -211,7 +211,8 @@ class Step(_Model):
         default=None, description="apply: a manifest shown as a diff against the live objects, then applied from the record's copy."
     )
     restore: RestoreSpec | None = Field(
-        default=None, description="restore: re-apply the objects a backup step captured (never a Secret, never redacted values)."
+        default=None, description="restore: put back the objects a backup step captured, shown as a diff first (never a "
+        "Secret, never a backup with redacted values)."
     )
     # What a rollout wait or an observe window watches beyond the runbook's own rollback triggers and namespace.
     triggers: list[Trigger] | None = Field(
@@ -221,8 +222,8 @@ class Step(_Model):
     )
     namespaces: list[str] | None = Field(
         default=None, min_length=1,
-        description="rollout, observe: every namespace to watch (each may use {param}); the first is where a rollout's "
-        "target lives. Defaults to the step's namespace.",
+        description="rollout, observe: namespaces watched for the triggers beside the step's own namespace (where a "
+        "rollout's target lives, always watched); each may use {param}. The record says where a trigger fired.",
     )
 
     @model_validator(mode="before")
