@@ -81,6 +81,10 @@ class StepScreen(Screen):
         self._input_mode = ""  # typed | note | manual-note | approval-name | approval-ref
         self._note_step: str | None = None  # the step the last note recorded here belongs to
         self._approval_name = ""
+        # An apply or restore step's diff against the live objects: for which step, and what it showed (None while
+        # it runs). A confirmation waits for it, so the operator confirms what they saw.
+        self._diff_for: object | None = None
+        self._diff_text: Text | None = None
 
     # -- layout ------------------------------------------------------------------------------------------------
 
@@ -197,6 +201,7 @@ class StepScreen(Screen):
         if nxt.kind in ("confirm", "run", "manual", "approval"):
             self._show_step(nxt)
         if nxt.kind == "confirm":
+            self._show_diff(nxt)
             if nxt.confirm == "typed":
                 prompt.update(Text.assemble(("Type ", ""), (nxt.word or "", "bold reverse"), (" and press Enter to run this step", "")))
                 self._ask("typed", placeholder=f"type {nxt.word}")
@@ -277,6 +282,36 @@ class StepScreen(Screen):
             return
         table.show_plan(*saved)
 
+    def _show_diff(self, nxt: Next) -> None:
+        """Before an apply or a restore is confirmed: its ``kubectl diff`` against the live objects (recorded by the
+        session), run once per confirmation off the UI thread."""
+        if nxt.step is None or nxt.item is None or nxt.step.kind not in ("apply", "restore"):
+            return
+        table = self.query_one("#step-plan", PlanTable)
+        table.display = True
+        if self._diff_for != nxt.item:
+            self._diff_for, self._diff_text = nxt.item, None
+            self._run_diff(nxt.item)
+        table.update(self._diff_text or Text("kubectl diff against the live objects …", style="dim"))
+
+    @work(thread=True, exclusive=True, group="step-diff", exit_on_error=False)
+    def _run_diff(self, item: object) -> None:
+        preview = self.session.diff(item)  # type: ignore[arg-type]
+        self.app.call_from_thread(self._diff_shown, item, preview)
+
+    def _diff_shown(self, item: object, preview) -> None:
+        if item != self._diff_for:
+            return
+        self._diff_text = diff_text(preview)
+        self.query_one("#step-plan", PlanTable).update(self._diff_text)
+
+    def _diff_pending(self, nxt: Next) -> bool:
+        """Whether the step's diff is still being run: its confirmation waits (and says so)."""
+        if nxt.step is not None and nxt.step.kind in ("apply", "restore") and self._diff_text is None:
+            self.notify("The diff against the live objects is still running: confirm once you have read it.")
+            return True
+        return False
+
     def _ask(self, mode: str, *, placeholder: str) -> None:
         box = self.query_one("#step-input", Input)
         self._input_mode = mode
@@ -290,7 +325,7 @@ class StepScreen(Screen):
 
     def action_confirm_yes(self) -> None:
         nxt = self.session.next()
-        if nxt.kind != "confirm" or nxt.confirm != "yes" or self.running:
+        if nxt.kind != "confirm" or nxt.confirm != "yes" or self.running or self._diff_pending(nxt):
             return
         self.session.confirm("yes")
         self.show_next()
@@ -392,6 +427,8 @@ class StepScreen(Screen):
         mode = self._input_mode
         box = self.query_one("#step-input", Input)
         if mode == "typed":
+            if self._diff_pending(self.session.next()):
+                return
             if self.session.confirm(value):
                 box.display = False
                 self._input_mode = ""
@@ -437,6 +474,7 @@ class StepScreen(Screen):
         if nxt.step is None:
             return
         self.running = True
+        self._diff_for, self._diff_text = None, None  # a rerun diffs again before its confirmation
         out = self.query_one("#step-output", OutputLog)
         out.begin(self.clock(), f"{nxt.step.id}: {(self.session.command_for(nxt.item) if nxt.item else '') or nxt.step.kind}")
         self.query_one("#step-status", Static).update(Text("running … (x stops it)", style="bold yellow"))
@@ -494,3 +532,25 @@ class StepScreen(Screen):
         from screens.closeout import CloseoutScreen
 
         self.app.switch_screen(CloseoutScreen(self.session, suggested=nxt.suggested or "success", clock=self.clock, production=self.production))
+
+
+DIFF_LINES_SHOWN = 200
+
+
+def diff_text(preview) -> Text:
+    """A step's diff for the screen: additions green, removals red, hunks dim; long diffs cut (the record has it all)."""
+    if preview is None:
+        return Text("")
+    if preview.problem and not preview.lines:
+        return Text(preview.problem, style="bold red")
+    if not preview.lines:
+        return Text("kubectl diff: the live objects already match; applying changes nothing.", style="green")
+    text = Text("Diff against the live objects (recorded with the change):\n", style="bold")
+    for line in preview.lines[:DIFF_LINES_SHOWN]:
+        style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim" if line.startswith(("@@", "diff ")) else ""
+        text.append(line + "\n", style=style)
+    if len(preview.lines) > DIFF_LINES_SHOWN:
+        text.append(f"… {len(preview.lines) - DIFF_LINES_SHOWN} more lines in the record's artifacts\n", style="dim")
+    if preview.problem:
+        text.append(preview.problem + "\n", style="bold red")
+    return text

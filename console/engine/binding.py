@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from console.engine.redact import Redactor
-from console.runbook.models import Runbook, Step
+from console.runbook.models import Runbook, Step, Trigger
 from console.runbook.params import ParamError, display_command, render_argv, substitute
 
 # kubectl's own flags for a namespace; a command naming one acts there, whatever the change's default is.
@@ -43,6 +43,10 @@ class BoundStep:
     tf_dir: Path | None = None
     tf_vars: Mapping[str, str] = field(default_factory=dict)
     tf_var_files: tuple[Path, ...] = ()
+    # An apply step's manifest as the record holds it ({path, sha256}, path under the change directory).
+    manifest: Mapping[str, str] | None = None
+    # A rollout wait's or observe window's namespaces beyond ``namespace``, each watched for the triggers.
+    watch_namespaces: tuple[str, ...] = ()
 
     @property
     def step_id(self) -> str:
@@ -54,7 +58,8 @@ class BoundStep:
 
     def namespaces(self) -> list[str]:
         """Every namespace this step acts on or watches: its own, and any a kubectl command names with -n."""
-        found = [self.namespace] if self.kind in ("rollout", "observe") or _is_kubectl(self.argv) else []
+        found = [self.namespace] if self.kind in ("rollout", "observe", "apply") or _is_kubectl(self.argv) else []
+        found.extend(self.watch_namespaces)
         argv = list(self.argv)
         for i, word in enumerate(argv):
             m = _NS_FLAG.match(word)
@@ -113,8 +118,12 @@ def expectation_pattern(text: str | None, values: Mapping[str, str]) -> re.Patte
 
 def bound_triggers(runbook: Runbook, values: Mapping[str, str]) -> tuple[dict[str, Any], ...]:
     """The runbook's rollback triggers with parameters filled in (each a one-key mapping, as evaluate_triggers reads)."""
+    return _bound_trigger_list(runbook.rollback.triggers, values)
+
+
+def _bound_trigger_list(triggers: Sequence[Trigger], values: Mapping[str, str]) -> tuple[dict[str, Any], ...]:
     out = []
-    for trig in runbook.rollback.triggers:
+    for trig in triggers:
         raw = trig.model_dump(exclude_none=True, exclude_defaults=False)
         raw = {k: v for k, v in raw.items() if v not in (None, False)}
         # Substitute inside the JSON text so nested strings (selectors, patterns) are filled in; values are escaped.
@@ -128,7 +137,7 @@ def _fill(text: str | None, values: Mapping[str, str]) -> str | None:
 
 def bind(
     step: Step, section: str, values: Mapping[str, str], runbook: Runbook, runbook_dir: Path,
-    redactor: Redactor | None = None,
+    redactor: Redactor | None = None, *, manifests: Mapping[str, Mapping[str, str]] | None = None,
 ) -> BoundStep:
     """Bind ``step`` to the change's values; raises ParamError when a placeholder has no value.
 
@@ -137,8 +146,19 @@ def bind(
 
     ``values`` holds the built-in ``namespace`` (the runbook's parameter when it declares one, else the namespace of
     the change's pinned context), so a step without its own ``namespace:`` acts where the change does.
+
+    ``manifests`` holds the record's copy of each apply step's manifest by step id (``manifests.manifest_copies``):
+    an apply step runs ``kubectl apply`` of that copy, and its display names the copy's SHA-256.
     """
     namespace = _fill(step.namespace, values) or values.get("namespace") or "default"
+    if step.kind == "apply":
+        return _bind_apply(step, section, values, namespace, (manifests or {}).get(step.id), redactor)
+    if step.kind == "restore" and step.restore is not None:
+        title = substitute(step.title, values)
+        display = (f"restore the objects step {step.restore.from_step} backed up, server-set fields stripped: kubectl "
+                   "replace (create where gone), shown as a diff first")
+        return BoundStep(section, step, namespace=namespace, display=display,
+                         title=redactor.redact(title) if redactor else title)
     bound = _bind(step, section, values, runbook, runbook_dir, namespace)
     if redactor is None:
         return bound
@@ -146,11 +166,31 @@ def bind(
     return replace(bound, display=redactor.redact(display), title=redactor.redact(bound.title))
 
 
+def _bind_apply(step: Step, section: str, values: Mapping[str, str], namespace: str, copy: Mapping[str, str] | None,
+                redactor: Redactor | None) -> BoundStep:
+    """``kubectl apply`` of the record's copy of the manifest, in the step's namespace; before the change has a copy
+    (a runbook bound for a preview), the step shows what it will do and runs nothing."""
+    title = substitute(step.title, values)
+    title = redactor.redact(title) if redactor else title
+    if copy is None:
+        return BoundStep(section, step, namespace=namespace, title=title,
+                         display=f"kubectl apply -n {namespace} of the step's manifest (copied into the record when the change starts)")
+    path = Path(values.get("change_dir") or ".") / copy["path"]
+    argv = ("kubectl", "apply", "-f", str(path), "-n", namespace)
+    return BoundStep(
+        section, step, argv=argv, namespace=namespace, title=title, manifest=dict(copy),
+        display=f"kubectl apply -f {copy['path']} -n {namespace} (manifest sha256 {copy['sha256']})",
+    )
+
+
 def _bind(step: Step, section: str, values: Mapping[str, str], runbook: Runbook, runbook_dir: Path, namespace: str) -> BoundStep:
     # The rollback triggers are what sends a change into its rollback: they are watched on the way forward (rollout
     # waits, observe windows, verification), never while the rollback itself runs, whose cluster may well still
     # show the condition that fired.
     watched = bound_triggers(runbook, values) if section in ("step", "verification") else ()
+    # A watching step's own triggers and namespaces are its author's choice for that step, in any section.
+    own = _bound_trigger_list(step.triggers or [], values)
+    also = tuple(ns for ns in dict.fromkeys(substitute(n, values) for n in step.namespaces or []) if ns != namespace)
     common: dict[str, Any] = {
         "section": section, "step": step, "namespace": namespace, "title": substitute(step.title, values),
         "expect_matches": expectation_pattern(step.expect.output_matches, values),
@@ -169,13 +209,15 @@ def _bind(step: Step, section: str, values: Mapping[str, str], runbook: Runbook,
         target = substitute(step.target or "", values)
         limit = f", timeout {step.timeout}s" if step.timeout else ""
         return BoundStep(
-            **common, target=target, triggers=watched,
-            display=f"rollout status {target} -n {namespace} (watched live, kubectl's logic{limit})",
+            **common, target=target, triggers=watched + own, watch_namespaces=also,
+            display=f"rollout status {target} -n {namespace} (watched live, kubectl's logic{limit})"
+            + (f"; triggers also watched in {', '.join(also)}" if also else ""),
         )
     if step.kind == "observe":
+        where = f"namespaces {', '.join((namespace, *also))}" if also else f"namespace {namespace}"
         return BoundStep(
-            **common, triggers=watched,
-            display=f"observe namespace {namespace} for {step.duration}s, watching the rollback triggers",
+            **common, triggers=watched + own, watch_namespaces=also,
+            display=f"observe {where} for {step.duration}s, watching the rollback triggers",
         )
     if step.kind == "terraform" and step.terraform is not None:
         tf = step.terraform

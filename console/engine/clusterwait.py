@@ -56,6 +56,12 @@ def _watched_inputs(ctx: StepContext) -> tuple[str, list[dict[str, Any]]]:
     return ctx.bound.namespace, [dict(t) for t in ctx.bound.triggers]
 
 
+def _where(ctx: StepContext) -> str:
+    """The namespaces a step watches, for its output: "namespace web" or "namespaces web, cache"."""
+    spaces = [ctx.bound.namespace, *ctx.bound.watch_namespaces]
+    return f"namespace{'s' if len(spaces) > 1 else ''} {', '.join(spaces)}"
+
+
 def touches_cluster(runbook: Runbook) -> bool:
     """Whether any step talks to the cluster (kubectl, rollout waits, observe windows)."""
     for _section, steps in runbook.sections():
@@ -97,14 +103,18 @@ class FiredTrigger:
     record: dict[str, str]
 
 
-def _fired(hit: TriggerHit) -> FiredTrigger:
-    return FiredTrigger(f"rollback trigger {hit.trigger} fired: {hit.object}: {hit.message}",
-                        {"trigger": hit.trigger, "object": hit.object, "message": hit.message})
+def _fired(hit: TriggerHit, *, name_namespace: bool = False) -> FiredTrigger:
+    """The fired trigger; ``name_namespace`` says in the reason which namespace it fired in (a step watching several)."""
+    where = f" in namespace {hit.namespace}" if name_namespace and hit.namespace else ""
+    return FiredTrigger(f"rollback trigger {hit.trigger} fired{where}: {hit.object}: {hit.message}",
+                        {"trigger": hit.trigger, "object": hit.object, "message": hit.message,
+                         **({"namespace": hit.namespace} if hit.namespace else {})})
 
 
 class WatchedTriggers:
-    """The runbook's rollback triggers evaluated on live watches: the step's namespace (with nodes), and the events of
-    any other namespace a ``warning_events`` trigger names.
+    """The runbook's rollback triggers evaluated on live watches: the step's namespace (with nodes), every other
+    namespace the step names (``namespaces``: pods, workloads and events are watched and evaluated in each), and the
+    events of any other namespace a ``warning_events`` trigger names. A hit records the namespace it fired in.
 
     ``extra_kinds`` are watched in the step's namespace too, for the caller (a rollout wait reads its workload from
     ``cache``). ``poll()`` applies what the watches queued and returns the first trigger that fires, in runbook
@@ -114,19 +124,24 @@ class WatchedTriggers:
     """
 
     def __init__(self, ctx: StepContext, triggers: list[dict[str, Any]], namespace: str, since: datetime, *,
-                 extra_kinds: Iterable[str] = ()) -> None:
+                 extra_kinds: Iterable[str] = (), namespaces: Iterable[str] | None = None) -> None:
         # Imported here for start-up cost: console.cluster.kube loads the kubernetes client (see ``_watch``).
         from console.cluster.kube import KubeAccess
 
         self.triggers = triggers
         self.namespace = namespace
+        watch_also = ctx.bound.watch_namespaces if namespaces is None else tuple(namespaces)
+        self.namespaces = list(dict.fromkeys([namespace, *watch_also]))
         self.since = since
-        self.baseline: dict[str, int] | None = None
+        self.baselines: dict[str, dict[str, int]] = {}
         self.events_before: dict[str, str] = {}
         self._needs = [self._need(t) for t in parse_triggers(triggers)]
         scopes: dict[str | None, list[str]] = {namespace: [*extra_kinds, "pods"]}
-        for scope, kind in self._needs:
-            scopes.setdefault(scope, []).append(kind)
+        for other in self.namespaces[1:]:
+            scopes.setdefault(other, ["pods"])
+        for needs in self._needs:
+            for scope, kind in needs:
+                scopes.setdefault(scope, []).append(kind)
         # The change's pinned kubeconfig: its current context is the one the change was started for.
         self._access = KubeAccess(ctx.env.get("KUBECONFIG"))
         try:
@@ -141,16 +156,22 @@ class WatchedTriggers:
         self.cache = self._caches[namespace]
         self._synced: set[tuple[str | None, str]] = set()
 
-    def _need(self, trigger: Trigger) -> tuple[str | None, str]:
-        """(namespace watched, kind) that one trigger is evaluated on."""
+    @property
+    def baseline(self) -> dict[str, int] | None:
+        """Restart totals of the step's own namespace when its pods were first listed."""
+        return self.baselines.get(self.namespace)
+
+    def _need(self, trigger: Trigger) -> list[tuple[str | None, str]]:
+        """Every (namespace watched, kind) that one trigger is evaluated on."""
         if trigger.name == "rollout_failed":
-            return self.namespace, _ROLLOUT_KINDS[trigger.arg[0]]
+            return [(ns, _ROLLOUT_KINDS[trigger.arg[0]]) for ns in self.namespaces]
         if trigger.name in ("pod_restarts", "pod_status"):
-            return self.namespace, "pods"
+            return [(ns, "pods") for ns in self.namespaces]
         if trigger.name == "node_not_ready":
-            return self.namespace, "nodes"  # cluster-scoped: its loop lists every node whatever the namespace
-        scope = self.namespace if trigger.arg is None else (None if trigger.arg == "*" else trigger.arg)
-        return scope, "events"
+            return [(self.namespace, "nodes")]  # cluster-scoped: its loop lists every node whatever the namespace
+        if trigger.arg is None:
+            return [(ns, "events") for ns in self.namespaces]
+        return [(None if trigger.arg == "*" else trigger.arg, "events")]
 
     def statuses(self) -> dict[str, Any]:
         """Each watch loop's state, labelled for the step's output."""
@@ -160,6 +181,10 @@ class WatchedTriggers:
                 label = kind if scope == self.namespace else f"{kind} in {scope or 'all namespaces'}"
                 out[label] = status
         return out
+
+    def pods(self) -> list[Any]:
+        """Every pod watched, in every namespace the step watches."""
+        return [p for ns in self.namespaces for p in self._caches[ns].objects("pods")]
 
     def synced(self, kind: str) -> bool:
         """Whether ``kind`` of the step's namespace has been listed into ``cache``."""
@@ -183,20 +208,25 @@ class WatchedTriggers:
                     # are old unless seen again.
                     if ch.kind == "events":
                         self.events_before.update(event_versions(ch.objects))
-                    if ch.kind == "pods" and scope == self.namespace:
-                        self.baseline = restart_baseline(ch.objects)
-        ready = [t for t, need in zip(self.triggers, self._needs, strict=True) if need in self._synced]
+                    if ch.kind == "pods" and scope in self.namespaces:
+                        self.baselines[str(scope)] = restart_baseline(ch.objects)
+        ready = [t for t, needs in zip(self.triggers, self._needs, strict=True) if all(n in self._synced for n in needs)]
         if not (changed and ready):
             return None
-        main = self.cache
+        nodes = self.cache.objects("nodes")
         # An event may be in two scopes (the step's namespace and all namespaces): count it once.
-        events = {object_key(e): e for cache in self._caches.values() for e in cache.objects("events")}
-        hits = evaluate_triggers(
-            ready, namespace=self.namespace, pods=main.objects("pods"), nodes=main.objects("nodes"),
-            workloads=[*main.objects("deployments"), *main.objects("statefulsets"), *main.objects("daemonsets")],
-            events=list(events.values()), baseline=self.baseline, since=self.since, events_before=self.events_before,
-        )
-        return _fired(hits[0]) if hits else None
+        events = list({object_key(e): e for cache in self._caches.values() for e in cache.objects("events")}.values())
+        hits: list[TriggerHit] = []
+        for ns in self.namespaces:
+            cache = self._caches[ns]
+            hits += evaluate_triggers(
+                ready, namespace=ns, pods=cache.objects("pods"), nodes=nodes,
+                workloads=[*cache.objects("deployments"), *cache.objects("statefulsets"), *cache.objects("daemonsets")],
+                events=events, baseline=self.baselines.get(ns), since=self.since, events_before=self.events_before,
+            )
+        # Runbook order first, then the order the step names its namespaces in.
+        hits.sort(key=lambda h: h.index)
+        return _fired(hits[0], name_namespace=len(self.namespaces) > 1) if hits else None
 
     def stop(self) -> None:
         """Stop every watch and close the client, without holding up the step: once its outcome is decided the step
@@ -224,7 +254,7 @@ def run_rollout(ctx: StepContext) -> StepOutcome:
     timeout = float(step.timeout or DEFAULT_ROLLOUT_TIMEOUT_S)
     watched = WatchedTriggers(ctx, triggers, namespace, ctx.now(), extra_kinds=(plural,))
     if triggers:
-        out(f"watching rollback triggers in namespace {namespace}: {_names(triggers)}")
+        out(f"watching rollback triggers in {_where(ctx)}: {_names(triggers)}")
     reported: dict[str, str] = {}
     warned: set[tuple[str, str]] = set()
     try:
@@ -265,7 +295,7 @@ def run_observe(ctx: StepContext) -> StepOutcome:
     duration = float(step.duration or 0)
     out = StepOutput(ctx, f"observe {namespace} for {int(duration)}s")
     watched = WatchedTriggers(ctx, triggers, namespace, ctx.now())
-    out(f"watching namespace {namespace} for {int(duration)}s; rollback triggers: {_names(triggers)}")
+    out(f"watching {_where(ctx)} for {int(duration)}s; rollback triggers: {_names(triggers)}")
     reported: dict[str, str] = {}
     next_report = 0.0
     try:
@@ -280,7 +310,7 @@ def run_observe(ctx: StepContext) -> StepOutcome:
                 out("the window closed with no trigger fired")
                 return out.outcome(True, "the window closed with no trigger fired")
             if out.elapsed >= next_report:
-                pods = watched.cache.objects("pods")
+                pods = watched.pods()
                 out(f"{int(out.elapsed)}s observed, {int(left)}s left; {len(pods)} pods watched, no trigger fired")
                 next_report = out.elapsed + REPORT_EVERY_S
             if ctx.cancel.wait(min(TICK_S, max(left, 0.01))):

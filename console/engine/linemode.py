@@ -140,6 +140,7 @@ class LineDriver:
     def _on_confirm(self, nxt: Next) -> int | None:
         self._header(nxt)
         assert nxt.item is not None
+        self._show_diff(nxt)
         if nxt.confirm == "typed":
             prompt = f"   type {nxt.word!r} to run this step: "
         else:
@@ -156,6 +157,22 @@ class LineDriver:
                 raise AnswersError(f"{self.answers.source}: the confirm answer for step {nxt.item.step_id!r} was refused "
                                    f"({answer!r}, recorded) and the file gives no other")
         return None
+
+    def _show_diff(self, nxt: Next) -> None:
+        """An apply or restore step's diff against the live objects, before its confirmation (recorded by the session)."""
+        assert nxt.item is not None
+        preview = self.s.diff(nxt.item)
+        if preview is None:
+            return
+        if preview.problem and not preview.lines:
+            self.say(f"   ! {preview.problem}")
+            return
+        self.say("   kubectl diff against the live objects:" if preview.lines else
+                 "   kubectl diff: the live objects already match the manifest")
+        for line in preview.lines:
+            self.say(f"   | {line}")
+        if preview.problem:
+            self.say(f"   ! {preview.problem}")
 
     def _on_run(self, nxt: Next) -> int | None:
         if nxt.item and nxt.item.step_id not in self.s.state.confirmed:

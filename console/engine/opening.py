@@ -33,6 +33,7 @@ from console.engine.admission import (
 )
 from console.engine.binding import ChangeIdentity, identify
 from console.engine.kubecontext import KubeconfigError, PinnedKubeconfig
+from console.engine.manifests import ManifestError, RenderedManifest, render_manifests, write_manifests
 from console.engine.redact import Redactor
 from console.engine.runbook_secrets import literal_secrets
 from console.engine.state import Item
@@ -93,7 +94,7 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
     prepare(store, policy.store.remote)
     team_ok, team_note = pull_for_start(store)
     try:
-        loaded, verdicts, base_values, kube, identity, emergency = _admit(request, store, policy, clock, seen)
+        loaded, verdicts, base_values, kube, identity, emergency, manifests = _admit(request, store, policy, clock, seen)
         verdicts = [*verdicts, pol.Verdict("team record store", True, team_note if team_ok else f"not synced: {team_note}")]
         try:
             # Read before the change exists: the record keeps a copy, and a policy naming a file it cannot read
@@ -128,6 +129,8 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
         # The copy is what resume runs from; it is redacted like everything else under the change.
         runbook_copy.write_text(redactor.redact(loaded.text), encoding="utf-8")
         journal = Journal.create(store.journal_path(ref), clock=clock)
+        # The manifests as they will be applied, copied now: the start event's plan and every approval cover them.
+        manifest_events = write_manifests(manifests, ref.path)
     except BaseException:
         kube.close()
         raise
@@ -167,6 +170,7 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
             "approver_role": (request.emergency_approver_role or "").strip() or policy.emergency.approver_roles[0],
             "approval": "verbal",
         }))
+    events.extend((ev.ARTIFACT_SAVED, data) for data in manifest_events)
     if required:
         assert signers_ref is not None  # policy requires signatures only where it names the file
         _wait_for_signatures(
@@ -224,7 +228,8 @@ def reopen_change(
         if sha256_file(rb_file) != created.data["file"]["sha256"]:
             raise SessionError(f"{rb_file}: the runbook copy does not match the journal")
         original = Path(created.data["runbook"]["path"])
-        loaded = load_runbook_text(rb_file.read_text(encoding="utf-8"), original)
+        # Manifests are applied from the record's copies, so the files next to the runbook are not read again.
+        loaded = load_runbook_text(rb_file.read_text(encoding="utf-8"), original, read_manifests=False)
         recorded = {}
         for e in journal.events:
             if e.type == ev.PARAMS_SET:
@@ -444,7 +449,7 @@ def _namespace(value: str) -> str:
 
 def _admit(
     request: StartRequest, store: RecordStore, policy: Policy, clock: Clock, seen: list[LoadedRunbook],
-) -> tuple[LoadedRunbook, list[pol.Verdict], dict[str, str], PinnedKubeconfig, ChangeIdentity, bool]:
+) -> tuple[LoadedRunbook, list[pol.Verdict], dict[str, str], PinnedKubeconfig, ChangeIdentity, bool, list[RenderedManifest]]:
     """Everything a start checks before the change exists; raises RunbookError, PolicyRefused or SessionError.
     The loaded runbook is put in ``seen`` as soon as it loads, so a refusal can name it."""
     # The start form parsed the runbook already: its parse is used while the file still has exactly that text.
@@ -485,11 +490,13 @@ def _admit(
     except KubeconfigError as exc:
         problems.append(str(exc))
     identity: ChangeIdentity | None = None
+    manifests: list[RenderedManifest] = []
     if kube is not None and base_values is not None:
         try:
             base_values["namespace"] = _namespace(base_values.get("namespace") or namespace_given or kube.namespace)
             identity = identify(loaded.runbook, {**base_values, "context": request.context, "environment": request.environment})
-        except (ParamError, SessionError) as exc:
+            manifests = render_manifests(loaded, {**base_values, "context": request.context, "environment": request.environment})
+        except (ParamError, SessionError, ManifestError) as exc:
             problems.append(str(exc))
     if identity is not None:
         # The evidence gates need the resolved version, known only now.
@@ -505,4 +512,4 @@ def _admit(
         message = "\n".join(problems)
         raise PolicyRefused(message, verdicts) if refused_by_policy else SessionError(message)
     assert kube is not None and base_values is not None and identity is not None  # each missing one is a problem, above
-    return loaded, verdicts, base_values, kube, identity, emergency
+    return loaded, verdicts, base_values, kube, identity, emergency, manifests

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
+from console.engine.manifests import manifest_literal_secrets
 from console.engine.redact import Redactor
 from console.engine.secret_scan import Span
 from console.runbook.loader import LoadedRunbook, Loc, Problem, dotted, iter_steps
@@ -46,7 +47,9 @@ def literal_secrets(loaded: LoadedRunbook, redactor: Redactor) -> list[Problem]:
                 f"{shown} is a secret written into the runbook (the record would show [REDACTED], not what ran); "
                 "pass it as a parameter declared with secret: true and write {name} here instead",
             ))
-    found.sort(key=lambda p: (p.line, p.col, p.path))
+    # Manifests are copied into the record as applied: a literal secret in one is refused the same way.
+    found.extend(manifest_literal_secrets(loaded, redactor))
+    found.sort(key=lambda p: (p.file != str(loaded.path), p.line, p.col, p.path))
     return found
 
 

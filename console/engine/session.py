@@ -25,6 +25,8 @@ from console.engine.clusterwait import touches_cluster
 from console.engine.escalation import NOTIFY_TIMEOUT_S, run_notify
 from console.engine.evidence import collect_evidence
 from console.engine.kubecontext import PinnedKubeconfig
+from console.engine.manifest_preview import Preview, preview_diff
+from console.engine.manifests import manifest_copies
 from console.engine.opening import Clock, Opened, interrupted, open_change, reopen_change
 from console.engine.redact import Redactor
 from console.engine.runner import Listener
@@ -174,7 +176,19 @@ class ChangeSession:
     def bind(self, item: Item) -> BoundStep:
         """The step of ``item`` bound to this change's values: shown, recorded and run from this one object."""
         step = self.runbook.rollback_step(item.step_id) if item.section == "rollback" else self.runbook.step(item.step_id)
-        return bind(step, item.section, self.values, self.runbook, self.runbook_dir, self.redactor)
+        return bind(step, item.section, self.values, self.runbook, self.runbook_dir, self.redactor,
+                    manifests=manifest_copies(self.journal.events))
+
+    def diff(self, item: Item) -> Preview | None:
+        """An apply or restore step's ``kubectl diff`` against the live objects, recorded; run before its confirmation
+        so the operator confirms what they saw. None for any other step."""
+        bound = self.bind(item)
+        if bound.kind not in ("apply", "restore"):
+            return None
+        return preview_diff(
+            bound, change_dir=self.ref.path, env=self.kube.env() if self.kube else dict(os.environ), redactor=self.redactor,
+            artifacts=self.state.artifacts, record=lambda data: self._append(ev.ARTIFACT_SAVED, data),
+        )
 
     def command_for(self, item: Item) -> str:
         """The exact command a step runs, parameters filled in and secrets redacted, as shown before it runs."""
@@ -354,6 +368,8 @@ class ChangeSession:
             "section": item.section, "step_id": step.id, "title": bound.title, "kind": step.kind,
             "command": bound.display, "argv": list(bound.argv), "namespace": bound.namespace,
             **({"target": bound.target} if bound.target else {}), "attempt": attempt,
+            **({"manifest": dict(bound.manifest)} if bound.manifest else {}),
+            **({"namespaces": [bound.namespace, *bound.watch_namespaces]} if bound.watch_namespaces else {}),
         })
         ctx = StepContext(
             bound=bound, item=item, runbook=self.runbook,

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from console.engine.clusterwait import command_guard, run_observe, run_rollout
+from console.engine.manifests import run_apply
+from console.engine.restore import run_restore
 from console.engine.runner import CommandRunner, Expectation, Listener, OutputLine
 from console.engine.step_context import StepContext, StepOutcome, free_artifact_path, step_cast
 from console.engine.tfsteps import run_terraform
@@ -31,6 +33,10 @@ def run_step(ctx: StepContext) -> StepOutcome:
         return run_observe(ctx)
     if ctx.step.kind == "terraform":
         return run_terraform(ctx)
+    if ctx.step.kind == "apply":
+        return run_apply(ctx)
+    if ctx.step.kind == "restore":
+        return run_restore(ctx)
     return StepOutcome(False, f"a {ctx.step.kind} step is answered, not run")
 
 

@@ -134,7 +134,7 @@ def _backup_evidence(lr: LoadedRunbook) -> Iterator[tuple[Loc, str]]:
 @rule("unused-param", "every declared parameter is used somewhere")
 def _unused_param(lr: LoadedRunbook) -> Iterator[tuple[Loc, str]]:
     used: set[str] = set()
-    for text in _templated_texts(lr.runbook):
+    for text in [*_templated_texts(lr.runbook), *lr.manifests.values()]:
         used.update(ph.name for ph in placeholders(text))
     for name in lr.runbook.params:
         if name not in used:
@@ -244,6 +244,8 @@ def _templated_texts(rb: Runbook) -> Iterator[str]:
                 yield value
         yield from step.env.values()
         yield from (r for r in (step.expect.output_matches, step.expect.output_not_matches) if r)
+        yield from step.namespaces or []
+        yield from (trig.model_dump_json() for trig in step.triggers or [])
         if step.terraform is not None:
             yield step.terraform.dir
             yield from step.terraform.vars.values()
@@ -252,6 +254,19 @@ def _templated_texts(rb: Runbook) -> Iterator[str]:
         yield from ev.run or []
     for trig in rb.rollback.triggers:
         yield trig.model_dump_json()
+
+
+@rule(
+    "apply-reviewed",
+    "an apply or restore step asks a confirmation, so its diff against the live objects is read before it applies",
+    severity=WARNING,
+)
+def _apply_reviewed(lr: LoadedRunbook) -> Iterator[tuple[Loc, str]]:
+    for loc, step in iter_steps(lr.runbook):
+        section: Section = "rollback" if loc[0] == "rollback" else "step"
+        if step.kind in ("apply", "restore") and step.confirmation(section) == "none":
+            yield loc, (f"step {step.id!r} {step.kind}s with confirm: none: its diff is still recorded, but nobody reads "
+                        "it before the objects change (drop confirm: none)")
 
 
 def lint(lr: LoadedRunbook, *, only: set[str] | None = None, warnings: bool = False) -> list[Finding]:

@@ -22,6 +22,7 @@ from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
 from console.errors import OpsConsoleError
+from console.runbook.manifest_checks import check_manifests, check_restores, templated_step_strings
 from console.runbook.models import BUILTIN_PARAMS, IDENTITY_PARAMS, Runbook, Step
 from console.runbook.params import ParamError, coerce, placeholders
 
@@ -93,6 +94,8 @@ class LoadedRunbook:
     text: str
     sha256: str
     positions: Positions = field(repr=False)
+    # Each apply step's manifest text by step id, as loaded (inline, or read from its manifest_file).
+    manifests: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def directory(self) -> Path:
@@ -139,8 +142,12 @@ def load_runbook(path: str | Path) -> LoadedRunbook:
     return load_runbook_text(text, p)
 
 
-def load_runbook_text(text: str, path: str | Path = "<runbook>") -> LoadedRunbook:
-    """Validate runbook text; ``path`` names it in messages and anchors relative paths."""
+def load_runbook_text(text: str, path: str | Path = "<runbook>", *, read_manifests: bool = True) -> LoadedRunbook:
+    """Validate runbook text; ``path`` names it in messages and anchors relative paths.
+
+    ``read_manifests=False`` leaves the ``manifest_file`` files unread (their paths are still checked): a change
+    resumed from its record applies the copies the record holds, whatever the files next to the runbook now say.
+    """
     p = Path(path)
     name = str(path)
     try:
@@ -157,12 +164,14 @@ def load_runbook_text(text: str, path: str | Path = "<runbook>") -> LoadedRunboo
     if not isinstance(root, CommentedMap):
         raise RunbookError([Problem(name, 1, 1, "", "a runbook is a YAML mapping (apiVersion, kind, metadata, ...)")])
     positions = Positions(root)
-    problems = _model_problems(name, root, positions) + _reference_problems(name, root, positions, text)
-    problems.sort(key=lambda pr: (pr.line, pr.col, pr.path, pr.message))
+    manifests: dict[str, str] = {}
+    problems = _model_problems(name, root, positions) + _reference_problems(
+        name, root, positions, text, p.parent, read_manifests, manifests)
+    problems.sort(key=lambda pr: (pr.file != name, pr.line, pr.col, pr.path, pr.message))
     if problems:
         raise RunbookError(problems)
     runbook = Runbook.model_validate(to_plain(root))
-    return LoadedRunbook(runbook, p, text, hashlib.sha256(text.encode()).hexdigest(), positions)
+    return LoadedRunbook(runbook, p, text, hashlib.sha256(text.encode()).hexdigest(), positions, manifests)
 
 
 def _walk_data(root: Any, loc: Loc) -> tuple[Loc, Any]:
@@ -318,13 +327,14 @@ def _templated_strings(step_loc: Loc, step: dict[str, Any]) -> Iterator[tuple[Lo
                 yield step_loc + ("terraform", "vars", k), v
 
 
-def _reference_problems(name: str, root: CommentedMap, positions: Positions, text: str = "") -> list[Problem]:
+def _reference_problems(name: str, root: CommentedMap, positions: Positions, text: str = "", runbook_dir: Path = Path("."),
+                        read_manifests: bool = True, manifests: dict[str, str] | None = None) -> list[Problem]:
     problems: list[Problem] = []
     lines = text.split("\n")
 
-    def add(loc: Loc, message: str, *, key: bool = False, at: tuple[int, int] | None = None) -> None:
+    def add(loc: Loc, message: str, *, key: bool = False, at: tuple[int, int] | None = None, file: str | None = None) -> None:
         line, col = at or positions.of(loc, key=key)
-        problems.append(Problem(name, line, col, dotted(loc), message))
+        problems.append(Problem(file or name, line, col, dotted(loc), message))
 
     params = root.get("params") if isinstance(root.get("params"), dict) else {}
     known = set(params) | BUILTIN_PARAMS
@@ -333,6 +343,7 @@ def _reference_problems(name: str, root: CommentedMap, positions: Positions, tex
     strings: list[tuple[Loc, Any]] = []
     for step_loc, step in _steps(root):
         strings.extend(_templated_strings(step_loc, step))
+        strings.extend(templated_step_strings(step_loc, step))
     evidence = root.get("evidence")
     if isinstance(evidence, list):
         for i, item in enumerate(evidence):
@@ -420,6 +431,11 @@ def _reference_problems(name: str, root: CommentedMap, positions: Positions, tex
         for i, item in enumerate(evidence):
             if isinstance(item, dict) and item.get("from_step") is not None and item["from_step"] not in seen:
                 add(("evidence", i, "from_step"), f"step {item['from_step']!r} does not exist")
+    # Manifests (their YAML, the parameters they name, where their files are) and what restores read back.
+    texts = check_manifests(name, _steps(root), positions, text, runbook_dir, params, add, read_files=read_manifests)
+    if manifests is not None:
+        manifests.update(texts)
+    check_restores(list(_steps(root)), add)
     return problems
 
 

@@ -18,7 +18,7 @@ API_VERSION = "opsconsole/v1"
 KIND = "Runbook"
 
 Risk = Literal["low", "medium", "high", "critical"]
-StepKind = Literal["command", "manual", "check", "approval", "rollout", "observe", "terraform"]
+StepKind = Literal["command", "manual", "check", "approval", "rollout", "observe", "terraform", "apply", "restore"]
 Confirm = Literal["none", "yes", "typed"]
 OnFailure = Literal["stop", "rollback", "continue"]
 Section = Literal["precondition", "gate", "step", "rollback", "verification"]
@@ -27,7 +27,9 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 PARAM_NAME_PATTERN = r"^[a-z_][a-z0-9_]*$"
 
 # Step kinds that change something unless a step says otherwise; the others only look, wait or ask.
-MUTATING_KINDS = frozenset({"command", "terraform"})
+MUTATING_KINDS = frozenset({"command", "terraform", "apply", "restore"})
+# Kinds that watch the cluster for a while, and so may name triggers and namespaces of their own.
+WATCHING_KINDS = frozenset({"rollout", "observe"})
 
 # A version, or a template of one: {param} placeholders are filled in when the change starts.
 VERSION_TEMPLATE = r"^(?:[A-Za-z0-9._+-]|\{[a-z_][a-z0-9_]*\})+$"
@@ -138,6 +140,39 @@ class TerraformSpec(_Model):
     guard: PlanGuard | None = None
 
 
+class ApplySpec(_Model):
+    """A manifest kept in the runbook, applied with ``kubectl apply`` from the change record's copy of it."""
+
+    manifest: str | None = Field(
+        default=None,
+        description="The manifest itself (YAML, one or more documents); {param} placeholders are filled in when the "
+        "change starts.",
+    )
+    manifest_file: str | None = Field(
+        default=None,
+        description="A manifest file next to the runbook (a relative path that stays inside the runbook's directory); "
+        "copied into the record when the change starts.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ApplySpec:
+        if (self.manifest is None) == (self.manifest_file is None):
+            raise ValueError("apply takes exactly one of manifest (the YAML itself) or manifest_file (a file next to the runbook)")
+        if self.manifest is not None and not self.manifest.strip():
+            raise ValueError("apply.manifest is empty")
+        return self
+
+
+class RestoreSpec(_Model):
+    """Put back the objects a ``backup: true`` step captured, exactly as they were when it ran."""
+
+    from_step: str = Field(
+        alias="from", pattern=ID_PATTERN,
+        description="The id of the backup step (backup: true, capture: artifact, output as -o yaml or -o json) whose "
+        "objects to restore.",
+    )
+
+
 class Step(_Model):
     """One thing to do: a command, a check, a manual action, an approval, a rollout wait, an observe window or Terraform."""
 
@@ -171,6 +206,35 @@ class Step(_Model):
     instructions: str | None = Field(default=None, description="manual: what the operator does by hand.")
     role: str | None = Field(default=None, description="approval: the role that must approve.")
     terraform: TerraformSpec | None = None
+    # Manifests and restores (kind apply / restore; the kind is implied by the section when not written).
+    apply: ApplySpec | None = Field(
+        default=None, description="apply: a manifest shown as a diff against the live objects, then applied from the record's copy."
+    )
+    restore: RestoreSpec | None = Field(
+        default=None, description="restore: put back the objects a backup step captured, shown as a diff first (never a "
+        "Secret, never a backup with redacted values)."
+    )
+    # What a rollout wait or an observe window watches beyond the runbook's own rollback triggers and namespace.
+    triggers: list[Trigger] | None = Field(
+        default=None,
+        description="rollout, observe: rollback triggers of this step, watched with the runbook's own (same syntax as "
+        "rollback.triggers).",
+    )
+    namespaces: list[str] | None = Field(
+        default=None, min_length=1,
+        description="rollout, observe: namespaces watched for the triggers beside the step's own namespace (where a "
+        "rollout's target lives, always watched); each may use {param}. The record says where a trigger fired.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _implied_kind(cls, data: Any) -> Any:
+        # `apply:` or `restore:` alone says what the step is; writing the kind too is allowed, not needed.
+        if isinstance(data, dict) and "kind" not in data:
+            for kind in ("apply", "restore"):
+                if data.get(kind) is not None:
+                    return {**data, "kind": kind}
+        return data
 
     @property
     def rollback_ids(self) -> list[str]:
@@ -211,6 +275,15 @@ class Step(_Model):
             raise ValueError("confirm: typed needs confirm_word, the word the operator must type")
         if self.run is not None and len(self.run) == 0:
             raise ValueError("run must not be empty")
+        for section_kind, spec in (("apply", self.apply), ("restore", self.restore)):
+            if (kind == section_kind) != (spec is not None):
+                raise ValueError(f"a {section_kind} step needs a {section_kind}: section, and only a {section_kind} step has one")
+        if kind in ("apply", "restore") and self.run is not None:
+            raise ValueError(f"a {kind} step runs kubectl apply itself: drop run")
+        if kind not in WATCHING_KINDS:
+            for name in ("triggers", "namespaces"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} is for rollout and observe steps (what they watch), not a {kind} step")
         return self
 
 
@@ -253,6 +326,7 @@ class WarningEvents(_Model):
 
 
 Trigger.model_rebuild()
+Step.model_rebuild()
 
 
 class Rollback(_Model):

@@ -7,12 +7,12 @@ import copy
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
 
+from console.cluster.triggers import TriggerHit
 from console.engine.clusterwait import _fired
 from console.journal import events as ev
 from console.journal.audit import RunbookId, record_refusal
@@ -123,8 +123,9 @@ def test_the_check_changes_nothing_and_sees_what_the_journal_writes() -> None:
 
 
 def test_the_console_s_own_shapes_pass_the_check() -> None:
-    fired = _fired(SimpleNamespace(trigger="pod_restarts", object="pod/web-1", message="restarted 4 times"))
+    fired = _fired(TriggerHit(0, "pod_restarts", "pod/web-1", "restarted 4 times", "web"), name_namespace=True)
     check_data(ev.TRIGGER_FIRED, fired.record)
+    assert fired.record["namespace"] == "web" and "fired in namespace web" in fired.reason
 
 
 # -- records written with the real journal API read back field for field ---------------------------------------
