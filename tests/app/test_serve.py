@@ -4,12 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import queue
-import re
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,50 +12,8 @@ import aiohttp
 import pytest
 from yarl import URL
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.serve import Served, start_serve, stop
 
-
-class Served:
-    """``opsconsole serve --port 0`` in a child process, with the URLs it printed."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.proc = proc
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-        self.review = self.wait_for(r"^review: (\S+)$").group(1)
-        self.base, self.token = re.match(r"(http://[^/]+)/\?token=(\S+)$", self.review).groups()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def wait_for(self, pattern: str, timeout: float = 60.0) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"serve printed no line matching {pattern!r}") from None
-            m = re.search(pattern, line)
-            if m:
-                return m
-
-
-def start_serve(records_dir: Path, *extra: str) -> subprocess.Popen[str]:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.Popen([sys.executable, "-m", "console.cli", "serve", "--records-dir", str(records_dir), "--port", "0", *extra],
-                            cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -132,9 +84,8 @@ def test_a_network_address_needs_allow_remote(records_dir: Path) -> None:
 
 
 async def test_a_follow_session_runs_over_the_websocket(records_dir: Path, tmp_path: Path) -> None:
-    from review_records import web_success
-
     from console.journal.store import RecordStore
+    from tests.support.review_records import web_success
 
     ref = web_success(RecordStore(records_dir))
     access = tmp_path / "access.jsonl"

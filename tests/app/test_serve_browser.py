@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from review_records import web_success
-from test_serve import Served, start_serve, stop
 
 from console.journal.store import RecordStore
+from tests.support.review_records import web_success
+from tests.support.serve import Served, start_serve, stop
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

@@ -8,11 +8,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from review_records import build_sample_store
-
 from console.journal.store import RecordStore
 from screens.follow import FollowScreen, ReadOnlyRecordScreen
 from screens.served import AccessLog, ReadOnlyRecordsScreen, ServedFollowApp, ServedReviewApp
+from tests.support.review_records import build_sample_store
 
 SIZE = (120, 40)
 
