@@ -15,7 +15,6 @@ from yarl import URL
 from tests.support.serve import Served, start_serve, stop
 
 
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """One server for the gate's tests (they only send requests), on an empty store."""
