@@ -367,7 +367,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         runbook_path=Path(args.runbook), environment=environment, context=context,
         operator=operator, params=params, approvals=approvals,
         emergency_reason=args.emergency or emergency.get("reason"), emergency_approver=args.emergency_approver or emergency.get("approver"),
-        typed_context=typed, kubeconfig=args.kubeconfig,
+        typed_context=typed, kubeconfig=args.kubeconfig, lock_break_glass=_lock_break_glass(args),
     )
     session = ChangeSession.start(request, store=store, policy=policy)
     return _drive(LineDriver(session, answers=answers), session)
@@ -422,8 +422,41 @@ def cmd_resume(args: argparse.Namespace) -> int:
     session = ChangeSession.resume(
         args.change_id, store=store, policy=policy, operator=args.operator or str(data.get("operator") or "") or _user(),
         params=parse_assignments(args.param), kubeconfig=args.kubeconfig, recover_torn_tail=args.recover_torn_tail,
+        lock_break_glass=_lock_break_glass(args),
     )
     return _drive(LineDriver(session, answers=answers), session)
+
+
+def _lock_break_glass(args: argparse.Namespace) -> tuple[str, str] | None:
+    """``--break-glass REASON`` with its approver: taking the cluster's change lock from another console."""
+    reason = (getattr(args, "break_glass", None) or "").strip()
+    approver = (getattr(args, "break_glass_approver", None) or "").strip()
+    if not reason:
+        if approver:
+            raise CliError("--break-glass-approver goes with --break-glass REASON", EXIT_USAGE)
+        return None
+    if len(reason) < 5 or not approver:
+        raise CliError("--break-glass takes over another console's change lock: give a reason (5 characters or more) "
+                       "and --break-glass-approver NAME", EXIT_USAGE)
+    return reason, approver
+
+
+def cmd_locks(args: argparse.Namespace) -> int:
+    """``opsconsole locks``: the change locks held on every cluster of the kubeconfig, as a table."""
+    from console.cluster.lease_table import lock_rows, locks_table
+
+    rows, problems = lock_rows(args.kubeconfig, args.context)
+    if args.json:
+        for row in rows:
+            _out(json.dumps(row, sort_keys=True))
+    elif rows:
+        for line in locks_table(rows):
+            _out(line)
+    else:
+        _out("No change locks held." if not problems else "No change locks found on the clusters that answered.")
+    for problem in problems:
+        _err(f"opsconsole: {problem}")
+    return EXIT_FAIL if problems else EXIT_OK
 
 
 def _user() -> str:
@@ -561,6 +594,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--approval", action="append", default=[], metavar="NAME:ROLE[:REF]", help="an approval (repeatable)")
     run.add_argument("--emergency", metavar="REASON", help="an emergency change (break-glass): windows and limits are overridden, and recorded")
     run.add_argument("--emergency-approver", metavar="NAME", help="who approved the emergency")
+    for p in (run, resume):
+        p.add_argument("--break-glass", metavar="REASON",
+                       help="take over the cluster's change lock held live by another console (recorded in both changes)")
+        p.add_argument("--break-glass-approver", metavar="NAME", help="who approved taking the lock over")
     run.add_argument("--confirm-context", metavar="CONTEXT", help="the context name typed in advance (production starts need it)")
     run.set_defaults(func=cmd_run)
     resume.set_defaults(func=cmd_resume)
@@ -572,6 +609,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--operator", metavar="NAME", help="who drives changes (default: the login name)")
     demo.add_argument("--records-dir", metavar="DIR", default=argparse.SUPPRESS, help="record store")
     demo.set_defaults(func=cmd_demo)
+
+    locks = sub.add_parser("locks", help="the change locks (Leases) held on the clusters in the kubeconfig")
+    locks.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    locks.add_argument("--context", action="append", metavar="C", help="only this context (repeatable; default: every context)")
+    locks.add_argument("--json", action="store_true", help="one JSON object per lock")
+    locks.set_defaults(func=cmd_locks)
 
     from console.cluster.dashboard_cli import add_watch_command
 

@@ -23,6 +23,7 @@ from console.config import Policy
 from console.engine import policy as pol
 from console.engine.admission import PolicyRefused, SessionError, StartRequest, evaluate_policy
 from console.engine.binding import ChangeIdentity, identify
+from console.engine.change_lock import ClusterLock, LockRefused, for_change
 from console.engine.kubecontext import KubeconfigError, PinnedKubeconfig
 from console.engine.redact import Redactor
 from console.engine.runbook_secrets import literal_secrets
@@ -61,6 +62,7 @@ class Opened:
     environment: str
     context: str
     clock: Clock
+    cluster_lock: ClusterLock | None = None  # the Lease held on the cluster the change acts on (change_lock.py)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def parts(self) -> dict[str, Any]:
@@ -75,15 +77,26 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
     A start refused before the change exists leaves its trace in the store's log of refused starts.
     """
     seen: list[LoadedRunbook] = []
-    try:
-        loaded, verdicts, base_values, kube, identity, emergency = _admit(request, store, policy, clock, seen)
-    except (RunbookError, SessionError) as exc:
+
+    def refused(exc: Exception) -> None:
         problem = refuse(
             store, request, seen[0] if seen else request.runbook_path, str(exc), getattr(exc, "verdicts", []),
             Redactor((), policy.redaction.patterns).redact, clock=clock,
         )
         if problem:
             exc.args = (f"{exc.args[0]} ({problem})", *exc.args[1:])
+
+    cluster_lock = None
+    try:
+        loaded, verdicts, base_values, kube, identity, emergency = _admit(request, store, policy, clock, seen)
+        cluster_lock = for_change(policy, loaded.runbook, kube, operator=request.operator, values=base_values,
+                                  runbook_dir=loaded.directory.resolve())
+        if cluster_lock is not None and request.lock_break_glass is None:
+            cluster_lock.check_free()  # held elsewhere: refused before the change exists
+    except (RunbookError, SessionError) as exc:
+        if cluster_lock is not None:
+            kube.close()
+        refused(exc)
         raise
     now = clock()
     redactor = Redactor(secret_values(loaded.runbook, base_values), policy.redaction.patterns)
@@ -98,6 +111,16 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
     except BaseException:
         kube.close()
         raise
+    lock_events: list[tuple[str, dict[str, Any]]] = []
+    if cluster_lock is not None:
+        try:
+            lock_events = cluster_lock.acquire(ref.change_id, break_glass=request.lock_break_glass)
+        except LockRefused as exc:  # taken since the check above: the change stays unopened, as if never started
+            journal.close()
+            lock.release()
+            kube.close()
+            refused(exc)
+            raise
     values = {**base_values, **_builtins(request.context, request.environment, ref, loaded)}
     declared = loaded.runbook.params
     shown = {n: ("[REDACTED]" if n in declared and declared[n].secret else v) for n, v in base_values.items()}
@@ -127,10 +150,11 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
             "reason": request.emergency_reason, "approver": request.emergency_approver,
             "what": f"emergency change (overrides: {overridden})",
         }))
+    events += lock_events
     return Opened(
         store=store, ref=ref, journal=journal, lock=lock, loaded=loaded, runbook_dir=loaded.directory.resolve(),
         policy=policy, values=values, redactor=redactor, kube=kube, operator=request.operator,
-        environment=request.environment, context=request.context, clock=clock, events=events,
+        environment=request.environment, context=request.context, clock=clock, cluster_lock=cluster_lock, events=events,
     )
 
 
