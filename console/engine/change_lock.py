@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -199,7 +200,7 @@ class ClusterLock:
             where = f"{ns}/{name}"
             lock = ChangeLock(
                 self._client(), host=self.host, renew_every_s=self.policy.renew_every_s, request_timeout_s=self._timeout,
-                clock=self._clock, on_failure=lambda f, w=where: self._failed(w, f), on_renewed=lambda _l, w=where: self._renewed(w),
+                clock=self._clock, on_failure=partial(self._failed, where), on_renewed=partial(self._renewed, where),
             )
             held = _Held(ns, name, lock)
             try:
@@ -380,7 +381,7 @@ class ClusterLock:
         elif before == "held":
             self._emit(ev.LOCK_UNREACHABLE, {"lease": where, "message": failure.message, "lease_expired": failure.lease_expired})
 
-    def _renewed(self, where: str) -> None:
+    def _renewed(self, where: str, _lease: LeaseView | None = None) -> None:
         with self._cond:
             held = next((h for h in self._held if h.where == where), None)
             if held is None or held.state != "unreachable":

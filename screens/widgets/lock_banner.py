@@ -30,7 +30,7 @@ class LockBanner(Static):
     """
 
     def __init__(self, fetch: Fetch | None, *, poll_s: float = POLL_S, clock: Callable[[], float] = time.time,
-                 id: str | None = None) -> None:  # noqa: A002 - Textual's own name for it
+                 id: str | None = None) -> None:
         super().__init__("", id=id)
         self.fetch = fetch
         self.poll_s = poll_s
