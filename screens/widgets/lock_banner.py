@@ -29,11 +29,11 @@ class LockBanner(Static):
     LockBanner { height: auto; background: $warning 30%; color: $text; text-style: bold; padding: 0 1; display: none; }
     """
 
-    def __init__(self, fetch: Fetch | None, *, poll_s: float = POLL_S, clock: Callable[[], float] = time.time,
+    def __init__(self, fetch: Fetch | None, *, poll_s: float | None = None, clock: Callable[[], float] = time.time,
                  id: str | None = None) -> None:
         super().__init__("", id=id)
         self.fetch = fetch
-        self.poll_s = poll_s
+        self.poll_s = POLL_S if poll_s is None else poll_s
         self.clock = clock
         self.shown: list[str] = []  # the lines on display now (what tests and the palette read)
 
