@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from console.cli import main
 from console.cluster.lease_record import PREVIOUS_HOLDER, TAKEOVER_REASON, view
 from console.config import load_policy
 from console.engine.change_lock import LockRefused, LockStopped
@@ -262,21 +263,54 @@ def test_leaving_releases_the_lock_and_resume_takes_it_back(rc: RunningCluster, 
     assert not of_type(back, ev.LOCK_LOST) and of_type(back, ev.LOCK_ACQUIRED)[-1].data["resumed"] is True
 
 
-def test_opsconsole_locks_lists_the_locks_as_a_table(rc: RunningCluster, consoles: tuple[Any, Opened], lock_name: str, tmp_path: Path) -> None:
+def test_opsconsole_locks_lists_the_locks_as_a_table(rc: RunningCluster, consoles: tuple[Any, Opened], lock_name: str,
+                                                    tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     start, _ = consoles
     alice = start("alice")
     run_precondition(alice)
-    out = opsconsole("locks", "--kubeconfig", str(rc.kubeconfig), env={"PYTHONPATH": str(REPO)})
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
+    assert main(["locks", "--kubeconfig", str(rc.kubeconfig)]) == 0
+    out = capsys.readouterr()
+    lines = out.out.splitlines()
     assert lines[0].split() == ["CONTEXT", "LEASE", "SCOPE", "HOLDER", "CHANGE", "STEP", "SINCE", "RENEWED", "EXPIRED"]
     row = next(line for line in lines[1:] if lock_name in line)
     assert row.startswith("rehearsal ") and " cluster " in row and " alice@" in row and f" {alice.change_id} " in row
-    assert "1 of 3 look" in row and row.rstrip().endswith(" no") and " ago " in row
+    assert "1 of 3 look" in row and row.rstrip().endswith(" no") and " ago " in row and out.err == ""
     # a cluster that does not answer is a sentence and exit 1
     dead = tmp_path / "dead-kubeconfig"
     dead.write_text(re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:9", rc.kubeconfig.read_text()))  # a closed port
-    broken = opsconsole("locks", "--kubeconfig", str(dead), env={"PYTHONPATH": str(REPO)})
-    assert broken.returncode == 1 and "context rehearsal:" in broken.stderr and "did not answer" in broken.stderr
-    usage = opsconsole("locks", "--no-such-flag", env={"PYTHONPATH": str(REPO)})
-    assert usage.returncode == 2
+    assert main(["locks", "--kubeconfig", str(dead), "--context", "rehearsal"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("opsconsole: context rehearsal: ") and "did not answer" in err and err.count("\n") == 1
+    with pytest.raises(SystemExit) as usage:
+        main(["locks", "--no-such-flag"])
+    assert usage.value.code == 2
+
+
+def test_an_api_down_at_start_starts_the_change_and_pauses_it_until_the_lock_is_taken(
+        tmp_path: Path, rc: RunningCluster, policy_file: Path, lock_name: str) -> None:
+    doc = runbook_doc([{"id": "first", "title": "Write a mark", "run": ["sh", "-c", f"echo 1 >> {tmp_path}/marks"]}],
+                      verification=[{"id": "look", "title": "List the namespaces", "run": ["kubectl", "get", "namespaces"]}])
+    path = write_runbook(tmp_path, doc, "down-at-start.yaml")
+    req = StartRequest(runbook_path=path, environment="rehearsal", context="rehearsal", operator="alice", kubeconfig=str(rc.kubeconfig))
+    ran: list[Any] = []
+    rc.host.go_down()
+    try:
+        alice = ChangeSession.start(req, store=RecordStore(tmp_path / "records"), policy=load_policy(str(policy_file)))
+        try:
+            assert [e.data["lease"] for e in of_type(alice, ev.LOCK_UNREACHABLE)] == [f"default/{lock_name}"]
+            assert not of_type(alice, ev.LOCK_ACQUIRED)
+            alice.confirm("yes")
+            runner = threading.Thread(target=lambda: ran.append(alice.run()))
+            runner.start()
+            rc.wait_for(lambda: of_type(alice, ev.LOCK_PAUSED), what="the pause before the first step")
+            assert not (tmp_path / "marks").exists()
+            rc.host.come_back()
+            runner.join(timeout=30)
+            assert not runner.is_alive() and ran and ran[0].passed
+            order = [e.type for e in alice.events if e.type.startswith("lock.") or e.type == ev.STEP_STARTED]
+            assert order == [ev.LOCK_UNREACHABLE, ev.LOCK_PAUSED, ev.LOCK_ACQUIRED, ev.STEP_STARTED]
+            assert lease(rc, lock_name)["spec"]["holderIdentity"].startswith("alice@")  # type: ignore[index]
+        finally:
+            alice.release()
+    finally:
+        rc.host.come_back()
