@@ -29,6 +29,7 @@ from console.engine.session import ChangeSession, StartRequest
 from console.journal import events as ev
 from console.journal.journal import read_events
 from console.journal.store import RecordStore
+from console.review.render import render_record
 from kubesim.testing import RunningCluster, running_cluster
 
 from .conftest import REPO, opsconsole, runbook_doc, write_runbook
@@ -146,6 +147,11 @@ def test_break_glass_is_recorded_in_both_changes_and_the_holder_stops(tmp_path: 
     with pytest.raises(LockStopped, match="is no longer this change's"):
         alice.run()
     assert not of_type(alice, ev.STEP_STARTED)[1:] and not (tmp_path / "marks").exists()
+    # both records say it in record.md
+    taker = render_record(bob.events, head=bob.journal.head)
+    assert f"lock `default/{lock_name}` acquired by bob@" in taker and f"taken from {took['displaced']['holder']} (break-glass)" in taker
+    assert "alice's console froze mid-change" in taker  # the break-glass decisions section
+    assert f"**lock `default/{lock_name}` lost** (renewal)" in render_record(alice.events, head=alice.journal.head)
 
 
 def test_no_rbac_for_leases_is_a_one_sentence_refusal_at_start(tmp_path: Path, rc: RunningCluster, consoles: tuple[Any, Opened]) -> None:
