@@ -30,7 +30,7 @@ def _cell(value: Any) -> str:
 
 def _lock_line(x: dict[str, Any]) -> str:
     """One ``lock.*`` event as record.md says it."""
-    kind, lease = x["type"], f"`{x.get('lease', '')}`"
+    kind, lease = str(x["type"]), f"`{x.get('lease', '')}`"
     if kind == "lock.acquired":
         d = x.get("displaced") or {}
         how = "taken back on resume" if x.get("resumed") else "acquired"
