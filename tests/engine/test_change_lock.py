@@ -320,3 +320,29 @@ def test_an_api_down_at_start_starts_the_change_and_pauses_it_until_the_lock_is_
             alice.release()
     finally:
         rc.host.come_back()
+
+
+def test_namespace_scope_locks_only_the_namespaces_a_change_touches(tmp_path: Path, rc: RunningCluster, runbook: Path,
+                                                                     lock_name: str) -> None:
+    policy = tmp_path / "namespaces.toml"
+    policy.write_text(f'[lock]\nscope = "namespaces"\nname = "{lock_name}"\nduration_s = {DURATION_S}\nrenew_every_s = 0.2\n')
+    opened: Opened = []
+
+    def start(operator: str, namespace: str) -> ChangeSession:
+        req = StartRequest(runbook_path=runbook, environment="rehearsal", context="rehearsal", operator=operator,
+                           kubeconfig=str(rc.kubeconfig), params={"namespace": namespace})
+        s = ChangeSession.start(req, store=RecordStore(tmp_path / operator), policy=load_policy(str(policy)))
+        opened.append(s)
+        return s
+
+    try:
+        alice = start("alice", "web")
+        assert [e.data["lease"] for e in of_type(alice, ev.LOCK_ACQUIRED)] == [f"web/{lock_name}"]
+        assert view(rc.get("leases", "web", lock_name)).scope == "namespace"  # type: ignore[arg-type]
+        bob = start("bob", "cache")  # another namespace: not refused
+        assert [e.data["lease"] for e in of_type(bob, ev.LOCK_ACQUIRED)] == [f"cache/{lock_name}"]
+        with pytest.raises(LockRefused, match=f"locked by alice@.*lease web/{lock_name}"):
+            start("carol", "web")
+    finally:
+        for s in opened:
+            s.release()
