@@ -161,9 +161,15 @@ class ClusterLock:
 
     def _client(self) -> Any:
         if self._api is None:
-            from kubernetes import config
+            from kubernetes import client, config
 
-            self._api = config.new_client_from_config(config_file=str(self._kubeconfig), context=self.context)
+            configuration = client.Configuration()
+            config.load_kube_config(config_file=str(self._kubeconfig), context=self.context, client_configuration=configuration,
+                                    persist_config=False)
+            # No retries inside a call: the renewal loop is the retry, and a start against a silent API must not
+            # wait for three of them before it can say so.
+            configuration.retries = 0
+            self._api = client.ApiClient(configuration)
         return self._api
 
     def check_free(self) -> None:
