@@ -152,7 +152,8 @@ class ClusterLock:
         self._record: Recorder | None = None
         self._pending: list[tuple[str, dict[str, Any]]] = []
         self._paused = False
-        self._closed = False
+        self._stopping = False  # release has begun
+        self._closed = False  # released: nothing more is recorded
         self._step = ""
         self._break_glass: tuple[str, str] | None = None
         self._history: Sequence[Event] = ()
@@ -278,10 +279,10 @@ class ClusterLock:
         while True:
             with self._cond:
                 pending = [h for h in self._held if h.state == "pending"]
-                if self._closed or not pending:
+                if self._stopping or not pending:
                     return
                 self._cond.wait(every)
-                if self._closed:
+                if self._stopping:
                     return
             for held in pending:
                 try:
@@ -298,8 +299,12 @@ class ClusterLock:
                                               "message": f"the lock could not be taken once the API answered: {refused}"})
                     continue
                 with self._cond:
+                    closed = self._stopping
                     held.state = "held"
                     self._cond.notify_all()
+                if closed:  # the change let go while this take was under way: give back what it just took
+                    self._give_back(held)
+                    return
                 for type_, data in events:
                     self._emit(type_, data)
 
@@ -439,11 +444,22 @@ class ClusterLock:
 
     # -- giving it back ------------------------------------------------------------------------------------
 
+    def _give_back(self, held: _Held) -> None:
+        from console.cluster.lease import LockError
+
+        try:
+            held.lock.release()
+        except LockError as e:
+            log.warning("the change lock %s was not released: %s", held.where, e)
+
     def release(self, *, record: bool = False) -> None:
         """Give every lease back (each renewal thread ends); with ``record``, each release is recorded first."""
         from console.cluster.lease import LockError
 
-        for h in list(self._held):
+        with self._cond:
+            every, self._stopping = list(self._held), True  # a take under way now gives its lease straight back
+            self._cond.notify_all()
+        for h in every:
             try:
                 ok = h.lock.release()
             except LockError as e:  # the API cannot be used: the lease expires by itself after its duration
