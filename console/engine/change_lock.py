@@ -108,8 +108,9 @@ def _ago(then: float | None, now: float) -> str:
 def held_sentence(lease: LeaseView, context: str, now: float) -> str:
     """The refusal: who holds the lock, for which change and at which step, and what the operator may do."""
     who = f"{lease.operator}@{lease.host}" if lease.operator and lease.host else lease.holder
-    step = " ".join(p for p in (lease.progress, lease.step) if p) or "not started"
-    return (f"context {context} is locked by {who} for change {lease.change or '(unknown)'} at step {step} "
+    step = " ".join(p for p in (lease.progress, lease.step) if p)
+    where = f"at step {step}" if step else "before its first step"
+    return (f"context {context} is locked by {who} for change {lease.change or '(unknown)'} {where} "
             f"(lease {lease.namespace}/{lease.name}, renewed {_ago(lease.renewed, now)}): wait for it to be released "
             "or to expire, or take it over with --break-glass REASON")
 
