@@ -78,8 +78,8 @@ def consoles(tmp_path: Path, rc: RunningCluster, policy_file: Path, runbook: Pat
     policy = load_policy(str(policy_file))
 
     def start(operator: str, store: str = "records", **request: Any) -> ChangeSession:
-        req = StartRequest(runbook_path=runbook, environment="rehearsal", context="rehearsal", operator=operator,
-                           kubeconfig=str(rc.kubeconfig), **request)
+        request.setdefault("kubeconfig", str(rc.kubeconfig))
+        req = StartRequest(runbook_path=runbook, environment="rehearsal", context="rehearsal", operator=operator, **request)
         session = ChangeSession.start(req, store=RecordStore(tmp_path / store), policy=policy)
         opened.append(session)
         return session
@@ -155,17 +155,26 @@ def test_break_glass_is_recorded_in_both_changes_and_the_holder_stops(tmp_path: 
 
 
 def test_no_rbac_for_leases_is_a_one_sentence_refusal_at_start(tmp_path: Path, rc: RunningCluster, consoles: tuple[Any, Opened]) -> None:
+    """bob's credentials may do everything but Leases (the rehearsal cluster takes a bearer token as its user)."""
     start, _ = consoles
-    rc.faults.forbid("leases")
+    as_bob = tmp_path / "bob-kubeconfig"
+    as_bob.write_text(rc.kubeconfig.read_text().replace("- name: rehearsal\n  user: {}", "- name: rehearsal\n  user: {token: bob}"))
+    assert "token: bob" in as_bob.read_text()
+    rc.faults.forbid("leases", user="bob")
     try:
         with pytest.raises(LockRefused) as refused:
-            start("alice")
+            start("bob", kubeconfig=str(as_bob))
+        pods = subprocess.run(["kubectl", "--kubeconfig", str(as_bob), "get", "pods", "-n", "web"], capture_output=True, text=True, timeout=30)
+        assert pods.returncode == 0, pods.stderr  # everything else is allowed to bob
+        alice = start("alice")  # and Leases to everyone else
+        assert of_type(alice, ev.LOCK_ACQUIRED)
     finally:
-        rc.faults.allow("leases")
+        rc.faults.allow("leases", user="bob")
     sentence = str(refused.value)
-    assert sentence.startswith("context rehearsal does not let alice use Leases (coordination.k8s.io) in namespace default")
-    assert "403" in sentence and "\n" not in sentence
-    assert list((tmp_path / "records").glob("*/*/journal.jsonl")) == []
+    assert sentence.startswith("context rehearsal does not let bob use Leases (coordination.k8s.io) in namespace default")
+    assert "403" in sentence
+    assert 'User "bob" cannot get resource "leases"' in sentence and "\n" not in sentence
+    assert list((tmp_path / "records").glob("*/*/journal.jsonl")) == [alice.ref.path / "journal.jsonl"]
 
 
 def test_an_unreachable_api_pauses_before_a_mutating_step_until_a_renewal_succeeds(tmp_path: Path, rc: RunningCluster,
