@@ -27,21 +27,20 @@ from typing import TYPE_CHECKING, Any, Literal
 from console.config import Lock as LockPolicy
 from console.config import Policy
 from console.engine.admission import SessionError
-from console.engine.binding import bind
 from console.engine.clusterwait import touches_cluster
 from console.engine.kubecontext import PinnedKubeconfig
+from console.engine.lock_rules import change_namespaces, held_sentence, lock_targets, step_progress
 from console.engine.state import State
 from console.errors import OpsConsoleError
 from console.journal import events as ev
 from console.journal.journal import Event
 from console.runbook.models import Runbook
-from console.runbook.params import ParamError
 
 if TYPE_CHECKING:  # the cluster client is imported when a change first takes a lock: start-up cost
     from console.cluster.lease import ChangeLock, RenewalFailure
     from console.cluster.lease_record import LeaseView
 
-__all__ = ["ClusterLock", "LockRefused", "LockStopped", "change_namespaces", "for_change", "lock_targets", "step_progress"]
+__all__ = ["ClusterLock", "LockRefused", "LockStopped", "for_change"]
 
 log = logging.getLogger(__name__)
 Recorder = Callable[[str, dict[str, Any]], object]
@@ -62,36 +61,6 @@ class LockStopped(SessionError):
     """A mutating step may not run: the lock is someone else's now, or the wait for a renewal was cancelled."""
 
 
-def lock_targets(policy: LockPolicy, namespaces: Sequence[str]) -> list[tuple[str, str]]:
-    """The Leases (namespace, name) a change holds: one for the cluster, or one per namespace it touches."""
-    if policy.scope == "cluster":
-        return [(policy.namespace, policy.name)]
-    return [(ns, policy.name) for ns in sorted(set(namespaces))]
-
-
-def step_progress(state: State, event: Event) -> str:
-    """Where a ``step.started`` leaves the change, as banners show it: "3 of 7" or "rollback 1 of 2"."""
-    section, step_id = event.data.get("section", "step"), event.data.get("step_id", "")
-    if section == "rollback":
-        return f"rollback {state.rollback_pos + 1} of {len(state.rollback_queue)}"
-    for i, item in enumerate(state.forward):
-        if item.section == section and item.step_id == step_id:
-            return f"{i + 1} of {len(state.forward)}"
-    return ""
-
-
-def change_namespaces(runbook: Runbook, values: dict[str, str], runbook_dir: Path) -> list[str]:
-    """Every namespace a step of the runbook names (forward and rollback), the change's own first."""
-    found = [values["namespace"]] if values.get("namespace") else []
-    for section, steps in runbook.sections():
-        for step in steps:
-            try:
-                found.extend(bind(step, section, values, runbook, runbook_dir).namespaces())
-            except ParamError:
-                continue  # a value known only once the change exists: its namespace is the change's own
-    return list(dict.fromkeys(found))
-
-
 def for_change(policy: Policy, runbook: Runbook, kube: PinnedKubeconfig | None, *, operator: str, values: dict[str, str],
                runbook_dir: Path) -> ClusterLock | None:
     """The lock a change holds, or None when it acts on no cluster (no kubectl, rollout or observe step)."""
@@ -99,20 +68,6 @@ def for_change(policy: Policy, runbook: Runbook, kube: PinnedKubeconfig | None, 
         return None
     return ClusterLock(policy.lock, kubeconfig=kube.path, context=kube.context, operator=operator,
                        namespaces=change_namespaces(runbook, values, runbook_dir))
-
-
-def _ago(then: float | None, now: float) -> str:
-    return "never" if then is None else f"{max(0.0, now - then):.0f}s ago"
-
-
-def held_sentence(lease: LeaseView, context: str, now: float) -> str:
-    """The refusal: who holds the lock, for which change and at which step, and what the operator may do."""
-    who = f"{lease.operator}@{lease.host}" if lease.operator and lease.host else lease.holder
-    step = " ".join(p for p in (lease.progress, lease.step) if p)
-    where = f"at step {step}" if step else "before its first step"
-    return (f"context {context} is locked by {who} for change {lease.change or '(unknown)'} {where} "
-            f"(lease {lease.namespace}/{lease.name}, renewed {_ago(lease.renewed, now)}): wait for it to be released "
-            "or to expire, or take it over with --break-glass REASON")
 
 
 @dataclass
