@@ -439,7 +439,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         emergency_reason=args.emergency or emergency.get("reason"),
         emergency_approver=approver_name or emergency.get("approver"),
         emergency_approver_role=approver_role or emergency.get("role"),
-        typed_context=typed, kubeconfig=args.kubeconfig,
+        typed_context=typed, kubeconfig=args.kubeconfig, lock_break_glass=_lock_break_glass(args),
     )
     from console.engine.admission import ApprovalsPending
 
@@ -618,6 +618,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         session = ChangeSession.resume(
             args.change_id, store=store, policy=policy, operator=args.operator or str(data.get("operator") or "") or _user(),
             params=given, kubeconfig=args.kubeconfig, recover_torn_tail=args.recover_torn_tail,
+            lock_break_glass=_lock_break_glass(args),
         )
     except NotApproved as exc:
         if exc.judgement is None or exc.judgement.approved:
@@ -697,6 +698,38 @@ def cmd_approve(args: argparse.Namespace) -> int:
     write_file(out, approval_to_bytes(approval))
     _out(f"signed as {principal} ({role}): {out}")
     return EXIT_OK
+
+
+def _lock_break_glass(args: argparse.Namespace) -> tuple[str, str] | None:
+    """``--break-glass REASON`` with its approver: taking the cluster's change lock from another console."""
+    reason = (getattr(args, "break_glass", None) or "").strip()
+    approver = (getattr(args, "break_glass_approver", None) or "").strip()
+    if not reason:
+        if approver:
+            raise CliError("--break-glass-approver goes with --break-glass REASON", EXIT_USAGE)
+        return None
+    if len(reason) < 5 or not approver:
+        raise CliError("--break-glass takes over another console's change lock: give a reason (5 characters or more) "
+                       "and --break-glass-approver NAME", EXIT_USAGE)
+    return reason, approver
+
+
+def cmd_locks(args: argparse.Namespace) -> int:
+    """``opsconsole locks``: the change locks held on every cluster of the kubeconfig, as a table."""
+    from console.cluster.lease_table import lock_rows, locks_table
+
+    rows, problems = lock_rows(args.kubeconfig, args.context)
+    if args.json:
+        for row in rows:
+            _out(json.dumps(row, sort_keys=True))
+    elif rows:
+        for line in locks_table(rows):
+            _out(line)
+    else:
+        _out("No change locks held." if not problems else "No change locks found on the clusters that answered.")
+    for problem in problems:
+        _err(f"opsconsole: {problem}")
+    return EXIT_FAIL if problems else EXIT_OK
 
 
 def _user() -> str:
@@ -869,6 +902,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--emergency", metavar="REASON", help="an emergency change (break-glass): windows and limits are overridden, and recorded")
     run.add_argument("--emergency-approver", metavar="NAME[:ROLE]",
                      help="who approved the emergency, verbally (ROLE: one of policy's [emergency] approver_roles)")
+    for p in (run, resume):
+        p.add_argument("--break-glass", metavar="REASON",
+                       help="take over the cluster's change lock held live by another console (recorded in both changes)")
+        p.add_argument("--break-glass-approver", metavar="NAME", help="who approved taking the lock over")
     run.add_argument("--confirm-context", metavar="CONTEXT", help="the context name typed in advance (production starts need it)")
     run.add_argument("--no-wait", action="store_true", help="a change that needs signed approvals: create it pending and exit")
     for p in (run, resume):
@@ -908,6 +945,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--operator", metavar="NAME", help="who drives changes (default: the login name)")
     demo.add_argument("--records-dir", metavar="DIR", default=argparse.SUPPRESS, help="record store")
     demo.set_defaults(func=cmd_demo)
+
+    locks = sub.add_parser("locks", help="the change locks (Leases) held on the clusters in the kubeconfig")
+    locks.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    locks.add_argument("--context", action="append", metavar="C", help="only this context (repeatable; default: every context)")
+    locks.add_argument("--json", action="store_true", help="one JSON object per lock")
+    locks.set_defaults(func=cmd_locks)
 
     from console.cluster.dashboard_cli import add_watch_command
 

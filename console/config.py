@@ -55,6 +55,11 @@ approval_ttl = "4h"
 [signatures.require.production]        # per environment ("*": any), per risk: role = how many distinct people
 medium = {senior-engineer = 1}
 high = {engineering-manager = 1, security = 2}
+
+[lock]                     # the Lease a change holds on the cluster it acts on
+scope = "cluster"          # or "namespaces": one Lease in each namespace the change touches
+duration_s = 15            # it expires this long after the last renewal (a console that died)
+namespace = "default"      # where the cluster-wide Lease lives
 ```
 """
 
@@ -177,6 +182,23 @@ class Rollback(_Model):
     countdown_s: int = Field(default=10, ge=0, le=600)
 
 
+class Lock(_Model):
+    """The change lock: a ``coordination.k8s.io/v1`` Lease held on the cluster while a change that acts on it runs."""
+
+    scope: Literal["cluster", "namespaces"] = "cluster"
+    duration_s: int = Field(default=15, ge=1, le=3600)
+    renew_every_s: float | None = Field(default=None, gt=0)  # default: a third of duration_s
+    namespace: str = "default"
+    name: str = "opsconsole-change"
+
+    @field_validator("namespace", "name")
+    @classmethod
+    def _dns_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", value):
+            raise ValueError(f"{value!r} is not a Kubernetes name (lower-case letters, digits and -, at most 63)")
+        return value
+
+
 class Redaction(_Model):
     patterns: list[str] = Field(default_factory=list)
 
@@ -275,6 +297,7 @@ class Policy(_Model):
     rollback: Rollback = Field(default_factory=Rollback)
     redaction: Redaction = Field(default_factory=Redaction)
     signatures: Signatures = Field(default_factory=Signatures)
+    lock: Lock = Field(default_factory=Lock)
     source: str = Field(default="(built-in defaults)", exclude=True)
     # SHA-256 of the policy file's bytes (of the defaults' JSON with no file): what approvers sign and the record keeps.
     sha256: str = Field(default="", exclude=True)

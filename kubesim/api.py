@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from kubesim import logs, openapi, protobuf, resources, tables
-from kubesim.errors import ApiError, BadRequest, Gone, MethodNotAllowed, NotFound, UnsupportedMediaType
+from kubesim.errors import ANONYMOUS, ApiError, BadRequest, Gone, MethodNotAllowed, NotFound, UnsupportedMediaType
 from kubesim.resources import Resource
 from kubesim.selectors import match_fields, match_labels, parse_fields, parse_labels
 from kubesim.store import WatchEvent
@@ -201,6 +201,12 @@ class ApiHandler(BaseHTTPRequestHandler):
         return self._resource(cluster, method, route, q, body)
 
     # ----- resources -------------------------------------------------------------------------------------
+    def _user(self) -> str:
+        """Who asks: the rehearsal cluster takes a bearer token as the user's name (no token: anonymous)."""
+        auth = self.headers.get("Authorization") or ""
+        scheme, _, token = auth.partition(" ")
+        return token.strip() if scheme.lower() == "bearer" and token.strip() else ANONYMOUS
+
     def _wants_table(self) -> bool:
         return "as=Table" in (self.headers.get("Accept") or "")
 
@@ -210,7 +216,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         dry = bool(q.get("dryRun"))
         verb = {"GET": "get" if r.name else ("watch" if q.get("watch") in ("true", "1") else "list"), "HEAD": "get",
                 "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}[method]
-        verbs.check_allowed(r.res, verb, r.namespace)
+        verbs.check_allowed(r.res, verb, r.namespace, self._user())
         now = cluster.clock.now()
         if r.name is None:
             if method == "GET" and verb == "watch":

@@ -50,6 +50,9 @@ class BadRequest(ApiError):
     reason = "BadRequest"
 
 
+ANONYMOUS = "system:anonymous"  # the user of a request that carries no token
+
+
 class Forbidden(ApiError):
     """403: the caller may not do this (used by the forbid fault)."""
 
@@ -57,10 +60,10 @@ class Forbidden(ApiError):
     reason = "Forbidden"
 
     @classmethod
-    def for_(cls, verb: str, resource: str, group: str, namespace: str | None) -> Forbidden:
+    def for_(cls, verb: str, resource: str, group: str, namespace: str | None, user: str = ANONYMOUS) -> Forbidden:
         where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
         return cls(
-            f'{_qualified(resource, group)} is forbidden: User "system:anonymous" cannot {verb} resource '
+            f'{_qualified(resource, group)} is forbidden: User "{user}" cannot {verb} resource '
             f'"{resource}" in API group "{group}"{where}',
             details={"kind": resource, **({"group": group} if group else {})},
         )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from kubesim import leases, logs
 from kubesim.clock import rfc3339
 from kubesim.defaults import apply_defaults, validate
-from kubesim.errors import ApiError, BadRequest, Conflict, Forbidden, Invalid, NotFound, TooManyRequests, UnsupportedMediaType
+from kubesim.errors import ANONYMOUS, ApiError, BadRequest, Conflict, Forbidden, Invalid, NotFound, TooManyRequests, UnsupportedMediaType
 from kubesim.patch import json_patch, merge_patch, strategic_merge
 from kubesim.resources import BY_NAME, Resource
 from kubesim.selectors import from_label_selector, match_fields, match_labels, parse_fields, parse_labels, selector_string
@@ -78,9 +78,9 @@ class Verbs:
         self.store = cluster.store
 
     # ----- checks ----------------------------------------------------------------------------------------
-    def check_allowed(self, res: Resource, verb: str, namespace: str | None) -> None:
-        if res.name in self.cluster.faults.forbidden:
-            raise Forbidden.for_(verb, res.name, res.group, namespace)
+    def check_allowed(self, res: Resource, verb: str, namespace: str | None, user: str = ANONYMOUS) -> None:
+        if self.cluster.faults.is_forbidden(res.name, user):
+            raise Forbidden.for_(verb, res.name, res.group, namespace, user)
 
     def _namespace_ok(self, res: Resource, ns: str) -> None:
         if not res.namespaced:

@@ -21,6 +21,7 @@ from console.cluster.source import WatchHandle, WatchSource, kube_watch_source
 from console.config import Policy
 from screens.widgets.cluster_header import ClusterHeader
 from screens.widgets.cluster_view import ClusterView
+from screens.widgets.lock_banner import LockBanner, context_locks
 from screens.widgets.pickers import ContextPicker, NamespacePicker
 
 __all__ = ["ClusterApp", "ClusterScreen", "run_watch"]
@@ -57,6 +58,8 @@ class ClusterScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield ClusterHeader(id="cluster-header")
+        # A change in progress on this cluster, from its change lock (the Lease its console renews per step).
+        yield LockBanner(context_locks(self.kube, lambda: self.context), id="lock-banner")
         yield self.view
         yield Footer()
 
@@ -87,6 +90,8 @@ class ClusterScreen(Screen):
         self._show_header()
         self.view.server = self._server(context)
         self.view.switch(context, namespace)
+        banner = self.query_one(LockBanner)
+        banner.set_fetch(banner.fetch)  # the same fetch asks the new context
 
     def action_pick_context(self) -> None:
         contexts = []

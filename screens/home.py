@@ -19,6 +19,7 @@ from console.journal.store import RecordStore
 from console.review.index import load_index
 from console.runbook.loader import RunbookError, load_runbook
 from screens.widgets.key_bar import KeyBar
+from screens.widgets.lock_banner import LockBanner, kubeconfig_locks
 
 if TYPE_CHECKING:
     from screens.app import OpsConsoleApp
@@ -79,6 +80,8 @@ class HomeScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="home"):
+            # A change in progress on the current context (any console's), from its change lock.
+            yield LockBanner(kubeconfig_locks(getattr(self.app, "kubeconfig", None)), id="home-lock-banner")
             yield Static("Runbooks", classes="section-title")
             yield DataTable(id="runbooks", cursor_type="row", zebra_stripes=True)
             yield Static("Changes on record", classes="section-title")

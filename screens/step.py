@@ -35,6 +35,7 @@ from screens.widgets.plan_table import PlanTable, load_saved_plan
 from screens.widgets.step_list import StepList
 
 AUTO_RUN_SECTIONS = ("precondition", "gate", "verification")
+LOCK_NEWS = (ev.LOCK_PAUSED, ev.LOCK_RESTORED, ev.LOCK_LOST, ev.LOCK_UNREACHABLE)
 PANELS_IMPORT_WAIT_S = 30.0
 
 
@@ -154,8 +155,26 @@ class StepScreen(Screen):
         # Called on whichever thread wrote the event; the list is redrawn on the app's thread.
         try:
             self.app.call_from_thread(self._refresh_list)
+            if event.type in LOCK_NEWS:
+                self.app.call_from_thread(self._lock_news, event)
         except RuntimeError:
             self._refresh_list()
+            if event.type in LOCK_NEWS:
+                self._lock_news(event)
+
+    def _lock_news(self, event) -> None:
+        """What the change lock's renewals learned, where the operator is looking (the record has it already)."""
+        message = str(event.data.get("message") or "")
+        status = self.query_one("#step-status", Static)
+        if event.type == ev.LOCK_PAUSED:
+            status.update(Text(f"⏸ {message} (x stops waiting)", style="bold yellow"))
+        elif event.type == ev.LOCK_RESTORED:
+            status.update(Text("The change lock is renewed again: the change goes on.", style="bold green"))
+        elif event.type == ev.LOCK_LOST:
+            status.update(Text(f"Change lock lost: {message}. No further step that changes anything will run.", style="bold red"))
+            self.notify(f"Change lock lost: {message}", severity="error", timeout=15)
+        elif event.type == ev.LOCK_UNREACHABLE:
+            self.notify(f"The change lock could not be renewed: {message}", severity="warning", timeout=10)
 
     def _refresh_list(self) -> None:
         self.query_one("#step-list", StepList).show(self.session.runbook, self.session.state)

@@ -44,6 +44,7 @@ from console.cluster.lease_record import (
     holder_identity,
     lock_statuses,
     new_lease,
+    released,
     renewed,
     view,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "LockUnreachable",
     "RenewalFailure",
     "list_locks",
+    "read_lock",
 ]
 
 log = logging.getLogger(__name__)
@@ -108,6 +110,7 @@ class RenewalFailure:
     message: str
     holder: str = ""  # for "lost": who holds the lease now ("" when it was deleted)
     lease_expired: bool = False  # our last successful renewal is older than the lease's duration
+    lease: LeaseView | None = None  # for "lost": the lease as it is now (its take-over reason, if any)
 
 
 @dataclass(frozen=True)
@@ -153,15 +156,18 @@ class ChangeLock:
     """A change's hold on one Lease: acquire, renew (from a daemon thread), take over, release.
 
     ``on_failure`` is called from the renewal thread with a ``RenewalFailure``; keep it short (post a message).
+    ``on_renewed`` is called from it after each renewal that succeeded (how a holder learns the API is back).
     ``renew_every_s`` defaults to a third of the lease's duration; ``request_timeout_s`` bounds each API call.
     """
 
     def __init__(self, api: client.ApiClient, *, on_failure: Callable[[RenewalFailure], None] | None = None,
+                 on_renewed: Callable[[LeaseView], None] | None = None,
                  host: str | None = None, renew_every_s: float | None = None, request_timeout_s: float = 5.0,
                  clock: Callable[[], float] = time.time) -> None:
         self._api = api
         self._coord = client.CoordinationV1Api(api)
         self._on_failure = on_failure
+        self._on_renewed = on_renewed
         self.host = host or socket.gethostname()
         self._renew_every_s = renew_every_s
         self._timeout = (min(2.0, request_timeout_s), request_timeout_s)
@@ -170,7 +176,7 @@ class ChangeLock:
         self._target: _Target | None = None
         self._held: dict[str, Any] | None = None  # the lease as last written by us
         self._last_renewed: float | None = None
-        self._step = ""
+        self._at = ("", "")  # the step and where it stands ("3 of 7"): one tuple, replaced whole without the mutex
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -193,7 +199,8 @@ class ChangeLock:
         return view(held) if held is not None else None
 
     # ----- taking the lock -----------------------------------------------------------------------------------
-    def acquire(self, name: str, namespace: str, operator: str, change_id: str, step: str, duration_s: int = 15) -> Acquired:
+    def acquire(self, name: str, namespace: str, operator: str, change_id: str, step: str, duration_s: int = 15,
+                *, scope: str = "") -> Acquired:
         """Take the lease ``namespace/name`` for a change, creating it or taking it once it has expired.
 
         Raises LockHeld when someone else holds it live (``take_over`` is the break-glass way past that),
@@ -203,11 +210,11 @@ class ChangeLock:
         """
         if not name or not namespace:
             raise ValueError(f"a change lock needs a lease name and a namespace (got {name!r} in {namespace!r})")
-        claim = Claim(holder_identity(operator, self.host, change_id), operator, self.host, change_id, step, duration_s)
+        claim = Claim(holder_identity(operator, self.host, change_id), operator, self.host, change_id, step, duration_s, scope)
         with self._mutex:
             if self._held is not None:
                 raise LockError(f"this lock already holds lease {self._where()}; release it first.")
-            self._target, self._step = _Target(namespace, name, claim), step
+            self._target, self._at = _Target(namespace, name, claim), (step, "")
 
             def take_unless_live(current: dict[str, Any], now: float) -> dict[str, Any]:
                 before = view(current)
@@ -266,10 +273,10 @@ class ChangeLock:
         raise LockUnreachable(f"lease {self._where()} kept changing under us ({ATTEMPTS} attempts); try again.")
 
     # ----- keeping it --------------------------------------------------------------------------------------------
-    def set_step(self, step: str) -> None:
-        """Record the step the change is on; the renewal thread writes it at once."""
-        with self._mutex:
-            self._step = step
+    def set_step(self, step: str, progress: str = "") -> None:
+        """Record the step the change is on (and where it stands, "3 of 7"); the renewal thread writes it at once."""
+        # Not under the mutex: a renewal waiting on a silent API holds it, and the change must not wait for that.
+        self._at = (step, progress)
         self._wake.set()
 
     def renew(self) -> LeaseView:
@@ -280,7 +287,7 @@ class ChangeLock:
                 raise LockError(f"lease {self._where()} is not held; acquire it first.")
             now = self._clock()
             try:
-                self._hold(self._replace(renewed(held, self._step, now)), now)
+                self._hold(self._replace(renewed(held, *self._at_now(now))), now)
                 return self._view()
             except _Missing:
                 self._held = None
@@ -299,29 +306,31 @@ class ChangeLock:
                 self._held = None
                 raise LockLost(f"lease {self._where()} is held by {now_view.describe()} now.", now_view.holder, now_view)
             try:
-                self._hold(self._replace(renewed(current, self._step, now)), now)
+                self._hold(self._replace(renewed(current, *self._at_now(now))), now)
             except (_Missing, _Conflict):
                 raise LockUnreachable(f"lease {self._where()} changed again while renewing; will retry.") from None
             return self._view()
 
+    def _at_now(self, now: float) -> tuple[str, float, str]:
+        step, progress = self._at
+        return step, now, progress
+
     # ----- giving it back ------------------------------------------------------------------------------------
     def release(self) -> bool:
-        """Stop renewing and delete the lease if it is still the one we hold; False when it was not ours any more.
+        """Stop renewing and give the lease back if it is still the one we hold; False when it was not ours any more.
 
-        The delete carries our lease's UID and resourceVersion as preconditions, so a lease someone else has
-        taken meanwhile is never deleted. Raises LockUnreachable or LockForbidden when the API cannot be used
-        (the lease then expires by itself ``leaseDurationSeconds`` after our last renewal).
+        Given back as client-go gives a lease back: an update (at the version we hold, so a lease someone else
+        has taken meanwhile is never touched) that clears the holder and leaves the annotations naming who held
+        it last. Raises LockUnreachable or LockForbidden when the API cannot be used (the lease then expires by
+        itself ``leaseDurationSeconds`` after our last renewal).
         """
         self._stop_renewing()
         with self._mutex:
             held = self._held
             if held is None:
                 return False
-            md = held["metadata"]
-            options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=md["uid"], resource_version=md["resourceVersion"]))
             try:
-                with self._errors("release"):
-                    self._coord.delete_namespaced_lease(md["name"], md["namespace"], body=options, _request_timeout=self._timeout)
+                self._replace(released(held, self._clock()))
             except (_Missing, _Conflict):
                 return False
             finally:
@@ -354,14 +363,16 @@ class ChangeLock:
             if self._stopping or self._held is None:
                 return
             try:
-                self.renew()
+                lease = self.renew()
             except LockLost as e:
-                self._report(RenewalFailure("lost", str(e), e.holder, self._expired()))
+                self._report(RenewalFailure("lost", str(e), e.holder, self._expired(), e.lease))
                 return
             except LockForbidden as e:
                 self._report(RenewalFailure("forbidden", str(e), lease_expired=self._expired()))
             except LockError as e:  # unreachable, or the lease moving under us twice in one renewal
                 self._report(RenewalFailure("unreachable", str(e), lease_expired=self._expired()))
+            else:
+                self._renewal_done(lease)
 
     def _report(self, failure: RenewalFailure) -> None:
         if self._on_failure is None:
@@ -370,6 +381,14 @@ class ChangeLock:
             self._on_failure(failure)
         except Exception:  # a failing listener must not end the renewals that keep the lock
             log.exception("the lock's failure callback raised on %s", failure)
+
+    def _renewal_done(self, lease: LeaseView) -> None:
+        if self._on_renewed is None:
+            return
+        try:
+            self._on_renewed(lease)
+        except Exception:  # as for failures: a failing listener must not end the renewals
+            log.exception("the lock's renewal callback raised")
 
     def _expired(self) -> bool:
         target, last = self._target, self._last_renewed
@@ -462,3 +481,21 @@ def list_locks(api: client.ApiClient, now: float | None = None, *, request_timeo
         raise LockUnreachable(f"the API server did not answer a list of Leases: {getattr(e, 'reason', None) or e}") from None
     items = [api.sanitize_for_serialization(item) for item in leases.items]
     return lock_statuses(items, time.time() if now is None else now)
+
+
+def read_lock(api: client.ApiClient, namespace: str, name: str, *, request_timeout_s: float = 5.0) -> LeaseView | None:
+    """The lease ``namespace/name`` as it is now, held or not (None when there is none); nothing is written."""
+    coord = client.CoordinationV1Api(api)
+    timeout = (min(2.0, request_timeout_s), request_timeout_s)
+    try:
+        lease = coord.read_namespaced_lease(name, namespace, _request_timeout=timeout)
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        if e.status in (401, 403):
+            raise LockForbidden(f"the API refused to read lease {namespace}/{name}: {e.status} {_message(e)}") from None
+        raise LockUnreachable(f"the API failed to read lease {namespace}/{name}: {e.status} {_message(e)}") from None
+    except CONNECTION_ERRORS as e:
+        raise LockUnreachable(f"the API server did not answer a read of lease {namespace}/{name}: "
+                              f"{getattr(e, 'reason', None) or e}") from None
+    return view(api.sanitize_for_serialization(lease))

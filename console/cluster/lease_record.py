@@ -26,6 +26,8 @@ MANAGED_BY = "opsconsole"
 SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
 CHANGE = "opsconsole.io/change"
 STEP = "opsconsole.io/step"
+SCOPE = "opsconsole.io/scope"  # cluster, or namespace: what the lock stands for
+PROGRESS = "opsconsole.io/progress"  # where the step stands in the change ("3 of 7"), for banners
 HOST = "opsconsole.io/host"
 OPERATOR = "opsconsole.io/operator"
 PREVIOUS_HOLDER = "opsconsole.io/previous-holder"
@@ -73,6 +75,8 @@ class LeaseView:
     transitions: int
     change: str
     step: str
+    progress: str
+    scope: str
     host: str
     operator: str
     previous_holder: str
@@ -94,6 +98,15 @@ class LeaseView:
             return True
         expires = self.expires_at
         return expires is None or expires <= now
+
+    @property
+    def last_holder(self) -> str:
+        """Who holds it, or, once released, who held it last (from the annotations a holder leaves behind)."""
+        if self.holder:
+            return self.holder
+        if self.operator and self.host and self.change:
+            return f"{self.operator}@{self.host} {self.change}"
+        return ""
 
     def describe(self) -> str:
         """One line naming the holder, its change and step: what a refusal tells the operator."""
@@ -121,6 +134,8 @@ def view(obj: Mapping[str, Any]) -> LeaseView:
         transitions=int(spec.get("leaseTransitions") or 0),
         change=str(notes.get(CHANGE, "")),
         step=str(notes.get(STEP, "")),
+        progress=str(notes.get(PROGRESS, "")),
+        scope=str(notes.get(SCOPE, "")),
         host=str(notes.get(HOST, "")),
         operator=str(notes.get(OPERATOR, "")),
         previous_holder=str(notes.get(PREVIOUS_HOLDER, "")),
@@ -141,6 +156,7 @@ class Claim:
     change: str
     step: str
     duration_s: int
+    scope: str = ""  # "cluster" or "namespace"; "" leaves the lease's as it is
 
     def __post_init__(self) -> None:
         if isinstance(self.duration_s, bool) or not isinstance(self.duration_s, int) or self.duration_s <= 0:
@@ -151,6 +167,9 @@ def _mark(md: Obj, claim: Claim) -> None:
     md.setdefault("labels", {})[MANAGED_BY_LABEL] = MANAGED_BY
     notes = md.setdefault("annotations", {})
     notes.update({CHANGE: claim.change, STEP: claim.step, HOST: claim.host, OPERATOR: claim.operator})
+    notes.pop(PROGRESS, None)  # a new claim starts before its first step
+    if claim.scope:
+        notes[SCOPE] = claim.scope
 
 
 def new_lease(namespace: str, name: str, claim: Claim, now: float) -> Obj:
@@ -175,8 +194,9 @@ def claimed(current: Mapping[str, Any], claim: Claim, now: float, *, reason: str
     before = view(current)
     _mark(md, claim)
     notes = md["annotations"]
-    if before.holder and before.holder != claim.identity:
-        notes[PREVIOUS_HOLDER] = before.holder
+    if before.last_holder and before.last_holder != claim.identity:
+        # a live or expired holder, or the last one of a released lease: whom this claim comes after
+        notes[PREVIOUS_HOLDER] = before.last_holder
     if reason:
         notes[TAKEOVER_REASON] = reason
     else:
@@ -192,11 +212,31 @@ def claimed(current: Mapping[str, Any], claim: Claim, now: float, *, reason: str
     return out
 
 
-def renewed(current: Mapping[str, Any], step: str, now: float) -> Obj:
+def renewed(current: Mapping[str, Any], step: str, now: float, progress: str = "") -> Obj:
     """The holder's renewal of ``current``: a new renewTime and the step it is on, at the version it holds."""
     out: Obj = copy.deepcopy(dict(current))
-    out.setdefault("metadata", {}).setdefault("annotations", {})[STEP] = step
+    notes = out.setdefault("metadata", {}).setdefault("annotations", {})
+    notes[STEP] = step
+    if progress:
+        notes[PROGRESS] = progress
+    else:
+        notes.pop(PROGRESS, None)
     out.setdefault("spec", {})["renewTime"] = micro_time(now)
+    return out
+
+
+def released(current: Mapping[str, Any], now: float) -> Obj:
+    """``current`` given back, as client-go releases a lease: no holder, a one-second duration, renewed ``now``.
+
+    The lease itself stays, with the annotations of its last holder (operator, host, change, step), so a change
+    resumed later learns who held the lock after it; ``opsconsole locks`` no longer lists it.
+    """
+    out: Obj = copy.deepcopy(dict(current))
+    spec = out.setdefault("spec", {})
+    spec.pop("holderIdentity", None)
+    spec["leaseDurationSeconds"] = 1
+    spec["renewTime"] = micro_time(now)
+    out.setdefault("metadata", {}).setdefault("annotations", {}).pop(PROGRESS, None)
     return out
 
 
@@ -209,6 +249,20 @@ class LockStatus:
 
 
 def lock_statuses(leases: list[Mapping[str, Any]], now: float) -> list[LockStatus]:
-    """The console's locks among ``leases`` (others are skipped), by namespace and name."""
+    """The console's locks among ``leases`` that someone holds (others, and released ones, are skipped), by
+    namespace and name."""
     views = sorted((view(o) for o in leases), key=lambda v: (v.namespace, v.name))
-    return [LockStatus(v, v.is_expired(now)) for v in views if v.managed]
+    return [LockStatus(v, v.is_expired(now)) for v in views if v.managed and v.holder]
+
+
+def banner_text(status: LockStatus, now: float) -> str:
+    """What a dashboard shows of a change in progress: "CHG-2026-0042 by alice: step 3 of 7, restart"."""
+    v = status.lease
+    who = v.operator or v.holder.split("@", 1)[0] or "someone"
+    where = v.progress if v.progress.startswith("rollback") else f"step {v.progress}" if v.progress else ""
+    at = ", ".join(p for p in (where, v.step) if p) or "starting"
+    text = f"{v.change or v.holder} by {who}: {at}"
+    if status.expired:
+        renewed = f" {max(0.0, now - v.renewed):.0f}s ago" if v.renewed is not None else ""
+        text += f" (lock expired: its console last renewed it{renewed})"
+    return text

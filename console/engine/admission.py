@@ -71,6 +71,8 @@ class StartRequest:
     description: str | None = None
     # The runbook as the start form already parsed it: used only while the file still has exactly its text.
     loaded: LoadedRunbook | None = None
+    # Break-glass past the cluster's change lock held live by another console: (reason, approver), recorded.
+    lock_break_glass: tuple[str, str] | None = None
 
 
 def evaluate_policy(request: StartRequest, loaded: LoadedRunbook, policy: Policy, store: RecordStore, now: datetime,

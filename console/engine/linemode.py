@@ -23,6 +23,8 @@ from console.engine.runner import OutputLine
 from console.engine.session import ChangeSession, SessionError
 from console.engine.state import Next
 from console.errors import OpsConsoleError
+from console.journal import events as ev
+from console.journal.journal import Event
 from console.review.summary import parse_ts
 
 
@@ -111,12 +113,32 @@ class LineDriver:
         s = self.s
         self.say(f"change {s.change_id}: {s.runbook.metadata.title}")
         self.say(f"environment {s.environment}, context {s.context}, operator {s.operator}; record in {s.ref.path}")
+        session_began = max((i for i, e in enumerate(s.events) if e.type in (ev.CHANGE_CREATED, ev.SESSION_RESUMED)), default=0)
+        for event in s.events[session_began:]:
+            self._lock_news(event)
+        # What the lock's renewals learn arrives on their own thread, between prompts: said as it comes.
+        s.event_listeners.append(self._lock_news)
         while True:
             nxt = s.next()
             handler: Callable[[Next], int | None] = getattr(self, f"_on_{nxt.kind}")
             result = handler(nxt)
             if result is not None:
                 return result
+
+    def _lock_news(self, event: Event) -> None:
+        d = event.data
+        if event.type == ev.LOCK_ACQUIRED:
+            shown = d.get("displaced") or {}
+            taken = f", taken from {shown.get('holder')}" + (" (expired)" if shown.get("expired") else " (break-glass)") if shown else ""
+            self.say(f"cluster lock {d.get('lease')} held by {d.get('holder')}{taken}")
+        elif event.type == ev.LOCK_LOST:
+            self.say(f"   ! change lock lost: {d.get('message')}")
+        elif event.type == ev.LOCK_UNREACHABLE:
+            self.say(f"   ! the change lock could not be renewed: {d.get('message')}")
+        elif event.type == ev.LOCK_PAUSED:
+            self.say(f"   ! {d.get('message')}")
+        elif event.type == ev.LOCK_RESTORED:
+            self.say(f"   the change lock {d.get('lease')} is renewed again; the change goes on")
 
     def _header(self, nxt: Next) -> None:
         s = self.s

@@ -32,6 +32,7 @@ from console.engine.admission import (
     evidence_gates,
 )
 from console.engine.binding import ChangeIdentity, identify
+from console.engine.change_lock import ClusterLock, LockRefused, for_change
 from console.engine.kubecontext import KubeconfigError, PinnedKubeconfig
 from console.engine.manifests import ManifestError, RenderedManifest, render_manifests, write_manifests
 from console.engine.redact import Redactor
@@ -76,6 +77,7 @@ class Opened:
     environment: str
     context: str
     clock: Clock
+    cluster_lock: ClusterLock | None = None  # the Lease held on the cluster the change acts on (change_lock.py)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def parts(self) -> dict[str, Any]:
@@ -93,6 +95,16 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
     # The team's changes are fetched first, so the frequency limits below count them as well as this host's.
     prepare(store, policy.store.remote)
     team_ok, team_note = pull_for_start(store)
+
+    def refused(exc: Exception) -> None:
+        problem = refuse(
+            store, request, seen[0] if seen else request.runbook_path, str(exc), getattr(exc, "verdicts", []),
+            Redactor((), policy.redaction.patterns).redact, clock=clock,
+        )
+        if problem:
+            exc.args = (f"{exc.args[0]} ({problem})", *exc.args[1:])
+
+    cluster_lock = None
     try:
         loaded, verdicts, base_values, kube, identity, emergency, manifests = _admit(request, store, policy, clock, seen)
         verdicts = [*verdicts, pol.Verdict("team record store", True, team_note if team_ok else f"not synced: {team_note}")]
@@ -103,13 +115,14 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
         except AllowedSignersError as exc:
             kube.close()
             raise SessionError(str(exc)) from None
+        cluster_lock = for_change(policy, loaded.runbook, kube, operator=request.operator, values=base_values,
+                                  runbook_dir=loaded.directory.resolve())
+        if cluster_lock is not None and request.lock_break_glass is None:
+            cluster_lock.check_free()  # held elsewhere: refused before the change exists
     except (RunbookError, SessionError) as exc:
-        problem = refuse(
-            store, request, seen[0] if seen else request.runbook_path, str(exc), getattr(exc, "verdicts", []),
-            Redactor((), policy.redaction.patterns).redact, clock=clock,
-        )
-        if problem:
-            exc.args = (f"{exc.args[0]} ({problem})", *exc.args[1:])
+        if cluster_lock is not None:
+            kube.close()
+        refused(exc)
         raise
     now = clock()
     redactor = Redactor(secret_values(loaded.runbook, base_values), policy.redaction.patterns)
@@ -121,8 +134,9 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
         )
     except StoreError as exc:  # no team ID to be had, and policy refuses a provisional one
         kube.close()
-        refuse(store, request, loaded, str(exc), verdicts, redactor.redact, clock=clock)
-        raise SessionError(str(exc)) from None
+        error = SessionError(str(exc))
+        refused(error)
+        raise error from None
     try:
         lock = store.lock(ref, who=request.operator)
         runbook_copy = ref.path / "artifacts" / "runbook.yaml"
@@ -134,11 +148,22 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
     except BaseException:
         kube.close()
         raise
+    # An emergency does not wait for signatures (SOP-005's fast track): they may be given after the fact.
+    required = {} if emergency else policy.signed_roles(request.environment, md.risk)
+    lock_events: list[tuple[str, dict[str, Any]]] = []
+    # A change waiting for its signatures runs nothing, so it takes the cluster's lock when it starts (resume).
+    if cluster_lock is not None and not required:
+        try:
+            lock_events = cluster_lock.acquire(ref.change_id, break_glass=request.lock_break_glass)
+        except LockRefused as exc:  # taken since the check above: the change stays unopened, as if never started
+            journal.close()
+            lock.release()
+            kube.close()
+            refused(exc)
+            raise
     values = {**base_values, **_builtins(request.context, request.environment, ref, loaded)}
     declared = loaded.runbook.params
     shown = {n: ("[REDACTED]" if n in declared and declared[n].secret else v) for n, v in base_values.items()}
-    # An emergency does not wait for signatures (SOP-005's fast track): they may be given after the fact.
-    required = {} if emergency else policy.signed_roles(request.environment, md.risk)
     signers_ref = signed.record_signers(signers_data, ref.path)
     events: list[tuple[str, dict[str, Any]]] = [(ev.CHANGE_CREATED, {
         "change_id": ref.change_id,
@@ -171,6 +196,7 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
             "approval": "verbal",
         }))
     events.extend((ev.ARTIFACT_SAVED, data) for data in manifest_events)
+    events += lock_events
     if required:
         assert signers_ref is not None  # policy requires signatures only where it names the file
         _wait_for_signatures(
@@ -181,7 +207,7 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
     return Opened(
         store=store, ref=ref, journal=journal, lock=lock, loaded=loaded, runbook_dir=loaded.directory.resolve(),
         policy=policy, values=values, redactor=redactor, kube=kube, operator=request.operator,
-        environment=request.environment, context=request.context, clock=clock, events=events,
+        environment=request.environment, context=request.context, clock=clock, cluster_lock=cluster_lock, events=events,
     )
 
 

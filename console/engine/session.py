@@ -21,6 +21,7 @@ from console.config import Policy
 from console.engine import policy as pol
 from console.engine.admission import PolicyRefused, SessionError, StartRequest, evaluate_policy
 from console.engine.binding import BoundStep, bind
+from console.engine.change_lock import ClusterLock, LockRefused, for_change
 from console.engine.clusterwait import touches_cluster
 from console.engine.escalation import NOTIFY_TIMEOUT_S, run_notify
 from console.engine.evidence import collect_evidence
@@ -72,6 +73,7 @@ class ChangeSession:
         environment: str,
         context: str,
         clock: Clock,
+        cluster_lock: ClusterLock | None = None,
     ) -> None:
         self.store = store
         self.ref = ref
@@ -90,6 +92,7 @@ class ChangeSession:
         self.environment = environment
         self.context = context
         self.clock = clock
+        self.cluster_lock = cluster_lock
         self.state: State = fold(self.runbook, journal.events)
         self.event_listeners: list[Callable[[Event], None]] = []
         self._cancel = threading.Event()
@@ -117,14 +120,17 @@ class ChangeSession:
         kubeconfig: str | None = None,
         recover_torn_tail: bool = False,
         clock: Clock = utcnow,
+        lock_break_glass: tuple[str, str] | None = None,
     ) -> ChangeSession:
-        """Rebuild a change from its journal; a step that was running is recorded as interrupted, never done."""
+        """Rebuild a change from its journal; a step that was running is recorded as interrupted, never done.
+        The cluster's lock is taken back (``lock_break_glass``: reason and approver, past another console's)."""
         session = cls._opened(reopen_change(
             change_id, store=store, policy=policy, operator=operator, params=params, kubeconfig=kubeconfig,
             recover_torn_tail=recover_torn_tail, clock=clock,
         ))
         if session.state.running is not None:
             session._append(ev.STEP_INTERRUPTED, interrupted(session.ref, session.events, session.state.running))
+        session._retake_cluster_lock(lock_break_glass)
         return session
 
     @classmethod
@@ -132,7 +138,32 @@ class ChangeSession:
         """The session over an opened change, its opening events appended."""
         session = cls(**opened.parts())
         session._append_all(opened.events)
+        session._attach_cluster_lock()
         return session
+
+    def _attach_cluster_lock(self) -> None:
+        """What the lock's renewals learn goes into the record; each step that starts is written on the lock."""
+        held = self.cluster_lock
+        if held is not None:
+            held.attach(self._append)
+            self.event_listeners.append(lambda event: held.on_event(event, self.state))
+
+    def _retake_cluster_lock(self, break_glass: tuple[str, str] | None) -> None:
+        """On resume: take the lock again, recording who held it while the console was stopped; refused, the
+        session lets go of the change and raises LockRefused."""
+        held = for_change(self.policy, self.runbook, self.kube, operator=self.operator, values=self.values, runbook_dir=self.runbook_dir)
+        if held is None:
+            return
+        try:
+            events = held.acquire(self.change_id, break_glass=break_glass, history=self.events)
+        except LockRefused as exc:
+            if exc.events:
+                self._append_all(exc.events)
+            self.release()
+            raise
+        self._append_all(events)
+        self.cluster_lock = held
+        self._attach_cluster_lock()
 
     # -- the journal -------------------------------------------------------------------------------------------
 
@@ -360,6 +391,8 @@ class ChangeSession:
             raise SessionError(f"no step is ready to run (the change needs {nxt.kind})")
         item, step = nxt.item, nxt.step
         self._cancel.clear()
+        if self.cluster_lock is not None and step.is_mutating:
+            self.cluster_lock.before_mutating_step(step.id, self._cancel)  # waits while unreachable; raises if lost
         if item.section == "step" and "before" not in self._snapshots_taken():
             self.snapshot_cluster("before")
         attempt = self.state.attempts.get(step.id, 0) + 1
@@ -453,6 +486,7 @@ class ChangeSession:
         if "before" in taken and "after" not in taken:
             self.snapshot_cluster("after")
         collect_evidence(self, append=self._append, cancel=self._cancel)
+        self._let_go_of_cluster(record=False)  # closed, the change holds nothing; the record ends at change.closed
         self._append(ev.CHANGE_CLOSED, {
             "outcome": outcome, "suggested": nxt.suggested, "followups": [f for f in followups if f.strip()],
             "signoff": {"name": signoff_name or self.operator, "role": signoff_role or "operator"},
@@ -464,9 +498,15 @@ class ChangeSession:
         self.shared = publish(self.store, self.ref, f"{self.change_id}: closed, {outcome}")
         return head
 
+    def _let_go_of_cluster(self, *, record: bool) -> None:
+        held, self.cluster_lock = self.cluster_lock, None
+        if held is not None:
+            held.release(record=record)
+
     def release(self) -> None:
         """Let go of the lock and the private kubeconfig (the change can be resumed later)."""
         self.wait_for_notifications()
+        self._let_go_of_cluster(record=not self.journal.closed)
         self.journal.close()
         self.lock.release()
         if self.kube is not None:

@@ -304,6 +304,55 @@ class ClusterSnapshot(EventData):
     REQUIRED = ("when", "summary")
 
 
+class LockAcquired(EventData):
+    lease: str = ""
+    holder: str = ""
+    scope: str = "cluster"
+    duration_s: int = 0
+    acquired: str | None = None
+    transitions: int = 0
+    uid: str = ""
+    resumed: bool = False
+    displaced: dict[str, Any] | None = None
+    break_glass: bool = False
+    REQUIRED = ("lease", "holder", "scope", "duration_s")
+
+
+class LockLost(EventData):
+    lease: str = ""
+    holder: str = ""
+    change: str = ""
+    step: str = ""
+    reason: str = ""
+    detected: Literal["renewal", "resume"] = "renewal"
+    message: str = ""
+    REQUIRED = ("lease", "holder", "detected", "message")
+
+
+class LockUnreachable(EventData):
+    lease: str = ""
+    message: str = ""
+    lease_expired: bool = False
+    REQUIRED = ("lease", "message")
+
+
+class LockRestored(EventData):
+    lease: str = ""
+    REQUIRED = ("lease",)
+
+
+class LockPaused(EventData):
+    step_id: str = ""
+    message: str = ""
+    REQUIRED = ("step_id", "message")
+
+
+class LockReleased(EventData):
+    lease: str = ""
+    released: bool = True
+    REQUIRED = ("lease", "released")
+
+
 class ChangeClosed(EventData):
     outcome: Literal["success", "rolled_back", "partial", "aborted"] | None = None
     suggested: str | None = None
@@ -391,6 +440,12 @@ MODELS: dict[str, type[EventData]] = {
     ev.ESCALATION_NOTIFIED: EscalationNotified,
     ev.CLUSTER_SNAPSHOT: ClusterSnapshot,
     ev.CHANGE_CLOSED: ChangeClosed,
+    ev.LOCK_ACQUIRED: LockAcquired,
+    ev.LOCK_LOST: LockLost,
+    ev.LOCK_UNREACHABLE: LockUnreachable,
+    ev.LOCK_RESTORED: LockRestored,
+    ev.LOCK_PAUSED: LockPaused,
+    ev.LOCK_RELEASED: LockReleased,
     ev.ADDENDUM_ADDED: AddendumAdded,
     ev.CHANGE_ALIASED: ChangeAliased,
     ev.TORN_TAIL: TornTail,

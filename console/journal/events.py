@@ -40,6 +40,14 @@ trigger.fired              trigger, object, message
 escalation.passed          level, minutes, step_id, failed_at
 escalation.notified        level, step_id, failed_at, argv[], exit_code, output, error (policy's notify command, run)
 cluster.snapshot           when (before | after), summary{...}
+lock.acquired              lease (namespace/name), holder, scope, duration_s, acquired, transitions, uid, resumed,
+                           displaced{holder, change, step, expired} (whose claim it replaced), break_glass
+lock.lost                  lease, holder (who has it now, or held it last), change, step, reason (a break-glass
+                           take-over's), detected (renewal | resume), message
+lock.unreachable           lease, message, lease_expired (a renewal failed: the API did not answer)
+lock.restored              lease (a renewal succeeded again after failing)
+lock.paused                step_id, message (a mutating step held back while the lock cannot be renewed)
+lock.released              lease, released (false: it was not ours any more)
 change.closed              outcome (success | rolled_back | partial | aborted), suggested, followups[], signoff{name, role}
 signature.closeout         principal, head, signed_at, key_fingerprint, statement, signature (after change.closed)
 addendum.added             author, kind (correction | follow-up | post-mortem), text, refers_to (seq or null)
@@ -88,6 +96,12 @@ ESCALATION_PASSED = "escalation.passed"
 ESCALATION_NOTIFIED = "escalation.notified"
 CLUSTER_SNAPSHOT = "cluster.snapshot"
 CHANGE_CLOSED = "change.closed"
+LOCK_ACQUIRED = "lock.acquired"
+LOCK_LOST = "lock.lost"
+LOCK_UNREACHABLE = "lock.unreachable"
+LOCK_RESTORED = "lock.restored"
+LOCK_PAUSED = "lock.paused"
+LOCK_RELEASED = "lock.released"
 ADDENDUM_ADDED = "addendum.added"
 CHANGE_ALIASED = "change.aliased"
 TORN_TAIL = TORN_TAIL_EVENT  # written by the journal itself on recovery

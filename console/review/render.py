@@ -28,6 +28,29 @@ def _cell(value: Any) -> str:
     return text.replace("|", "\\|").replace("\n", " ").strip() or "—"
 
 
+def _lock_line(x: dict[str, Any]) -> str:
+    """One ``lock.*`` event as record.md says it."""
+    kind, lease = str(x["type"]), f"`{x.get('lease', '')}`"
+    if kind == "lock.acquired":
+        d = x.get("displaced") or {}
+        how = "taken back on resume" if x.get("resumed") else "acquired"
+        took = ""
+        if d:
+            took = f", taken from {d.get('holder')} ({'expired' if d.get('expired') else 'break-glass' if x.get('break_glass') else 'live'})"
+        return f"lock {lease} {how} by {x.get('holder', '')}{took}"
+    if kind == "lock.lost":
+        return f"**lock {lease} lost** ({x.get('detected', '')}): {x.get('message', '')}"
+    if kind == "lock.unreachable":
+        return f"lock {lease} could not be renewed: {x.get('message', '')}"
+    if kind == "lock.restored":
+        return f"lock {lease} renewed again"
+    if kind == "lock.paused":
+        return f"paused before `{x.get('step_id', '')}`: {x.get('message', '')}"
+    if kind == "lock.released":
+        return f"lock {lease} released" if x.get("released", True) else f"lock {lease} was no longer this change's to release"
+    return kind
+
+
 def _time(ts: str | None) -> str:
     return f"{ts[:10]} {ts[11:19]}Z" if ts else "—"
 
@@ -154,6 +177,9 @@ def render_record(events: Iterable[EventLike], *, head: str, integrity: str = "v
     else:
         lines.append("_None._")
     lines.append("")
+
+    if s.locks:
+        lines += ["## Change lock", ""] + [f"- {_time(x['at'])} {_lock_line(x)}" for x in s.locks] + [""]
 
     lines += ["## Preconditions", ""]
     lines += _runs_table(s.runs_in("precondition"), artifacts=artifacts)

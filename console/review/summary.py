@@ -214,6 +214,7 @@ class ChangeSummary:
     snapshots: dict[str, Any] = field(default_factory=dict)
     addenda: list[dict[str, Any]] = field(default_factory=list)
     evidence: list[EvidenceItem] = field(default_factory=list)
+    locks: list[dict[str, Any]] = field(default_factory=list)  # the cluster's change lock: lock.* events
     unknown: list[str] = field(default_factory=list)
     last_ts: str | None = None
     events: int = 0
@@ -354,6 +355,8 @@ def summarise(events: Iterable[EventLike]) -> ChangeSummary:
             s.addenda.append({**e.data, "at": e.ts, "seq": e.seq})
         elif isinstance(d, TornTail):
             pass
+        elif t.startswith("lock."):
+            s.locks.append({**e.data, "type": t, "at": e.ts})
         else:
             s.unknown.append(t)
     s.evidence = list(evidence.values())

@@ -31,10 +31,11 @@ needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl not on PATH"
 
 
 def _http(rc: RunningCluster, method: str, path: str, body: Any = None, *,
-          ctype: str = "application/json") -> tuple[int, dict[str, Any]]:
+          ctype: str = "application/json", token: str | None = None) -> tuple[int, dict[str, Any]]:
     """One request to the rehearsal API; (status code, decoded JSON body) whatever the code."""
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(rc.url + path, data=data, method=method, headers={"Content-Type": ctype, "Accept": "application/json"})
+    headers = {"Content-Type": ctype, "Accept": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    req = urllib.request.Request(rc.url + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read())
@@ -246,6 +247,19 @@ def test_forbidden_fault_answers_403_for_leases(rehearsal_cluster: RunningCluste
                                  'in API group "coordination.k8s.io" in the namespace "web"')
     rehearsal_cluster.faults.allow("leases")
     assert _http(rehearsal_cluster, "GET", LEASES)[0] == 200
+
+
+def test_forbidden_for_one_user_answers_403_to_that_users_token_only(rehearsal_cluster: RunningCluster) -> None:
+    rehearsal_cluster.faults.forbid("leases", user="bob")
+    code, status = _http(rehearsal_cluster, "GET", LEASES, token="bob")
+    assert code == 403 and status["message"] == (
+        'leases.coordination.k8s.io is forbidden: User "bob" cannot list resource "leases" in API group "coordination.k8s.io" '
+        'in the namespace "web"')
+    assert _http(rehearsal_cluster, "GET", LEASES)[0] == 200  # anonymous
+    assert _http(rehearsal_cluster, "GET", LEASES, token="alice")[0] == 200
+    assert _http(rehearsal_cluster, "GET", "/api/v1/namespaces/web/pods", token="bob")[0] == 200  # the rest is bob's
+    rehearsal_cluster.faults.allow("leases", user="bob")
+    assert _http(rehearsal_cluster, "GET", LEASES, token="bob")[0] == 200
 
 
 # ----- the official client -----------------------------------------------------------------------------------

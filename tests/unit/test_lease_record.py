@@ -12,15 +12,20 @@ from console.cluster.lease_record import (
     MANAGED_BY_LABEL,
     OPERATOR,
     PREVIOUS_HOLDER,
+    PROGRESS,
+    SCOPE,
     STEP,
     TAKEOVER_REASON,
     Claim,
+    LockStatus,
+    banner_text,
     claimed,
     holder_identity,
     lock_statuses,
     micro_time,
     new_lease,
     parse_time,
+    released,
     renewed,
     view,
 )
@@ -123,8 +128,10 @@ def test_new_lease_body() -> None:
 @pytest.mark.parametrize(("before", "reason", "transitions", "previous", "acquire_moves"), [
     # an expired lease of someone else: a new holder, one more transition, the old holder recorded
     (lease("alice@ops-1 CHG-1", transitions=3), "", 4, "alice@ops-1 CHG-1", True),
-    # a released one (nobody holds it): still a transition, nobody to record
+    # a released one (nobody holds it, nothing says who did): still a transition, nobody to record
     (lease("", transitions=3), "", 4, "", True),
+    # a released one whose last holder's annotations remain: it comes after that holder
+    (lease("", transitions=3, notes={OPERATOR: "alice", HOST: "ops-1", CHANGE: "CHG-1"}), "", 4, "alice@ops-1 CHG-1", True),
     # a lease some other tool made, with no transitions field
     (lease("kube-controller", managed=False), "", 1, "kube-controller", True),
     # break-glass: the reason is recorded too
@@ -181,3 +188,34 @@ def test_lock_statuses_keep_only_the_consoles_locks_in_order() -> None:
     out = lock_statuses([a, other, b], T0 + 1)
     assert [(s.lease.namespace, s.lease.holder, s.expired) for s in out] == [
         ("cache", "bob@ops-2 CHG-2", True), ("web", "alice@ops-1 CHG-1", False)]
+
+
+def test_renewed_writes_the_progress_and_a_new_claim_clears_it() -> None:
+    out = renewed(claimed(lease(""), ALICE, T0), "restart", T0 + 5, "3 of 7")
+    assert out["metadata"]["annotations"][PROGRESS] == "3 of 7" and view(out).progress == "3 of 7"
+    assert PROGRESS not in renewed(out, "verify", T0 + 6)["metadata"]["annotations"]  # a step that gives none
+    assert PROGRESS not in claimed(out, BOB, T0 + 60)["metadata"]["annotations"]  # bob has not started a step yet
+    scoped = claimed(lease(""), Claim("bob@ops-2 CHG-2", "bob", "ops-2", "CHG-2", "", 15, "namespace"), T0)
+    assert scoped["metadata"]["annotations"][SCOPE] == "namespace" and view(scoped).scope == "namespace"
+
+
+def test_released_clears_the_holder_and_keeps_who_held_it_last() -> None:
+    held = renewed(claimed(lease(""), ALICE, T0), "restart", T0 + 5, "3 of 7")
+    out = released(held, T0 + 9)
+    assert "holderIdentity" not in out["spec"] and out["spec"]["leaseDurationSeconds"] == 1
+    assert out["spec"]["renewTime"] == micro_time(T0 + 9) and out["metadata"]["resourceVersion"] == "42"
+    v = view(out)
+    assert (v.holder, v.last_holder, v.change, v.step, v.progress) == ("", "alice@ops-1 CHG-1", "CHG-1", "restart", "")
+    assert v.is_expired(T0 + 9) and held["spec"]["holderIdentity"] == "alice@ops-1 CHG-1"  # input not mutated
+    assert lock_statuses([out], T0 + 9) == []  # a released lock is no one's: not listed
+
+
+@pytest.mark.parametrize(("progress", "step", "expired", "text"), [
+    ("3 of 7", "restart", False, "CHG-1 by alice: step 3 of 7, restart"),
+    ("rollback 1 of 2", "undo", False, "CHG-1 by alice: rollback 1 of 2, undo"),
+    ("", "", False, "CHG-1 by alice: starting"),
+    ("3 of 7", "restart", True, "CHG-1 by alice: step 3 of 7, restart (lock expired: its console last renewed it 40s ago)"),
+])
+def test_banner_text(progress: str, step: str, expired: bool, text: str) -> None:
+    held = renewed(claimed(lease(""), ALICE, T0), step, T0, progress)
+    assert banner_text(LockStatus(view(held), expired), T0 + 40) == text
