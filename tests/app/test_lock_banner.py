@@ -21,8 +21,9 @@ from screens.app import OpsConsoleApp
 from screens.cluster import ClusterApp
 from screens.widgets import lock_banner
 from screens.widgets.lock_banner import LockBanner
-from tests.app.panels_support import screen_text, wait_until
 from tests.engine.conftest import runbook_doc
+from tests.support.screen import screen_text
+from tests.support.wait import wait_on
 
 SIZE = (120, 40)
 
@@ -57,18 +58,18 @@ async def test_the_dashboard_shows_the_change_in_progress_per_step(cluster: Runn
         app = ClusterApp(kube=kube, policy=load_policy(), namespace=None)
         async with app.run_test(size=SIZE) as pilot:
             cid = session.change_id
-            await wait_until(pilot, lambda: banner_lines(app, "#lock-banner") == [f"{cid} by alice: starting"], what="the banner")
+            await wait_on(pilot, lambda: banner_lines(app, "#lock-banner") == [f"{cid} by alice: starting"], what="the banner")
             assert f"⚑ {cid} by alice: starting" in screen_text(app)
             session.run()  # the precondition: step 1 of 2
-            await wait_until(pilot, lambda: banner_lines(app, "#lock-banner") == [f"{cid} by alice: step 1 of 2, look"],
+            await wait_on(pilot, lambda: banner_lines(app, "#lock-banner") == [f"{cid} by alice: step 1 of 2, look"],
                              what="the banner at step 1")
             session.confirm("yes")
             session.run()
-            await wait_until(pilot, lambda: banner_lines(app, "#lock-banner") == [f"{cid} by alice: step 2 of 2, restart"],
+            await wait_on(pilot, lambda: banner_lines(app, "#lock-banner") == [f"{cid} by alice: step 2 of 2, restart"],
                              what="the banner at step 2")
             assert f"⚑ {cid} by alice: step 2 of 2, restart" in screen_text(app)
             session.release()  # the lock given back: no banner
-            await wait_until(pilot, lambda: not app.screen.query_one("#lock-banner", LockBanner).display, what="the banner to go")
+            await wait_on(pilot, lambda: not app.screen.query_one("#lock-banner", LockBanner).display, what="the banner to go")
     finally:
         kube.close()
 
@@ -80,9 +81,9 @@ async def test_home_shows_the_change_in_progress_on_the_current_context(tmp_path
                         kubeconfig=str(cluster.kubeconfig))
     async with app.run_test(size=SIZE) as pilot:
         cid = session.change_id
-        await wait_until(pilot, lambda: app.screen.query("#home-lock-banner") and banner_lines(app, "#home-lock-banner")
+        await wait_on(pilot, lambda: app.screen.query("#home-lock-banner") and banner_lines(app, "#home-lock-banner")
                          == [f"{cid} by alice: starting"], what="the banner at Home")
         session.run()
-        await wait_until(pilot, lambda: banner_lines(app, "#home-lock-banner") == [f"{cid} by alice: step 1 of 2, look"],
+        await wait_on(pilot, lambda: banner_lines(app, "#home-lock-banner") == [f"{cid} by alice: step 1 of 2, look"],
                          what="the banner at step 1")
         assert f"⚑ {cid} by alice: step 1 of 2, look" in screen_text(app)

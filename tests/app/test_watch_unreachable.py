@@ -13,7 +13,8 @@ from pathlib import Path
 from console.cluster.kube import KubeAccess
 from console.config import Policy
 from screens.cluster import ClusterApp
-from tests.app.panels_support import screen_text, wait_until
+from tests.support.screen import screen_text
+from tests.support.wait import wait_on
 
 SIZE = (160, 50)
 SERVER = "https://127.0.0.1:1"
@@ -35,7 +36,7 @@ async def test_watch_says_which_server_it_cannot_reach_and_why(tmp_path: Path) -
     try:
         async with app.run_test(size=SIZE) as pilot:
             sentence = f"cannot reach {SERVER} (context kind-x): connection refused; retrying"
-            await wait_until(pilot, lambda: sentence in screen_text(app), what="the unreachable sentence")
+            await wait_on(pilot, lambda: sentence in screen_text(app), what="the unreachable sentence")
             status = app.screen.query_one("#cluster-reach").render()
             assert re.search(r"retrying, unreachable for \d+s", str(status)), status
             text = screen_text(app)
