@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from console.errors import OpsConsoleError
 from console.journal import events as ev
 from console.journal.chain import EVENT_FIELDS, GENESIS, Event, canonical, event_hash
 from console.review.export import strip_ansi
@@ -45,7 +46,7 @@ class LineBuffer:
         return len(self._rest)
 
 
-class JournalLineError(ValueError):
+class JournalLineError(OpsConsoleError, ValueError):
     """A complete journal line that is not the next event of the chain; the message names the line."""
 
 
