@@ -213,7 +213,7 @@ def test_schema_is_json_schema_for_the_runbook_format() -> None:
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == {
         "apiVersion", "kind", "metadata", "why", "scope", "blast_radius", "params", "preconditions", "gates",
-        "steps", "rollback", "verification", "evidence", "done_when",
+        "steps", "rollback", "verification", "evidence", "done_when", "order",
     }
     assert schema["properties"]["apiVersion"]["const"] == "opsconsole/v1"
     metadata = schema["$defs"]["Metadata"]

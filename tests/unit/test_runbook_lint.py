@@ -114,11 +114,11 @@ def test_the_rules_are_the_documented_ones() -> None:
         "required-sections", "rollback-defined", "rollback-coverage", "verification-required",
         "typed-confirmation", "backup-evidence", "unused-param", "confirm-word-known", "secret-default",
         "param-in-shell-script",
-        "evidence-source",
+        "evidence-source", "retry-mutating", "when-on-gate", "order-fails-fast",
     }
     assert all(summary for summary, _fn in RULES.values())
-    # Every rule blocks a start except the advice about shell scripts.
-    assert {name for name, level in SEVERITY.items() if level != "error"} == {"param-in-shell-script"}
+    # Every rule blocks a start except the advice about shell scripts and about the order of the sections.
+    assert {name for name, level in SEVERITY.items() if level != "error"} == {"param-in-shell-script", "order-fails-fast"}
     assert set(SEVERITY) == set(RULES)
 
 
