@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from console.engine.redact import Redactor
+from console.engine.timing import StepTiming, step_timing
 from console.runbook.models import Runbook, Step
 from console.runbook.params import ParamError, display_command, render_argv, substitute
 
@@ -43,6 +44,8 @@ class BoundStep:
     tf_dir: Path | None = None
     tf_vars: Mapping[str, str] = field(default_factory=dict)
     tf_var_files: tuple[Path, ...] = ()
+    # Declared durations with duration parameters filled in, and the rehearsal clock's factor (timing.py).
+    timing: StepTiming = field(default_factory=StepTiming)
 
     @property
     def step_id(self) -> str:
@@ -128,7 +131,7 @@ def _fill(text: str | None, values: Mapping[str, str]) -> str | None:
 
 def bind(
     step: Step, section: str, values: Mapping[str, str], runbook: Runbook, runbook_dir: Path,
-    redactor: Redactor | None = None,
+    redactor: Redactor | None = None, *, clock_factor: float = 1.0,
 ) -> BoundStep:
     """Bind ``step`` to the change's values; raises ParamError when a placeholder has no value.
 
@@ -137,16 +140,22 @@ def bind(
 
     ``values`` holds the built-in ``namespace`` (the runbook's parameter when it declares one, else the namespace of
     the change's pinned context), so a step without its own ``namespace:`` acts where the change does.
+
+    ``clock_factor`` is the rehearsal clock's speed on a rehearsal environment (1 elsewhere): every declared
+    duration is divided by it.
     """
     namespace = _fill(step.namespace, values) or values.get("namespace") or "default"
-    bound = _bind(step, section, values, runbook, runbook_dir, namespace)
+    bound = _bind(step, section, values, runbook, runbook_dir, namespace, step_timing(step, values, clock_factor))
     if redactor is None:
         return bound
     display = display_command(redactor.redact_argv(bound.argv)) if bound.argv else bound.display
     return replace(bound, display=redactor.redact(display), title=redactor.redact(bound.title))
 
 
-def _bind(step: Step, section: str, values: Mapping[str, str], runbook: Runbook, runbook_dir: Path, namespace: str) -> BoundStep:
+def _bind(
+    step: Step, section: str, values: Mapping[str, str], runbook: Runbook, runbook_dir: Path, namespace: str,
+    timing: StepTiming,
+) -> BoundStep:
     # The rollback triggers are what sends a change into its rollback: they are watched on the way forward (rollout
     # waits, observe windows, verification), never while the rollback itself runs, whose cluster may well still
     # show the condition that fired.
@@ -154,7 +163,7 @@ def _bind(step: Step, section: str, values: Mapping[str, str], runbook: Runbook,
     common: dict[str, Any] = {
         "section": section, "step": step, "namespace": namespace, "title": substitute(step.title, values),
         "expect_matches": expectation_pattern(step.expect.output_matches, values),
-        "expect_not_matches": expectation_pattern(step.expect.output_not_matches, values),
+        "expect_not_matches": expectation_pattern(step.expect.output_not_matches, values), "timing": timing,
     }
     if step.kind in ("command", "check"):
         argv = tuple(render_argv(step, values))
@@ -167,7 +176,7 @@ def _bind(step: Step, section: str, values: Mapping[str, str], runbook: Runbook,
         )
     if step.kind == "rollout":
         target = substitute(step.target or "", values)
-        limit = f", timeout {step.timeout}s" if step.timeout else ""
+        limit = f", timeout {timing.shown('timeout')}" if step.timeout is not None else ""
         return BoundStep(
             **common, target=target, triggers=watched,
             display=f"rollout status {target} -n {namespace} (watched live, kubectl's logic{limit})",
@@ -175,7 +184,7 @@ def _bind(step: Step, section: str, values: Mapping[str, str], runbook: Runbook,
     if step.kind == "observe":
         return BoundStep(
             **common, triggers=watched,
-            display=f"observe namespace {namespace} for {step.duration}s, watching the rollback triggers",
+            display=f"observe namespace {namespace} for {timing.shown('duration')}, watching the rollback triggers",
         )
     if step.kind == "terraform" and step.terraform is not None:
         tf = step.terraform

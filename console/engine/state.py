@@ -25,6 +25,7 @@ from console.journal.event_data import (
     StepEventData,
     StepFinished,
     StepInterrupted,
+    StepSkipped,
     StepStarted,
     parse_data,
 )
@@ -107,7 +108,9 @@ def forward_plan(runbook: Runbook) -> list[Item]:
 def rollback_queue(runbook: Runbook, state: State) -> list[str]:
     """Rollback steps for the steps already attempted, newest first, each once."""
     queue: list[str] = []
-    done = [it for it in state.forward[: state.position + 1] if it.section == "step" and state.statuses.get(it.step_id)]
+    # A skipped step (its when: did not hold) changed nothing, so nothing of it is undone.
+    done = [it for it in state.forward[: state.position + 1]
+            if it.section == "step" and state.statuses.get(it.step_id) not in (None, "skipped")]
     for item in reversed(done):
         for target in runbook.step(item.step_id).rollback_ids:
             if target not in queue:
@@ -151,6 +154,12 @@ def apply(state: State, runbook: Runbook, e: Any) -> State:
         state.running = None
         state.statuses[item.step_id] = "interrupted"
         state.confirmed.discard(item.step_id)
+    elif isinstance(d, StepFinished) and d.retrying and item:
+        # One failed try of a step with retry, another to follow: the step is still running, not failed.
+        state.statuses[item.step_id] = "retrying"
+    elif isinstance(d, StepSkipped) and item:
+        state.statuses[item.step_id] = "skipped"
+        _advance(state, item)
     elif isinstance(d, (StepFinished, ManualAnswered)) and item:
         state.running = None
         if isinstance(d, StepFinished):
@@ -231,7 +240,8 @@ def fold(runbook: Runbook, events: Iterable[Any]) -> State:
 class Next:
     """What the driver must do now.
 
-    kind: confirm (ask the step's confirmation), run (start the step), manual (ask the operator's answer),
+    kind: skip (the step's when: does not hold: the session records it skipped, with ``reason``),
+    confirm (ask the step's confirmation), run (start the step), manual (ask the operator's answer),
     approval (ask who approves), failure (offer ``options``), finish_rollback (the session closes the rollback),
     close (ask for outcome, follow-ups and sign-off), done.
     """
@@ -255,8 +265,9 @@ def failure_options(section: str) -> tuple[str, ...]:
     return ("retry", "rollback", "continue", "abort")
 
 
-def next_action(state: State, runbook: Runbook, *, word_for: Any = None) -> Next:
-    """The next thing the change needs. ``word_for(step)`` gives a typed confirmation's word, parameters filled in."""
+def next_action(state: State, runbook: Runbook, *, word_for: Any = None, skip_for: Any = None) -> Next:
+    """The next thing the change needs. ``word_for(step)`` gives a typed confirmation's word, parameters filled in;
+    ``skip_for(step)`` why a step is skipped (its ``when:`` does not hold), or None."""
     if state.phase == "closed":
         return Next("done", suggested=state.outcome)
     if state.phase == "ready_to_close":
@@ -273,6 +284,11 @@ def next_action(state: State, runbook: Runbook, *, word_for: Any = None) -> Next
             return Next("finish_rollback")
         return Next("close", suggested=state.suggested_outcome())
     step = runbook.rollback_step(item.step_id) if item.section == "rollback" else runbook.step(item.step_id)
+    # A gate or precondition always runs, whatever its when: says (lint refuses one there).
+    gated = item.section in ("precondition", "gate")
+    skipped = skip_for(step) if (skip_for and state.running is None and not gated) else None
+    if skipped:
+        return Next("skip", item, step, reason=skipped)
     confirm = step.confirmation(item.section)  # type: ignore[arg-type]
     if step.kind == "approval":
         return Next("approval", item, step)

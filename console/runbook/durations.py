@@ -35,7 +35,7 @@ def parse_duration(value: object) -> int:
 
 def format_duration(seconds: float) -> str:
     """``seconds`` as a runbook (and Go's time.ParseDuration, hence kubectl) reads it: ``45s``, ``10m``, ``1h30m``."""
-    whole = int(round(seconds))
+    whole = round(seconds)
     if whole == 0:
         return "0s"
     out = ""
