@@ -75,6 +75,8 @@ class State:
     outcome: str | None = None
     artifacts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     seq: int = 0
+    tries: dict[str, tuple[int, int]] = field(default_factory=dict)  # a step with retry: its latest try, of how many
+    skipped: dict[str, str] = field(default_factory=dict)  # a step skipped by its when:, and why
 
     @property
     def current(self) -> Item | None:
@@ -147,6 +149,8 @@ def apply(state: State, runbook: Runbook, e: Any) -> State:
         state.running = item
         state.statuses[item.step_id] = "running"
         state.attempts[item.step_id] = state.attempts.get(item.step_id, 0) + 1
+        if d.retry:
+            state.tries[item.step_id] = (int(d.retry.get("try", 1)), int(d.retry.get("of", 1)))
         state.confirmed.discard(item.step_id)
         if item.section in ("step", "rollback") and _mutating(runbook, item.step_id):
             state.mutated = True
@@ -159,6 +163,7 @@ def apply(state: State, runbook: Runbook, e: Any) -> State:
         state.statuses[item.step_id] = "retrying"
     elif isinstance(d, StepSkipped) and item:
         state.statuses[item.step_id] = "skipped"
+        state.skipped[item.step_id] = d.reason
         _advance(state, item)
     elif isinstance(d, (StepFinished, ManualAnswered)) and item:
         state.running = None
