@@ -65,10 +65,10 @@ def test_a_duration_field_names_a_declared_duration_parameter() -> None:
         "  - {id: check, kind: check, run: [\"true\"], timeout: \"{n}\", retry: {attempts: 3, interval: \"{n}\"}}\n"
     ) == [
         "rb.yaml:11:42: steps[0].duration: unknown parameter {watch}; a duration names a declared parameter of type: duration",
-        "rb.yaml:12:54: steps[1].timeout: parameter n is of type integer: a duration names a parameter of type: duration, "
-        "which the start form and --param hold to its min",
-        "rb.yaml:12:92: steps[1].retry.interval: parameter n is of type integer: a duration names a parameter of type: "
-        "duration, which the start form and --param hold to its min",
+        ("rb.yaml:12:54: steps[1].timeout: parameter n is of type integer: a duration names a parameter of type: duration, "
+        "which the start form and --param hold to its min"),
+        ("rb.yaml:12:92: steps[1].retry.interval: parameter n is of type integer: a duration names a parameter of type: "
+        "duration, which the start form and --param hold to its min"),
     ]
 
 
@@ -131,10 +131,10 @@ def test_a_condition_names_declared_parameters_with_values_that_fit() -> None:
         "  - {id: either, run: [\"true\"], when: {tier: [primary, nope]}}\n"
     ) == [
         "rb.yaml:11:57: steps[0].when.tier: when: parameter tier: must be one of primary, replica, so the condition could never hold",
-        "rb.yaml:11:65: steps[0].when.teir: when: 'teir' is not a declared parameter (did you mean 'tier'?); a condition "
-        "names one of: environment, tier",
-        "rb.yaml:12:56: steps[1].when.tier[1]: when: parameter tier: must be one of primary, replica, so the condition "
-        "could never hold",
+        ("rb.yaml:11:65: steps[0].when.teir: when: 'teir' is not a declared parameter (did you mean 'tier'?); a condition "
+        "names one of: environment, tier"),
+        ("rb.yaml:12:56: steps[1].when.tier[1]: when: parameter tier: must be one of primary, replica, so the condition "
+        "could never hold"),
     ]
 
 
@@ -200,8 +200,8 @@ def test_kubectl_jsonpath_end_is_refused_with_the_escape_in_the_message() -> Non
         "    run: [kubectl, get, pods, -o, \"jsonpath={range .items[*]}{.metadata.name}{end}\"]\n"
     )
     assert found == [
-        "rb.yaml:11:78: steps[0].run[4]: unknown parameter {end}; if this is kubectl's jsonpath {end}, write it {{end}} "
-        "so it reaches the command as it stands"
+        ("rb.yaml:11:78: steps[0].run[4]: unknown parameter {end}; if this is kubectl's jsonpath {end}, write it {{end}} "
+        "so it reaches the command as it stands")
     ]
     escaped = load_runbook_text(HEAD + (
         "steps:\n  - id: names\n    kind: check\n"
