@@ -277,3 +277,16 @@ def test_resolve_reports_a_short_duration_with_the_parameter_and_its_minimum(tmp
     assert resolve(loaded.runbook, {})["watch_for"] == "30m"
     with pytest.raises(ParamError, match=r"parameter watch_for: 1m is shorter than its minimum of 5m"):
         resolve(loaded.runbook, {"watch_for": "1m"})
+
+
+def test_the_templates_optional_features_are_valid_as_written(tmp_path: Path) -> None:
+    text = (REPO / "runbooks" / "_template.yaml").read_text()
+    path = tmp_path / "template-with-features.yaml"
+    path.write_text("\n".join(line.removeprefix("#~") for line in text.splitlines()) + "\n")
+    loaded = load_runbook(path)
+    assert lint(loaded, warnings=True) == []
+    rb = loaded.runbook
+    assert rb.order == ["gates", "preconditions", "steps", "verification"]
+    assert rb.params["watch_for"].type == "duration" and rb.params["watch_for"].min == 300
+    assert rb.step("promote").when == {"tier": "primary"} and rb.step("watch").duration == "{watch_for}"
+    assert rb.step("check").retry is not None and rb.step("names").run[-1].endswith("{{end}}")
