@@ -4,6 +4,10 @@ On a rehearsal environment whose cluster runs its clock faster than the wall clo
 duration is divided by that speed, so a ten-minute observe window takes 2.5 minutes there as its pods' minutes pass
 four times as fast. The factor is 1 everywhere else: production never scales. The journal keeps the declared
 seconds, the factor and the seconds actually waited.
+
+A timeout is a bound, not a wait: the processes and watches it bounds start at the wall clock's speed whatever the
+cluster's, so a scaled timeout is never shorter than ``TIMEOUT_FLOOR_S`` (or the declared time, when that is
+shorter). Observe windows and retry intervals scale without a floor.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from console.runbook.durations import format_duration, seconds
 from console.runbook.models import Step
 from console.runbook.params import ParamError
 
+TIMEOUT_FLOOR_S = 30.0
+
 
 @dataclass(frozen=True)
 class StepTiming:
@@ -27,7 +33,11 @@ class StepTiming:
     def scaled(self, name: str) -> float | None:
         """Seconds actually waited for ``name``: the declared value divided by the factor; None when not declared."""
         value = self.declared.get(name)
-        return None if value is None else value / self.factor
+        if value is None:
+            return None
+        if name == "timeout":
+            return max(value / self.factor, min(value, TIMEOUT_FLOOR_S))
+        return value / self.factor
 
     @property
     def duration_s(self) -> float | None:
@@ -48,7 +58,7 @@ class StepTiming:
             return ""
         text = format_duration(value)
         if self.factor != 1.0:
-            text += f" ({format_duration(value / self.factor)} at the rehearsal clock's {self.factor:g}x)"
+            text += f" ({format_duration(self.scaled(name) or 0)} at the rehearsal clock's {self.factor:g}x)"
         return text
 
     def record(self) -> dict[str, Any] | None:
@@ -58,7 +68,7 @@ class StepTiming:
         return {
             "declared": {f"{k}_s": v for k, v in self.declared.items()},
             "factor": self.factor,
-            "scaled": {f"{k}_s": round(v / self.factor, 3) for k, v in self.declared.items()},
+            "scaled": {f"{k}_s": round(self.scaled(k) or 0, 3) for k in self.declared},
         }
 
 
