@@ -149,3 +149,25 @@ def test_a_confirmation_is_still_asked_of_a_mutating_step_with_retry(start, tmp_
     s.run()
     assert [e.data["retry"]["try"] for e in events_of(s, ev.STEP_STARTED)] == [1, 2]
     assert len(events_of(s, ev.STEP_CONFIRMED)) == 1
+
+
+def test_production_never_scales_a_duration(tmp_path: Path) -> None:
+    from console.config import load_policy
+    from console.engine.rehearsal_clock import clock_factor
+
+    policy = load_policy()
+    production = clock_factor(policy, "production", {"PATH": str(tmp_path)})
+    assert production == type(production)(1.0, "production is not a rehearsal environment: durations run as declared")
+    rehearsal = clock_factor(policy, "rehearsal", {"PATH": str(tmp_path)})
+    assert rehearsal.factor == 1.0 and "durations run as declared" in rehearsal.source
+
+
+def test_a_scaled_timeout_keeps_the_real_time_processes_need() -> None:
+    from console.engine.timing import StepTiming
+
+    t = StepTiming({"duration": 600, "timeout": 600, "interval": 60}, 20.0)
+    assert (t.duration_s, t.interval_s, t.timeout_s) == (30.0, 3.0, 30.0)
+    assert StepTiming({"timeout": 6}, 20.0).timeout_s == 6  # shorter than the floor: as declared
+    assert StepTiming({"timeout": 3600}, 4.0).timeout_s == 900.0
+    assert StepTiming({"duration": 600}, 4.0).shown("duration") == "10m (2m30s at the rehearsal clock's 4x)"
+    assert StepTiming({}, 4.0).record() is None
