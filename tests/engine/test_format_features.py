@@ -171,3 +171,22 @@ def test_a_scaled_timeout_keeps_the_real_time_processes_need() -> None:
     assert StepTiming({"timeout": 3600}, 4.0).timeout_s == 900.0
     assert StepTiming({"duration": 600}, 4.0).shown("duration") == "10m (2m30s at the rehearsal clock's 4x)"
     assert StepTiming({}, 4.0).record() is None
+
+
+def test_line_mode_shows_a_skipped_step_with_its_reason_and_each_try(start, tmp_path: Path) -> None:
+    import io
+
+    from console.engine.linemode import Answers, LineDriver
+
+    counter = tmp_path / "tries"
+    doc = _tiered(tmp_path / "ran")
+    doc["verification"] = [{"id": "health", "kind": "check", "run": _counting_check(counter, 2),
+                            "retry": {"attempts": 3, "interval": "0s"}}]
+    s = start(doc, params={"tier": "replica"})
+    out = io.StringIO()
+    code = LineDriver(s, out=out, inp=io.StringIO(""), answers=Answers({"close": {"outcome": "auto"}})).drive()
+    text = out.getvalue()
+    assert code == 0, text
+    assert "== step promote: skipped: when tier is primary, and tier is replica" in text
+    assert "tried up to 3 times until it passes" in text
+    assert "attempt 1 of 3 failed: exit code 1 (expected 0); trying again in 0s" in text and "attempt 2 of 3 ..." in text
