@@ -128,6 +128,8 @@ class ChangeSession:
         """The session over an opened change, its opening events appended."""
         session = cls(**opened.parts())
         session._append_all(opened.events)
+        if any(_timed(step) for _section, steps in session.runbook.sections() for step in steps):
+            session.clock_factor()  # asked once here, off the screen's thread, rather than when a step is first shown
         return session
 
     # -- the journal -------------------------------------------------------------------------------------------

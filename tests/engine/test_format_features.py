@@ -190,3 +190,22 @@ def test_line_mode_shows_a_skipped_step_with_its_reason_and_each_try(start, tmp_
     assert "== step promote: skipped: when tier is primary, and tier is replica" in text
     assert "tried up to 3 times until it passes" in text
     assert "attempt 1 of 3 failed: exit code 1 (expected 0); trying again in 0s" in text and "attempt 2 of 3 ..." in text
+
+
+def test_a_cancel_between_two_tries_ends_the_step_failed(start, tmp_path: Path) -> None:
+    import threading
+    import time
+
+    s = start(runbook_doc([{"id": "health", "kind": "check", "run": ["false"], "retry": {"attempts": 3, "interval": "1h"}}]))
+    runner = threading.Thread(target=s.run)
+    runner.start()
+    deadline = time.monotonic() + 30
+    while not [e for e in events_of(s, ev.STEP_FINISHED) if e.data.get("retrying")]:
+        assert time.monotonic() < deadline, "the first try never ended"
+        time.sleep(0.02)
+    s.cancel()
+    runner.join(timeout=30)
+    assert not runner.is_alive()
+    last = events_of(s, ev.STEP_FINISHED)[-1].data
+    assert last["status"] == "failed" and last["reason"].startswith("cancelled by the operator after try 1 of 3"), last
+    assert len(events_of(s, ev.STEP_STARTED)) == 1 and s.next().kind == "failure"
