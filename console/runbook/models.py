@@ -101,17 +101,12 @@ class Param(_Model):
     secret: bool = Field(default=False, description="Redacted from outputs, the journal and the record.")
     required: bool = Field(default=True, description="A change cannot start without a value (given or default).")
     # duration parameters: the bounds the start form, --param and the default are held to
-    min: int | None = Field(
+    min: Duration | None = Field(
         default=None, description="duration: the shortest value allowed (such as 5m), so nobody shortens a window to 0s."
     )
-    max: int | None = Field(default=None, description="duration: the longest value allowed.")
+    max: Duration | None = Field(default=None, description="duration: the longest value allowed.")
 
     _pattern_compiles = field_validator("pattern")(lambda cls, value: _compiles(value, "pattern"))
-
-    @field_validator("min", "max", mode="before")
-    @classmethod
-    def _bound_is_duration(cls, value: Any) -> int | None:
-        return None if value is None else parse_duration(value)
 
     @model_validator(mode="after")
     def _bounds_for_durations(self) -> Param:

@@ -290,3 +290,15 @@ def test_the_templates_optional_features_are_valid_as_written(tmp_path: Path) ->
     assert rb.params["watch_for"].type == "duration" and rb.params["watch_for"].min == 300
     assert rb.step("promote").when == {"tier": "primary"} and rb.step("watch").duration == "{watch_for}"
     assert rb.step("check").retry is not None and rb.step("names").run[-1].endswith("{{end}}")
+
+
+def test_the_schema_accepts_the_templates_optional_features() -> None:
+    from ruamel.yaml import YAML
+    from test_cli import check  # tests/unit's small JSON Schema checker
+
+    text = (REPO / "runbooks" / "_template.yaml").read_text()
+    data = to_plain(YAML(typ="rt").load("\n".join(line.removeprefix("#~") for line in text.splitlines())))
+    schema = json_schema()
+    assert check(schema, data, schema) == []
+    data["steps"][1]["when"] = "tier == primary"  # the string form is not the format: editors say so too
+    assert check(schema, data, schema) == ["$.steps[1].when: 'tier == primary' matches none of anyOf"]
