@@ -175,6 +175,9 @@ class ApiHandler(BaseHTTPRequestHandler):
         if method == "GET":
             if path == "/version":
                 return self._json(200, resources.SERVER_VERSION)
+            if path == "/kubesim/clock":
+                # How fast simulated time runs, so a client can scale its own waits to it (the console's rehearsals).
+                return self._json(200, {"speed": cluster.clock.speed, "now": cluster.clock.now()})
             if path in ("/healthz", "/livez", "/readyz"):
                 return self._send(200, b"ok", "text/plain")
             if path == "/api":

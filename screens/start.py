@@ -34,6 +34,7 @@ from console.engine.session import ChangeSession, PolicyRefused, SessionError, S
 from console.engine.signed_start import Pending, holders_of, policy_signers
 from console.governance.allowed_signers import AllowedSignersError
 from console.journal.store import RecordStore
+from console.runbook.durations import format_duration
 from console.runbook.loader import LoadedRunbook
 from console.runbook.params import ParamError, resolve
 from screens.widgets.form_field import FieldLabel, FormSelect, field_input, mark_focused
@@ -108,7 +109,9 @@ class StartScreen(Screen):
             yield Static("Parameters", classes="section-title")
             for name, p in rb.params.items():
                 shown = self.prefill.get(name, "" if p.default is None or p.secret else str(p.default))
-                yield from _row(f"{name} ({p.type}{', secret' if p.secret else ''})",
+                # A duration parameter's bounds are shown where it is typed; the verdicts refuse a value outside them.
+                bounds = "".join(f", {word} {format_duration(v)}" for word, v in (("at least", p.min), ("at most", p.max)) if v is not None)
+                yield from _row(f"{name} ({p.type}{bounds}{', secret' if p.secret else ''})",
                                 field_input(value=str(shown), password=p.secret, placeholder=p.description or name,
                                             id=f"param-{_id(name)}"))
             yield Static("Where", classes="section-title")

@@ -32,7 +32,7 @@ from screens.widgets.change_header import ChangeHeader
 from screens.widgets.key_bar import KeyBar
 from screens.widgets.output_log import OutputLog
 from screens.widgets.plan_table import PlanTable, load_saved_plan
-from screens.widgets.step_list import StepList
+from screens.widgets.step_list import StepList, try_line
 
 AUTO_RUN_SECTIONS = ("precondition", "gate", "verification")
 LOCK_NEWS = (ev.LOCK_PAUSED, ev.LOCK_RESTORED, ev.LOCK_LOST, ev.LOCK_UNREACHABLE)
@@ -153,10 +153,13 @@ class StepScreen(Screen):
 
     def _on_event(self, event) -> None:
         # Called on whichever thread wrote the event; the list is redrawn on the app's thread.
+        line = try_line(event.type, event.data)
         try:
             self.app.call_from_thread(self._refresh_list)
             if event.type in LOCK_NEWS:
                 self.app.call_from_thread(self._lock_news, event)
+            if line is not None:
+                self.app.call_from_thread(self.query_one("#step-prompt", Static).update, line)
         except RuntimeError:
             self._refresh_list()
             if event.type in LOCK_NEWS:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from console.engine.redact import Redactor
+from console.engine.timing import StepTiming, step_timing
 from console.runbook.models import Runbook, Step, Trigger
 from console.runbook.params import ParamError, display_command, render_argv, substitute
 
@@ -47,6 +48,8 @@ class BoundStep:
     manifest: Mapping[str, str] | None = None
     # A rollout wait's or observe window's namespaces beyond ``namespace``, each watched for the triggers.
     watch_namespaces: tuple[str, ...] = ()
+    # Declared durations with duration parameters filled in, and the rehearsal clock's factor (timing.py).
+    timing: StepTiming = field(default_factory=StepTiming)
 
     @property
     def step_id(self) -> str:
@@ -138,6 +141,7 @@ def _fill(text: str | None, values: Mapping[str, str]) -> str | None:
 def bind(
     step: Step, section: str, values: Mapping[str, str], runbook: Runbook, runbook_dir: Path,
     redactor: Redactor | None = None, *, manifests: Mapping[str, Mapping[str, str]] | None = None,
+    clock_factor: float = 1.0,
 ) -> BoundStep:
     """Bind ``step`` to the change's values; raises ParamError when a placeholder has no value.
 
@@ -148,18 +152,20 @@ def bind(
     the change's pinned context), so a step without its own ``namespace:`` acts where the change does.
 
     ``manifests`` holds the record's copy of each apply step's manifest by step id (``manifests.manifest_copies``):
-    an apply step runs ``kubectl apply`` of that copy, and its display names the copy's SHA-256.
+    an apply step runs ``kubectl apply`` of that copy, and its display names the copy's SHA-256. ``clock_factor``
+    is the rehearsal clock's speed on a rehearsal environment (1 elsewhere): every declared duration is divided by it.
     """
     namespace = _fill(step.namespace, values) or values.get("namespace") or "default"
+    timing = step_timing(step, values, clock_factor)
     if step.kind == "apply":
-        return _bind_apply(step, section, values, namespace, (manifests or {}).get(step.id), redactor)
+        return replace(_bind_apply(step, section, values, namespace, (manifests or {}).get(step.id), redactor), timing=timing)
     if step.kind == "restore" and step.restore is not None:
         title = substitute(step.title, values)
         display = (f"restore the objects step {step.restore.from_step} backed up, server-set fields stripped: kubectl "
                    "replace (create where gone), shown as a diff first")
-        return BoundStep(section, step, namespace=namespace, display=display,
+        return BoundStep(section, step, namespace=namespace, display=display, timing=timing,
                          title=redactor.redact(title) if redactor else title)
-    bound = _bind(step, section, values, runbook, runbook_dir, namespace)
+    bound = _bind(step, section, values, runbook, runbook_dir, namespace, timing)
     if redactor is None:
         return bound
     display = display_command(redactor.redact_argv(bound.argv)) if bound.argv else bound.display
@@ -183,7 +189,10 @@ def _bind_apply(step: Step, section: str, values: Mapping[str, str], namespace: 
     )
 
 
-def _bind(step: Step, section: str, values: Mapping[str, str], runbook: Runbook, runbook_dir: Path, namespace: str) -> BoundStep:
+def _bind(
+    step: Step, section: str, values: Mapping[str, str], runbook: Runbook, runbook_dir: Path, namespace: str,
+    timing: StepTiming,
+) -> BoundStep:
     # The rollback triggers are what sends a change into its rollback: they are watched on the way forward (rollout
     # waits, observe windows, verification), never while the rollback itself runs, whose cluster may well still
     # show the condition that fired.
@@ -194,7 +203,7 @@ def _bind(step: Step, section: str, values: Mapping[str, str], runbook: Runbook,
     common: dict[str, Any] = {
         "section": section, "step": step, "namespace": namespace, "title": substitute(step.title, values),
         "expect_matches": expectation_pattern(step.expect.output_matches, values),
-        "expect_not_matches": expectation_pattern(step.expect.output_not_matches, values),
+        "expect_not_matches": expectation_pattern(step.expect.output_not_matches, values), "timing": timing,
     }
     if step.kind in ("command", "check"):
         argv = tuple(render_argv(step, values))
@@ -207,7 +216,7 @@ def _bind(step: Step, section: str, values: Mapping[str, str], runbook: Runbook,
         )
     if step.kind == "rollout":
         target = substitute(step.target or "", values)
-        limit = f", timeout {step.timeout}s" if step.timeout else ""
+        limit = f", timeout {timing.shown('timeout')}" if step.timeout is not None else ""
         return BoundStep(
             **common, target=target, triggers=watched + own, watch_namespaces=also,
             display=f"rollout status {target} -n {namespace} (watched live, kubectl's logic{limit})"
@@ -217,7 +226,7 @@ def _bind(step: Step, section: str, values: Mapping[str, str], runbook: Runbook,
         where = f"namespaces {', '.join((namespace, *also))}" if also else f"namespace {namespace}"
         return BoundStep(
             **common, triggers=watched + own, watch_namespaces=also,
-            display=f"observe {where} for {step.duration}s, watching the rollback triggers",
+            display=f"observe {where} for {timing.shown('duration')}, watching the rollback triggers",
         )
     if step.kind == "terraform" and step.terraform is not None:
         tf = step.terraform

@@ -245,13 +245,12 @@ class WatchedTriggers:
 def run_rollout(ctx: StepContext) -> StepOutcome:
     """Wait on a Deployment, StatefulSet or DaemonSet until kubectl's logic says complete or failed, a rollback trigger
     fires, or the step times out."""
-    step = ctx.step
     namespace, triggers = _watched_inputs(ctx)
     target = ctx.bound.target or ""
     kind, _, name = target.partition("/")
     out = StepOutput(ctx, f"rollout status {target} -n {namespace}")
     plural = PLURAL[kind]
-    timeout = float(step.timeout or DEFAULT_ROLLOUT_TIMEOUT_S)
+    timeout = float(ctx.bound.timing.timeout_s or DEFAULT_ROLLOUT_TIMEOUT_S)  # scaled on a rehearsal environment
     watched = WatchedTriggers(ctx, triggers, namespace, ctx.now(), extra_kinds=(plural,))
     if triggers:
         out(f"watching rollback triggers in {_where(ctx)}: {_names(triggers)}")
@@ -290,12 +289,11 @@ def run_rollout(ctx: StepContext) -> StepOutcome:
 
 def run_observe(ctx: StepContext) -> StepOutcome:
     """Watch the namespace for the window's duration; the first rollback trigger that fires ends it as a failure."""
-    step = ctx.step
     namespace, triggers = _watched_inputs(ctx)
-    duration = float(step.duration or 0)
+    duration = float(ctx.bound.timing.duration_s or 0)  # scaled on a rehearsal environment
     out = StepOutput(ctx, f"observe {namespace} for {int(duration)}s")
     watched = WatchedTriggers(ctx, triggers, namespace, ctx.now())
-    out(f"watching {_where(ctx)} for {int(duration)}s; rollback triggers: {_names(triggers)}")
+    out(f"watching {_where(ctx)} for {ctx.bound.timing.shown('duration')}; rollback triggers: {_names(triggers)}")
     reported: dict[str, str] = {}
     next_report = 0.0
     try:

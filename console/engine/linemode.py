@@ -26,6 +26,7 @@ from console.errors import OpsConsoleError
 from console.journal import events as ev
 from console.journal.journal import Event
 from console.review.summary import parse_ts
+from console.runbook.durations import format_duration
 
 
 class AnswersError(OpsConsoleError, ValueError):
@@ -85,6 +86,7 @@ class LineDriver:
         self.inp = inp
         self.answers = answers
         self._started = datetime.now(UTC)
+        self._retry: dict[str, Any] = {}  # the retry data of the try running now
 
     # -- io ------------------------------------------------------------------------------------------------
 
@@ -118,6 +120,7 @@ class LineDriver:
             self._lock_news(event)
         # What the lock's renewals learn arrives on their own thread, between prompts: said as it comes.
         s.event_listeners.append(self._lock_news)
+        s.event_listeners.append(self._on_event)
         while True:
             nxt = s.next()
             handler: Callable[[Next], int | None] = getattr(self, f"_on_{nxt.kind}")
@@ -139,6 +142,26 @@ class LineDriver:
             self.say(f"   ! {d.get('message')}")
         elif event.type == ev.LOCK_RESTORED:
             self.say(f"   the change lock {d.get('lease')} is renewed again; the change goes on")
+    def _on_event(self, event: Event) -> None:
+        """Tries of a step with retry, skipped steps and scaled durations, as the session records them."""
+        d = event.data
+        if event.type == ev.STEP_SKIPPED:
+            self.say("")
+            self.say(f"== {d.get('section')} {d.get('step_id')}: {d.get('reason')}")
+        elif event.type == ev.STEP_STARTED:
+            retry = self._retry = d.get("retry") or {}
+            if int(retry.get("try", 1)) > 1:
+                self._started = datetime.now(UTC)
+                self.say(f"   attempt {retry['try']} of {retry['of']} ...")
+            timing = d.get("timing") or {}
+            if timing.get("factor", 1) != 1 and int(retry.get("try", 1)) == 1:
+                declared = ", ".join(f"{k.removesuffix('_s')} {format_duration(v)}" for k, v in timing["declared"].items())
+                scaled = ", ".join(f"{format_duration(v)}" for v in timing["scaled"].values())
+                self.say(f"   declared {declared}; the rehearsal clock runs at {timing['factor']:g}x, so {scaled}")
+        elif event.type == ev.STEP_FINISHED and d.get("retrying"):
+            r = self._retry
+            self.say(f"   attempt {r.get('try')} of {r.get('of')} failed: {d.get('reason')}; "
+                     f"trying again in {format_duration(r.get('interval_s') or 0)}")
 
     def _header(self, nxt: Next) -> None:
         s = self.s
@@ -150,6 +173,8 @@ class LineDriver:
             where = f"{s.state.position + 1}/{total}"
         self.say("")
         self.say(f"== [{where}] {nxt.item.section} {nxt.step.id}: {s.step_text(nxt.step.title)}")
+        if nxt.step.retry is not None:
+            self.say(f"   tried up to {nxt.step.retry.attempts} times until it passes")
         if s.state.statuses.get(nxt.step.id) == "interrupted":
             self.say("   (this step was interrupted when the console stopped; it has not been marked done)")
         if nxt.step.explain:

@@ -192,7 +192,7 @@ def apply_file(ctx: StepContext, path: Path, namespace: str | None, argv: list[s
         sha = cast.close()
         return StepOutcome(False, error, None, 0.0, 0, ctx.output_path, sha)
     say(f"$ {display}")
-    runner = CommandRunner(argv, cwd=ctx.change_dir, env=ctx.env, timeout_s=ctx.step.timeout, redactor=ctx.redactor,
+    runner = CommandRunner(argv, cwd=ctx.change_dir, env=ctx.env, timeout_s=ctx.bound.timing.timeout_s, redactor=ctx.redactor,
                            cast=cast, listeners=ctx.listeners, expect=Expectation(tuple(ctx.step.expect.exit_codes)),
                            grace=ctx.grace)
     stop = _forward_cancel(ctx, runner)

@@ -254,7 +254,7 @@ def run_restore(ctx: StepContext) -> StepOutcome:
                      "description": f"{verb} from {spec.from_step}'s backup: {', '.join(part.names())}"})
         out(f"$ kubectl {verb} -f {file['path']}")
         runner = CommandRunner(["kubectl", verb, "-f", str(ctx.change_dir / file["path"])], cwd=ctx.change_dir, env=ctx.env,
-                               timeout_s=ctx.step.timeout, redactor=ctx.redactor, cast=out.cast, listeners=ctx.listeners,
+                               timeout_s=ctx.bound.timing.timeout_s, redactor=ctx.redactor, cast=out.cast, listeners=ctx.listeners,
                                grace=ctx.grace)
         result = runner.run()
         passed, reason = result.verdict(runner.expect)

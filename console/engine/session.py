@@ -30,6 +30,7 @@ from console.engine.manifest_preview import Preview, preview_diff
 from console.engine.manifests import manifest_copies
 from console.engine.opening import Clock, Opened, interrupted, open_change, reopen_change
 from console.engine.redact import Redactor
+from console.engine.rehearsal_clock import ClockFactor, clock_factor
 from console.engine.runner import Listener
 from console.engine.snapshot import take_summary
 from console.engine.state import Item, Next, State, apply, fold, next_action, rollback_queue
@@ -42,6 +43,7 @@ from console.journal.store import ChangeLock, ChangeRef, RecordStore
 from console.journal.team_sync import publish
 from console.review.records import render_to_disk
 from console.review.summary import parse_ts
+from console.runbook.conditions import unmet
 from console.runbook.loader import LoadedRunbook
 from console.runbook.models import Step
 from console.runbook.params import ParamError, substitute
@@ -97,6 +99,7 @@ class ChangeSession:
         self.event_listeners: list[Callable[[Event], None]] = []
         self._cancel = threading.Event()
         self._lock = threading.RLock()
+        self._clock: ClockFactor | None = None
 
     # -- construction ------------------------------------------------------------------------------------------
 
@@ -139,6 +142,8 @@ class ChangeSession:
         session = cls(**opened.parts())
         session._append_all(opened.events)
         session._attach_cluster_lock()
+        if any(_timed(step) for _section, steps in session.runbook.sections() for step in steps):
+            session.clock_factor()  # asked once here, off the screen's thread, rather than when a step is first shown
         return session
 
     def _attach_cluster_lock(self) -> None:
@@ -199,7 +204,23 @@ class ChangeSession:
     # -- what next ---------------------------------------------------------------------------------------------
 
     def next(self) -> Next:
-        return next_action(self.state, self.runbook, word_for=self.confirm_word)
+        """What the change needs now; a step whose ``when:`` does not hold is recorded skipped on the way."""
+        while True:
+            nxt = next_action(self.state, self.runbook, word_for=self.confirm_word, skip_for=self.skip_reason)
+            if nxt.kind != "skip" or nxt.item is None or nxt.step is None:
+                return nxt
+            self._append(ev.STEP_SKIPPED, {"section": nxt.item.section, "step_id": nxt.item.step_id,
+                                           "reason": nxt.reason, "when": dict(nxt.step.when or {})})
+
+    def skip_reason(self, step: Step) -> str | None:
+        """Why ``step`` is skipped for this change's parameters (its ``when:`` does not hold), or None."""
+        return unmet(step.when, {**self.values, "environment": self.environment})
+
+    def clock_factor(self) -> float:
+        """The rehearsal clock's speed on a rehearsal environment (1 elsewhere), read once per session."""
+        if self._clock is None:
+            self._clock = clock_factor(self.policy, self.environment, self.kube.env() if self.kube else None)
+        return self._clock.factor
 
     def confirm_word(self, step: Step) -> str | None:
         return substitute(step.confirm_word, self.values) if step.confirm_word else None
@@ -207,8 +228,9 @@ class ChangeSession:
     def bind(self, item: Item) -> BoundStep:
         """The step of ``item`` bound to this change's values: shown, recorded and run from this one object."""
         step = self.runbook.rollback_step(item.step_id) if item.section == "rollback" else self.runbook.step(item.step_id)
+        factor = self.clock_factor() if _timed(step) else 1.0
         return bind(step, item.section, self.values, self.runbook, self.runbook_dir, self.redactor,
-                    manifests=manifest_copies(self.journal.events))
+                    manifests=manifest_copies(self.journal.events), clock_factor=factor)
 
     def diff(self, item: Item) -> Preview | None:
         """An apply or restore step's ``kubectl diff`` against the live objects, recorded; run before its confirmation
@@ -395,14 +417,36 @@ class ChangeSession:
             self.cluster_lock.before_mutating_step(step.id, self._cancel)  # waits while unreachable; raises if lost
         if item.section == "step" and "before" not in self._snapshots_taken():
             self.snapshot_cluster("before")
-        attempt = self.state.attempts.get(step.id, 0) + 1
         bound = self.bind(item)
+        tries = step.retry.attempts if step.retry else 1
+        for n in range(1, tries + 1):
+            outcome, retrying = self._run_once(item, step, bound, listeners, (n, tries))
+            if not retrying:
+                return outcome
+            if self._cancel.wait(bound.timing.interval_s or 0):
+                # Cancelled between two tries: the step ends failed, as a cancel during a try would end it.
+                self._append(ev.STEP_FINISHED, {
+                    "section": item.section, "step_id": step.id, "status": "failed",
+                    "reason": f"cancelled by the operator after try {n} of {tries} ({outcome.reason})",
+                })
+                return StepOutcome(False, "cancelled by the operator", tail=outcome.tail)
+        raise AssertionError("unreachable: the last try returns")
+
+    def _run_once(self, item: Item, step: Step, bound: BoundStep, listeners: Sequence[Listener],
+                  tried: tuple[int, int]) -> tuple[StepOutcome, bool]:
+        """One run of the step (one try of a step with retry), recorded from its start to its end; and whether
+        another try follows (recorded with its end, so a reader of the journal knows it is not the step's failure)."""
+        n, tries = tried
+        attempt = self.state.attempts.get(step.id, 0) + 1
+        timing = bound.timing.record()
         self._append(ev.STEP_STARTED, {
             "section": item.section, "step_id": step.id, "title": bound.title, "kind": step.kind,
             "command": bound.display, "argv": list(bound.argv), "namespace": bound.namespace,
             **({"target": bound.target} if bound.target else {}), "attempt": attempt,
             **({"manifest": dict(bound.manifest)} if bound.manifest else {}),
             **({"namespaces": [bound.namespace, *bound.watch_namespaces]} if bound.watch_namespaces else {}),
+            **({"retry": {"try": n, "of": tries, "interval_s": bound.timing.interval_s}} if tries > 1 else {}),
+            **({"timing": timing} if timing else {}),
         })
         ctx = StepContext(
             bound=bound, item=item, runbook=self.runbook,
@@ -417,6 +461,8 @@ class ChangeSession:
         # a command's own run time (from its process start to its exit) is kept beside it.
         took = time.monotonic() - began
         rel = outcome.output_path.relative_to(self.ref.path).as_posix() if outcome.output_path else None
+        # Another try follows a failed one unless it was the last, a trigger fired or the operator cancelled.
+        retrying = not outcome.passed and n < tries and not outcome.trigger and not self._cancel.is_set()
         for art in outcome.artifacts:
             self._append(ev.ARTIFACT_SAVED, {"section": item.section, "step_id": step.id, **art})
         self._append(ev.STEP_FINISHED, {
@@ -425,14 +471,15 @@ class ChangeSession:
             **({"process_s": round(outcome.duration_s, 3)} if outcome.exit_code is not None else {}), "reason": outcome.reason,
             "lines": outcome.lines, **({"file": {"path": rel, "sha256": outcome.output_sha256}} if rel else {}),
             **({"trigger": outcome.trigger} if outcome.trigger else {}),
+            **({"retrying": True} if retrying else {}),
         })
         if outcome.trigger:
             self._append(ev.TRIGGER_FIRED, outcome.trigger)
         # A runbook may let a step or a check go on after failing; preconditions and gates never do by themselves.
-        if not outcome.passed and step.on_failure == "continue" and item.section in ("step", "verification"):
+        if not outcome.passed and not retrying and step.on_failure == "continue" and item.section in ("step", "verification"):
             self._append(ev.FAILURE_CHOICE,
                          {"section": item.section, "step_id": step.id, "choice": "continue", "by": "runbook (on_failure: continue)"})
-        return outcome
+        return outcome, retrying
 
     def _save_artifact(self, item: Item, name: str, data: bytes, kind: str, description: str) -> None:
         text = self.redactor.redact(data.decode("utf-8", "replace")).encode()
@@ -512,3 +559,8 @@ class ChangeSession:
         if self.kube is not None:
             self.kube.close()
             self.kube = None
+
+
+def _timed(step: Step) -> bool:
+    """Whether the step declares a duration the rehearsal clock would scale (so its factor is worth asking for)."""
+    return step.duration is not None or step.timeout is not None or step.retry is not None

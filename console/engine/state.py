@@ -25,6 +25,7 @@ from console.journal.event_data import (
     StepEventData,
     StepFinished,
     StepInterrupted,
+    StepSkipped,
     StepStarted,
     parse_data,
 )
@@ -74,6 +75,8 @@ class State:
     outcome: str | None = None
     artifacts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     seq: int = 0
+    tries: dict[str, tuple[int, int]] = field(default_factory=dict)  # a step with retry: its latest try, of how many
+    skipped: dict[str, str] = field(default_factory=dict)  # a step skipped by its when:, and why
 
     @property
     def current(self) -> Item | None:
@@ -107,7 +110,9 @@ def forward_plan(runbook: Runbook) -> list[Item]:
 def rollback_queue(runbook: Runbook, state: State) -> list[str]:
     """Rollback steps for the steps already attempted, newest first, each once."""
     queue: list[str] = []
-    done = [it for it in state.forward[: state.position + 1] if it.section == "step" and state.statuses.get(it.step_id)]
+    # A skipped step (its when: did not hold) changed nothing, so nothing of it is undone.
+    done = [it for it in state.forward[: state.position + 1]
+            if it.section == "step" and state.statuses.get(it.step_id) not in (None, "skipped")]
     for item in reversed(done):
         for target in runbook.step(item.step_id).rollback_ids:
             if target not in queue:
@@ -144,6 +149,8 @@ def apply(state: State, runbook: Runbook, e: Any) -> State:
         state.running = item
         state.statuses[item.step_id] = "running"
         state.attempts[item.step_id] = state.attempts.get(item.step_id, 0) + 1
+        if d.retry:
+            state.tries[item.step_id] = (int(d.retry.get("try", 1)), int(d.retry.get("of", 1)))
         state.confirmed.discard(item.step_id)
         if item.section in ("step", "rollback") and _mutating(runbook, item.step_id):
             state.mutated = True
@@ -151,6 +158,13 @@ def apply(state: State, runbook: Runbook, e: Any) -> State:
         state.running = None
         state.statuses[item.step_id] = "interrupted"
         state.confirmed.discard(item.step_id)
+    elif isinstance(d, StepFinished) and d.retrying and item:
+        # One failed try of a step with retry, another to follow: the step is still running, not failed.
+        state.statuses[item.step_id] = "retrying"
+    elif isinstance(d, StepSkipped) and item:
+        state.statuses[item.step_id] = "skipped"
+        state.skipped[item.step_id] = d.reason
+        _advance(state, item)
     elif isinstance(d, (StepFinished, ManualAnswered)) and item:
         state.running = None
         if isinstance(d, StepFinished):
@@ -231,7 +245,8 @@ def fold(runbook: Runbook, events: Iterable[Any]) -> State:
 class Next:
     """What the driver must do now.
 
-    kind: confirm (ask the step's confirmation), run (start the step), manual (ask the operator's answer),
+    kind: skip (the step's when: does not hold: the session records it skipped, with ``reason``),
+    confirm (ask the step's confirmation), run (start the step), manual (ask the operator's answer),
     approval (ask who approves), failure (offer ``options``), finish_rollback (the session closes the rollback),
     close (ask for outcome, follow-ups and sign-off), done.
     """
@@ -255,8 +270,9 @@ def failure_options(section: str) -> tuple[str, ...]:
     return ("retry", "rollback", "continue", "abort")
 
 
-def next_action(state: State, runbook: Runbook, *, word_for: Any = None) -> Next:
-    """The next thing the change needs. ``word_for(step)`` gives a typed confirmation's word, parameters filled in."""
+def next_action(state: State, runbook: Runbook, *, word_for: Any = None, skip_for: Any = None) -> Next:
+    """The next thing the change needs. ``word_for(step)`` gives a typed confirmation's word, parameters filled in;
+    ``skip_for(step)`` why a step is skipped (its ``when:`` does not hold), or None."""
     if state.phase == "closed":
         return Next("done", suggested=state.outcome)
     if state.phase == "ready_to_close":
@@ -273,6 +289,11 @@ def next_action(state: State, runbook: Runbook, *, word_for: Any = None) -> Next
             return Next("finish_rollback")
         return Next("close", suggested=state.suggested_outcome())
     step = runbook.rollback_step(item.step_id) if item.section == "rollback" else runbook.step(item.step_id)
+    # A gate or precondition always runs, whatever its when: says (lint refuses one there).
+    gated = item.section in ("precondition", "gate")
+    skipped = skip_for(step) if (skip_for and state.running is None and not gated) else None
+    if skipped:
+        return Next("skip", item, step, reason=skipped)
     confirm = step.confirmation(item.section)  # type: ignore[arg-type]
     if step.kind == "approval":
         return Next("approval", item, step)

@@ -73,7 +73,7 @@ def _run_command(ctx: StepContext) -> StepOutcome:
     cast = step_cast(ctx, ctx.redactor.redact(bound.display))
     capture, finish_capture = _capture_listener(ctx)
     listeners = [*ctx.listeners, *([capture] if capture else [])]
-    timeout = ctx.step.timeout
+    timeout = ctx.bound.timing.timeout_s  # declared, divided by the rehearsal clock's speed on a rehearsal
     runner = CommandRunner(
         list(bound.argv), cwd=bound.cwd, env=env, timeout_s=timeout, redactor=ctx.redactor, cast=cast, listeners=listeners,
         expect=Expectation(tuple(ctx.step.expect.exit_codes), bound.expect_matches, bound.expect_not_matches), grace=ctx.grace,

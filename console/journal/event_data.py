@@ -197,6 +197,10 @@ class StepStarted(StepEventData):
     namespace: str | None = None
     target: str | None = None
     attempt: int = 1
+    # A step with retry: which try of how many ({"try": 2, "of": 5, "interval_s": 10}).
+    retry: dict[str, Any] | None = None
+    # Declared durations and the rehearsal clock's factor: {"declared": {...}, "factor": 4.0, "scaled": {...}}.
+    timing: dict[str, Any] | None = None
     REQUIRED = ("section", "step_id", "kind", "command", "attempt")
 
 
@@ -209,7 +213,14 @@ class StepFinished(StepEventData):
     lines: int | None = None
     file: FileRef | None = None
     trigger: dict[str, Any] | None = None
+    retrying: bool = False  # a failed try of a step with retry that another try follows: not the step's failure
     REQUIRED = ("section", "step_id", "status")
+
+
+class StepSkipped(StepEventData):
+    reason: str = ""
+    when: dict[str, Any] | None = None
+    REQUIRED = ("section", "step_id", "reason")
 
 
 class StepInterrupted(StepEventData):
@@ -428,6 +439,7 @@ MODELS: dict[str, type[EventData]] = {
     ev.STEP_STARTED: StepStarted,
     ev.STEP_FINISHED: StepFinished,
     ev.STEP_INTERRUPTED: StepInterrupted,
+    ev.STEP_SKIPPED: StepSkipped,
     ev.MANUAL_ANSWERED: ManualAnswered,
     ev.NOTE_ADDED: NoteAdded,
     ev.ARTIFACT_SAVED: ArtifactSaved,

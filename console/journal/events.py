@@ -25,10 +25,13 @@ breakglass.recorded        reason, approver, what (the rule overridden), step_id
 session.resumed            operator, host, pid (a new session: confirmations of earlier sessions no longer count)
 step.confirmed             section, step_id, method (yes | typed), word, by
 step.confirmation_refused  section, step_id, typed (what was typed instead), by
-step.started               section, step_id, title, kind, command, argv, namespace, target, attempt
+step.started               section, step_id, title, kind, command, argv, namespace, target, attempt, retry{try, of,
+                           interval_s} (a step with retry), timing{declared, factor, scaled} (declared durations and
+                           the rehearsal clock's factor they were divided by)
 step.finished              section, step_id, status (passed | failed), exit_code, duration_s, process_s, reason, lines,
-                           file{path,sha256}, trigger{...}
+                           file{path,sha256}, trigger{...}, retrying (a failed try another try follows)
 step.interrupted           section, step_id, reason, file{path,sha256} (partial output), files[]
+step.skipped               section, step_id, reason, when{param: value} (the step's condition did not hold)
 manual.answered            section, step_id, answer (done | no), note, by
 note.added                 step_id, text, author
 artifact.saved             section, step_id, kind, description, file{path,sha256} (and a step kind's own fields)
@@ -83,6 +86,7 @@ STEP_CONFIRMATION_REFUSED = "step.confirmation_refused"
 STEP_STARTED = "step.started"
 STEP_FINISHED = "step.finished"
 STEP_INTERRUPTED = "step.interrupted"
+STEP_SKIPPED = "step.skipped"  # a step whose when: did not hold for the change's parameters
 MANUAL_ANSWERED = "manual.answered"
 NOTE_ADDED = "note.added"
 ARTIFACT_SAVED = "artifact.saved"

@@ -58,6 +58,8 @@ def _time(ts: str | None) -> str:
 def _run_result(run: StepRun) -> str:
     if run.status == "interrupted":
         return "**interrupted**"
+    if run.status == "skipped":
+        return run.reason or "skipped"
     if run.answer is not None:
         return f"answered {run.answer}"
     if run.status == "failed":
@@ -74,7 +76,9 @@ def _runs_table(runs: list[StepRun], *, artifacts: dict[str, list[dict[str, Any]
     ]
     for i, run in enumerate(runs, 1):
         label = f"`{run.step_id}`" + (f" {run.title}" if run.title else "")
-        if run.attempt > 1:
+        if run.retry:
+            label += f" (attempt {run.retry.get('try')} of {run.retry.get('of')})"
+        elif run.attempt > 1:
             label += f" (attempt {run.attempt})"
         output = run.output["path"] if run.output else ""
         for art in artifacts.get(run.step_id, []):
@@ -83,6 +87,17 @@ def _runs_table(runs: list[StepRun], *, artifacts: dict[str, list[dict[str, Any]
             f"| {i} | {_cell(label)} | {_time(run.started)} | {_time(run.ended)} | {_dur(run.duration_s)} "
             f"| {_cell(run.exit_code)} | {_cell(_run_result(run))} | {_cell(output)} |"
         )
+    scaled = [r for r in runs if r.timing and r.timing.get("factor", 1) != 1]
+    if scaled:
+        # What the runbook declared, and what the rehearsal clock made of it.
+        out += ["", "Durations scaled by the rehearsal clock:", ""]
+        for r in scaled:
+            t = r.timing or {}
+            pairs = ", ".join(
+                f"{k.removesuffix('_s')} {_dur(v)} declared, {_dur((t.get('scaled') or {}).get(k))} at the clock's speed"
+                for k, v in (t.get("declared") or {}).items()
+            )
+            out.append(f"- `{r.step_id}`: {pairs} (the rehearsal clock ran at {t.get('factor'):g}x)")
     commands = [r for r in runs if r.command]
     if commands:
         out += ["", "Commands as run:", ""]

@@ -36,6 +36,7 @@ from console.journal.event_data import (
     StepEventData,
     StepFinished,
     StepInterrupted,
+    StepSkipped,
     StepStarted,
     TornTail,
     TriggerFired,
@@ -95,6 +96,8 @@ class StepRun:
     answer: str | None = None
     note: str | None = None
     seq: int = 0
+    retry: dict[str, Any] | None = None  # a step with retry: {"try": 2, "of": 5, ...}
+    timing: dict[str, Any] | None = None  # declared durations and the rehearsal clock's factor
 
 
 @dataclass
@@ -305,6 +308,8 @@ def summarise(events: Iterable[EventLike]) -> ChangeSummary:
                 attempt=int(d.attempt),
                 started=e.ts,
                 seq=e.seq,
+                retry=d.retry,
+                timing=d.timing,
             )
             s.runs.append(run)
             open_runs[(run.section, run.step_id)] = run
@@ -323,6 +328,10 @@ def summarise(events: Iterable[EventLike]) -> ChangeSummary:
                 run.exit_code = d.exit_code
                 run.duration_s = d.duration_s
                 run.output = d.file
+        elif isinstance(d, StepSkipped):
+            # A step whose when: did not hold: listed with the runs, never run.
+            s.runs.append(StepRun(section=d.section, step_id=_step_id(d), started=e.ts, ended=e.ts, status="skipped",
+                                  reason=d.reason, seq=e.seq))
         elif isinstance(d, ManualAnswered):
             run = open_runs.pop((d.section, _step_id(d)), None)
             if run is None:

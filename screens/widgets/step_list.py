@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual.widgets import Static
 
 from console.engine.state import State
+from console.journal import events as ev
 from console.journal.events import SECTION_TITLES
 from console.runbook.models import Runbook
 
@@ -16,7 +19,19 @@ ICONS = {
     "interrupted": ("⚠", "bold magenta"),
     "continued": ("⚑", "bold red"),
     "pending": ("·", "dim"),
+    "retrying": ("↻", "bold yellow"),
+    "skipped": ("↷", "dim"),
 }
+
+
+def try_line(event_type: str, data: dict[str, Any]) -> str | None:
+    """What the step screen says of one try of a step with retry: ``attempt 2 of 5``, or why another try follows."""
+    retry = data.get("retry") or {}
+    if event_type == ev.STEP_STARTED and retry:
+        return f"Running … attempt {retry.get('try')} of {retry.get('of')}"
+    if event_type == ev.STEP_FINISHED and data.get("retrying"):
+        return f"That attempt failed ({data.get('reason') or 'failed'}); trying again after the interval …"
+    return None
 
 
 def render_steps(runbook: Runbook, state: State) -> Text:
@@ -42,6 +57,11 @@ def render_steps(runbook: Runbook, state: State) -> Text:
             text.append(f"{step.id}", style=line_style or ("dim" if status == "pending" else ""))
             if status in ("failed", "interrupted", "continued"):
                 text.append(f" {status}", style=style)
+            if step.id in state.tries and status in ("running", "retrying", "failed"):
+                done, of = state.tries[step.id]
+                text.append(f" attempt {done} of {of}", style=style)
+            if status == "skipped":
+                text.append(f" {state.skipped.get(step.id, 'skipped')}", style="dim")
             text.append("\n")
     return text
 

@@ -1,6 +1,7 @@
 """Fixtures for the adversarial rehearsals: a rehearsal cluster, the policy, the console on both, a health endpoint.
 
-Each test gets a fresh default-scenario cluster (clock at 20x), a copy of the runbooks with short observe windows,
+Each test gets a fresh default-scenario cluster (clock at 20x), the runbooks with short observe windows given as
+duration parameters,
 a record store of its own and the policy in ``policy/adversarial.toml`` completed with a high-risk change window
 that excludes the day the test runs.
 """
@@ -16,7 +17,7 @@ import pytest
 
 from kubesim.testing import RunningCluster, running_cluster
 
-from .crashloop import Console, policy_text, prepare_runbooks
+from .crashloop import RUNBOOKS, Console, policy_text
 from .endpoints import HealthEndpoint
 
 SPEED = 20.0
@@ -38,8 +39,9 @@ def policy_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def runbooks(tmp_path: Path) -> Path:
-    return prepare_runbooks(tmp_path / "runbooks")
+def runbooks() -> Path:
+    # The runbooks as they are: the rehearsal's short windows are duration parameters (crashloop.rehearsal_params).
+    return RUNBOOKS
 
 
 @pytest.fixture
@@ -48,7 +50,7 @@ def console(tmp_path: Path, cluster: RunningCluster, policy_file: Path) -> Conso
     records.mkdir()
     logs = tmp_path / "logs"
     logs.mkdir()
-    return Console(records=records, kubeconfig=cluster.kubeconfig, policy=policy_file, logs=logs)
+    return Console(records=records, kubeconfig=cluster.kubeconfig, policy=policy_file, logs=logs, clock_speed=SPEED)
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import json
 import os
 import random
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -42,17 +41,19 @@ OPERATORS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",
 POLL_S = 0.003
 
 
-def prepare_runbooks(target: Path, *, duration: str = "2s", rollout_timeout: str = "30s") -> Path:
-    """A copy of the runbooks (and their manifests) with observe windows of ``duration`` and rollout waits bounded by
-    ``rollout_timeout`` (a rollout here takes a second or two): a rehearsal, not a maintenance window. A rollout that
-    never completes (a scaled-up Deployment with crash-looping pods is never past its progress deadline, as in
-    Kubernetes) then fails within the test's time instead of the runbook's. Nothing else changes."""
-    shutil.copytree(RUNBOOKS, target)
-    for path in target.glob("*.yaml"):
-        text = re.sub(r"duration: \d+[smh]\b", f"duration: {duration}", path.read_text())
-        # Every timeout these runbooks set bounds a rollout wait.
-        path.write_text(re.sub(r"timeout: \d+[smh]\b", f"timeout: {rollout_timeout}", text))
-    return target
+def rehearsal_params(runbook: Path, clock_speed: float, *, window_s: float = 2.0, rollout_timeout: str = "30s") -> list[str]:
+    """``--param`` values for the runbook's duration parameters that make it a rehearsal, not a maintenance window:
+    observe windows of ``window_s`` real seconds (declared times the rehearsal clock's speed, which the console
+    divides them by on a rehearsal environment; pass 1 elsewhere) and rollout waits bounded by ``rollout_timeout`` (a
+    rollout here takes a second or two; a scaled timeout keeps 30 s of real time). A rollout that never completes (a
+    scaled-up Deployment with crash-looping pods is never past its progress deadline, as in Kubernetes) then fails
+    within the test's time instead of the runbook's. The runbook itself is used as it is."""
+    out: list[str] = []
+    for name, param in load_runbook(runbook).runbook.params.items():
+        if param.type == "duration":
+            value = rollout_timeout if name.endswith("timeout") else f"{round(window_s * clock_speed)}s"
+            out += ["--param", f"{name}={value}"]
+    return out
 
 
 def policy_text(now: datetime) -> str:
@@ -71,6 +72,7 @@ class Console:
     policy: Path
     context: str = "rehearsal"
     logs: Path | None = None
+    clock_speed: float = 1.0  # the rehearsal cluster's, which the console divides declared durations by
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -95,7 +97,7 @@ class Console:
 
     def run_args(self, runbook: Path, answers: Path, *extra: str) -> list[str]:
         return ["run", str(runbook), "--plain", "--answers", str(answers), "--kubeconfig", str(self.kubeconfig),
-                "--context", self.context, *extra]
+                "--context", self.context, *rehearsal_params(runbook, self.clock_speed), *extra]
 
     def resume_args(self, change_id: str, answers: Path, operator: str, *extra: str) -> list[str]:
         return ["resume", change_id, "--plain", "--answers", str(answers), "--operator", operator,

@@ -18,7 +18,7 @@ from console.journal import events as ev
 from kubesim.testing import RunningCluster
 
 from .cluster_state import settled, snapshot
-from .crashloop import Console
+from .crashloop import Console, rehearsal_params
 from .rehearsal import (
     assert_closed,
     assert_order,
@@ -37,7 +37,9 @@ def staging_start(console: Console, runbooks: Path, *extra: str, stdin: str = ""
     return console(
         "run", str(runbooks / f"{RUNBOOK}.yaml"), "--plain", "--environment", "staging", "--context", "rehearsal",
         "--kubeconfig", str(console.kubeconfig), "--operator", "alice", "--param", "incident=INC-4242",
-        "--approval", "mo:engineering-manager:verbal, INC-4242 bridge call", "--approval", "sam:security:verbal", *extra,
+        "--approval", "mo:engineering-manager:verbal, INC-4242 bridge call", "--approval", "sam:security:verbal",
+        # staging is no rehearsal environment: its durations run as given, unscaled
+        *rehearsal_params(runbooks / f"{RUNBOOK}.yaml", 1.0), *extra,
         input=stdin,
     )
 

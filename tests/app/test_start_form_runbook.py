@@ -59,3 +59,32 @@ async def test_a_runbook_edited_while_the_form_was_open_is_read_again(tmp_path: 
                                                                       driver_for) -> None:
     seen = await start_with(tmp_path, dead_kubeconfig, driver_for, edit=True)
     assert seen["runbook"]["sha256"] == seen["on_disk"] and seen["runbook"]["title"] == "After the edit"
+
+
+WATCH = {
+    **DRILL,
+    "metadata": {**DRILL["metadata"], "id": "watch-drill", "title": "Observe web"},
+    "params": {"watch_for": {"type": "duration", "default": "30m", "min": "5m", "description": "How long to observe"}},
+    "steps": [{"id": "watch", "title": "Watch", "kind": "observe", "duration": "{watch_for}"}],
+}
+
+
+async def test_the_start_form_refuses_a_duration_below_its_minimum(tmp_path: Path, dead_kubeconfig: Path, driver_for) -> None:
+    from textual.widgets import Input
+
+    runbook = tmp_path / "runbooks" / "watch-drill.yaml"
+    runbook.parent.mkdir()
+    runbook.write_text(json.dumps(WATCH), encoding="utf-8")
+    app = OpsConsoleApp(records_dir=tmp_path / "records", runbooks_dir=runbook.parent, kubeconfig=str(dead_kubeconfig),
+                        clock=now, start_runbook=runbook)
+    async with app.run_test(size=(160, 50)) as pilot:
+        d = driver_for(pilot)
+        await d.wait(lambda: type(app.screen).__name__ == "StartScreen", what="the start form")
+        labels = [str(w.render())[2:] for w in app.screen.query("FieldLabel")]  # after the focus mark
+        assert "watch_for (duration, at least 5m)" in labels, labels
+        app.screen.query_one("#param-watch-for", Input).value = "1m"
+        await d.wait(lambda: "parameter watch_for: 1m is shorter than its minimum of 5m" in d.text("#start-verdicts"),
+                     what="the verdict naming the parameter and its minimum")
+        await d.press("ctrl+s")
+        await d.wait(lambda: "shorter than its minimum of 5m" in d.text("#start-error"), what="the refused start")
+    assert not list((tmp_path / "records").glob("*/*/journal.jsonl"))

@@ -44,7 +44,8 @@ rollback:
 done_when: [web runs the new image]
 """
 
-OBSERVE = """{id: watch, title: Watch, kind: observe, namespace: web, duration: 60s, on_failure: rollback}"""
+# 20 minutes declared: a minute of real time at the rehearsal clock's 20x, which divides declared windows.
+OBSERVE = """{id: watch, title: Watch, kind: observe, namespace: web, duration: 20m, on_failure: rollback}"""
 WAIT = """{id: wait, title: Wait, kind: rollout, target: deployment/web, namespace: web, timeout: 40s}"""
 
 

@@ -195,7 +195,8 @@ def test_a_warning_events_trigger_watches_the_namespace_it_names(start, cluster:
     # The window watches web; the trigger names data, where postgres's new image cannot be pulled.
     break_db = {"id": "break-db", "title": "Set a database image that does not exist", "confirm": "none",
                 "run": ["kubectl", "set", "image", "statefulset/postgres", "postgres=registry.local/postgres:16.4-bad", "-n", "data"]}
-    window = {"id": "watch", "title": "Watch", "kind": "observe", "namespace": "web", "duration": "30s"}
+    # ten declared minutes: half a minute of real time at the rehearsal clock's 20x
+    window = {"id": "watch", "title": "Watch", "kind": "observe", "namespace": "web", "duration": "10m"}
     trigger = {"warning_events": {"pattern": "ErrImagePull|ImagePullBackOff", "namespace": "data"}}
     session = start(runbook([break_db, window], [trigger]))
     outcome = run_until(session, "watch")

@@ -144,7 +144,8 @@ def test_lint_of_a_missing_path_is_one_sentence(tmp_path: Path) -> None:
 # rather than being skipped, so the check never passes by not looking.
 ANNOTATIONS = {"title", "description", "default", "$schema", "$id", "$defs", "examples"}
 VALIDATED = {"$ref", "type", "anyOf", "const", "enum", "pattern", "minLength", "maxLength", "minimum", "minItems",
-             "items", "required", "properties", "patternProperties", "additionalProperties", "propertyNames"}
+             "items", "required", "properties", "patternProperties", "additionalProperties", "propertyNames",
+             "minProperties", "maximum"}
 TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
 
 
@@ -178,6 +179,8 @@ def check(schema: dict[str, Any], value: Any, root: dict[str, Any], where: str =
             errors.append(f"{where}: {value!r} has the wrong length")
     if is_type("number", value) and value < schema.get("minimum", value):
         errors.append(f"{where}: {value!r} is below {schema['minimum']}")
+    if is_type("number", value) and value > schema.get("maximum", value):
+        errors.append(f"{where}: {value!r} is above {schema['maximum']}")
     if isinstance(value, list):
         if len(value) < schema.get("minItems", 0):
             errors.append(f"{where}: fewer than {schema['minItems']} items")
@@ -185,6 +188,8 @@ def check(schema: dict[str, Any], value: Any, root: dict[str, Any], where: str =
             errors += check(schema.get("items", {}), item, root, f"{where}[{i}]")
     if isinstance(value, dict):
         errors += [f"{where}: missing {name!r}" for name in schema.get("required", []) if name not in value]
+        if len(value) < schema.get("minProperties", 0):
+            errors.append(f"{where}: fewer than {schema['minProperties']} properties")
         props = schema.get("properties", {})
         for name, item in value.items():
             if "propertyNames" in schema:
@@ -213,7 +218,7 @@ def test_schema_is_json_schema_for_the_runbook_format() -> None:
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == {
         "apiVersion", "kind", "metadata", "why", "scope", "blast_radius", "params", "preconditions", "gates",
-        "steps", "rollback", "verification", "evidence", "done_when",
+        "steps", "rollback", "verification", "evidence", "done_when", "order",
     }
     assert schema["properties"]["apiVersion"]["const"] == "opsconsole/v1"
     metadata = schema["$defs"]["Metadata"]

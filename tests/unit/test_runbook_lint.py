@@ -114,11 +114,13 @@ def test_the_rules_are_the_documented_ones() -> None:
         "required-sections", "rollback-defined", "rollback-coverage", "verification-required",
         "typed-confirmation", "backup-evidence", "unused-param", "confirm-word-known", "secret-default",
         "param-in-shell-script",
-        "evidence-source", "apply-reviewed",
+        "evidence-source", "apply-reviewed", "retry-mutating", "when-on-gate", "order-fails-fast",
     }
     assert all(summary for summary, _fn in RULES.values())
-    # Every rule blocks a start except the advice about shell scripts and about unreviewed applies.
-    assert {name for name, level in SEVERITY.items() if level != "error"} == {"param-in-shell-script", "apply-reviewed"}
+    # Every rule blocks a start except the advice about shell scripts, unreviewed applies and the sections' order.
+    assert {name for name, level in SEVERITY.items() if level != "error"} == {
+        "param-in-shell-script", "apply-reviewed", "order-fails-fast",
+    }
     assert set(SEVERITY) == set(RULES)
 
 
