@@ -40,11 +40,12 @@ pytestmark = pytest.mark.kubectl
 
 @pytest.fixture
 def shipped(tmp_path: Path) -> Path:
-    """A copy of runbooks/ with observe windows of a second and rollout waits bounded by 30s: a rehearsal."""
+    """A copy of runbooks/ with observe windows of 20 s and rollout waits bounded by 30 s: declared durations are
+    divided by the rehearsal clock's speed, so at the cluster's 20x a window lasts a second of real time."""
     target = tmp_path / "shipped"
     shutil.copytree(REPO / "runbooks", target)
     for path in target.glob("*.yaml"):
-        text = re.sub(r"duration: \d+[smh]\b", "duration: 1s", path.read_text())
+        text = re.sub(r"duration: \d+[smh]\b", "duration: 20s", path.read_text())
         path.write_text(re.sub(r"timeout: \d+[smh]\b", "timeout: 30s", text))
     return target
 
