@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.encoder
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +41,24 @@ def canonical(obj: Any) -> bytes:
     JSON value; NaN and Infinity raise ``ValueError`` because they are not JSON.
     """
     return _ENCODER.encode(obj).encode()
+
+
+# The C encoder behind _ENCODER, made once: JSONEncoder.encode builds a new one on every call. No cycle check
+# (markers None), so only for values parsed from JSON, which hold no cycles; _ENCODER when the C module is absent.
+_C_ENCODER = (
+    json.encoder.c_make_encoder(None, None, json.encoder.encode_basestring, None, ":", ",", True, False, False)
+    if json.encoder.c_make_encoder is not None else None
+)
+
+
+def canonical_text_of_json(obj: Any) -> str:
+    """``canonical(obj)`` as text, for a value read from JSON (a dict from a parser: no cycles, JSON types only).
+
+    The same encoder settings as ``canonical``; about twice as fast on small values because the encoder is made once.
+    """
+    if _C_ENCODER is None:
+        return _ENCODER.encode(obj)
+    return "".join(_C_ENCODER(obj, 0))
 
 
 def utc_ts(dt: datetime) -> str:
@@ -87,6 +106,14 @@ class Event:
     data: dict[str, Any]
     prev: str
     hash: str
+
+    @classmethod
+    def trusted(cls, seq: int, ts: str, type: str, data: dict[str, Any], prev: str, hash: str) -> Event:
+        """The event of fields already checked, made without the frozen ``__init__``'s six ``object.__setattr__``:
+        a fifth of the time it takes to read a long journal's events."""
+        event = object.__new__(cls)
+        object.__setattr__(event, "__dict__", {"seq": seq, "ts": ts, "type": type, "data": data, "prev": prev, "hash": hash})
+        return event
 
     def to_line(self) -> bytes:
         """The exact bytes of this event's line, newline included."""
