@@ -26,6 +26,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from pydantic_core import from_json
+
 from console.journal.chain import (
     ADDENDUM_ADDED,
     CHANGE_CLOSED,
@@ -252,7 +254,12 @@ class Journal:
         if not isinstance(data, dict):
             raise TypeError(f"event data must be a dict, not {data.__class__.__name__}")
         data_json = canonical(data)
-        stored = json.loads(data_json.decode())
+        try:
+            # Read back with pydantic-core's parser: the same values as json.loads for what canonical writes (a
+            # property the tests check), in a quarter of the time.
+            stored = from_json(data_json)
+        except ValueError:
+            stored = json.loads(data_json)  # nested deeper than pydantic-core follows (200 levels)
         if self._fd is None:
             raise JournalError(f"{self._path} is closed")
         if self._broken is not None:
