@@ -54,12 +54,14 @@ from console.journal.chain import (
 __all__ = [
     "EVENT_FIELDS", "GENESIS", "NEWLINE_RESTORED", "TORN_TAIL", "Clock", "Event", "Journal", "JournalCorruptError",
     "JournalError", "JournalExistsError", "MissingNewlineError", "Problem", "ReadResult", "TornTailError",
-    "VerifyReport", "canonical", "event_hash", "fsync_dir", "parse_ts", "read_events", "scan", "utc_ts", "verify",
+    "VerifyReport", "canonical", "event_hash", "fsync_dir", "parse_ts", "read_and_verify", "read_events", "scan", "utc_ts",
+    "verify",
 ]
 from console.journal.verify import (
     Problem,
     ReadResult,
     VerifyReport,
+    read_and_verify,
     read_events,
     scan,
     verify,

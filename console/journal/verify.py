@@ -117,6 +117,7 @@ class _Scan:
     parsed: list[tuple[int, Event]]  # every line that reads as an event, with its line number
     torn_raw: bytes | None
     tail_event: Event | None = None  # a complete, chain-consistent last event that lacks only its newline
+    line_count: int = 0
 
 
 def _parse_line(b: bytes) -> tuple[Event | None, str | None]:
@@ -379,7 +380,7 @@ def _scan(raw: bytes, first_only: bool) -> _Scan:
     terminated = lines[-1] == b""
     if terminated:
         lines.pop()
-    out = _Scan([], [], [], [], None)
+    out = _Scan([], [], [], [], None, line_count=len(lines))
     i = _intact_prefix(raw, lines, terminated, out)
     want_seq: int | None = i + 1  # None after an unreadable line: resynchronise on the next one
     want_prev: str | None = out.events[-1].hash if i else GENESIS
@@ -505,16 +506,36 @@ def verify(path: Path, *, head: str | None = None) -> VerifyReport:
     Files: an event whose data has ``"file": {"path", "sha256"}`` (or ``"files": [...]`` of those), with paths
     relative to the journal's directory, must point at a file with that SHA-256.
     """
+    return read_and_verify(path, head=head)[1]
+
+
+def read_and_verify(path: Path, *, head: str | None = None) -> tuple[ReadResult, VerifyReport]:
+    """``read_events`` and ``verify`` of one journal from one read and one scan of it (a reviewer wants both)."""
     path = Path(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return VerifyReport(False, 0, GENESIS, [Problem(0, f"{path} is missing", "file")], [])
+        missing = Problem(0, f"{path} is missing", "file")
+        return ReadResult([], missing), VerifyReport(False, 0, GENESIS, [missing], [])
     if not raw:
         # Nothing to check is not the same as intact: a record whose every byte was removed must not pass.
         problem = Problem(0, "the journal is empty: it holds no events, not even the change's first", "corrupt")
-        return VerifyReport(False, 0, GENESIS, [problem], [])
+        return ReadResult([], None), VerifyReport(False, 0, GENESIS, [problem], [])
     result = scan(raw)
+    return _readable(result), _verified(path, result, head)
+
+
+def _readable(result: _Scan) -> ReadResult:
+    """What ``read_events`` gives, from a full scan: the events before the first problem, the tail event if the
+    scan reached it with nothing wrong before it (as ``scan(first_only=True)`` would have)."""
+    first = result.problems[0] if result.problems else None
+    reached_tail = first is None or first.line == result.line_count  # problems come in line order
+    if result.tail_event is not None and reached_tail:
+        return ReadResult(result.events + [result.tail_event], first)
+    return ReadResult(result.events, first)
+
+
+def _verified(path: Path, result: _Scan, head: str | None) -> VerifyReport:
     problems = list(result.problems)
     cache: dict[Path, str | None] = {}
     seen: dict[tuple[object, object], str | None] = {}  # (path, sha256) -> reason: a repeated reference costs a lookup

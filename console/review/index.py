@@ -23,7 +23,7 @@ from typing import Any
 
 from console.errors import OpsConsoleError
 from console.journal import events as ev
-from console.journal.journal import read_events, verify
+from console.journal.journal import read_and_verify
 from console.journal.store import DIR_RE
 from console.review.summary import summarise
 
@@ -95,8 +95,7 @@ def build_entry(root: Path, change_dir: Path, *, change_id: str, date: str) -> I
         size, mtime_ns = -1, -1
     # Stat before reading: if the journal grows in between, the stored stat is older than the content and the
     # next load rebuilds the row, rather than trusting a row built from bytes the stat does not describe.
-    result = read_events(journal)
-    report = verify(journal)
+    result, report = read_and_verify(journal)  # one read and one scan for both
     s = summarise(result.events)
     first = report.first
     problem = ""
