@@ -99,11 +99,21 @@ class RecordsScreen(Screen):
     def action_refresh(self) -> None:
         self._load()
 
+    # Rows rebuilt before the list first shows them while a cold index is rebuilt (then each time they double).
+    FIRST_ROWS = 50
+
     @work(thread=True, exclusive=True, group="records-index", exit_on_error=False)
     def _load(self) -> IndexLoad:
-        load = load_index(self.records_dir)
+        # A cold index (a new store, or another version's) rebuilds every row from its journal: rows are shown as
+        # they come, so the list is usable long before the last journal is read.
+        load = load_index(self.records_dir, progress=lambda rows: self.app.call_from_thread(self._partial, rows),
+                          first_progress=self.FIRST_ROWS)
         self.app.call_from_thread(self._loaded, load)
         return load
+
+    def _partial(self, rows: list[IndexEntry]) -> None:
+        self.entries = rows
+        self._apply()
 
     def _loaded(self, load: IndexLoad) -> None:
         self.load = load
@@ -133,6 +143,8 @@ class RecordsScreen(Screen):
         arrow = "↓" if self.sort_reverse else "↑"
         broken = sum(not e.ok for e in self.shown)
         text = Text(f"{len(self.shown)} of {len(self.entries)} change(s) · sorted by {label} {arrow}")
+        if self.load is None and self.entries:
+            text.append(" · reading the store…", style="yellow")
         if broken:
             text.append(f" · {broken} broken", style="bold red")
         if self.problem:
