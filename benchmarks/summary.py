@@ -4,8 +4,9 @@
 
 Each benchmark runs as its own process (``python benchmarks/NAME.py [--quick]``), one after another so they do not
 compete for the machine. Their JSON lines pass through to stdout as they come (so the output is still one JSON object
-per line until the table), their stderr to stderr. A benchmark that has not finished when the budget (default 600 s,
-the whole run) is spent is stopped and shown as such; the ones after it are listed as not run. ``--table`` also
+per line until the table), their stderr to stderr. Each may take at most twice its fair share of the budget left
+(default 600 s for the whole run); one that has not finished by then is stopped (its figures so far are kept) and
+shown as such, so a slow benchmark on a busy machine cannot starve the rest. ``--table`` also
 writes the table (Markdown) to a file, e.g. to paste into the README.
 
 A row's ``met`` is the benchmark's own verdict; rows without a target are informational and show "—". The exit code
@@ -154,12 +155,16 @@ def main() -> int:
     started = time.monotonic()
     deadline = started + args.budget
     runs: list[Run] = []
-    for path in benchmarks(args.only):
-        if time.monotonic() >= deadline:
+    paths = benchmarks(args.only)
+    for n, path in enumerate(paths):
+        left = deadline - time.monotonic()
+        if left <= 0:
             runs.append(Run(path.stem))
             continue
-        print(f"# {path.name}", file=sys.stderr, flush=True)
-        runs.append(run_one(path, args.quick, deadline))
+        # At most twice a fair share of what is left, so one slow benchmark on a busy machine cannot starve the rest.
+        share = left if n == len(paths) - 1 else min(left, 2 * left / (len(paths) - n))
+        print(f"# {path.name} (at most {share:.0f} s)", file=sys.stderr, flush=True)
+        runs.append(run_one(path, args.quick, time.monotonic() + share))
     text = table(runs, time.monotonic() - started, args.quick)
     print("\n" + text, flush=True)
     if args.table is not None:

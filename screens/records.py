@@ -77,6 +77,8 @@ class RecordsScreen(Screen):
         self.query_text = ""
         self.load: IndexLoad | None = None
         self.problem = ""
+        self.filled = 0  # rows of self.shown in the table so far
+        self._fill_generation = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -101,6 +103,9 @@ class RecordsScreen(Screen):
 
     # Rows rebuilt before the list first shows them while a cold index is rebuilt (then each time they double).
     FIRST_ROWS = 50
+    # Rows put in the table at once when it is (re)filled, then per chunk between frames.
+    FIRST_FILL = 200
+    FILL_CHUNK = 500
 
     @work(thread=True, exclusive=True, group="records-index", exit_on_error=False)
     def _load(self) -> IndexLoad:
@@ -132,11 +137,27 @@ class RecordsScreen(Screen):
         if query is not None:
             self.shown = sort_entries(filter_entries(self.entries, query), self.sort_key, reverse=self.sort_reverse)
         table = self.query_one("#records-table", DataTable)
+        # A DataTable takes about a millisecond a row: 10,000 rows at once would hold the screen for seconds at every
+        # keystroke of a filter. The first screenfuls go in now, the rest in chunks between frames (keys are handled
+        # in between), and a newer fill (the next keystroke) abandons the older one's remaining chunks.
+        self._fill_generation += 1
         with self.app.batch_update():
             table.clear()
             # Rows are addressed by position in self.shown, so generated keys are enough.
-            table.add_rows([row_cells(e) for e in self.shown])
+            table.add_rows([row_cells(e) for e in self.shown[: self.FIRST_FILL]])
+        self.filled = min(len(self.shown), self.FIRST_FILL)
+        if self.filled < len(self.shown):
+            self.call_after_refresh(self._fill_more, self._fill_generation)
         self._update_status()
+
+    def _fill_more(self, generation: int) -> None:
+        if generation != self._fill_generation:
+            return  # a newer fill started over
+        end = self.filled + self.FILL_CHUNK
+        self.query_one("#records-table", DataTable).add_rows([row_cells(e) for e in self.shown[self.filled : end]])
+        self.filled = min(end, len(self.shown))
+        if self.filled < len(self.shown):
+            self.call_after_refresh(self._fill_more, generation)
 
     def _update_status(self) -> None:
         label = {k: h for k, h, _ in COLUMNS}[self.sort_key]

@@ -57,3 +57,26 @@ async def test_rows_show_while_a_cold_index_is_rebuilt(records_dir: Path, monkey
         assert screen.query_one("#records-table", DataTable).row_count == 4
         assert screen.load is not None and screen.load.rebuilt == 4
         assert "reading the store" not in str(screen.query_one("#records-status", Static).render())
+
+
+async def test_a_big_list_fills_in_chunks_and_a_new_filter_starts_over(records_dir: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    build_sample_store(records_dir)
+    monkeypatch.setattr(RecordsScreen, "FIRST_FILL", 1)
+    monkeypatch.setattr(RecordsScreen, "FILL_CHUNK", 1)
+    app = ReviewApp(records_dir=records_dir, reviewer="rita")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RecordsScreen) and app.screen.load is not None)
+        screen = app.screen
+        assert isinstance(screen, RecordsScreen)
+        table = screen.query_one("#records-table", DataTable)
+        await until(pilot, lambda: table.row_count == 4)
+        assert [str(table.get_row_at(i)[0]) for i in range(4)] == [e.change_id for e in screen.shown]
+        screen.set_filter("component:web")
+        web = [e.change_id for e in screen.shown]
+        assert len(web) == 2 and table.row_count == 1  # the first row at once, the second between frames
+        await until(pilot, lambda: table.row_count == 2)
+        await pilot.pause()
+        await pilot.pause()
+        # The older fill's remaining chunks were abandoned: only the filtered rows, once each.
+        assert [str(table.get_row_at(i)[0]) for i in range(table.row_count)] == web
