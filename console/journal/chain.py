@@ -36,9 +36,10 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=
 # event's serialisation), with the same settings and the same error for a value JSON has no form for. Without its cycle
 # check (markers None): that check keeps state between calls, which threads would share; a cycle (never in JSON data)
 # is caught by the recursion limit instead. None where the C module is absent: then _ENCODER.
+_MAKE_C_ENCODER: Callable[..., Callable[[Any, int], list[str]]] | None = getattr(json.encoder, "c_make_encoder", None)
 _C_ENCODER = (
-    json.encoder.c_make_encoder(None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", True, False, False)
-    if json.encoder.c_make_encoder is not None else None
+    _MAKE_C_ENCODER(None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", True, False, False)
+    if _MAKE_C_ENCODER is not None else None
 )
 
 

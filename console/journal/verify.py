@@ -407,6 +407,7 @@ def _scan(raw: bytes, first_only: bool) -> _Scan:
             i += 1
             continue
         fast = _fast_event(b)
+        event: Event | None
         if fast is not None:
             (event, digest), reason = fast, None
         else:
