@@ -46,12 +46,10 @@ _DECODER = json.JSONDecoder()
 # legitimate rarity or damage) takes the full path, which judges and names it exactly as before.
 _HASH_FIELD = b',"hash":"'
 _TAIL = re.compile(
-    r',"hash":"([0-9a-f]{64})","prev":"([0-9a-f]{64})","seq":([1-9][0-9]{0,17}),'
-    r'"ts":"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z)",'
-    r'"type":"([^"\\\x00-\x1f]*)"}'  # no character JSON escapes: the type as it is
+    rb',"hash":"([0-9a-f]{64})","prev":"([0-9a-f]{64})","seq":([1-9][0-9]{0,17}),'
+    rb'"ts":"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z)",'
+    rb'"type":"([^"\\\x00-\x1f]*)"}'  # no character JSON escapes: the type's UTF-8 as it is
 )
-_HASH_FIELD_TEXT = _HASH_FIELD.decode()
-_LINE_START_TEXT = _LINE_START.decode()
 _NOT_RECOVERED = "a closed change takes only addenda, so it is not recovered in place (restore the journal from a copy)"
 _NO_NEWLINE = (
     "a complete event with no final newline (the file's last byte was removed, or a write was cut one byte short)"
@@ -158,34 +156,32 @@ def _parse_line(b: bytes) -> tuple[Event | None, str | None]:
     return event, None
 
 
-def _fast_event(b: bytes, text: str | None = None) -> tuple[Event, str] | None:
+def _fast_event(b: bytes) -> tuple[Event, str] | None:
     """The event of a canonical line and the SHA-256 of its hashed bytes, or None to take ``_parse_line``'s path.
 
-    ``text`` is ``b`` decoded, when the caller has it. Sound by construction: it returns an event only when the fields
-    after ``data`` match ``_TAIL`` (canonical by their shape) and ``data`` re-serialises to its own text, so the line
-    is ``canonical`` of the event, and then ``json.loads`` of the line gives this very event. Only ``data`` is parsed
-    (with pydantic-core's parser, several times faster than ``json``'s and exact for what ``canonical`` writes: a
-    character it reads differently fails the comparison). Whatever it returns None for, ``_parse_line`` judges.
+    Sound by construction: it returns an event only when the fields after ``data`` match ``_TAIL`` (canonical by
+    their shape) and ``data`` re-serialises to its own bytes, so the line is ``canonical`` of the event, and then
+    ``json.loads`` of the line gives this very event. Only ``data`` is parsed (with pydantic-core's parser, several
+    times faster than ``json``'s and exact for what ``canonical`` writes: a byte it reads differently fails the
+    comparison). Whatever it returns None for, ``_parse_line`` judges.
     """
+    k = b.rfind(_HASH_FIELD)  # the last one is the top-level field when the tail matches: nothing after it quotes
+    tail = _TAIL.fullmatch(b, k) if k > 8 else None
+    if tail is None or not b.startswith(_LINE_START):
+        return None
+    data_bytes = b[8:k]
+    hash_, prev, seq, ts, type_ = tail.groups()
     try:
-        if text is None:
-            text = b.decode()
-        k = text.rfind(_HASH_FIELD_TEXT)  # the last one is the top-level field when the tail matches: nothing after it quotes
-        tail = _TAIL.fullmatch(text, k) if k > 8 else None
-        if tail is None or not text.startswith(_LINE_START_TEXT):
-            return None
-        data_text = text[8:k]
-        data = from_json(data_text)
-        if not isinstance(data, dict) or canonical_text(data) != data_text:
+        type_text = type_.decode()
+        data = from_json(data_bytes)
+        if not isinstance(data, dict) or canonical_text(data).encode() != data_bytes:
             return None
     except (ValueError, RecursionError):
         return None  # not JSON or UTF-8, NaN or Infinity, a lone surrogate, nested too deeply: the full path names it
-    k = b.rfind(_HASH_FIELD)  # the same field: UTF-8 keeps ASCII as it is
     view = memoryview(b)
     digest = hashlib.sha256(view[:k])
     digest.update(view[k + 74 :])  # without ,"hash":"<64 hex>"
-    hash_, prev, seq, ts, type_ = tail.groups()
-    return Event.trusted(int(seq), ts, type_, data, prev, hash_), digest.hexdigest()
+    return Event.trusted(int(seq), ts.decode(), type_text, data, prev.decode(), hash_.decode()), digest.hexdigest()
 
 
 @contextmanager
@@ -353,15 +349,11 @@ def _intact_prefix(raw: bytes, lines: list[bytes], terminated: bool, out: _Scan)
     torn_at = raw.find(_TORN_TYPE)
     if torn_at != -1:  # no line before the one quoted by a torn-tail record (rare: a recovered crash)
         stop = min(stop, raw.count(b"\n", 0, torn_at) - 1)
-    try:
-        texts: list[str] | None = raw.decode().split("\n")  # once for the file: a line's own decode costs more
-    except UnicodeDecodeError:
-        texts = None  # a damaged byte somewhere: each line decodes (or not) on its own
     events, parsed = out.events, out.parsed
     want_prev = GENESIS
     n = 0
     while n < stop:
-        fast = _fast_event(lines[n], texts[n] if texts is not None else None)
+        fast = _fast_event(lines[n])
         if fast is None:
             break
         event, digest = fast
