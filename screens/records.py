@@ -104,8 +104,8 @@ class RecordsScreen(Screen):
     # Rows rebuilt before the list first shows them while a cold index is rebuilt (then each time they double).
     FIRST_ROWS = 50
     # Rows put in the table at once when it is (re)filled, then per chunk between frames.
-    FIRST_FILL = 200
-    FILL_CHUNK = 500
+    FIRST_FILL = 100
+    FILL_CHUNK = 250  # a quarter of a second of the UI's time at most, per frame
 
     @work(thread=True, exclusive=True, group="records-index", exit_on_error=False)
     def _load(self) -> IndexLoad:
