@@ -43,6 +43,10 @@ _C_ENCODER = (
 )
 
 
+# How the encoder writes a string (ensure_ascii=False): the C function itself, without the encoder around it.
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring
+
+
 def canonical_text(obj: Any) -> str:
     """``canonical(obj)`` before UTF-8 encoding."""
     if _C_ENCODER is None:
@@ -96,8 +100,8 @@ def _encode(seq: int, ts: str, type: str, data_json: bytes, prev: str) -> tuple[
     are the same without ``,"hash":H``, so both are assembled from pieces rather than serialising ``data``
     three times; the tests check the result against ``canonical`` of the whole.
     """
-    # prev (hex) and ts (digits, "-:.TZ") never need escaping; type might.
-    tail = b',"prev":"%s","seq":%d,"ts":"%s","type":%s}' % (prev.encode(), seq, ts.encode(), canonical(type))
+    # prev (hex) and ts (digits, "-:.TZ") never need escaping; type might (the encoder's own string escaping).
+    tail = b',"prev":"%s","seq":%d,"ts":"%s","type":%s}' % (prev.encode(), seq, ts.encode(), _encode_string(type).encode())
     digest = hashlib.sha256(b'{"data":' + data_json + tail).hexdigest()
     return digest, b'{"data":' + data_json + b',"hash":"' + digest.encode() + b'"' + tail + b"\n"
 

@@ -70,7 +70,10 @@ from console.journal.verify import (
 
 def _write_all(fd: int, buf: bytes) -> None:
     # os.write on a regular file normally takes everything; loop anyway rather than assume it.
-    view = memoryview(buf)
+    n = os.write(fd, buf)
+    if n == len(buf):
+        return
+    view = memoryview(buf)[n:]
     while view:
         n = os.write(fd, view)
         view = view[n:]
@@ -273,7 +276,7 @@ class Journal:
         prev = self._events[-1].hash if self._events else GENESIS
         ts = utc_ts(self._clock())
         digest, line = _encode(seq, ts, type, data_json, prev)
-        return Event(seq, ts, type, stored, prev, digest), line
+        return Event.trusted(seq, ts, type, stored, prev, digest), line
 
     def _append(self, type: str, data: dict[str, Any], *, lead: bytes = b"") -> Event:
         """``append``, writing ``lead`` (a recovery's newline) in the same write as the line."""
