@@ -499,7 +499,10 @@ def verify(path: Path, *, head: str | None = None) -> VerifyReport:
     Files: an event whose data has ``"file": {"path", "sha256"}`` (or ``"files": [...]`` of those), with paths
     relative to the journal's directory, must point at a file with that SHA-256.
     """
-    return read_and_verify(path, head=head)[1]
+    # The collector stays off until the events read are freed again: turned on with them alive, it would first
+    # walk every one of them (a quarter of the time of verifying 100,000 events) to find nothing to collect.
+    with _no_gc():
+        return read_and_verify(path, head=head)[1]
 
 
 def read_and_verify(path: Path, *, head: str | None = None) -> tuple[ReadResult, VerifyReport]:
