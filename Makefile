@@ -49,8 +49,11 @@ test: check $(STAMP) system-deps
 	if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then status=$$rc; fi; \
 	exit $$status
 
+# Every benchmark, one after another, then one table (figure, same-run baseline, ratio, target, met). --quick keeps
+# the whole run under 10 minutes on 2 cores; BENCH_ARGS= runs the full sizes, BENCH_ARGS="--only journal review" some.
+BENCH_ARGS ?= --quick
 bench: $(STAMP)
-	@for b in benchmarks/*.py; do echo "# $$b"; $(PY) $$b --quick; done
+	$(PY) benchmarks/summary.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -21,7 +21,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
-from console.journal.journal import Clock, JournalError, VerifyReport, read_events, verify
+from console.journal.journal import Clock, JournalError, VerifyReport, read_and_verify
 from console.journal.store import ChangeRef, RecordStore, StoreError, default_user
 from console.review.addenda import add_addendum
 from console.review.export import RunOutput, load_outputs
@@ -46,9 +46,7 @@ class RecordView:
 
 def load_record_view(store: RecordStore, ref: ChangeRef) -> RecordView:
     """Read and verify one change from disk: the journal itself, never the list's cache."""
-    journal = store.journal_path(ref)
-    result = read_events(journal)
-    report = verify(journal)
+    result, report = read_and_verify(store.journal_path(ref))  # one read and one scan for both
     summary = summarise(result.events)
     return RecordView(ref, summary, report, len(result.events), load_outputs(ref.path, summary))
 
@@ -216,9 +214,25 @@ class RecordScreen(Screen):
         first = view.report.first
         stopped = first.line if first is not None and first.kind != "file" and first.line else None
         self.query_one("#record-summary", Static).update(summary_renderable(view.summary, unreadable_from=stopped))
-        self.query_one("#timeline-table", Timeline).show(view.summary)
-        self.query_one("#player", CastPlayer).set_outputs(view.outputs)
         self.query_one("#record-addenda", Static).update(addenda_renderable(view.summary))
+        # The timeline's and the outputs' rows are most of the work of opening a record, and a reviewer often reads
+        # only the summary: each is filled when its tab is first shown (a key, a click, or a run chosen).
+        self._filled: set[str] = set()
+        self._fill(self.query_one("#record-tabs", TabbedContent).active)
+
+    def _fill(self, tab: str) -> None:
+        if tab in self._filled:
+            return
+        self._filled.add(tab)
+        if tab == "timeline":
+            self.query_one("#timeline-table", Timeline).show(self.view.summary)
+        elif tab == "output":
+            self.query_one("#player", CastPlayer).set_outputs(self.view.outputs)
+
+    @on(TabbedContent.TabActivated, "#record-tabs")
+    def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id is not None:
+            self._fill(event.pane.id)
 
     def reload(self) -> None:
         """Read and verify the journal again (after an addendum, or on request)."""
@@ -229,6 +243,7 @@ class RecordScreen(Screen):
         self.dismiss(None)
 
     def action_tab(self, name: str) -> None:
+        self._fill(name)  # before the tab shows, so it never shows empty
         self.query_one("#record-tabs", TabbedContent).active = name
 
     @on(Timeline.RunChosen)

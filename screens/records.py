@@ -77,6 +77,8 @@ class RecordsScreen(Screen):
         self.query_text = ""
         self.load: IndexLoad | None = None
         self.problem = ""
+        self.filled = 0  # rows of self.shown in the table so far
+        self._fill_generation = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -99,11 +101,24 @@ class RecordsScreen(Screen):
     def action_refresh(self) -> None:
         self._load()
 
+    # Rows rebuilt before the list first shows them while a cold index is rebuilt (then each time they double).
+    FIRST_ROWS = 50
+    # Rows put in the table at once when it is (re)filled, then per chunk between frames.
+    FIRST_FILL = 100
+    FILL_CHUNK = 250  # a quarter of a second of the UI's time at most, per frame
+
     @work(thread=True, exclusive=True, group="records-index", exit_on_error=False)
     def _load(self) -> IndexLoad:
-        load = load_index(self.records_dir)
+        # A cold index (a new store, or another version's) rebuilds every row from its journal: rows are shown as
+        # they come, so the list is usable long before the last journal is read.
+        load = load_index(self.records_dir, progress=lambda rows: self.app.call_from_thread(self._partial, rows),
+                          first_progress=self.FIRST_ROWS)
         self.app.call_from_thread(self._loaded, load)
         return load
+
+    def _partial(self, rows: list[IndexEntry]) -> None:
+        self.entries = rows
+        self._apply()
 
     def _loaded(self, load: IndexLoad) -> None:
         self.load = load
@@ -122,17 +137,35 @@ class RecordsScreen(Screen):
         if query is not None:
             self.shown = sort_entries(filter_entries(self.entries, query), self.sort_key, reverse=self.sort_reverse)
         table = self.query_one("#records-table", DataTable)
+        # A DataTable takes about a millisecond a row: 10,000 rows at once would hold the screen for seconds at every
+        # keystroke of a filter. The first screenfuls go in now, the rest in chunks between frames (keys are handled
+        # in between), and a newer fill (the next keystroke) abandons the older one's remaining chunks.
+        self._fill_generation += 1
         with self.app.batch_update():
             table.clear()
             # Rows are addressed by position in self.shown, so generated keys are enough.
-            table.add_rows([row_cells(e) for e in self.shown])
+            table.add_rows([row_cells(e) for e in self.shown[: self.FIRST_FILL]])
+        self.filled = min(len(self.shown), self.FIRST_FILL)
+        if self.filled < len(self.shown):
+            self.call_after_refresh(self._fill_more, self._fill_generation)
         self._update_status()
+
+    def _fill_more(self, generation: int) -> None:
+        if generation != self._fill_generation:
+            return  # a newer fill started over
+        end = self.filled + self.FILL_CHUNK
+        self.query_one("#records-table", DataTable).add_rows([row_cells(e) for e in self.shown[self.filled : end]])
+        self.filled = min(end, len(self.shown))
+        if self.filled < len(self.shown):
+            self.call_after_refresh(self._fill_more, generation)
 
     def _update_status(self) -> None:
         label = {k: h for k, h, _ in COLUMNS}[self.sort_key]
         arrow = "↓" if self.sort_reverse else "↑"
         broken = sum(not e.ok for e in self.shown)
         text = Text(f"{len(self.shown)} of {len(self.entries)} change(s) · sorted by {label} {arrow}")
+        if self.load is None and self.entries:
+            text.append(" · reading the store…", style="yellow")
         if broken:
             text.append(f" · {broken} broken", style="bold red")
         if self.problem:

@@ -26,6 +26,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from pydantic_core import from_json
+
 from console.journal.chain import (
     CHANGE_CLOSED,
     EVENT_FIELDS,
@@ -52,12 +54,14 @@ from console.journal.chain import (
 __all__ = [
     "EVENT_FIELDS", "GENESIS", "NEWLINE_RESTORED", "TORN_TAIL", "Clock", "Event", "Journal", "JournalCorruptError",
     "JournalError", "JournalExistsError", "MissingNewlineError", "Problem", "ReadResult", "TornTailError",
-    "VerifyReport", "canonical", "event_hash", "fsync_dir", "parse_ts", "read_events", "scan", "utc_ts", "verify",
+    "VerifyReport", "canonical", "event_hash", "fsync_dir", "parse_ts", "read_and_verify", "read_events", "scan", "utc_ts",
+    "verify",
 ]
 from console.journal.verify import (
     Problem,
     ReadResult,
     VerifyReport,
+    read_and_verify,
     read_events,
     scan,
     verify,
@@ -66,7 +70,10 @@ from console.journal.verify import (
 
 def _write_all(fd: int, buf: bytes) -> None:
     # os.write on a regular file normally takes everything; loop anyway rather than assume it.
-    view = memoryview(buf)
+    n = os.write(fd, buf)
+    if n == len(buf):
+        return
+    view = memoryview(buf)[n:]
     while view:
         n = os.write(fd, view)
         view = view[n:]
@@ -256,7 +263,12 @@ class Journal:
         if not isinstance(data, dict):
             raise TypeError(f"event data must be a dict, not {data.__class__.__name__}")
         data_json = canonical(data)
-        stored = json.loads(data_json.decode())
+        try:
+            # Read back with pydantic-core's parser: the same values as json.loads for what canonical writes (a
+            # property the tests check), in a quarter of the time.
+            stored = from_json(data_json)
+        except ValueError:
+            stored = json.loads(data_json)  # nested deeper than pydantic-core follows (200 levels)
         if self._fd is None:
             raise JournalError(f"{self._path} is closed")
         if self._broken is not None:
@@ -268,7 +280,7 @@ class Journal:
         prev = self._events[-1].hash if self._events else GENESIS
         ts = utc_ts(self._clock())
         digest, line = _encode(seq, ts, type, data_json, prev)
-        return Event(seq, ts, type, stored, prev, digest), line
+        return Event.trusted(seq, ts, type, stored, prev, digest), line
 
     def close(self) -> None:
         """Close the file (idempotent). Every append was already fsynced, so there is nothing to flush."""

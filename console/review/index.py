@@ -16,14 +16,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from console.errors import OpsConsoleError
 from console.journal import events as ev
-from console.journal.journal import read_events, verify
+from console.journal.journal import read_and_verify
 from console.journal.store import DIR_RE
 from console.review.summary import summarise
 
@@ -95,8 +95,7 @@ def build_entry(root: Path, change_dir: Path, *, change_id: str, date: str) -> I
         size, mtime_ns = -1, -1
     # Stat before reading: if the journal grows in between, the stored stat is older than the content and the
     # next load rebuilds the row, rather than trusting a row built from bytes the stat does not describe.
-    result = read_events(journal)
-    report = verify(journal)
+    result, report = read_and_verify(journal)  # one read and one scan for both
     s = summarise(result.events)
     first = report.first
     problem = ""
@@ -130,8 +129,11 @@ def build_entry(root: Path, change_dir: Path, *, change_id: str, date: str) -> I
     )
 
 
-def _change_dirs(root: Path) -> Iterable[tuple[Path, str, str]]:
-    """(directory, change ID, date) of every change directory, without opening any file."""
+def _change_dirs(root: Path) -> Iterable[tuple[str, str, str, str]]:
+    """(directory path, its path relative to root, change ID, date) of every change directory, opening no file.
+
+    Plain strings, not ``Path``: a store of 10,000 changes lists in a fraction of the time.
+    """
     try:
         years = [e for e in os.scandir(root) if e.is_dir() and len(e.name) == 4 and e.name.isdigit()]
     except FileNotFoundError:
@@ -140,7 +142,7 @@ def _change_dirs(root: Path) -> Iterable[tuple[Path, str, str]]:
         for entry in os.scandir(year.path):
             m = DIR_RE.match(entry.name)
             if m is not None and entry.is_dir():
-                yield Path(entry.path), m.group(4), m.group(1)
+                yield entry.path, f"{year.name}/{entry.name}", m.group(4), m.group(1)
 
 
 def _read_cache(path: Path) -> dict[str, dict[str, Any]]:
@@ -155,7 +157,7 @@ def _read_cache(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _from_cache(raw: object) -> IndexEntry | None:
-    if not isinstance(raw, dict) or set(raw) != _FIELDS:
+    if not isinstance(raw, dict) or raw.keys() != _FIELDS:
         return None  # written by another version: rebuild rather than guess
     try:
         return IndexEntry(**raw)
@@ -176,11 +178,18 @@ def _write_cache(path: Path, entries: Sequence[IndexEntry]) -> None:
         raise
 
 
-def load_index(root: Path, *, write: bool = True) -> IndexLoad:
+Progress = Callable[[list[IndexEntry]], None]
+
+
+def load_index(root: Path, *, write: bool = True, progress: Progress | None = None, first_progress: int = 50) -> IndexLoad:
     """Every change under ``root``, reusing cached rows whose journal is unchanged (same size and mtime_ns).
 
     Rows are rebuilt from the journal when it changed, is new, or the cache lacks or garbles them; rows of
     changes no longer on disk are dropped. The cache is rewritten (atomically) only when something changed.
+
+    ``progress`` is called with the rows so far (in the store's order) while rows are being rebuilt: after
+    ``first_progress`` rebuilt rows, then each time the number rebuilt doubles, so a cold store shows rows at once
+    and a list refilled at each call costs at most twice the final fill.
     """
     root = Path(root)
     cache_path = root / INDEX_NAME
@@ -188,11 +197,11 @@ def load_index(root: Path, *, write: bool = True) -> IndexLoad:
     out = IndexLoad([])
     changed = False
     seen: set[str] = set()
-    for change_dir, change_id, date in _change_dirs(root):
-        rel = change_dir.relative_to(root).as_posix()
+    next_progress = first_progress
+    for path, rel, change_id, date in _change_dirs(root):
         seen.add(rel)
         try:
-            st = os.stat(change_dir / JOURNAL_NAME)
+            st = os.stat(os.path.join(path, JOURNAL_NAME))
             size, mtime_ns = st.st_size, st.st_mtime_ns
         except FileNotFoundError:
             size, mtime_ns = -1, -1
@@ -200,9 +209,12 @@ def load_index(root: Path, *, write: bool = True) -> IndexLoad:
         if entry is not None and entry.size == size and entry.mtime_ns == mtime_ns and entry.rel == rel:
             out.reused += 1
         else:
-            entry = build_entry(root, change_dir, change_id=change_id, date=date)
+            entry = build_entry(root, Path(path), change_id=change_id, date=date)
             out.rebuilt += 1
             changed = True
+            if progress is not None and out.rebuilt >= next_progress:
+                progress([*out.entries, entry])
+                next_progress *= 2
         out.entries.append(entry)
     if set(cached) - seen:
         changed = True

@@ -294,6 +294,7 @@ def test_the_templates_optional_features_are_valid_as_written(tmp_path: Path) ->
 
 def test_the_schema_accepts_the_templates_optional_features() -> None:
     from ruamel.yaml import YAML
+
     from tests.unit.test_cli import check  # tests/unit's small JSON Schema checker
 
     text = (REPO / "runbooks" / "_template.yaml").read_text()
