@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from review_records import build_sample_store
 from textual.widgets import DataTable, Static
 
 import console.review.index as index_module
 from screens.records import RecordsScreen, ReviewApp
+from tests.support.review_records import build_sample_store
 
 SIZE = (120, 40)
 

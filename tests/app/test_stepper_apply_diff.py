@@ -12,7 +12,7 @@ import pytest
 from console.journal import events as ev
 from screens.app import OpsConsoleApp
 
-from .conftest import edit_runbook, step_of
+from .conftest import edit_runbook
 
 SIZE = (120, 40)
 pytestmark = pytest.mark.slow
@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow
 
 async def test_the_switch_shows_its_diff_before_it_is_confirmed(records_dir, runbooks_dir, cluster, frozen_clock, policy,
                                                                  driver_for) -> None:
-    edit_runbook(runbooks_dir / "web-blue-green.yaml", lambda doc: step_of(doc, "observe-green").update(duration="1s"))
+    # The shortest window the runbook allows (30 s), a second and a half at the cluster's 20x.
+    edit_runbook(runbooks_dir / "web-blue-green.yaml", lambda doc: doc["params"]["observe_for"].update(default="30s"))
     app = OpsConsoleApp(records_dir=records_dir, runbooks_dir=runbooks_dir, policy=policy,
                         kubeconfig=str(cluster.kubeconfig), operator="alice", clock=frozen_clock)
     async with app.run_test(size=SIZE) as pilot:
