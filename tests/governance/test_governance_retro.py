@@ -8,6 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from console.engine.signed_start import check_retro, owed_of
+from console.governance.signatures import sign
+from console.journal.journal import read_events
 from console.journal.store import RecordStore
 from console.review.obligations import open_obligations
 from tests.support.approvers import Team, assert_one_sentence
@@ -109,3 +112,26 @@ def test_an_emergency_where_policy_wants_no_signature_owes_none(tmp_path: Path, 
     assert _owed(env) == ["post-mortem"]
     done = env.approve(change_id, "alice")
     assert done.returncode == 1 and f"{change_id} asks for no signed approvals" in done.stderr
+
+
+def test_a_running_emergency_or_an_expired_signature_is_not_recorded(tmp_path: Path, team: Team) -> None:
+    env = Env(tmp_path, team)
+    change_id = _emergency(env)
+    store = RecordStore(env.records)
+    ref = store.find(change_id)
+    # Its console still holds the change (it is running): the journal is that console's alone to write.
+    lock = store.lock(ref, who="olga")
+    try:
+        done = env.approve(change_id, "alice")
+    finally:
+        lock.release()
+    assert done.returncode == 1 and f"{change_id} is held by" in done.stderr
+    assert "retro-approval (senior-engineer)" in _owed(env)
+
+    # A signature older than approval_ttl (4h) when it is checked is refused as a waiting change's would be.
+    owed = owed_of(change_id, ref.path, read_events(store.journal_path(ref)).events)
+    assert owed is not None and owed.missing == {"senior-engineer": 1}
+    approval = sign(owed.request_bytes(), key_path=team.keys["alice"], principal="alice", role="senior-engineer")
+    verdict = check_retro(owed, approval, [], datetime.now(UTC) + timedelta(hours=5))
+    assert not verdict.accepted and "expired at" in verdict.refused[0].reason
+    assert check_retro(owed, approval, [], datetime.now(UTC)).accepted
