@@ -198,7 +198,8 @@ def cmd_records_list(args: argparse.Namespace) -> int:
 
 
 def _list_obligations(store: RecordStore, policy: Policy) -> None:
-    """What emergencies still owe (a post-mortem within policy's hours), under the table."""
+    """What emergencies still owe (a post-mortem, and signed approvals where policy wanted them, within policy's
+    hours), under the table."""
     from datetime import UTC, datetime
 
     from console.review.obligations import open_obligations
@@ -207,7 +208,8 @@ def _list_obligations(store: RecordStore, policy: Policy) -> None:
     if owed:
         now = datetime.now(UTC)
         _out("")
-        _out("Emergencies owe (add: opsconsole records addendum ID --kind post-mortem):")
+        sign = "; sign: opsconsole approve ID" if any(o.what.startswith("retro-approval") for o in owed) else ""
+        _out(f"Emergencies owe (add: opsconsole records addendum ID --kind post-mortem{sign}):")
         for o in owed:
             _out(f"  {'OVERDUE ' if o.overdue(now) else ''}{o.describe(now)}")
 
@@ -637,8 +639,20 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    """Sign a change's start request with the approver's SSH key, after showing it and asking."""
-    from console.engine.signed_start import APPROVALS_DIR, REQUEST_FILE, recorded_signers, write_file
+    """Sign a change's start request with the approver's SSH key, after showing it and asking; an emergency's owed
+    approval is checked at once and recorded in its journal (``signature.retro_approval``)."""
+    from datetime import UTC, datetime
+
+    from console.engine.signed_start import (
+        APPROVALS_DIR,
+        REQUEST_FILE,
+        Owed,
+        RetroError,
+        owed_of,
+        record_retro_approval,
+        recorded_signers,
+        write_file,
+    )
     from console.governance import request as requests
     from console.governance.allowed_signers import AllowedSigners
     from console.governance.approving import default_key, identity, public_key, request_lines
@@ -646,18 +660,33 @@ def cmd_approve(args: argparse.Namespace) -> int:
     from console.governance.signatures import load_allowed_signers, sign
     from console.journal import events as ev
     from console.journal.journal import read_events
+    from console.journal.store import ChangeLocked
 
     if bool(args.change_id) == bool(args.request):
         raise CliError("name a change ID or give --request FILE (one of them)", EXIT_USAGE)
     signers: AllowedSigners | None = None
     required: dict[str, int] | None = None
+    owed: Owed | None = None  # an emergency's approvals, signed after the fact
     if args.change_id:
         store = _store(args)
         ref = _find(store, args.change_id)
         events = read_events(store.journal_path(ref)).events
         requested = next((e for e in reversed(events) if e.type == ev.APPROVAL_REQUESTED), None)
-        if requested is None:
+        owed = owed_of(args.change_id, ref.path, events) if requested is None else None
+        if requested is None and owed is None:
             raise CliError(f"{args.change_id} asks for no signed approvals")
+    if owed is not None:
+        if not owed.missing:
+            raise CliError(f"the approvals {args.change_id} owed are on record already")
+        source = ref.path / REQUEST_FILE
+        try:
+            data = owed.request_bytes()
+        except RetroError as exc:
+            raise CliError(f"{exc}; do not sign it") from None
+        signers = recorded_signers(ref.path, owed.data["allowed_signers"])
+        required = dict(owed.missing)
+    elif args.change_id:
+        assert requested is not None
         if any(e.type == ev.APPROVAL_VERIFIED for e in events):
             raise CliError(f"{args.change_id} has started already; its approvals are on record")
         source = ref.path / REQUEST_FILE
@@ -682,6 +711,8 @@ def cmd_approve(args: argparse.Namespace) -> int:
     principal, role = identity(key=key, signers=signers, principal=args.principal, role=args.role, required=required)
     for line in request_lines(request, requests.digest(data), required):
         _out(line)
+    if owed is not None:
+        _out(f"After the fact  {args.change_id} was an emergency: it ran without waiting, and owes these approvals")
     _out()
     if not args.yes:
         sys.stdout.write(f"Sign this request as {principal} ({role}) with {key_path} ({key.fingerprint})? [y/N] ")
@@ -691,6 +722,17 @@ def cmd_approve(args: argparse.Namespace) -> int:
             _out(("" if answer.endswith("\n") else "\n") + "not signed")
             return EXIT_FAIL
     approval = sign(data, key_path=key_path, principal=principal, role=role)
+    if owed is not None:
+        try:
+            recorded = record_retro_approval(store, args.change_id, approval, who=principal, now=datetime.now(UTC))
+        except RetroError as exc:  # refused: nothing is written, and the approval is still owed
+            raise CliError(str(exc)) from None
+        except ChangeLocked as exc:
+            raise CliError(f"not signed: {exc}, so the signature cannot be recorded now; approve again once that "
+                           "console lets go of the change") from None
+        _out(f"signed as {principal} ({role}) after the fact: {recorded['file']['path']}, recorded as "
+             f"{ev.SIGNATURE_RETRO_APPROVAL}")
+        return EXIT_OK
     if args.change_id:
         out = ref.path / APPROVALS_DIR / f"{principal}.json"
     else:

@@ -185,7 +185,8 @@ class HomeScreen(Screen):
         self._show_keys()
 
     def _show_owed(self) -> None:
-        """What emergencies still owe (a post-mortem addendum), until it is added; hidden when nothing is owed."""
+        """What emergencies still owe (a post-mortem addendum, signed approvals after the fact), until it is added;
+        hidden when nothing is owed."""
         from console.review.obligations import open_obligations
 
         policy = getattr(self.app, "policy", None)
@@ -195,7 +196,8 @@ class HomeScreen(Screen):
         panel.display = bool(owed)
         if owed:
             now = self.console.clock()
-            text = Text("Emergencies owe a post-mortem (open the record, a for an addendum of kind post-mortem):\n",
+            sign = "; approvers run opsconsole approve ID" if any(o.what.startswith("retro-approval") for o in owed) else ""
+            text = Text(f"Emergencies owe a post-mortem (open the record, a for an addendum of kind post-mortem{sign}):\n",
                         style="bold yellow")
             for o in owed:
                 style = "bold white on red" if o.overdue(now) else "yellow"

@@ -148,8 +148,9 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
     except BaseException:
         kube.close()
         raise
-    # An emergency does not wait for signatures (SOP-005's fast track): they may be given after the fact.
+    # An emergency does not wait for signatures (SOP-005's fast track): they are owed after the fact instead.
     required = {} if emergency else policy.signed_roles(request.environment, md.risk)
+    owed = policy.signed_roles(request.environment, md.risk) if emergency else {}
     lock_events: list[tuple[str, dict[str, Any]]] = []
     # A change waiting for its signatures runs nothing, so it takes the cluster's lock when it starts (resume).
     if cluster_lock is not None and not required:
@@ -196,6 +197,12 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
             "approval": "verbal",
         }))
     events.extend((ev.ARTIFACT_SAVED, data) for data in manifest_events)
+    if owed:
+        assert signers_ref is not None  # policy requires signatures only where it names the file
+        events.append((ev.APPROVAL_OWED, _owe_signatures(
+            ref=ref, kube=kube, loaded=loaded, values=values, base_values=base_values, redactor=redactor, policy=policy,
+            request=request, identity=identity, required=owed, signers_ref=signers_ref, now=now,
+        )))
     events += lock_events
     if required:
         assert signers_ref is not None  # policy requires signatures only where it names the file
@@ -324,6 +331,25 @@ def _start_request(*, ref: ChangeRef, runbook_id: str, runbook_sha256: str, load
         plan=[e for e, _b in plan], preflight=preflight, nonce=nonce, created_at=created_at, secret_parameters=secret,
     )
     return requests.to_bytes(built)
+
+
+def _owe_signatures(*, ref: ChangeRef, kube: PinnedKubeconfig, loaded: LoadedRunbook, values: dict[str, str],
+                    base_values: dict[str, str], redactor: Redactor, policy: Policy, request: StartRequest,
+                    identity: ChangeIdentity, required: dict[str, int], signers_ref: dict[str, str],
+                    now: datetime) -> dict[str, Any]:
+    """An emergency's start request, written as a waiting change's is, and the ``approval.owed`` event naming it:
+    approvers sign it after the fact (``opsconsole approve``)."""
+    data = _start_request(
+        ref=ref, runbook_id=loaded.runbook.metadata.id, runbook_sha256=loaded.sha256, loaded=loaded, values=values,
+        base_values=base_values, redactor=redactor, policy=policy, operator=request.operator,
+        environment=request.environment, context=request.context, from_version=identity.from_version,
+        to_version=identity.to_version, runbook_dir=loaded.directory.resolve(), preflight=None,
+        nonce=new_nonce(), created_at=now, env=kube.env(),
+    )
+    written = signed.write_file(ref.path / signed.REQUEST_FILE, data)
+    (ref.path / signed.APPROVALS_DIR).mkdir(exist_ok=True)
+    return {"request": written, "policy_sha256": policy.digest, "allowed_signers": signers_ref,
+            "required": dict(required), "ttl_s": policy.signatures.ttl_s}
 
 
 def _wait_for_signatures(*, ref: ChangeRef, journal: Journal, lock: ChangeLock, kube: PinnedKubeconfig,

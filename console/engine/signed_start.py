@@ -8,6 +8,11 @@ then goes on (``opsconsole resume``, or the waiting start form and line mode) on
 required roles signed by distinct people other than the operator; the request is built again from the change as it
 would run now, so a signature over anything else (a changed parameter, another policy file, another change) is
 refused with the first field that differs.
+
+An emergency (SOP-005's fast track) does not wait: where policy would have wanted signatures, its start writes the
+request all the same and appends ``approval.owed``; each approver signs it after the fact with ``opsconsole
+approve``, which checks the signature as a waiting change's are checked and records it as
+``signature.retro_approval`` (:func:`record_retro_approval`), in progress or after close-out.
 """
 
 from __future__ import annotations
@@ -26,14 +31,17 @@ from console.config import Policy
 from console.engine import policy as pol
 from console.engine.binding import BoundStep, bind
 from console.engine.redact import Redactor
+from console.errors import OpsConsoleError
 from console.governance import approvals as verdicts
 from console.governance import request as requests
 from console.governance.allowed_signers import AllowedSigners, AllowedSignersError, parse_allowed_signers
 from console.governance.envelope import Approval, EnvelopeError, approval_from_bytes
 from console.governance.signatures import load_allowed_signers, verify_signature
 from console.journal import events as ev
+from console.journal.event_data import check_data
 from console.journal.journal import Journal
 from console.journal.store import RecordStore
+from console.review.obligations import missing_approvals
 from console.runbook.models import Runbook
 from console.runbook.params import ParamError
 
@@ -334,3 +342,103 @@ def sign_closeout(store: RecordStore, change_id: str, policy: Policy, *, key_pat
     finally:
         lock.release()
     return True, f"close-out signed by {data['principal']} (key {data['key_fingerprint']}) over head {data['head']}"
+
+
+# -- an emergency's approvals, signed after the fact ---------------------------------------------------------------
+
+
+class RetroError(OpsConsoleError):
+    """An owed approval that cannot be checked or recorded; one sentence saying why."""
+
+
+@dataclass(frozen=True)
+class Owed:
+    """What an emergency owes in signed approvals (its ``approval.owed`` event) and what it holds already."""
+
+    change_id: str
+    change_dir: Path
+    data: Mapping[str, Any]  # the approval.owed event's data
+    operator: str  # who started the emergency: never its approver
+    missing: Mapping[str, int]  # role -> approvals still owed
+
+    @property
+    def required(self) -> dict[str, int]:
+        return dict(self.data["required"])
+
+    def request_bytes(self) -> bytes:
+        """The recorded start request, checked against the hash the journal holds."""
+        ref = self.data["request"]
+        path = self.change_dir / str(ref["path"])
+        data = path.read_bytes() if path.is_file() else b""
+        if requests.digest(data) != ref["sha256"]:
+            raise RetroError(f"{path} is not the request {self.change_id} recorded (missing, or its SHA-256 differs)")
+        return data
+
+
+def owed_of(change_id: str, change_dir: Path, events: Sequence[Any]) -> Owed | None:
+    """The emergency's owed approvals, or None when its journal owes none (not an emergency, or policy wanted none)."""
+    owed = next((e for e in events if e.type == ev.APPROVAL_OWED), None)
+    if owed is None:
+        return None
+    created = next((e for e in events if e.type == ev.CHANGE_CREATED), None)
+    operator = str(created.data.get("operator", "")) if created is not None else ""
+    return Owed(change_id, change_dir, dict(owed.data), operator, missing_approvals(events))
+
+
+def check_retro(owed: Owed, approval: Approval, recorded: Sequence[Mapping[str, Any]], now: datetime) -> verdicts.Verdict:
+    """Check one approval of an emergency's recorded request, as a waiting change's approvals are checked: the same
+    refusals (forged, another request, expired, wrong role, the operator themself), and a person already on record
+    counts once."""
+    signers = recorded_signers(owed.change_dir, owed.data["allowed_signers"])
+    verdict = verdicts.evaluate(
+        required=owed.missing or owed.required, signers=signers, request=owed.request_bytes(), approvals=[approval],
+        operator=owed.operator, approval_ttl=timedelta(seconds=int(owed.data.get("ttl_s") or 0)), now=now,
+        verifier=verify_signature,
+    )
+    for accepted in verdict.accepted:
+        earlier = next((r for r in recorded if r.get("principal") == accepted.principal), None)
+        if earlier is not None:
+            reason = (f"Approval 1 ({accepted.principal}): {accepted.principal} already approved as "
+                      f"{earlier.get('role')!r}, and each person counts once.")
+            refusal = verdicts.Refused(0, accepted.principal, verdicts.DUPLICATE_SIGNER, reason)
+            return verdicts.Verdict(False, verdict.required, refused=(refusal,), missing=dict(owed.missing))
+    return verdict
+
+
+def record_retro_approval(store: RecordStore, change_id: str, approval: Approval, *, who: str,
+                          now: datetime) -> dict[str, Any]:
+    """Check an emergency's owed approval and, if it counts, write ``approvals/NAME.json`` and append
+    ``signature.retro_approval`` under the change's lock (a ``signature.*`` event, so it may follow close-out).
+    Returns the event's data; raises RetroError with the refusal's sentence, or ChangeLocked while the change runs."""
+    from console.governance.envelope import approval_to_bytes, parse_envelope
+
+    ref = store.find(change_id)
+    lock = store.lock(ref, who=who)
+    try:
+        journal = Journal.open(store.journal_path(ref))
+        try:
+            owed = owed_of(change_id, ref.path, journal.events)
+            if owed is None:
+                raise RetroError(f"{change_id} owes no signed approvals")
+            if not owed.missing:
+                raise RetroError(f"the approvals {change_id} owed are on record already")
+            recorded = [e.data for e in journal.events if e.type == ev.SIGNATURE_RETRO_APPROVAL]
+            verdict = check_retro(owed, approval, recorded, now)
+            if not verdict.accepted:
+                raise RetroError(" ".join(r.reason for r in verdict.refused) or " ".join(verdict.sentences()))
+            accepted = verdict.accepted[0]
+            rel = f"{APPROVALS_DIR}/{accepted.principal}.json"
+            written = write_file(ref.path / rel, approval_to_bytes(approval))
+            data = {
+                "principal": accepted.principal, "role": accepted.role,
+                "signed_at": requests.utc_text(parse_envelope(approval.envelope).signed_at),
+                "key_fingerprint": accepted.key_fingerprint, "file": {"path": rel, "sha256": written["sha256"]},
+                "request": dict(owed.data["request"]),
+            }
+            check_data(ev.SIGNATURE_RETRO_APPROVAL, data)
+            journal.append(ev.SIGNATURE_RETRO_APPROVAL, data)
+        finally:
+            journal.close()
+    finally:
+        lock.release()
+    return data

@@ -30,6 +30,7 @@ from console.governance.signatures import verify_signature
 APPROVAL_REQUESTED = "approval.requested"
 APPROVAL_VERIFIED = "approval.verified"
 SIGNATURE_CLOSEOUT = "signature.closeout"
+SIGNATURE_RETRO_APPROVAL = "signature.retro_approval"
 POLICY_CHECKED = "policy.checked"
 
 
@@ -43,7 +44,7 @@ class Finding:
 
 def check_record(change_dir: Path, events: Sequence[Any]) -> list[Finding]:
     """Check every signature in the record at ``change_dir`` whose journal holds ``events``; [] when it has none."""
-    signed = [e for e in events if e.type in (APPROVAL_VERIFIED, SIGNATURE_CLOSEOUT)]
+    signed = [e for e in events if e.type in (APPROVAL_VERIFIED, SIGNATURE_CLOSEOUT, SIGNATURE_RETRO_APPROVAL)]
     if not signed:
         return []
     ref = next((e.data.get("allowed_signers") for e in events
@@ -57,6 +58,9 @@ def check_record(change_dir: Path, events: Sequence[Any]) -> list[Finding]:
     for event in signed:
         if event.type == APPROVAL_VERIFIED:
             out += _check_approvals(change_dir, event.data, signers)
+        elif event.type == SIGNATURE_RETRO_APPROVAL:  # an emergency's approval, given after the fact
+            out += _check_approvals(change_dir, {"request": event.data.get("request"), "accepted": [event.data]},
+                                    signers, after=True)
         else:
             out.append(_check_closeout(event.data, signers, events))
     return out
@@ -82,18 +86,20 @@ def _recorded_signers(change_dir: Path, ref: Mapping[str, Any]) -> tuple[Allowed
         return None, f"the recorded allowed-signers file cannot be read: {exc}."
 
 
-def _check_approvals(change_dir: Path, data: Mapping[str, Any], signers: AllowedSigners) -> list[Finding]:
+def _check_approvals(change_dir: Path, data: Mapping[str, Any], signers: AllowedSigners, *,
+                     after: bool = False) -> list[Finding]:
     request_ref = data.get("request") or {}
     request_sha = request_ref.get("sha256")
     out: list[Finding] = []
     if file_sha256(change_dir / str(request_ref.get("path"))) != request_sha:
         out.append(Finding(False, f"the start request {request_ref.get('path')} is missing or altered."))
     for entry in data.get("accepted") or []:
-        out.append(_check_approval(change_dir, entry, str(request_sha), signers))
+        out.append(_check_approval(change_dir, entry, str(request_sha), signers, after=after))
     return out
 
 
-def _check_approval(change_dir: Path, entry: Mapping[str, Any], request_sha: str, signers: AllowedSigners) -> Finding:
+def _check_approval(change_dir: Path, entry: Mapping[str, Any], request_sha: str, signers: AllowedSigners, *,
+                    after: bool = False) -> Finding:
     who, role = entry.get("principal"), entry.get("role")
     file = entry.get("file") or {}
     label = f"approval by {who} as {role!r}"
@@ -116,7 +122,8 @@ def _check_approval(change_dir: Path, entry: Mapping[str, Any], request_sha: str
     if role not in signers.roles_of(who, info.key):
         return Finding(False, f"{label}: the recorded allowed-signers file does not give {who} that role.")
     when = requests.utc_text(envelope.signed_at)
-    return Finding(True, f"{who} signed the start request as {role!r} at {when} (key {info.key.fingerprint}): verified.")
+    what = "the emergency's start request after the fact" if after else "the start request"
+    return Finding(True, f"{who} signed {what} as {role!r} at {when} (key {info.key.fingerprint}): verified.")
 
 
 def _check_closeout(data: Mapping[str, Any], signers: AllowedSigners, events: Sequence[Any]) -> Finding:

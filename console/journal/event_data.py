@@ -139,6 +139,22 @@ class ApprovalVerified(EventData):
     REQUIRED = ("request", "policy_sha256", "allowed_signers", "required", "accepted")
 
 
+class ApprovalOwed(ApprovalRequested):
+    """An emergency started without waiting for the signed approvals of ``request``: they are owed after the fact."""
+
+
+class SignatureRetroApproval(EventData):
+    """An emergency's owed approval: the approval file, verified against the recorded request when it was added."""
+
+    principal: str = ""
+    role: str = ""
+    signed_at: str = ""
+    key_fingerprint: str = ""
+    file: FileRef | None = None
+    request: FileRef | None = None
+    REQUIRED = ("principal", "role", "signed_at", "key_fingerprint", "file", "request")
+
+
 class SignatureCloseout(EventData):
     """The operator's SSH signature over the closed journal's head hash."""
 
@@ -431,7 +447,9 @@ MODELS: dict[str, type[EventData]] = {
     ev.APPROVAL_RECORDED: ApprovalRecorded,
     ev.APPROVAL_REQUESTED: ApprovalRequested,
     ev.APPROVAL_VERIFIED: ApprovalVerified,
+    ev.APPROVAL_OWED: ApprovalOwed,
     ev.SIGNATURE_CLOSEOUT: SignatureCloseout,
+    ev.SIGNATURE_RETRO_APPROVAL: SignatureRetroApproval,
     ev.BREAKGLASS_RECORDED: BreakglassRecorded,
     ev.SESSION_RESUMED: SessionResumed,
     ev.STEP_CONFIRMED: StepConfirmed,

@@ -21,6 +21,8 @@ approval.requested         request{path,sha256} (request.json), policy_sha256, a
                            copy in artifacts/), required{role: n}, ttl_s: the change waits for signed approvals
 approval.verified          request{path,sha256}, policy_sha256, allowed_signers{path,sha256}, required{role: n},
                            accepted[{principal, role, signed_at, key_fingerprint, file{path,sha256}}]
+approval.owed              request{path,sha256}, policy_sha256, allowed_signers{path,sha256}, required{role: n}, ttl_s:
+                           an emergency started without the signed approvals policy wants; they are owed after the fact
 breakglass.recorded        reason, approver, what (the rule overridden), step_id
 session.resumed            operator, host, pid (a new session: confirmations of earlier sessions no longer count)
 step.confirmed             section, step_id, method (yes | typed), word, by
@@ -53,6 +55,9 @@ lock.paused                step_id, message (a mutating step held back while the
 lock.released              lease, released (false: it was not ours any more)
 change.closed              outcome (success | rolled_back | partial | aborted), suggested, followups[], signoff{name, role}
 signature.closeout         principal, head, signed_at, key_fingerprint, statement, signature (after change.closed)
+signature.retro_approval   principal, role, signed_at, key_fingerprint, file{path,sha256} (approvals/NAME.json),
+                           request{path,sha256}: an emergency's owed approval, signed and verified after the fact
+                           (may follow change.closed)
 addendum.added             author, kind (correction | follow-up | post-mortem), text, refers_to (seq or null)
 change.aliased             team_id, provisional_id, by (a provisional ID's team ID, claimed at a later sync)
 journal.torn_tail          line, sha256, bytes_b64, length (written by the journal itself)
@@ -79,7 +84,9 @@ POLICY_CHECKED = "policy.checked"
 APPROVAL_RECORDED = "approval.recorded"
 APPROVAL_REQUESTED = "approval.requested"
 APPROVAL_VERIFIED = "approval.verified"
+APPROVAL_OWED = "approval.owed"  # an emergency's signed approvals, owed after the fact (it did not wait for them)
 SIGNATURE_CLOSEOUT = "signature.closeout"  # "signature." events may follow change.closed, like addenda
+SIGNATURE_RETRO_APPROVAL = "signature.retro_approval"  # an owed approval, given after the fact
 BREAKGLASS_RECORDED = "breakglass.recorded"
 STEP_CONFIRMED = "step.confirmed"
 STEP_CONFIRMATION_REFUSED = "step.confirmation_refused"
