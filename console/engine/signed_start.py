@@ -143,9 +143,15 @@ def preflight(bound: Sequence[BoundStep | None], env: Mapping[str, str]) -> dict
     out["kubectl"] = (parsed.get("clientVersion") or {}).get("gitVersion") or f"unknown ({_first_line(version.stderr)})"
     out["server"] = (parsed.get("serverVersion") or {}).get("gitVersion") or f"unreachable ({_first_line(version.stderr)})"
     asked: dict[str, str] = {}
+    reachable = bool((parsed.get("serverVersion") or {}).get("gitVersion"))
     for step in bound:
         question = _can_i_question(step)
         if question is None or question in asked:
+            continue
+        if not reachable:
+            # One unanswered call is enough to know: asking each question would hold a start (an emergency's
+            # above all) for a timeout per command.
+            asked[question] = "not asked: the server did not answer"
             continue
         verb, resource, namespace = question.split(" ", 2)
         done = _kubectl(["auth", "can-i", verb, resource, "-n", namespace, "--request-timeout=5s"], env)

@@ -18,6 +18,11 @@ DOC = {
 }
 
 
+def bound_for(argv: list[str]):
+    runbook = Runbook.model_validate({**DOC, "steps": [{"id": "s", "title": "t", "run": argv}]})
+    return bind(runbook.steps[0], "step", {"namespace": "web"}, runbook, Path("."))
+
+
 @pytest.mark.parametrize(("argv", "question"), [
     (["kubectl", "rollout", "restart", "deployment/web", "-n", "web"], "patch deployment web"),
     (["kubectl", "get", "pods", "-o", "wide"], "get pods web"),
@@ -34,3 +39,22 @@ def test_can_i_question(argv: list[str], question: str | None) -> None:
     runbook = Runbook.model_validate({**DOC, "steps": [{"id": "s", "title": "t", "run": argv}]})
     bound = bind(runbook.steps[0], "step", {"namespace": "web"}, runbook, Path("."))
     assert _can_i_question(bound) == question
+
+
+def test_an_unreachable_server_is_asked_once_not_once_per_command(tmp_path) -> None:
+    """A start against a server that does not answer waits for one call, not one per kubectl command."""
+    import json as _json
+
+    from console.engine.signed_start import preflight
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(_json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "dead",
+        "clusters": [{"name": "dead", "cluster": {"server": "http://127.0.0.1:9"}}],
+        "users": [{"name": "nobody", "user": {}}],
+        "contexts": [{"name": "dead", "context": {"cluster": "dead", "user": "nobody"}}],
+    }))
+    steps = [bound_for(["kubectl", "delete", "pod", "web-1"]), bound_for(["kubectl", "scale", "deployment/web", "--replicas=3"])]
+    found = preflight(steps, {"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin:/usr/local/bin"})
+    assert found["server"].startswith("unreachable")
+    assert set(found["can_i"].values()) == {"not asked: the server did not answer"}
