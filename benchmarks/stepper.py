@@ -8,7 +8,8 @@ Flood: a headless OpsConsoleApp starts a change whose one step prints 10,000 lin
 delivered the way a terminal driver delivers it (``driver.send_message(Key)``), and the latency is the time from
 then until the screen has been refreshed with the key's effect (``call_after_refresh`` once the effect is there):
 ``n`` opens the note input, Enter closes it again. The baseline is the same measurement on the same screen while
-nothing runs. Figures: p50 and p99 under load and idle, the misses over 100 ms, the output rate really reached.
+nothing runs. Figures: p50 and p99 under load and idle, the misses over 100 ms, the output rate really reached, and
+the machine's 1-minute load average before and after (these machines are shared: a busy one moves both figures).
 
 Actions: the rehearsal cluster runs in a child process (as ``opsconsole demo`` runs it, so its threads do not
 share this interpreter), and web-config-restart (its observe window shortened) is driven through with keys, the
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -151,6 +153,7 @@ async def measure(quick: bool) -> dict[str, object]:
                 await pilot.pause(0.05)
             screen = app.screen
             await pilot.pause(0.3)
+            load_before = os.getloadavg()[0]
             idle: list[float] = []
             for _ in range(baseline_pairs):
                 idle += await sample_pair(app)
@@ -165,9 +168,11 @@ async def measure(quick: bool) -> dict[str, object]:
                 if screen.running:  # only samples taken wholly under the flood
                     loaded += pair
                 await asyncio.sleep(GAP_S)
+            load_after = os.getloadavg()[0]
             finished = next(e for e in reversed(screen.session.events) if e.type == ev.STEP_FINISHED)
             screen.session.release()
-    return {"idle": idle, "loaded": loaded, "lines": finished.data["lines"], "duration_s": finished.data["duration_s"]}
+    return {"idle": idle, "loaded": loaded, "lines": finished.data["lines"], "duration_s": finished.data["duration_s"],
+            "load_1min": [round(load_before, 2), round(load_after, 2)]}
 
 
 # -- actions ---------------------------------------------------------------------------------------------------
@@ -384,7 +389,8 @@ def main() -> int:
     misses = sum(1 for v in loaded if v >= TARGET_MS)
     emit("stepper.key_latency_p50_under_output", p50, "ms", baseline=b50)
     emit("stepper.key_latency_p99_under_output", p99, "ms", baseline=b99, target=f"p99 < {TARGET_MS:.0f} ms", met=p99 < TARGET_MS,
-         samples=len(loaded), baseline_samples=len(idle), max_ms=round(max(loaded), 2), baseline_max_ms=round(max(idle), 2))
+         samples=len(loaded), baseline_samples=len(idle), max_ms=round(max(loaded), 2), baseline_max_ms=round(max(idle), 2),
+         load_1min=r["load_1min"], cores=os.cpu_count())
     emit("stepper.key_latency_misses_under_output", misses, "samples", baseline=sum(1 for v in idle if v >= TARGET_MS),
          target=f"samples at or over {TARGET_MS:.0f} ms (of {len(loaded)})", met=misses == 0)
     return 0

@@ -10,7 +10,10 @@ import threading
 from collections import deque
 from datetime import datetime, timedelta
 
+from rich.cells import set_cell_size
+from rich.segment import Segment
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import Log
 
 from console.engine.runner import OutputLine
@@ -47,6 +50,9 @@ class OutputLog(Log):
         self._lock = threading.Lock()
         self._dropped = 0
         self.per_tick = per_tick
+        self.received = 0  # lines fed since the run began, shown or not
+        self.accounted = 0  # lines written to the pane or counted in its "not shown here" notes
+        self._stamp: tuple[datetime | None, int, str] = (None, -1, "")  # (run start, whole second, its HH:MM:SS)
         self.started: datetime | None = None
         self.following = True
         self.unseen = 0  # lines written while not following
@@ -59,6 +65,8 @@ class OutputLog(Log):
         with self._lock:
             self._pending.clear()
             self._dropped = 0
+            self.received = 0
+            self.accounted = 0
         self.started = started
         self.clear()
         self.scroll_to(y=0, animate=False, immediate=True, force=True)
@@ -68,6 +76,7 @@ class OutputLog(Log):
     def feed(self, line: OutputLine) -> None:
         """Called from the runner's thread: queue the line, never touch the widget."""
         with self._lock:
+            self.received += 1
             if len(self._pending) == self._pending.maxlen:
                 self._dropped += 1
             self._pending.append((line, self.started or datetime.now()))
@@ -78,14 +87,44 @@ class OutputLog(Log):
                 return
             batch = [self._pending.popleft() for _ in range(min(self.per_tick, len(self._pending)))]
             dropped, self._dropped = self._dropped, 0
+            self.accounted += dropped + len(batch)
         lines = []
         if dropped:
             lines.append(f"… {dropped} lines not shown here (they are in the step's recorded output)")
         for line, started in batch:
-            at = started + timedelta(seconds=line.t)
             mark = "!" if line.stream == "stderr" else "│"
-            lines.append(f"{at:%H:%M:%S} {mark} {line.text}")
+            lines.append(f"{self._clock_text(started, line.t)} {mark} {line.text}")
         self._write(lines)
+
+    def _clock_text(self, started: datetime, t: float) -> str:
+        # Thousands of lines share a second: strftime once per second rather than once per line.
+        whole = int(started.microsecond / 1e6 + t)
+        run, second, text = self._stamp
+        if run is not started or second != whole:
+            text = f"{started.replace(microsecond=0) + timedelta(seconds=whole):%H:%M:%S}"
+            self._stamp = (started, whole, text)
+        return text
+
+    def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]
+        # Log measures each batch's widest line in a worker thread, for horizontal scrolling; this pane crops at
+        # its width (overflow-x hidden), so a thread per batch, competing with the runner's, buys nothing.
+        return
+
+    def _render_line(self, y: int, scroll_x: int, width: int) -> Strip:
+        # One plain segment per line, cut to the pane's width once and kept: the pane neither highlights nor parses
+        # markup and never scrolls sideways, so building and cropping a Rich Text per line (as Log does) only costs
+        # time on every frame of a flood. A selection, or highlighting, is drawn by Log itself.
+        if self.text_selection is not None or self.highlight or scroll_x:
+            return super()._render_line(y, scroll_x, width)
+        rich_style = self.rich_style
+        if y >= len(self._lines):
+            return Strip.blank(width, rich_style)
+        cache = self._render_line_cache
+        strip = cache.get(y)
+        if strip is None or strip.cell_length != width:  # (a style change clears the cache: notify_style_update)
+            strip = Strip([Segment(set_cell_size(self._process_line(self._lines[y]), width), rich_style)], width)
+            cache[y] = strip
+        return strip.apply_offsets(0, y)
 
     def _write(self, lines: list[str]) -> None:
         self.write_lines(lines, scroll_end=False)
