@@ -566,11 +566,11 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
         given = parse_assignments(args.param)
     except ParamError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
+    loaded = load_runbook(Path(args.runbook))  # a runbook that does not load is said before the kubeconfig is read
     context = args.context or _current_context(args.kubeconfig)
     environment = policy.environment_of(context)
     if environment is None:
         raise CliError(_unmapped_context(context, args.kubeconfig, policy))
-    loaded = load_runbook(Path(args.runbook))
     problem = rehearsable(policy, environment, loaded)
     if problem:
         raise CliError(problem)
