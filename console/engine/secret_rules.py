@@ -111,8 +111,11 @@ NAME_RULES: tuple[SecretRule, ...] = (
     SecretRule(
         "kubernetes-env-lines",
         "name rule: an env entry whose value follows its secret-looking name on the next line (kubectl -o yaml/json)",
-        r"(?i)(^[ \t]*(?:-[ \t]+)?[\"']?name[\"']?[ \t]*:[ \t]*[\"']?" + _IDENT + NAME_SUFFIX
-        + r"""["']?,?[ \t]*\r?\n[ \t]*["']?value["']?[ \t]*:[ \t]*""" + _NOT_YAML_INDICATOR + _OPEN_QUOTE + ")"
+        # The value line belongs to the same entry: as indented as the name (JSON, a YAML mapping), or further in
+        # under a list item's dash. A `value:` of another, shallower entry after a secret ref's `name:` is not it.
+        r"(?i)(^(?P<indent>[ \t]*)(?P<dash>-[ \t]+)?[\"']?name[\"']?[ \t]*:[ \t]*[\"']?" + _IDENT + NAME_SUFFIX
+        + r"""["']?,?[ \t]*\r?\n(?P=indent)(?(dash)[ \t]+|)["']?value["']?[ \t]*:[ \t]*""" + _NOT_YAML_INDICATOR
+        + _OPEN_QUOTE + ")"
         + NOT_A_VALUE + r"""(?:(?<=")(?:[^"\\\n]|\\.)+(?=")|(?<=')[^'\n]+(?=')|[^\s"'](?:[^\n]*[^\s,])?)""",
         r"""^[ \t]*(?:-[ \t]+)?["']?(?i:name)["']?[ \t]*:[ \t]*["']?[A-Za-z0-9_.-]*""" + NAME_SUFFIX_RE2
         + r"""["']?,?[ \t]*\r?\n[ \t]*["']?(?i:value)["']?[ \t]*:""",

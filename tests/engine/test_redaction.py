@@ -557,3 +557,15 @@ def test_planted_secrets_appear_nowhere_under_the_change(start, tmp_path: Path) 
     started = events_of(s, ev.STEP_STARTED)[1].data
     assert started["title"] == "Use [REDACTED]" and started["argv"][-1] == MASK
     assert verify(s.store.journal_path(s.ref)).ok
+
+
+def test_a_value_of_another_entry_after_a_secret_refs_name_is_left_alone() -> None:
+    """Found by the batch property above: a `value:` at a shallower indent than a credential-looking `name:` (a
+    secretKeyRef's name) belongs to another env entry, and is no secret; the entry's own value still is."""
+    other = "\n".join(["            name: db-credentials", "          value: db.internal"])
+    assert Redactor().redact(other) == other
+    assert Redactor(prefilter=False).redact(other) == other
+    listed = "\n".join(["        - name: DB_PASSWORD", "          value: hunter2x"])
+    assert Redactor().redact(listed).endswith(f"value: {MASK}")
+    as_json = "\n".join(['            "name": "DB_PASSWORD",', '            "value": "hunter2x"'])
+    assert "hunter2x" not in Redactor().redact(as_json)
