@@ -43,9 +43,12 @@ async def test_watch_says_which_server_it_cannot_reach_and_why(tmp_path: Path) -
             for raw in ("HTTPConnection", "HTTPSConnection", "Failed to establish", "Errno", "object at 0x", "MaxRetryError"):
                 assert raw not in text, (raw, text)
             view = app.cluster_screen.view
+            # Each panel's watch fails on its own first attempt: the sentence above may come before the last one has.
+            await wait_on(pilot, lambda: all("reconnecting" in str(p.border_title) for p in view.panels),
+                          what="every panel reconnecting",
+                          describe=lambda: "; ".join(str(p.border_title) for p in view.panels))
             for panel in view.panels:
                 title = str(panel.border_title)
-                assert "reconnecting" in title, title
                 for raw in ("HTTPConnection", "HTTPSConnection", "Failed to establish", "Errno", "object at 0x"):
                     assert raw not in title, (raw, title)
     finally:
