@@ -199,7 +199,7 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
     events.extend((ev.ARTIFACT_SAVED, data) for data in manifest_events)
     if owed:
         assert signers_ref is not None  # policy requires signatures only where it names the file
-        events.append((ev.APPROVAL_OWED, _owe_signatures(
+        events.append((ev.APPROVAL_OWED, _write_request(
             ref=ref, kube=kube, loaded=loaded, values=values, base_values=base_values, redactor=redactor, policy=policy,
             request=request, identity=identity, required=owed, signers_ref=signers_ref, now=now,
         )))
@@ -333,12 +333,13 @@ def _start_request(*, ref: ChangeRef, runbook_id: str, runbook_sha256: str, load
     return requests.to_bytes(built)
 
 
-def _owe_signatures(*, ref: ChangeRef, kube: PinnedKubeconfig, loaded: LoadedRunbook, values: dict[str, str],
-                    base_values: dict[str, str], redactor: Redactor, policy: Policy, request: StartRequest,
-                    identity: ChangeIdentity, required: dict[str, int], signers_ref: dict[str, str],
-                    now: datetime) -> dict[str, Any]:
-    """An emergency's start request, written as a waiting change's is, and the ``approval.owed`` event naming it:
-    approvers sign it after the fact (``opsconsole approve``)."""
+def _write_request(*, ref: ChangeRef, kube: PinnedKubeconfig, loaded: LoadedRunbook, values: dict[str, str],
+                   base_values: dict[str, str], redactor: Redactor, policy: Policy, request: StartRequest,
+                   identity: ChangeIdentity, required: dict[str, int], signers_ref: dict[str, str],
+                   now: datetime) -> dict[str, Any]:
+    """Write the change's start request (and its empty ``approvals/``) and return the data of the event naming it:
+    ``approval.requested`` for a change that waits for its signatures, ``approval.owed`` for an emergency whose
+    approvers sign after the fact (``opsconsole approve``)."""
     data = _start_request(
         ref=ref, runbook_id=loaded.runbook.metadata.id, runbook_sha256=loaded.sha256, loaded=loaded, values=values,
         base_values=base_values, redactor=redactor, policy=policy, operator=request.operator,
@@ -359,19 +360,10 @@ def _wait_for_signatures(*, ref: ChangeRef, journal: Journal, lock: ChangeLock, 
     """Write the start request and the opening events of a change that waits for signatures, then raise
     ApprovalsPending: nothing runs, and the lock is let go so approvers and a later resume can reach it."""
     try:
-        data = _start_request(
-            ref=ref, runbook_id=loaded.runbook.metadata.id, runbook_sha256=loaded.sha256, loaded=loaded, values=values,
-            base_values=base_values, redactor=redactor, policy=policy, operator=request.operator,
-            environment=request.environment, context=request.context, from_version=identity.from_version,
-            to_version=identity.to_version, runbook_dir=loaded.directory.resolve(), preflight=None,
-            nonce=new_nonce(), created_at=now, env=kube.env(),
-        )
-        written = signed.write_file(ref.path / signed.REQUEST_FILE, data)
-        (ref.path / signed.APPROVALS_DIR).mkdir(exist_ok=True)
-        events.append((ev.APPROVAL_REQUESTED, {
-            "request": written, "policy_sha256": policy.digest, "allowed_signers": signers_ref,
-            "required": dict(required), "ttl_s": policy.signatures.ttl_s,
-        }))
+        events.append((ev.APPROVAL_REQUESTED, _write_request(
+            ref=ref, kube=kube, loaded=loaded, values=values, base_values=base_values, redactor=redactor,
+            policy=policy, request=request, identity=identity, required=required, signers_ref=signers_ref, now=now,
+        )))
         # No session exists yet to write these: they are checked and redacted exactly as the session does.
         checked = []
         for type_, item in events:

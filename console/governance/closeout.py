@@ -16,7 +16,6 @@ person (restricted to that namespace) covers both. The statement and its armored
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,13 +23,11 @@ from typing import Any
 
 from console.errors import OpsConsoleError
 from console.governance.allowed_signers import AllowedSignersError, parse_allowed_signers
-from console.governance.envelope import SIGNATURE_NAMESPACE
 from console.governance.request import canonical, parse_utc, utc_text
-from console.governance.signatures import SigningError
+from console.governance.signatures import ssh_sign
 
 CLOSEOUT_FORMAT = "opsconsole-closeout/1"
 STATEMENT_FIELDS = ("change_id", "format", "head", "principal", "signed_at")
-_SSH_KEYGEN_TIMEOUT_S = 60
 
 
 class CloseoutError(OpsConsoleError, ValueError):
@@ -71,17 +68,7 @@ def parse_statement(data: bytes) -> Statement:
 
 def sign_head(message: bytes, key_path: str | Path, ssh_keygen: str = "ssh-keygen") -> bytes:
     """The armored ``ssh-keygen -Y sign`` signature of ``message`` with the key at ``key_path``."""
-    argv = [ssh_keygen, "-Y", "sign", "-f", str(key_path), "-n", SIGNATURE_NAMESPACE]
-    try:
-        done = subprocess.run(argv, input=message, capture_output=True, timeout=_SSH_KEYGEN_TIMEOUT_S, check=False)
-    except FileNotFoundError:
-        raise SigningError(f"{ssh_keygen} is not installed; the close-out is signed with OpenSSH's ssh-keygen") from None
-    except subprocess.TimeoutExpired:
-        raise SigningError(f"ssh-keygen did not finish signing with {key_path} in {_SSH_KEYGEN_TIMEOUT_S} s") from None
-    if done.returncode != 0 or b"-----BEGIN SSH SIGNATURE-----" not in done.stdout:
-        last = [ln for ln in done.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-        raise SigningError(f"ssh-keygen could not sign with {key_path}: {last[-1].strip() if last else 'no message'}")
-    return done.stdout
+    return ssh_sign(message, key_path, ssh_keygen=ssh_keygen, what="the close-out is")
 
 
 def closeout_signature(*, change_dir: Path, events: list[Any], key: Any, key_path: Path, now: datetime) -> dict[str, Any]:

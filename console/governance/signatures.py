@@ -43,17 +43,24 @@ def sign(request: bytes, *, key_path: str | Path, principal: str, role: str, sig
     """
     when = signed_at if signed_at is not None else datetime.now(UTC)
     envelope = build_envelope(request, principal=principal, role=role, signed_at=when)
+    signature = ssh_sign(envelope, key_path, ssh_keygen=ssh_keygen, what="approvals are")
+    return Approval(principal=principal, envelope=envelope, signature=signature, request=request)
+
+
+def ssh_sign(message: bytes, key_path: str | Path, *, ssh_keygen: str = "ssh-keygen", what: str) -> bytes:
+    """The armored ``ssh-keygen -Y sign`` signature of ``message`` (namespace ``opsconsole-approval``) with the key
+    at ``key_path``; ``what`` names what is signed, for the sentence when ssh-keygen is missing."""
     argv = [ssh_keygen, "-Y", "sign", "-f", str(key_path), "-n", SIGNATURE_NAMESPACE]
     try:
         # With no file argument ssh-keygen signs standard input and writes the armored signature to standard output.
-        done = subprocess.run(argv, input=envelope, capture_output=True, timeout=_SSH_KEYGEN_TIMEOUT_S, check=False)
+        done = subprocess.run(argv, input=message, capture_output=True, timeout=_SSH_KEYGEN_TIMEOUT_S, check=False)
     except FileNotFoundError:
-        raise SigningError(f"{ssh_keygen} is not installed; approvals are signed with OpenSSH's ssh-keygen") from None
+        raise SigningError(f"{ssh_keygen} is not installed; {what} signed with OpenSSH's ssh-keygen") from None
     except subprocess.TimeoutExpired:
         raise SigningError(f"ssh-keygen did not finish signing with {key_path} in {_SSH_KEYGEN_TIMEOUT_S} s") from None
     if done.returncode != 0 or b"-----BEGIN SSH SIGNATURE-----" not in done.stdout:
         raise SigningError(f"ssh-keygen could not sign with {key_path}: {_last_line(done.stderr)}")
-    return Approval(principal=principal, envelope=envelope, signature=done.stdout, request=request)
+    return done.stdout
 
 
 def verify_signature(message: bytes, signature: bytes, key: SignerKey, namespace: str = SIGNATURE_NAMESPACE) -> bool:
