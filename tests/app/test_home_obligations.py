@@ -15,6 +15,7 @@ from console.journal.store import RecordStore
 from console.review.addenda import add_addendum
 from screens.app import OpsConsoleApp
 from screens.home import HomeScreen
+from tests.engine.conftest import write_kubeconfig
 
 RUNBOOK = {
     "apiVersion": "opsconsole/v1", "kind": "Runbook",
@@ -26,13 +27,7 @@ RUNBOOK = {
 
 
 def emergency_change(tmp_path: Path, store: RecordStore, clock) -> str:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "stage-ctx",
-        "clusters": [{"name": "dead", "cluster": {"server": "http://127.0.0.1:9"}}],
-        "users": [{"name": "nobody", "user": {}}],
-        "contexts": [{"name": "stage-ctx", "context": {"cluster": "dead", "user": "nobody"}}],
-    }))
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", current="stage-ctx")  # a closed port: nothing runs there
     runbook = tmp_path / "hotfix.yaml"
     runbook.write_text(json.dumps(RUNBOOK))
     policy = Policy.model_validate({"environments": {"staging": {"contexts": ["stage-ctx"]}}})

@@ -43,17 +43,10 @@ def test_can_i_question(argv: list[str], question: str | None) -> None:
 
 def test_an_unreachable_server_is_asked_once_not_once_per_command(tmp_path) -> None:
     """A start against a server that does not answer waits for one call, not one per kubectl command."""
-    import json as _json
-
     from console.engine.signed_start import preflight
+    from tests.engine.conftest import write_kubeconfig  # every context on a closed port
 
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(_json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "dead",
-        "clusters": [{"name": "dead", "cluster": {"server": "http://127.0.0.1:9"}}],
-        "users": [{"name": "nobody", "user": {}}],
-        "contexts": [{"name": "dead", "context": {"cluster": "dead", "user": "nobody"}}],
-    }))
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig")
     steps = [bound_for(["kubectl", "delete", "pod", "web-1"]), bound_for(["kubectl", "scale", "deployment/web", "--replicas=3"])]
     found = preflight(steps, {"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin:/usr/local/bin"})
     assert found["server"].startswith("unreachable")
