@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from console.journal.journal import Clock
-from console.journal.store import ChangeNotFound, RecordStore
+from console.journal.store import ChangeNotFound, ChangeRef, RecordStore
 from console.review.index import IndexEntry, IndexLoad, QueryError, filter_entries, load_index, parse_query, sort_entries
 from console.review.summary import format_duration as fmt_duration
 from screens.key_order import OrderedKeysApp
@@ -224,8 +224,6 @@ class RecordsScreen(Screen):
         self.open_record(event.cursor_row)
 
     def open_record(self, row: int) -> None:
-        from screens.record import RecordScreen
-
         if not 0 <= row < len(self.shown):
             return
         entry = self.shown[row]
@@ -234,10 +232,14 @@ class RecordsScreen(Screen):
         except ChangeNotFound:
             self.notify(f"{entry.change_id} is no longer in the store", severity="error")
             return
-        self.app.push_screen(
-            RecordScreen(self.store, ref, clock=self.clock, reviewer=self.reviewer, replay_speed=self.replay_speed),
-            lambda _: self.action_refresh(),  # an addendum changes the row; the cache notices by size/mtime
-        )
+        # An addendum changes the row; the cache notices by size/mtime.
+        self.app.push_screen(self.record_screen(entry, ref), lambda _: self.action_refresh())
+
+    def record_screen(self, entry: IndexEntry, ref: ChangeRef) -> Screen:
+        """The screen a row opens: the change's record, with the reviewer's keys."""
+        from screens.record import RecordScreen
+
+        return RecordScreen(self.store, ref, clock=self.clock, reviewer=self.reviewer, replay_speed=self.replay_speed)
 
     def action_report(self) -> None:
         from screens.report import ReportScreen

@@ -22,8 +22,8 @@ from pathlib import Path
 from textual import events, work
 from textual.screen import Screen
 
-from console.journal.store import ChangeNotFound
-from console.review.index import IndexLoad, load_index
+from console.journal.store import ChangeRef
+from console.review.index import IndexEntry, IndexLoad, load_index
 from screens.follow import FollowApp, FollowScreen, ReadOnlyRecordScreen
 from screens.record import RecordScreen
 from screens.records import RecordsScreen, ReviewApp
@@ -40,19 +40,10 @@ class ReadOnlyRecordsScreen(RecordsScreen):
         self.app.call_from_thread(self._loaded, load)
         return load
 
-    def open_record(self, row: int) -> None:
-        if not 0 <= row < len(self.shown):
-            return
-        entry = self.shown[row]
-        try:
-            ref = self.store.find(entry.change_id)
-        except ChangeNotFound:
-            self.notify(f"{entry.change_id} is no longer in the store", severity="error")
-            return
+    def record_screen(self, entry: IndexEntry, ref: ChangeRef) -> Screen:
         if entry.outcome is None:
-            self.app.push_screen(FollowScreen(ref.path, ref.change_id), lambda _: self.action_refresh())
-        else:
-            self.app.push_screen(ReadOnlyRecordScreen(self.store, ref), lambda _: self.action_refresh())
+            return FollowScreen(ref.path, ref.change_id)
+        return ReadOnlyRecordScreen(self.store, ref)
 
 
 class AccessLog:
