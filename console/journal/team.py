@@ -161,25 +161,27 @@ class TeamStore:
         """
         if not self.enabled:
             raise TeamStoreError(f"{self.root} is not a team store (run: opsconsole records sync --remote URL)")
-        if self.remote_url() is None:
+        url = self.remote_url()
+        if url is None:
             raise TeamStoreError(f"{self.root} has no remote (run: opsconsole records sync --remote URL)")
         for _ in range(PUSH_ATTEMPTS):
             self._fetch()
             self._merge()
             push = self.git("push", "-q", REMOTE, f"HEAD:refs/heads/{BRANCH}", check=False)
             if push.returncode == 0:
-                return SyncResult(True, True, f"synced with {self.remote_url()}")
+                return SyncResult(True, True, f"synced with {url}")
             if not _rejected(push):
-                raise RemoteUnreachable(f"cannot push to {self.remote_url()}: {_last_line(push)}")
-        raise TeamStoreError(f"gave up pushing to {self.remote_url()} after {PUSH_ATTEMPTS} attempts: others keep pushing")
+                raise RemoteUnreachable(f"cannot push to {url}: {_last_line(push)}")
+        raise TeamStoreError(f"gave up pushing to {url} after {PUSH_ATTEMPTS} attempts: others keep pushing")
 
     def pull(self) -> SyncResult:
         """Fetch and merge only (what a start needs to count the team's changes); never pushes."""
-        if not self.enabled or self.remote_url() is None:
+        url = self.remote_url() if self.enabled else None
+        if url is None:
             return SyncResult(False, False, "no remote: counted from this store alone")
         self._fetch()
         self._merge()
-        return SyncResult(True, False, f"fetched from {self.remote_url()}")
+        return SyncResult(True, False, f"fetched from {url}")
 
     def _fetch(self) -> None:
         proc = self.git("fetch", "-q", REMOTE, check=False)

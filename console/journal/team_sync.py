@@ -120,8 +120,9 @@ def sync_store(store: RecordStore, *, who: str | None = None) -> SyncReport:
         return report
     try:
         with team_lock(store):
+            shared = store.team.remote_url() is not None  # asked of git once, not once per change
             for ref in store.list_changes():
-                if store.team.remote_url() is not None:
+                if shared:
                     _alias(store, ref, who, report)
                 if not _journal_closed(store, ref):
                     continue
@@ -130,7 +131,7 @@ def sync_store(store: RecordStore, *, who: str | None = None) -> SyncReport:
                     report.committed.append(ref.change_id)
             refused = store.root / "refused"
             store.team.commit_path(refused, "Refused starts")
-            if store.team.remote_url() is None:
+            if not shared:
                 report.message = f"committed {len(report.committed)} change(s); the store has no remote"
                 return report
             result = store.team.sync()
