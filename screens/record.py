@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Header, Static, TabbedContent, TabPane
 
 from console.journal.journal import Clock, JournalError, VerifyReport, read_and_verify
 from console.journal.store import ChangeRef, RecordStore, StoreError, default_user
@@ -30,6 +30,7 @@ from console.review.summary import ChangeSummary, summarise
 from console.review.summary import format_duration as fmt_duration
 from screens.addendum import AddendumDraft, AddendumModal
 from screens.widgets.cast_player import CastPlayer
+from screens.widgets.footer import SteadyFooter
 from screens.widgets.timeline import Timeline
 
 
@@ -200,7 +201,7 @@ class RecordScreen(Screen):
                 yield CastPlayer(id="player", speed=self.replay_speed)
             with TabPane("Addenda", id="addenda"), VerticalScroll():
                 yield Static(id="record-addenda")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"{self.ref.change_id} · {Path(self.ref.path).name}"

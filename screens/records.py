@@ -16,13 +16,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from console.journal.journal import Clock
 from console.journal.store import ChangeNotFound, ChangeRef, RecordStore
 from console.review.index import IndexEntry, IndexLoad, QueryError, filter_entries, load_index, parse_query, sort_entries
 from console.review.summary import format_duration as fmt_duration
 from screens.key_order import OrderedKeysApp
+from screens.widgets.footer import SteadyFooter
 
 # (sort key, header, width): widths fixed so a refill never re-measures (NOTES.md, DataTable costs).
 COLUMNS = (
@@ -86,7 +87,7 @@ class RecordsScreen(Screen):
                     id="records-filter")
         yield Static("reading the store…", id="records-status")
         yield DataTable(id="records-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"store {self.records_dir.name}"

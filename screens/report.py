@@ -15,10 +15,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from console.review.index import IndexEntry
 from console.review.reports import Report, bar, build_report, duration_rows, fmt_rate, period_rows
+from screens.widgets.footer import SteadyFooter
 
 CHART_WIDTH = 40
 
@@ -70,7 +71,7 @@ class ReportScreen(Screen):
             with Horizontal(id="report-durations"):
                 yield DataTable(id="report-components", cursor_type="none", zebra_stripes=True)
                 yield DataTable(id="report-risks", cursor_type="none", zebra_stripes=True)
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self.action_period(self.by)
