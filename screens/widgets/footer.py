@@ -9,6 +9,7 @@ ones already shown. It looks and behaves as Footer does (same widgets, same styl
 
 from __future__ import annotations
 
+from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -27,8 +28,15 @@ class SteadyFooter(Footer):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
+        # Footer shows nothing until the screen first publishes its bindings, a frame or two after it opens; the
+        # keys are known when the footer is composed, so the first frame shows them.
+        self._bindings_ready = True
         self._rebuild_pending = False
         self._keys_shown: tuple | None = None
+
+    def compose(self) -> ComposeResult:
+        self._keys_shown = shown_keys(self.screen)
+        yield from super().compose()
 
     def bindings_changed(self, screen: Screen) -> None:
         self._bindings_ready = True
