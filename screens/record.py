@@ -8,10 +8,12 @@ shown, up to its first bad line, under a banner that says which line and why. ``
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.console import Group
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 from textual import on
@@ -71,11 +73,35 @@ def integrity_text(view: RecordView) -> Text:
     return text
 
 
+class SettledGroup(Group):
+    """A Group of renderables that do not change, rendered once per width and options, then reused.
+
+    Textual renders a Static's content to learn its height and again to paint it, and again on each layout pass
+    while a screen opens (three times for a record's summary, a few milliseconds each): the lines are the same.
+    """
+
+    def __init__(self, *renderables: RenderableType) -> None:
+        super().__init__(*renderables)
+        self._rendered: dict[tuple, list[Segment]] = {}
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        # Rich renders a Group's parts without its height, so the height is not part of the key.
+        key = (id(console), options.max_width, options.min_width, options.justify, options.overflow, options.no_wrap,
+               options.highlight, options.markup)
+        segments = self._rendered.get(key)
+        if segments is None:
+            # What Console.render does with a Group's parts, kept (Segments are immutable).
+            inner = options.reset_height()
+            segments = [segment for renderable in self.renderables for segment in console.render(renderable, inner)]
+            self._rendered[key] = segments
+        yield from segments
+
+
 def _time(ts: str | None) -> str:
     return f"{ts[:10]} {ts[11:19]}Z" if ts else "—"
 
 
-def summary_renderable(s: ChangeSummary, *, unreadable_from: int | None = None) -> Group:
+def summary_renderable(s: ChangeSummary, *, unreadable_from: int | None = None) -> SettledGroup:
     """The Summary tab: the minimum fields, description, approvals, break-glass decisions and follow-ups.
 
     ``unreadable_from``: the journal line where reading stopped, if it did; then an open change's outcome and
@@ -152,19 +178,19 @@ def summary_renderable(s: ChangeSummary, *, unreadable_from: int | None = None) 
                       for f in item.files]
     parts.append(Text("Follow-ups", style="bold underline"))
     parts += [Text(f"  • {f}") for f in s.followups] or [Text("  none", style="italic")]
-    return Group(*parts)
+    return SettledGroup(*parts)
 
 
-def addenda_renderable(s: ChangeSummary) -> Group:
+def addenda_renderable(s: ChangeSummary) -> SettledGroup:
     if not s.addenda:
-        return Group(Text("No addenda. Press a to append a signed correction or follow-up.", style="italic"))
+        return SettledGroup(Text("No addenda. Press a to append a signed correction or follow-up.", style="italic"))
     lines = []
     for a in s.addenda:
         target = f" (to event {a['refers_to']})" if a.get("refers_to") else ""
         head = Text.assemble((f"#{a['seq']} {_time(a['at'])} ", "dim"), (str(a.get("kind")), "bold"),
                              f" by {a.get('author')}{target}")
         lines += [head, Text("  " + str(a.get("text", ""))), Text("")]
-    return Group(*lines)
+    return SettledGroup(*lines)
 
 
 class RecordScreen(Screen):
@@ -195,10 +221,10 @@ class RecordScreen(Screen):
         with TabbedContent(id="record-tabs", initial="summary"):
             with TabPane("Summary", id="summary"), VerticalScroll(id="record-summary-scroll"):
                 yield Static(id="record-summary")
-            with TabPane("Timeline", id="timeline"):
-                yield Timeline(id="timeline-table")
-            with TabPane("Output", id="output"):
-                yield CastPlayer(id="player", speed=self.replay_speed)
+            # The timeline and the output player are mounted when their tab is first shown: a reviewer often reads
+            # only the summary, and every widget mounted is styled and laid out (again) before the first frame.
+            yield TabPane("Timeline", id="timeline")
+            yield TabPane("Output", id="output")
             with TabPane("Addenda", id="addenda"), VerticalScroll():
                 yield Static(id="record-addenda")
         yield SteadyFooter()
@@ -218,22 +244,34 @@ class RecordScreen(Screen):
         self.query_one("#record-addenda", Static).update(addenda_renderable(view.summary))
         # The timeline's and the outputs' rows are most of the work of opening a record, and a reviewer often reads
         # only the summary: each is filled when its tab is first shown (a key, a click, or a run chosen).
-        self._filled: set[str] = set()
-        self._fill(self.query_one("#record-tabs", TabbedContent).active)
+        self._filling: dict[str, asyncio.Task[None]] = {}
+        active = self.query_one("#record-tabs", TabbedContent).active
+        if active in ("timeline", "output"):
+            self.call_later(self._fill, active)
 
-    def _fill(self, tab: str) -> None:
-        if tab in self._filled:
+    async def _fill(self, tab: str) -> None:
+        """Mount (the first time) and fill the timeline or the output player; every caller waits for the same fill."""
+        if tab not in ("timeline", "output"):
             return
-        self._filled.add(tab)
+        task = self._filling.get(tab)
+        if task is None:
+            task = self._filling[tab] = asyncio.create_task(self._fill_now(tab))
+        await task
+
+    async def _fill_now(self, tab: str) -> None:
         if tab == "timeline":
+            if not self.query("#timeline-table"):
+                await self.query_one("#timeline", TabPane).mount(Timeline(id="timeline-table"))
             self.query_one("#timeline-table", Timeline).show(self.view.summary)
-        elif tab == "output":
+        else:
+            if not self.query("#player"):
+                await self.query_one("#output", TabPane).mount(CastPlayer(id="player", speed=self.replay_speed))
             self.query_one("#player", CastPlayer).set_outputs(self.view.outputs)
 
     @on(TabbedContent.TabActivated, "#record-tabs")
-    def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+    async def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id is not None:
-            self._fill(event.pane.id)
+            await self._fill(event.pane.id)
 
     def reload(self) -> None:
         """Read and verify the journal again (after an addendum, or on request)."""
@@ -243,16 +281,16 @@ class RecordScreen(Screen):
     def action_back(self) -> None:
         self.dismiss(None)
 
-    def action_tab(self, name: str) -> None:
-        self._fill(name)  # before the tab shows, so it never shows empty
+    async def action_tab(self, name: str) -> None:
+        await self._fill(name)  # before the tab shows, so it never shows empty
         self.query_one("#record-tabs", TabbedContent).active = name
 
     @on(Timeline.RunChosen)
-    def _run_chosen(self, event: Timeline.RunChosen) -> None:
+    async def _run_chosen(self, event: Timeline.RunChosen) -> None:
         run = self.view.summary.runs[event.index]
-        player = self.query_one("#player", CastPlayer)
         indices = [i for i, out in enumerate(self.view.outputs) if out.run is run]
-        self.action_tab("output")
+        await self.action_tab("output")
+        player = self.query_one("#player", CastPlayer)
         if indices:
             player.jump_to_run(indices[0])
             player.log_view.focus()
@@ -270,7 +308,7 @@ class RecordScreen(Screen):
         author = self.reviewer if self.reviewer is not None else default_user()
         self.app.push_screen(AddendumModal(change_id=self.ref.change_id, author=author, events=s.events), self._append)
 
-    def _append(self, draft: AddendumDraft | None) -> None:
+    async def _append(self, draft: AddendumDraft | None) -> None:
         if draft is None:
             return
         try:
@@ -280,5 +318,5 @@ class RecordScreen(Screen):
             self.notify(str(exc), title="Addendum not recorded", severity="error", timeout=10)
             return
         self.reload()
-        self.action_tab("addenda")
+        await self.action_tab("addenda")
         self.notify(f"Addendum recorded as event {event.seq}", title=self.ref.change_id)
