@@ -73,6 +73,9 @@ def integrity_text(view: RecordView) -> Text:
     return text
 
 
+LAZY_TABS = ("timeline", "output", "addenda")  # mounted and filled when first shown
+
+
 class SettledGroup(Group):
     """A Group of renderables that do not change, rendered once per width and options, then reused.
 
@@ -214,6 +217,8 @@ class RecordScreen(Screen):
         self.reviewer = reviewer
         self.replay_speed = replay_speed
         self.view = load_record_view(store, ref)
+        self._mounting: dict[str, asyncio.Task[None]] = {}  # a lazy tab's widgets, mounted once
+        self._filled: set[str] = set()  # lazy tabs filled from this reading of the journal
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -221,12 +226,11 @@ class RecordScreen(Screen):
         with TabbedContent(id="record-tabs", initial="summary"):
             with TabPane("Summary", id="summary"), VerticalScroll(id="record-summary-scroll"):
                 yield Static(id="record-summary")
-            # The timeline and the output player are mounted when their tab is first shown: a reviewer often reads
-            # only the summary, and every widget mounted is styled and laid out (again) before the first frame.
+            # The other tabs' widgets are mounted when their tab is first shown: a reviewer often reads only the
+            # summary, and every widget mounted is styled and laid out (more than once) before the first frame.
             yield TabPane("Timeline", id="timeline")
             yield TabPane("Output", id="output")
-            with TabPane("Addenda", id="addenda"), VerticalScroll():
-                yield Static(id="record-addenda")
+            yield TabPane("Addenda", id="addenda")
         yield SteadyFooter()
 
     def on_mount(self) -> None:
@@ -241,32 +245,40 @@ class RecordScreen(Screen):
         first = view.report.first
         stopped = first.line if first is not None and first.kind != "file" and first.line else None
         self.query_one("#record-summary", Static).update(summary_renderable(view.summary, unreadable_from=stopped))
-        self.query_one("#record-addenda", Static).update(addenda_renderable(view.summary))
         # The timeline's and the outputs' rows are most of the work of opening a record, and a reviewer often reads
-        # only the summary: each is filled when its tab is first shown (a key, a click, or a run chosen).
-        self._filling: dict[str, asyncio.Task[None]] = {}
+        # only the summary: each other tab is filled when first shown (a key, a click, or a run chosen), and again
+        # after a reload.
+        self._filled = set()
         active = self.query_one("#record-tabs", TabbedContent).active
-        if active in ("timeline", "output"):
+        if active in LAZY_TABS:
             self.call_later(self._fill, active)
 
     async def _fill(self, tab: str) -> None:
-        """Mount (the first time) and fill the timeline or the output player; every caller waits for the same fill."""
-        if tab not in ("timeline", "output"):
+        """Mount (once) and fill (once per reading of the journal) one of the other tabs; callers wait for both."""
+        if tab not in LAZY_TABS or tab in self._filled:
             return
-        task = self._filling.get(tab)
-        if task is None:
-            task = self._filling[tab] = asyncio.create_task(self._fill_now(tab))
-        await task
-
-    async def _fill_now(self, tab: str) -> None:
+        mounting = self._mounting.get(tab)
+        if mounting is None:
+            mounting = self._mounting[tab] = asyncio.create_task(self._mount_tab(tab))
+        await mounting
+        if tab in self._filled:  # another caller filled it while this one waited
+            return
+        self._filled.add(tab)
         if tab == "timeline":
-            if not self.query("#timeline-table"):
-                await self.query_one("#timeline", TabPane).mount(Timeline(id="timeline-table"))
             self.query_one("#timeline-table", Timeline).show(self.view.summary)
-        else:
-            if not self.query("#player"):
-                await self.query_one("#output", TabPane).mount(CastPlayer(id="player", speed=self.replay_speed))
+        elif tab == "output":
             self.query_one("#player", CastPlayer).set_outputs(self.view.outputs)
+        else:
+            self.query_one("#record-addenda", Static).update(addenda_renderable(self.view.summary))
+
+    async def _mount_tab(self, tab: str) -> None:
+        pane = self.query_one(f"#{tab}", TabPane)
+        if tab == "timeline":
+            await pane.mount(Timeline(id="timeline-table"))
+        elif tab == "output":
+            await pane.mount(CastPlayer(id="player", speed=self.replay_speed))
+        else:
+            await pane.mount(VerticalScroll(Static(id="record-addenda")))
 
     @on(TabbedContent.TabActivated, "#record-tabs")
     async def _tab_shown(self, event: TabbedContent.TabActivated) -> None:

@@ -1,5 +1,5 @@
-"""Opening a record builds only what the first tab shows: the timeline and the output player are mounted and filled
-when their tab is first shown (and filled again after a reload); the summary renders once per width."""
+"""Opening a record builds only what the first tab shows: the timeline, the output player and the addenda are mounted
+and filled when their tab is first shown (and filled again after a reload); the summary renders once per width."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
-from textual.widgets import DataTable, TabbedContent
+from textual.widgets import DataTable, Static, TabbedContent
 
 from screens.record import RecordScreen, SettledGroup
 from screens.records import RecordsScreen, ReviewApp
@@ -36,7 +36,9 @@ async def test_timeline_and_player_are_mounted_when_first_shown(records_dir: Pat
     async with app.run_test(size=(120, 40)) as pilot:
         record = await open_record(pilot, "CHG-2026-0001")
         await pilot.pause()
-        assert not record.query(Timeline) and not record.query(CastPlayer)
+        assert not record.query(Timeline) and not record.query(CastPlayer) and not record.query("#record-addenda")
+        await pilot.press("d")
+        assert "No addenda" in str(record.query_one("#record-addenda", Static).render())
         await pilot.press("t")
         timeline = record.query_one("#timeline-table", Timeline)
         assert record.query_one("#record-tabs", TabbedContent).active == "timeline"
