@@ -38,7 +38,8 @@ async def test_timeline_and_player_are_mounted_when_first_shown(records_dir: Pat
         await pilot.pause()
         assert not record.query(Timeline) and not record.query(CastPlayer) and not record.query("#record-addenda")
         await pilot.press("d")
-        assert "No addenda" in str(record.query_one("#record-addenda", Static).render())
+        addenda = record.query_one("#record-addenda", Static).content
+        assert "No addenda" in addenda.renderables[0].plain
         await pilot.press("t")
         timeline = record.query_one("#timeline-table", Timeline)
         assert record.query_one("#record-tabs", TabbedContent).active == "timeline"
