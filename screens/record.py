@@ -80,7 +80,7 @@ class SettledGroup(Group):
     """A Group of renderables that do not change, rendered once per width and options, then reused.
 
     Textual renders a Static's content to learn its height and again to paint it, and again on each layout pass
-    while a screen opens (three times for a record's summary, a few milliseconds each): the lines are the same.
+    while a screen opens (two or three times for a record's summary, a few milliseconds each): the lines are the same.
     """
 
     def __init__(self, *renderables: RenderableType) -> None:
