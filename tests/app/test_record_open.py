@@ -84,3 +84,16 @@ def test_a_settled_group_renders_as_a_group_and_once_per_width() -> None:
         options = console.options.update_width(width)
         assert list(console.render(settled, options)) == list(console.render(Group(*parts), options))
     assert len(settled._rendered) == 2  # 40 and 118: the second 40 was the first one's lines
+
+
+async def test_a_click_on_a_tab_mounts_and_fills_it(records_dir: Path) -> None:
+    build_sample_store(records_dir)
+    app = ReviewApp(records_dir=records_dir, reviewer="rita")
+    async with app.run_test(size=(120, 40)) as pilot:
+        record = await open_record(pilot, "CHG-2026-0001")
+        await pilot.pause()
+        await pilot.click("#--content-tab-output")
+        player = await wait_on(pilot, lambda: record.query(CastPlayer).first() if record.query(CastPlayer) else None,
+                               what="the output player mounted by the click")
+        await wait_on(pilot, lambda: len(player.outputs) == len(record.view.outputs) > 0, what="the outputs in the player")
+        assert record.query_one("#record-tabs", TabbedContent).active == "output"
