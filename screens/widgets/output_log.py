@@ -136,9 +136,14 @@ class OutputLog(Log):
 
     def _to_end(self) -> None:
         # Now, and again once the lines just written are laid out (a scrollbar they bring may not exist yet, and
-        # until it does the view cannot move).
+        # until it does the view cannot move). The second move is made only if the pane still follows then: a
+        # PageUp pressed before that frame is applied first, and the batch must not carry the view back down.
         self.scroll_end(animate=False, immediate=True, x_axis=False)
-        self.scroll_end(animate=False, x_axis=False)
+        self.call_after_refresh(self._end_if_following)
+
+    def _end_if_following(self) -> None:
+        if self.following:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def follow(self) -> None:
         """Follow the newest line again (End)."""
