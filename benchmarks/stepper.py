@@ -105,28 +105,29 @@ def write_fixture(work: Path, seconds: float) -> tuple[Path, Path]:
     return kubeconfig, runbook
 
 
-async def key_latency(app: OpsConsoleApp, key: str, char: str | None, shown) -> float:
-    """Milliseconds from the key's delivery to the refreshed screen showing ``shown()`` true."""
+async def key_latency(app: OpsConsoleApp, key: str, char: str | None, shown) -> tuple[float, float]:
+    """Milliseconds from the key's delivery to the refreshed screen showing ``shown()`` true, and the CPU time the
+    app's thread (this one) spent in between: that one hardly depends on how busy the machine is."""
     loop = asyncio.get_running_loop()
     painted: asyncio.Future[float] = loop.create_future()
     event = events.Key(key, char)
     event.set_sender(app)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     app._driver.send_message(event)  # the path a real terminal's keys take
     deadline = t0 + SAMPLE_TIMEOUT_S
     while not shown():
         if time.perf_counter() > deadline:
-            return SAMPLE_TIMEOUT_S * 1000
+            return SAMPLE_TIMEOUT_S * 1000, (time.thread_time() - c0) * 1000
         await asyncio.sleep(0.001)
     app.screen.call_after_refresh(lambda: painted.done() or painted.set_result(time.perf_counter()))
     try:
         t1 = await asyncio.wait_for(painted, timeout=max(0.1, deadline - time.perf_counter()))
     except TimeoutError:
-        return SAMPLE_TIMEOUT_S * 1000
-    return (t1 - t0) * 1000
+        return SAMPLE_TIMEOUT_S * 1000, (time.thread_time() - c0) * 1000
+    return (t1 - t0) * 1000, (time.thread_time() - c0) * 1000
 
 
-async def sample_pair(app: OpsConsoleApp) -> list[float]:
+async def sample_pair(app: OpsConsoleApp) -> list[tuple[float, float]]:
     """``n`` opens the note input; Enter (nothing typed) closes it again."""
     box = app.screen.query_one("#step-input", Input)
     opened = await key_latency(app, "n", "n", lambda: box.display and app.focused is box)
@@ -134,7 +135,7 @@ async def sample_pair(app: OpsConsoleApp) -> list[float]:
     return [opened, closed]
 
 
-async def sample_scroll(app: OpsConsoleApp) -> list[float]:
+async def sample_scroll(app: OpsConsoleApp) -> list[tuple[float, float]]:
     """PageUp scrolls the output up a page (the pane stops following); End follows the newest line again."""
     out = app.screen.query_one("#step-output", OutputLog)
     up = await key_latency(app, "pageup", None, lambda: not out.following)
@@ -181,7 +182,7 @@ async def measure(quick: bool) -> dict[str, object]:
             fill_pane(screen.query_one("#step-output", OutputLog), screen.clock())
             await pilot.pause(0.3)
             load_before = os.getloadavg()[0]
-            idle: dict[str, list[float]] = {"note": [], "scroll": []}
+            idle: dict[str, list[tuple[float, float]]] = {"note": [], "scroll": []}
             for _ in range(baseline_pairs):
                 for kind, sample in SAMPLES:
                     idle[kind] += await sample(app)
@@ -190,7 +191,7 @@ async def measure(quick: bool) -> dict[str, object]:
             while not screen.running:
                 await pilot.pause(0.01)
             await asyncio.sleep(0.5)  # let the flood reach its rate before the first sample
-            loaded: dict[str, list[float]] = {"note": [], "scroll": []}
+            loaded: dict[str, list[tuple[float, float]]] = {"note": [], "scroll": []}
             while screen.running:
                 for kind, sample in SAMPLES:
                     if not screen.running:
@@ -407,9 +408,12 @@ def main() -> int:
     if args.only == "actions":
         return 0
     r = asyncio.run(measure(args.quick))
-    idle_by, loaded_by = r["idle"], r["loaded"]
+    idle_by = {kind: [wall for wall, _ in pairs] for kind, pairs in r["idle"].items()}
+    loaded_by = {kind: [wall for wall, _ in pairs] for kind, pairs in r["loaded"].items()}
     idle = [v for values in idle_by.values() for v in values]
     loaded = [v for values in loaded_by.values() for v in values]
+    idle_cpu = [cpu for pairs in r["idle"].values() for _, cpu in pairs]
+    loaded_cpu = [cpu for pairs in r["loaded"].values() for _, cpu in pairs]
     if not loaded:
         emit("stepper.key_latency_p99_under_output", None, "ms", target=f"p99 < {TARGET_MS:.0f} ms", met=False,
              note="no sample completed while the step ran")
@@ -431,6 +435,10 @@ def main() -> int:
                  baseline=statistics.median(base), keys=keys)
             emit(f"stepper.key_latency_p99_under_output.{kind}", percentile(values, 99), "ms", baseline=percentile(base, 99),
                  samples=len(values), max_ms=round(max(values), 2), keys=keys)
+    # The app thread's own CPU per key (its share of the GIL-bound work), less moved by other load on the machine.
+    if loaded_cpu:
+        emit("stepper.key_cpu_p50_under_output", statistics.median(loaded_cpu), "ms", baseline=statistics.median(idle_cpu))
+        emit("stepper.key_cpu_p99_under_output", percentile(loaded_cpu, 99), "ms", baseline=percentile(idle_cpu, 99))
     emit("stepper.key_latency_misses_under_output", misses, "samples", baseline=sum(1 for v in idle if v >= TARGET_MS),
          target=f"samples at or over {TARGET_MS:.0f} ms (of {len(loaded)})", met=misses == 0)
     return 0
