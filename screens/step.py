@@ -87,6 +87,7 @@ class StepScreen(Screen):
         # it runs). A confirmation waits for it, so the operator confirms what they saw.
         self._diff_for: object | None = None
         self._diff_text: Text | None = None
+        self._explain_shown: str | None = None  # the step explanation the Markdown shows
 
     # -- layout ------------------------------------------------------------------------------------------------
 
@@ -289,7 +290,9 @@ class StepScreen(Screen):
             explain += "\n\n**What to do:** " + s.step_text(step.instructions)
         # A step without an explanation shows none (its title says what it does).
         self.query_one("#step-explain-box").display = bool(explain.strip())
-        self.query_one("#step-explain", Markdown).update(explain)
+        if explain != self._explain_shown:  # shown again after every answer; parsed and mounted only when it changes
+            self._explain_shown = explain
+            self.query_one("#step-explain", Markdown).update(explain)
         command = s.command_for(nxt.item)
         self.query_one("#step-command", Static).update(
             Text.assemble(("$ ", "bold green"), (command, "bold")) if command else Text("(no command: answered by the operator)", style="dim")
