@@ -19,7 +19,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Input, Markdown, Static
 from textual.worker import Worker, WorkerState
 
@@ -64,6 +66,12 @@ class StepScreen(Screen):
     # No auto-focus: the keys belong to the step; a text box takes the focus when the step asks for text, and the
     # panels when the operator moves there (Tab, 1-4).
     AUTO_FOCUS = ""
+
+    # Screen's own ``focused`` repaints the whole screen whenever the focus moves: each ``n`` (the note box takes
+    # the focus) and each Enter or Esc that leaves it redrew every widget, the output pane's every row among them,
+    # once more than the key needed. The widgets the focus leaves and reaches redraw themselves (their :focus
+    # styles, the box's cursor), so here it moves without a repaint of everything else.
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
 
     class StepEnded(Message):
         """A step's run finished in the worker."""
