@@ -21,6 +21,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import Reactive
 from textual.screen import Screen
+from textual.visual import VisualType
 from textual.widget import Widget
 from textual.widgets import Input, Markdown, Static
 from textual.worker import Worker, WorkerState
@@ -96,6 +97,7 @@ class StepScreen(Screen):
         self._diff_for: object | None = None
         self._diff_text: Text | None = None
         self._explain_shown: str | None = None  # the step explanation the Markdown shows
+        self._prompt_under_note: VisualType | None = None  # the prompt a note box opened over while a step ran
 
     # -- layout ------------------------------------------------------------------------------------------------
 
@@ -233,8 +235,11 @@ class StepScreen(Screen):
     def show_next(self) -> None:
         """Show whatever the change needs now, and start it when it needs no answer."""
         self._refresh_list()
+        under_note, self._prompt_under_note = self._prompt_under_note, None
         if self.running:
             self._keys(None)
+            if under_note is not None:  # a note box closed while the step runs: what the prompt said before it
+                self.query_one("#step-prompt", Static).update(under_note)
             return
         nxt = self.session.next()
         self._keys(nxt)
@@ -402,7 +407,10 @@ class StepScreen(Screen):
     def action_note(self) -> None:
         if self._input_mode and self._input_mode != "typed":
             return
-        self.query_one("#step-prompt", Static).update("Note for the record; Enter adds it.")
+        prompt = self.query_one("#step-prompt", Static)
+        if self.running and self._prompt_under_note is None:
+            self._prompt_under_note = prompt.content  # said again when the box closes (show_next)
+        prompt.update("Note for the record; Enter adds it.")
         self._ask("note", placeholder="note")
 
     def action_leave(self) -> None:

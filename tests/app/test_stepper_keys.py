@@ -203,3 +203,38 @@ async def test_the_note_box_and_its_confirmation_take_one_row_and_leave_the_outp
         await wait_on(pilot, lambda: not isinstance(app.screen, StepScreen), what="the step screen left")
         assert gc.get_freeze_count() == 0  # handed back to the collector with the screen
     session.release()
+
+
+async def test_a_note_taken_while_a_step_runs_gives_the_prompt_back(tmp_path: Path, dead_kubeconfig: Path) -> None:
+    """Under a running step the note box says what Enter does; closed (a note added, or none), the prompt says
+    again what it said before, not the note box's words over a box that is gone."""
+    from textual.widgets import Static
+
+    runbook = tmp_path / "long-drill.yaml"
+    with open(runbook, "w") as handle:
+        YAML().dump(LONG, handle)
+    session = ChangeSession.start(
+        StartRequest(runbook_path=runbook, environment="rehearsal", context="rehearsal", operator="alice",
+                     kubeconfig=str(dead_kubeconfig)),
+        store=RecordStore(tmp_path / "records"), policy=Policy(), clock=now,
+    )
+    app = OpsConsoleApp(records_dir=tmp_path / "records", runbooks_dir=tmp_path, clock=now)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.push_screen(StepScreen(session, clock=now, production=False))
+        await wait_on(pilot, lambda: isinstance(app.screen, StepScreen) and session.next().kind == "confirm", what="the step screen")
+        await pilot.press("y")
+        screen = await wait_on(pilot, lambda: app.screen.running and app.screen, timeout=30, what="the step to run")
+        assert isinstance(screen, StepScreen)
+        prompt = screen.query_one("#step-prompt", Static)
+        before = str(prompt.render())
+        assert before and "Note" not in before
+        await press_and_settle(pilot, "n")
+        assert "Note for the record" in str(prompt.render())
+        await press_and_settle(pilot, "enter")  # nothing typed: no note
+        assert str(prompt.render()) == before
+        await press_and_settle(pilot, "n", *"half way", "enter")
+        await wait_on(pilot, lambda: [e for e in session.events if e.type == "note.added"], what="the note")
+        assert str(prompt.render()) == before and screen.running
+        await pilot.press("x")
+        await wait_on(pilot, lambda: any(e.type == "step.finished" for e in session.events), timeout=30, what="the step stopped")
+    session.release()
