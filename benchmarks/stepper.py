@@ -11,8 +11,10 @@ The keys are the ones an operator presses while output pours in: ``n`` opens the
 again; PageUp scrolls the output pane up to read (it stops following) and End follows the newest line again.
 The baseline is the same measurement on the same screen while nothing runs (its pane holding as many lines as the
 flood leaves in it, so PageUp has somewhere to go). Figures: p50 and p99 over every key under load and idle, the
-same per kind of key (``.note``, ``.scroll``), the misses over 100 ms, the output rate really reached, and the
-machine's 1-minute load average before and after (these machines are shared: a busy one moves both figures).
+same per kind of key (``.note``, ``.scroll``), the CPU time the app's thread spent per key (``key_cpu``: what the
+app itself costs, which the machine's other load moves far less than the latency), the misses over 100 ms, the
+output rate really reached, and the machine's 1-minute load average before and after (these machines are shared:
+a busy one moves both figures).
 
 Actions: the rehearsal cluster runs in a child process (as ``opsconsole demo`` runs it, so its threads do not
 share this interpreter), and web-config-restart (its observe window shortened) is driven through with keys, the
