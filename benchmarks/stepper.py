@@ -6,10 +6,15 @@ Two parts, one JSON object per line each (``benchmarks/shape.py``):
 
 Flood: a headless OpsConsoleApp starts a change whose one step prints 10,000 lines a second. A key press is
 delivered the way a terminal driver delivers it (``driver.send_message(Key)``), and the latency is the time from
-then until the screen has been refreshed with the key's effect (``call_after_refresh`` once the effect is there):
-``n`` opens the note input, Enter closes it again. The baseline is the same measurement on the same screen while
-nothing runs. Figures: p50 and p99 under load and idle, the misses over 100 ms, the output rate really reached, and
-the machine's 1-minute load average before and after (these machines are shared: a busy one moves both figures).
+then until the screen has been refreshed with the key's effect (``call_after_refresh`` once the effect is there).
+The keys are the ones an operator presses while output pours in: ``n`` opens the note input and Enter closes it
+again; PageUp scrolls the output pane up to read (it stops following) and End follows the newest line again.
+The baseline is the same measurement on the same screen while nothing runs (its pane holding as many lines as the
+flood leaves in it, so PageUp has somewhere to go). Figures: p50 and p99 over every key under load and idle, the
+same per kind of key (``.note``, ``.scroll``), the CPU time the app's thread spent per key (``key_cpu``: what the
+app itself costs, which the machine's other load moves far less than the latency), the misses over 100 ms, the
+output rate really reached, and the machine's 1-minute load average before and after (these machines are shared:
+a busy one moves both figures).
 
 Actions: the rehearsal cluster runs in a child process (as ``opsconsole demo`` runs it, so its threads do not
 share this interpreter), and web-config-restart (its observe window shortened) is driven through with keys, the
@@ -43,8 +48,10 @@ from textual import events
 from textual.widgets import Input
 
 from console.config import Policy
+from console.engine.runner import OutputLine
 from console.journal import events as ev
 from screens.app import OpsConsoleApp
+from screens.widgets.output_log import OutputLog
 
 RATE = 10_000  # lines a second
 TARGET_MS = 100.0
@@ -100,33 +107,55 @@ def write_fixture(work: Path, seconds: float) -> tuple[Path, Path]:
     return kubeconfig, runbook
 
 
-async def key_latency(app: OpsConsoleApp, key: str, char: str | None, shown) -> float:
-    """Milliseconds from the key's delivery to the refreshed screen showing ``shown()`` true."""
+async def key_latency(app: OpsConsoleApp, key: str, char: str | None, shown) -> tuple[float, float]:
+    """Milliseconds from the key's delivery to the refreshed screen showing ``shown()`` true, and the CPU time the
+    app's thread (this one) spent in between: that one hardly depends on how busy the machine is."""
     loop = asyncio.get_running_loop()
     painted: asyncio.Future[float] = loop.create_future()
     event = events.Key(key, char)
     event.set_sender(app)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     app._driver.send_message(event)  # the path a real terminal's keys take
     deadline = t0 + SAMPLE_TIMEOUT_S
     while not shown():
         if time.perf_counter() > deadline:
-            return SAMPLE_TIMEOUT_S * 1000
+            return SAMPLE_TIMEOUT_S * 1000, (time.thread_time() - c0) * 1000
         await asyncio.sleep(0.001)
     app.screen.call_after_refresh(lambda: painted.done() or painted.set_result(time.perf_counter()))
     try:
         t1 = await asyncio.wait_for(painted, timeout=max(0.1, deadline - time.perf_counter()))
     except TimeoutError:
-        return SAMPLE_TIMEOUT_S * 1000
-    return (t1 - t0) * 1000
+        return SAMPLE_TIMEOUT_S * 1000, (time.thread_time() - c0) * 1000
+    return (t1 - t0) * 1000, (time.thread_time() - c0) * 1000
 
 
-async def sample_pair(app: OpsConsoleApp) -> list[float]:
+async def sample_pair(app: OpsConsoleApp) -> list[tuple[float, float]]:
     """``n`` opens the note input; Enter (nothing typed) closes it again."""
     box = app.screen.query_one("#step-input", Input)
     opened = await key_latency(app, "n", "n", lambda: box.display and app.focused is box)
     closed = await key_latency(app, "enter", "\r", lambda: not box.display)
     return [opened, closed]
+
+
+async def sample_scroll(app: OpsConsoleApp) -> list[tuple[float, float]]:
+    """PageUp scrolls the output up a page (the pane stops following); End follows the newest line again."""
+    out = app.screen.query_one("#step-output", OutputLog)
+    up = await key_latency(app, "pageup", None, lambda: not out.following)
+    end = await key_latency(app, "end", None, lambda: out.following and out.scroll_y >= out.max_scroll_y)
+    return [up, end]
+
+
+def fill_pane(out: OutputLog, started) -> None:
+    """The idle pane holds what the flood leaves in it (a full tail), so PageUp moves it as under the flood."""
+    out.begin(started, "idle: a full pane")
+    assert out.max_lines is not None
+    for n in range(out.max_lines):
+        out.feed(OutputLine(n / RATE, "stdout", f"{n:08d} pod/web-7d4b9c-{n % 97:02d} GET /api/v1/sessions 200 12ms"))
+    while out.accounted < out.received:
+        out.flush_pending()
+
+
+SAMPLES = (("note", sample_pair), ("scroll", sample_scroll))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -152,22 +181,27 @@ async def measure(quick: bool) -> dict[str, object]:
                     raise SystemExit("the flood change did not reach its confirmation")
                 await pilot.pause(0.05)
             screen = app.screen
+            fill_pane(screen.query_one("#step-output", OutputLog), screen.clock())
             await pilot.pause(0.3)
             load_before = os.getloadavg()[0]
-            idle: list[float] = []
+            idle: dict[str, list[tuple[float, float]]] = {"note": [], "scroll": []}
             for _ in range(baseline_pairs):
-                idle += await sample_pair(app)
-                await asyncio.sleep(GAP_S)
+                for kind, sample in SAMPLES:
+                    idle[kind] += await sample(app)
+                    await asyncio.sleep(GAP_S)
             await pilot.press("y")
             while not screen.running:
                 await pilot.pause(0.01)
             await asyncio.sleep(0.5)  # let the flood reach its rate before the first sample
-            loaded: list[float] = []
+            loaded: dict[str, list[tuple[float, float]]] = {"note": [], "scroll": []}
             while screen.running:
-                pair = await sample_pair(app)
-                if screen.running:  # only samples taken wholly under the flood
-                    loaded += pair
-                await asyncio.sleep(GAP_S)
+                for kind, sample in SAMPLES:
+                    if not screen.running:
+                        break
+                    pair = await sample(app)
+                    if screen.running:  # only samples taken wholly under the flood
+                        loaded[kind] += pair
+                    await asyncio.sleep(GAP_S)
             load_after = os.getloadavg()[0]
             finished = next(e for e in reversed(screen.session.events) if e.type == ev.STEP_FINISHED)
             screen.session.release()
@@ -376,7 +410,12 @@ def main() -> int:
     if args.only == "actions":
         return 0
     r = asyncio.run(measure(args.quick))
-    idle, loaded = r["idle"], r["loaded"]
+    idle_by = {kind: [wall for wall, _ in pairs] for kind, pairs in r["idle"].items()}
+    loaded_by = {kind: [wall for wall, _ in pairs] for kind, pairs in r["loaded"].items()}
+    idle = [v for values in idle_by.values() for v in values]
+    loaded = [v for values in loaded_by.values() for v in values]
+    idle_cpu = [cpu for pairs in r["idle"].values() for _, cpu in pairs]
+    loaded_cpu = [cpu for pairs in r["loaded"].values() for _, cpu in pairs]
     if not loaded:
         emit("stepper.key_latency_p99_under_output", None, "ms", target=f"p99 < {TARGET_MS:.0f} ms", met=False,
              note="no sample completed while the step ran")
@@ -387,10 +426,21 @@ def main() -> int:
     p50, p99 = statistics.median(loaded), percentile(loaded, 99)
     b50, b99 = statistics.median(idle), percentile(idle, 99)
     misses = sum(1 for v in loaded if v >= TARGET_MS)
-    emit("stepper.key_latency_p50_under_output", p50, "ms", baseline=b50)
+    emit("stepper.key_latency_p50_under_output", p50, "ms", baseline=b50, keys="n, Enter, PageUp, End")
     emit("stepper.key_latency_p99_under_output", p99, "ms", baseline=b99, target=f"p99 < {TARGET_MS:.0f} ms", met=p99 < TARGET_MS,
          samples=len(loaded), baseline_samples=len(idle), max_ms=round(max(loaded), 2), baseline_max_ms=round(max(idle), 2),
          load_1min=r["load_1min"], cores=os.cpu_count())
+    for kind, keys in (("note", "n opens the note box, Enter closes it"), ("scroll", "PageUp scrolls the output up, End follows")):
+        values, base = loaded_by[kind], idle_by[kind]
+        if values:
+            emit(f"stepper.key_latency_p50_under_output.{kind}", statistics.median(values), "ms",
+                 baseline=statistics.median(base), keys=keys)
+            emit(f"stepper.key_latency_p99_under_output.{kind}", percentile(values, 99), "ms", baseline=percentile(base, 99),
+                 samples=len(values), max_ms=round(max(values), 2), keys=keys)
+    # The app thread's own CPU per key (its share of the GIL-bound work), less moved by other load on the machine.
+    if loaded_cpu:
+        emit("stepper.key_cpu_p50_under_output", statistics.median(loaded_cpu), "ms", baseline=statistics.median(idle_cpu))
+        emit("stepper.key_cpu_p99_under_output", percentile(loaded_cpu, 99), "ms", baseline=percentile(idle_cpu, 99))
     emit("stepper.key_latency_misses_under_output", misses, "samples", baseline=sum(1 for v in idle if v >= TARGET_MS),
          target=f"samples at or over {TARGET_MS:.0f} ms (of {len(loaded)})", met=misses == 0)
     return 0

@@ -8,6 +8,7 @@ thread worker that only posts messages; the screen redraws from the session's st
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from datetime import datetime
 
@@ -18,7 +19,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.screen import Screen
+from textual.visual import VisualType
+from textual.widget import Widget
 from textual.widgets import Input, Markdown, Static
 from textual.worker import Worker, WorkerState
 
@@ -64,6 +68,12 @@ class StepScreen(Screen):
     # panels when the operator moves there (Tab, 1-4).
     AUTO_FOCUS = ""
 
+    # Screen's own ``focused`` repaints the whole screen whenever the focus moves: each ``n`` (the note box takes
+    # the focus) and each Enter or Esc that leaves it redrew every widget, the output pane's every row among them,
+    # once more than the key needed. The widgets the focus leaves and reaches redraw themselves (their :focus
+    # styles, the box's cursor), so here it moves without a repaint of everything else.
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+
     class StepEnded(Message):
         """A step's run finished in the worker."""
 
@@ -86,6 +96,8 @@ class StepScreen(Screen):
         # it runs). A confirmation waits for it, so the operator confirms what they saw.
         self._diff_for: object | None = None
         self._diff_text: Text | None = None
+        self._explain_shown: str | None = None  # the step explanation the Markdown shows
+        self._prompt_under_note: VisualType | None = None  # the prompt a note box opened over while a step ran
 
     # -- layout ------------------------------------------------------------------------------------------------
 
@@ -106,8 +118,12 @@ class StepScreen(Screen):
                 yield Static(id="step-command")
                 yield PlanTable(id="step-plan")
                 yield Static(id="step-prompt")
-                yield Input(compact=True, id="step-input", select_on_focus=False)
-                yield Static(id="step-note")
+                # One row, always there, for the text box and the note's confirmation: showing or hiding either
+                # changes that row only, not the height of the output pane below it, so ``n`` and Enter repaint
+                # one line instead of the whole pane (which, under a flood, is what made those keys slow).
+                with Vertical(id="step-entry"):
+                    yield Input(compact=True, id="step-input", select_on_focus=False)
+                    yield Static(id="step-note")
                 yield OutputLog(id="step-output")
                 yield Static(id="step-status")
             if self.cluster_widget is not None:
@@ -117,6 +133,12 @@ class StepScreen(Screen):
         yield KeyBar(id="step-keys")
 
     def on_mount(self) -> None:
+        # What the app holds by now (its modules, the screen's widgets: about 110,000 objects) is set aside from the
+        # cyclic garbage collector while the step screen is up. A flood of output makes objects fast enough to
+        # start a full collection every second or two, and walking all of that held the app's thread for about
+        # 130 ms each time (up to 250), far longer than any key takes; set aside, a full collection takes about
+        # 15 ms. Objects made from now on are collected as before; on_unmount hands the rest back.
+        gc.freeze()
         if self.production:
             self.add_class("production")
         self.query_one("#step-input", Input).display = False
@@ -143,11 +165,13 @@ class StepScreen(Screen):
         focused = self.focused
         await box.remove_children()
         await box.mount(self.cluster_widget())  # type: ignore[arg-type]
+        gc.freeze()  # the panels too (see on_mount)
         # The panels take the focus when they mount; on the step screen the keys belong to the step (Tab or 1-4
         # go to the panels), and a text box the step had focused keeps it.
         self.set_focus(focused)
 
     def on_unmount(self) -> None:
+        gc.unfreeze()  # what on_mount set aside is collected again (the screens this one replaced among it)
         if self._on_event in self.session.event_listeners:
             self.session.event_listeners.remove(self._on_event)
 
@@ -211,8 +235,11 @@ class StepScreen(Screen):
     def show_next(self) -> None:
         """Show whatever the change needs now, and start it when it needs no answer."""
         self._refresh_list()
+        under_note, self._prompt_under_note = self._prompt_under_note, None
         if self.running:
             self._keys(None)
+            if under_note is not None:  # a note box closed while the step runs: what the prompt said before it
+                self.query_one("#step-prompt", Static).update(under_note)
             return
         nxt = self.session.next()
         self._keys(nxt)
@@ -276,7 +303,9 @@ class StepScreen(Screen):
             explain += "\n\n**What to do:** " + s.step_text(step.instructions)
         # A step without an explanation shows none (its title says what it does).
         self.query_one("#step-explain-box").display = bool(explain.strip())
-        self.query_one("#step-explain", Markdown).update(explain)
+        if explain != self._explain_shown:  # shown again after every answer; parsed and mounted only when it changes
+            self._explain_shown = explain
+            self.query_one("#step-explain", Markdown).update(explain)
         command = s.command_for(nxt.item)
         self.query_one("#step-command", Static).update(
             Text.assemble(("$ ", "bold green"), (command, "bold")) if command else Text("(no command: answered by the operator)", style="dim")
@@ -378,7 +407,10 @@ class StepScreen(Screen):
     def action_note(self) -> None:
         if self._input_mode and self._input_mode != "typed":
             return
-        self.query_one("#step-prompt", Static).update("Note for the record; Enter adds it.")
+        prompt = self.query_one("#step-prompt", Static)
+        if self.running and self._prompt_under_note is None:
+            self._prompt_under_note = prompt.content  # said again when the box closes (show_next)
+        prompt.update("Note for the record; Enter adds it.")
         self._ask("note", placeholder="note")
 
     def action_leave(self) -> None:

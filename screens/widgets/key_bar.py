@@ -26,5 +26,10 @@ class KeyBar(Static):
     KeyBar { dock: bottom; height: 1; background: $panel; }
     """
 
+    _shown: list[tuple[str, str]] | None = None
+
     def show(self, pairs: list[tuple[str, str]]) -> None:
-        self.update(key_text(pairs))
+        # Asked on every key and focus change; the same keys are not drawn again.
+        if pairs != self._shown:
+            self._shown = list(pairs)
+            self.update(key_text(pairs))

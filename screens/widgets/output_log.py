@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 
 from rich.cells import set_cell_size
 from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Region
 from textual.message import Message
 from textual.strip import Strip
 from textual.widgets import Log
@@ -56,6 +58,7 @@ class OutputLog(Log):
         self.started: datetime | None = None
         self.following = True
         self.unseen = 0  # lines written while not following
+        self._frame_style: Style | None = None  # the pane's style while a frame is drawn (render_lines)
 
     def on_mount(self) -> None:
         self.set_interval(0.1, self.flush_pending)
@@ -110,13 +113,23 @@ class OutputLog(Log):
         # its width (overflow-x hidden), so a thread per batch, competing with the runner's, buys nothing.
         return
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The pane's style is worked out once a frame, not once a line: ``rich_style`` walks every ancestor's styles
+        # and builds Rich styles (about a third of a millisecond a time here), and every row of the pane is drawn
+        # anew on each frame of a flood, and on each key that moves the pane.
+        self._frame_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame_style = None
+
     def _render_line(self, y: int, scroll_x: int, width: int) -> Strip:
         # One plain segment per line, cut to the pane's width once and kept: the pane neither highlights nor parses
         # markup and never scrolls sideways, so building and cropping a Rich Text per line (as Log does) only costs
         # time on every frame of a flood. A selection, or highlighting, is drawn by Log itself.
         if self.text_selection is not None or self.highlight or scroll_x:
             return super()._render_line(y, scroll_x, width)
-        rich_style = self.rich_style
+        rich_style = self._frame_style or self.rich_style
         if y >= len(self._lines):
             return Strip.blank(width, rich_style)
         cache = self._render_line_cache
@@ -136,9 +149,14 @@ class OutputLog(Log):
 
     def _to_end(self) -> None:
         # Now, and again once the lines just written are laid out (a scrollbar they bring may not exist yet, and
-        # until it does the view cannot move).
+        # until it does the view cannot move). The second move is made only if the pane still follows then: a
+        # PageUp pressed before that frame is applied first, and the batch must not carry the view back down.
         self.scroll_end(animate=False, immediate=True, x_axis=False)
-        self.scroll_end(animate=False, x_axis=False)
+        self.call_after_refresh(self._end_if_following)
+
+    def _end_if_following(self) -> None:
+        if self.following:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def follow(self) -> None:
         """Follow the newest line again (End)."""

@@ -73,5 +73,11 @@ class StepList(Static):
     StepList { width: 30; border: round $panel; padding: 0 1; overflow-y: auto; }
     """
 
+    _shown: Text | None = None
+
     def show(self, runbook: Runbook, state: State) -> None:
-        self.update(render_steps(runbook, state))
+        # Asked after every event and every key; an update re-lays out the screen, so only a change is drawn.
+        text = render_steps(runbook, state)
+        if text != self._shown:
+            self._shown = text
+            self.update(text)

@@ -91,3 +91,33 @@ async def test_a_bounded_pane_accounts_for_every_line_and_follows_the_last() -> 
         row = pane.render_line(pane.scrollable_content_region.height - 1)
         assert row.cell_length == width
         assert row.text == pane.lines[-1][:width]
+
+
+async def after_refresh(pane: OutputLog) -> None:
+    """Until the next frame is drawn and every call deferred to it before this one has run."""
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    pane.call_after_refresh(lambda: done.done() or done.set_result(None))
+    await asyncio.wait_for(done, timeout=30)
+
+
+async def test_page_up_stays_up_when_a_batch_is_written_before_the_next_frame() -> None:
+    # Under a flood a batch is written between the key and the frame that applies its scroll: the batch's own move
+    # to the end (deferred until that frame) must not carry the view back down and undo the operator's PageUp.
+    pane = OutputLog(max_lines=2000, per_tick=500)
+    app = PaneApp(pane)
+    async with app.run_test(size=(60, 20)):
+        pane.begin(STARTED, "flood: page up")
+        for n in range(300):
+            pane.feed(OutputLine(n * 0.001, "stdout", f"line {n:05d}"))
+        pane.flush_pending()
+        await until(lambda: pane.scroll_y == pane.max_scroll_y > 0, "the view at the end")
+        for round_ in range(5):
+            pane.scroll_page_up(animate=False)  # what PageUp does; applied with the next frame
+            for n in range(20):
+                pane.feed(OutputLine(1 + n * 0.001, "stdout", f"more {round_}.{n:02d}"))
+            pane.flush_pending()  # the tick's batch, before that frame
+            await after_refresh(pane)  # the moves deferred to that frame have been made, in the order asked
+            assert not pane.following, f"round {round_}: the view went back to the end"
+            assert pane.scroll_y < pane.max_scroll_y
+            pane.follow()
+            await until(lambda: pane.scroll_y == pane.max_scroll_y, "the view back at the end")

@@ -1,9 +1,11 @@
 """Keys on the step screen around text boxes: escape leaves a typed confirmation's box (so n, l, c act on the
 step again), t goes back to it, and a note taken meanwhile is recorded without touching the confirmation.
+The note box opens and closes in a row of its own, leaving the output pane as it is.
 """
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -155,4 +157,84 @@ async def test_x_stops_a_running_step_and_c_means_nothing_in_the_step_flow(tmp_p
     finished = [e.data for e in session.events if e.type == "step.finished"]
     assert finished and finished[0]["reason"] == "cancelled by the operator"
     assert not [e for e in session.events if e.type == "breakglass.recorded"]
+    session.release()
+
+
+async def test_the_note_box_and_its_confirmation_take_one_row_and_leave_the_output_pane_alone(
+        tmp_path: Path, dead_kubeconfig: Path) -> None:
+    """Opening the note box, and the line saying the note is recorded, resize nothing else on the screen: under a
+    flood a resized output pane is redrawn whole, which is what made ``n`` and Enter slow there."""
+    from textual.widgets import Static
+
+    from screens.widgets.output_log import OutputLog
+
+    runbook = tmp_path / "long-drill.yaml"
+    with open(runbook, "w") as handle:
+        YAML().dump(LONG, handle)
+    session = ChangeSession.start(
+        StartRequest(runbook_path=runbook, environment="rehearsal", context="rehearsal", operator="alice",
+                     kubeconfig=str(dead_kubeconfig)),
+        store=RecordStore(tmp_path / "records"), policy=Policy(), clock=now,
+    )
+    app = OpsConsoleApp(records_dir=tmp_path / "records", runbooks_dir=tmp_path, clock=now)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.push_screen(StepScreen(session, clock=now, production=False))
+        screen = await wait_on(pilot, lambda: isinstance(app.screen, StepScreen) and session.next().kind == "confirm"
+                               and app.screen, what="the step screen")
+        assert isinstance(screen, StepScreen)
+        # While the screen is up the app's objects are set aside from the cyclic collector (see on_mount).
+        assert gc.get_freeze_count() > 0
+        out, box, note = screen.query_one(OutputLog), screen.query_one("#step-input", Input), screen.query_one("#step-note", Static)
+        await pilot.pause()
+        pane = out.region
+        assert not box.display and pane.height > 0
+        await press_and_settle(pilot, "n")
+        assert box.display and app.focused is box
+        assert out.region == pane and box.region.height == 1
+        row = box.region.y
+        await press_and_settle(pilot, *"checked the dashboard", "enter")
+        await wait_on(pilot, lambda: note.display and not box.display, what="the note's confirmation in place of the box")
+        await pilot.pause()
+        assert "Note recorded" in str(note.render())
+        assert out.region == pane and (note.region.y, note.region.height) == (row, 1)
+        await press_and_settle(pilot, "n")  # again: the box takes the row, over the confirmation
+        assert box.display and box.region.y == row and out.region == pane
+        await press_and_settle(pilot, "escape", "l")
+        await wait_on(pilot, lambda: not isinstance(app.screen, StepScreen), what="the step screen left")
+        assert gc.get_freeze_count() == 0  # handed back to the collector with the screen
+    session.release()
+
+
+async def test_a_note_taken_while_a_step_runs_gives_the_prompt_back(tmp_path: Path, dead_kubeconfig: Path) -> None:
+    """Under a running step the note box says what Enter does; closed (a note added, or none), the prompt says
+    again what it said before, not the note box's words over a box that is gone."""
+    from textual.widgets import Static
+
+    runbook = tmp_path / "long-drill.yaml"
+    with open(runbook, "w") as handle:
+        YAML().dump(LONG, handle)
+    session = ChangeSession.start(
+        StartRequest(runbook_path=runbook, environment="rehearsal", context="rehearsal", operator="alice",
+                     kubeconfig=str(dead_kubeconfig)),
+        store=RecordStore(tmp_path / "records"), policy=Policy(), clock=now,
+    )
+    app = OpsConsoleApp(records_dir=tmp_path / "records", runbooks_dir=tmp_path, clock=now)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.push_screen(StepScreen(session, clock=now, production=False))
+        await wait_on(pilot, lambda: isinstance(app.screen, StepScreen) and session.next().kind == "confirm", what="the step screen")
+        await pilot.press("y")
+        screen = await wait_on(pilot, lambda: app.screen.running and app.screen, timeout=30, what="the step to run")
+        assert isinstance(screen, StepScreen)
+        prompt = screen.query_one("#step-prompt", Static)
+        before = str(prompt.render())
+        assert before and "Note" not in before
+        await press_and_settle(pilot, "n")
+        assert "Note for the record" in str(prompt.render())
+        await press_and_settle(pilot, "enter")  # nothing typed: no note
+        assert str(prompt.render()) == before
+        await press_and_settle(pilot, "n", *"half way", "enter")
+        await wait_on(pilot, lambda: [e for e in session.events if e.type == "note.added"], what="the note")
+        assert str(prompt.render()) == before and screen.running
+        await pilot.press("x")
+        await wait_on(pilot, lambda: any(e.type == "step.finished" for e in session.events), timeout=30, what="the step stopped")
     session.release()
