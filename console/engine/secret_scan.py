@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from itertools import accumulate
 from typing import Any
 
@@ -25,6 +26,8 @@ except ImportError:  # pragma: no cover - tested in a subprocess where the impor
     re2 = None
 
 Span = tuple[int, int]
+Locate = Callable[[bytes, int, int], Sequence[Span]]
+_NO_MATCH: Span = (-1, -1)
 
 _FLAGS = re.ASCII | re.MULTILINE  # ASCII: RE2's \w, \s, \b and case folding cover Python's, so it never misses
 
@@ -48,6 +51,8 @@ class RuleScanner:
         self.screen: Any = None
         self.prefilters: list[Any] = []
         self.anywhere: Any = None
+        self._locate: list[Locate] = []
+        self._locate_any: Locate | None = None
         if re2 is not None:
             screen = re2.Set.SearchSet(_re2_options())
             for rule in rules:
@@ -56,6 +61,9 @@ class RuleScanner:
             self.screen = screen
             self.prefilters = [re2.compile("(?m)" + rule.prefilter, _re2_options()) for rule in rules]
             self.anywhere = re2.compile("(?m)" + "|".join(f"(?:{rule.prefilter})" for rule in rules), _re2_options())
+            self._locate = [locator(rx) for rx in self.prefilters]
+            self._locate_any = locator(self.anywhere)
+        self._grouped = [rx.groups > 0 for rx in self.exact]
 
     def spans(self, text: str, *, prefilter: bool) -> list[Span]:
         """Where the rules' secrets are in ``text``."""
@@ -82,32 +90,52 @@ class RuleScanner:
         # Several rules: one scan with every prefilter at once marks the lines to look at; on each, only the rules
         # that hit somewhere are tried. A hit marks the line it starts on and the one it ends on (env entries span two).
         lines = None if ascii_only else _LineIndex(text, source)
-        last = -1
-        for hit in self.anywhere.finditer(source):
-            for at in (hit.start(), max(hit.start(), hit.end() - 1)):
+        assert self._locate_any is not None
+        locate, size, last, pos = self._locate_any, len(source), -1, 0
+        while True:
+            hit_start, hit_end = locate(source, pos, size)[0]
+            if hit_start < 0:
+                return found
+            for at in (hit_start, max(hit_start, hit_end - 1)):
                 start = source.rfind(b"\n", 0, at) + 1
                 if start > last:
                     last = start
                     for index in rules:
                         self._try_line(text, source, index, start, lines, found)
-        return found
+            pos = hit_end if hit_end > hit_start else hit_start + 1
 
     def _walk(self, text: str, source: bytes, index: int, found: list[Span]) -> None:
-        rx, lines = self.exact[index], self.lines[index]
-        done = -1
-        for hit in self.prefilters[index].finditer(source):
-            start = hit.start()
-            if start >= done:
-                done = _line_end(text, start, lines)
-                _search(rx, text, start, done, found)
+        """Every match of rule ``index``: RE2 finds the next line its prefilter hits, Python re searches that line.
+
+        This loop runs once per line that holds a secret, which in the worst case is every line of the output, so it
+        keeps to a few C calls per line (see ``locator``).
+        """
+        rx, grouped, two = self.exact[index], self._grouped[index], self.lines[index] == 2
+        locate, find, search, append = self._locate[index], text.find, rx.search, found.append
+        size, pos = len(source), 0
+        while (start := locate(source, pos, size)[0][0]) >= 0:
+            end = find("\n", start)
+            if two and end >= 0:
+                end = find("\n", end + 1)
+            if end < 0:
+                end = len(text)
+            # A prefilter hit starts no later than the exact pattern can on its line, so searching from the hit to the
+            # line's end finds every match the exact pattern has there.
+            m = search(text, start, end)
+            while m is not None:
+                append((m.end(1), m.end()) if grouped and m.start(1) >= 0 else m.span())
+                if m.end() >= end:
+                    break
+                m = search(text, max(m.end(), m.start() + 1), end)
+            pos = end
 
     def _try_line(self, text: str, source: bytes, index: int, start: int, lines: _LineIndex | None, found: list[Span]) -> None:
         end = _line_end(source, start, self.lines[index])
-        hit = self.prefilters[index].search(source, start, end)
-        if hit is None:
+        hit = self._locate[index](source, start, end)[0][0]
+        if hit < 0:
             return
         if lines is None:
-            _search(self.exact[index], text, hit.start(), end, found)
+            _search(self.exact[index], text, hit, end, found)
         else:
             # Byte offsets are not str offsets here: search the whole line (or pair of lines) from its start.
             _search(self.exact[index], text, *lines.chars(start, end), found)
@@ -217,6 +245,26 @@ def policy_screen(pattern: str) -> Any:
         return re2.compile("(?m)" + "".join(out), _re2_options())
     except re2.error:
         return None  # lookarounds, backreferences, possessive repeats, verbose mode: Python only
+
+
+def locator(compiled: Any) -> Locate:
+    """``locate(source, pos, end)[0]``: the (start, end) of ``compiled``'s first match in ``source[pos:end]``, or (-1, -1).
+
+    google-re2's ``search`` builds a generator and a match object in Python for every hit, which costs more than the
+    search itself when every line of the output holds a secret. Its compiled ``RE2`` object answers the same question
+    in one C call over the same bytes, with the same ``pos``/``endpos`` meaning (the text before ``pos`` is context
+    for ``^`` and ``\\b``); where a version of the binding lacks it, the public ``search`` gives the same answer.
+    """
+    regexp = getattr(compiled, "_regexp", None)
+    anchor = getattr(getattr(getattr(re2, "_re2", None), "RE2", None), "Anchor", None)
+    if regexp is not None and anchor is not None and hasattr(regexp, "Match"):
+        return partial(regexp.Match, anchor.UNANCHORED)
+
+    def search(source: bytes, pos: int, end: int) -> list[Span]:
+        m = compiled.search(source, pos, end)
+        return [_NO_MATCH] if m is None else [m.span()]
+
+    return search
 
 
 def _re2_options() -> Any:
