@@ -72,6 +72,32 @@ def apply_spans(text: str, spans: Sequence[Span]) -> str:
     return "".join(out)
 
 
+def mask_spans(text: str, spans: list[Span]) -> str:
+    """``apply_spans(text, merge_spans(spans))`` (empty spans left out) in one pass; sorts ``spans`` in place.
+
+    Output where every line holds a secret has a span per line, so redaction walks this loop once per line.
+    """
+    spans.sort()
+    pieces: list[str] = []
+    last = 0  # where the text after the last mask starts
+    masked = False
+    for start, end in spans:
+        if start >= end:
+            continue
+        if masked and start <= last:  # overlaps or touches the mask before: one mask for both
+            if end > last:
+                last = end
+            continue
+        pieces.append(text[last:start])
+        pieces.append(MASK)
+        last = end
+        masked = True
+    if not masked:
+        return text
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
 class Redactor:
     """Replaces secrets in a single piece of text; built from the change's secret values and policy patterns.
 
@@ -97,11 +123,15 @@ class Redactor:
     def redact(self, text: str) -> str:
         if not text:
             return text
-        spans = self.spans(text)
-        return apply_spans(text, spans) if spans else text
+        found = self._found(text)
+        return mask_spans(text, found) if found else text
 
     def spans(self, text: str) -> list[Span]:
         """Where the secrets in ``text`` are, as merged (start, end) offsets: what :meth:`redact` masks."""
+        return merge_spans(s for s in self._found(text) if s[0] < s[1])
+
+    def _found(self, text: str) -> list[Span]:
+        """Every secret's span, as the rules and values find them: unsorted, possibly empty or overlapping."""
         found: list[Span] = []
         for secret in self.secrets:
             at = text.find(secret)
@@ -124,7 +154,7 @@ class Redactor:
                 if source and screen.search(source) is None:
                     continue
             found.extend(secret_span(m) for m in rx.finditer(text))
-        return merge_spans(s for s in found if s[0] < s[1])
+        return found
 
     def redact_data(self, value: Any) -> Any:
         """A JSON-like value with every string in it redacted (for journal event data).

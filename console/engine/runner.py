@@ -46,6 +46,7 @@ class OutputLine(NamedTuple):
 
 
 Listener = Callable[[OutputLine], None]
+_new_line = tuple.__new__
 
 
 @dataclass
@@ -270,18 +271,22 @@ class CommandRunner:
     def _block(self, redacting: StreamRedactor, stream: str, block: bytes) -> None:
         """Every complete line read in one go, redacted, then delivered together (one cast event, one lock)."""
         text = block.decode("utf-8", errors="replace")
-        lines = text.split("\n")
         if redacting.idle and not STATEFUL.search(block):
-            # Nothing here needs memory across lines: one pass of the patterns over the whole block. A pattern that
-            # matched across a line end would change the line count; then each line is redacted on its own.
-            safe = self.redactor.redact(text).split("\n")
-            if len(safe) != len(lines):
-                safe = [self.redactor.redact(line) for line in lines]
+            # Nothing here needs memory across lines: one pass of the patterns over the whole block. A mask only ever
+            # removes line ends, so the same count of them means no match crossed one; otherwise each line is redacted
+            # on its own, so the lines stay the lines the command printed.
+            safe = self.redactor.redact(text)
+            if safe.count("\n") == text.count("\n"):
+                lines = safe.split("\n")
+            else:
+                lines = [self.redactor.redact(line) for line in text.split("\n")]
+            if "\r" in safe:
+                lines = [line.rstrip("\r") for line in lines]
         else:
-            safe = []
-            for line in lines:
-                safe.extend(redacting.feed(line.rstrip("\r")))
-        self._deliver(stream, [line.rstrip("\r") for line in safe])
+            lines = []
+            for line in text.split("\n"):
+                lines.extend(out.rstrip("\r") for out in redacting.feed(line.rstrip("\r")))
+        self._deliver(stream, lines)
 
     def _deliver(self, stream: str, texts: list[str]) -> None:
         if not texts:
@@ -302,10 +307,12 @@ class CommandRunner:
                     self.cast.write("".join(f"\x1b[31m{text}\x1b[0m\r\n" for text in texts), at=t)
                 else:
                     self.cast.write("\r\n".join(texts) + "\r\n", at=t)
-        for text in texts:
-            line = OutputLine(t, stream, text)
-            for listener in self.listeners:
-                listener(line)
+        if self.listeners:
+            # tuple.__new__ skips the named tuple's Python-level __new__: this runs once per line of output.
+            lines = [_new_line(OutputLine, (t, stream, text)) for text in texts]
+            for line in lines:
+                for listener in self.listeners:
+                    listener(line)
 
 
 def run_command(argv: Sequence[str], **kwargs: Any) -> RunResult:

@@ -19,7 +19,7 @@ import re2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from console.engine.redact import MASK, Redactor, StreamRedactor
+from console.engine.redact import MASK, Redactor, StreamRedactor, apply_spans, mask_spans, merge_spans
 from console.engine.runbook_secrets import literal_secrets
 from console.engine.runner import CommandRunner, OutputLine
 from console.engine.secret_rules import RULES
@@ -569,3 +569,14 @@ def test_a_value_of_another_entry_after_a_secret_refs_name_is_left_alone() -> No
     assert Redactor().redact(listed).endswith(f"value: {MASK}")
     as_json = "\n".join(['            "name": "DB_PASSWORD",', '            "value": "hunter2x"'])
     assert "hunter2x" not in Redactor().redact(as_json)
+
+
+_SPANS = st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab\nc", min_size=40, max_size=40), _SPANS)
+def test_masking_in_one_pass_equals_merging_then_applying(text: str, spans: list[tuple[int, int]]) -> None:
+    """Overlapping, touching, empty and unsorted spans: the one-pass mask is what merge_spans then apply_spans give."""
+    expected = apply_spans(text, merge_spans(s for s in spans if s[0] < s[1]))
+    assert mask_spans(text, list(spans)) == expected
