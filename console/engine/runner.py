@@ -9,6 +9,7 @@ periods, so a ``kubectl`` and anything it started are gone when the step ends.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import shutil
@@ -29,6 +30,12 @@ from console.journal.cast import CastWriter
 
 SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 MAX_LINE = 64 * 1024  # a single "line" longer than this is split, so one endless line cannot grow memory
+READ_SIZE = 64 * 1024  # one read takes at most this much: one batch of lines, redacted and written together
+# The pipes are made this large (Linux allows up to /proc/sys/fs/pipe-max-size, 1 MiB by default), so a command that
+# prints fast runs ahead while the console redacts the last read, instead of stopping whenever 64 KiB wait unread; on a
+# busy machine that stop-and-go, not the redaction, was what held capture back. A read still returns whatever is there,
+# so a slow command's lines come one by one as before.
+PIPE_SIZE = 1024 * 1024
 # Output that needs the line-by-line redactor's memory (key blocks, Secret data blocks, env entries), found with RE2.
 STATEFUL = stateful_screen()
 
@@ -162,6 +169,8 @@ class CommandRunner:
             threading.Thread(target=self._pump, args=(self._proc.stdout, "stdout"), daemon=True),
             threading.Thread(target=self._pump, args=(self._proc.stderr, "stderr"), daemon=True),
         ]
+        for pipe in (self._proc.stdout, self._proc.stderr):
+            _widen(pipe)
         for t in readers:
             t.start()
         timed_out = self._wait()
@@ -252,7 +261,7 @@ class CommandRunner:
         redacting = StreamRedactor(self.redactor)
         buf = b""
         while True:
-            chunk = pipe.read1(65536) if hasattr(pipe, "read1") else pipe.read(65536)
+            chunk = pipe.read1(READ_SIZE) if hasattr(pipe, "read1") else pipe.read(READ_SIZE)
             if not chunk:
                 break
             buf += chunk
@@ -313,6 +322,14 @@ class CommandRunner:
             for line in lines:
                 for listener in self.listeners:
                     listener(line)
+
+
+def _widen(pipe: IO[bytes] | None) -> None:
+    """Make ``pipe`` hold PIPE_SIZE bytes where the system allows it; the default (64 KiB) otherwise."""
+    if pipe is None or not hasattr(fcntl, "F_SETPIPE_SZ"):
+        return
+    with contextlib.suppress(OSError):  # EPERM above the system's limit for unprivileged users: keep the default
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
 
 
 def run_command(argv: Sequence[str], **kwargs: Any) -> RunResult:
