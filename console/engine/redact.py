@@ -123,16 +123,28 @@ class Redactor:
     def redact(self, text: str) -> str:
         if not text:
             return text
-        found = self._found(text)
+        found = self._found(text, self._rules.spans(text, prefilter=self.prefilter))
+        return mask_spans(text, found) if found else text
+
+    def redact_batch(self, text: str) -> str | None:
+        """A batch of output lines redacted as one text, or None if it holds something only :class:`StreamRedactor`
+        redacts right (a key block, a Secret's data block, an env entry's value on the line after its name); the rules'
+        one RE2 pass over the batch tells both."""
+        if not text:
+            return text
+        rules = self._rules.batch_spans(text, prefilter=self.prefilter)
+        if rules is None:
+            return None
+        found = self._found(text, rules)
         return mask_spans(text, found) if found else text
 
     def spans(self, text: str) -> list[Span]:
         """Where the secrets in ``text`` are, as merged (start, end) offsets: what :meth:`redact` masks."""
-        return merge_spans(s for s in self._found(text) if s[0] < s[1])
+        found = self._found(text, self._rules.spans(text, prefilter=self.prefilter))
+        return merge_spans(s for s in found if s[0] < s[1])
 
-    def _found(self, text: str) -> list[Span]:
-        """Every secret's span, as the rules and values find them: unsorted, possibly empty or overlapping."""
-        found: list[Span] = []
+    def _found(self, text: str, found: list[Span]) -> list[Span]:
+        """``found`` (the rules' spans) with every other secret's span added: unsorted, possibly empty or overlapping."""
         for secret in self.secrets:
             at = text.find(secret)
             while at >= 0:
@@ -142,7 +154,6 @@ class Redactor:
             found.extend(m.span() for m in _PEM_BLOCK.finditer(text))
         if "Private-Lines:" in text:
             found.extend(_putty_spans(text))
-        found.extend(self._rules.spans(text, prefilter=self.prefilter))
         source: bytes | None = None
         for rx, screen in self.extra:
             if screen is not None and source != b"":

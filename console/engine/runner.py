@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from console.engine.redact import Redactor, StreamRedactor
-from console.engine.secret_scan import stateful_screen
 from console.journal.cast import CastWriter
 
 SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
@@ -36,8 +35,6 @@ READ_SIZE = 64 * 1024  # one read takes at most this much: one batch of lines, r
 # busy machine that stop-and-go, not the redaction, was what held capture back. A read still returns whatever is there,
 # so a slow command's lines come one by one as before.
 PIPE_SIZE = 1024 * 1024
-# Output that needs the line-by-line redactor's memory (key blocks, Secret data blocks, env entries), found with RE2.
-STATEFUL = stateful_screen()
 
 
 class OutputLine(NamedTuple):
@@ -280,11 +277,12 @@ class CommandRunner:
     def _block(self, redacting: StreamRedactor, stream: str, block: bytes) -> None:
         """Every complete line read in one go, redacted, then delivered together (one cast event, one lock)."""
         text = block.decode("utf-8", errors="replace")
-        if redacting.idle and not STATEFUL.search(block):
-            # Nothing here needs memory across lines: one pass of the patterns over the whole block. A mask only ever
-            # removes line ends, so the same count of them means no match crossed one; otherwise each line is redacted
-            # on its own, so the lines stay the lines the command printed.
-            safe = self.redactor.redact(text)
+        # Unless the block needs the line-by-line redactor's memory (it holds a key block, a Secret's data, an env entry,
+        # or the last block left one open), one pass of the patterns over the whole block.
+        safe = self.redactor.redact_batch(text) if redacting.idle else None
+        if safe is not None:
+            # A mask only ever removes line ends, so the same count of them means no match crossed one; otherwise
+            # each line is redacted on its own, so the lines stay the lines the command printed.
             if safe.count("\n") == text.count("\n"):
                 lines = safe.split("\n")
             else:

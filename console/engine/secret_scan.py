@@ -4,8 +4,8 @@ The rules' exact patterns (``secret_rules.py``) are Python ``re``, which scans t
 dozens of patterns are tried everywhere. Each rule also has an RE2 prefilter: one RE2 set pass over a whole text
 (millions of lines a second) says which rules can match at all, their prefilters point at the lines where they hit,
 and the exact patterns run on those lines only. :func:`policy_screen` does the same for an operator's own pattern
-where its meaning carries over to RE2, and :func:`stateful_screen` finds the output that needs
-``StreamRedactor``'s memory across lines. Without google-re2 every exact pattern scans every text: the same result,
+where its meaning carries over to RE2, and the same set pass finds the output that needs ``StreamRedactor``'s memory
+across lines (:meth:`RuleScanner.batch_spans`). Without google-re2 every exact pattern scans every text: the same result,
 at Python re's speed.
 """
 
@@ -53,10 +53,15 @@ class RuleScanner:
         self.anywhere: Any = None
         self._locate: list[Locate] = []
         self._locate_any: Locate | None = None
+        # Last in the set, the markers of output that needs StreamRedactor's memory: a batch of output learns whether it
+        # can be redacted as a whole in the same pass that says which rules can match in it.
+        self._stateful = len(rules)
+        self._stateful_py = re.compile(STATEFUL_MARKERS, re.MULTILINE)
         if re2 is not None:
             screen = re2.Set.SearchSet(_re2_options())
             for rule in rules:
                 screen.Add("(?m)" + rule.prefilter)
+            screen.Add("(?m)" + STATEFUL_MARKERS)
             screen.Compile()
             self.screen = screen
             self.prefilters = [re2.compile("(?m)" + rule.prefilter, _re2_options()) for rule in rules]
@@ -67,6 +72,16 @@ class RuleScanner:
 
     def spans(self, text: str, *, prefilter: bool) -> list[Span]:
         """Where the rules' secrets are in ``text``."""
+        found = self._scan(text, prefilter=prefilter, batch=False)
+        assert found is not None  # only a batch scan stops at the markers
+        return found
+
+    def batch_spans(self, text: str, *, prefilter: bool) -> list[Span] | None:
+        """Where the rules' secrets are in a batch of output lines, or None if the batch holds output that needs
+        ``StreamRedactor``'s memory across lines (``STATEFUL_MARKERS``: a key block, a Secret's data, an env entry)."""
+        return self._scan(text, prefilter=prefilter, batch=True)
+
+    def _scan(self, text: str, *, prefilter: bool, batch: bool) -> list[Span] | None:
         found: list[Span] = []
         # RE2 offsets are bytes; for ASCII text (almost all command output) they are the str offsets as well.
         ascii_only = text.isascii()
@@ -75,12 +90,20 @@ class RuleScanner:
         except UnicodeEncodeError:
             source = b""  # a lone surrogate is no UTF-8 for RE2 to read: such a text goes the slow, exact way
         if self.screen is None or not prefilter or not source:
+            if batch and self._stateful_py.search(text):
+                return None
             for rx in self.exact:
                 found.extend(secret_span(m) for m in rx.finditer(text))
             return found
-        hits = self.screen.Match(source)  # which rules can match anywhere in the text: one pass
+        hits = self.screen.Match(source)  # which rules can match anywhere in the text (and the markers): one pass
         if not hits:
             return found
+        if self._stateful in hits:
+            if batch:
+                return None
+            hits = [index for index in hits if index != self._stateful]
+            if not hits:
+                return found
         rules = sorted(hits)
         if ascii_only and len(rules) <= 2:
             # One or two rules: each one's prefilter walks the text to the lines it hit (a scan per rule).
@@ -271,10 +294,3 @@ def _re2_options() -> Any:
     options = re2.Options()
     options.max_mem = 64 << 20  # room for the DFAs over large batches (a set's DFA has no slower fallback)
     return options
-
-
-def stateful_screen() -> Any:
-    """A compiled search (over bytes) for output that needs :class:`StreamRedactor`'s memory: RE2 when installed."""
-    if re2 is not None:
-        return re2.compile("(?m)" + STATEFUL_MARKERS)
-    return re.compile(STATEFUL_MARKERS.encode(), re.MULTILINE)

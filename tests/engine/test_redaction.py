@@ -245,12 +245,12 @@ def test_without_google_re2_redaction_falls_back_to_python_re_with_the_same_resu
     script = (
         "import json, sys\n"
         "sys.modules['re2'] = None  # makes 'import re2' raise ImportError\n"
-        "from console.engine import redact, runner, secret_scan\n"
+        "from console.engine import redact, secret_scan\n"
         "assert secret_scan.re2 is None and secret_scan.policy_screen('x-[0-9]+') is None\n"
         "texts = json.loads(sys.stdin.read())\n"
         "r = redact.Redactor([], [r'(?i)(x-api-key:\\s*)\\S+'])\n"
         "print(json.dumps({'out': [r.redact(t) for t in texts],\n"
-        "                  'stateful': bool(runner.STATEFUL.search(b'- name: DB_PASSWORD\\n  value: x'))}))\n"
+        "                  'stateful': r.redact_batch('- name: DB_PASSWORD\\n  value: x') is None}))\n"
     )
     texts = [form.text for form in FORMS] + ["X-Api-Key: zzz999"]
     done = subprocess.run([PY, "-c", script], input=json.dumps(texts), capture_output=True, text=True, cwd=REPO, timeout=120)
@@ -580,3 +580,19 @@ def test_masking_in_one_pass_equals_merging_then_applying(text: str, spans: list
     """Overlapping, touching, empty and unsorted spans: the one-pass mask is what merge_spans then apply_spans give."""
     expected = apply_spans(text, merge_spans(s for s in spans if s[0] < s[1]))
     assert mask_spans(text, list(spans)) == expected
+
+
+@pytest.mark.parametrize("prefilter", [True, False])
+@pytest.mark.parametrize(
+    "marker",
+    ["-----BEGIN RSA PRIVATE KEY-----", "  Private-Lines: 2", "data:", '  "stringData": {', "- name: DB_PASSWORD",
+     '    "name": "API_TOKEN",'],
+)
+def test_a_batch_holding_what_needs_memory_across_lines_is_left_to_the_line_by_line_redactor(marker: str, prefilter: bool) -> None:
+    """The set pass that finds the rules also finds these markers, anywhere in the batch: no batch result then."""
+    # A secret ref's "name: db-credentials" looks like an env entry's name: leave it out of the plain batch.
+    lines = [*(line for line in KUBECTL_LINES if "db-credentials" not in line), "export DB_PASSWORD=hunter2"]
+    assert Redactor(prefilter=prefilter).redact_batch("\n".join([*lines[:3], marker, *lines[3:]])) is None
+    plain = "\n".join(lines)
+    assert Redactor(prefilter=prefilter).redact_batch(plain) == Redactor(prefilter=prefilter).redact(plain)
+    assert Redactor(prefilter=prefilter).redact_batch(plain).endswith(f"DB_PASSWORD={MASK}")
