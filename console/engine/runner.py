@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -283,9 +284,8 @@ class CommandRunner:
         if safe is not None:
             # A mask only ever removes line ends, so the same count of them means no match crossed one; otherwise
             # each line is redacted on its own, so the lines stay the lines the command printed.
-            if safe.count("\n") == text.count("\n"):
-                lines = safe.split("\n")
-            else:
+            lines = safe.split("\n")
+            if len(lines) != text.count("\n") + 1:
                 lines = [self.redactor.redact(line) for line in text.split("\n")]
             if "\r" in safe:
                 lines = [line.rstrip("\r") for line in lines]
@@ -315,11 +315,11 @@ class CommandRunner:
                 else:
                     self.cast.write("\r\n".join(texts) + "\r\n", at=t)
         if self.listeners:
-            # tuple.__new__ skips the named tuple's Python-level __new__: this runs once per line of output.
-            lines = [_new_line(OutputLine, (t, stream, text)) for text in texts]
-            for line in lines:
-                for listener in self.listeners:
-                    listener(line)
+            # Built and handed out by C-level loops (tuple.__new__ skips the named tuple's Python __new__): this is
+            # once per line of output. Each listener gets the batch's lines in order, one listener after the other.
+            lines = list(map(_new_line, repeat(OutputLine), zip(repeat(t), repeat(stream), texts)))
+            for listener in self.listeners:
+                deque(map(listener, lines), maxlen=0)
 
 
 def _widen(pipe: IO[bytes] | None) -> None:
