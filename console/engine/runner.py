@@ -1,9 +1,11 @@
 """The command runner: a real process in its own process group, its output streamed as it comes.
 
-Each line of stdout and stderr is timestamped, redacted, written to the run's asciicast file (so a crash loses
-at most the line in flight) and handed to listeners; the runner keeps only a bounded tail in memory, however much
-a command prints. A timeout or a cancel stops the whole group: SIGINT, then SIGTERM, then SIGKILL after grace
-periods, so a ``kubectl`` and anything it started are gone when the step ends.
+Stdout and stderr are read in batches (whatever the pipe holds, up to 64 KiB of whole lines); each batch is
+timestamped, redacted as one text, written to the run's asciicast file as one event with one write (so a crash loses
+at most the batch in flight, and nothing unredacted is ever written) and handed to listeners line by line; the runner
+keeps only a bounded tail in memory, however much a command prints. A timeout or a cancel stops the whole group:
+SIGINT, then SIGTERM, then SIGKILL after grace periods, so a ``kubectl`` and anything it started are gone when the
+step ends.
 """
 
 from __future__ import annotations

@@ -146,10 +146,14 @@ class RuleScanner:
             # line's end finds every match the exact pattern has there.
             m = search(text, start, end)
             while m is not None:
-                append((m.end(1), m.end()) if grouped and m.start(1) >= 0 else m.span())
-                if m.end() >= end:
+                after = m.end()
+                if grouped and (kept := m.span(1))[0] >= 0:
+                    append((kept[1], after))
+                else:
+                    append((m.start(), after))
+                if after >= end:
                     break
-                m = search(text, max(m.end(), m.start() + 1), end)
+                m = search(text, max(after, m.start() + 1), end)
             pos = end
 
     def _try_line(self, text: str, source: bytes, index: int, start: int, lines: _LineIndex | None, found: list[Span]) -> None:
