@@ -23,7 +23,7 @@ from console.engine.redact import MASK, Redactor, StreamRedactor, apply_spans, m
 from console.engine.runbook_secrets import literal_secrets
 from console.engine.runner import CommandRunner, OutputLine
 from console.engine.secret_rules import RULES
-from console.engine.secret_scan import _PY_SPACE, policy_screen
+from console.engine.secret_scan import _PY_SPACE, locator, policy_screen
 from console.journal import events as ev
 from console.journal.cast import read_cast
 from console.journal.journal import verify
@@ -596,3 +596,18 @@ def test_a_batch_holding_what_needs_memory_across_lines_is_left_to_the_line_by_l
     plain = "\n".join(lines)
     assert Redactor(prefilter=prefilter).redact_batch(plain) == Redactor(prefilter=prefilter).redact(plain)
     assert Redactor(prefilter=prefilter).redact_batch(plain).endswith(f"DB_PASSWORD={MASK}")
+
+
+def test_the_prefilter_locator_gives_what_re2s_public_search_gives() -> None:
+    """The one-call locator on google-re2's compiled object, and its fallback on the public ``search``, agree."""
+    compiled = re2.compile("(?m)^x|tok[a-z]+=")
+
+    class PublicOnly:
+        search = compiled.search
+
+    fast, public = locator(compiled), locator(PublicOnly())
+    source = b"a token=1\nx tokens=2\nnothing"
+    for pos in range(len(source) + 1):
+        for end in (pos, len(source) - 3, len(source)):
+            assert tuple(fast(source, pos, end)[0]) == tuple(public(source, pos, end)[0])
+    assert tuple(fast(source, 21, len(source))[0]) == (-1, -1)
