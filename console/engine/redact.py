@@ -72,6 +72,32 @@ def apply_spans(text: str, spans: Sequence[Span]) -> str:
     return "".join(out)
 
 
+def mask_spans(text: str, spans: list[Span]) -> str:
+    """``apply_spans(text, merge_spans(spans))`` (empty spans left out) in one pass; sorts ``spans`` in place.
+
+    Output where every line holds a secret has a span per line, so redaction walks this loop once per line.
+    """
+    spans.sort()
+    pieces: list[str] = []
+    last = 0  # where the text after the last mask starts
+    masked = False
+    for start, end in spans:
+        if start >= end:
+            continue
+        if masked and start <= last:  # overlaps or touches the mask before: one mask for both
+            if end > last:
+                last = end
+            continue
+        pieces.append(text[last:start])
+        pieces.append(MASK)
+        last = end
+        masked = True
+    if not masked:
+        return text
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
 class Redactor:
     """Replaces secrets in a single piece of text; built from the change's secret values and policy patterns.
 
@@ -97,12 +123,28 @@ class Redactor:
     def redact(self, text: str) -> str:
         if not text:
             return text
-        spans = self.spans(text)
-        return apply_spans(text, spans) if spans else text
+        found = self._found(text, self._rules.spans(text, prefilter=self.prefilter))
+        return mask_spans(text, found) if found else text
+
+    def redact_batch(self, text: str) -> str | None:
+        """A batch of output lines redacted as one text, or None if it holds something only :class:`StreamRedactor`
+        redacts right (a key block, a Secret's data block, an env entry's value on the line after its name); the rules'
+        one RE2 pass over the batch tells both."""
+        if not text:
+            return text
+        rules = self._rules.batch_spans(text, prefilter=self.prefilter)
+        if rules is None:
+            return None
+        found = self._found(text, rules)
+        return mask_spans(text, found) if found else text
 
     def spans(self, text: str) -> list[Span]:
         """Where the secrets in ``text`` are, as merged (start, end) offsets: what :meth:`redact` masks."""
-        found: list[Span] = []
+        found = self._found(text, self._rules.spans(text, prefilter=self.prefilter))
+        return merge_spans(s for s in found if s[0] < s[1])
+
+    def _found(self, text: str, found: list[Span]) -> list[Span]:
+        """``found`` (the rules' spans) with every other secret's span added: unsorted, possibly empty or overlapping."""
         for secret in self.secrets:
             at = text.find(secret)
             while at >= 0:
@@ -112,7 +154,6 @@ class Redactor:
             found.extend(m.span() for m in _PEM_BLOCK.finditer(text))
         if "Private-Lines:" in text:
             found.extend(_putty_spans(text))
-        found.extend(self._rules.spans(text, prefilter=self.prefilter))
         source: bytes | None = None
         for rx, screen in self.extra:
             if screen is not None and source != b"":
@@ -124,7 +165,7 @@ class Redactor:
                 if source and screen.search(source) is None:
                     continue
             found.extend(secret_span(m) for m in rx.finditer(text))
-        return merge_spans(s for s in found if s[0] < s[1])
+        return found
 
     def redact_data(self, value: Any) -> Any:
         """A JSON-like value with every string in it redacted (for journal event data).

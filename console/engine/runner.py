@@ -1,14 +1,17 @@
 """The command runner: a real process in its own process group, its output streamed as it comes.
 
-Each line of stdout and stderr is timestamped, redacted, written to the run's asciicast file (so a crash loses
-at most the line in flight) and handed to listeners; the runner keeps only a bounded tail in memory, however much
-a command prints. A timeout or a cancel stops the whole group: SIGINT, then SIGTERM, then SIGKILL after grace
-periods, so a ``kubectl`` and anything it started are gone when the step ends.
+Stdout and stderr are read in batches (whatever the pipe holds, up to 64 KiB of whole lines); each batch is
+timestamped, redacted as one text, written to the run's asciicast file as one event with one write (so a crash loses
+at most the batch in flight, and nothing unredacted is ever written) and handed to listeners line by line; the runner
+keeps only a bounded tail in memory, however much a command prints. A timeout or a cancel stops the whole group:
+SIGINT, then SIGTERM, then SIGKILL after grace periods, so a ``kubectl`` and anything it started are gone when the
+step ends.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import shutil
@@ -20,17 +23,21 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from console.engine.redact import Redactor, StreamRedactor
-from console.engine.secret_scan import stateful_screen
 from console.journal.cast import CastWriter
 
 SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 MAX_LINE = 64 * 1024  # a single "line" longer than this is split, so one endless line cannot grow memory
-# Output that needs the line-by-line redactor's memory (key blocks, Secret data blocks, env entries), found with RE2.
-STATEFUL = stateful_screen()
+READ_SIZE = 64 * 1024  # one read takes at most this much: one batch of lines, redacted and written together
+# The pipes are made this large (Linux allows up to /proc/sys/fs/pipe-max-size, 1 MiB by default), so a command that
+# prints fast runs ahead while the console redacts the last read, instead of stopping whenever 64 KiB wait unread; on a
+# busy machine that stop-and-go, not the redaction, was what held capture back. A read still returns whatever is there,
+# so a slow command's lines come one by one as before.
+PIPE_SIZE = 1024 * 1024
 
 
 class OutputLine(NamedTuple):
@@ -46,6 +53,7 @@ class OutputLine(NamedTuple):
 
 
 Listener = Callable[[OutputLine], None]
+_new_line = tuple.__new__
 
 
 @dataclass
@@ -161,6 +169,8 @@ class CommandRunner:
             threading.Thread(target=self._pump, args=(self._proc.stdout, "stdout"), daemon=True),
             threading.Thread(target=self._pump, args=(self._proc.stderr, "stderr"), daemon=True),
         ]
+        for pipe in (self._proc.stdout, self._proc.stderr):
+            _widen(pipe)
         for t in readers:
             t.start()
         timed_out = self._wait()
@@ -251,7 +261,7 @@ class CommandRunner:
         redacting = StreamRedactor(self.redactor)
         buf = b""
         while True:
-            chunk = pipe.read1(65536) if hasattr(pipe, "read1") else pipe.read(65536)
+            chunk = pipe.read1(READ_SIZE) if hasattr(pipe, "read1") else pipe.read(READ_SIZE)
             if not chunk:
                 break
             buf += chunk
@@ -270,18 +280,22 @@ class CommandRunner:
     def _block(self, redacting: StreamRedactor, stream: str, block: bytes) -> None:
         """Every complete line read in one go, redacted, then delivered together (one cast event, one lock)."""
         text = block.decode("utf-8", errors="replace")
-        lines = text.split("\n")
-        if redacting.idle and not STATEFUL.search(block):
-            # Nothing here needs memory across lines: one pass of the patterns over the whole block. A pattern that
-            # matched across a line end would change the line count; then each line is redacted on its own.
-            safe = self.redactor.redact(text).split("\n")
-            if len(safe) != len(lines):
-                safe = [self.redactor.redact(line) for line in lines]
+        # Unless the block needs the line-by-line redactor's memory (it holds a key block, a Secret's data, an env entry,
+        # or the last block left one open), one pass of the patterns over the whole block.
+        safe = self.redactor.redact_batch(text) if redacting.idle else None
+        if safe is not None:
+            # A mask only ever removes line ends, so the same count of them means no match crossed one; otherwise
+            # each line is redacted on its own, so the lines stay the lines the command printed.
+            lines = safe.split("\n")
+            if len(lines) != text.count("\n") + 1:
+                lines = [self.redactor.redact(line) for line in text.split("\n")]
+            if "\r" in safe:
+                lines = [line.rstrip("\r") for line in lines]
         else:
-            safe = []
-            for line in lines:
-                safe.extend(redacting.feed(line.rstrip("\r")))
-        self._deliver(stream, [line.rstrip("\r") for line in safe])
+            lines = []
+            for line in text.split("\n"):
+                lines.extend(out.rstrip("\r") for out in redacting.feed(line.rstrip("\r")))
+        self._deliver(stream, lines)
 
     def _deliver(self, stream: str, texts: list[str]) -> None:
         if not texts:
@@ -302,10 +316,20 @@ class CommandRunner:
                     self.cast.write("".join(f"\x1b[31m{text}\x1b[0m\r\n" for text in texts), at=t)
                 else:
                     self.cast.write("\r\n".join(texts) + "\r\n", at=t)
-        for text in texts:
-            line = OutputLine(t, stream, text)
+        if self.listeners:
+            # Built and handed out by C-level loops (tuple.__new__ skips the named tuple's Python __new__): this is
+            # once per line of output. Each listener gets the batch's lines in order, one listener after the other.
+            lines = list(map(_new_line, repeat(OutputLine), zip(repeat(t), repeat(stream), texts)))
             for listener in self.listeners:
-                listener(line)
+                deque(map(listener, lines), maxlen=0)
+
+
+def _widen(pipe: IO[bytes] | None) -> None:
+    """Make ``pipe`` hold PIPE_SIZE bytes where the system allows it; the default (64 KiB) otherwise."""
+    if pipe is None or not hasattr(fcntl, "F_SETPIPE_SZ"):
+        return
+    with contextlib.suppress(OSError):  # EPERM above the system's limit for unprivileged users: keep the default
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
 
 
 def run_command(argv: Sequence[str], **kwargs: Any) -> RunResult:

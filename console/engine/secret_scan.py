@@ -4,8 +4,8 @@ The rules' exact patterns (``secret_rules.py``) are Python ``re``, which scans t
 dozens of patterns are tried everywhere. Each rule also has an RE2 prefilter: one RE2 set pass over a whole text
 (millions of lines a second) says which rules can match at all, their prefilters point at the lines where they hit,
 and the exact patterns run on those lines only. :func:`policy_screen` does the same for an operator's own pattern
-where its meaning carries over to RE2, and :func:`stateful_screen` finds the output that needs
-``StreamRedactor``'s memory across lines. Without google-re2 every exact pattern scans every text: the same result,
+where its meaning carries over to RE2, and the same set pass finds the output that needs ``StreamRedactor``'s memory
+across lines (:meth:`RuleScanner.batch_spans`). Without google-re2 every exact pattern scans every text: the same result,
 at Python re's speed.
 """
 
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from itertools import accumulate
 from typing import Any
 
@@ -25,6 +26,8 @@ except ImportError:  # pragma: no cover - tested in a subprocess where the impor
     re2 = None
 
 Span = tuple[int, int]
+Locate = Callable[[bytes, int, int], Sequence[Span]]
+_NO_MATCH: Span = (-1, -1)
 
 _FLAGS = re.ASCII | re.MULTILINE  # ASCII: RE2's \w, \s, \b and case folding cover Python's, so it never misses
 
@@ -48,17 +51,37 @@ class RuleScanner:
         self.screen: Any = None
         self.prefilters: list[Any] = []
         self.anywhere: Any = None
+        self._locate: list[Locate] = []
+        self._locate_any: Locate | None = None
+        # Last in the set, the markers of output that needs StreamRedactor's memory: a batch of output learns whether it
+        # can be redacted as a whole in the same pass that says which rules can match in it.
+        self._stateful = len(rules)
+        self._stateful_py = re.compile(STATEFUL_MARKERS, re.MULTILINE)
         if re2 is not None:
             screen = re2.Set.SearchSet(_re2_options())
             for rule in rules:
                 screen.Add("(?m)" + rule.prefilter)
+            screen.Add("(?m)" + STATEFUL_MARKERS)
             screen.Compile()
             self.screen = screen
             self.prefilters = [re2.compile("(?m)" + rule.prefilter, _re2_options()) for rule in rules]
             self.anywhere = re2.compile("(?m)" + "|".join(f"(?:{rule.prefilter})" for rule in rules), _re2_options())
+            self._locate = [locator(rx) for rx in self.prefilters]
+            self._locate_any = locator(self.anywhere)
+        self._grouped = [rx.groups > 0 for rx in self.exact]
 
     def spans(self, text: str, *, prefilter: bool) -> list[Span]:
         """Where the rules' secrets are in ``text``."""
+        found = self._scan(text, prefilter=prefilter, batch=False)
+        assert found is not None  # only a batch scan stops at the markers
+        return found
+
+    def batch_spans(self, text: str, *, prefilter: bool) -> list[Span] | None:
+        """Where the rules' secrets are in a batch of output lines, or None if the batch holds output that needs
+        ``StreamRedactor``'s memory across lines (``STATEFUL_MARKERS``: a key block, a Secret's data, an env entry)."""
+        return self._scan(text, prefilter=prefilter, batch=True)
+
+    def _scan(self, text: str, *, prefilter: bool, batch: bool) -> list[Span] | None:
         found: list[Span] = []
         # RE2 offsets are bytes; for ASCII text (almost all command output) they are the str offsets as well.
         ascii_only = text.isascii()
@@ -67,12 +90,20 @@ class RuleScanner:
         except UnicodeEncodeError:
             source = b""  # a lone surrogate is no UTF-8 for RE2 to read: such a text goes the slow, exact way
         if self.screen is None or not prefilter or not source:
+            if batch and self._stateful_py.search(text):
+                return None
             for rx in self.exact:
                 found.extend(secret_span(m) for m in rx.finditer(text))
             return found
-        hits = self.screen.Match(source)  # which rules can match anywhere in the text: one pass
+        hits = self.screen.Match(source)  # which rules can match anywhere in the text (and the markers): one pass
         if not hits:
             return found
+        if self._stateful in hits:
+            if batch:
+                return None
+            hits = [index for index in hits if index != self._stateful]
+            if not hits:
+                return found
         rules = sorted(hits)
         if ascii_only and len(rules) <= 2:
             # One or two rules: each one's prefilter walks the text to the lines it hit (a scan per rule).
@@ -82,32 +113,56 @@ class RuleScanner:
         # Several rules: one scan with every prefilter at once marks the lines to look at; on each, only the rules
         # that hit somewhere are tried. A hit marks the line it starts on and the one it ends on (env entries span two).
         lines = None if ascii_only else _LineIndex(text, source)
-        last = -1
-        for hit in self.anywhere.finditer(source):
-            for at in (hit.start(), max(hit.start(), hit.end() - 1)):
+        assert self._locate_any is not None
+        locate, size, last, pos = self._locate_any, len(source), -1, 0
+        while True:
+            hit_start, hit_end = locate(source, pos, size)[0]
+            if hit_start < 0:
+                return found
+            for at in (hit_start, max(hit_start, hit_end - 1)):
                 start = source.rfind(b"\n", 0, at) + 1
                 if start > last:
                     last = start
                     for index in rules:
                         self._try_line(text, source, index, start, lines, found)
-        return found
+            pos = hit_end if hit_end > hit_start else hit_start + 1
 
     def _walk(self, text: str, source: bytes, index: int, found: list[Span]) -> None:
-        rx, lines = self.exact[index], self.lines[index]
-        done = -1
-        for hit in self.prefilters[index].finditer(source):
-            start = hit.start()
-            if start >= done:
-                done = _line_end(text, start, lines)
-                _search(rx, text, start, done, found)
+        """Every match of rule ``index``: RE2 finds the next line its prefilter hits, Python re searches that line.
+
+        This loop runs once per line that holds a secret, which in the worst case is every line of the output, so it
+        keeps to a few C calls per line (see ``locator``).
+        """
+        rx, grouped, two = self.exact[index], self._grouped[index], self.lines[index] == 2
+        locate, find, search, append = self._locate[index], text.find, rx.search, found.append
+        size, pos = len(source), 0
+        while (start := locate(source, pos, size)[0][0]) >= 0:
+            end = find("\n", start)
+            if two and end >= 0:
+                end = find("\n", end + 1)
+            if end < 0:
+                end = len(text)
+            # A prefilter hit starts no later than the exact pattern can on its line, so searching from the hit to the
+            # line's end finds every match the exact pattern has there.
+            m = search(text, start, end)
+            while m is not None:
+                after = m.end()
+                if grouped and (kept := m.span(1))[0] >= 0:
+                    append((kept[1], after))
+                else:
+                    append((m.start(), after))
+                if after >= end:
+                    break
+                m = search(text, max(after, m.start() + 1), end)
+            pos = end
 
     def _try_line(self, text: str, source: bytes, index: int, start: int, lines: _LineIndex | None, found: list[Span]) -> None:
         end = _line_end(source, start, self.lines[index])
-        hit = self.prefilters[index].search(source, start, end)
-        if hit is None:
+        hit = self._locate[index](source, start, end)[0][0]
+        if hit < 0:
             return
         if lines is None:
-            _search(self.exact[index], text, hit.start(), end, found)
+            _search(self.exact[index], text, hit, end, found)
         else:
             # Byte offsets are not str offsets here: search the whole line (or pair of lines) from its start.
             _search(self.exact[index], text, *lines.chars(start, end), found)
@@ -219,14 +274,27 @@ def policy_screen(pattern: str) -> Any:
         return None  # lookarounds, backreferences, possessive repeats, verbose mode: Python only
 
 
+def locator(compiled: Any) -> Locate:
+    """``locate(source, pos, end)[0]``: the (start, end) of ``compiled``'s first match in ``source[pos:end]``, or (-1, -1).
+
+    google-re2's ``search`` builds a generator and a match object in Python for every hit, which costs more than the
+    search itself when every line of the output holds a secret. Its compiled ``RE2`` object answers the same question
+    in one C call over the same bytes, with the same ``pos``/``endpos`` meaning (the text before ``pos`` is context
+    for ``^`` and ``\\b``); where a version of the binding lacks it, the public ``search`` gives the same answer.
+    """
+    regexp = getattr(compiled, "_regexp", None)
+    anchor = getattr(getattr(getattr(re2, "_re2", None), "RE2", None), "Anchor", None)
+    if regexp is not None and anchor is not None and hasattr(regexp, "Match"):
+        return partial(regexp.Match, anchor.UNANCHORED)
+
+    def search(source: bytes, pos: int, end: int) -> list[Span]:
+        m = compiled.search(source, pos, end)
+        return [_NO_MATCH] if m is None else [m.span()]
+
+    return search
+
+
 def _re2_options() -> Any:
     options = re2.Options()
     options.max_mem = 64 << 20  # room for the DFAs over large batches (a set's DFA has no slower fallback)
     return options
-
-
-def stateful_screen() -> Any:
-    """A compiled search (over bytes) for output that needs :class:`StreamRedactor`'s memory: RE2 when installed."""
-    if re2 is not None:
-        return re2.compile("(?m)" + STATEFUL_MARKERS)
-    return re.compile(STATEFUL_MARKERS.encode(), re.MULTILINE)

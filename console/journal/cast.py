@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import threading
 import time
@@ -34,6 +35,28 @@ def sha256_file(path: Path) -> str:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# What JSON escapes in a string besides line ends (quotes, backslashes, the other control characters), as UTF-8 bytes.
+_ESCAPED = bytes([*range(0x0A), 0x0B, 0x0C, *range(0x0E, 0x20), ord('"'), ord("\\")])
+
+
+def event_line(t: float, code: str, text: str) -> bytes:
+    """The event's line, byte for byte what ``_line([t, code, text])`` writes, made faster for plain output.
+
+    An event holds every line of one read of the command's output, and the JSON encoder's walk through it character by
+    character was most of the cost of writing it. Where the only characters to escape are CR and LF (ordinary output),
+    two byte replaces do the escaping; anything else goes to the encoder.
+    """
+    if type(t) is float and math.isfinite(t) and code in STREAMS:
+        try:
+            raw = text.encode()
+        except UnicodeEncodeError:  # a lone surrogate: the encoder's ASCII form
+            return _line([t, code, text])
+        if len(raw.translate(None, _ESCAPED)) == len(raw):
+            body = raw.replace(b"\r", b"\\r").replace(b"\n", b"\\n")
+            return b'[%s, "%s", "%s"]\n' % (repr(t).encode(), code.encode(), body)
+    return _line([t, code, text])
 
 
 def _line(obj: object) -> bytes:
@@ -109,7 +132,7 @@ class CastWriter:
             t = self.elapsed if at is None else float(at)
             t = max(t, self._last)
             self._last = t
-            self._write(_line([round(t, 6), code, text]))
+            self._write(event_line(round(t, 6), code, text))
 
     def write(self, text: str, *, at: float | None = None, stream: str = "o") -> None:
         """Record output ``text`` at ``at`` seconds (default: now). Empty text is not recorded."""

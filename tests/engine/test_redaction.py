@@ -19,11 +19,11 @@ import re2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from console.engine.redact import MASK, Redactor, StreamRedactor
+from console.engine.redact import MASK, Redactor, StreamRedactor, apply_spans, mask_spans, merge_spans
 from console.engine.runbook_secrets import literal_secrets
 from console.engine.runner import CommandRunner, OutputLine
 from console.engine.secret_rules import RULES
-from console.engine.secret_scan import _PY_SPACE, policy_screen
+from console.engine.secret_scan import _PY_SPACE, locator, policy_screen
 from console.journal import events as ev
 from console.journal.cast import read_cast
 from console.journal.journal import verify
@@ -245,12 +245,12 @@ def test_without_google_re2_redaction_falls_back_to_python_re_with_the_same_resu
     script = (
         "import json, sys\n"
         "sys.modules['re2'] = None  # makes 'import re2' raise ImportError\n"
-        "from console.engine import redact, runner, secret_scan\n"
+        "from console.engine import redact, secret_scan\n"
         "assert secret_scan.re2 is None and secret_scan.policy_screen('x-[0-9]+') is None\n"
         "texts = json.loads(sys.stdin.read())\n"
         "r = redact.Redactor([], [r'(?i)(x-api-key:\\s*)\\S+'])\n"
         "print(json.dumps({'out': [r.redact(t) for t in texts],\n"
-        "                  'stateful': bool(runner.STATEFUL.search(b'- name: DB_PASSWORD\\n  value: x'))}))\n"
+        "                  'stateful': r.redact_batch('- name: DB_PASSWORD\\n  value: x') is None}))\n"
     )
     texts = [form.text for form in FORMS] + ["X-Api-Key: zzz999"]
     done = subprocess.run([PY, "-c", script], input=json.dumps(texts), capture_output=True, text=True, cwd=REPO, timeout=120)
@@ -569,3 +569,45 @@ def test_a_value_of_another_entry_after_a_secret_refs_name_is_left_alone() -> No
     assert Redactor().redact(listed).endswith(f"value: {MASK}")
     as_json = "\n".join(['            "name": "DB_PASSWORD",', '            "value": "hunter2x"'])
     assert "hunter2x" not in Redactor().redact(as_json)
+
+
+_SPANS = st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab\nc", min_size=40, max_size=40), _SPANS)
+def test_masking_in_one_pass_equals_merging_then_applying(text: str, spans: list[tuple[int, int]]) -> None:
+    """Overlapping, touching, empty and unsorted spans: the one-pass mask is what merge_spans then apply_spans give."""
+    expected = apply_spans(text, merge_spans(s for s in spans if s[0] < s[1]))
+    assert mask_spans(text, list(spans)) == expected
+
+
+@pytest.mark.parametrize("prefilter", [True, False])
+@pytest.mark.parametrize(
+    "marker",
+    ["-----BEGIN RSA PRIVATE KEY-----", "  Private-Lines: 2", "data:", '  "stringData": {', "- name: DB_PASSWORD",
+     '    "name": "API_TOKEN",'],
+)
+def test_a_batch_holding_what_needs_memory_across_lines_is_left_to_the_line_by_line_redactor(marker: str, prefilter: bool) -> None:
+    """The set pass that finds the rules also finds these markers, anywhere in the batch: no batch result then."""
+    # A secret ref's "name: db-credentials" looks like an env entry's name: leave it out of the plain batch.
+    lines = [*(line for line in KUBECTL_LINES if "db-credentials" not in line), "export DB_PASSWORD=hunter2"]
+    assert Redactor(prefilter=prefilter).redact_batch("\n".join([*lines[:3], marker, *lines[3:]])) is None
+    plain = "\n".join(lines)
+    assert Redactor(prefilter=prefilter).redact_batch(plain) == Redactor(prefilter=prefilter).redact(plain)
+    assert Redactor(prefilter=prefilter).redact_batch(plain).endswith(f"DB_PASSWORD={MASK}")
+
+
+def test_the_prefilter_locator_gives_what_re2s_public_search_gives() -> None:
+    """The one-call locator on google-re2's compiled object, and its fallback on the public ``search``, agree."""
+    compiled = re2.compile("(?m)^x|tok[a-z]+=")
+
+    class PublicOnly:
+        search = compiled.search
+
+    fast, public = locator(compiled), locator(PublicOnly())
+    source = b"a token=1\nx tokens=2\nnothing"
+    for pos in range(len(source) + 1):
+        for end in (pos, len(source) - 3, len(source)):
+            assert tuple(fast(source, pos, end)[0]) == tuple(public(source, pos, end)[0])
+    assert tuple(fast(source, 21, len(source))[0]) == (-1, -1)
