@@ -102,11 +102,11 @@ print(json.dumps({"cases": cases, "mismatches": mismatches, "child_taken": taken
 
 def test_two_processes_give_one_process_verdicts(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path), "120"], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path), "80"], env=env, capture_output=True,
                           text=True, timeout=240, check=False)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["mismatches"] == []
     # The child's half was used (each call forks once; an edit in the first half leaves it unused), and the
     # journal's one missing output is found either way.
-    assert result["child_taken"] >= 120 and result["intact_ok"]
+    assert result["child_taken"] >= 80 and result["intact_ok"]
