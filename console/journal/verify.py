@@ -381,13 +381,14 @@ def _intact_prefix(raw: bytes, lines: list[bytes], terminated: bool, out: _Scan,
     last line of a file without its final newline. The first line that is anything else is left to the full loop,
     which then goes on from there. Without ``keep`` the lines go into ``out.facts``, and no event is made: verifying
     alone needs none, and making 100,000 events and freeing them again is a sixth of the time it takes; a long
-    journal's second half is then read by a second process (``_in_two``), where one can be started safely.
+    journal's second half is then read by a second process (``_in_two``), where one can be started safely and would
+    have a CPU to itself.
     """
     stop = len(lines) if terminated else len(lines) - 1
     torn_at = raw.find(_TORN_TYPE)
     if torn_at != -1:  # no line before the one quoted by a torn-tail record (rare: a recovered crash)
         stop = min(stop, raw.count(b"\n", 0, torn_at) - 1)
-    if not keep and stop >= PARALLEL_LINES and _may_fork():
+    if not keep and stop >= PARALLEL_LINES and _may_fork() and _spare_cpu():
         return _in_two(lines, stop, out)
     return _run(lines, 0, stop, GENESIS, keep, out)[0]
 
@@ -424,6 +425,13 @@ def _may_fork() -> bool:
     """Whether a second process may be forked here: the platform has fork, and this process runs one thread (a fork
     copies only the calling thread, and a lock another thread held would stay held in the child)."""
     return hasattr(os, "fork") and threading.active_count() == 1
+
+
+def _spare_cpu() -> bool:
+    """Whether a second process would get a CPU of its own: two or more usable, and the load leaves one free. On a
+    busy machine the two halves would only take turns, and the fork and the facts sent back are then pure cost."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return usable >= 2 and os.getloadavg()[0] <= usable - 1
 
 
 def _in_two(lines: list[bytes], stop: int, out: _Scan) -> int:

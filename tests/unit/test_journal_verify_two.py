@@ -22,6 +22,7 @@ from console.journal.journal import Journal
 base = Path(sys.argv[1])
 cases = int(sys.argv[2])
 assert threading.active_count() == 1 and V._may_fork()
+V._spare_cpu = lambda: True  # a shared machine's load must not send this check down the one-process path
 cast = b'{"version": 2}\n'
 (base / "outputs").mkdir()
 (base / "outputs" / "a.cast").write_bytes(cast)
