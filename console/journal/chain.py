@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import json.encoder
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -97,6 +98,30 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+# The last second utc_ts_ns formatted, with its text up to the microseconds: appends come many to a second, and the
+# date and time of day are most of the formatting. One tuple, replaced whole, so threads never see half of it.
+_second: tuple[int, str] = (-1, "")
+
+
+def utc_ts_ns(ns: int) -> str:
+    """``utc_ts`` of the instant ``ns`` nanoseconds after the epoch, cut (not rounded) to the microsecond as
+    ``datetime.now`` cuts the system clock: ``utc_ts_ns(time.time_ns())`` is ``utc_ts(_now())``, a quarter of its time.
+    """
+    global _second
+    us = ns // 1000
+    secs = us // 1_000_000
+    second, text = _second
+    if second != secs:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(secs))
+        _second = (secs, text)
+    return f"{text}{us % 1_000_000:06d}Z"
+
+
+def now_ts() -> str:
+    """``utc_ts(_now())``: the timestamp of an event appended now."""
+    return utc_ts_ns(time.time_ns())
+
+
 def event_hash(seq: int, ts: str, type: str, data: dict[str, Any], prev: str) -> str:
     """SHA-256 hex of the canonical JSON of the five hashed fields."""
     return hashlib.sha256(canonical({"seq": seq, "ts": ts, "type": type, "data": data, "prev": prev})).hexdigest()
@@ -111,8 +136,14 @@ def _encode(seq: int, ts: str, type: str, data_json: bytes, prev: str) -> tuple[
     """
     # prev (hex) and ts (digits, "-:.TZ") never need escaping; type might (the encoder's own string escaping).
     tail = b',"prev":"%s","seq":%d,"ts":"%s","type":%s}' % (prev.encode(), seq, ts.encode(), _encode_string(type).encode())
-    digest = hashlib.sha256(b'{"data":' + data_json + tail).hexdigest()
-    return digest, b'{"data":' + data_json + b',"hash":"' + digest.encode() + b'"' + tail + b"\n"
+    sha = _LINE_HEAD_SHA.copy()  # the state after '{"data":', every line's first bytes: copied, not recomputed
+    sha.update(data_json)
+    sha.update(tail)
+    digest = sha.hexdigest()
+    return digest, b'{"data":%s,"hash":"%s"%s\n' % (data_json, digest.encode(), tail)
+
+
+_LINE_HEAD_SHA = hashlib.sha256(b'{"data":')
 
 
 @dataclass(frozen=True)

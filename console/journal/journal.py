@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +43,10 @@ from console.journal.chain import (
     MissingNewlineError,
     TornTailError,
     _encode,
-    _now,
     canonical,
     event_hash,
     may_follow_close,
+    now_ts,
     parse_ts,
     utc_ts,
 )
@@ -100,7 +101,8 @@ class Journal:
         self._path = path
         self._fd: int | None = fd
         self._events = events
-        self._clock: Clock = clock or _now
+        # The timestamp of an event appended now: with the system clock, formatted from time.time_ns() directly.
+        self._ts: Callable[[], str] = (lambda: utc_ts(clock())) if clock is not None else now_ts
         self._lock = threading.Lock()
         self._broken: str | None = None
         self._closed_at: int | None = next((e.seq for e in events if e.type == CHANGE_CLOSED), None)
@@ -222,7 +224,19 @@ class Journal:
         so the returned event equals the one a later ``open`` reads back. After ``change.closed`` only
         ``addendum.added`` is accepted (``JournalError`` otherwise): a closed change is never reopened or closed again.
         """
-        return self._append_all([(type, data)])[0]
+        # append_all's steps for one event, without its list: this is the path every step's events take.
+        with self._lock:
+            event, line = self._prepare(type, data, len(self._events) + 1)
+            try:
+                _write_all(self._fd, line)  # type: ignore[arg-type]  # _prepare checked the file is open
+                os.fsync(self._fd)  # type: ignore[arg-type]
+            except OSError as exc:
+                self._broken = str(exc)  # the file may now hold part of the line; only a reopen can say what is there
+                raise
+            self._events.append(event)
+            if event.type == CHANGE_CLOSED:
+                self._closed_at = event.seq
+            return event
 
     def append_all(self, items: list[tuple[str, dict[str, Any]]]) -> list[Event]:
         """Append several events in one write and one fsync: a crash leaves all of them or none (a change's
@@ -278,7 +292,7 @@ class Journal:
                 f"{self._path}: the change was closed (event {self._closed_at}); only addenda may follow it, not {type}"
             )
         prev = self._events[-1].hash if self._events else GENESIS
-        ts = utc_ts(self._clock())
+        ts = self._ts()
         digest, line = _encode(seq, ts, type, data_json, prev)
         return Event.trusted(seq, ts, type, stored, prev, digest), line
 

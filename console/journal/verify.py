@@ -16,7 +16,9 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import re
+import os
+import pickle
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,15 +44,14 @@ _BOM = b"\xef\xbb\xbf"
 _LINE_START = b'{"data":'  # every canonical line starts so: "data" sorts first of the six fields
 _CONTROL = bytes(range(0x20))  # never raw in a canonical line: JSON escapes control characters in strings
 _DECODER = json.JSONDecoder()
-# The fields after "data" in the commonest canonical form of a line: lower-case hex hashes, a positive seq, a ts as
-# utc_ts writes it and a type needing no escape. Every line that matches is canonical in those fields; any other (a
-# legitimate rarity or damage) takes the full path, which judges and names it exactly as before.
+# The fields after "data" in the commonest canonical form of a line: 64-character alphanumeric hashes, a positive seq
+# of at most 18 digits, and a ts and type needing no escape. Split at its quotes, such a tail is these pieces with the
+# hash, prev, seq and ts and type between them (the seq's piece is ':N,'); a quote inside a value, which JSON escapes,
+# would add pieces. Every line that has this shape is canonical in those fields; any other (a legitimate rarity or
+# damage) takes the full path, which judges and names it exactly as before.
 _HASH_FIELD = b',"hash":"'
-_TAIL = re.compile(
-    rb',"hash":"([0-9a-f]{64})","prev":"([0-9a-f]{64})","seq":([1-9][0-9]{0,17}),'
-    rb'"ts":"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z)",'
-    rb'"type":"([^"\\\x00-\x1f]*)"}'  # no character JSON escapes: the type's UTF-8 as it is
-)
+_TAIL_PIECES = (b",", b"hash", b":", b",", b"prev", b":", b",", b"seq", b"ts", b":", b",", b"type", b":", b"}")
+_ESCAPED = _CONTROL + b"\\"  # what JSON writes escaped in a string, besides the quote
 _NOT_RECOVERED = "a closed change takes only addenda, so it is not recovered in place (restore the journal from a copy)"
 _NO_NEWLINE = (
     "a complete event with no final newline (the file's last byte was removed, or a write was cut one byte short)"
@@ -110,15 +111,25 @@ class VerifyReport:
         return f"{len(self.problems)} problem(s); first: {self.problems[0]}"
 
 
+# What verifying needs of an event line: its line number, hash, type and file references.
+_Fact = tuple[int, str, str, list[dict[str, Any]]]
+
+
 @dataclass
 class _Scan:
     events: list[Event]  # good events before the first problem
     problems: list[Problem]
     warnings: list[str]
-    parsed: list[tuple[int, Event]]  # every line that reads as an event, with its line number
+    parsed: list[tuple[int, Event]]  # every line that reads as an event, with its line number (but see facts)
     torn_raw: bytes | None
     tail_event: Event | None = None  # a complete, chain-consistent last event that lacks only its newline
     line_count: int = 0
+    # A scan that keeps no events (verify's): the intact prefix's lines as facts, and only later lines in parsed.
+    facts: list[_Fact] = field(default_factory=list)
+
+    def all_facts(self) -> list[_Fact]:
+        """What verifying needs of every line that reads as an event, in line order."""
+        return self.facts + [(no, e.hash, e.type, _file_refs(e.data)) for no, e in self.parsed]
 
 
 def _parse_line(b: bytes) -> tuple[Event | None, str | None]:
@@ -159,32 +170,54 @@ def _parse_line(b: bytes) -> tuple[Event | None, str | None]:
     return event, None
 
 
-def _fast_event(b: bytes) -> tuple[Event, str] | None:
-    """The event of a canonical line and the SHA-256 of its hashed bytes, or None to take ``_parse_line``'s path.
+# What the fast read takes from a line: seq, ts, type, data, prev, hash, and the SHA-256 of the hashed bytes.
+_Fields = tuple[int, str, str, dict[str, Any], str, str, str]
 
-    Sound by construction: it returns an event only when the fields after ``data`` match ``_TAIL`` (canonical by
-    their shape) and ``data`` re-serialises to its own bytes, so the line is ``canonical`` of the event, and then
-    ``json.loads`` of the line gives this very event. Only ``data`` is parsed (with pydantic-core's parser, several
+
+def _fast_fields(b: bytes) -> _Fields | None:
+    """The fields of a canonical line and the SHA-256 of its hashed bytes, or None to take ``_parse_line``'s path.
+
+    Sound by construction: it returns fields only when the tail after ``data`` has ``_TAIL_PIECES``' shape (canonical
+    by that shape) and ``data`` re-serialises to its own bytes, so the line is ``canonical`` of the event, and then
+    ``json.loads`` of the line gives these very fields. Only ``data`` is parsed (with pydantic-core's parser, several
     times faster than ``json``'s and exact for what ``canonical`` writes: a byte it reads differently fails the
     comparison). Whatever it returns None for, ``_parse_line`` judges.
     """
-    k = b.rfind(_HASH_FIELD)  # the last one is the top-level field when the tail matches: nothing after it quotes
-    tail = _TAIL.fullmatch(b, k) if k > 8 else None
-    if tail is None or not b.startswith(_LINE_START):
+    k = b.rfind(_HASH_FIELD)  # the last one is the top-level field when the tail has its shape: nothing after it quotes
+    if k <= 8 or not b.startswith(_LINE_START):
+        return None
+    pieces = b[k:].split(b'"')
+    if len(pieces) != 19:
+        return None
+    c0, f_hash, c1, hash_, c2, f_prev, c3, prev, c4, f_seq, seq, f_ts, c5, ts, c6, f_type, c7, type_, end = pieces
+    if (c0, f_hash, c1, c2, f_prev, c3, c4, f_seq, f_ts, c5, c6, f_type, c7, end) != _TAIL_PIECES:
+        return None
+    digits = seq[1:-1]  # seq's piece is ':N,'
+    if not (
+        len(hash_) == 64 and hash_.isalnum() and len(prev) == 64 and prev.isalnum()  # isalnum: ASCII letters, digits
+        and seq[:1] == b":" and seq[-1:] == b"," and digits.isdigit() and digits[:1] != b"0" and len(digits) <= 18
+        and len(ts) + len(type_) == len((ts + type_).translate(None, _ESCAPED))
+    ):
         return None
     data_bytes = b[8:k]
-    hash_, prev, seq, ts, type_ = tail.groups()
     try:
-        type_text = type_.decode()
+        type_text, ts_text = type_.decode(), ts.decode()
         data = from_json(data_bytes)
         if not isinstance(data, dict) or canonical_text(data).encode() != data_bytes:
             return None
     except (ValueError, RecursionError):
         return None  # not JSON or UTF-8, NaN or Infinity, a lone surrogate, nested too deeply: the full path names it
-    view = memoryview(b)
-    digest = hashlib.sha256(view[:k])
-    digest.update(view[k + 74 :])  # without ,"hash":"<64 hex>"
-    return Event.trusted(int(seq), ts.decode(), type_text, data, prev.decode(), hash_.decode()), digest.hexdigest()
+    digest = hashlib.sha256(b[:k] + b[k + 74 :]).hexdigest()  # without ,"hash":"<64 characters>"
+    return int(digits), ts_text, type_text, data, prev.decode(), hash_.decode(), digest
+
+
+def _fast_event(b: bytes) -> tuple[Event, str] | None:
+    """``_fast_fields`` as the event and the SHA-256 of its hashed bytes."""
+    fields = _fast_fields(b)
+    if fields is None:
+        return None
+    seq, ts, type_, data, prev, hash_, digest = fields
+    return Event.trusted(seq, ts, type_, data, prev, hash_), digest
 
 
 @contextmanager
@@ -340,45 +373,120 @@ _TORN_TYPE = b'"type":"journal.torn_tail"'
 _PREFIX_ENDS = frozenset({CHANGE_CLOSED, NEWLINE_RESTORED})
 
 
-def _intact_prefix(raw: bytes, lines: list[bytes], terminated: bool, out: _Scan) -> int:
+def _intact_prefix(raw: bytes, lines: list[bytes], terminated: bool, out: _Scan, keep: bool = True) -> int:
     """Take the leading run of intact events (most journals: every line) into ``out``; return how many.
 
     The same verdict as the full loop in ``_scan`` for each line it takes, with none of that loop's cases: a
-    canonical line (``_fast_event``) that continues the chain, is not followed by a torn-tail record, and is not the
+    canonical line (``_fast_fields``) that continues the chain, is not followed by a torn-tail record, and is not the
     last line of a file without its final newline. The first line that is anything else is left to the full loop,
-    which then goes on from there.
+    which then goes on from there. Without ``keep`` the lines go into ``out.facts``, and no event is made: verifying
+    alone needs none, and making 100,000 events and freeing them again is a sixth of the time it takes; a long
+    journal's second half is then read by a second process (``_in_two``), where one can be started safely and would
+    have a CPU to itself.
     """
     stop = len(lines) if terminated else len(lines) - 1
     torn_at = raw.find(_TORN_TYPE)
     if torn_at != -1:  # no line before the one quoted by a torn-tail record (rare: a recovered crash)
         stop = min(stop, raw.count(b"\n", 0, torn_at) - 1)
-    events, parsed = out.events, out.parsed
-    want_prev = GENESIS
-    n = 0
+    if not keep and stop >= PARALLEL_LINES and _may_fork() and _spare_cpu():
+        return _in_two(lines, stop, out)
+    return _run(lines, 0, stop, GENESIS, keep, out)[0]
+
+
+def _run(lines: list[bytes], n: int, stop: int, want_prev: str, keep: bool, out: _Scan) -> tuple[int, str]:
+    """``_intact_prefix``'s loop over ``lines[n:stop]``, the line before ending in ``want_prev``: the index after the
+    last line taken and that line's hash."""
+    events, parsed, facts = out.events, out.parsed, out.facts
+    trusted = Event.trusted
     while n < stop:
-        fast = _fast_event(lines[n])
-        if fast is None:
+        fields = _fast_fields(lines[n])
+        if fields is None:
             break
-        event, digest = fast
+        seq, ts, type_, data, prev, hash_, digest = fields
+        if seq != n + 1 or prev != want_prev or digest != hash_ or type_ in _PREFIX_ENDS:
+            break
         n += 1
-        if event.seq != n or event.prev != want_prev or digest != event.hash or event.type in _PREFIX_ENDS:
-            n -= 1
-            break
-        events.append(event)
-        parsed.append((n, event))
+        if keep:
+            event = trusted(seq, ts, type_, data, prev, hash_)
+            events.append(event)
+            parsed.append((n, event))
+        else:
+            facts.append((n, hash_, type_, _file_refs(data)))
         want_prev = digest
-    return n
+    return n, want_prev
 
 
-def _scan(raw: bytes, first_only: bool) -> _Scan:
+# From how many lines verifying reads the second half in a second process: below it, starting the process and taking
+# back its facts (about 40 ms for 100,000 lines' journal) would cost more than half the lines take.
+PARALLEL_LINES = 20_000
+
+
+def _may_fork() -> bool:
+    """Whether a second process may be forked here: the platform has fork, and this process runs one thread (a fork
+    copies only the calling thread, and a lock another thread held would stay held in the child)."""
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
+def _spare_cpu() -> bool:
+    """Whether a second process would get a CPU of its own: two or more usable, and the load leaves one free. On a
+    busy machine the two halves would only take turns, and the fork and the facts sent back are then pure cost."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return usable >= 2 and os.getloadavg()[0] <= usable - 1
+
+
+def _in_two(lines: list[bytes], stop: int, out: _Scan) -> int:
+    """``_intact_prefix`` without events, the lines from ``stop // 2`` read by a forked child meanwhile.
+
+    The child applies ``_run``'s test to its half, taking its first line's ``prev`` on trust, and sends back its
+    facts, how far it got and that ``prev``. They are used only if this process's half is intact to its last line and
+    ends in that very hash; otherwise (or if the child failed) this process reads on from where it stopped, as one
+    process would have. So the prefix, line for line, is what ``_run`` alone takes.
+    """
+    mid = stop // 2
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        status = 1
+        try:
+            os.close(read_fd)
+            first = _fast_fields(lines[mid])
+            first_prev = first[4] if first is not None else None
+            half = _Scan([], [], [], [], None)
+            end = _run(lines, mid, stop, first_prev, False, half)[0] if first_prev is not None else mid
+            payload = pickle.dumps((end, first_prev, half.facts), pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(write_fd, "wb") as sink:
+                sink.write(payload)
+            status = 0
+        finally:
+            os._exit(status)  # no atexit, no buffers flushed twice: the parent owns all of that
+    os.close(write_fd)
+    pipe = os.fdopen(read_fd, "rb")
+    try:
+        n, want_prev = _run(lines, 0, mid, GENESIS, False, out)
+        payload = pipe.read()
+    finally:
+        pipe.close()  # first: a child still writing gets a broken pipe and exits, so the wait below ends
+        _, status = os.waitpid(pid, 0)
+    if n < mid:
+        return n
+    if status == 0 and payload:
+        end, first_prev, theirs = pickle.loads(payload)
+        if first_prev == want_prev:
+            out.facts.extend(theirs)
+            return int(end)
+    return _run(lines, mid, stop, want_prev, False, out)[0]
+
+
+def _scan(raw: bytes, first_only: bool, keep: bool = True) -> _Scan:
+    """``scan``; without ``keep``, the intact prefix as facts, not events (verifying only: see ``_intact_prefix``)."""
     lines = raw.split(b"\n")
     terminated = lines[-1] == b""
     if terminated:
         lines.pop()
     out = _Scan([], [], [], [], None, line_count=len(lines))
-    i = _intact_prefix(raw, lines, terminated, out)
+    i = _intact_prefix(raw, lines, terminated, out, keep)
     want_seq: int | None = i + 1  # None after an unreadable line: resynchronise on the next one
-    want_prev: str | None = out.events[-1].hash if i else GENESIS
+    want_prev: str | None = (out.events[-1].hash if keep else out.facts[-1][1]) if i else GENESIS
     prev_line = i
     closed_line: int | None = None  # the line of the chain's change.closed, once seen
     while i < len(lines):
@@ -502,26 +610,39 @@ def verify(path: Path, *, head: str | None = None) -> VerifyReport:
     Files: an event whose data has ``"file": {"path", "sha256"}`` (or ``"files": [...]`` of those), with paths
     relative to the journal's directory, must point at a file with that SHA-256.
     """
-    # The collector stays off until the events read are freed again: turned on with them alive, it would first
-    # walk every one of them (a quarter of the time of verifying 100,000 events) to find nothing to collect.
+    path = Path(path)
+    raw, early = _read(path)
+    if early is not None:
+        return early[1]
+    # The collector stays off until the scan is freed again: turned on with it alive, it would first walk every one of
+    # its objects to find nothing to collect.
     with _no_gc():
-        return read_and_verify(path, head=head)[1]
+        return _verified(path, _scan(raw, False, keep=False), head)
 
 
 def read_and_verify(path: Path, *, head: str | None = None) -> tuple[ReadResult, VerifyReport]:
     """``read_events`` and ``verify`` of one journal from one read and one scan of it (a reviewer wants both)."""
     path = Path(path)
+    raw, early = _read(path)
+    if early is not None:
+        return early
+    with _no_gc():
+        result = _scan(raw, False)
+        return _readable(result), _verified(path, result, head)
+
+
+def _read(path: Path) -> tuple[bytes, tuple[ReadResult, VerifyReport] | None]:
+    """A journal's bytes, or what reading and verifying say of a journal that is missing or empty."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         missing = Problem(0, f"{path} is missing", "file")
-        return ReadResult([], missing), VerifyReport(False, 0, GENESIS, [missing], [])
+        return b"", (ReadResult([], missing), VerifyReport(False, 0, GENESIS, [missing], []))
     if not raw:
         # Nothing to check is not the same as intact: a record whose every byte was removed must not pass.
         problem = Problem(0, "the journal is empty: it holds no events, not even the change's first", "corrupt")
-        return ReadResult([], None), VerifyReport(False, 0, GENESIS, [problem], [])
-    result = scan(raw)
-    return _readable(result), _verified(path, result, head)
+        return raw, (ReadResult([], None), VerifyReport(False, 0, GENESIS, [problem], []))
+    return raw, None
 
 
 def _readable(result: _Scan) -> ReadResult:
@@ -536,10 +657,11 @@ def _readable(result: _Scan) -> ReadResult:
 
 def _verified(path: Path, result: _Scan, head: str | None) -> VerifyReport:
     problems = list(result.problems)
+    facts = result.all_facts()
     cache: dict[Path, str | None] = {}
     seen: dict[tuple[object, object], str | None] = {}  # (path, sha256) -> reason: a repeated reference costs a lookup
-    for line_no, event in result.parsed:
-        for ref in _file_refs(event.data):
+    for line_no, _hash, _type, refs in facts:
+        for ref in refs:
             key = (ref["path"], ref["sha256"])
             if not (isinstance(key[0], str) and isinstance(key[1], str)):
                 reason = _check_file(path.parent, ref, cache)
@@ -550,13 +672,13 @@ def _verified(path: Path, result: _Scan, head: str | None) -> VerifyReport:
             if reason is not None:
                 problems.append(Problem(line_no, reason, "file"))
     problems.sort(key=lambda p: p.line)  # stable: a line's own problem stays before its file's
-    actual = result.parsed[-1][1].hash if result.parsed else GENESIS
+    actual = facts[-1][1] if facts else GENESIS
     after: list[tuple[int, str]] = []
     if head is not None:
-        head_problem, after = check_head(result.parsed, head)
+        head_problem, after = check_head(facts, head)
         if head_problem is not None:
             problems.append(head_problem)
-    return VerifyReport(not problems, len(result.parsed), actual, problems, result.warnings, after)
+    return VerifyReport(not problems, len(facts), actual, problems, result.warnings, after)
 
 
 def may_follow_head(event_type: str) -> bool:
@@ -565,20 +687,20 @@ def may_follow_head(event_type: str) -> bool:
     return event_type.startswith(("addendum", "signature")) or event_type == CHANGE_ALIASED
 
 
-def check_head(parsed: list[tuple[int, Event]], head: str) -> tuple[Problem | None, list[tuple[int, str]]]:
+def check_head(facts: list[_Fact], head: str) -> tuple[Problem | None, list[tuple[int, str]]]:
     """Whether the chain went through ``head`` and only addenda and signatures follow it.
 
     Returns the problem (None when the head holds) and the events after the head as (line, type).
     """
     wanted = head.strip().lower()
-    last_line, actual = (parsed[-1][0], parsed[-1][1].hash) if parsed else (0, GENESIS)
-    at = next((i for i, (_no, event) in enumerate(parsed) if event.hash == wanted), None)
+    last_line, actual = (facts[-1][0], facts[-1][1]) if facts else (0, GENESIS)
+    at = next((i for i, fact in enumerate(facts) if fact[1] == wanted), None)
     if at is None:
         return Problem(last_line, f"chain ends at {actual}, expected {head.strip()}", "chain"), []
-    after = [(no, event.type) for no, event in parsed[at + 1 :]]
+    after = [(no, type_) for no, _hash, type_, _refs in facts[at + 1 :]]
     for no, event_type in after:
         if not may_follow_head(event_type):
-            kept_line = parsed[at][0]
+            kept_line = facts[at][0]
             return Problem(no, f"a {event_type} event after the kept head (line {kept_line}): only addenda and "
                                "signatures may follow it", "chain"), after
     return None, after

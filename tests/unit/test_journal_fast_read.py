@@ -4,7 +4,9 @@ path gives: the same events for every line the writer writes, and the same verdi
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,10 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from console.journal import verify as verify_module
-from console.journal.chain import GENESIS, _encode, canonical, utc_ts
+from console.journal.chain import GENESIS, Event, _encode, canonical, event_hash, utc_ts
 from console.journal.journal import Journal, read_and_verify, read_events, scan, verify
 
 STARTED = datetime(2026, 11, 21, 23, 20, 55, tzinfo=UTC)
+CAST = b'{"version": 2}\n'
+OUTPUTS = ("outputs/001-get.cast", "outputs/002-missing.cast")  # the second is never written: a file problem
 
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(10**30), max_value=10**30)
@@ -29,12 +33,22 @@ _json_values = st.recursive(
 
 def _full_path_only(raw: bytes) -> Any:
     """What ``scan`` says with the fast read switched off: every line through ``_parse_line``."""
-    saved = verify_module._fast_event
-    verify_module._fast_event = lambda b: None  # type: ignore[assignment]
+    saved = verify_module._fast_fields
+    verify_module._fast_fields = lambda b: None  # type: ignore[assignment]
     try:
         return scan(raw)
     finally:
-        verify_module._fast_event = saved
+        verify_module._fast_fields = saved
+
+
+def _full_path_verify(path: Path, head: str | None = None) -> Any:
+    """What ``verify`` says with the fast read switched off."""
+    saved = verify_module._fast_fields
+    verify_module._fast_fields = lambda b: None  # type: ignore[assignment]
+    try:
+        return verify(path, head=head)
+    finally:
+        verify_module._fast_fields = saved
 
 
 def _same(a: Any, b: Any) -> None:
@@ -68,7 +82,8 @@ def _journal(tmp: Path) -> bytes:
     journal = Journal.create(path, clock=lambda: STARTED + timedelta(seconds=next(ticks)))
     journal.append("change.created", {"change_id": "CHG-1", "operator": "Zoë", "note": "tab\there \"quoted\" ✓"})
     for n in range(6):
-        journal.append("step.finished", {"step_id": f"s{n}", "duration_s": 1.5 + n, "exit_code": 0, "argv": ["kubectl", "get"]})
+        journal.append("step.finished", {"step_id": f"s{n}", "duration_s": 1.5 + n, "exit_code": 0, "argv": ["kubectl", "get"],
+                                         "file": {"path": OUTPUTS[n % 2], "sha256": hashlib.sha256(CAST).hexdigest()}})
     journal.append("journal.newline_restored", {"line": 3, "seq": 3})
     journal.append("note.added", {"text": "x" * 40, "author": "ops", "big": 10**25, "tiny": 1e-07})
     journal.append("change.closed", {"outcome": "success"})
@@ -94,7 +109,10 @@ def test_an_intact_journal_reads_the_same_and_mostly_by_the_fast_read(intact: by
 
 @pytest.fixture(scope="module")
 def edited(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("edited") / "journal.jsonl"
+    base = tmp_path_factory.mktemp("edited")
+    (base / "outputs").mkdir()
+    (base / OUTPUTS[0]).write_bytes(CAST)
+    return base / "journal.jsonl"
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -116,9 +134,14 @@ def test_every_edit_gets_the_full_paths_verdict(
     _same(fast, _full_path_only(raw))
     if how != "truncate" and raw != intact:
         assert fast.problems  # and an edit is still caught
-    # One read and one scan for the reviewer: what read_events and verify say apart.
+    # One read and one scan for the reviewer: what read_events and verify say apart. And verify, which keeps no
+    # events, says what the full path says, with and without a kept head (the intact journal's fifth event's).
     edited.write_bytes(raw)
-    assert read_and_verify(edited) == (read_events(edited), verify(edited))
+    report = verify(edited)
+    assert read_and_verify(edited) == (read_events(edited), report)
+    assert report == _full_path_verify(edited)
+    head = json.loads(intact.split(b"\n")[4])["hash"]
+    assert verify(edited, head=head) == _full_path_verify(edited, head) == read_and_verify(edited, head=head)[1]
 
 
 def test_a_recorded_torn_tail_is_left_to_the_full_path(tmp_path: Path) -> None:
@@ -145,3 +168,40 @@ def test_scanning_pauses_the_collector_and_restores_it() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def _line(seq: int, ts: str, type_: str, data: dict[str, Any], prev: str) -> bytes:
+    return Event(seq, ts, type_, data, prev, event_hash(seq, ts, type_, data, prev)).to_line()
+
+
+_FIRST = _line(1, "2026-11-21T23:20:55.000000Z", "change.created", {"change_id": "CHG-1"}, GENESIS)
+_PREV = json.loads(_FIRST)["hash"]
+_TS = "2026-11-21T23:20:56.000000Z"
+
+
+@pytest.mark.parametrize("second", [
+    _line(2, _TS, "note.added", {"text": "plain"}, _PREV),  # the common shape
+    _line(2, _TS, "note.ajouté", {"text": "é"}, _PREV),  # a type in UTF-8, needing no escape
+    _line(2, _TS, 'note."quoted"', {}, _PREV),  # a type with escaped quotes: more pieces than the shape
+    _line(2, _TS, "note\tadded", {}, _PREV),  # a type with an escaped control character
+    _line(2, "2026-11-21\\T23", "note.added", {}, _PREV),  # a ts with an escaped backslash
+    _line(2, "", "note.added", {}, _PREV),  # any string is a ts to the chain
+    _line(2, _TS, "note.added", {"inner": {"hash": "0" * 64, "prev": _PREV, "seq": 9}}, _PREV),  # a hash field in data
+    _line(2, _TS, "note.added", {"text": ',"hash":"' + "1" * 64 + '"}'}, _PREV),  # and in a string
+    _line(2, _TS, "note.added", {}, _PREV.upper()),  # a prev in capitals: canonical, but not the chain's
+    _line(0, _TS, "note.added", {}, _PREV),  # seq 0, and a negative one
+    _line(-2, _TS, "note.added", {}, _PREV),
+    _line(10**19, _TS, "note.added", {}, _PREV),  # longer than the shape's 18 digits
+    _line(2, _TS, "note.added", {}, _PREV).replace(b'"seq":2', b'"seq":02'),  # not canonical
+    _line(2, _TS, "note.added", {}, _PREV).replace(b'"seq":2', b'"seq":2.0'),
+    _line(2, _TS, "note.added", {}, _PREV).replace(b'"hash":"', b'"hash":"a', 1),  # a hash of 65 characters
+    re.sub(rb'"hash":"([0-9a-f]+)"', lambda m: b'"hash":"' + m[1].upper() + b'"', _line(2, _TS, "note.added", {}, _PREV)),
+    _line(2, _TS, "note.added", {}, _PREV)[:-2] + b' }\n',  # a space before the end
+    _line(2, _TS, "note.added", {}, _PREV)[:-1] + b'{}\n',  # bytes after the event
+])
+def test_unusual_tails_get_the_full_paths_verdict(tmp_path: Path, second: bytes) -> None:
+    raw = _FIRST + second
+    _same(scan(raw), _full_path_only(raw))
+    path = tmp_path / "journal.jsonl"
+    path.write_bytes(raw)
+    assert verify(path) == _full_path_verify(path) == read_and_verify(path)[1]
