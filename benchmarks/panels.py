@@ -6,8 +6,10 @@ The rehearsal server runs in this process; the dashboard (``ClusterApp``, headle
 process so the two do not share an interpreter lock, as in real use. Figures, one JSON object per line:
 
 - ``first_render_10k_pods``: from spawning the dashboard's process to the first frame drawn with all 10,000
-  pods in the Pods panel. Baseline: ``kubectl get pods -A`` from spawn to exit, same cluster, same run.
-  Target: under 2 s and at most 1.5x kubectl.
+  pods in the Pods panel. The child runs ``opsconsole watch -A``'s own parser and ``cmd_watch`` (so the same
+  start-up order: kubeconfig, watch started, policy, UI), with a ``start_watch`` that runs the app headless and
+  measures it. Baseline: ``kubectl get pods -A`` from spawn to exit, same cluster, same run.
+  Target: at most 1.0x kubectl.
 - ``key_latency_p50`` / ``key_latency_p99``: a key press (cursor down/up in the Pods panel) to the frame that
   shows it, while the server generates 500 pod events a second (restart counts bumped through the store).
   Target p99 under 100 ms. Baseline: the same measurement with no events.
@@ -42,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 EVENTS_PER_S = 500
+FIRST_RENDER_TARGET = "≤ 1.0x kubectl get pods -A"
 
 
 
@@ -49,18 +52,26 @@ EVENTS_PER_S = 500
 # ----- the child: the dashboard itself --------------------------------------------------------------------------
 
 
-async def child_main(kubeconfig: str, spawned_at: float, presses: int, out_fd: int) -> None:
-    # The same order as ``opsconsole watch`` (console/cluster/dashboard_cli.py): start the watch, then load the UI.
+def child_main(kubeconfig: str, spawned_at: float, presses: int, out_fd: int) -> int:
+    """``opsconsole watch -A`` itself (its parser and ``cmd_watch``: the same start-up order), with a measuring UI."""
+    import console.cli  # noqa: F401  (what the command imports before it dispatches)
+    from console.cluster.dashboard_cli import add_watch_command
+
+    def start_measured(*, kube: Any, policy: Any, context: str, namespace: str | None, handle: Any) -> int:
+        asyncio.run(measure_app(kube=kube, policy=policy, context=context, namespace=namespace, handle=handle,
+                                spawned_at=spawned_at, presses=presses, out_fd=out_fd))
+        return 0
+
+    parser = argparse.ArgumentParser(prog="opsconsole")
+    add_watch_command(parser.add_subparsers(), start_watch=start_measured)
+    args = parser.parse_args(["watch", "--kubeconfig", kubeconfig, "-A"])
+    status: int = args.func(args)
+    return status
+
+
+async def measure_app(*, kube: Any, policy: Any, context: str, namespace: str | None, handle: Any, spawned_at: float,
+                      presses: int, out_fd: int) -> None:
     import resource
-
-    from console.cluster.dashboard_cli import resolve_scope
-    from console.cluster.kube import KubeAccess
-    from console.cluster.source import kube_watch_source
-    from console.config import Policy
-
-    kube = KubeAccess(kubeconfig)
-    context, namespace = resolve_scope(kube, None, None, True)
-    handle = kube_watch_source(kube)(context, namespace)
 
     import psutil
     from textual import events
@@ -72,7 +83,7 @@ async def child_main(kubeconfig: str, spawned_at: float, presses: int, out_fd: i
     def say(**kw: Any) -> None:
         out.write(json.dumps(kw) + "\n")
 
-    app = ClusterApp(kube=kube, policy=Policy(), context=context, namespace=namespace, handle=handle)
+    app = ClusterApp(kube=kube, policy=policy, context=context, namespace=namespace, handle=handle)
     frames: list[tuple[float, int, int]] = []  # (perf_counter, pods in the index, cursor row)
     original = app._display
 
@@ -135,7 +146,6 @@ async def child_main(kubeconfig: str, spawned_at: float, presses: int, out_fd: i
             applied=view.pods.applied - applied0, pending=view.handle.watch.pending() if view.handle else -1)
         peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         say(peak_rss_mb=peak_kb / 1024)
-    kube.close()
 
 
 # ----- the widget comparison ------------------------------------------------------------------------------------
@@ -292,13 +302,12 @@ def parent(quick: bool) -> None:
         load.stop.set()
         child.wait(timeout=60)
     if "error" in results:
-        emit("first_render_10k_pods", float("nan"), "s", target="< 2 s and <= 1.5x kubectl", met=False,
-             error=results["error"])
+        emit("first_render_10k_pods", float("nan"), "s", target=FIRST_RENDER_TARGET, met=False, error=results["error"])
         return
     first = results["first_render_s"]
-    ok = first < 2.0 and (base is None or first <= 1.5 * base)
-    emit("first_render_10k_pods", first, "s", baseline=base, target="< 2 s and <= 1.5x kubectl get pods -A", met=ok,
-         until_ui_built=round(results["imports_s"], 3))
+    ok = base is not None and first <= base
+    emit("first_render_10k_pods", first, "s", baseline=base, target=FIRST_RENDER_TARGET, met=ok,
+         until_ui_built=round(results["imports_s"], 3), load_avg_1m=os.getloadavg()[0])
     quiet, loaded = results["quiet_latencies"], results["load_latencies"]
     emit("key_latency_p50", percentile(loaded, 0.5) * 1000, "ms", baseline=percentile(quiet, 0.5) * 1000,
          target=f"under {EVENTS_PER_S} pod events/s; baseline: no events", samples=len(loaded))
@@ -319,8 +328,7 @@ def parent(quick: bool) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        asyncio.run(child_main(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])))
-        return
+        sys.exit(child_main(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer key presses and one kubectl run (under a minute)")
     args = parser.parse_args()
