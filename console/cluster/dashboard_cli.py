@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import sys
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -64,10 +65,14 @@ def resolve_scope(kube: Any, context: str | None, namespace: str | None, all_nam
 def cmd_watch(args: argparse.Namespace, *, start_watch: StartWatch) -> int:
     """Run the dashboard; returns the exit status.
 
-    Start-up order, for the time to the first full frame on a big cluster: read the kubeconfig (yaml only), start
-    the watch (its lists go out at once, over plain HTTP where the context's auth allows: see
-    console/cluster/raw_endpoint.py), then load the policy (pydantic) and the UI (Textual) while the lists arrive.
+    Start-up order, for the time to the first full frame on a big cluster: hold the garbage collector off, read
+    the kubeconfig (yaml only), start the watch (its lists go out at once, over plain HTTP where the context's
+    auth allows: see console/cluster/raw_endpoint.py), then load the policy (pydantic) and the UI (Textual)
+    while the lists arrive; the collector resumes once they are drawn (console/cluster/startup_gc.py).
     """
+    from console.cluster.startup_gc import GcHeldWatch, hold_gc
+
+    held = hold_gc()  # until the first lists are drawn: see console/cluster/startup_gc.py
     from console.cluster.kube import KubeAccess, KubeError  # no kubernetes client behind it until one is asked for
 
     try:
@@ -75,8 +80,11 @@ def cmd_watch(args: argparse.Namespace, *, start_watch: StartWatch) -> int:
         context, namespace = resolve_scope(kube, args.context, args.namespace, args.all_namespaces)
         handle = kube_watch_source(kube)(context, namespace)
     except KubeError as exc:
+        if held:
+            gc.enable()
         sys.stderr.write(f"opsconsole watch: {exc}\n")
         return EXIT_FAIL
+    handle.watch = GcHeldWatch(handle.watch, held=held)
     try:
         from console.config import ConfigError, load_policy
 

@@ -29,6 +29,7 @@ from console.cluster.kubeconfig import merge_kubeconfigs as _merge
 if TYPE_CHECKING:  # imported where used, for start-up time (see the module docstring)
     from kubernetes import client
 
+    from console.cluster.lease_record import LockStatus
     from console.cluster.watch_stream import Transport
 
 __all__ = [
@@ -165,6 +166,20 @@ class KubeAccess:
             transport = ClientTransport(self.client_for(name))
         with self._lock:
             return self._transports.setdefault(name, transport)
+
+    def list_locks(self, context: str | None = None, *, request_timeout_s: float = 10.0) -> list[LockStatus]:
+        """The change locks held on ``context``'s cluster, through its watch transport (plain HTTP when it can be:
+        the dashboard's banner then does not load the official client); raises the lock modules' KubeErrors."""
+        from console.cluster.raw_http import HttpTransport
+
+        transport = self.transport_for(context)
+        if isinstance(transport, HttpTransport):
+            from console.cluster.lease_http import list_locks_http
+
+            return list_locks_http(transport, request_timeout_s=request_timeout_s)
+        from console.cluster.lease import list_locks
+
+        return list_locks(self.client_for(context), request_timeout_s=request_timeout_s)
 
     def server_version(self, context: str | None = None, *, timeout: float = 5.0) -> str:
         """Ask the context's server for ``/version``; ServerUnreachable when it does not answer."""
