@@ -22,7 +22,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from console.cluster.raw_endpoint import RawEndpoint
-from console.cluster.watch_stream import ApiStatusError, KindSpec, PageSink, WatchStream, cut_response, fill_kind, watch_error
+from console.cluster.watch_stream import (
+    ApiStatusError,
+    KindSpec,
+    PageSink,
+    WatchStream,
+    cut_response,
+    fill_kind,
+    page_limit,
+    watch_error,
+)
 
 __all__ = ["HttpTransport", "HttpWatch"]
 
@@ -81,8 +90,9 @@ class HttpTransport:
         try:
             while True:
                 query: dict[str, str] = {}
-                if page_size:
-                    query["limit"] = str(page_size)
+                limit = page_limit(page_size, first)
+                if limit:
+                    query["limit"] = str(limit)
                 if token:
                     query["continue"] = token
                 resp = self.get(conn, path, query)
