@@ -39,6 +39,14 @@ Obj = dict[str, Any]
 READ_SIZE = 1 << 16
 
 
+def _open(conn: http.client.HTTPConnection, timeout: tuple[float, float]) -> None:
+    """Connect within the connect timeout, then let each read wait up to the read timeout."""
+    conn.timeout = timeout[0]
+    conn.connect()
+    if conn.sock is not None:
+        conn.sock.settimeout(timeout[1])
+
+
 class HttpTransport:
     """Lists and watches of one endpoint through ``http.client``; thread-safe (nothing is shared between calls)."""
 
@@ -54,16 +62,20 @@ class HttpTransport:
         else:
             conn = http.client.HTTPConnection(ep.host, ep.port, timeout=timeout[0])
         try:
-            conn.connect()
-            if conn.sock is not None:
-                conn.sock.settimeout(timeout[1])
+            _open(conn, timeout)
         except BaseException:
             conn.close()
             raise
         return conn
 
-    def get(self, conn: http.client.HTTPConnection, path: str, query: dict[str, str]) -> http.client.HTTPResponse:
-        """Send one GET on ``conn``; the response when it is 200, else ``ApiStatusError`` with the body."""
+    def get(self, conn: http.client.HTTPConnection, path: str, query: dict[str, str],
+            timeout: tuple[float, float] | None = None) -> http.client.HTTPResponse:
+        """Send one GET on ``conn``; the response when it is 200, else ``ApiStatusError`` with the body.
+
+        A connection the server closed after its last answer is opened again first (with ``timeout``).
+        """
+        if conn.sock is None and timeout is not None:
+            _open(conn, timeout)
         url = self.endpoint.base_path + path + ("?" + urllib.parse.urlencode(query) if query else "")
         conn.request("GET", url, headers=dict(self.endpoint.headers))
         resp = conn.getresponse()
@@ -95,7 +107,7 @@ class HttpTransport:
                     query["limit"] = str(limit)
                 if token:
                     query["continue"] = token
-                resp = self.get(conn, path, query)
+                resp = self.get(conn, path, query, timeout)
                 body = json.loads(resp.read())
                 if not isinstance(body, dict):
                     raise ValueError(f"a list of {spec.name} that is not a JSON object")

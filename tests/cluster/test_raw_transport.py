@@ -26,7 +26,7 @@ from console.cluster.raw_endpoint import RawUnsupported, endpoint_for
 from console.cluster.raw_http import HttpTransport
 from console.cluster.watch import ClusterWatch
 from console.cluster.watch_stream import KINDS, ApiStatusError, ClientTransport
-from tests.cluster.tls_api import PODS, Pki, TlsApi, make_pki, tls_api
+from tests.cluster.tls_api import PODS, SLOW_PAGE_S, Pki, TlsApi, make_pki, tls_api
 from tests.support.wait import wait_for
 
 TIMEOUT = (5.0, 10.0)
@@ -134,6 +134,19 @@ def test_a_wrong_credential_and_an_unknown_ca_are_refused(pki: Pki, tmp_path: Pa
         untrusted = write_kubeconfig(tmp_path / "untrusted", {"server": api.url("ok")}, {"token": "s3cret"})  # system roots
         with pytest.raises(ssl.SSLCertVerificationError):
             list_pods(untrusted)
+
+
+def test_a_server_that_closes_after_each_page(pki: Pki, tmp_path: Path) -> None:
+    """The pages of one list share a connection; one the server closes is opened again for the next page, whose
+    answer may then take as long as the read timeout allows (not just the connect timeout)."""
+    with tls_api(pki) as api:
+        kc = write_kubeconfig(tmp_path / "kubeconfig", {"server": api.url("closing"), "certificate-authority": str(pki.ca)}, {})
+        transport = transport_of(kc)
+        pages: list[int] = []
+        items, rv = transport.list(KINDS["pods"], None, timeout=(SLOW_PAGE_S / 3, 10.0), page_size=1,
+                                   on_page=lambda p, first: pages.append(len(p)))
+    assert ([i["metadata"]["name"] for i in items], rv) == ([p["metadata"]["name"] for p in PODS], "10")
+    assert pages == [1, 2] and api.requests == ["closing", "closing"]  # the first page small, the later ones bigger
 
 
 def test_watch_over_tls_resumes_from_the_list(pki: Pki, tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ list under ``https://127.0.0.1:PORT/<mode>``, verifying the client's certificate
 - ``ok``: the list (three pods, resourceVersion 10); a watch is a bookmark, then the end of the stream;
 - ``unauthorized`` / ``forbidden``: 401 / 403 with a Kubernetes Status body;
 - ``garbled``: 200 with a body that is not JSON;
+- ``closing``: the list in pages (``limit``/``continue``), closing the connection after each, the later pages
+  answered after ``SLOW_PAGE_S``;
 - ``silent``: reads the request and never answers (until the server stops).
 """
 
@@ -18,6 +20,8 @@ import ipaddress
 import json
 import ssl
 import threading
+import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+SLOW_PAGE_S = 0.6
 PODS = [{"metadata": {"name": f"p{i}", "namespace": "web", "resourceVersion": str(i + 1)}, "spec": {}, "status": {}}
         for i in range(3)]
 
@@ -111,6 +116,22 @@ class TlsApi:
                 self._send(code, json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message,
                                              "reason": reason, "code": code}).encode())
 
+            def _page_and_close(self) -> None:
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                start = int(query.get("continue", ["0"])[0])
+                if start:
+                    time.sleep(SLOW_PAGE_S)  # later pages answer slowly: longer than a connect timeout, within a read's
+                end = start + int(query.get("limit", [str(len(PODS))])[0])
+                md = {"resourceVersion": "10", **({"continue": str(end)} if end < len(PODS) else {})}
+                body = json.dumps({"kind": "PodList", "apiVersion": "v1", "metadata": md, "items": PODS[start:end]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(body)
+                self.close_connection = True
+
             def do_GET(self) -> None:
                 mode = self.path.split("/")[1]
                 api.requests.append(mode)
@@ -122,6 +143,8 @@ class TlsApi:
                     return self._status(403, "Forbidden", 'pods is forbidden: User "alice" cannot list resource "pods"')
                 if mode == "garbled":
                     return self._send(200, b"{this is not json")
+                if mode == "closing":
+                    return self._page_and_close()
                 if mode == "silent":
                     api.release.wait(30)
                     return None
