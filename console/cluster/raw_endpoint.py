@@ -10,7 +10,8 @@ official client, which handles it. Handled, as kubectl reads them:
   ``insecure-skip-tls-verify``; with no CA given, the system's trusted roots.
 - user: ``client-certificate`` / ``client-key`` (files) and their ``-data`` variants (base64 PEM, written to a
   private 0600 file in a private directory only for the moment ``load_cert_chain`` reads it), ``token``,
-  ``tokenFile``, ``username`` / ``password`` (basic auth), or nothing at all (anonymous).
+  ``tokenFile`` (read again for each request, so a rotated token is picked up), ``username`` / ``password``
+  (basic auth), or nothing at all (anonymous).
 
 Not handled, so left to the official client: ``exec`` credential plugins, ``auth-provider`` (OIDC, gcp,
 azure), ``tls-server-name``, ``proxy-url``, and a proxy named by ``HTTPS_PROXY`` / ``HTTP_PROXY`` that applies
@@ -54,6 +55,20 @@ class RawEndpoint:
     ssl_context: ssl.SSLContext | None  # None for http
     headers: Mapping[str, str] = field(default_factory=dict)
     server: str = ""  # the URL as the kubeconfig writes it, for messages
+    token_file: Path | None = None  # read again for each request: such tokens are rotated (as kubectl re-reads it)
+
+    def request_headers(self) -> dict[str, str]:
+        """The headers of one request; a ``tokenFile``'s token as the file says now (kept from before if it cannot
+        be read for a moment: a rotation replaces the file)."""
+        headers = dict(self.headers)
+        if self.token_file is not None:
+            try:
+                token = self.token_file.read_text(encoding="utf-8", errors="replace").strip()
+            except OSError:
+                token = ""
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+        return headers
 
 
 def _b64(value: Any, what: str, where: str) -> bytes:
@@ -134,8 +149,10 @@ def endpoint_for(config: Mapping[str, Any], context: str, *, environ: Mapping[st
 
     headers: dict[str, str] = {"Accept": "application/json", "User-Agent": "opsconsole"}
     token = user.get("token")
+    token_file = None
     if not token and user.get("tokenFile"):
-        token = _read(_path(user["tokenFile"], u_origin), "tokenFile", where).decode("utf-8", "replace").strip()
+        token_file = _path(user["tokenFile"], u_origin)
+        token = _read(token_file, "tokenFile", where).decode("utf-8", "replace").strip()
     if token:
         headers["Authorization"] = f"Bearer {token}"
     elif user.get("username") or user.get("password"):
@@ -173,4 +190,4 @@ def endpoint_for(config: Mapping[str, Any], context: str, *, environ: Mapping[st
             _load_client_cert(ssl_ctx, cert, key, where)
         elif cert is not None or key is not None:
             raise KubeconfigError(f"{where}: user {user_name!r} gives a client certificate or key without the other.")
-    return RawEndpoint(url.scheme, url.hostname, port, url.path.rstrip("/"), ssl_ctx, headers, server)
+    return RawEndpoint(url.scheme, url.hostname, port, url.path.rstrip("/"), ssl_ctx, headers, server, token_file)

@@ -77,7 +77,7 @@ class HttpTransport:
         if conn.sock is None and timeout is not None:
             _open(conn, timeout)
         url = self.endpoint.base_path + path + ("?" + urllib.parse.urlencode(query) if query else "")
-        conn.request("GET", url, headers=dict(self.endpoint.headers))
+        conn.request("GET", url, headers=self.endpoint.request_headers())
         resp = conn.getresponse()
         if resp.status != 200:
             body = resp.read().decode("utf-8", "replace")

@@ -116,6 +116,18 @@ def test_insecure_skip_tls_verify_and_token_file(pki: Pki, tmp_path: Path) -> No
         assert len(list_pods(kc)) == len(PODS)
 
 
+def test_a_rotated_token_file_is_read_again(pki: Pki, tmp_path: Path) -> None:
+    with tls_api(pki, authorization="Bearer first") as api:
+        (tmp_path / "token").write_text("first\n")
+        kc = write_kubeconfig(tmp_path / "kubeconfig", {"server": api.url("ok"), "certificate-authority": str(pki.ca)},
+                              {"tokenFile": str(tmp_path / "token")})
+        transport = transport_of(kc)
+        assert len(transport.list(KINDS["pods"], None, timeout=TIMEOUT)[0]) == len(PODS)
+        api.authorization = "Bearer second"
+        (tmp_path / "token").write_text("second\n")
+        assert len(transport.list(KINDS["pods"], None, timeout=TIMEOUT)[0]) == len(PODS)
+
+
 def test_basic_auth(pki: Pki, tmp_path: Path) -> None:
     expected = "Basic " + base64.b64encode(b"alice:pa55").decode()
     with tls_api(pki, authorization=expected) as api:
