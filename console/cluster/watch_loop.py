@@ -1,8 +1,12 @@
-"""One kind's list-then-watch loop, in its own thread: the only place the blocking client calls run.
+"""One kind's list-then-watch loop, in its own thread: the only place the blocking list and watch calls run.
 
-The loop lists (state ``syncing``), hands the whole set on as a RESYNC, then watches from the list's
-resourceVersion with bookmarks, a server ``timeoutSeconds`` and a client read timeout longer than it, so a
-silent dead connection ends in ReadTimeoutError instead of hanging (official client issues 1148 and 1402).
+The calls go through a transport (console/cluster/watch_stream.py: plain HTTP, or the official client), both
+raising the same errors. The loop lists (state ``syncing``), hands the whole set on as a RESYNC, then
+watches from the list's resourceVersion with bookmarks, a server ``timeoutSeconds`` and a client read
+timeout longer than it, so a silent dead connection ends in a read timeout instead of hanging (official
+client issues 1148 and 1402). The first list of a loop with a page size is handed on page by page instead
+(a RESYNC of the first page, then each later object ADDED), so a big kind's first rows show early; the
+watch then goes on from that same list's version: nothing is listed twice.
 
 - The server ends the stream (its timeout): watch again at once from the last version seen (after a short
   pause if it ended within a second, so a server that closes every watch at once is not hammered).
