@@ -6,9 +6,9 @@ The rehearsal server runs in this process; the dashboard (``ClusterApp``, headle
 process so the two do not share an interpreter lock, as in real use. Figures, one JSON object per line:
 
 - ``first_render_10k_pods``: from spawning the dashboard's process to the first frame drawn with all 10,000
-  pods in the Pods panel. The child runs ``opsconsole watch -A``'s own parser and ``cmd_watch`` (so the same
-  start-up order: kubeconfig, watch started, policy, UI), with a ``start_watch`` that runs the app headless and
-  measures it. Baseline: ``kubectl get pods -A`` from spawn to exit, same cluster, same run.
+  pods in the Pods panel. The child runs ``opsconsole watch -A`` through ``console.cli.main`` (so the same
+  start-up order: parser, kubeconfig, watch started, policy, UI), with the function that starts the UI
+  replaced by one that runs the app headless and measures it. Baseline: ``kubectl get pods -A`` from spawn to exit, same cluster, same run.
   Target: at most 1.0x kubectl.
 - ``key_latency_p50`` / ``key_latency_p99``: a key press (cursor down/up in the Pods panel) to the frame that
   shows it, while the server generates 500 pod events a second (restart counts bumped through the store).
@@ -53,20 +53,17 @@ FIRST_RENDER_TARGET = "≤ 1.0x kubectl get pods -A"
 
 
 def child_main(kubeconfig: str, spawned_at: float, presses: int, out_fd: int) -> int:
-    """``opsconsole watch -A`` itself (its parser and ``cmd_watch``: the same start-up order), with a measuring UI."""
-    import console.cli  # noqa: F401  (what the command imports before it dispatches)
-    from console.cluster.dashboard_cli import add_watch_command
+    """``opsconsole watch -A`` itself (``console.cli.main``: the same parser and start-up order as the command),
+    with the one function that starts the UI replaced by one that runs the app headless and measures it."""
+    import console.cli
 
     def start_measured(*, kube: Any, policy: Any, context: str, namespace: str | None, handle: Any) -> int:
         asyncio.run(measure_app(kube=kube, policy=policy, context=context, namespace=namespace, handle=handle,
                                 spawned_at=spawned_at, presses=presses, out_fd=out_fd))
         return 0
 
-    parser = argparse.ArgumentParser(prog="opsconsole")
-    add_watch_command(parser.add_subparsers(), start_watch=start_measured)
-    args = parser.parse_args(["watch", "--kubeconfig", kubeconfig, "-A"])
-    status: int = args.func(args)
-    return status
+    console.cli._start_watch = start_measured  # what the command calls once its watch has started
+    return console.cli.main(["watch", "--kubeconfig", kubeconfig, "-A"])
 
 
 async def measure_app(*, kube: Any, policy: Any, context: str, namespace: str | None, handle: Any, spawned_at: float,
