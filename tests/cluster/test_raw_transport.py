@@ -244,7 +244,7 @@ def failing_api(pki: Pki) -> Iterator[TlsApi]:
 
 def _settled_status(transport: Any) -> tuple[str, str]:
     cw = ClusterWatch(transport, kinds=("pods",), server_timeout_s=1, read_timeout_s=1.5, connect_timeout_s=1.0,
-                      list_timeout_s=1.0, backoff=(5.0, 5.0), forbidden_retry_s=5.0)
+                      list_timeout_s=0.4, backoff=(5.0, 5.0), forbidden_retry_s=5.0)
     cw.start()
     try:
         wait_for(lambda: cw.statuses()["pods"].state not in ("syncing", "stopped"), what="the list's failure")
