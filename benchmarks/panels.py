@@ -6,8 +6,12 @@ The rehearsal server runs in this process; the dashboard (``ClusterApp``, headle
 process so the two do not share an interpreter lock, as in real use. Figures, one JSON object per line:
 
 - ``first_render_10k_pods``: from spawning the dashboard's process to the first frame drawn with all 10,000
-  pods in the Pods panel. Baseline: ``kubectl get pods -A`` from spawn to exit, same cluster, same run.
-  Target: under 2 s and at most 1.5x kubectl.
+  pods in the Pods panel. The child runs ``opsconsole watch -A`` through ``console.cli.main`` (so the same
+  start-up order: parser, kubeconfig, watch started, policy, UI), with the function that starts the UI
+  replaced by one that runs the app headless and measures it. Baseline: ``kubectl get pods -A`` from spawn to
+  exit, same cluster, same run. Both are taken in alternating pairs (2 with --quick, 4 without; the measured
+  run's own first frame is one more sample of the dashboard) and the medians compared, so the load of a shared
+  machine falls on both alike; every sample and each pair's ratio are printed too. Target: at most 1.0x kubectl.
 - ``key_latency_p50`` / ``key_latency_p99``: a key press (cursor down/up in the Pods panel) to the frame that
   shows it, while the server generates 500 pod events a second (restart counts bumped through the store).
   Target p99 under 100 ms. Baseline: the same measurement with no events.
@@ -28,6 +32,7 @@ import asyncio
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -42,6 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 EVENTS_PER_S = 500
+PAIRS_QUICK, PAIRS = 2, 4  # kubectl / dashboard pairs for the first-render figure (plus the measured run's own frame)
+FIRST_RENDER_TARGET = "≤ 1.0x kubectl get pods -A"
 
 
 
@@ -49,18 +56,23 @@ EVENTS_PER_S = 500
 # ----- the child: the dashboard itself --------------------------------------------------------------------------
 
 
-async def child_main(kubeconfig: str, spawned_at: float, presses: int, out_fd: int) -> None:
-    # The same order as ``opsconsole watch`` (console/cluster/dashboard_cli.py): start the watch, then load the UI.
+def child_main(kubeconfig: str, spawned_at: float, presses: int, out_fd: int) -> int:
+    """``opsconsole watch -A`` itself (``console.cli.main``: the same parser and start-up order as the command),
+    with the one function that starts the UI replaced by one that runs the app headless and measures it."""
+    import console.cli
+
+    def start_measured(*, kube: Any, policy: Any, context: str, namespace: str | None, handle: Any) -> int:
+        asyncio.run(measure_app(kube=kube, policy=policy, context=context, namespace=namespace, handle=handle,
+                                spawned_at=spawned_at, presses=presses, out_fd=out_fd))
+        return 0
+
+    console.cli._start_watch = start_measured  # what the command calls once its watch has started
+    return console.cli.main(["watch", "--kubeconfig", kubeconfig, "-A"])
+
+
+async def measure_app(*, kube: Any, policy: Any, context: str, namespace: str | None, handle: Any, spawned_at: float,
+                      presses: int, out_fd: int) -> None:
     import resource
-
-    from console.cluster.dashboard_cli import resolve_scope
-    from console.cluster.kube import KubeAccess
-    from console.cluster.source import kube_watch_source
-    from console.config import Policy
-
-    kube = KubeAccess(kubeconfig)
-    context, namespace = resolve_scope(kube, None, None, True)
-    handle = kube_watch_source(kube)(context, namespace)
 
     import psutil
     from textual import events
@@ -72,7 +84,7 @@ async def child_main(kubeconfig: str, spawned_at: float, presses: int, out_fd: i
     def say(**kw: Any) -> None:
         out.write(json.dumps(kw) + "\n")
 
-    app = ClusterApp(kube=kube, policy=Policy(), context=context, namespace=namespace, handle=handle)
+    app = ClusterApp(kube=kube, policy=policy, context=context, namespace=namespace, handle=handle)
     frames: list[tuple[float, int, int]] = []  # (perf_counter, pods in the index, cursor row)
     original = app._display
 
@@ -95,6 +107,8 @@ async def child_main(kubeconfig: str, spawned_at: float, presses: int, out_fd: i
             await asyncio.sleep(0.01)
         first = next(t for t, n, _ in frames if n >= 10_000)
         say(first_render_s=(first - perf0) + (wall0 - spawned_at), pods=len(view.pods.table.index))
+        if presses == 0:  # a first-render sample only
+            return
         view.pods.table.focus()
         await pilot.pause()
 
@@ -135,7 +149,6 @@ async def child_main(kubeconfig: str, spawned_at: float, presses: int, out_fd: i
             applied=view.pods.applied - applied0, pending=view.handle.watch.pending() if view.handle else -1)
         peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         say(peak_rss_mb=peak_kb / 1024)
-    kube.close()
 
 
 # ----- the widget comparison ------------------------------------------------------------------------------------
@@ -218,6 +231,28 @@ async def compare_tables(rows_n: int) -> dict[str, float]:
 # ----- the parent ------------------------------------------------------------------------------------------------
 
 
+def spawn_child(kubeconfig: Path, presses: int) -> tuple[subprocess.Popen[str], int]:
+    """The dashboard's process (``presses`` 0: it reports its first frame and quits) and the pipe it reports on."""
+    read_fd, write_fd = os.pipe()
+    spawned = time.time()
+    child = subprocess.Popen([sys.executable, __file__, "--child", str(kubeconfig), str(spawned), str(presses), str(write_fd)],
+                             stdin=subprocess.PIPE, text=True, pass_fds=(write_fd,), cwd=ROOT,
+                             env={**os.environ, "TEXTUAL_ANIMATIONS": "none"})
+    os.close(write_fd)
+    return child, read_fd
+
+
+def first_render_only(kubeconfig: Path) -> dict[str, Any]:
+    """One dashboard run to its first frame with every pod: its reports (``first_render_s``, or ``error``)."""
+    child, read_fd = spawn_child(kubeconfig, 0)
+    results: dict[str, Any] = {}
+    with os.fdopen(read_fd) as reports:
+        for line in reports:
+            results.update(json.loads(line))
+    child.wait(timeout=60)
+    return results if "first_render_s" in results or "error" in results else {"error": "the dashboard quit without a frame"}
+
+
 def kubectl_time(kubeconfig: Path, runs: int) -> float | None:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
@@ -269,13 +304,20 @@ def parent(quick: bool) -> None:
 
     presses = 40 if quick else 150
     with running_cluster("large", speed=1.0) as rc:
-        base = kubectl_time(rc.kubeconfig, 1 if quick else 3)
-        read_fd, write_fd = os.pipe()
-        spawned = time.time()
-        child = subprocess.Popen([sys.executable, __file__, "--child", str(rc.kubeconfig), str(spawned), str(presses),
-                                  str(write_fd)], stdin=subprocess.PIPE, text=True, pass_fds=(write_fd,), cwd=ROOT,
-                                 env={**os.environ, "TEXTUAL_ANIMATIONS": "none"})
-        os.close(write_fd)
+        # The first-render figure: kubectl and the dashboard in alternating pairs, each pair close in time, so a
+        # shared machine's load falls on both alike; the medians are reported, with every pair's ratio.
+        bases: list[float] = []
+        firsts: list[float] = []
+        for _ in range(PAIRS_QUICK if quick else PAIRS):
+            kubectl = kubectl_time(rc.kubeconfig, 1)
+            if kubectl is not None:
+                bases.append(kubectl)
+            first = first_render_only(rc.kubeconfig)
+            if "error" in first:
+                emit("first_render_10k_pods", float("nan"), "s", target=FIRST_RENDER_TARGET, met=False, error=first["error"])
+                return
+            firsts.append(first["first_render_s"])
+        child, read_fd = spawn_child(rc.kubeconfig, presses)
         results: dict[str, Any] = {}
         load = Load(rc.store, EVENTS_PER_S)
         with os.fdopen(read_fd) as reports:
@@ -292,13 +334,16 @@ def parent(quick: bool) -> None:
         load.stop.set()
         child.wait(timeout=60)
     if "error" in results:
-        emit("first_render_10k_pods", float("nan"), "s", target="< 2 s and <= 1.5x kubectl", met=False,
-             error=results["error"])
+        emit("first_render_10k_pods", float("nan"), "s", target=FIRST_RENDER_TARGET, met=False, error=results["error"])
         return
-    first = results["first_render_s"]
-    ok = first < 2.0 and (base is None or first <= 1.5 * base)
-    emit("first_render_10k_pods", first, "s", baseline=base, target="< 2 s and <= 1.5x kubectl get pods -A", met=ok,
-         until_ui_built=round(results["imports_s"], 3))
+    firsts.append(results["first_render_s"])  # the measured run's own first frame: one more sample of ours
+    first = statistics.median(firsts)
+    base = statistics.median(bases) if bases else None
+    ok = base is not None and first <= base
+    emit("first_render_10k_pods", first, "s", baseline=base, target=FIRST_RENDER_TARGET, met=ok,
+         samples=[round(x, 3) for x in firsts], baseline_samples=[round(x, 3) for x in bases],
+         pair_ratios=[round(f / b, 3) for f, b in zip(firsts, bases, strict=False)],
+         until_ui_built=round(results["imports_s"], 3), load_avg_1m=round(os.getloadavg()[0], 2))
     quiet, loaded = results["quiet_latencies"], results["load_latencies"]
     emit("key_latency_p50", percentile(loaded, 0.5) * 1000, "ms", baseline=percentile(quiet, 0.5) * 1000,
          target=f"under {EVENTS_PER_S} pod events/s; baseline: no events", samples=len(loaded))
@@ -319,8 +364,7 @@ def parent(quick: bool) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        asyncio.run(child_main(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])))
-        return
+        sys.exit(child_main(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer key presses and one kubectl run (under a minute)")
     args = parser.parse_args()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import sys
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -62,23 +63,36 @@ def resolve_scope(kube: Any, context: str | None, namespace: str | None, all_nam
 
 
 def cmd_watch(args: argparse.Namespace, *, start_watch: StartWatch) -> int:
-    """Run the dashboard; returns the exit status."""
-    # Imported here for start-up cost: the CLI imports this module to build its parser for every command, and
-    # console.cluster.kube loads the kubernetes client, console.config pydantic.
-    from console.cluster.kube import KubeAccess, KubeError
-    from console.config import ConfigError, load_policy
+    """Run the dashboard; returns the exit status.
+
+    Start-up order, for the time to the first full frame on a big cluster: hold the garbage collector off, read
+    the kubeconfig (yaml only), start the watch (its lists go out at once, over plain HTTP where the context's
+    auth allows: see console/cluster/raw_endpoint.py), then load the policy (pydantic) and the UI (Textual)
+    while the lists arrive; the collector resumes once they are drawn (console/cluster/startup_gc.py).
+    """
+    from console.cluster.startup_gc import GcHeldWatch, hold_gc
+
+    held = hold_gc()  # until the first lists are drawn: see console/cluster/startup_gc.py
+    from console.cluster.kube import KubeAccess, KubeError  # no kubernetes client behind it until one is asked for
 
     try:
-        policy = load_policy(getattr(args, "config", None))
         kube = KubeAccess(args.kubeconfig)
         context, namespace = resolve_scope(kube, args.context, args.namespace, args.all_namespaces)
-    except (KubeError, ConfigError) as exc:
+        handle = kube_watch_source(kube)(context, namespace)
+    except KubeError as exc:
+        if held:
+            gc.enable()
         sys.stderr.write(f"opsconsole watch: {exc}\n")
         return EXIT_FAIL
-    # Start listing before the UI is even imported: the first lists (seconds on a big cluster) then overlap
-    # the UI's start-up instead of following it.
-    handle = kube_watch_source(kube)(context, namespace)
+    handle.watch = GcHeldWatch(handle.watch, held=held)
     try:
+        from console.config import ConfigError, load_policy
+
+        try:
+            policy = load_policy(getattr(args, "config", None))
+        except ConfigError as exc:
+            sys.stderr.write(f"opsconsole watch: {exc}\n")
+            return EXIT_FAIL
         return start_watch(kube=kube, policy=policy, context=context, namespace=namespace, handle=handle)
     finally:
         handle.watch.stop(timeout=1.0)

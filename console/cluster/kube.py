@@ -9,6 +9,10 @@ clusters at once and a change pins its own context, so nothing here may change w
 
 Switching context or namespace at run time is just asking for another client or using another namespace;
 ``KubeAccess`` keeps the operator's current choice and caches one client per context.
+
+The kubernetes package is imported only when a client is first built (it takes most of a second to load):
+``transport_for`` gives the live watch a plain-HTTP transport without it whenever the context's auth allows
+(console/cluster/raw_endpoint.py says which), so ``opsconsole watch`` starts listing before it has loaded.
 """
 
 from __future__ import annotations
@@ -17,14 +21,16 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-import urllib3
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
+from typing import TYPE_CHECKING
 
 from console.cluster.kubeconfig import KubeconfigError, KubeError, kubeconfig_paths
 from console.cluster.kubeconfig import merge_kubeconfigs as _merge
+
+if TYPE_CHECKING:  # imported where used, for start-up time (see the module docstring)
+    from kubernetes import client
+
+    from console.cluster.lease_record import LockStatus
+    from console.cluster.watch_stream import Transport
 
 __all__ = [
     "ContextInfo",
@@ -66,6 +72,7 @@ class KubeAccess:
         self.paths = kubeconfig_paths(kubeconfig, environ=environ)
         self._lock = threading.Lock()
         self._clients: dict[str, client.ApiClient] = {}
+        self._transports: dict[str, Transport] = {}
         self._config, self._present = _merge(self.paths)
         self._context: str | None = self._config["current-context"] or None
         self._namespace: str | None = None  # None: the context's own default
@@ -126,6 +133,9 @@ class KubeAccess:
             if cached is not None:
                 return cached
             self.context(name)
+            from kubernetes import config
+            from kubernetes.config.config_exception import ConfigException
+
             try:
                 api: client.ApiClient = config.new_client_from_config(config_file=os.pathsep.join(map(str, self._present)), context=name,
                                                     persist_config=False)
@@ -136,8 +146,47 @@ class KubeAccess:
             self._clients[name] = api
             return api
 
+    def transport_for(self, context: str | None = None) -> Transport:
+        """What the live watch of ``context`` lists and watches through: plain HTTP when ``raw_endpoint`` handles
+        the context's auth, else the official client (``ClientTransport`` over ``client_for``)."""
+        from console.cluster.raw_endpoint import RawUnsupported, endpoint_for
+        from console.cluster.raw_http import HttpTransport
+        from console.cluster.watch_stream import ClientTransport
+
+        name = context or self.current_context
+        self.context(name)
+        with self._lock:
+            cached = self._transports.get(name)
+        if cached is not None:
+            return cached
+        transport: Transport
+        try:
+            transport = HttpTransport(endpoint_for(self._config, name))
+        except RawUnsupported:
+            transport = ClientTransport(self.client_for(name))
+        with self._lock:
+            return self._transports.setdefault(name, transport)
+
+    def list_locks(self, context: str | None = None, *, request_timeout_s: float = 10.0) -> list[LockStatus]:
+        """The change locks held on ``context``'s cluster, through its watch transport (plain HTTP when it can be:
+        the dashboard's banner then does not load the official client); raises the lock modules' KubeErrors."""
+        from console.cluster.raw_http import HttpTransport
+
+        transport = self.transport_for(context)
+        if isinstance(transport, HttpTransport):
+            from console.cluster.lease_http import list_locks_http
+
+            return list_locks_http(transport, request_timeout_s=request_timeout_s)
+        from console.cluster.lease import list_locks
+
+        return list_locks(self.client_for(context), request_timeout_s=request_timeout_s)
+
     def server_version(self, context: str | None = None, *, timeout: float = 5.0) -> str:
         """Ask the context's server for ``/version``; ServerUnreachable when it does not answer."""
+        import urllib3
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
         name = context or self.current_context
         api = self.client_for(name)
         server = self._info(name).server

@@ -57,8 +57,13 @@ def read_kubeconfig(path: Path) -> dict[str, Any]:
 
 
 def merge_kubeconfigs(paths: list[Path]) -> tuple[dict[str, Any], list[Path]]:
-    """kubectl's merge of several files; returns the merged config and the files that exist."""
-    merged: dict[str, Any] = {"clusters": {}, "users": {}, "contexts": {}, "current-context": ""}
+    """kubectl's merge of several files; returns the merged config and the files that exist.
+
+    ``merged["origins"][kind][name]`` is the file each cluster, user and context came from: kubectl reads a
+    relative path in an entry (``certificate-authority``, ``tokenFile``...) from that file's directory.
+    """
+    merged: dict[str, Any] = {"clusters": {}, "users": {}, "contexts": {}, "current-context": "",
+                              "origins": {"clusters": {}, "users": {}, "contexts": {}}}
     present = [p for p in paths if p.exists()]
     if not present:
         raise KubeconfigError(f"no kubeconfig found (looked at {', '.join(str(p) for p in paths)}).")
@@ -69,8 +74,9 @@ def merge_kubeconfigs(paths: list[Path]) -> tuple[dict[str, Any], list[Path]]:
             if not isinstance(entries, list):
                 raise KubeconfigError(f"kubeconfig {path}: {kind} must be a list.")
             for entry in entries:
-                if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-                    merged[kind].setdefault(entry["name"], entry.get(kind[:-1]) or {})
+                if isinstance(entry, dict) and isinstance(entry.get("name"), str) and entry["name"] not in merged[kind]:
+                    merged[kind][entry["name"]] = entry.get(kind[:-1]) or {}
+                    merged["origins"][kind][entry["name"]] = path
         if not merged["current-context"] and isinstance(data.get("current-context"), str):
             merged["current-context"] = data["current-context"]
     return merged, present

@@ -17,6 +17,9 @@ from console.cluster.watch_changes import Change, WatchStatus
 __all__ = ["PANEL_KINDS", "LogReader", "WatchHandle", "WatchLike", "WatchSource", "kube_watch_source"]
 
 PANEL_KINDS = ("pods", "nodes", "deployments", "statefulsets", "daemonsets", "events")
+# Objects per list page: small enough that the first rows show within a moment on a big cluster, big enough that
+# the pages' round trips cost little (benchmarks/panels.py measures the first frame with every pod).
+LIST_PAGE = 500
 
 
 class WatchLike(Protocol):
@@ -45,26 +48,28 @@ class WatchHandle:
 WatchSource = Callable[[str, "str | None"], WatchHandle]
 
 
-def kube_watch_source(kube: Any, *, kinds: Sequence[str] = PANEL_KINDS) -> WatchSource:
-    """A ``WatchSource`` over a ``KubeAccess``: one cached client per context, pod logs through it."""
+def kube_watch_source(kube: Any, *, kinds: Sequence[str] = PANEL_KINDS, page_size: int | None = LIST_PAGE) -> WatchSource:
+    """A ``WatchSource`` over a ``KubeAccess``: its transport per context (plain HTTP where the auth allows, so
+    listing starts before the official client has loaded), pod logs through the official client."""
 
     def source(context: str, namespace: str | None) -> WatchHandle:
-        # Imported here for start-up cost: the client's API modules take most of a second to import (they pull
-        # in every model), and the UI calls this in a worker thread; the CLI imports this module to build its parser.
-        from kubernetes import client
-
         from console.cluster.watch import ClusterWatch
 
-        api = kube.client_for(context)
-        cw = ClusterWatch(api, kinds=kinds, namespace=namespace)
+        cw = ClusterWatch(kube.transport_for(context), kinds=kinds, namespace=namespace, page_size=page_size)
         cw.start()
-        core = client.CoreV1Api(api)
+        core: list[Any] = []  # the client's CoreV1Api, built on the first log asked for
 
         def read_log(ns: str, pod: str, container: str | None, tail: int) -> str:
+            # Imported here for start-up cost: the client's API modules take most of a second to import (they
+            # pull in every model), and logs are read only when the operator opens a pod's details.
+            if not core:
+                from kubernetes import client
+
+                core.append(client.CoreV1Api(kube.client_for(context)))
             kwargs: dict[str, Any] = {"tail_lines": tail, "_request_timeout": (5, 15)}
             if container:
                 kwargs["container"] = container
-            return str(core.read_namespaced_pod_log(pod, ns, **kwargs))
+            return str(core[0].read_namespaced_pod_log(pod, ns, **kwargs))
 
         return WatchHandle(cw, read_log, kube.context(context).server)
 

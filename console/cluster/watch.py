@@ -27,8 +27,6 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
-from kubernetes import client
-
 from console.cluster.watch_changes import STOPPED, Change, ClusterCache, KindDelta, WatchStatus, object_key
 from console.cluster.watch_loop import KindLoop, backoff_delay
 from console.cluster.watch_stream import KINDS, KindSpec
@@ -42,6 +40,11 @@ DEFAULT_KINDS = ("pods", "nodes", "deployments", "statefulsets", "daemonsets", "
 class ClusterWatch:
     """Watches several kinds of one cluster (one namespace, or all) and queues their changes.
 
+    - ``api_client``: a transport (``HttpTransport`` over a ``RawEndpoint``, or ``ClientTransport``) or the
+      official client's ``ApiClient``.
+    - ``page_size``: list in pages of this many objects (``limit``/``continue``); the first list of each kind
+      is then delivered page by page, so a big kind shows its first rows early.
+
     - ``server_timeout_s``: the watch's ``timeoutSeconds``; the server ends each watch after it and the loop
       watches again from the last version (no list).
     - ``read_timeout_s``: the client's socket read timeout; must exceed ``server_timeout_s`` because a
@@ -50,7 +53,7 @@ class ClusterWatch:
     - ``clock``: what ``WatchStatus.since`` is measured with.
     """
 
-    def __init__(self, api_client: client.ApiClient, *, kinds: Iterable[str] = DEFAULT_KINDS, namespace: str | None = None,
+    def __init__(self, api_client: Any, *, kinds: Iterable[str] = DEFAULT_KINDS, namespace: str | None = None,
                  server_timeout_s: int = 240, read_timeout_s: float = 270, backoff: tuple[float, float] = (0.2, 5.0),
                  clock: Callable[[], float] = time.time, connect_timeout_s: float = 5.0, list_timeout_s: float = 60.0,
                  forbidden_retry_s: float = 30.0, page_size: int | None = None) -> None:

@@ -1,8 +1,12 @@
-"""One kind's list-then-watch loop, in its own thread: the only place the blocking client calls run.
+"""One kind's list-then-watch loop, in its own thread: the only place the blocking list and watch calls run.
 
-The loop lists (state ``syncing``), hands the whole set on as a RESYNC, then watches from the list's
-resourceVersion with bookmarks, a server ``timeoutSeconds`` and a client read timeout longer than it, so a
-silent dead connection ends in ReadTimeoutError instead of hanging (official client issues 1148 and 1402).
+The calls go through a transport (console/cluster/watch_stream.py: plain HTTP, or the official client), both
+raising the same errors. The loop lists (state ``syncing``), hands the whole set on as a RESYNC, then
+watches from the list's resourceVersion with bookmarks, a server ``timeoutSeconds`` and a client read
+timeout longer than it, so a silent dead connection ends in a read timeout instead of hanging (official
+client issues 1148 and 1402). The first list of a loop with a page size is handed on page by page instead
+(a RESYNC of the first page, then each later object ADDED), so a big kind's first rows show early; the
+watch then goes on from that same list's version: nothing is listed twice.
 
 - The server ends the stream (its timeout): watch again at once from the last version seen (after a short
   pause if it ended within a second, so a server that closes every watch at once is not hammered).
@@ -25,24 +29,21 @@ from __future__ import annotations
 import http.client
 import json
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-import urllib3
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-
 from console.cluster.reachability import connection_reason
 from console.cluster.watch_changes import ERROR, FORBIDDEN, LIVE, RECONNECTING, STOPPED, SYNCING, Change, WatchStatus, object_key
-from console.cluster.watch_stream import KindSpec, RawWatch, WatchExpired, cut_response, list_objects
+from console.cluster.watch_stream import ApiStatusError, KindSpec, WatchExpired, WatchStream, as_transport, cut_response
 
 __all__ = ["KindLoop", "backoff_delay"]
 
 Obj = dict[str, Any]
-# What a dropped, refused or silent connection raises from inside urllib3 and http.client.
-CONNECTION_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
+# What a dropped, refused or silent connection raises from inside http.client (and urllib3: see connection_errors).
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (http.client.HTTPException, OSError)
 QUICK_END_S = 1.0  # a watch the server ends sooner than this, with no error, is followed by a short pause
 
 
@@ -56,23 +57,38 @@ def backoff_delay(failures: int, base: float, cap: float, rnd: random.Random) ->
     return step * rnd.uniform(0.5, 1.0)
 
 
+def connection_errors() -> tuple[type[BaseException], ...]:
+    """``CONNECTION_ERRORS`` and, once it is loaded, urllib3's ``HTTPError`` (what the official client raises).
+
+    urllib3 is not imported here for start-up time: the plain-HTTP transport never loads it, and an exception
+    of a module that is not loaded cannot be raised.
+    """
+    urllib3 = sys.modules.get("urllib3")
+    if urllib3 is None:
+        return CONNECTION_ERRORS
+    return (urllib3.exceptions.HTTPError, *CONNECTION_ERRORS)
+
+
 def _describe(exc: BaseException) -> str:
     """A few words for the status line: the API's status, or why the connection failed (no exception text)."""
-    if isinstance(exc, ApiException):
+    if isinstance(exc, ApiStatusError):
         return f"{exc.status} {exc.reason}".strip()
     return connection_reason(exc)
 
 
 class KindLoop:
-    """List, then watch, one kind in a daemon thread; see the module docstring for the state machine."""
+    """List, then watch, one kind in a daemon thread; see the module docstring for the state machine.
 
-    def __init__(self, api_client: client.ApiClient, spec: KindSpec, namespace: str | None, sink: Callable[[Change], None], *,
+    ``api`` is a transport (console/cluster/watch_stream.py) or the official client's ``ApiClient``.
+    """
+
+    def __init__(self, api: Any, spec: KindSpec, namespace: str | None, sink: Callable[[Change], None], *,
                  server_timeout_s: int, read_timeout_s: float, connect_timeout_s: float, list_timeout_s: float,
                  backoff: tuple[float, float], forbidden_retry_s: float, clock: Callable[[], float],
                  page_size: int | None = None, seed: int | None = None) -> None:
         self.spec = spec
         self.namespace = namespace if spec.list_namespaced else None
-        self._api = api_client
+        self._transport = as_transport(api)
         self._sink = sink
         self._server_timeout = int(server_timeout_s)
         self._watch_timeout = (connect_timeout_s, read_timeout_s)
@@ -90,7 +106,7 @@ class KindLoop:
         self._synced = False
         self._relists = self._drops = 0
         self._failures = 0
-        self._watch: RawWatch | None = None
+        self._watch: WatchStream | None = None
         self._list_resp: Any = None
         self._thread = threading.Thread(target=self._run, name=f"watch-{spec.name}", daemon=True)
 
@@ -145,10 +161,10 @@ class KindLoop:
                         self._list()
                         need_list = False
                     self._watch_once()
-                except (WatchExpired, ApiException) as exc:
+                except (WatchExpired, ApiStatusError) as exc:
                     if self._stop.is_set():
                         break
-                    status = exc.status if isinstance(exc, ApiException) else 410
+                    status = exc.status if isinstance(exc, ApiStatusError) else 410
                     if status == 410:
                         need_list = True  # the version is gone: only a fresh list can tell what exists now
                         self._pause_if_repeating()
@@ -160,7 +176,7 @@ class KindLoop:
                         self._fail(RECONNECTING, _describe(exc))
                     else:
                         self._fail(ERROR, f"{_describe(exc)}: {_message_of(exc)}".rstrip(": "))
-                except CONNECTION_ERRORS as exc:
+                except connection_errors() as exc:
                     if self._stop.is_set():
                         break
                     self._fail(RECONNECTING, _describe(exc))
@@ -197,8 +213,13 @@ class KindLoop:
 
     def _list(self) -> None:
         self._enter(SYNCING)
-        items, rv = list_objects(self._api, self.spec, self.namespace, timeout=self._list_timeout, page_size=self._page_size,
-                                 on_response=self._set_list_resp)
+        # The first list is shown page by page (a RESYNC of the first page, then each later object ADDED), so
+        # rows appear while a big list is still arriving; a relist replaces the kind in one RESYNC at its end,
+        # so rows that still exist never vanish and come back.
+        shown = not self._synced and self._page_size is not None
+        on_page = self._show_page if shown else None
+        items, rv = self._transport.list(self.spec, self.namespace, timeout=self._list_timeout, page_size=self._page_size,
+                                         on_response=self._set_list_resp, on_page=on_page)
         if self._stop.is_set():
             return
         cache = {object_key(o): o for o in items}
@@ -208,11 +229,24 @@ class KindLoop:
             if self._synced:
                 self._relists += 1
             self._synced = True
-        self._sink(Change(self.spec.name, "RESYNC", "", None, tuple(cache.values())))
+        # Shown page by page, a key listed twice across pages (changed mid-list) still settles on the final set.
+        if not shown or len(cache) != len(items):
+            self._sink(Change(self.spec.name, "RESYNC", "", None, tuple(cache.values())))
+
+    def _show_page(self, page: list[Obj], first: bool) -> None:
+        if self._stop.is_set():
+            return
+        name = self.spec.name
+        if first:
+            self._sink(Change(name, "RESYNC", "", None, tuple(page)))
+            return
+        sink = self._sink
+        for obj in page:
+            sink(Change(name, "ADDED", object_key(obj), obj))
 
     def _watch_once(self) -> None:
-        w = RawWatch(self._api, self.spec, self.namespace, resource_version=self._rv, server_timeout=self._server_timeout,
-                     timeout=self._watch_timeout)
+        w = self._transport.watch(self.spec, self.namespace, resource_version=self._rv, server_timeout=self._server_timeout,
+                                  timeout=self._watch_timeout)
         with self._lock:
             self._watch = w
         if self._stop.is_set():
@@ -229,7 +263,7 @@ class KindLoop:
                 # The server ended the stream at once: pause a moment so a server doing that every time
                 # is not asked again in a tight loop (a normal end comes after server_timeout_s).
                 self._stop.wait(backoff_delay(1, *self._backoff, self._rnd))
-        except CONNECTION_ERRORS:
+        except connection_errors():
             if opened and not self._stop.is_set():  # a live watch broke (not a refused reconnect, not our stop)
                 with self._lock:
                     self._drops += 1
@@ -238,7 +272,7 @@ class KindLoop:
             with self._lock:
                 self._watch = None
 
-    def _consume(self, w: RawWatch) -> None:
+    def _consume(self, w: WatchStream) -> None:
         name, sink, lock, cache = self.spec.name, self._sink, self._lock, self._cache
         for ev in w.events():
             obj = ev.get("object") or {}

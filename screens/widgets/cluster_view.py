@@ -29,7 +29,6 @@ from console.cluster.source import WatchHandle, WatchSource
 from console.cluster.watch_changes import LIVE, RECONNECTING, Change, WatchStatus
 from screens.widgets.events_panel import EventsPanel
 from screens.widgets.nodes_panel import NodesPanel
-from screens.widgets.object_detail import ObjectDetailScreen
 from screens.widgets.pods_panel import PodsPanel
 from screens.widgets.resource_panel import ResourcePanel
 from screens.widgets.rollouts_panel import RolloutsPanel
@@ -227,6 +226,8 @@ class ClusterView(Vertical):
     def _object_chosen(self, event: ResourcePanel.ObjectChosen) -> None:
         event.stop()
         reader = self.handle.log_reader if self.handle is not None else None
+        from screens.widgets.object_detail import ObjectDetailScreen  # when first asked for: its widgets cost start-up
+
         self.app.push_screen(ObjectDetailScreen(event.kind, event.obj, log_reader=reader))
 
     def action_maximize_panel(self) -> None:

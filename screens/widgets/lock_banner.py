@@ -95,6 +95,9 @@ def context_locks(kube: object, context: Callable[[], str]) -> Fetch:
     """Locks on the context ``context()`` names, through ``kube`` (the dashboard's ``KubeAccess``)."""
 
     def fetch() -> list[LockStatus]:
+        listed = getattr(kube, "list_locks", None)
+        if listed is not None:  # KubeAccess: over plain HTTP where it can (no cluster client to load)
+            return list(listed(context(), request_timeout_s=3.0))
         from console.cluster.lease import list_locks
 
         client_for = getattr(kube, "client_for", None)

@@ -60,3 +60,17 @@ def test_missing_kubeconfig_is_one_sentence_and_exit_1(tmp_path: Path, capsys: p
     assert cmd_watch(args, start_watch=never_started) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("opsconsole watch: no kubeconfig found") and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [["watch"], ["watch", "-A", "--context", "rehearsal-b"], ["watch", "-n", "web", "--kubeconfig", "k"],
+                                  ["watch", "--config", "p.toml"]])
+def test_watch_parses_alike_through_its_own_parser_and_the_full_one(argv: list[str]) -> None:
+    """``opsconsole watch`` skips building every other command's parser; what it parses is the same."""
+    from console.cli import _parser_for, build_parser
+
+    fast, full = vars(_parser_for(argv).parse_args(argv)), vars(build_parser().parse_args(argv))
+    fast_func, full_func = fast.pop("func"), full.pop("func")
+    assert fast_func.func is full_func.func is cmd_watch and fast_func.keywords == full_func.keywords
+    full.pop("runbooks_dir")  # a global option of the full parser, which watch does not read
+    full.pop("records_dir")
+    assert fast == full
