@@ -179,3 +179,20 @@ def test_heap_freezer_freezes_survivors_and_collects_cycles_first() -> None:
     finally:
         gc.unfreeze()
         gc.enable()
+
+
+async def test_pods_panel_renders_only_the_rows_it_shows() -> None:
+    app = ViewHost()
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.query_one(ClusterView)
+        view.apply_changes([Change("pods", "RESYNC", "", None, tuple(pod(i) for i in range(2000)))])
+        await pilot.pause()
+        index = view.pods.table.index
+        rendered = [k for k in index.visible_keys() if index.get(k).rendered]
+        shown = [view.pods.table.row_key(r) for r in view.pods.table.visible_rows()]
+        assert shown and set(shown) <= set(rendered) and len(rendered) <= 2 * len(shown)
+        assert "p-00000" in screen_text(app) and "Running" in screen_text(app)
+        # Sorting by a column the name does not give renders every row, once.
+        view.pods.table.set_sort("status")
+        await pilot.pause()
+        assert all(index.get(k).rendered for k in index.visible_keys())
