@@ -10,7 +10,7 @@ come from the pure ``PodCounter``.
 The view holds every object it shows: at 50,000 pods that is about a million small containers that never form
 reference cycles, and each full cyclic collection of the garbage collector walks all of them (a second or two
 with the UI stopped). ``HeapFreezer`` moves what has survived into the collector's permanent generation after
-every thousand changes or so, so collections walk only what arrived since.
+every 500 changes, so collections walk only what arrived since.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class HeapFreezer:
     the first freeze comes right after the initial lists, when a collection would walk everything.
     """
 
-    def __init__(self, every: int = 1000) -> None:
+    def __init__(self, every: int = 500) -> None:
         self.every = every
         self.pending = 0
         self.freezes = 0
