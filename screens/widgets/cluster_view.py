@@ -207,8 +207,10 @@ class ClusterView(Vertical):
         self.ticks += 1
         changes = handle.watch.drain()
         if changes:
-            self.apply_changes(changes)
+            # Counted (and perhaps frozen) before they are applied: a first list of 50,000 pods is then frozen before
+            # its rows are built, and collections during that work no longer walk every pod.
             self.heap.applied(sum(len(ch.objects) if ch.type == "RESYNC" else 1 for ch in changes))
+            self.apply_changes(changes)
         statuses = handle.watch.statuses()
         for panel in self.panels:
             panel.set_statuses(statuses)
