@@ -53,6 +53,7 @@ class Controllers:
         self._seq = itertools.count()
         self._changes: deque[WatchEvent] = deque()
         self._uid_keys: dict[str, tuple[str, str, str]] = {}
+        self._nodes_changed = False  # set by a node event; the scan it calls for runs once per step
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.errors: list[BaseException] = []
@@ -114,11 +115,9 @@ class Controllers:
             self.enqueue("pvcs", key)
 
     def _node_changed(self, ev: WatchEvent) -> None:
-        for ds in self.store.list("daemonsets"):
-            self.enqueue("daemonsets", (ds["metadata"]["namespace"], ds["metadata"]["name"]))
-        for p in self.store.list("pods"):
-            if not p["spec"].get("nodeName"):
-                self.enqueue("schedule", (p["metadata"]["namespace"], p["metadata"]["name"]))
+        # Daemon sets and unscheduled pods are queued once per step (_nodes_settled), not once per node event:
+        # loading thousands of nodes before tens of thousands of pods would otherwise scan every pod per node.
+        self._nodes_changed = True
         if ev.type == "MODIFIED" and ev.prev is not None:
             was, now = bool(ev.prev["spec"].get("unschedulable")), bool(ev.obj["spec"].get("unschedulable"))
             if was != now:
@@ -126,6 +125,15 @@ class Controllers:
                 state = "NodeNotSchedulable" if now else "NodeSchedulable"
                 self.cluster.events.emit(ev.obj, "Normal", state, f"Node {name} status is now: {state}",
                                          component="node-controller")
+
+    def _nodes_settled(self) -> None:
+        """After node changes: daemon sets may need pods on them, and pending pods may now fit somewhere."""
+        self._nodes_changed = False
+        for ds in self.store.list("daemonsets"):
+            self.enqueue("daemonsets", (ds["metadata"]["namespace"], ds["metadata"]["name"]))
+        for p in self.store.list("pods"):
+            if not p["spec"].get("nodeName"):
+                self.enqueue("schedule", (p["metadata"]["namespace"], p["metadata"]["name"]))
 
     # ----- running ---------------------------------------------------------------------------------------
     def step(self, budget: int = 20_000) -> int:
@@ -140,6 +148,8 @@ class Controllers:
             with self.store.lock:
                 while self._changes:
                     self._route(self._changes.popleft())
+                if self._nodes_changed:
+                    self._nodes_settled()
                 work = [(q, list(self.queues[q])) for q in ORDER if self.queues[q]]
                 for q, _ in work:
                     self.queues[q] = {}

@@ -37,12 +37,17 @@ class PodCounter:
         changed: set[str] = set()
         for ch in changes:
             if ch.type == "RESYNC":
-                # A relist replaces everything: every node counted before may have changed.
+                # A relist replaces everything: every node counted before, and every node counted now, may have
+                # changed. Built in one pass and counted once (a first list may hold 50,000 pods).
                 changed |= set(self.counts)
-                self.node_of, self.counts = {}, Counter()
+                node_of: dict[str, str] = {}
                 for obj in ch.objects:
-                    md = obj.get("metadata") or {}
-                    self._set(f"{md.get('namespace', '')}/{md.get('name', '')}", counted_node(obj), changed)
+                    node = counted_node(obj)
+                    if node is not None:
+                        md = obj.get("metadata") or {}
+                        node_of[f"{md.get('namespace', '')}/{md.get('name', '')}"] = node
+                self.node_of, self.counts = node_of, Counter(node_of.values())
+                changed |= set(self.counts)
             else:
                 node = counted_node(ch.obj) if ch.type != "DELETED" and ch.obj is not None else None
                 self._set(ch.key, node, changed)

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from console.cluster.rollout import rollout_status
 
 __all__ = [
+    "DeferredPodRow",
     "EventRow",
     "NodeRow",
     "PodRow",
@@ -339,6 +340,65 @@ def pod_row(obj: Mapping[str, Any], now: datetime) -> PodRow:
         labels=dict(meta.get("labels") or {}),
         severity=_pod_severity(st, phase, unschedulable),
     )
+
+
+class DeferredPodRow:
+    """A pod's row that is rendered (``pod_row``) only when a field other than its key or name is first read.
+
+    A table of 50,000 pods sorted by name reads the other fields of the rows on screen only (of every row only when
+    it is sorted by another column or filtered), so most rows are never rendered: for the first list and for each
+    watch change off screen, only the key and name are taken from the object. Reads of any ``PodRow`` field go to
+    the rendered row; equality and hashing are the rendered row's, so a deferred row and ``pod_row`` of the same
+    object at the same ``now`` are equal.
+    """
+
+    __slots__ = ("_now", "_obj", "_row", "key", "name", "namespace")
+
+    SEARCH_FIELDS: ClassVar[tuple[str, ...]] = PodRow.SEARCH_FIELDS
+    SORT_KEYS: ClassVar[Mapping[str, Callable[[Any], Any]]] = PodRow.SORT_KEYS
+
+    def __init__(self, obj: Mapping[str, Any], now: datetime) -> None:
+        meta = obj.get("metadata") or {}
+        self.namespace: str = meta.get("namespace", "") or ""
+        self.name: str = meta.get("name", "") or ""
+        self.key = f"{self.namespace}/{self.name}"
+        self._obj: Mapping[str, Any] | None = obj
+        self._now = now
+        self._row: PodRow | None = None
+
+    @property
+    def rendered(self) -> bool:
+        """Whether the full row has been rendered yet."""
+        return self._row is not None
+
+    @property
+    def row(self) -> PodRow:
+        """The full row, rendered on first use (the object is then let go)."""
+        row = self._row
+        if row is None:
+            assert self._obj is not None
+            row = self._row = pod_row(self._obj, self._now)
+            self._obj = None
+        return row
+
+    def __getattr__(self, attr: str) -> Any:
+        # Called only for names that are not slots: the other PodRow fields.
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return getattr(self.row, attr)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DeferredPodRow):
+            return self is other or self.row == other.row
+        if isinstance(other, PodRow):
+            return self.row == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.row)
+
+    def __repr__(self) -> str:
+        return f"DeferredPodRow({self.key!r}, rendered={self.rendered})"
 
 
 # --- nodes ---------------------------------------------------------------------------------------

@@ -6,10 +6,16 @@ it on a 10 Hz timer on the UI thread, and hands each panel its kinds' changes in
 touch widgets; a panel that fails to apply a batch gets an error badge and the others carry on; a worker that
 fails becomes a notification (one ``Worker.StateChanged`` handler, Harlequin's pattern). The nodes' pod counts
 come from the pure ``PodCounter``.
+
+The view holds every object it shows: at 50,000 pods that is about a million small containers that never form
+reference cycles, and each full cyclic collection of the garbage collector walks all of them (a second or two
+with the UI stopped). ``HeapFreezer`` moves what has survived into the collector's permanent generation after
+every 500 changes, so collections walk only what arrived since.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -33,7 +39,7 @@ from screens.widgets.pods_panel import PodsPanel
 from screens.widgets.resource_panel import ResourcePanel
 from screens.widgets.rollouts_panel import RolloutsPanel
 
-__all__ = ["TICK_S", "ClusterView"]
+__all__ = ["TICK_S", "ClusterView", "HeapFreezer"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,33 @@ TICK_S = 0.1
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class HeapFreezer:
+    """Freezes the heap (``gc.freeze``) once ``every`` changes have been applied since the last freeze.
+
+    Objects in the permanent generation are still freed when their last reference goes (a replaced pod is); only a
+    reference cycle that was alive at a freeze and dies later is never collected. So before each freeze but the
+    first a full collection runs, which is cheap because it walks only what was allocated since the last freeze;
+    the first freeze comes right after the initial lists, when a collection would walk everything.
+    """
+
+    def __init__(self, every: int = 500) -> None:
+        self.every = every
+        self.pending = 0
+        self.freezes = 0
+
+    def applied(self, count: int) -> bool:
+        """Count ``count`` applied changes; returns True when this call froze the heap."""
+        self.pending += count
+        if self.pending < self.every:
+            return False
+        self.pending = 0
+        if self.freezes:
+            gc.collect()
+        gc.freeze()
+        self.freezes += 1
+        return True
 
 
 class ClusterView(Vertical):
@@ -72,6 +105,7 @@ class ClusterView(Vertical):
         self.handle: WatchHandle | None = None
         self._generation = 0
         self.pod_counter = PodCounter()
+        self.heap = HeapFreezer()
         self.ticks = 0
         self.rollouts = RolloutsPanel(clock=clock, id="rollouts")
         self.pods = PodsPanel(clock=clock, id="pods")
@@ -172,6 +206,9 @@ class ClusterView(Vertical):
         self.ticks += 1
         changes = handle.watch.drain()
         if changes:
+            # Counted (and perhaps frozen) before they are applied: a first list of 50,000 pods is then frozen before
+            # its rows are built, and collections during that work no longer walk every pod.
+            self.heap.applied(sum(len(ch.objects) if ch.type == "RESYNC" else 1 for ch in changes))
             self.apply_changes(changes)
         statuses = handle.watch.statuses()
         for panel in self.panels:

@@ -1,18 +1,22 @@
-"""PodsPanel: every pod in scope, with kubectl's READY, STATUS (the real reason) and RESTARTS cells."""
+"""PodsPanel: every pod in scope, with kubectl's READY, STATUS (the real reason) and RESTARTS cells.
+
+Its rows are ``DeferredPodRow``s: a pod's cells are worked out when the row is first shown (or sorted or filtered
+on), so a list of 50,000 pods and a stream of changes off screen cost little more than their names.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, ClassVar
 
-from console.cluster.rows import PodRow, pod_row
+from console.cluster.rows import DeferredPodRow, PodRow
 from screens.widgets.live_table import Column
 from screens.widgets.resource_panel import ResourcePanel
 
 __all__ = ["POD_COLUMNS", "PodsPanel"]
 
 
-def _status(row: PodRow) -> str:
+def _status(row: PodRow | DeferredPodRow) -> str:
     # "Pending: Unschedulable" says more than kubectl's bare "Pending".
     return row.status_detail or row.status
 
@@ -37,5 +41,5 @@ class PodsPanel(ResourcePanel):
     DEFAULT_SORT: ClassVar[tuple[str | None, bool]] = ("name", False)
     EMPTY: ClassVar[str] = "no pods"
 
-    def make_row(self, kind: str, obj: dict[str, Any], now: datetime) -> PodRow:
-        return pod_row(obj, now)
+    def make_row(self, kind: str, obj: dict[str, Any], now: datetime) -> DeferredPodRow:
+        return DeferredPodRow(obj, now)

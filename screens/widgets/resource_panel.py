@@ -189,12 +189,16 @@ class ResourcePanel(Vertical):
                 continue
             row = self.make_row(kind, obj, now)
             rk = self.row_key_of_row(row)
-            old = self._row_keys.get((kind, key))
-            if old is not None and old != rk:  # an event's uid appeared late, say
-                removes.add(old)
-                self._where.pop(old, None)
-            self._row_keys[(kind, key)] = rk
-            self._where[rk] = (kind, key)
+            loc = (kind, key)
+            old = self._row_keys.get(loc)
+            if old != rk:
+                if old is not None:  # an event's uid appeared late, say
+                    removes.add(old)
+                    self._where.pop(old, None)
+                self._row_keys[loc] = rk
+            # One (kind, key) tuple per row, kept by both maps; a change to a known row replaces neither entry.
+            if self._where.get(rk) != loc:
+                self._where[rk] = loc
             upserts[rk] = row
             removes.discard(rk)
 

@@ -11,6 +11,7 @@ import pytest
 
 from console.cluster.rollout import UnsupportedKindError
 from console.cluster.rows import (
+    DeferredPodRow,
     EventRow,
     PodRow,
     event_row,
@@ -104,6 +105,23 @@ def test_pod_row_is_frozen_and_hashable() -> None:
     with pytest.raises(FrozenInstanceError):
         row.status = "x"  # type: ignore[misc]
     assert hash(row) == hash(pod_row(PODS["cases"][0]["pod"], NOW))
+
+
+@pytest.mark.parametrize("case", PODS["cases"], ids=[c["case"] for c in PODS["cases"]])
+def test_deferred_pod_row_renders_on_first_use_and_equals_pod_row(case: dict) -> None:
+    deferred = DeferredPodRow(case["pod"], NOW)
+    full = pod_row(case["pod"], NOW)
+    # The key and name (what a name-sorted table reads of every row) come without rendering.
+    assert (deferred.key, deferred.namespace, deferred.name) == (full.key, full.namespace, full.name)
+    assert not deferred.rendered
+    assert {k: getattr(deferred, k) for k in case["expect"]} == case["expect"]
+    assert deferred.rendered and deferred.labels == full.labels and deferred.severity == full.severity
+    assert deferred == full and DeferredPodRow(case["pod"], NOW) == deferred
+    assert hash(deferred) == hash(full)
+    if full.created_at is not None:
+        assert DeferredPodRow(case["pod"], NOW + timedelta(days=3)) != deferred  # the age differs
+    with pytest.raises(AttributeError):
+        _ = deferred.no_such_field
 
 
 def test_pod_row_age_moves_with_now_only() -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
 from kubesim.clock import SimClock
+from kubesim.cluster import SimCluster
 from kubesim.errors import AlreadyExists, Conflict, Gone, NotFound
-from kubesim.scenarios import make_cluster
+from kubesim.scenarios import HISTORY, build_xlarge, make_cluster, node
 from kubesim.store import Store
 
 
@@ -70,3 +73,36 @@ def test_default_scenario_is_settled_and_consistent() -> None:
     assert web["status"]["availableReplicas"] == 3 and web["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
     assert {n["metadata"]["name"] for n in c.store.list("namespaces")} >= {"web", "cache", "data", "kube-system"}
     assert c.store.peek("configmaps", "web", "web-config") and c.store.peek("secrets", "web", "web-credentials")["data"]
+
+
+def test_bulk_scenario_builds_settled_pods_on_known_nodes() -> None:
+    # xlarge's builder at a tenth of a percent of its size: the same code path, counted and checked for consistency.
+    clock = SimClock(start=1_700_000_000, speed=0)
+    c = SimCluster("rehearsal", clock, history=HISTORY["xlarge"])
+    build_xlarge(c, nodes=20, namespaces=3, per_namespace=4, replicas=5)
+    c.controllers.settle()
+    assert not c.controllers.errors
+    pods = c.store.list("pods")
+    nodes = {n["metadata"]["name"] for n in c.store.list("nodes")}
+    assert len(pods) == 3 * 4 * 5 and len(nodes) == 20
+    assert all(p["status"]["phase"] == "Running" and p["spec"]["nodeName"] in nodes for p in pods)
+    assert len({p["status"]["podIP"] for p in pods}) == len(pods)
+    deployments = c.store.list("deployments")
+    assert len(deployments) == 12 and all(d["status"]["availableReplicas"] == 5 for d in deployments)
+    # Settled means settled: the controllers find nothing left to do.
+    assert c.controllers.step() == 0
+    # The full-size defaults are the scenario's promise: 2,000 nodes and 50,000 pods.
+    defaults = inspect.signature(build_xlarge).parameters
+    assert defaults["nodes"].default == 2000
+    assert defaults["namespaces"].default * defaults["per_namespace"].default * defaults["replicas"].default == 50_000
+
+
+def test_a_new_node_gets_its_daemon_set_pod() -> None:
+    # Node changes queue the daemon sets once per controller step rather than once per node event.
+    clock = SimClock(start=1_700_000_000, speed=0)
+    c = make_cluster("default", clock)
+    for i in (4, 5):
+        c.store.create("nodes", node(f"node-{i}", i, clock.now()), owned=True)
+    c.controllers.settle()
+    exporters = [p for p in c.store.list("pods", "kube-system") if p["metadata"]["name"].startswith("node-exporter")]
+    assert {p["spec"]["nodeName"] for p in exporters} == {"node-1", "node-2", "node-3", "node-4", "node-5"}
