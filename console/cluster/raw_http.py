@@ -28,6 +28,7 @@ from console.cluster.watch_stream import (
     PageSink,
     WatchStream,
     cut_response,
+    decode_event,
     fill_kind,
     page_limit,
     watch_error,
@@ -180,7 +181,7 @@ class HttpWatch:
                 for line in lines:
                     if not line.strip():
                         continue
-                    ev = json.loads(line)
+                    ev = decode_event(line)
                     if not isinstance(ev, dict):
                         raise ValueError("a watch event that is not a JSON object")
                     if ev.get("type") == "ERROR":

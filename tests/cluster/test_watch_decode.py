@@ -1,0 +1,51 @@
+"""Watch events decode with shared keys, so a cache refreshed by events stays the size of the list it started as."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+
+import pytest
+
+from console.cluster.watch_stream import decode_event
+
+POD = {"type": "MODIFIED", "object": {"kind": "Pod", "metadata": {"name": "web-1", "namespace": "shop",
+       "labels": {"app": "web"}, "resourceVersion": "12"}, "status": {"phase": "Running",
+       "containerStatuses": [{"name": "web", "ready": True, "restartCount": 3}]}}}
+
+
+def keys_of(obj: object) -> list[str]:
+    if isinstance(obj, dict):
+        return [k for key, value in obj.items() for k in (key, *keys_of(value))]
+    if isinstance(obj, list):
+        return [k for value in obj for k in keys_of(value)]
+    return []
+
+
+def test_two_events_decode_to_equal_objects_whose_keys_are_the_same_strings() -> None:
+    line = json.dumps(POD).encode()
+    first, second = decode_event(line), decode_event(line)
+    assert first == second == json.loads(line)
+    for a, b in zip(keys_of(first), keys_of(second), strict=True):
+        assert a is b, f"key {a!r} decoded twice as two strings"
+
+
+def test_events_kept_by_a_cache_hold_less_than_plain_json_loads() -> None:
+    lines = [json.dumps({**POD, "object": {**POD["object"], "metadata": {**POD["object"]["metadata"], "name": f"web-{i}"}}}).encode()
+             for i in range(500)]
+
+    def held(decode: object) -> int:
+        tracemalloc.start()
+        kept = [decode(line) for line in lines]  # type: ignore[operator]
+        size, _ = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert len(kept) == len(lines)
+        return size
+
+    assert held(decode_event) < 0.85 * held(json.loads)
+
+
+@pytest.mark.parametrize("line", [b"{", b"[1, 2", b"\xff\xfe"])
+def test_a_garbled_event_is_a_value_error_as_before(line: bytes) -> None:
+    with pytest.raises(ValueError):
+        decode_event(line)
