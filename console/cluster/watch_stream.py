@@ -133,11 +133,22 @@ def as_transport(api: Any) -> Transport:
 
 
 def fill_kind(items: list[Obj], spec: KindSpec) -> list[Obj]:
-    """Give listed items the ``kind``/``apiVersion`` a watched object carries (a real server leaves them out)."""
+    """Give listed items the ``kind``/``apiVersion`` a watched object carries (a real server leaves them out), and
+    drop their ``managedFields`` (see ``without_managed_fields``)."""
     for item in items:
         item.setdefault("kind", spec.kind)
         item.setdefault("apiVersion", spec.api_version)
+        without_managed_fields(item)
     return items
+
+
+def without_managed_fields(obj: Any) -> Any:
+    """``obj`` without ``metadata.managedFields``: on a real cluster often a third of a pod's JSON, shown by no
+    panel or detail view (kubectl hides it too unless asked), so the caches of a big cluster do not keep it."""
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+    return obj
 
 
 def _close(resp: Any) -> None:
@@ -291,8 +302,12 @@ _EVENT_DECODER = json.JSONDecoder(object_pairs_hook=lambda pairs: {sys.intern(k)
 
 
 def decode_event(line: bytes) -> Any:
-    """One watch event's JSON, its objects' keys shared with every other event's (see ``_EVENT_DECODER``)."""
-    return _EVENT_DECODER.decode(line.decode("utf-8"))
+    """One watch event's JSON, its objects' keys shared with every other event's (see ``_EVENT_DECODER``), without
+    the object's ``managedFields``."""
+    event = _EVENT_DECODER.decode(line.decode("utf-8"))
+    if isinstance(event, dict):
+        without_managed_fields(event.get("object"))
+    return event
 
 
 def watch_error(status: Obj) -> Exception:

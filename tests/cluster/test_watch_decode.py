@@ -49,3 +49,19 @@ def test_events_kept_by_a_cache_hold_less_than_plain_json_loads() -> None:
 def test_a_garbled_event_is_a_value_error_as_before(line: bytes) -> None:
     with pytest.raises(ValueError):
         decode_event(line)
+
+
+MANAGED = [{"manager": "kubectl-client-side-apply", "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]
+
+
+def test_watched_and_listed_objects_are_kept_without_managed_fields() -> None:
+    from console.cluster.watch_stream import KINDS, fill_kind
+
+    event = {**POD, "object": {**POD["object"], "metadata": {**POD["object"]["metadata"], "managedFields": MANAGED}}}
+    decoded = decode_event(json.dumps(event).encode())
+    assert "managedFields" not in decoded["object"]["metadata"]
+    assert decoded["object"]["metadata"]["name"] == "web-1"
+    listed = fill_kind([json.loads(json.dumps(event["object"]))], KINDS["pods"])
+    assert "managedFields" not in listed[0]["metadata"] and listed[0]["metadata"]["labels"] == {"app": "web"}
+    # An ERROR event's Status and a bookmark carry no object of their own kind: left as they are.
+    assert decode_event(b'{"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "9"}}}')["type"] == "BOOKMARK"
