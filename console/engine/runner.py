@@ -307,7 +307,7 @@ class CommandRunner:
             if end <= MAX_LINE or (nl < 0 and not eof and len(buf) < MAX_LINE + OVERLAP):
                 return buf  # wait for more
             at = MAX_LINE
-            while buf[at] & 0xC0 == 0x80:  # never inside a UTF-8 character: both halves would decode to U+FFFD
+            while at > MAX_LINE - 3 and buf[at] & 0xC0 == 0x80:  # not inside a UTF-8 character (3 bytes back at most)
                 at -= 1
             ahead_end = min(at + OVERLAP, end)
             self._piece(redacting, stream, line, buf[:at], buf[at:ahead_end], goes_on=ahead_end < end or (nl < 0 and not eof))

@@ -340,6 +340,39 @@ def test_the_runner_keeps_an_env_entry_across_two_reads(tmp_path: Path) -> None:
     assert redacting.idle
 
 
+def redact_in_two_pieces(redactor: Redactor, text: str, cut: int, overlap: int) -> str:
+    """``text`` cut at ``cut`` and redacted piece by piece as the runner does an over-long line, the pieces joined."""
+    first, second = text[:cut], text[cut:]
+    safe_first, carried, rest_masked = redactor.redact_piece(first, "", second[:overlap], goes_on=len(second) > overlap)
+    if rest_masked:
+        return safe_first + MASK
+    safe_second, _, _ = redactor.redact_piece(second, first[-overlap:], "", carried=carried)
+    return safe_first + safe_second
+
+
+@pytest.mark.parametrize("form", [f for f in FORMS if "\n" not in f.text], ids=lambda f: f"{f.rule}:{f.text[:24]}")
+def test_a_form_cut_anywhere_is_masked_as_if_whole(form: Form) -> None:
+    """Every one-line form, cut at every place from its name's start to its end, comes out of the two pieces as it
+    comes out whole (the mask split in two at most)."""
+    redactor = Redactor()
+    text = "ok " * 40 + form.text + " ok" * 40
+    whole = redactor.redact(text)
+    start = 3 * 40
+    for cut in range(start, start + len(form.text) + 1):
+        pieces = redact_in_two_pieces(redactor, text, cut, 1024)
+        assert pieces.replace(MASK + MASK, MASK) == whole, (cut, pieces)
+
+
+def test_a_secret_running_out_of_the_window_masks_the_rest_of_the_line() -> None:
+    """A value longer than the overlap, cut far from its name: where it ends is out of sight, so the rest goes."""
+    redactor = Redactor()
+    text = "ok " * 10 + '{"client_secret": "' + "s" * 300 + '", "next": "shown"}'
+    cut = text.index("s" * 300) + 150
+    assert redact_in_two_pieces(redactor, text, cut, 64) == "ok " * 10 + '{"client_secret": "' + MASK + MASK
+    # With the whole value in the window, only the value goes.
+    assert redact_in_two_pieces(redactor, text, cut, 1024).replace(MASK + MASK, MASK) == redactor.redact(text)
+
+
 LONG_VALUE = "QmxvYkQ" * 40000  # one value longer than the runner ever holds of a line: it comes in pieces
 
 
