@@ -3,9 +3,10 @@
 Stdout and stderr are read in batches (whatever the pipe holds, up to 64 KiB of whole lines); each batch is
 timestamped, redacted as one text, written to the run's asciicast file as one event with one write (so a crash loses
 at most the batch in flight, and nothing unredacted is ever written) and handed to listeners line by line; the runner
-keeps only a bounded tail in memory, however much a command prints. A timeout or a cancel stops the whole group:
-SIGINT, then SIGTERM, then SIGKILL after grace periods, so a ``kubectl`` and anything it started are gone when the
-step ends.
+keeps only a bounded tail in memory, however much a command prints. A line too long to hold (MAX_LINE) is cut into
+pieces, each redacted with OVERLAP of the line on both sides of it, so a secret a cut goes through is still masked.
+A timeout or a cancel stops the whole group: SIGINT, then SIGTERM, then SIGKILL after grace periods, so a ``kubectl``
+and anything it started are gone when the step ends.
 """
 
 from __future__ import annotations

@@ -119,7 +119,8 @@ LONG_LINE_SECRETS = [
     ("db?user=app&password=", "hunter2hunter2", "&ssl=true"),
     ('"client-key-data":"', "LS0tLS1CRUdJTiBFQyBQUklWQVRF" * 60, '",'),
     ('"tls.key":"-----BEGIN RSA PRIVATE KEY-----\\n', PEM_BODY, '\\n-----END RSA PRIVATE KEY-----\\n",'),
-    ("conn ", "s3cret-value-param", " ok"),
+    ("conn ", "s3cret-value-param", " ok"),  # a secret parameter's value
+    ("X-Api-Key: ", "zz-policy-99-long-value", " ok"),  # a policy pattern
 ]
 
 
@@ -145,7 +146,7 @@ def test_a_secret_across_a_cut_in_an_over_long_line_is_masked(tmp_path: Path, be
     (tmp_path / "line").write_text(line + "\n", encoding="ascii")
     cast = CastWriter(tmp_path / "out.cast", started=datetime.now(UTC))
     seen: list[str] = []
-    redactor = Redactor(["s3cret-value-param"])
+    redactor = Redactor(["s3cret-value-param"], [r"(?i)(x-api-key:\s*)\S+"])
     result = CommandRunner([PY, "-c", PRINT_FILE, str(tmp_path / "line")], redactor=redactor, cast=cast,
                            listeners=[lambda out: seen.append(out.text)]).run()
     cast.close()
