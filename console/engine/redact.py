@@ -341,7 +341,8 @@ class StreamRedactor:
         """The next piece of the line fed last, which came in pieces (too long to hold; already redacted by
         :meth:`Redactor.redact_piece`): masked if the line was, held with it if it was held."""
         out: list[str] = []
-        if self._line_masked:
+        # _masking: the line was the one that filled the hold, released masked with its block.
+        if self._line_masked or self._masking is not None:
             if self._in_pem and (end := PEM_END.search(rest)) is not None:
                 self._in_pem = False
                 self._line_masked = False

@@ -373,6 +373,15 @@ def test_a_secret_running_out_of_the_window_masks_the_rest_of_the_line() -> None
     assert redact_in_two_pieces(redactor, text, cut, 1024).replace(MASK + MASK, MASK) == redactor.redact(text)
 
 
+def test_the_rest_of_a_line_is_masked_with_its_start_when_the_hold_fills_on_it() -> None:
+    s = StreamRedactor(Redactor(), hold_limit=3)
+    assert s.feed("data:") == [] and s.feed("  a: YWFh") == []
+    assert s.feed("  b: YmJi") == ["data:", f"  a: {MASK}", f"  b: {MASK}"]  # the hold is full: released masked
+    assert s.feed_more("YmJiYmJi") == [MASK]
+    assert s.feed("  c: Y2Nj") == [f"  c: {MASK}"] and s.feed_more("Y2NjY2Nj") == [MASK]
+    assert s.feed("kind: Secret") == ["kind: Secret"] and s.feed_more(" # shown") == [" # shown"]
+
+
 LONG_VALUE = "QmxvYkQ" * 40000  # one value longer than the runner ever holds of a line: it comes in pieces
 
 
