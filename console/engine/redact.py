@@ -126,6 +126,33 @@ class Redactor:
         found = self._found(text, self._rules.spans(text, prefilter=self.prefilter))
         return mask_spans(text, found) if found else text
 
+    def redact_piece(self, text: str, before: str = "", after: str = "", *, carried: int = 0,
+                     goes_on: bool = False) -> tuple[str, int, bool]:
+        """One piece of a line too long to redact whole, redacted with the text around it on the same line.
+
+        ``before`` is the end of the line's previous piece ("" at the line's start), ``after`` the start of its next
+        piece; a secret the cut between two pieces goes through is seen whole from both sides as long as it (with the
+        name before it) is no longer than either. ``carried`` is how far into this piece a secret found in the last
+        piece's window runs. Returns the piece redacted, how far into the next piece its last secret runs, and whether
+        that secret runs to the window's end on a line that ``goes_on``: then where it ends is out of sight, and the
+        caller masks the rest of the line (fail closed).
+        """
+        # A mid-line window must not pass for a line's start (rules anchored at ^): a NUL is no line end and no part
+        # of any rule's name.
+        lead = "\0" + before if before else ""
+        window = lead + text + after
+        start, end = len(lead), len(lead) + len(text)
+        spans: list[Span] = [(0, min(carried, len(text)))] if carried else []
+        carry, open_end = 0, False
+        for s, e in self.spans(window):
+            if e <= start or s >= end:
+                continue
+            spans.append((max(s, start) - start, min(e, end) - start))
+            if e > end:
+                carry = max(carry, e - end)
+                open_end = open_end or (goes_on and e >= len(window))
+        return (mask_spans(text, spans) if spans else text), carry, open_end
+
     def redact_batch(self, text: str) -> str | None:
         """A batch of output lines redacted as one text, or None if it holds something only :class:`StreamRedactor`
         redacts right (a key block, a Secret's data block, an env entry's value on the line after its name); the rules'
@@ -259,6 +286,7 @@ class StreamRedactor:
         self._masking: int | None = None  # indent of a data block released masked at the hold limit, still going
         self._putty_left = 0  # PuTTY private-key lines still to come
         self._env_value_next = False  # the line before named a secret-looking env variable
+        self._line_masked = False  # the line fed last was masked whole for what came before it: so is its rest
 
     @property
     def idle(self) -> bool:
@@ -268,6 +296,7 @@ class StreamRedactor:
     def feed(self, line: str) -> list[str]:
         """Lines safe to release now (possibly none while a data block waits for its kind)."""
         out: list[str] = []
+        self._line_masked = True
         if self._masking is not None:
             # The rest of a block released at the hold limit is as undecided as its start: keep masking it.
             if line.strip() and len(line) - len(line.lstrip()) > self._masking:
@@ -276,7 +305,8 @@ class StreamRedactor:
         if self._in_pem:
             if (end := PEM_END.search(line)) is not None:
                 self._in_pem = False
-                return self._emit(MASK + line[end.end():], out)
+                self._line_masked = False
+                return self._emit(MASK + self.redactor.redact(line[end.end():]), out)
             return self._emit(MASK if not self._held else None, out)
         if self._putty_left:
             self._putty_left -= 1
@@ -285,9 +315,11 @@ class StreamRedactor:
             self._env_value_next = False
             if _ENV_VALUE_LINE.match(line):
                 return self._emit(_mask_value(line, line.lstrip().startswith('"')), out)
+        self._line_masked = False
         begin = PEM_BEGIN.search(line)
         if begin and not PEM_END.search(line, begin.end()):
             self._in_pem = True
+            self._line_masked = True
             return self._emit(self.redactor.redact(line[: begin.start()]) + MASK, out)
         if self._held:
             return self._continue_hold(line, out)
@@ -304,6 +336,24 @@ class StreamRedactor:
         elif _ENV_NAME_LINE.match(line):
             self._env_value_next = True  # kubectl prints an env entry's name, then its value on the next line
         return self._emit(self.redactor.redact(line), out)
+
+    def feed_more(self, rest: str) -> list[str]:
+        """The next piece of the line fed last, which came in pieces (too long to hold; already redacted by
+        :meth:`Redactor.redact_piece`): masked if the line was, held with it if it was held."""
+        out: list[str] = []
+        # _masking: the line was the one that filled the hold, released masked with its block.
+        if self._line_masked or self._masking is not None:
+            if self._in_pem and (end := PEM_END.search(rest)) is not None:
+                self._in_pem = False
+                self._line_masked = False
+                return self._emit(MASK + rest[end.end():], out)
+            return self._emit(MASK if not (self._in_pem and self._held) else None, out)
+        if self._held:
+            # Part of the held line before it: masked or not with it when the block is decided; never read as a line
+            # of its own, whose indentation would say the block had ended.
+            self._held.append(_Continued(rest))
+            return self._check_limit(out)
+        return self._emit(rest, out)
 
     def _emit(self, line: str | None, out: list[str]) -> list[str]:
         if line is None:
@@ -347,9 +397,14 @@ class StreamRedactor:
         block_header, rest = held[0], held[1:]
         out.append(self.redactor.redact(block_header))
         in_block = True
+        masked = False  # whether the last held line was masked (a continuation of it goes the same way)
         for h in rest:
+            if isinstance(h, _Continued):
+                out.append(MASK if masked else str(h))
+                continue
             h_indent = len(h) - len(h.lstrip())
-            if in_block and secret and h.strip() and h_indent > self._held_indent:
+            masked = in_block and secret and bool(h.strip()) and h_indent > self._held_indent
+            if masked:
                 out.append(_mask_value(h, self._held_json))
             else:
                 if h.strip() and h_indent <= self._held_indent:
@@ -364,6 +419,10 @@ class StreamRedactor:
         if not self._held:
             return []
         return self._release([], secret=True, then=None)
+
+
+class _Continued(str):
+    """A held piece of the line held before it (a line too long to come whole), already redacted on its own."""
 
 
 def _indent_of(prefix: str) -> int:

@@ -3,9 +3,10 @@
 Stdout and stderr are read in batches (whatever the pipe holds, up to 64 KiB of whole lines); each batch is
 timestamped, redacted as one text, written to the run's asciicast file as one event with one write (so a crash loses
 at most the batch in flight, and nothing unredacted is ever written) and handed to listeners line by line; the runner
-keeps only a bounded tail in memory, however much a command prints. A timeout or a cancel stops the whole group:
-SIGINT, then SIGTERM, then SIGKILL after grace periods, so a ``kubectl`` and anything it started are gone when the
-step ends.
+keeps only a bounded tail in memory, however much a command prints. A line too long to hold (MAX_LINE) is cut into
+pieces, each redacted with OVERLAP of the line on both sides of it, so a secret a cut goes through is still masked.
+A timeout or a cancel stops the whole group: SIGINT, then SIGTERM, then SIGKILL after grace periods, so a ``kubectl``
+and anything it started are gone when the step ends.
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ from itertools import repeat
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
-from console.engine.redact import Redactor, StreamRedactor
+from console.engine.redact import MASK, Redactor, StreamRedactor
 from console.journal.cast import CastWriter
 
 SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 MAX_LINE = 64 * 1024  # a single "line" longer than this is split, so one endless line cannot grow memory
+# Each piece of a split line is redacted with this much of the line on either side of it, so a secret that a cut goes
+# through is seen whole (a JWT, a base64 key in a JSON string, a name and its value are all far shorter).
+OVERLAP = 16 * 1024
 READ_SIZE = 64 * 1024  # one read takes at most this much: one batch of lines, redacted and written together
 # The pipes are made this large (Linux allows up to /proc/sys/fs/pipe-max-size, 1 MiB by default), so a command that
 # prints fast runs ahead while the console redacts the last read, instead of stopping whenever 64 KiB wait unread; on a
@@ -259,23 +263,74 @@ class CommandRunner:
 
     def _pump(self, pipe: IO[bytes], stream: str) -> None:
         redacting = StreamRedactor(self.redactor)
+        cutting: _CutLine | None = None  # a line too long to hold, being redacted and delivered in pieces
         buf = b""
         while True:
             chunk = pipe.read1(READ_SIZE) if hasattr(pipe, "read1") else pipe.read(READ_SIZE)
             if not chunk:
                 break
             buf += chunk
+            if cutting is not None:
+                buf = self._cut(redacting, stream, cutting, buf, eof=False)
+                if not cutting.ended:
+                    continue
+                cutting = None
             cut = buf.rfind(b"\n")
             if cut >= 0:
                 block, buf = buf[:cut], buf[cut + 1 :]
                 self._block(redacting, stream, block)
-            while len(buf) > MAX_LINE:
-                line, buf = buf[:MAX_LINE], buf[MAX_LINE:]
-                self._block(redacting, stream, line)
-        if buf:
+            if len(buf) >= MAX_LINE + OVERLAP:
+                cutting = _CutLine()
+                buf = self._cut(redacting, stream, cutting, buf, eof=False)
+                if cutting.ended:  # cannot be: buf held no line end
+                    cutting = None
+        if cutting is not None:
+            self._cut(redacting, stream, cutting, buf, eof=True)
+        elif buf:
             self._block(redacting, stream, buf)
         self._deliver(stream, redacting.flush())
         pipe.close()
+
+    def _cut(self, redacting: StreamRedactor, stream: str, line: _CutLine, buf: bytes, *, eof: bool) -> bytes:
+        """Redact and deliver the pieces of an over-long line that ``buf`` starts with; return what is left.
+
+        A piece is cut once the OVERLAP bytes after it are here (or the line's end), so it is redacted with the text on
+        both sides of the cut (see ``Redactor.redact_piece``): memory stays at a piece and two overlaps per stream
+        however long the line is.
+        """
+        while True:
+            nl = buf.find(b"\n")
+            end = nl if nl >= 0 else len(buf)  # where the line ends, or what of it is here
+            if end <= MAX_LINE and (nl >= 0 or eof):
+                self._piece(redacting, stream, line, buf[:end], b"", goes_on=False)
+                line.ended = True
+                return buf[end + 1 :]
+            if end <= MAX_LINE or (nl < 0 and not eof and len(buf) < MAX_LINE + OVERLAP):
+                return buf  # wait for more
+            at = MAX_LINE
+            while at > MAX_LINE - 3 and buf[at] & 0xC0 == 0x80:  # not inside a UTF-8 character (3 bytes back at most)
+                at -= 1
+            ahead_end = min(at + OVERLAP, end)
+            self._piece(redacting, stream, line, buf[:at], buf[at:ahead_end], goes_on=ahead_end < end or (nl < 0 and not eof))
+            buf = buf[at:]
+
+    def _piece(self, redacting: StreamRedactor, stream: str, line: _CutLine, piece: bytes, ahead: bytes, *,
+               goes_on: bool) -> None:
+        text = piece.decode("utf-8", errors="replace")
+        if not ahead and not goes_on:
+            text = text.rstrip("\r")
+        if line.rest_masked:
+            safe = MASK
+        else:
+            after = ahead.decode("utf-8", errors="replace")
+            safe, line.carried, line.rest_masked = self.redactor.redact_piece(
+                text, line.context, after, carried=line.carried, goes_on=goes_on)
+        line.context = (line.context + text)[-OVERLAP:]
+        if line.first:
+            line.first = False
+            self._deliver(stream, [out.rstrip("\r") for out in redacting.feed(safe)])
+        elif text:
+            self._deliver(stream, [out.rstrip("\r") for out in redacting.feed_more(safe)])
 
     def _block(self, redacting: StreamRedactor, stream: str, block: bytes) -> None:
         """Every complete line read in one go, redacted, then delivered together (one cast event, one lock)."""
@@ -322,6 +377,17 @@ class CommandRunner:
             lines = list(map(_new_line, repeat(OutputLine), zip(repeat(t), repeat(stream), texts)))
             for listener in self.listeners:
                 deque(map(listener, lines), maxlen=0)
+
+
+@dataclass
+class _CutLine:
+    """Where the redaction of a line being cut into pieces stands."""
+
+    first: bool = True  # the next piece is the line's start (the line-by-line redactor sees it as the line)
+    context: str = ""  # the end of the pieces so far, as printed: what the next piece is redacted after
+    carried: int = 0  # how far into the next piece a secret found before it runs
+    rest_masked: bool = False  # a secret ran out of sight: the rest of the line is masked (fail closed)
+    ended: bool = False
 
 
 def _widen(pipe: IO[bytes] | None) -> None:
