@@ -1,0 +1,80 @@
+"""Text cut or split on its way to the record is redacted as a whole first: a secret never survives in part
+because the piece holding the rest of it was redacted on its own, or because a cut left too little of it for its
+rule to see."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from console.journal.cast import read_cast
+
+from .conftest import every_file, runbook_doc
+
+KEY_BODY = ("b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW",
+            "QyNTUxOQAAACBPlantedKeyBodyLineTwoQmT5ZqR8vLw3NcXy2KpJdHs9FgTaEoVu")
+KEY_CONFIG = """\
+variable "signing_key" {
+  type    = string
+  default = "x"
+  validation {
+    condition     = length(var.signing_key) > 5
+    error_message = <<-EOT
+      The signing key is too short; the one on file is
+      -----BEGIN OPENSSH PRIVATE KEY-----
+      %s
+      %s
+      -----END OPENSSH PRIVATE KEY-----
+    EOT
+  }
+}
+""" % KEY_BODY
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None and shutil.which("tofu") is None, reason="no terraform on PATH")
+def test_a_private_key_in_a_terraform_diagnostic_is_masked_whole_in_the_steps_cast(start, tmp_path: Path) -> None:
+    (tmp_path / "tf").mkdir()
+    (tmp_path / "tf" / "main.tf").write_text(KEY_CONFIG)
+    doc = runbook_doc([{"id": "plan", "kind": "terraform", "confirm": "none",
+                        "terraform": {"action": "plan", "dir": "tf", "driver": "binary"}}])
+    s = start(doc)
+    s.run()
+    assert s.events[-1].data["exit_code"] == 1
+    change_dir = s.ref.path
+    _, cast_events = read_cast(next((change_dir / "outputs").glob("*plan.cast")))
+    cast_text = "".join(text for _t, code, text in cast_events if code == "o")
+    assert "Invalid value for variable" in cast_text and "The signing key is too short" in cast_text
+    assert "[REDACTED]" in cast_text
+    leaks = [(p.relative_to(change_dir).as_posix(), part) for p in every_file(change_dir)
+             for part in (*KEY_BODY, "END OPENSSH PRIVATE KEY") if part.encode() in p.read_bytes()]
+    assert leaks == []
+
+
+PROVISIONER_CONFIG = """\
+resource "terraform_data" "host" {
+  provisioner "local-exec" {
+    command = "cat key.pem; echo done printing"
+  }
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None and shutil.which("tofu") is None, reason="no terraform on PATH")
+def test_a_private_key_printed_a_line_a_message_is_masked_in_the_cast_and_the_raw_stream(start, tmp_path: Path) -> None:
+    (tmp_path / "tf").mkdir()
+    (tmp_path / "tf" / "main.tf").write_text(PROVISIONER_CONFIG)
+    (tmp_path / "tf" / "key.pem").write_text(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n%s\n%s\n-----END OPENSSH PRIVATE KEY-----\n" % KEY_BODY)
+    doc = runbook_doc([{"id": "apply", "kind": "terraform", "confirm": "none",
+                        "terraform": {"action": "apply", "dir": "tf", "driver": "binary"}}])
+    s = start(doc)
+    s.run()
+    change_dir = s.ref.path
+    _, cast_events = read_cast(next((change_dir / "outputs").glob("*apply.cast")))
+    cast_text = "".join(text for _t, code, text in cast_events if code == "o")
+    assert "(local-exec): done printing" in cast_text and "[REDACTED]" in cast_text
+    leaks = [(p.relative_to(change_dir).as_posix(), part) for p in every_file(change_dir)
+             for part in (*KEY_BODY, "END OPENSSH PRIVATE KEY") if part.encode() in p.read_bytes()]
+    assert leaks == []
