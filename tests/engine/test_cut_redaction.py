@@ -78,3 +78,42 @@ def test_a_private_key_printed_a_line_a_message_is_masked_in_the_cast_and_the_ra
     leaks = [(p.relative_to(change_dir).as_posix(), part) for p in every_file(change_dir)
              for part in (*KEY_BODY, "END OPENSSH PRIVATE KEY") if part.encode() in p.read_bytes()]
     assert leaks == []
+
+
+GITHUB_TOKEN = "ghp_Q7xZ" + "Q7xZ" * 8  # 40 characters: the GitHub-token rule needs all of them
+
+
+def test_a_token_the_notify_output_cut_goes_through_leaves_no_prefix_in_the_journal(start, clock, tmp_path: Path) -> None:
+    from console.engine.escalation import MAX_OUTPUT
+    from console.journal import events as ev
+
+    from .conftest import events_of, run_forward
+    from .test_escalation_notify import BROKEN, policy_text
+
+    pager = tmp_path / "pagerctl"
+    pager.write_text("#!/bin/sh\nprintf '%%s' '%s'; echo ' %s tail'\n" % ("x" * (MAX_OUTPUT - 15), GITHUB_TOKEN))
+    pager.chmod(0o755)
+    s = start(BROKEN, clock=clock, policy_text=policy_text(str(pager)))
+    run_forward(s, until="failure")
+    clock.advance(minutes=16)
+    s.check_escalations()
+    s.wait_for_notifications()
+    [notified] = events_of(s, ev.ESCALATION_NOTIFIED)
+    assert notified.data["output"].startswith("x" * 100) and "more characters not kept" in notified.data["output"]
+    journal = (s.ref.path / "journal.jsonl").read_text()
+    assert GITHUB_TOKEN[:12] not in journal and "[REDACT" not in journal.replace("[REDACTED]", "")
+
+
+def test_a_cut_never_leaves_half_a_mask_and_a_text_ended_early_keeps_no_start_of_a_secret() -> None:
+    from console.engine.redact import MASK, Redactor, cut_redacted
+
+    text = f"token {GITHUB_TOKEN} after"
+    redactor = Redactor(["PlantedParamSecret42"])
+    for limit in range(len(text) + 1):
+        kept = redactor.redact_cut(text, limit)
+        assert len(kept) <= limit and GITHUB_TOKEN[:8] not in kept
+        assert kept in ("token "[:limit], "token ", f"token {MASK}"[:limit]) or kept.startswith(f"token {MASK}")
+        assert "[RED" not in kept.replace(MASK, "")
+    assert cut_redacted(f"ab{MASK}cd", 5) == "ab" and cut_redacted(f"ab{MASK}cd", 12) == f"ab{MASK}"
+    assert redactor.redact_cut("password is PlantedPar", 100, ended_early=True) == f"password is {MASK}"
+    assert redactor.redact_cut("password is Pla", 100, ended_early=True) == "password is Pla"  # shorter than any secret
