@@ -4,6 +4,7 @@ rule to see."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -117,3 +118,30 @@ def test_a_cut_never_leaves_half_a_mask_and_a_text_ended_early_keeps_no_start_of
     assert cut_redacted(f"ab{MASK}cd", 5) == "ab" and cut_redacted(f"ab{MASK}cd", 12) == f"ab{MASK}"
     assert redactor.redact_cut("password is PlantedPar", 100, ended_early=True) == f"password is {MASK}"
     assert redactor.redact_cut("password is Pla", 100, ended_early=True) == "password is Pla"  # shorter than any secret
+
+
+def _dead_kubeconfig(path: Path, url_path: str) -> dict[str, str]:
+    path.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        f'clusters: [{{name: c, cluster: {{server: "http://127.0.0.1:9/{url_path}"}}}}]\n'
+        "users: [{name: u, user: {}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n")
+    return {**os.environ, "KUBECONFIG": str(path)}
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl on PATH")
+def test_a_token_in_kubectls_complaint_cut_for_a_refused_restore_leaves_no_prefix(tmp_path: Path) -> None:
+    from console.engine.redact import Redactor
+    from console.engine.restore import RestorePlan, RestoreRefused, live_objects
+
+    plan = RestorePlan([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app", "namespace": "default"}}], [])
+    # kubectl names the server's URL when it cannot reach it: find where, then pad the URL so the message's cut at
+    # 300 characters falls 20 characters into the token.
+    with pytest.raises(RestoreRefused) as probe:
+        live_objects(plan, _dead_kubeconfig(tmp_path / "probe", "probe"))
+    at = str(probe.value).index("/probe") + 1 - len("the live objects could not be read: ")
+    assert at < 280
+    env = _dead_kubeconfig(tmp_path / "kubeconfig", "p" * (280 - at) + "/" + GITHUB_TOKEN)
+    with pytest.raises(RestoreRefused) as refused:
+        live_objects(plan, env, Redactor())
+    assert "connection refused" not in str(refused.value)  # the cut came before the end
+    assert "/ppp" in str(refused.value) and GITHUB_TOKEN[:7] not in str(refused.value)
