@@ -145,3 +145,16 @@ def test_a_token_in_kubectls_complaint_cut_for_a_refused_restore_leaves_no_prefi
         live_objects(plan, env, Redactor())
     assert "connection refused" not in str(refused.value)  # the cut came before the end
     assert "/ppp" in str(refused.value) and GITHUB_TOKEN[:7] not in str(refused.value)
+
+
+def test_kubectls_first_line_in_a_start_requests_preflight_keeps_no_prefix_of_a_cut_token() -> None:
+    # kubectl's own complaints do not print a secret on demand; the line is given as kubectl would write it.
+    from console.engine.redact import Redactor
+    from console.engine.signed_start import _first_line
+
+    said = "E1202 noise\nerror: " + "y" * 100 + f" {GITHUB_TOKEN} rest\n"
+    short = _first_line(said, Redactor(["PlantedParamSecret42"]))
+    assert short.startswith("error: yyy") and short.endswith("...") and len(short) <= 120
+    assert GITHUB_TOKEN[:6] not in short and "[RED" not in short.replace("[REDACTED]", "")
+    param = _first_line("error: " + "y" * 105 + " PlantedParamSecret42 rest", Redactor(["PlantedParamSecret42"]))
+    assert "Planted" not in param
