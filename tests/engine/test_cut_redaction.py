@@ -158,3 +158,12 @@ def test_kubectls_first_line_in_a_start_requests_preflight_keeps_no_prefix_of_a_
     assert GITHUB_TOKEN[:6] not in short and "[RED" not in short.replace("[REDACTED]", "")
     param = _first_line("error: " + "y" * 105 + " PlantedParamSecret42 rest", Redactor(["PlantedParamSecret42"]))
     assert "Planted" not in param
+
+
+def test_an_event_data_error_names_a_long_value_by_its_size_not_by_a_cut_of_it() -> None:
+    from console.journal.event_data import EventDataError, check_data
+
+    with pytest.raises(EventDataError) as refused:
+        check_data("step.finished", {"section": "step", "step_id": "s", "status": "y" * 60 + GITHUB_TOKEN})
+    assert "ghp_" not in str(refused.value) and "yyyy" not in str(refused.value)
+    assert "(given a str of 102 characters)" in str(refused.value)
