@@ -167,3 +167,15 @@ def test_an_event_data_error_names_a_long_value_by_its_size_not_by_a_cut_of_it()
         check_data("step.finished", {"section": "step", "step_id": "s", "status": "y" * 60 + GITHUB_TOKEN})
     assert "ghp_" not in str(refused.value) and "yyyy" not in str(refused.value)
     assert "(given a str of 102 characters)" in str(refused.value)
+
+
+def test_a_start_request_difference_keeps_no_start_of_a_token_its_cut_goes_through() -> None:
+    from console.governance import request as requests
+
+    value = "v" * 45 + " " + GITHUB_TOKEN + " tail"  # the token runs across the cut
+    diff = requests._diff({"note": value}, {"note": "other"}, "parameters")
+    assert diff is not None and diff.path == "parameters.note"
+    assert diff.signed == "'" + "v" * 45 + " ..."
+    assert "ghp_" not in diff.signed and "ghp_" not in diff.sentence()
+    masked = requests._diff({"note": "m" * 70 + " [REDACTED] tail"}, {"note": "x"}, "parameters")
+    assert masked is not None and "[RED" not in masked.signed and masked.signed.endswith("m ...")
