@@ -324,6 +324,11 @@ class StreamRedactor:
         """Holding nothing and expecting nothing: the next lines can be redacted without this object's memory."""
         return not self._in_pem and not self._held and not self._putty_left and not self._env_value_next
 
+    @property
+    def holding(self) -> bool:
+        """Lines are held back (a data block waiting for its object's kind): what is fed now comes out later."""
+        return bool(self._held)
+
     def feed(self, line: str) -> list[str]:
         """Lines safe to release now (possibly none while a data block waits for its kind)."""
         out: list[str] = []

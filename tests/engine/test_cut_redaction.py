@@ -179,3 +179,34 @@ def test_a_start_request_difference_keeps_no_start_of_a_token_its_cut_goes_throu
     assert "ghp_" not in diff.signed and "ghp_" not in diff.sentence()
     masked = requests._diff({"note": "m" * 70 + " [REDACTED] tail"}, {"note": "x"}, "parameters")
     assert masked is not None and "[RED" not in masked.signed and masked.signed.endswith("m ...")
+
+
+# One ConfigMap List of 200 KiB on a single line, as `kubectl get -o json` of a big object can be when compacted.
+BIG_JSON_LINE = r"""
+import json, sys
+items = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"cm-{i}", "namespace": "default"},
+          "data": {"blob": "q" * 1000 + str(i)}} for i in range(200)]
+sys.stdout.write(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}, separators=(",", ":")) + "\n")
+sys.stdout.write("after\n")
+"""
+
+
+def test_a_json_line_longer_than_the_runner_holds_is_one_line_in_its_backup_and_restores(start, tmp_path: Path) -> None:
+    import sys
+
+    from console.engine.restore import restore_manifest
+    from console.engine.runner import MAX_LINE
+
+    script = tmp_path / "big_json.py"
+    script.write_text(BIG_JSON_LINE)
+    doc = runbook_doc([{"id": "backup", "run": [sys.executable, str(script)], "capture": "artifact", "backup": True,
+                        "confirm": "none"}])
+    s = start(doc)
+    s.run()
+    [saved] = [e.data for e in s.events if e.type == "artifact.saved" and e.data.get("step_id") == "backup"]
+    text = (s.ref.path / saved["file"]["path"]).read_text()
+    first, second, rest = text.split("\n")
+    assert len(first) > 3 * MAX_LINE and second == "after" and rest == ""
+    plan = restore_manifest(first, "backup")
+    assert [o["metadata"]["name"] for o in plan.objects] == [f"cm-{i}" for i in range(200)]
+    assert plan.objects[199]["data"]["blob"] == "q" * 1000 + "199"
