@@ -16,22 +16,22 @@ from .conftest import every_file, runbook_doc
 
 KEY_BODY = ("b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW",
             "QyNTUxOQAAACBPlantedKeyBodyLineTwoQmT5ZqR8vLw3NcXy2KpJdHs9FgTaEoVu")
-KEY_CONFIG = """\
-variable "signing_key" {
+KEY_CONFIG = f"""\
+variable "signing_key" {{
   type    = string
   default = "x"
-  validation {
+  validation {{
     condition     = length(var.signing_key) > 5
     error_message = <<-EOT
       The signing key is too short; the one on file is
       -----BEGIN OPENSSH PRIVATE KEY-----
-      %s
-      %s
+      {KEY_BODY[0]}
+      {KEY_BODY[1]}
       -----END OPENSSH PRIVATE KEY-----
     EOT
-  }
-}
-""" % KEY_BODY
+  }}
+}}
+"""
 
 
 @pytest.mark.skipif(shutil.which("terraform") is None and shutil.which("tofu") is None, reason="no terraform on PATH")
@@ -67,7 +67,7 @@ def test_a_private_key_printed_a_line_a_message_is_masked_in_the_cast_and_the_ra
     (tmp_path / "tf").mkdir()
     (tmp_path / "tf" / "main.tf").write_text(PROVISIONER_CONFIG)
     (tmp_path / "tf" / "key.pem").write_text(
-        "-----BEGIN OPENSSH PRIVATE KEY-----\n%s\n%s\n-----END OPENSSH PRIVATE KEY-----\n" % KEY_BODY)
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n{}\n-----END OPENSSH PRIVATE KEY-----\n".format(*KEY_BODY))
     doc = runbook_doc([{"id": "apply", "kind": "terraform", "confirm": "none",
                         "terraform": {"action": "apply", "dir": "tf", "driver": "binary"}}])
     s = start(doc)
@@ -92,7 +92,7 @@ def test_a_token_the_notify_output_cut_goes_through_leaves_no_prefix_in_the_jour
     from .test_escalation_notify import BROKEN, policy_text
 
     pager = tmp_path / "pagerctl"
-    pager.write_text("#!/bin/sh\nprintf '%%s' '%s'; echo ' %s tail'\n" % ("x" * (MAX_OUTPUT - 15), GITHUB_TOKEN))
+    pager.write_text(f"#!/bin/sh\nprintf '%s' '{'x' * (MAX_OUTPUT - 15)}'; echo ' {GITHUB_TOKEN} tail'\n")
     pager.chmod(0o755)
     s = start(BROKEN, clock=clock, policy_text=policy_text(str(pager)))
     run_forward(s, until="failure")
