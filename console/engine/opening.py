@@ -322,7 +322,7 @@ def _start_request(*, ref: ChangeRef, runbook_id: str, runbook_sha256: str, load
     """The start request's canonical bytes; with no ``preflight`` given, it is gathered now with kubectl in ``env``."""
     plan = signed.bound_plan(loaded.runbook, values, runbook_dir, redactor)
     if preflight is None:
-        preflight = signed.preflight([b for _e, b in plan], env or dict(os.environ))
+        preflight = signed.preflight([b for _e, b in plan], env or dict(os.environ), redactor)
     secret = [n for n, p in loaded.runbook.params.items() if p.secret]
     built = requests.build(
         change_id=ref.change_id, runbook_id=runbook_id, runbook_sha256=runbook_sha256,

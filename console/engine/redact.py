@@ -98,6 +98,17 @@ def mask_spans(text: str, spans: list[Span]) -> str:
     return "".join(pieces)
 
 
+def cut_redacted(redacted: str, limit: int) -> str:
+    """The first ``limit`` characters of an already redacted text; a mask the cut would split is left out whole, so
+    no half marker reads as text of its own (the secret under it stays masked: it is not there at all)."""
+    if len(redacted) <= limit:
+        return redacted
+    split = redacted.find(MASK, max(0, limit - len(MASK) + 1))
+    if 0 <= split < limit:
+        return redacted[:split]
+    return redacted[:limit]
+
+
 class Redactor:
     """Replaces secrets in a single piece of text; built from the change's secret values and policy patterns.
 
@@ -125,6 +136,26 @@ class Redactor:
             return text
         found = self._found(text, self._rules.spans(text, prefilter=self.prefilter))
         return mask_spans(text, found) if found else text
+
+    def redact_cut(self, text: str, limit: int, *, ended_early: bool = False) -> str:
+        """``text`` redacted whole, then cut to at most ``limit`` characters (see :func:`cut_redacted`).
+
+        Redacting before cutting is what keeps a secret the cut goes through from surviving as a prefix too short for
+        its rule. ``ended_early``: the text itself stops short of what was printed (a process stopped mid-line), so
+        a tail that begins one of the change's secret values is masked as well.
+        """
+        redacted = self.redact(text)
+        if ended_early:
+            redacted = self._mask_secret_prefix_tail(redacted)
+        return cut_redacted(redacted, limit)
+
+    def _mask_secret_prefix_tail(self, text: str) -> str:
+        """``text`` with a tail of it that is the start of a secret value (at least MIN_SECRET_LEN long) masked."""
+        for secret in self.secrets:  # longest first: the longest such tail goes
+            for n in range(min(len(secret) - 1, len(text)), MIN_SECRET_LEN - 1, -1):
+                if text.endswith(secret[:n]):
+                    return text[:-n] + MASK
+        return text
 
     def redact_piece(self, text: str, before: str = "", after: str = "", *, carried: int = 0,
                      goes_on: bool = False) -> tuple[str, int, bool]:
@@ -292,6 +323,11 @@ class StreamRedactor:
     def idle(self) -> bool:
         """Holding nothing and expecting nothing: the next lines can be redacted without this object's memory."""
         return not self._in_pem and not self._held and not self._putty_left and not self._env_value_next
+
+    @property
+    def holding(self) -> bool:
+        """Lines are held back (a data block waiting for its object's kind): what is fed now comes out later."""
+        return bool(self._held)
 
     def feed(self, line: str) -> list[str]:
         """Lines safe to release now (possibly none while a data block waits for its kind)."""

@@ -187,13 +187,16 @@ def restore_diff(plan: RestorePlan, live: Mapping[tuple[str, str, str], Mapping[
     return lines
 
 
-def live_objects(plan: RestorePlan, env: Mapping[str, str]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """The live objects the plan restores (those that exist), read with kubectl; raises RestoreRefused if kubectl fails."""
+def live_objects(plan: RestorePlan, env: Mapping[str, str],
+                 redactor: Redactor | None = None) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The live objects the plan restores (those that exist), read with kubectl; raises RestoreRefused if kubectl fails,
+    with the start of what kubectl said, redacted (by ``redactor``, else the built-in rules) before it is cut."""
     wanted = "\n---\n".join(json.dumps({k: o[k] for k in ("apiVersion", "kind", "metadata")}) for o in plan.objects)
     done = subprocess.run(["kubectl", "get", "-f", "-", "-o", "json", "--ignore-not-found"], input=wanted, env=dict(env),
                           capture_output=True, text=True, timeout=LIVE_TIMEOUT_S)
     if done.returncode != 0:
-        raise RestoreRefused(f"the live objects could not be read: {done.stderr.strip()[:300]}")
+        said = (redactor if redactor is not None else Redactor()).redact_cut(done.stderr.strip(), 300)
+        raise RestoreRefused(f"the live objects could not be read: {said}")
     found: dict[tuple[str, str, str], dict[str, Any]] = {}
     for doc in _json_documents(done.stdout):
         for obj in doc.get("items", []) if str(doc.get("kind", "")).endswith("List") else [doc]:
@@ -219,7 +222,7 @@ def preview_restore(change_dir: Path, artifacts: Mapping[str, Sequence[Mapping[s
     """The restore's diff against the live objects, redacted for the screen, and the ``artifact.saved`` data of what
     it would write (a file of the objects); raises RestoreRefused."""
     plan, record = prepare_restore(change_dir, artifacts, step_id, section, from_step)
-    lines = [redactor.redact(line) for line in restore_diff(plan, live_objects(plan, env))]
+    lines = [redactor.redact(line) for line in restore_diff(plan, live_objects(plan, env, redactor))]
     record["file"] = write_artifact(change_dir, f"{step_id}.restore.yaml", plan.text().encode())
     return lines, record
 
@@ -236,7 +239,7 @@ def run_restore(ctx: StepContext) -> StepOutcome:
         out(f"restoring from {record['backup']['path']} (sha256 {record['backup']['sha256']}): {', '.join(plan.names())}")
         for skipped in plan.skipped:
             out(f"left to its controller: {skipped}")
-        live = live_objects(plan, ctx.env)
+        live = live_objects(plan, ctx.env, ctx.redactor)
     except ManifestError as exc:
         out(str(exc), stream="stderr")
         return out.outcome(False, str(exc))

@@ -56,6 +56,13 @@ class OutputLine(NamedTuple):
     text: str
 
 
+class OutputPiece(OutputLine):
+    """A piece of a line too long to hold (MAX_LINE) that the next output line of its stream continues: a listener
+    that keeps the output as printed (a backup artifact) joins it to the next one instead of ending a line there."""
+
+    __slots__ = ()
+
+
 Listener = Callable[[OutputLine], None]
 _new_line = tuple.__new__
 
@@ -326,11 +333,17 @@ class CommandRunner:
             safe, line.carried, line.rest_masked = self.redactor.redact_piece(
                 text, line.context, after, carried=line.carried, goes_on=goes_on)
         line.context = (line.context + text)[-OVERLAP:]
+        # The line goes on after this piece: its last output is the piece, unless the line redactor holds it back
+        # (a Secret's data block waiting for its kind), when it comes later as a line of its own.
+        goes_on_after = bool(ahead) or goes_on
         if line.first:
             line.first = False
-            self._deliver(stream, [out.rstrip("\r") for out in redacting.feed(safe)])
+            outs = [out.rstrip("\r") for out in redacting.feed(safe)]
         elif text:
-            self._deliver(stream, [out.rstrip("\r") for out in redacting.feed_more(safe)])
+            outs = [out.rstrip("\r") for out in redacting.feed_more(safe)]
+        else:
+            return
+        self._deliver(stream, outs, continued=goes_on_after and not redacting.holding)
 
     def _block(self, redacting: StreamRedactor, stream: str, block: bytes) -> None:
         """Every complete line read in one go, redacted, then delivered together (one cast event, one lock)."""
@@ -352,7 +365,9 @@ class CommandRunner:
                 lines.extend(out.rstrip("\r") for out in redacting.feed(line.rstrip("\r")))
         self._deliver(stream, lines)
 
-    def _deliver(self, stream: str, texts: list[str]) -> None:
+    def _deliver(self, stream: str, texts: list[str], *, continued: bool = False) -> None:
+        """Hand ``texts`` to the tail, the expectations, the cast and the listeners; ``continued``: the last of them
+        is a piece of a line that the next delivery of this stream goes on with (an :class:`OutputPiece`)."""
         if not texts:
             return
         t = time.monotonic() - self._start
@@ -375,6 +390,8 @@ class CommandRunner:
             # Built and handed out by C-level loops (tuple.__new__ skips the named tuple's Python __new__): this is
             # once per line of output. Each listener gets the batch's lines in order, one listener after the other.
             lines = list(map(_new_line, repeat(OutputLine), zip(repeat(t), repeat(stream), texts)))
+            if continued:
+                lines[-1] = _new_line(OutputPiece, lines[-1])
             for listener in self.listeners:
                 deque(map(listener, lines), maxlen=0)
 

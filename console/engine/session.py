@@ -388,7 +388,7 @@ class ChangeSession:
         argv = pol.notify_argv(template, fields)
 
         def notify() -> None:
-            result = run_notify(argv)
+            result = run_notify(argv, redactor=self.redactor)
             self._append(ev.ESCALATION_NOTIFIED, {"level": lvl.level, "step_id": step_id, "failed_at": failed_at, **result})
 
         thread = threading.Thread(target=notify, name=f"notify-{lvl.key}", daemon=True)

@@ -132,16 +132,22 @@ def bound_plan(
     return out
 
 
-def preflight(bound: Sequence[BoundStep | None], env: Mapping[str, str]) -> dict[str, Any]:
-    """kubectl's client and server versions and ``kubectl auth can-i`` for each kubectl command's verb and resource."""
+def preflight(bound: Sequence[BoundStep | None], env: Mapping[str, str],
+              redactor: Redactor | None = None) -> dict[str, Any]:
+    """kubectl's client and server versions and ``kubectl auth can-i`` for each kubectl command's verb and resource.
+
+    What kubectl said when it gave no answer is kept in short, redacted (by ``redactor``, else the built-in rules)
+    before it is cut.
+    """
+    redactor = redactor if redactor is not None else Redactor()
     out: dict[str, Any] = {}
     version = _kubectl(["version", "-o", "json", "--request-timeout=5s"], env)
     try:
         parsed = json.loads(version.stdout or "{}")
     except json.JSONDecodeError:
         parsed = {}
-    out["kubectl"] = (parsed.get("clientVersion") or {}).get("gitVersion") or f"unknown ({_first_line(version.stderr)})"
-    out["server"] = (parsed.get("serverVersion") or {}).get("gitVersion") or f"unreachable ({_first_line(version.stderr)})"
+    out["kubectl"] = (parsed.get("clientVersion") or {}).get("gitVersion") or f"unknown ({_first_line(version.stderr, redactor)})"
+    out["server"] = (parsed.get("serverVersion") or {}).get("gitVersion") or f"unreachable ({_first_line(version.stderr, redactor)})"
     asked: dict[str, str] = {}
     reachable = bool((parsed.get("serverVersion") or {}).get("gitVersion"))
     for step in bound:
@@ -156,7 +162,7 @@ def preflight(bound: Sequence[BoundStep | None], env: Mapping[str, str]) -> dict
         verb, resource, namespace = question.split(" ", 2)
         done = _kubectl(["auth", "can-i", verb, resource, "-n", namespace, "--request-timeout=5s"], env)
         answer = (done.stdout.strip().splitlines() or [""])[0]
-        asked[question] = answer if answer in ("yes", "no") else f"unknown ({_first_line(done.stderr)})"
+        asked[question] = answer if answer in ("yes", "no") else f"unknown ({_first_line(done.stderr, redactor)})"
     out["can_i"] = asked
     return out
 
@@ -199,10 +205,10 @@ def _kubectl(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedPro
         return subprocess.CompletedProcess(args, 124, "", f"no answer in {_KUBECTL_TIMEOUT_S} s")
 
 
-def _first_line(text: str) -> str:
+def _first_line(text: str, redactor: Redactor) -> str:
     lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip() and not ln.startswith(("E1", "W1", "I1"))]
-    line = lines[0] if lines else "no message"
-    return line if len(line) <= 120 else line[:117] + "..."
+    line = redactor.redact(lines[0]) if lines else "no message"
+    return line if len(line) <= 120 else redactor.redact_cut(line, 117) + "..."
 
 
 def file_sha256(path: Path) -> str | None:

@@ -17,7 +17,7 @@ from typing import Any
 from console.engine.clusterwait import command_guard, run_observe, run_rollout
 from console.engine.manifests import run_apply
 from console.engine.restore import run_restore
-from console.engine.runner import CommandRunner, Expectation, Listener, OutputLine
+from console.engine.runner import CommandRunner, Expectation, Listener, OutputLine, OutputPiece
 from console.engine.step_context import StepContext, StepOutcome, free_artifact_path, step_cast
 from console.engine.tfsteps import run_terraform
 from console.journal.cast import sha256_file
@@ -41,7 +41,8 @@ def run_step(ctx: StepContext) -> StepOutcome:
 
 
 def _capture_listener(ctx: StepContext) -> tuple[Listener | None, Callable[[], dict[str, Any] | None]]:
-    """When the step keeps its output as evidence, stream it into artifacts/ as it comes."""
+    """When the step keeps its output as evidence, stream it into artifacts/ as it comes, each line as the command
+    printed it: the pieces of a line too long to hold whole are joined again (a backup's one-line JSON restores)."""
     if ctx.step.capture != "artifact":
         return None, lambda: None
     path = free_artifact_path(ctx.change_dir, f"{ctx.step.id}.out")
@@ -51,7 +52,7 @@ def _capture_listener(ctx: StepContext) -> tuple[Listener | None, Callable[[], d
     def listen(line: OutputLine) -> None:
         if line.stream == "stdout":
             with lock:
-                handle.write(line.text + "\n")
+                handle.write(line.text if isinstance(line, OutputPiece) else line.text + "\n")
 
     def finish() -> dict[str, Any]:
         with lock:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from console.engine.redact import MASK, StreamRedactor
 from console.engine.step_context import StepContext, StepOutcome, StepOutput, free_artifact_path, write_artifact
 from console.journal.cast import sha256_file
 from console.runbook.models import PlanGuard
@@ -28,19 +29,34 @@ class _Stream(StepOutput):
 
     The operator (screen, line mode, the step's asciicast) sees Terraform's human lines; the ``-json`` messages
     themselves are kept, redacted, in ``raw``, which becomes an artifact of the step.
+
+    One message can show as several lines (a diagnostic's detail) and one secret can come in several messages (a
+    ``local-exec`` command's output, a line a message): the human lines go through one :class:`StreamRedactor`, which
+    remembers a private-key block across lines, rather than each line being redacted on its own. A raw message that
+    lies in such a block, wholly or in part, keeps only its kind and level.
     """
 
     def __init__(self, ctx: StepContext, command: str) -> None:
         super().__init__(ctx, command)
         self.raw: list[str] = []
+        self._lines = StreamRedactor(ctx.redactor)
 
     def __call__(self, text: str, *, stream: str = "stdout") -> None:
         if self.ctx.cancel.is_set():
             raise KeyboardInterrupt("cancelled by the operator")
-        if ui_message(text) is not None:
-            self.raw.append(self.ctx.redactor.redact(text.strip()))
-        for line in human_lines(text):
+        message = ui_message(text)
+        was_idle = self._lines.idle
+        released = [out for line in human_lines(text) for out in self._lines.feed(line.rstrip("\n"))]
+        if message is not None:
+            whole = was_idle and self._lines.idle
+            self.raw.append(self.ctx.redactor.redact(text.strip()) if whole else _masked_message(message))
+        for line in released:
             super().__call__(line, stream=stream)
+
+    def finish(self) -> None:
+        """Release what the line redactor still holds (an undecided block goes masked)."""
+        for line in self._lines.flush():
+            super().__call__(line)
 
     def keep_raw(self, artifacts: list[dict[str, Any]]) -> None:
         """The ``-json`` stream as an artifact of the step (hashed into the record like the others)."""
@@ -48,6 +64,12 @@ class _Stream(StepOutput):
             data = ("\n".join(self.raw) + "\n").encode()
             artifacts.append(_save(self.ctx, f"{self.ctx.step.id}.terraform.jsonl", data, "terraform-json",
                                    f"Terraform's -json UI stream of {self.ctx.step.id}"))
+
+
+def _masked_message(message: dict[str, Any]) -> str:
+    """A UI message whose text is (part of) a secret spread over several messages: its kind and level, text masked."""
+    kept = {k: message[k] for k in ("@level", "@module", "@timestamp", "type") if isinstance(message.get(k), str)}
+    return json.dumps({**kept, "@message": MASK}, separators=(",", ":"))
 
 
 # (passed, reason, exit code) of one Terraform action.
@@ -81,6 +103,7 @@ def run_terraform(ctx: StepContext) -> StepOutcome:
     except TerraformError as exc:
         passed, reason = False, str(exc)
         stream(f"error: {exc}")
+    stream.finish()
     stream.keep_raw(artifacts)
     return stream.outcome(passed, reason, code, artifacts=artifacts)
 

@@ -301,11 +301,23 @@ class _Absent:
 _ABSENT = _Absent()
 
 
+SHORT_LEN = 80  # a SHA-256 (66 characters quoted) is shown whole
+# The end of a run of characters a token, a key or a mask is made of: a cut inside one drops it whole.
+_WORD_TAIL = re.compile(r"[\w\[+/=.:@%~-]+$")
+
+
 def _short(value: Any) -> str:
     if value is _ABSENT:
         return "absent"
     text = json.dumps(value, ensure_ascii=False, sort_keys=True) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    if len(text) <= SHORT_LEN:
+        return text
+    # Nothing here can tell a secret from a word, and what is cut off can no longer be recognised by the redaction
+    # downstream: a word the cut goes through (a token's start, half a mask) is left out entirely (fail closed).
+    head = text[: SHORT_LEN - 3]
+    if _WORD_TAIL.search(text[SHORT_LEN - 3]):
+        head = _WORD_TAIL.sub("", head)
+    return head + "..."
 
 
 def _plan_entry(entry: PlanEntry | Mapping[str, Any], index: int) -> PlanEntry:

@@ -522,7 +522,9 @@ def check_data(type: str, data: dict[str, Any]) -> EventData:
         # A union's member type shows in the location ("duration_s.float"): the field's path is what helps.
         where = ".".join(str(part) for part in first["loc"] if part not in _MEMBER_TAGS) or "data"
         given = repr(first["input"])
-        given = given if len(given) <= 80 else given[:77] + "..."
+        # A long value is not cut to fit: a cut can leave the start of a secret too short for the redactor to know
+        # (or half a mask), and this message goes where nothing redacts it. Its type and size say enough.
+        given = given if len(given) <= 80 else f"a {first['input'].__class__.__name__} of {len(given)} characters"
         raise EventDataError(f"{type} event data: {where}: {first['msg']} (given {given})") from None
 
 

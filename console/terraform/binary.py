@@ -25,9 +25,9 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from python_terraform import IsFlagged
 from python_terraform import Terraform as _PtTerraform
@@ -44,6 +44,7 @@ from console.terraform.base import (
 
 # How long a Ctrl-C'd Terraform gets to release its lock and write state before it is killed.
 INTERRUPT_GRACE_S = 30.0
+MAX_LINE = 1024 * 1024  # Terraform's longest UI message is far shorter; one endless line must not grow memory
 
 
 class _ArgvBuilder(_PtTerraform):  # type: ignore[misc]  # python-terraform has no type information
@@ -218,7 +219,7 @@ class BinaryDriver:
         )
         assert proc.stdout is not None
         try:
-            for raw in iter(proc.stdout.readline, b""):
+            for raw in _lines(proc.stdout):
                 ui.feed(raw.decode("utf-8", "replace"))
         except BaseException:
             _interrupt(proc)
@@ -227,6 +228,21 @@ class BinaryDriver:
             proc.stdout.close()
         rc = proc.wait()
         return ui.result(rc, time.monotonic() - start, detailed_exitcode=detailed_exitcode)
+
+
+def _lines(pipe: IO[bytes]) -> Iterator[bytes]:
+    """Terraform's output line by line, in bounded memory: a line longer than MAX_LINE is left out, said in a line of
+    its own. It is not cut into pieces: a piece would be neither a UI message nor redacted with the rest of its line
+    (a secret the cut goes through could survive in part), and no message Terraform writes is that long."""
+    while raw := pipe.readline(MAX_LINE):
+        if len(raw) < MAX_LINE or raw.endswith(b"\n"):
+            yield raw
+            continue
+        dropped = len(raw)
+        while (more := pipe.readline(MAX_LINE)) and not more.endswith(b"\n"):
+            dropped += len(more)
+        dropped += len(more)
+        yield f"(a line of {dropped} bytes left out: longer than the {MAX_LINE} a line may be)\n".encode()
 
 
 def _popen(argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
