@@ -28,7 +28,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
-from console.engine.redact import MASK, Redactor, StreamRedactor
+from console.engine.redact import MASK, Redactor, StreamRedactor, cut_redacted
 from console.journal.cast import CastWriter
 
 SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
@@ -105,7 +105,7 @@ class RunResult:
             return False, f"output never matched /{expect.matches.pattern}/"
         if self.forbidden_line is not None:
             assert expect.not_matches is not None  # a forbidden line is only ever recorded against this pattern
-            return False, f"output matched /{expect.not_matches.pattern}/: {self.forbidden_line[:200]}"
+            return False, f"output matched /{expect.not_matches.pattern}/: {cut_redacted(self.forbidden_line, 200)}"
         return True, "passed"
 
 

@@ -117,6 +117,24 @@ def test_expectations_are_checked_line_by_line(tmp_path: Path) -> None:
     assert failed.verdict(Expectation()) == (False, "exit code 5 (expected 0)")
 
 
+def test_a_forbidden_line_cut_for_the_verdict_never_ends_in_half_a_mask() -> None:
+    import re
+
+    from console.engine.redact import MASK
+
+    # The masked token straddles the verdict's 200-character cut: a half marker ("[REDAC") would read as output.
+    token = "ghp_" + "Q7xZ" * 9
+    script = f"print('FATAL ' + 'x' * 190 + ' {token} and more')"
+    expect = Expectation(not_matches=re.compile(r"FATAL"))
+    redactor = Redactor([])
+    result = CommandRunner([PY, "-c", script], expect=expect, redactor=redactor).run()
+    assert result.forbidden_line is not None and MASK in result.forbidden_line and token not in result.forbidden_line
+    ok, reason = result.verdict(expect)
+    shown = reason.split(": ", 1)[1]
+    assert not ok and shown.startswith("FATAL x") and token[:4] not in shown
+    assert MASK not in shown and not MASK.startswith(shown[-3:]) and "[" not in shown
+
+
 def test_a_command_that_cannot_start_is_an_error_not_a_crash(tmp_path: Path) -> None:
     lines: list[OutputLine] = []
     result = CommandRunner([str(tmp_path / "no-such-binary")], listeners=[lines.append]).run()
