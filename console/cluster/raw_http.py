@@ -19,6 +19,7 @@ import json
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from console.cluster.raw_endpoint import RawEndpoint
@@ -28,10 +29,9 @@ from console.cluster.watch_stream import (
     PageSink,
     WatchStream,
     cut_response,
-    decode_event,
     fill_kind,
     page_limit,
-    watch_error,
+    stream_events,
 )
 
 __all__ = ["HttpTransport", "HttpWatch"]
@@ -168,27 +168,8 @@ class HttpWatch:
         resp = self._resp
         if resp is None:
             raise RuntimeError("HttpWatch.events() before open()")
-        buf = b""
         try:
-            while True:
-                chunk = resp.read1(READ_SIZE)
-                if not chunk:
-                    return
-                buf += chunk
-                if b"\n" not in chunk:
-                    continue
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    if not line.strip():
-                        continue
-                    ev = decode_event(line)
-                    if not isinstance(ev, dict):
-                        raise ValueError("a watch event that is not a JSON object")
-                    if ev.get("type") == "ERROR":
-                        raise watch_error(ev.get("object") or {})
-                    yield ev
-                if self._stopped:
-                    return
+            yield from stream_events(iter(partial(resp.read1, READ_SIZE), b""), lambda: self._stopped)
         finally:
             self._close()
 

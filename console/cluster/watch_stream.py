@@ -28,7 +28,7 @@ import json
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -264,22 +264,8 @@ class RawWatch:
         resp = self._resp
         if resp is None:
             raise RuntimeError("RawWatch.events() before open()")
-        buf = b""
         try:
-            for chunk in resp.stream(None, decode_content=False):
-                buf += chunk
-                if b"\n" not in chunk:
-                    continue
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    if not line.strip():
-                        continue
-                    ev = decode_event(line)
-                    if ev.get("type") == "ERROR":
-                        raise watch_error(ev.get("object") or {})
-                    yield ev
-                if self._stopped:
-                    return
+            yield from stream_events(resp.stream(None, decode_content=False), lambda: self._stopped)
         finally:
             with self._lock:
                 self._resp = None
@@ -308,6 +294,29 @@ def decode_event(line: bytes) -> Any:
     if isinstance(event, dict):
         without_managed_fields(event.get("object"))
     return event
+
+
+def stream_events(chunks: Iterable[bytes], stopped: Callable[[], bool]) -> Iterator[Obj]:
+    """The events of a watch response's body, read as ``chunks`` of bytes: one JSON object a line, decoded by
+    ``decode_event``; an ERROR event raises (``watch_error``), anything but an object is a ``ValueError``. Returns at
+    the end of the body, or after the chunk during which ``stopped()`` became true."""
+    buf = b""
+    for chunk in chunks:
+        buf += chunk
+        if b"\n" not in chunk:
+            continue
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            if not line.strip():
+                continue
+            ev = decode_event(line)
+            if not isinstance(ev, dict):
+                raise ValueError("a watch event that is not a JSON object")
+            if ev.get("type") == "ERROR":
+                raise watch_error(ev.get("object") or {})
+            yield ev
+        if stopped():
+            return
 
 
 def watch_error(status: Obj) -> Exception:

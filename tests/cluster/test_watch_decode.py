@@ -65,3 +65,20 @@ def test_watched_and_listed_objects_are_kept_without_managed_fields() -> None:
     assert "managedFields" not in listed[0]["metadata"] and listed[0]["metadata"]["labels"] == {"app": "web"}
     # An ERROR event's Status and a bookmark carry no object of their own kind: left as they are.
     assert decode_event(b'{"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "9"}}}')["type"] == "BOOKMARK"
+
+
+def test_a_watch_body_is_read_as_events_across_chunk_boundaries_and_checked() -> None:
+    from console.cluster.watch_stream import ApiStatusError, WatchExpired, stream_events
+
+    body = (json.dumps(POD) + "\n\n" + json.dumps({**POD, "type": "DELETED"}) + "\n").encode()
+    chunks = [body[i : i + 7] for i in range(0, len(body), 7)]  # lines cut anywhere, blank lines between
+    assert [ev["type"] for ev in stream_events(chunks, lambda: False)] == ["MODIFIED", "DELETED"]
+    # Stopped: no chunk after the one during which the stop came is read.
+    seen = list(stream_events([json.dumps(POD).encode() + b"\n", json.dumps(POD).encode() + b"\n"], lambda: True))
+    assert len(seen) == 1
+    with pytest.raises(ValueError, match="not a JSON object"):
+        list(stream_events([b"[1, 2]\n"], lambda: False))
+    for code, raised in ((410, WatchExpired), (403, ApiStatusError)):
+        error = {"type": "ERROR", "object": {"kind": "Status", "code": code, "reason": "R", "message": "m"}}
+        with pytest.raises(raised):
+            list(stream_events([json.dumps(error).encode() + b"\n"], lambda: False))
