@@ -70,12 +70,38 @@ def child_main(kubeconfig: str, spawned_at: float, presses: int, out_fd: int) ->
     return console.cli.main(["watch", "--kubeconfig", kubeconfig, "-A"])
 
 
+async def key_latencies(app: Any, table: Any, frames: list[tuple[float, int, int]], count: int) -> list[float]:
+    """``count`` cursor moves (down ten, up ten, ...) sent as a terminal would, each timed from the key to the first
+    frame (``frames``: perf_counter, pods, cursor row) showing the cursor where it went; 2 s stands for a miss."""
+    from textual import events
+
+    lat: list[float] = []
+    for i in range(count):
+        key = "down" if (i // 10) % 2 == 0 else "up"
+        want = table.cursor_row + (1 if key == "down" else -1)
+        seen = len(frames)
+        t0 = time.perf_counter()
+        ev = events.Key(key, None)
+        ev.set_sender(app)
+        app._driver.send_message(ev)
+        limit = time.monotonic() + 2.0
+        while time.monotonic() < limit:
+            hit = next((t for t, _, c in frames[seen:] if c == want), None)
+            if hit is not None:
+                lat.append(hit - t0)
+                break
+            await asyncio.sleep(0.001)
+        else:
+            lat.append(2.0)
+        await asyncio.sleep(0.03 + (i % 5) * 0.02)  # a person's pace, varied so ticks and keys interleave
+    return lat
+
+
 async def measure_app(*, kube: Any, policy: Any, context: str, namespace: str | None, handle: Any, spawned_at: float,
                       presses: int, out_fd: int) -> None:
     import resource
 
     import psutil
-    from textual import events
 
     from screens.cluster import ClusterApp
 
@@ -112,30 +138,7 @@ async def measure_app(*, kube: Any, policy: Any, context: str, namespace: str | 
         view.pods.table.focus()
         await pilot.pause()
 
-        async def measure(count: int) -> list[float]:
-            lat: list[float] = []
-            table = view.pods.table
-            for i in range(count):
-                key = "down" if (i // 10) % 2 == 0 else "up"
-                want = table.cursor_row + (1 if key == "down" else -1)
-                seen = len(frames)
-                t0 = time.perf_counter()
-                ev = events.Key(key, None)
-                ev.set_sender(app)
-                app._driver.send_message(ev)
-                limit = time.monotonic() + 2.0
-                while time.monotonic() < limit:
-                    hit = next((t for t, _, c in frames[seen:] if c == want), None)
-                    if hit is not None:
-                        lat.append(hit - t0)
-                        break
-                    await asyncio.sleep(0.001)
-                else:
-                    lat.append(2.0)
-                await asyncio.sleep(0.03 + (i % 5) * 0.02)  # a person's pace, varied so ticks and keys interleave
-            return lat
-
-        quiet = await measure(max(10, presses // 4))
+        quiet = await key_latencies(app, view.pods.table, frames, max(10, presses // 4))
         say(quiet_latencies=quiet)
         say(ready_for_load=True)
         line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
@@ -143,7 +146,7 @@ async def measure_app(*, kube: Any, policy: Any, context: str, namespace: str | 
         proc = psutil.Process()
         applied0 = view.pods.applied
         cpu0, wall_start = sum(proc.cpu_times()[:2]), time.perf_counter()
-        loaded = await measure(presses)
+        loaded = await key_latencies(app, view.pods.table, frames, presses)
         cpu1, wall_end = sum(proc.cpu_times()[:2]), time.perf_counter()
         say(load_latencies=loaded, cpu_share=(cpu1 - cpu0) / (wall_end - wall_start), window_s=wall_end - wall_start,
             applied=view.pods.applied - applied0, pending=view.handle.watch.pending() if view.handle else -1)

@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from panels import Load, kubectl_time, percentile
+from panels import Load, key_latencies, kubectl_time, percentile
 from shape import emit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +79,6 @@ async def child_main(kubeconfig: str, spawned_at: float, pods_expected: int, pre
     threading.Thread(target=watch_list, name="bench-list-done", daemon=True).start()
 
     import psutil
-    from textual import events
 
     from screens.cluster import ClusterApp
 
@@ -126,30 +125,7 @@ async def child_main(kubeconfig: str, spawned_at: float, pods_expected: int, pre
         view.pods.table.focus()
         await pilot.pause()
 
-        async def measure(count: int) -> list[float]:
-            lat: list[float] = []
-            table = view.pods.table
-            for i in range(count):
-                key = "down" if (i // 10) % 2 == 0 else "up"
-                want = table.cursor_row + (1 if key == "down" else -1)
-                seen = len(frames)
-                t0 = time.perf_counter()
-                ev = events.Key(key, None)
-                ev.set_sender(app)
-                app._driver.send_message(ev)
-                limit = time.monotonic() + 2.0
-                while time.monotonic() < limit:
-                    hit = next((t for t, _, c in frames[seen:] if c == want), None)
-                    if hit is not None:
-                        lat.append(hit - t0)
-                        break
-                    await asyncio.sleep(0.001)
-                else:
-                    lat.append(2.0)
-                await asyncio.sleep(0.03 + (i % 5) * 0.02)  # a person's pace, varied so ticks and keys interleave
-            return lat
-
-        quiet = await measure(max(10, presses // 5))
+        quiet = await key_latencies(app, view.pods.table, frames, max(10, presses // 5))
         say(quiet_latencies=quiet)
         say(ready_for_load=True)
         line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
@@ -158,7 +134,7 @@ async def child_main(kubeconfig: str, spawned_at: float, pods_expected: int, pre
         applied0 = view.pods.applied
         del pauses[:]
         cpu0, wall_start = sum(proc.cpu_times()[:2]), time.perf_counter()
-        loaded = await measure(presses)
+        loaded = await key_latencies(app, view.pods.table, frames, presses)
         cpu1, wall_end = sum(proc.cpu_times()[:2]), time.perf_counter()
         say(load_latencies=loaded, cpu_share=(cpu1 - cpu0) / (wall_end - wall_start), window_s=wall_end - wall_start,
             applied=view.pods.applied - applied0, pending=view.handle.watch.pending() if view.handle else -1,
