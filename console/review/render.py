@@ -124,6 +124,20 @@ def _heading(s: ChangeSummary, integrity: str, change_id: str | None) -> list[st
     return out
 
 
+def _owed_line(s: ChangeSummary) -> str:
+    """What an emergency that started without its signed approvals owes, and what has been given since."""
+    given: dict[str, set[str]] = {}
+    for a in s.approvals:
+        if a.get("retro"):
+            given.setdefault(str(a.get("role")), set()).add(str(a.get("name")))
+    still = {role: n - len(given.get(role, ())) for role, n in sorted(s.approvals_owed.items()) if n > len(given.get(role, ()))}
+    owed = ", ".join(f"{n} {role}" for role, n in sorted(s.approvals_owed.items()))
+    if not still:
+        return f"Signed approvals owed after the fact (emergency): {owed}; **all given** (retro-approvals above)."
+    return (f"Signed approvals owed after the fact (emergency): {owed}; **still owed: "
+            + ", ".join(f"{n} {role}" for role, n in still.items()) + "**.")
+
+
 def render_record(events: Iterable[EventLike], *, head: str, integrity: str = "verified",
                   change_id: str | None = None) -> str:
     """The whole record.md for a change; ``head`` is the chain hash it was rendered from.
@@ -175,6 +189,8 @@ def render_record(events: Iterable[EventLike], *, head: str, integrity: str = "v
         ]
     else:
         lines.append("_No approvals recorded._")
+    if s.approvals_owed:
+        lines += ["", _owed_line(s)]
     lines.append("")
 
     if s.policy_checks:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from console.journal import events as ev
 from console.journal.event_data import (
     AddendumAdded,
+    ApprovalOwed,
     ApprovalRecorded,
     ApprovalVerified,
     ArtifactSaved,
@@ -31,6 +32,7 @@ from console.journal.event_data import (
     PolicyChecked,
     RollbackFinished,
     RollbackStarted,
+    SignatureRetroApproval,
     StepConfirmationRefused,
     StepConfirmed,
     StepEventData,
@@ -204,6 +206,7 @@ class ChangeSummary:
     params: dict[str, Any] = field(default_factory=dict)
     policy_checks: list[dict[str, Any]] = field(default_factory=list)
     approvals: list[dict[str, Any]] = field(default_factory=list)
+    approvals_owed: dict[str, int] = field(default_factory=dict)  # an emergency's signed approvals, role -> count owed
     breakglass: list[dict[str, Any]] = field(default_factory=list)
     runs: list[StepRun] = field(default_factory=list)
     confirmations: list[dict[str, Any]] = field(default_factory=list)
@@ -292,6 +295,12 @@ def summarise(events: Iterable[EventLike]) -> ChangeSummary:
             s.approvals += [{"name": a.get("principal"), "role": a.get("role"), "at": e.ts,
                              "reference": f"SSH signature {a.get('signed_at')}, key {a.get('key_fingerprint')}"}
                             for a in d.accepted]
+        elif isinstance(d, ApprovalOwed):
+            s.approvals_owed = dict(d.required)
+        elif isinstance(d, SignatureRetroApproval):
+            # An owed approval given after the fact (after the close, as a signature may be): listed with the others.
+            s.approvals.append({"name": d.principal, "role": d.role, "at": e.ts, "retro": True,
+                                "reference": f"retro-approval: SSH signature {d.signed_at}, key {d.key_fingerprint}"})
         elif isinstance(d, BreakglassRecorded):
             s.breakglass.append({**e.data, "at": e.ts})
         elif isinstance(d, StepConfirmed):

@@ -55,6 +55,8 @@ def test_an_emergency_owes_its_signed_approvals_and_they_are_recorded_after_clos
     listed = env.cli("records", "list")
     assert "sign: opsconsole approve ID" in listed.stdout
     assert f"{change_id} (olga): retro-approval (senior-engineer) due by" in listed.stdout
+    shown = env.cli("records", "show", change_id)
+    assert "owed after the fact (emergency): 1 senior-engineer; **still owed: 1 senior-engineer**" in shown.stdout
 
     # The operator themself, a role the key does not hold, and a key that is not the signer's: refused, nothing kept.
     assert "olga is the operator starting this change and cannot approve it" in _refused(env, change_id, "olga")
@@ -73,6 +75,9 @@ def test_an_emergency_owes_its_signed_approvals_and_they_are_recorded_after_clos
     assert (last["data"]["principal"], last["data"]["role"]) == ("alice", "senior-engineer")
     assert last["data"]["file"]["path"] == "approvals/alice.json" and (cdir / "approvals" / "alice.json").is_file()
     assert _owed(env) == ["post-mortem"]
+    shown = env.cli("records", "show", change_id)
+    assert "| alice | senior-engineer | retro-approval: SSH signature" in shown.stdout
+    assert "1 senior-engineer; **all given** (retro-approvals above)" in shown.stdout
     again = env.approve(change_id, "carol")
     assert again.returncode == 1 and f"the approvals {change_id} owed are on record already" in again.stderr
 
