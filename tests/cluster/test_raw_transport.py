@@ -2,9 +2,10 @@
 
 ``tls_api`` is an HTTPS server with a CA made for the test that checks client certificates and the
 ``Authorization`` header; the rehearsal cluster (plain HTTP, any token) could not tell a wrong credential
-from a right one. What the transport leaves to the official client (exec plugins, auth providers, proxies) is
-checked to take that path, and the exec case lists through it for real. A failing server ends in the same
-watch status, word for word, through either transport.
+from a right one. Exec credential plugins are real executables written for each test (Python, counting their
+runs in a file beside them). What the transport leaves to the official client (auth providers, interactive
+plugins, proxies) is checked to take that path, and an interactive plugin lists through it for real. A failing
+server ends in the same watch status, word for word, through either transport.
 """
 
 from __future__ import annotations
