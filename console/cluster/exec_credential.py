@@ -10,7 +10,8 @@ certificate and key, and perhaps when they expire. As client-go does it:
 - The credential is kept until its ``expirationTimestamp`` (asked again a little before), or for good when it
   names none; a 401 answer forces one new run (``ExecAuth.refresh``), unless another request already did.
 - Never interactive: the dashboard owns the terminal, so the plugin gets no stdin, runs in a session of its own
-  (no controlling terminal to prompt on) and is killed with its children after ``RUN_TIMEOUT_S``. Its stderr is
+  (no controlling terminal to prompt on) and is killed with its children after ``RUN_TIMEOUT_S``, or when
+  the console exits while it runs. Its stderr is
   kept for the error sentence rather than drawn over the screen. ``interactiveMode: Always`` is therefore left
   to the official client (raw_endpoint.py), which runs the plugin before the dashboard takes the terminal.
 - Concurrent requests share one run (the dashboard's seven watch loops start together), and a failed run is
@@ -22,6 +23,7 @@ A failure is ``ExecCredentialError``: one sentence naming the context and the pl
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import datetime
@@ -146,6 +148,27 @@ def parse_credential(stdout: bytes, plugin: ExecPlugin, what: str) -> ExecCreden
     return ExecCredential(token, cert, key, None if expires in (None, "") else _timestamp(expires, what))
 
 
+# Plugins running now, by process group: the console may end while one runs (its thread is a daemon), and a plugin
+# in a session of its own would not be told; atexit ends them with it.
+_RUNNING: set[int] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL a plugin's whole session: it holds whatever the plugin started too (a browser helper, a child
+    waiting on input)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # it has just ended
+        os.killpg(pgid, signal.SIGKILL)
+
+
+@atexit.register
+def _kill_running() -> None:
+    with _RUNNING_LOCK:
+        groups = list(_RUNNING)
+    for pgid in groups:
+        _kill_group(pgid)
+
+
 def _tail(stderr: bytes) -> str:
     text = " ".join(stderr.decode("utf-8", "replace").split())
     return text if len(text) <= STDERR_TAIL else "…" + text[-STDERR_TAIL:]
@@ -164,16 +187,26 @@ def run_plugin(plugin: ExecPlugin, info: str, environ: Mapping[str, str], what: 
         proc = subprocess.Popen([exe, *plugin.args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=env, start_new_session=True)
     except OSError as exc:
-        raise ExecCredentialError(f"{what} cannot be run: {(exc.strerror or str(exc)).lower()}.{hint}") from None
+        missing = hint if isinstance(exc, FileNotFoundError) else ""
+        raise ExecCredentialError(f"{what} cannot be run: {(exc.strerror or str(exc)).lower()}.{missing}") from None
+    with _RUNNING_LOCK:
+        _RUNNING.add(proc.pid)
     try:
         out, err = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        # Its own session: the group holds whatever it started too (a browser helper, a child waiting on input).
-        with contextlib.suppress(ProcessLookupError):  # it ended just now
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        _kill_group(proc.pid)
+        try:
+            proc.communicate(timeout=2.0)
+        except subprocess.TimeoutExpired:  # something outside its group still holds the pipes: stop reading them
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
+            proc.wait()
         raise ExecCredentialError(f"{what} gave no credential within {timeout_s:g} s (it is run without a terminal, "
                                   "so it cannot ask for a login here).") from None
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(proc.pid)
     if proc.returncode != 0:
         said = _tail(err)
         raise ExecCredentialError(f"{what} failed with exit status {proc.returncode}{': ' + said if said else ''}.")
@@ -199,7 +232,6 @@ class ExecAuth:
         self._failure: tuple[ExecCredentialError, float] | None = None
         self._running = False
         self._runs = 0
-        self.started = 0  # plugin runs begun, for tests and diagnostics
 
     def __repr__(self) -> str:
         return f"ExecAuth({self.plugin.command!r})"
@@ -226,7 +258,6 @@ class ExecAuth:
                 if self._cached is not None:
                     return self._cached
             self._running = True
-            self.started += 1
         try:
             cred = self._run()
         except ExecCredentialError as exc:

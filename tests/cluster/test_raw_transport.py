@@ -15,6 +15,7 @@ import datetime
 import json
 import os
 import ssl
+import subprocess
 import sys
 import textwrap
 import threading
@@ -397,6 +398,26 @@ def _alive(pid: int) -> bool:
         return f.read().split(")")[-1].split()[0] != "Z"
 
 
+def test_a_plugin_still_running_when_the_console_exits_is_ended_with_it(tmp_path: Path) -> None:
+    """The watch's threads are daemons: an interpreter that exits mid-run takes the plugin's session with it."""
+    write_plugin(tmp_path, """\
+        import time
+        (here / "pid").write_text(str(os.getpid()))
+        time.sleep(60)
+    """)
+    console = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""\
+        import pathlib, threading, time
+        from console.cluster.exec_credential import ExecAuth, ExecCredentialError, plugin_from
+        plugin = plugin_from({{"command": {str(tmp_path / "plugin")!r}, "apiVersion": "{V1}"}}, None, "context 'c'")
+        threading.Thread(target=ExecAuth(plugin, "c").credential, daemon=True).start()
+        while not pathlib.Path({str(tmp_path / "pid")!r}).exists():
+            time.sleep(0.02)
+    """)], env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert console.wait(30) == 0
+    plugin_pid = int((tmp_path / "pid").read_text())
+    wait_for(lambda: not _alive(plugin_pid), what="the plugin ended with the console")
+
+
 def test_a_failure_is_the_answer_for_a_while(tmp_path: Path) -> None:
     """Loops retrying within seconds of each other share one failed run; later the plugin is run again."""
     write_plugin(tmp_path, "sys.exit(1)\n")
@@ -420,7 +441,7 @@ def test_a_failing_plugin_shows_in_the_watch_status(tmp_path: Path) -> None:
     state, message = _settled_status(transport_of(kc))
     assert state == "reconnecting"
     assert message == ("context 'c': the credential plugin cloud-login-not-installed cannot be run: "
-                       "cloud-login-not-installed is not found on PATH. Install cloud-login.")
+                       "cloud-login-not-installed is not found on PATH. Install cloud-login")
 
 
 # ----- what is left to the official client -----------------------------------------------------------------------
