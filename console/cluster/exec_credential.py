@@ -54,7 +54,14 @@ STDERR_TAIL = 300  # characters of the plugin's stderr kept for the error senten
 
 
 class ExecCredentialError(KubeError):
-    """The credential plugin could not give a credential: missing, failed, timed out or printed something unusable."""
+    """The credential plugin could not give a credential: missing, failed, timed out or printed something unusable.
+
+    ``reason`` is the sentence without the context's name, for where the context is already shown (the
+    dashboard's status line)."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason if reason is not None else message
 
 
 @dataclass(frozen=True)
@@ -221,7 +228,8 @@ class ExecAuth:
                  environ: Mapping[str, str] | None = None, clock: Callable[[], float] = time.time,
                  timeout_s: float = RUN_TIMEOUT_S) -> None:
         self.plugin = plugin
-        self.what = f"context {context!r}: the credential plugin {plugin.command}"
+        self.context = context
+        self.what = f"the credential plugin {plugin.command}"
         self._info = exec_info(plugin, cluster)
         self._tls_for = tls_for
         self._environ = environ
@@ -285,6 +293,12 @@ class ExecAuth:
         return self.credential()
 
     def _run(self) -> ExecCredential:
+        try:
+            return self._run_plugin()
+        except ExecCredentialError as exc:
+            raise ExecCredentialError(f"context {self.context!r}: {exc}", reason=str(exc)) from None
+
+    def _run_plugin(self) -> ExecCredential:
         environ = os.environ if self._environ is None else self._environ
         out = run_plugin(self.plugin, self._info, environ, self.what, timeout_s=self._timeout_s)
         cred = parse_credential(out, self.plugin, self.what)

@@ -184,7 +184,7 @@ class KindLoop:
                 except ExecCredentialError as exc:  # no credential to connect with (as kubectl: "unable to connect")
                     if self._stop.is_set():
                         break
-                    self._fail(RECONNECTING, str(exc).rstrip("."))  # the status line goes on after it
+                    self._fail(RECONNECTING, exc.reason.rstrip("."))  # shown beside the context's name, sentence going on
                 except ValueError as exc:  # a body or event line that is not JSON: the stream cannot be trusted
                     if self._stop.is_set():
                         break

@@ -440,7 +440,7 @@ def test_a_failing_plugin_shows_in_the_watch_status(tmp_path: Path) -> None:
                           exec_user("cloud-login-not-installed", installHint="Install cloud-login."))
     state, message = _settled_status(transport_of(kc))
     assert state == "reconnecting"
-    assert message == ("context 'c': the credential plugin cloud-login-not-installed cannot be run: "
+    assert message == ("the credential plugin cloud-login-not-installed cannot be run: "  # the status names the context
                        "cloud-login-not-installed is not found on PATH. Install cloud-login")
 
 
