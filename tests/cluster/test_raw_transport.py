@@ -260,7 +260,9 @@ def test_an_exec_plugin_on_path_with_cluster_info(pki: Pki, tmp_path: Path, monk
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     ep = exec_endpoint(tmp_path, exec_user("cloud-login", provideClusterInfo=True),
                        {"server": "https://api.example:6443/base", "certificate-authority": str(pki.ca)})
-    assert ep.request_headers(ep.credential())["Authorization"] == "Bearer t"
+    credential = ep.credential()
+    assert ep.request_headers(credential)["Authorization"] == "Bearer t"
+    assert "Bearer" not in repr(credential) and "'t'" not in repr(credential)  # the token is never in a repr (or log)
     info = json.loads(seen(bin_dir)["env"]["KUBERNETES_EXEC_INFO"])
     cluster = info["spec"].pop("cluster")
     assert info == {"apiVersion": V1, "kind": "ExecCredential", "spec": {"interactive": False}}
