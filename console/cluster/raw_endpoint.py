@@ -11,11 +11,16 @@ official client, which handles it. Handled, as kubectl reads them:
 - user: ``client-certificate`` / ``client-key`` (files) and their ``-data`` variants (base64 PEM, written to a
   private 0600 file in a private directory only for the moment ``load_cert_chain`` reads it), ``token``,
   ``tokenFile`` (read again for each request, so a rotated token is picked up), ``username`` / ``password``
-  (basic auth), or nothing at all (anonymous).
+  (basic auth), an ``exec`` credential plugin (v1 or v1beta1; console/cluster/exec_credential.py runs it, at
+  the first request rather than here, and again when its credential expires or is refused), or nothing at all
+  (anonymous). As in client-go, ``exec`` is not run when the user also gives a token, basic auth or a
+  client certificate: those are sent instead.
 
-Not handled, so left to the official client: ``exec`` credential plugins, ``auth-provider`` (OIDC, gcp,
-azure), ``tls-server-name``, ``proxy-url``, and a proxy named by ``HTTPS_PROXY`` / ``HTTP_PROXY`` that applies
-to the server (the client is given the proxy by neither, but it is the safe side).
+Not handled, so left to the official client: ``auth-provider`` (OIDC, gcp, azure), an ``exec`` plugin with
+``interactiveMode: Always`` (the dashboard owns the terminal when the plain path would run it; the official
+client runs it while loading, before the dashboard starts) or an ``apiVersion`` other than v1/v1beta1,
+``tls-server-name``, ``proxy-url``, and a proxy named by ``HTTPS_PROXY`` / ``HTTP_PROXY`` that applies to the
+server (the client is given the proxy by neither, but it is the safe side).
 """
 
 from __future__ import annotations
@@ -31,17 +36,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.cluster.exec_credential import API_VERSIONS, INTERACTIVE_MODES, ExecAuth, ExecCredential, ca_data, plugin_from
 from console.cluster.kubeconfig import KubeconfigError
 from console.errors import OpsConsoleError
 
 __all__ = ["RawEndpoint", "RawUnsupported", "endpoint_for"]
 
-_UNSUPPORTED_USER = ("exec", "auth-provider")
+_UNSUPPORTED_USER = ("auth-provider",)
 _UNSUPPORTED_CLUSTER = ("tls-server-name", "proxy-url")
 
 
 class RawUnsupported(OpsConsoleError):
-    """The context needs something only the official client does (an exec plugin, an auth provider, a proxy)."""
+    """The context needs something only the official client does (an auth provider, an interactive plugin, a proxy)."""
 
 
 @dataclass(frozen=True)
@@ -56,10 +62,16 @@ class RawEndpoint:
     headers: Mapping[str, str] = field(default_factory=dict)
     server: str = ""  # the URL as the kubeconfig writes it, for messages
     token_file: Path | None = None  # read again for each request: such tokens are rotated (as kubectl re-reads it)
+    exec_auth: ExecAuth | None = None  # the user's credential plugin, run when a request needs its credential
 
-    def request_headers(self) -> dict[str, str]:
+    def credential(self) -> ExecCredential | None:
+        """The credential plugin's credential for the next request (running it when none is fresh), or None
+        without one; raises ``ExecCredentialError`` when the plugin cannot give one."""
+        return None if self.exec_auth is None else self.exec_auth.credential()
+
+    def request_headers(self, credential: ExecCredential | None = None) -> dict[str, str]:
         """The headers of one request; a ``tokenFile``'s token as the file says now (kept from before if it cannot
-        be read for a moment: a rotation replaces the file)."""
+        be read for a moment: a rotation replaces the file), or the plugin's ``credential`` token."""
         headers = dict(self.headers)
         if self.token_file is not None:
             try:
@@ -68,7 +80,15 @@ class RawEndpoint:
                 token = ""
             if token:
                 headers["Authorization"] = f"Bearer {token}"
+        if credential is not None and credential.token:
+            headers["Authorization"] = f"Bearer {credential.token}"
         return headers
+
+    def tls_context(self, credential: ExecCredential | None = None) -> ssl.SSLContext | None:
+        """The TLS context of a new connection: the plugin's client certificate's when it gave one."""
+        if credential is not None and credential.ssl_context is not None:
+            return credential.ssl_context
+        return self.ssl_context
 
 
 def _b64(value: Any, what: str, where: str) -> bytes:
@@ -118,11 +138,49 @@ def _load_client_cert(ctx: ssl.SSLContext, cert: bytes, key: bytes, where: str) 
             raise KubeconfigError(f"{where}: the client certificate or key cannot be used: {exc}.") from None
 
 
+def _tls_context(cluster: Mapping[str, Any], origin: Path | None, where: str) -> ssl.SSLContext:
+    """A new TLS context trusting what the cluster entry says (no client certificate yet)."""
+    ctx = ssl.create_default_context()
+    if cluster.get("insecure-skip-tls-verify"):
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    try:
+        if cluster.get("certificate-authority-data"):
+            ca = _b64(cluster["certificate-authority-data"], "certificate-authority-data", where)
+            ctx.load_verify_locations(cadata=ca.decode("ascii", "replace"))
+        elif cluster.get("certificate-authority"):
+            ca_path = _path(cluster["certificate-authority"], origin)
+            _read(ca_path, "certificate-authority", where)  # one sentence when it cannot be read
+            ctx.load_verify_locations(cafile=str(ca_path))
+    except ssl.SSLError as exc:
+        raise KubeconfigError(f"{where}: the cluster's certificate authority cannot be used: {exc}.") from None
+    return ctx
+
+
+def _exec_cluster(cluster: Mapping[str, Any], server: str, origin: Path | None, where: str) -> dict[str, Any]:
+    """``spec.cluster`` of the plugin's request (``provideClusterInfo``), as client-go fills it."""
+    info: dict[str, Any] = {"server": server}
+    if cluster.get("certificate-authority-data"):
+        info["certificate-authority-data"] = ca_data(_b64(cluster["certificate-authority-data"], "certificate-authority-data",
+                                                          where))
+    elif cluster.get("certificate-authority"):
+        info["certificate-authority-data"] = ca_data(_read(_path(cluster["certificate-authority"], origin),
+                                                           "certificate-authority", where))
+    if cluster.get("insecure-skip-tls-verify"):
+        info["insecure-skip-tls-verify"] = True
+    for ext in cluster.get("extensions") or ():
+        if isinstance(ext, Mapping) and ext.get("name") == "client.authentication.k8s.io/exec":
+            info["config"] = ext.get("extension")
+    return info
+
+
 def endpoint_for(config: Mapping[str, Any], context: str, *, environ: Mapping[str, str] | None = None) -> RawEndpoint:
     """The endpoint of ``context`` in a merged kubeconfig (console.cluster.kubeconfig.merge_kubeconfigs).
 
     Raises ``RawUnsupported`` for what only the official client handles, ``KubeconfigError`` for a kubeconfig
-    that no client could use (a missing server, a CA file that cannot be read, data that is not base64).
+    that no client could use (a missing server, a CA file that cannot be read, data that is not base64, an
+    exec plugin without a command). An exec plugin is not run here: see ``RawEndpoint.credential``.
     """
     env = os.environ if environ is None else environ
     ctx = config["contexts"].get(context) or {}
@@ -160,22 +218,9 @@ def endpoint_for(config: Mapping[str, Any], context: str, *, environ: Mapping[st
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
 
     ssl_ctx: ssl.SSLContext | None = None
+    has_cert = False
     if url.scheme == "https":
-        ssl_ctx = ssl.create_default_context()
-        if cluster.get("insecure-skip-tls-verify"):
-            ssl_ctx.check_hostname = False
-            ssl_ctx.verify_mode = ssl.CERT_NONE
-        else:
-            try:
-                if cluster.get("certificate-authority-data"):
-                    ca = _b64(cluster["certificate-authority-data"], "certificate-authority-data", where)
-                    ssl_ctx.load_verify_locations(cadata=ca.decode("ascii", "replace"))
-                elif cluster.get("certificate-authority"):
-                    ca_path = _path(cluster["certificate-authority"], c_origin)
-                    _read(ca_path, "certificate-authority", where)  # one sentence when it cannot be read
-                    ssl_ctx.load_verify_locations(cafile=str(ca_path))
-            except ssl.SSLError as exc:
-                raise KubeconfigError(f"{where}: the cluster's certificate authority cannot be used: {exc}.") from None
+        ssl_ctx = _tls_context(cluster, c_origin, where)
         cert: bytes | None = None
         key: bytes | None = None
         if user.get("client-certificate-data"):
@@ -188,6 +233,32 @@ def endpoint_for(config: Mapping[str, Any], context: str, *, environ: Mapping[st
             key = _read(_path(user["client-key"], u_origin), "client-key", where)
         if cert is not None and key is not None:
             _load_client_cert(ssl_ctx, cert, key, where)
+            has_cert = True
         elif cert is not None or key is not None:
             raise KubeconfigError(f"{where}: user {user_name!r} gives a client certificate or key without the other.")
-    return RawEndpoint(url.scheme, url.hostname, port, url.path.rstrip("/"), ssl_ctx, headers, server, token_file)
+
+    exec_auth = None
+    if user.get("exec") and not (token or token_file or "Authorization" in headers or has_cert):
+        exec_auth = _exec_auth(user["exec"], context, user_name, cluster, server, url.scheme, c_origin, u_origin, env, where)
+    return RawEndpoint(url.scheme, url.hostname, port, url.path.rstrip("/"), ssl_ctx, headers, server, token_file, exec_auth)
+
+
+def _exec_auth(spec: Any, context: str, user_name: str, cluster: Mapping[str, Any], server: str, scheme: str,
+               c_origin: Path | None, u_origin: Path | None, env: Mapping[str, str], where: str) -> ExecAuth:
+    plugin = plugin_from(spec, u_origin, where)
+    if plugin.api_version not in API_VERSIONS:
+        raise RawUnsupported(f"{where}: user {user_name!r} uses an exec plugin of {plugin.api_version or 'no apiVersion'}")
+    if plugin.interactive_mode not in INTERACTIVE_MODES:
+        raise RawUnsupported(f"{where}: user {user_name!r} uses an exec plugin of interactiveMode {plugin.interactive_mode}")
+    if plugin.interactive_mode == "Always":
+        # The plain path runs the plugin from the watch's threads while the dashboard owns the terminal, so it could
+        # never prompt; the official client runs it while loading, before the dashboard starts.
+        raise RawUnsupported(f"{where}: user {user_name!r} uses an exec plugin that must be interactive (interactiveMode Always)")
+
+    def tls_for(cert: bytes, key: bytes) -> ssl.SSLContext:
+        tls = _tls_context(cluster, c_origin, where)
+        _load_client_cert(tls, cert, key, where)
+        return tls
+
+    info = _exec_cluster(cluster, server, c_origin, where) if plugin.provide_cluster_info else None
+    return ExecAuth(plugin, context, cluster=info, tls_for=tls_for if scheme == "https" else None, environ=env)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -48,6 +49,22 @@ def _open(conn: http.client.HTTPConnection, timeout: tuple[float, float]) -> Non
         conn.sock.settimeout(timeout[1])
 
 
+class _HttpsConnection(http.client.HTTPConnection):
+    """``HTTPSConnection`` whose TLS context is asked for at each connect: a credential plugin's client certificate
+    may have been replaced since the connection object was made (a page's reconnect, a retry after 401)."""
+
+    default_port = http.client.HTTPS_PORT
+
+    def __init__(self, host: str, port: int, timeout: float, context_of: Callable[[], ssl.SSLContext | None]) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._context_of = context_of
+
+    def connect(self) -> None:
+        super().connect()
+        ctx = self._context_of() or ssl.create_default_context()
+        self.sock = ctx.wrap_socket(self.sock, server_hostname=self.host)
+
+
 class HttpTransport:
     """Lists and watches of one endpoint through ``http.client``; thread-safe (nothing is shared between calls)."""
 
@@ -58,8 +75,10 @@ class HttpTransport:
         """A connected connection whose socket then waits at most the read timeout."""
         ep = self.endpoint
         conn: http.client.HTTPConnection
+        ep.credential()  # as kubectl: no credential, no connection (a plugin's failure, not the server's, is the reason)
         if ep.scheme == "https":
-            conn = http.client.HTTPSConnection(ep.host, ep.port, timeout=timeout[0], context=ep.ssl_context)
+            # The plugin's credential (kept, or run again when stale) decides the client certificate of each connect.
+            conn = _HttpsConnection(ep.host, ep.port, timeout[0], lambda: ep.tls_context(ep.credential()))
         else:
             conn = http.client.HTTPConnection(ep.host, ep.port, timeout=timeout[0])
         try:
@@ -73,13 +92,24 @@ class HttpTransport:
             timeout: tuple[float, float] | None = None) -> http.client.HTTPResponse:
         """Send one GET on ``conn``; the response when it is 200, else ``ApiStatusError`` with the body.
 
-        A connection the server closed after its last answer is opened again first (with ``timeout``).
+        A connection the server closed after its last answer is opened again first (with ``timeout``). With a
+        credential plugin, a 401 makes it run once more (unless another request just did) and the GET is sent
+        again, once, on a new connection (a new client certificate needs a new handshake).
         """
+        ep = self.endpoint
         if conn.sock is None and timeout is not None:
             _open(conn, timeout)
-        url = self.endpoint.base_path + path + ("?" + urllib.parse.urlencode(query) if query else "")
-        conn.request("GET", url, headers=self.endpoint.request_headers())
+        url = ep.base_path + path + ("?" + urllib.parse.urlencode(query) if query else "")
+        credential = ep.credential()
+        conn.request("GET", url, headers=ep.request_headers(credential))
         resp = conn.getresponse()
+        if resp.status == 401 and credential is not None and ep.exec_auth is not None:
+            resp.read()
+            credential = ep.exec_auth.refresh(credential)
+            conn.close()
+            _open(conn, timeout or (conn.timeout or 30.0, conn.timeout or 30.0))
+            conn.request("GET", url, headers=ep.request_headers(credential))
+            resp = conn.getresponse()
         if resp.status != 200:
             body = resp.read().decode("utf-8", "replace")
             raise ApiStatusError(resp.status, resp.reason, body)
@@ -158,10 +188,12 @@ class HttpWatch:
         if stopped:
             self.stop()
         try:
-            self._resp = self._transport.get(conn, self._path, self._query)
+            self._resp = self._transport.get(conn, self._path, self._query, self._timeout)
         except BaseException:
             self._close()
             raise
+        if self._stopped:  # a retry after 401 connects again: a stop meanwhile cut the old socket, not this one
+            self.stop()
 
     def events(self) -> Iterator[Obj]:
         """Decoded events until the server ends the stream; call ``open()`` first."""

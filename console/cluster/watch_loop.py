@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from console.cluster.exec_credential import ExecCredentialError
 from console.cluster.reachability import connection_reason
 from console.cluster.watch_changes import ERROR, FORBIDDEN, LIVE, RECONNECTING, STOPPED, SYNCING, Change, WatchStatus, object_key
 from console.cluster.watch_stream import ApiStatusError, KindSpec, WatchExpired, WatchStream, as_transport, cut_response
@@ -180,6 +181,10 @@ class KindLoop:
                     if self._stop.is_set():
                         break
                     self._fail(RECONNECTING, _describe(exc))
+                except ExecCredentialError as exc:  # no credential to connect with (as kubectl: "unable to connect")
+                    if self._stop.is_set():
+                        break
+                    self._fail(RECONNECTING, exc.reason.rstrip("."))  # shown beside the context's name, sentence going on
                 except ValueError as exc:  # a body or event line that is not JSON: the stream cannot be trusted
                     if self._stop.is_set():
                         break

@@ -2,8 +2,8 @@
 
 Two transports carry the same requests: ``HttpTransport`` (console/cluster/raw_http.py: the standard library's
 ``http.client``, used whenever the kubeconfig's auth is one it handles, because it needs none of the official
-client's start-up time) and ``ClientTransport`` here (the official client, for everything else: exec plugins,
-auth providers, proxies). Both raise the same things, so the watch loop handles one set: ``ApiStatusError``
+client's start-up time) and ``ClientTransport`` here (the official client, for everything else: interactive
+exec plugins, auth providers, proxies). Both raise the same things, so the watch loop handles one set: ``ApiStatusError``
 for an answer that is not 200, ``WatchExpired`` for 410 Gone, ``ValueError`` for a body that is not JSON, and
 ``OSError`` / ``http.client.HTTPException`` / urllib3's ``HTTPError`` when the connection fails.
 

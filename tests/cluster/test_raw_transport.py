@@ -2,27 +2,33 @@
 
 ``tls_api`` is an HTTPS server with a CA made for the test that checks client certificates and the
 ``Authorization`` header; the rehearsal cluster (plain HTTP, any token) could not tell a wrong credential
-from a right one. What the transport leaves to the official client (exec plugins, auth providers, proxies) is
-checked to take that path, and the exec case lists through it for real. A failing server ends in the same
-watch status, word for word, through either transport.
+from a right one. Exec credential plugins are real executables written for each test (Python, counting their
+runs in a file beside them). What the transport leaves to the official client (auth providers, interactive
+plugins, proxies) is checked to take that path, and an interactive plugin lists through it for real. A failing
+server ends in the same watch status, word for word, through either transport.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import os
 import ssl
+import subprocess
 import sys
+import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from console.cluster.exec_credential import FAILURE_HOLD_S, REFRESH_BEFORE_S, ExecAuth, ExecCredentialError, plugin_from
 from console.cluster.kube import KubeAccess
 from console.cluster.kubeconfig import KubeconfigError, merge_kubeconfigs
-from console.cluster.raw_endpoint import RawUnsupported, endpoint_for
+from console.cluster.raw_endpoint import RawEndpoint, RawUnsupported, endpoint_for
 from console.cluster.raw_http import HttpTransport
 from console.cluster.watch import ClusterWatch
 from console.cluster.watch_stream import KINDS, ApiStatusError, ClientTransport
@@ -175,11 +181,279 @@ def test_watch_over_tls_resumes_from_the_list(pki: Pki, tmp_path: Path) -> None:
             cw.stop()
 
 
+# ----- exec credential plugins, over plain HTTPS -------------------------------------------------------------------
+
+V1 = "client.authentication.k8s.io/v1"
+V1BETA1 = "client.authentication.k8s.io/v1beta1"
+# Each plugin counts its runs in ``runs`` beside it and keeps what it was given (argv, environment) in seen-N.json.
+PREAMBLE = """\
+import json, os, sys, pathlib
+here = pathlib.Path(__file__).resolve().parent
+runs = here / "runs"
+n = int(runs.read_text()) + 1 if runs.exists() else 1
+runs.write_text(str(n))
+(here / f"seen-{n}.json").write_text(json.dumps({"argv": sys.argv[1:], "env": dict(os.environ)}))
+"""
+
+
+def write_plugin(folder: Path, body: str) -> Path:
+    """A real executable (Python, no shell) in ``folder``: the preamble, then ``body``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "plugin"
+    path.write_text(f"#!{sys.executable}\n{PREAMBLE}{textwrap.dedent(body)}")
+    path.chmod(0o755)
+    return path
+
+
+def printing(status: dict[str, Any], api_version: str = V1) -> str:
+    """A plugin body printing an ExecCredential with ``status``."""
+    doc = {"apiVersion": api_version, "kind": "ExecCredential", "status": status}
+    return f"print({json.dumps(json.dumps(doc))})\n"
+
+
+def runs(folder: Path) -> int:
+    return int((folder / "runs").read_text()) if (folder / "runs").exists() else 0
+
+
+def seen(folder: Path, n: int = 1) -> dict[str, Any]:
+    return dict(json.loads((folder / f"seen-{n}.json").read_text()))
+
+
+def exec_user(command: str, api_version: str = V1, **more: Any) -> dict[str, Any]:
+    return {"exec": {"apiVersion": api_version, "command": command, "interactiveMode": "IfAvailable", **more}}
+
+
+def exec_endpoint(tmp_path: Path, user: dict[str, Any], cluster: dict[str, Any] | None = None) -> RawEndpoint:
+    kc = write_kubeconfig(tmp_path / "kubeconfig", cluster or {"server": "https://127.0.0.1:1"}, user)
+    config, _ = merge_kubeconfigs([kc])
+    return endpoint_for(config, "c")
+
+
+def test_an_exec_plugin_token_lists_over_plain_https(pki: Pki, tmp_path: Path) -> None:
+    """The plugin's token reaches the server over the plain transport; the plugin got its args, its env and
+    KUBERNETES_EXEC_INFO, was found from the kubeconfig's directory, and its credential (no expiry) is kept."""
+    bin_dir = tmp_path / "bin"
+    write_plugin(bin_dir, printing({"token": "from-the-plugin"}, V1BETA1))
+    with tls_api(pki, authorization="Bearer from-the-plugin") as api:
+        kc = write_kubeconfig(tmp_path / "kubeconfig", {"server": api.url("ok"), "certificate-authority": str(pki.ca)},
+                              exec_user("bin/plugin", V1BETA1, args=["--region", "eu-west-1"],
+                                        env=[{"name": "PLUGIN_GREETING", "value": "hello there"}]))
+        transport = transport_of(kc)
+        assert isinstance(transport, HttpTransport)
+        for _ in range(2):
+            items, rv = transport.list(KINDS["pods"], None, timeout=TIMEOUT)
+            assert (len(items), rv) == (len(PODS), "10")
+    assert runs(bin_dir) == 1
+    given = seen(bin_dir)
+    assert given["argv"] == ["--region", "eu-west-1"]
+    assert given["env"]["PLUGIN_GREETING"] == "hello there"
+    assert given["env"]["PATH"] == os.environ["PATH"]  # added to the console's environment, not replacing it
+    assert json.loads(given["env"]["KUBERNETES_EXEC_INFO"]) == {"apiVersion": V1BETA1, "kind": "ExecCredential",
+                                                                 "spec": {"interactive": False}}
+
+
+def test_an_exec_plugin_on_path_with_cluster_info(pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bare command is looked up on PATH; ``provideClusterInfo`` puts the server and its CA into the request."""
+    bin_dir = tmp_path / "path-bin"
+    write_plugin(bin_dir, printing({"token": "t"}))
+    (bin_dir / "plugin").rename(bin_dir / "cloud-login")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    ep = exec_endpoint(tmp_path, exec_user("cloud-login", provideClusterInfo=True),
+                       {"server": "https://api.example:6443/base", "certificate-authority": str(pki.ca)})
+    credential = ep.credential()
+    assert ep.request_headers(credential)["Authorization"] == "Bearer t"
+    assert "Bearer" not in repr(credential) and "'t'" not in repr(credential)  # the token is never in a repr (or log)
+    info = json.loads(seen(bin_dir)["env"]["KUBERNETES_EXEC_INFO"])
+    cluster = info["spec"].pop("cluster")
+    assert info == {"apiVersion": V1, "kind": "ExecCredential", "spec": {"interactive": False}}
+    assert cluster["server"] == "https://api.example:6443/base"
+    assert base64.b64decode(cluster["certificate-authority-data"]) == pki.ca.read_bytes()
+
+
+def test_an_exec_plugin_client_certificate(pki: Pki, tmp_path: Path) -> None:
+    """A plugin giving a client certificate and key (PEM): the server, which demands one, lists."""
+    write_plugin(tmp_path / "bin", printing({"clientCertificateData": pki.client_cert.read_text(),
+                                             "clientKeyData": pki.client_key.read_text()}))
+    with tls_api(pki, client_cert=True) as api:
+        kc = write_kubeconfig(tmp_path / "kubeconfig", {"server": api.url("ok"), "certificate-authority": str(pki.ca)},
+                              exec_user(str(tmp_path / "bin" / "plugin")))
+        assert len(list_pods(kc)) == len(PODS)
+
+
+def test_a_token_in_the_kubeconfig_wins_over_exec(tmp_path: Path) -> None:
+    """As client-go: a user with a token (or basic auth, or a certificate) does not run its exec plugin."""
+    ep = exec_endpoint(tmp_path, {**exec_user(str(tmp_path / "never-run")), "token": "static"})
+    assert ep.exec_auth is None and ep.request_headers(ep.credential())["Authorization"] == "Bearer static"
+
+
+def test_an_expired_credential_is_fetched_again_an_unexpired_one_is_not(tmp_path: Path) -> None:
+    past, future = tmp_path / "past", tmp_path / "future"
+    write_plugin(past, printing({"token": "t", "expirationTimestamp": "2000-01-01T00:00:00Z"}))
+    write_plugin(future, printing({"token": "t", "expirationTimestamp": "2999-01-01T00:00:00Z"}))
+    for folder in (past, future):
+        ep = exec_endpoint(folder, exec_user(str(folder / "plugin")))
+        for _ in range(3):
+            assert ep.credential() is not None
+    assert (runs(past), runs(future)) == (3, 1)
+
+
+def test_a_credential_is_fetched_again_a_little_before_it_expires(tmp_path: Path) -> None:
+    """With an injected clock: kept while well within its time, asked for again shortly before its end."""
+    write_plugin(tmp_path, printing({"token": "t", "expirationTimestamp": "2030-01-01T12:00:00Z"}))
+    end = datetime.datetime(2030, 1, 1, 12, tzinfo=datetime.UTC).timestamp()
+    now = [end - 3600.0]
+    plugin = plugin_from(exec_user(str(tmp_path / "plugin"))["exec"], None, "context 'c'")
+    auth = ExecAuth(plugin, "c", clock=lambda: now[0])
+    first = auth.credential()
+    assert (first.expires, auth.credential() is first, runs(tmp_path)) == (end, True, 1)
+    now[0] = end - REFRESH_BEFORE_S / 2
+    assert auth.credential() is not first and runs(tmp_path) == 2
+
+
+def test_a_401_makes_the_plugin_run_once_more(pki: Pki, tmp_path: Path) -> None:
+    """The plugin's Nth run gives token tN: the server wants t2, so the first answer (401) brings one refresh and
+    one retry; a server that refuses the new token too gets the 401 after that single retry."""
+    write_plugin(tmp_path / "bin", 'print(json.dumps({"apiVersion": "client.authentication.k8s.io/v1", '
+                                   '"kind": "ExecCredential", "status": {"token": f"t{n}"}}))\n')
+    with tls_api(pki, authorization="Bearer t2") as api:
+        kc = write_kubeconfig(tmp_path / "kubeconfig", {"server": api.url("ok"), "certificate-authority": str(pki.ca)},
+                              exec_user(str(tmp_path / "bin" / "plugin")))
+        transport = transport_of(kc)
+        assert len(transport.list(KINDS["pods"], None, timeout=TIMEOUT)[0]) == len(PODS)
+        assert (runs(tmp_path / "bin"), api.requests) == (2, ["ok", "ok"])
+        api.authorization = "Bearer never"
+        with pytest.raises(ApiStatusError) as refused:
+            transport.list(KINDS["pods"], None, timeout=TIMEOUT)
+    assert refused.value.status == 401 and runs(tmp_path / "bin") == 3
+
+
+def test_concurrent_requests_share_one_run(tmp_path: Path) -> None:
+    """The dashboard's watch loops start together: one run of the plugin serves them all."""
+    write_plugin(tmp_path, "import time; time.sleep(0.3)\n" + printing({"token": "t"}))
+    ep = exec_endpoint(tmp_path, exec_user(str(tmp_path / "plugin")))
+    got: list[str] = []
+    threads = [threading.Thread(target=lambda: got.append(ep.request_headers(ep.credential())["Authorization"]))
+               for _ in range(7)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert (got, runs(tmp_path)) == (["Bearer t"] * 7, 1)
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    ('sys.stderr.write("the SSO session has expired; run cloud login\\n"); sys.exit(3)\n',
+     "failed with exit status 3: the SSO session has expired; run cloud login"),
+    ('print("{not json")\n', "printed something that is not JSON"),
+    (printing({"token": "SECRET-TOKEN"}, V1BETA1), f"not the ExecCredential of {V1}"),
+    ('print(json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "Status", "status": {"token": "SECRET-TOKEN"}}))\n',
+     "printed a Status of"),
+    (printing({"clientCertificateData": "SECRET-CERT"}), "a client certificate or key without the other"),
+    (printing({"token": "SECRET-TOKEN", "clientCertificateData": "-----BEGIN CERTIFICATE-----\nSECRET\n",
+               "clientKeyData": "-----BEGIN PRIVATE KEY-----\nSECRET\n"}), "client certificate or key that cannot be used"),
+    (printing({}), "neither a token nor a client certificate"),
+])
+def test_a_failing_plugin_is_one_sentence(tmp_path: Path, body: str, says: str) -> None:
+    write_plugin(tmp_path, body)
+    ep = exec_endpoint(tmp_path, exec_user(str(tmp_path / "plugin")))
+    with pytest.raises(ExecCredentialError) as failed:
+        ep.credential()
+    message = str(failed.value)
+    assert message.startswith(f"context 'c': the credential plugin {tmp_path / 'plugin'} ") and says in message, message
+    assert "SECRET" not in message and "\n" not in message
+
+
+def test_a_missing_plugin_names_its_install_hint(tmp_path: Path) -> None:
+    hint = "cloud-login is needed for this cluster.\nInstall it with: pipx install cloud-login"
+    ep = exec_endpoint(tmp_path, exec_user("cloud-login-not-installed", installHint=hint))
+    with pytest.raises(ExecCredentialError, match=r"^context 'c': the credential plugin cloud-login-not-installed cannot be "
+                       r"run: cloud-login-not-installed is not found on PATH\. cloud-login is needed for this cluster\. "
+                       r"Install it with: pipx install cloud-login$"):
+        ep.credential()
+    missing = exec_endpoint(tmp_path, exec_user("bin/missing"))
+    with pytest.raises(ExecCredentialError, match=f"{tmp_path / 'bin' / 'missing'} is not found"):
+        missing.credential()
+
+
+def test_a_plugin_that_does_not_answer_is_killed(tmp_path: Path) -> None:
+    """Run without a terminal and with a time limit: a plugin waiting for a login ends in a sentence, its
+    children with it."""
+    write_plugin(tmp_path, """\
+        import subprocess, time
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        (here / "child").write_text(str(child.pid))
+        time.sleep(60)
+    """)
+    plugin = plugin_from(exec_user(str(tmp_path / "plugin"))["exec"], None, "context 'c'")
+    with pytest.raises(ExecCredentialError, match="gave no credential within 0.5 s"):
+        ExecAuth(plugin, "c", timeout_s=0.5).credential()
+    child = int((tmp_path / "child").read_text())
+    wait_for(lambda: not _alive(child), what="the plugin's child killed with it")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie (killed, not yet reaped by its parent's parent) is gone too
+        return f.read().split(")")[-1].split()[0] != "Z"
+
+
+def test_a_plugin_still_running_when_the_console_exits_is_ended_with_it(tmp_path: Path) -> None:
+    """The watch's threads are daemons: an interpreter that exits mid-run takes the plugin's session with it."""
+    write_plugin(tmp_path, """\
+        import time
+        (here / "pid").write_text(str(os.getpid()))
+        time.sleep(60)
+    """)
+    console = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""\
+        import pathlib, threading, time
+        from console.cluster.exec_credential import ExecAuth, ExecCredentialError, plugin_from
+        plugin = plugin_from({{"command": {str(tmp_path / "plugin")!r}, "apiVersion": "{V1}"}}, None, "context 'c'")
+        threading.Thread(target=ExecAuth(plugin, "c").credential, daemon=True).start()
+        while not pathlib.Path({str(tmp_path / "pid")!r}).exists():
+            time.sleep(0.02)
+    """)], env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert console.wait(30) == 0
+    plugin_pid = int((tmp_path / "pid").read_text())
+    wait_for(lambda: not _alive(plugin_pid), what="the plugin ended with the console")
+
+
+def test_a_failure_is_the_answer_for_a_while(tmp_path: Path) -> None:
+    """Loops retrying within seconds of each other share one failed run; later the plugin is run again."""
+    write_plugin(tmp_path, "sys.exit(1)\n")
+    now = [1000.0]
+    auth = ExecAuth(plugin_from(exec_user(str(tmp_path / "plugin"))["exec"], None, "context 'c'"), "c", clock=lambda: now[0])
+    for _ in range(3):
+        with pytest.raises(ExecCredentialError, match="exit status 1"):
+            auth.credential()
+    assert runs(tmp_path) == 1
+    now[0] += FAILURE_HOLD_S + 1
+    with pytest.raises(ExecCredentialError):
+        auth.credential()
+    assert runs(tmp_path) == 2
+
+
+def test_a_failing_plugin_shows_in_the_watch_status(tmp_path: Path) -> None:
+    """Through the dashboard's watch: the sentence as the reason it is reconnecting (shown as "cannot reach ...:
+    <sentence>"), the loop alive and retrying, nothing crashed."""
+    kc = write_kubeconfig(tmp_path / "kubeconfig", {"server": "https://127.0.0.1:1"},
+                          exec_user("cloud-login-not-installed", installHint="Install cloud-login."))
+    state, message = _settled_status(transport_of(kc))
+    assert state == "reconnecting"
+    assert message == ("the credential plugin cloud-login-not-installed cannot be run: "  # the status names the context
+                       "cloud-login-not-installed is not found on PATH. Install cloud-login")
+
+
 # ----- what is left to the official client -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("cluster", "user", "why"), [
-    ({}, {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "cloud-login"}}, "uses exec"),
+    ({}, {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "cloud-login", "interactiveMode": "Always"}},
+     "must be interactive"),
+    ({}, {"exec": {"apiVersion": "client.authentication.k8s.io/v1alpha1", "command": "cloud-login"}},
+     "exec plugin of client.authentication.k8s.io/v1alpha1"),
     ({}, {"auth-provider": {"name": "oidc", "config": {"id-token": "x"}}}, "uses auth-provider"),
     ({"proxy-url": "http://proxy:3128"}, {}, "sets proxy-url"),
     ({"tls-server-name": "api.internal"}, {}, "sets tls-server-name"),
@@ -215,13 +489,15 @@ def test_a_kubeconfig_no_client_could_use_is_one_sentence(cluster: dict[str, Any
         endpoint_for(config, "c", environ={})
 
 
-def test_an_exec_plugin_lists_through_the_official_client(pki: Pki, tmp_path: Path) -> None:
-    """The fallback is taken and works: the plugin's token reaches the server through the official client."""
+def test_an_interactive_exec_plugin_lists_through_the_official_client(pki: Pki, tmp_path: Path) -> None:
+    """``interactiveMode: Always`` is left to the official client (it runs the plugin before the dashboard takes the
+    terminal), and that fallback works: the plugin's token reaches the server through it."""
     credential = {"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential",
                   "status": {"token": "from-the-plugin"}}
     with tls_api(pki, authorization="Bearer from-the-plugin") as api:
         kc = write_kubeconfig(tmp_path / "kubeconfig", {"server": api.url("ok"), "certificate-authority": str(pki.ca)},
                               {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": sys.executable,
+                                        "interactiveMode": "Always",
                                         "args": ["-c", f"print({json.dumps(json.dumps(credential))})"]}})
         kube = KubeAccess(kc)
         try:
