@@ -1,0 +1,193 @@
+"""The start form against a change lock another console holds: the refusal offers a takeover, the takeover starts.
+
+alice's change (an engine session) holds the Lease on the rehearsal cluster and keeps renewing it; bob opens the
+start form of the same runbook in the full-screen console and presses ctrl+s. The refusal opens the form's Change
+lock section; a reason and an approver given there take the lock over on the next ctrl+s, recorded as the command
+line's ``--break-glass`` is. A refusal for another reason (Leases forbidden to bob) offers no takeover. One
+rehearsal cluster for the module; each test locks a Lease of its own name.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import Input, Select
+
+from console.cluster.lease_record import view
+from console.config import Policy, load_policy
+from console.engine.session import ChangeSession, StartRequest
+from console.journal import events as ev
+from console.journal.journal import read_events
+from console.journal.store import RecordStore
+from kubesim.testing import RunningCluster, running_cluster
+from screens.app import OpsConsoleApp
+from tests.engine.conftest import runbook_doc
+
+SIZE = (160, 60)
+REASON = "alice froze"
+
+
+def now() -> datetime:
+    return datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def rc() -> Iterator[RunningCluster]:
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl not on PATH")
+    with running_cluster("default", speed=20.0) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def lock_name(request: pytest.FixtureRequest) -> str:
+    return "form-" + request.node.name.removeprefix("test_").replace("_", "-")[:40].rstrip("-")
+
+
+@pytest.fixture
+def policy(tmp_path: Path, lock_name: str) -> Policy:
+    path = tmp_path / "opsconsole.toml"
+    path.write_text(f'[lock]\nname = "{lock_name}"\nduration_s = 5\nrenew_every_s = 0.2\n', encoding="utf-8")
+    return load_policy(str(path))
+
+
+@pytest.fixture
+def runbook(tmp_path: Path) -> Path:
+    """Looks at the cluster (so the change holds its lock), then writes a mark (a mutating step)."""
+    doc = runbook_doc(
+        [{"id": "mark", "title": "Write a mark", "run": ["sh", "-c", f"echo 1 >> {tmp_path}/marks"]}],
+        preconditions=[{"id": "look", "title": "List the namespaces", "run": ["kubectl", "get", "namespaces"], "mutates": False}],
+    )
+    path = tmp_path / "runbooks" / "lock-drill.yaml"
+    path.parent.mkdir()
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def alice(tmp_path: Path, rc: RunningCluster, policy: Policy, runbook: Path) -> Iterator[ChangeSession]:
+    """alice's change, holding the lock live (renewed every 0.2 s) until the test ends."""
+    session = ChangeSession.start(
+        StartRequest(runbook_path=runbook, environment="rehearsal", context="rehearsal", operator="alice",
+                     kubeconfig=str(rc.kubeconfig)),
+        store=RecordStore(tmp_path / "alice-records"), policy=policy,
+    )
+    yield session
+    session.release()
+
+
+def bobs_app(tmp_path: Path, kubeconfig: Path, policy: Policy, runbook: Path) -> OpsConsoleApp:
+    return OpsConsoleApp(records_dir=tmp_path / "bob-records", runbooks_dir=runbook.parent, policy=policy,
+                         kubeconfig=str(kubeconfig), operator="bob", clock=now, start_runbook=runbook,
+                         start_context="rehearsal")
+
+
+def bobs_journals(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "bob-records").glob("*/*/journal.jsonl"))
+
+
+def lock_shown(app: OpsConsoleApp) -> bool:
+    return bool(app.screen.query_one("#start-lock").display)
+
+
+def takeover_fields(app: OpsConsoleApp) -> tuple[str, str]:
+    return (app.screen.query_one("#start-lock-reason", Input).value, app.screen.query_one("#start-lock-approver", Input).value)
+
+
+async def refused_as_held(d: Any) -> None:
+    """ctrl+s on the opened form; wait for the Change lock section the refusal opens."""
+    await d.wait(lambda: type(d.app.screen).__name__ == "StartScreen", what="the start form")
+    assert not lock_shown(d.app)
+    chain = {w.id for w in d.app.screen.focus_chain}
+    assert "start-lock-reason" not in chain and "start-lock-approver" not in chain  # hidden: no Tab lands there
+    await d.press("ctrl+s")
+    await d.wait(lambda: lock_shown(d.app), what="the Change lock section")
+
+
+async def test_a_held_lock_offers_a_takeover_that_needs_a_reason_and_then_starts_the_change(
+        tmp_path: Path, rc: RunningCluster, policy: Policy, runbook: Path, alice: ChangeSession, lock_name: str,
+        driver_for: Any) -> None:
+    app = bobs_app(tmp_path, rc.kubeconfig, policy, runbook)
+    async with app.run_test(size=SIZE) as pilot:
+        d = driver_for(pilot)
+        await refused_as_held(d)
+        held = d.text("#start-lock-held")
+        assert "context rehearsal is locked by alice@" in held and f"for change {alice.change_id}" in held
+        assert "give a reason and who approved the takeover under Change lock" in held and "--break-glass" not in held
+        assert "another console holds the change lock" in d.text("#start-error")
+        assert takeover_fields(app) == ("", "") and app.focused is not None and app.focused.id == "start-lock-reason"
+        assert bobs_journals(tmp_path) == []
+        # A reason too short: one sentence, nothing started
+        await d.type("late")
+        await d.fill("start-lock-approver", "carol")
+        await d.press("ctrl+s")
+        await d.wait(lambda: "give a reason (5 characters or more) and who approved the takeover" in d.text("#start-error"),
+                     what="the short reason refused on the form")
+        assert type(app.screen).__name__ == "StartScreen" and bobs_journals(tmp_path) == []
+        assert view(rc.get("leases", "default", lock_name)).holder.startswith("alice@")  # type: ignore[arg-type]
+        # Both given: the change starts and takes the lock over
+        await d.fill("start-lock-reason", REASON)
+        await d.press("ctrl+s")
+        await d.wait(lambda: getattr(app.screen, "session", None) is not None, what="bob's change")
+        bob = app.screen.session
+        try:
+            journal = bob.ref.path / "journal.jsonl"
+            holder = view(rc.get("leases", "default", lock_name)).holder  # type: ignore[arg-type]
+        finally:
+            bob.release()
+    events = read_events(journal).events
+    glass = [e.data for e in events if e.type == ev.BREAKGLASS_RECORDED]
+    assert len(glass) == 1 and glass[0]["reason"] == REASON and glass[0]["approver"] == "carol"
+    assert f"default/{lock_name} held live by alice@" in glass[0]["what"]
+    took = next(e.data for e in events if e.type == ev.LOCK_ACQUIRED)
+    assert took["break_glass"] is True and took["displaced"]["change"] == alice.change_id and took["displaced"]["expired"] is False
+    assert holder == took["holder"] and holder.startswith("bob@")
+    assert bobs_journals(tmp_path) == [journal]  # the short reason started nothing
+
+
+async def test_a_change_of_context_clears_the_takeover(tmp_path: Path, rc: RunningCluster, policy: Policy, runbook: Path,
+                                                      alice: ChangeSession, driver_for: Any) -> None:
+    app = bobs_app(tmp_path, rc.kubeconfig, policy, runbook)
+    async with app.run_test(size=SIZE) as pilot:
+        d = driver_for(pilot)
+        await refused_as_held(d)
+        app.screen.query_one("#start-lock-reason", Input).value = REASON  # typed as keys in the test above
+        app.screen.query_one("#start-lock-approver", Input).value = "carol"
+        assert takeover_fields(app) == (REASON, "carol")
+        app.screen.query_one("#start-context", Select).value = "rehearsal-b"
+        await d.wait(lambda: not lock_shown(app), what="the Change lock section to close")
+        assert takeover_fields(app) == ("", "")
+        assert "takeover was for context rehearsal: cleared" in d.text("#start-error")
+        assert app.focused is None or app.focused.id not in ("start-lock-reason", "start-lock-approver")
+        # back on the first context, a start is refused again, with the fields empty: nothing was kept
+        app.screen.query_one("#start-context", Select).value = "rehearsal"
+        await d.press("ctrl+s")
+        await d.wait(lambda: lock_shown(app) and "another console holds" in d.text("#start-error"), what="the refusal again")
+        assert takeover_fields(app) == ("", "")
+    assert bobs_journals(tmp_path) == []
+
+
+async def test_leases_forbidden_to_the_operator_offer_no_takeover(tmp_path: Path, rc: RunningCluster, policy: Policy,
+                                                                  runbook: Path, driver_for: Any) -> None:
+    """bob's credentials may not use Leases (the rehearsal cluster takes a bearer token as its user)."""
+    as_bob = tmp_path / "bob-kubeconfig"
+    as_bob.write_text(rc.kubeconfig.read_text().replace("- name: rehearsal\n  user: {}", "- name: rehearsal\n  user: {token: bob}"))
+    assert "token: bob" in as_bob.read_text()
+    rc.faults.forbid("leases", user="bob")
+    try:
+        app = bobs_app(tmp_path, as_bob, policy, runbook)
+        async with app.run_test(size=SIZE) as pilot:
+            d = driver_for(pilot)
+            await d.wait(lambda: type(app.screen).__name__ == "StartScreen", what="the start form")
+            await d.press("ctrl+s")
+            await d.wait(lambda: "does not let bob use Leases" in d.text("#start-error"), what="the refusal")
+            assert not lock_shown(app) and takeover_fields(app) == ("", "")
+    finally:
+        rc.faults.allow("leases", user="bob")
+    assert bobs_journals(tmp_path) == []
