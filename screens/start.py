@@ -53,7 +53,7 @@ APPROVALS_POLL_S = 0.5
 # As the command line's --break-glass: a takeover of another console's lock needs a reason this long and an approver.
 TAKEOVER_REASON_MIN = 5
 # How the form's refusal says the lock can be taken over (the command line names its flag instead).
-FORM_TAKEOVER = "take it over: give a reason and who approved the takeover under Change lock, then start again (ctrl+s)"
+FORM_TAKEOVER = "take it over: give a reason and who approved the takeover below, then start again (ctrl+s)"
 KEYS = [("tab", "next field"), ("shift+tab", "previous"), ("^s", "start the change"), ("esc", "back to Home"),
         ("f1", "keys"), ("^q", "quit")]
 

@@ -21,12 +21,14 @@ from textual.widgets import Input, Select
 
 from console.cluster.lease_record import view
 from console.config import Policy, load_policy
+from console.engine.change_lock import ClusterLock, LockHeldElsewhere
 from console.engine.session import ChangeSession, StartRequest
 from console.journal import events as ev
 from console.journal.journal import read_events
 from console.journal.store import RecordStore
 from kubesim.testing import RunningCluster, running_cluster
 from screens.app import OpsConsoleApp
+from screens.start import lock_takeover
 from tests.engine.conftest import runbook_doc
 
 SIZE = (160, 60)
@@ -119,7 +121,7 @@ async def test_a_held_lock_offers_a_takeover_that_needs_a_reason_and_then_starts
         await refused_as_held(d)
         held = d.text("#start-lock-held")
         assert "context rehearsal is locked by alice@" in held and f"for change {alice.change_id}" in held
-        assert "give a reason and who approved the takeover under Change lock" in held and "--break-glass" not in held
+        assert held.endswith("or take it over: give a reason and who approved the takeover below, then start again (ctrl+s)") and "--break-glass" not in held
         assert "another console holds the change lock" in d.text("#start-error")
         assert takeover_fields(app) == ("", "") and app.focused is not None and app.focused.id == "start-lock-reason"
         assert bobs_journals(tmp_path) == []
@@ -173,15 +175,20 @@ async def test_a_change_of_context_clears_the_takeover(tmp_path: Path, rc: Runni
     assert bobs_journals(tmp_path) == []
 
 
+def as_bob(tmp_path: Path, rc: RunningCluster) -> Path:
+    """A kubeconfig whose rehearsal user is bob (the rehearsal cluster takes a bearer token as its user)."""
+    path = tmp_path / "bob-kubeconfig"
+    path.write_text(rc.kubeconfig.read_text().replace("- name: rehearsal\n  user: {}", "- name: rehearsal\n  user: {token: bob}"))
+    assert "token: bob" in path.read_text()
+    return path
+
+
 async def test_leases_forbidden_to_the_operator_offer_no_takeover(tmp_path: Path, rc: RunningCluster, policy: Policy,
                                                                   runbook: Path, driver_for: Any) -> None:
-    """bob's credentials may not use Leases (the rehearsal cluster takes a bearer token as its user)."""
-    as_bob = tmp_path / "bob-kubeconfig"
-    as_bob.write_text(rc.kubeconfig.read_text().replace("- name: rehearsal\n  user: {}", "- name: rehearsal\n  user: {token: bob}"))
-    assert "token: bob" in as_bob.read_text()
+    kubeconfig = as_bob(tmp_path, rc)
     rc.faults.forbid("leases", user="bob")
     try:
-        app = bobs_app(tmp_path, as_bob, policy, runbook)
+        app = bobs_app(tmp_path, kubeconfig, policy, runbook)
         async with app.run_test(size=SIZE) as pilot:
             d = driver_for(pilot)
             await d.wait(lambda: type(app.screen).__name__ == "StartScreen", what="the start form")
@@ -191,3 +198,59 @@ async def test_leases_forbidden_to_the_operator_offer_no_takeover(tmp_path: Path
     finally:
         rc.faults.allow("leases", user="bob")
     assert bobs_journals(tmp_path) == []
+
+
+async def test_a_takeover_refused_for_another_reason_is_not_kept(tmp_path: Path, rc: RunningCluster, policy: Policy,
+                                                                runbook: Path, alice: ChangeSession, driver_for: Any) -> None:
+    """The takeover is given, then Leases are forbidden to bob: that refusal closes the section and empties it."""
+    app = bobs_app(tmp_path, as_bob(tmp_path, rc), policy, runbook)
+    async with app.run_test(size=SIZE) as pilot:
+        d = driver_for(pilot)
+        await refused_as_held(d)
+        app.screen.query_one("#start-lock-reason", Input).value = REASON
+        app.screen.query_one("#start-lock-approver", Input).value = "carol"
+        rc.faults.forbid("leases", user="bob")
+        try:
+            await d.press("ctrl+s")
+            await d.wait(lambda: "does not let bob use Leases" in d.text("#start-error"), what="the refusal")
+        finally:
+            rc.faults.allow("leases", user="bob")
+        assert not lock_shown(app) and takeover_fields(app) == ("", "")
+        assert type(app.screen).__name__ == "StartScreen"
+    assert view(rc.get("leases", "default", policy.lock.name)).holder.startswith("alice@")  # type: ignore[arg-type]
+
+
+def test_check_free_and_acquire_both_refuse_a_held_lock_as_held_elsewhere(rc: RunningCluster, policy: Policy,
+                                                                           alice: ChangeSession) -> None:
+    """The start's early check, and ``acquire`` (a lock taken between that check and the change), refuse alike: the
+    command line's sentence, and the same refusal worded for the form."""
+    lock = ClusterLock(policy.lock, kubeconfig=rc.kubeconfig, context="rehearsal", operator="bob", namespaces=["web"])
+    try:
+        with pytest.raises(LockHeldElsewhere) as checked:
+            lock.check_free()
+        with pytest.raises(LockHeldElsewhere) as acquired:
+            lock.acquire("CHG-2026-9999")
+    finally:
+        lock.release()
+    for refused in (checked.value, acquired.value):
+        sentence = str(refused)
+        assert sentence.startswith("context rehearsal is locked by alice@") and f"for change {alice.change_id}" in sentence
+        assert sentence.endswith("or take it over with --break-glass REASON")
+        assert refused.worded("take it over below") == sentence.replace("with --break-glass REASON", "below")
+    assert acquired.value.events == []  # a fresh start records nothing before it is refused
+
+
+@pytest.mark.parametrize(("reason", "approver", "taken"), [
+    ("", "", None),
+    (REASON, "carol", (REASON, "carol")),
+    ("  froze  ", " carol ", ("froze", "carol")),
+    ("late", "carol", ValueError),
+    (REASON, " ", ValueError),
+    ("", "carol", ValueError),
+])
+def test_the_takeover_fields_follow_the_command_lines_rules(reason: str, approver: str, taken: Any) -> None:
+    if taken is ValueError:
+        with pytest.raises(ValueError, match=r"^to take over the change lock, give a reason \(5 characters or more\) and who"):
+            lock_takeover(reason, approver)
+    else:
+        assert lock_takeover(reason, approver) == taken
