@@ -351,6 +351,8 @@ class StartScreen(Screen):
         """The change exists, pending: say how to approve it and watch its approvals directory."""
         self.pending = pending
         self._pending_request = request
+        for field in self.query("#start-lock Input"):
+            field.disabled = True  # a takeover given is the one the change uses once signed: no longer to be edited
         lines = Text()
         lines.append(f"{pending.change_id} waits for signed approvals; nothing has run.\n", style="bold yellow")
         for role, count in sorted(pending.required.items()):

@@ -23,6 +23,8 @@ from console.cluster.lease_record import view
 from console.config import Policy, load_policy
 from console.engine.change_lock import ClusterLock, LockHeldElsewhere
 from console.engine.session import ChangeSession, StartRequest
+from console.governance.envelope import approval_to_bytes
+from console.governance.signatures import sign
 from console.journal import events as ev
 from console.journal.journal import read_events
 from console.journal.store import RecordStore
@@ -30,6 +32,7 @@ from kubesim.testing import RunningCluster, running_cluster
 from screens.app import OpsConsoleApp
 from screens.start import lock_takeover
 from tests.engine.conftest import runbook_doc
+from tests.support.approvers import make_team
 
 SIZE = (160, 60)
 REASON = "alice froze"
@@ -121,7 +124,8 @@ async def test_a_held_lock_offers_a_takeover_that_needs_a_reason_and_then_starts
         await refused_as_held(d)
         held = d.text("#start-lock-held")
         assert "context rehearsal is locked by alice@" in held and f"for change {alice.change_id}" in held
-        assert held.endswith("or take it over: give a reason and who approved the takeover below, then start again (ctrl+s)") and "--break-glass" not in held
+        assert held.endswith("or take it over: give a reason and who approved the takeover below, then start again (ctrl+s)")
+        assert "--break-glass" not in held
         assert "another console holds the change lock" in d.text("#start-error")
         assert takeover_fields(app) == ("", "") and app.focused is not None and app.focused.id == "start-lock-reason"
         assert bobs_journals(tmp_path) == []
@@ -136,7 +140,7 @@ async def test_a_held_lock_offers_a_takeover_that_needs_a_reason_and_then_starts
         # Both given: the change starts and takes the lock over
         await d.fill("start-lock-reason", REASON)
         await d.press("ctrl+s")
-        await d.wait(lambda: getattr(app.screen, "session", None) is not None, what="bob's change")
+        await d.until_next("confirm", "mark")  # bob's change started, and its look at the cluster ran
         bob = app.screen.session
         try:
             journal = bob.ref.path / "journal.jsonl"
@@ -218,6 +222,42 @@ async def test_a_takeover_refused_for_another_reason_is_not_kept(tmp_path: Path,
         assert not lock_shown(app) and takeover_fields(app) == ("", "")
         assert type(app.screen).__name__ == "StartScreen"
     assert view(rc.get("leases", "default", policy.lock.name)).holder.startswith("alice@")  # type: ignore[arg-type]
+
+
+async def test_a_takeover_given_for_a_change_waiting_for_signatures_takes_the_lock_when_they_arrive(
+        tmp_path: Path, rc: RunningCluster, lock_name: str, runbook: Path, alice: ChangeSession, driver_for: Any) -> None:
+    """Policy wants a signature: the change waits pending (holding no lock), and takes the lock over once it is signed."""
+    (tmp_path / "team").mkdir()
+    team = make_team(tmp_path / "team")
+    policy_path = tmp_path / "signed.toml"
+    policy_path.write_text(f'[lock]\nname = "{lock_name}"\nduration_s = 5\nrenew_every_s = 0.2\n'
+                           f'[signatures]\nallowed_signers = "{team.allowed_path}"\n'
+                           "[signatures.require.rehearsal]\nlow = {senior-engineer = 1}\n", encoding="utf-8")
+    # The signatures are checked against the wall clock (they are made now), so this console keeps the real one.
+    app = OpsConsoleApp(records_dir=tmp_path / "bob-records", runbooks_dir=runbook.parent, policy=load_policy(str(policy_path)),
+                        kubeconfig=str(rc.kubeconfig), operator="olga", start_runbook=runbook, start_context="rehearsal")
+    async with app.run_test(size=SIZE) as pilot:
+        d = driver_for(pilot)
+        await refused_as_held(d)
+        form = app.screen
+        form.query_one("#start-lock-reason", Input).value = REASON
+        form.query_one("#start-lock-approver", Input).value = "carol"
+        await d.press("ctrl+s")
+        await d.wait(lambda: "waits for signed approvals" in d.text("#start-signed"), what="the pending change")
+        assert all(w.disabled for w in form.query("#start-lock Input"))  # the takeover given is the one used
+        pending = form.pending
+        request = (pending.change_dir / "request.json").read_bytes()
+        approval = sign(request, key_path=team.keys["carol"], principal="carol", role="senior-engineer")
+        (pending.approvals_dir / "carol.json").write_bytes(approval_to_bytes(approval))
+        await d.until_next("confirm", "mark")  # the change opened once signed, and its look at the cluster ran
+        session = d.session
+        journal = session.ref.path / "journal.jsonl"
+        session.release()
+    events = read_events(journal).events
+    glass = [e.data for e in events if e.type == ev.BREAKGLASS_RECORDED]
+    assert len(glass) == 1 and glass[0]["reason"] == REASON and glass[0]["approver"] == "carol"
+    took = [e.data for e in events if e.type == ev.LOCK_ACQUIRED]
+    assert len(took) == 1 and took[0]["break_glass"] is True and took[0]["displaced"]["change"] == alice.change_id
 
 
 def test_check_free_and_acquire_both_refuse_a_held_lock_as_held_elsewhere(rc: RunningCluster, policy: Policy,
