@@ -72,8 +72,11 @@ class LockHeldElsewhere(LockRefused):
         self.now = now
 
     def worded(self, take_over: str) -> str:
-        """The same refusal, with ``take_over`` saying how the takeover is asked for (a form, not a flag)."""
-        return held_sentence(self.lease, self.context, self.now, take_over=take_over)
+        """The same refusal, with ``take_over`` saying how the takeover is asked for (a form, not a flag); what the
+        start added to the message since (why the refusal could not be recorded) is kept."""
+        said, now_said = held_sentence(self.lease, self.context, self.now), str(self)
+        added = now_said[len(said):] if now_said.startswith(said) else ""
+        return held_sentence(self.lease, self.context, self.now, take_over=take_over) + added
 
 
 class LockStopped(SessionError):

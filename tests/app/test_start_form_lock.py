@@ -278,6 +278,9 @@ def test_check_free_and_acquire_both_refuse_a_held_lock_as_held_elsewhere(rc: Ru
         assert sentence.endswith("or take it over with --break-glass REASON")
         assert refused.worded("take it over below") == sentence.replace("with --break-glass REASON", "below")
     assert acquired.value.events == []  # a fresh start records nothing before it is refused
+    # the start adds why its refusal could not be recorded, when it could not: the form's wording keeps that
+    acquired.value.args = (f"{acquired.value} (the refusal log was not written: disk full)",)
+    assert acquired.value.worded("take it over below").endswith("or take it over below (the refusal log was not written: disk full)")
 
 
 @pytest.mark.parametrize(("reason", "approver", "taken"), [
