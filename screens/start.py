@@ -6,6 +6,11 @@ Nothing is written until the operator presses ctrl+s: the verdicts are computed 
 Where policy wants roles signed, the approvals section says up front who may sign each; ctrl+s then creates the
 change pending and the form waits live: it reads the change's approvals directory again whenever a file arrives,
 shows who has signed (and why a signature does not count), and opens the change once the signatures meet policy.
+
+A start refused because another console holds the cluster's change lock live opens the form's "Change lock"
+section (hidden until then): the refusal, and a takeover reason with who approved it. The next ctrl+s with both
+given takes the lock over (break-glass, recorded as the command line's ``--break-glass`` is). What is typed there
+serves one start: it is cleared once a start is answered otherwise, and when the kube context changes.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
@@ -29,6 +34,7 @@ from textual.worker import Worker, WorkerState
 from console.config import Policy
 from console.engine import policy as pol
 from console.engine.admission import ApprovalsPending, NotApproved
+from console.engine.change_lock import LockHeldElsewhere
 from console.engine.kubecontext import KubeconfigError, contexts, kubeconfig_paths, load_merged
 from console.engine.session import ChangeSession, PolicyRefused, SessionError, StartRequest, evaluate_policy
 from console.engine.signed_start import Pending, holders_of, policy_signers
@@ -44,12 +50,28 @@ from screens.widgets.key_bar import KeyBar
 VERDICT_DELAY_S = 0.15
 # A waiting change's approvals directory is listed this often; the signatures are checked only when it changed.
 APPROVALS_POLL_S = 0.5
+# As the command line's --break-glass: a takeover of another console's lock needs a reason this long and an approver.
+TAKEOVER_REASON_MIN = 5
+# How the form's refusal says the lock can be taken over (the command line names its flag instead).
+FORM_TAKEOVER = "take it over: give a reason and who approved the takeover below, then start again (ctrl+s)"
 KEYS = [("tab", "next field"), ("shift+tab", "previous"), ("^s", "start the change"), ("esc", "back to Home"),
         ("f1", "keys"), ("^q", "quit")]
 
 
 def _id(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text)
+
+
+def lock_takeover(reason: str, approver: str) -> tuple[str, str] | None:
+    """The takeover the form's Change lock fields ask for: (reason, approver), None when both are empty, or a
+    ValueError saying in one sentence what is missing (the command line's rules: 5 characters of reason, an approver)."""
+    reason, approver = reason.strip(), approver.strip()
+    if not reason and not approver:
+        return None
+    if len(reason) < TAKEOVER_REASON_MIN or not approver:
+        raise ValueError(f"to take over the change lock, give a reason ({TAKEOVER_REASON_MIN} characters or more) "
+                         "and who approved the takeover")
+    return reason, approver
 
 
 def _row(label: str, field: Widget, *, row_id: str | None = None) -> ComposeResult:
@@ -97,6 +119,7 @@ class StartScreen(Screen):
         self._seen_approvals: tuple[tuple[str, float], ...] | None = None
         self._poll_timer: Timer | None = None
         self._pending_request: StartRequest | None = None
+        self._lock_context: str | None = None  # the context whose lock a refusal offered to take over
 
     def compose(self) -> ComposeResult:
         rb = self.loaded.runbook
@@ -157,6 +180,14 @@ class StartScreen(Screen):
                                                                   id="start-emergency-approver"))
             yield Static("Policy", classes="section-title")
             yield Static(id="start-verdicts")
+            # Hidden (opsconsole.tcss) until a start is refused because another console holds the change lock live.
+            with Vertical(id="start-lock"):
+                yield Static("Change lock", classes="section-title")
+                yield Static(id="start-lock-held")
+                yield from _row("takeover: reason", field_input(placeholder="why the lock cannot wait for its holder",
+                                                                id="start-lock-reason"))
+                yield from _row("takeover: approved by", field_input(placeholder="who approved taking it over",
+                                                                     id="start-lock-approver"))
             yield Static(id="start-error")
         yield KeyBar(id="start-keys")
 
@@ -164,6 +195,9 @@ class StartScreen(Screen):
         self.title = "Start a change"
         self.query_one("#start-keys", KeyBar).show(KEYS)
         self._update_verdicts()
+        self._focus_first()
+
+    def _focus_first(self) -> None:
         # The first field has the focus at once, so what is typed first lands in it (not on the form).
         first = next((w for w in self.query("#start-form Input, #start-form Select") if w.focusable), None)
         if first is not None:
@@ -181,6 +215,15 @@ class StartScreen(Screen):
         if self._verdict_timer is not None:
             self._verdict_timer.stop()
         self._verdict_timer = self.set_timer(VERDICT_DELAY_S, self._update_verdicts)
+
+    @on(Select.Changed, "#start-context")
+    def _context_chosen(self) -> None:
+        # A takeover approved for one cluster is not approved for another: a new context drops it.
+        if self._lock_context is not None and self._value("#start-context") != self._lock_context:
+            was = self._lock_context
+            self._close_takeover()
+            self.query_one("#start-error", Static).update(Text(
+                f"The change lock takeover was for context {was}: cleared with the change of context.", style="yellow"))
 
     @on(Select.Changed)
     @on(Checkbox.Changed)
@@ -220,7 +263,17 @@ class StartScreen(Screen):
             emergency_approver_role=(approver_role.strip() or None) if emergency else None,
             typed_context=self._value("#start-typed-context").strip() or None, kubeconfig=self.kubeconfig,
             loaded=self.loaded,  # parsed when the form opened; the start re-reads the file if it changed since
+            lock_break_glass=self._takeover(),
         )
+
+    def _takeover(self) -> tuple[str, str] | None:
+        """The Change lock fields' takeover, when the section is open and both are given as they must be."""
+        if self._lock_context is None:
+            return None
+        try:
+            return lock_takeover(self._value("#start-lock-reason"), self._value("#start-lock-approver"))
+        except ValueError:
+            return None  # incomplete: action_start says so before anything starts
 
     def _update_verdicts(self) -> None:
         self._verdict_timer = None
@@ -266,6 +319,12 @@ class StartScreen(Screen):
     def action_start(self) -> None:
         if self._starting:
             return
+        if self._lock_context is not None:
+            try:
+                lock_takeover(self._value("#start-lock-reason"), self._value("#start-lock-approver"))
+            except ValueError as exc:
+                self.query_one("#start-error", Static).update(Text(f"Not started: {exc}.", style="bold red"))
+                return
         self._starting = True
         # The start reads the runbook again, checks policy, claims the ID and fsyncs the journal: a worker's job,
         # so the form says at once that it is under way.
@@ -280,6 +339,9 @@ class StartScreen(Screen):
         except ApprovalsPending as exc:
             self.app.call_from_thread(self._waiting, exc.pending, request)
             return
+        except LockHeldElsewhere as exc:
+            self.app.call_from_thread(self._lock_held, exc, request)
+            return
         except (PolicyRefused, SessionError, ParamError) as exc:
             self.app.call_from_thread(self._refused, f"Not started: {exc}")
             return
@@ -289,6 +351,8 @@ class StartScreen(Screen):
         """The change exists, pending: say how to approve it and watch its approvals directory."""
         self.pending = pending
         self._pending_request = request
+        for field in self.query("#start-lock Input"):
+            field.disabled = True  # a takeover given is the one the change uses once signed: no longer to be edited
         lines = Text()
         lines.append(f"{pending.change_id} waits for signed approvals; nothing has run.\n", style="bold yellow")
         for role, count in sorted(pending.required.items()):
@@ -321,8 +385,10 @@ class StartScreen(Screen):
     @work(thread=True, exclusive=True, group="approvals", exit_on_error=False)
     def _check_worker(self, pending: Pending, request: StartRequest) -> None:
         try:
+            # A change waiting for signatures takes the lock when they arrive: the takeover given at start holds then.
             session = ChangeSession.resume(pending.change_id, store=self.store, policy=self.policy, operator=request.operator,
-                                           params=request.params, kubeconfig=self.kubeconfig, clock=self.clock)
+                                           params=request.params, kubeconfig=self.kubeconfig, clock=self.clock,
+                                           lock_break_glass=request.lock_break_glass)
         except NotApproved as exc:
             waiting = exc.judgement is not None and not exc.judgement.approved
             lines = exc.judgement.sentences() if waiting and exc.judgement is not None else [str(exc)]
@@ -362,7 +428,33 @@ class StartScreen(Screen):
 
     def _refused(self, message: str) -> None:
         self._starting = False
+        self._close_takeover()  # a takeover answers only a lock held elsewhere, and serves one start
         self.query_one("#start-error", Static).update(Text(message, style="bold red"))
+
+    def _lock_held(self, refused: LockHeldElsewhere, request: StartRequest) -> None:
+        """Another console holds the lock live: say so above the takeover fields and offer them (emptied)."""
+        self._starting = False
+        self._clear_takeover()
+        self._lock_context = request.context
+        self.query_one("#start-lock-held", Static).update(Text(refused.worded(FORM_TAKEOVER), style="bold red"))
+        self.query_one("#start-lock").display = True
+        self.query_one("#start-error", Static).update(Text(
+            "Not started: another console holds the change lock (see Change lock above).", style="bold red"))
+        self.query_one("#start-lock-reason", Input).focus()
+
+    def _clear_takeover(self) -> None:
+        for field in ("#start-lock-reason", "#start-lock-approver"):
+            self.query_one(field, Input).value = ""
+
+    def _close_takeover(self) -> None:
+        """Hide the Change lock section with its fields emptied: what was typed there is not kept for another start."""
+        self._lock_context = None
+        self._clear_takeover()
+        self.query_one("#start-lock-held", Static).update("")
+        section = self.query_one("#start-lock")
+        section.display = False
+        if self.focused is not None and section in self.focused.ancestors:
+            self._focus_first()  # not left on a field that is gone
 
     def _started(self, session: ChangeSession) -> None:
         self.notify(f"Change {session.change_id} started.")

@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # the cluster client is imported when a change first takes a 
     from console.cluster.lease import ChangeLock, RenewalFailure
     from console.cluster.lease_record import LeaseView
 
-__all__ = ["ClusterLock", "LockRefused", "LockStopped", "for_change"]
+__all__ = ["ClusterLock", "LockHeldElsewhere", "LockRefused", "LockStopped", "for_change"]
 
 log = logging.getLogger(__name__)
 Recorder = Callable[[str, dict[str, Any]], object]
@@ -55,6 +55,28 @@ class LockRefused(SessionError):
     def __init__(self, message: str, events: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
         super().__init__(message)
         self.events = list(events)
+
+
+class LockHeldElsewhere(LockRefused):
+    """Refused because another console holds the lock live: the one refusal a break-glass takeover answers.
+
+    ``lease`` is the holder's Lease as read, ``context`` the kube context and ``now`` when it was read, so a caller
+    can word the refusal for where the operator is (the message itself is the command line's).
+    """
+
+    def __init__(self, lease: LeaseView, context: str, now: float,
+                 events: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
+        super().__init__(held_sentence(lease, context, now), events)
+        self.lease = lease
+        self.context = context
+        self.now = now
+
+    def worded(self, take_over: str) -> str:
+        """The same refusal, with ``take_over`` saying how the takeover is asked for (a form, not a flag); what the
+        start added to the message since (why the refusal could not be recorded) is kept."""
+        said, now_said = held_sentence(self.lease, self.context, self.now), str(self)
+        added = now_said[len(said):] if now_said.startswith(said) else ""
+        return held_sentence(self.lease, self.context, self.now, take_over=take_over) + added
 
 
 class LockStopped(SessionError):
@@ -143,7 +165,7 @@ class ClusterLock:
             except LockUnreachable:
                 continue  # not a refusal: the change starts, and pauses before changing anything until it has the lock
             if lease is not None and lease.holder and not lease.is_expired(now):
-                raise LockRefused(held_sentence(lease, self.context, now))
+                raise LockHeldElsewhere(lease, self.context, now)
 
     def acquire(self, change_id: str, *, step: str = "", break_glass: tuple[str, str] | None = None,
                 history: Sequence[Event] = ()) -> list[tuple[str, dict[str, Any]]]:
@@ -203,7 +225,7 @@ class ClusterLock:
                     # lease follows the change. (Not the change ID alone: two stores may each have a CHG-…-0001.)
                     displaced, took_over = lock.take_over(f"{self.change_id} resumed by {self.operator}@{self.host}"), False
                 elif self._break_glass is None:
-                    raise LockRefused(held_sentence(e.lease, self.context, self._clock()), events) from None
+                    raise LockHeldElsewhere(e.lease, self.context, self._clock(), events) from None
                 else:
                     reason, approver = self._break_glass
                     displaced, took_over = lock.take_over(reason), True

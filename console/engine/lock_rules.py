@@ -55,11 +55,15 @@ def _ago(then: float | None, now: float) -> str:
     return "never" if then is None else f"{max(0.0, now - then):.0f}s ago"
 
 
-def held_sentence(lease: LeaseView, context: str, now: float) -> str:
-    """The refusal: who holds the lock, for which change and at which step, and what the operator may do."""
+CLI_TAKEOVER = "take it over with --break-glass REASON"
+
+
+def held_sentence(lease: LeaseView, context: str, now: float, *, take_over: str = CLI_TAKEOVER) -> str:
+    """The refusal: who holds the lock, for which change and at which step, and what the operator may do
+    (``take_over`` says how the takeover is asked for where the operator is: the command line's flag by default)."""
     who = f"{lease.operator}@{lease.host}" if lease.operator and lease.host else lease.holder
     step = " ".join(p for p in (lease.progress, lease.step) if p)
     where = f"at step {step}" if step else "before its first step"
     return (f"context {context} is locked by {who} for change {lease.change or '(unknown)'} {where} "
             f"(lease {lease.namespace}/{lease.name}, renewed {_ago(lease.renewed, now)}): wait for it to be released "
-            "or to expire, or take it over with --break-glass REASON")
+            f"or to expire, or {take_over}")
