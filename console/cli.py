@@ -473,16 +473,21 @@ def _await_approvals(args: argparse.Namespace, store: RecordStore, policy: Polic
         _out(f"  needs {count} {role!r} approval{'s' if count > 1 else ''}: may sign: {who}")
     _out(f"  each approver runs:  opsconsole approve {pending.change_id}")
     _out(f"  (or approve --request {pending.change_dir / 'request.json'}; put the approval file in {pending.approvals_dir}/)")
+    resume = f"opsconsole resume {pending.change_id}" + (" --break-glass REASON --break-glass-approver NAME (again: the "
+                                                          "change lock is taken once it is approved)"
+                                                          if _lock_break_glass(args) else "")
     if args.no_wait:
-        _out(f"resume once approved:  opsconsole resume {pending.change_id}")
+        _out(f"resume once approved:  {resume}")
         return EXIT_OK
     _out("waiting for signatures (ctrl+c to stop; the change stays pending) …")
     sys.stdout.flush()
     shown: set[str] = set()
     while True:
         try:
+            # The takeover given with the start is the one the signed change uses (it takes the lock only now).
             session = ChangeSession.resume(pending.change_id, store=store, policy=policy, operator=operator,
-                                           params=dict(params), kubeconfig=args.kubeconfig)
+                                           params=dict(params), kubeconfig=args.kubeconfig,
+                                           lock_break_glass=_lock_break_glass(args))
             _say_approved(session)
             return session
         except NotApproved as exc:
@@ -496,7 +501,7 @@ def _await_approvals(args: argparse.Namespace, store: RecordStore, policy: Polic
         try:
             time.sleep(1.0)  # the approvals directory is read again each second; signing takes a person minutes
         except KeyboardInterrupt:
-            _out(f"\nstopped waiting; resume once approved: opsconsole resume {pending.change_id}")
+            _out(f"\nstopped waiting; resume once approved: {resume}")
             return EXIT_FAIL  # the change is not done: it stays pending
 
 

@@ -297,3 +297,50 @@ def test_the_takeover_fields_follow_the_command_lines_rules(reason: str, approve
             lock_takeover(reason, approver)
     else:
         assert lock_takeover(reason, approver) == taken
+
+
+def test_the_command_line_takeover_given_to_a_change_waiting_for_signatures_takes_the_lock_when_they_arrive(
+        tmp_path: Path, rc: RunningCluster, lock_name: str, runbook: Path, alice: ChangeSession) -> None:
+    """``run --break-glass`` where policy wants a signature: the change waits, and the takeover given with it is the
+    one used once the signature arrives (it was dropped, and the signed change was refused for the held lock)."""
+    import subprocess
+    import sys
+    import threading
+
+    from tests.support.wait import wait_for
+
+    (tmp_path / "team").mkdir()
+    team = make_team(tmp_path / "team")
+    policy_path = tmp_path / "signed.toml"
+    policy_path.write_text(f'[lock]\nname = "{lock_name}"\nduration_s = 5\nrenew_every_s = 0.2\n'
+                           f'[signatures]\nallowed_signers = "{team.allowed_path}"\n'
+                           "[signatures.require.rehearsal]\nlow = {senior-engineer = 1}\n", encoding="utf-8")
+    answers = tmp_path / "answers.yaml"
+    answers.write_text("operator: olga\nconfirm: {mark: 'yes'}\nclose: {outcome: auto}\n", encoding="utf-8")
+    records = tmp_path / "cli-records"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "console.cli", "run", str(runbook), "--plain", "--answers", str(answers), "--config",
+         str(policy_path), "--kubeconfig", str(rc.kubeconfig), "--context", "rehearsal", "--environment", "rehearsal",
+         "--records-dir", str(records), "--operator", "olga", "--key", str(team.keys["olga"]),
+         "--break-glass", REASON, "--break-glass-approver", "carol"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out: list[str] = []
+    reader = threading.Thread(target=lambda: out.extend(iter(proc.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        wait_for(lambda: any("waits for signed approvals" in line for line in out) or proc.poll() is not None,
+                 what="the pending change", timeout=60)
+        assert proc.poll() is None, "".join(out)
+        [request_path] = records.glob("*/*/request.json")
+        approval = sign(request_path.read_bytes(), key_path=team.keys["carol"], principal="carol", role="senior-engineer")
+        (request_path.parent / "approvals" / "carol.json").write_bytes(approval_to_bytes(approval))
+        assert proc.wait(timeout=120) == 0, "".join(out)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        reader.join(5)
+    events = read_events(request_path.parent / "journal.jsonl").events
+    glass = [e.data for e in events if e.type == ev.BREAKGLASS_RECORDED]
+    assert len(glass) == 1 and glass[0]["reason"] == REASON and glass[0]["approver"] == "carol"
+    took = [e.data for e in events if e.type == ev.LOCK_ACQUIRED]
+    assert len(took) == 1 and took[0]["break_glass"] is True and took[0]["displaced"]["change"] == alice.change_id
