@@ -73,6 +73,7 @@ class Console:
     context: str = "rehearsal"
     logs: Path | None = None
     clock_speed: float = 1.0  # the rehearsal cluster's, which the console divides declared durations by
+    window_s: float = 2.0  # each observe window's real length (rehearsal_params)
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -97,7 +98,7 @@ class Console:
 
     def run_args(self, runbook: Path, answers: Path, *extra: str) -> list[str]:
         return ["run", str(runbook), "--plain", "--answers", str(answers), "--kubeconfig", str(self.kubeconfig),
-                "--context", self.context, *rehearsal_params(runbook, self.clock_speed), *extra]
+                "--context", self.context, *rehearsal_params(runbook, self.clock_speed, window_s=self.window_s), *extra]
 
     def resume_args(self, change_id: str, answers: Path, operator: str, *extra: str) -> list[str]:
         return ["resume", change_id, "--plain", "--answers", str(answers), "--operator", operator,
