@@ -40,10 +40,11 @@ check: $(STAMP)
 # Two passes, both always run: every test that can share the machine, spread over PYTEST_WORKERS processes
 # (pytest-xdist; auto = one per CPU), then the tests marked serial, alone. The target fails if either pass fails;
 # a pass with nothing to run (pytest's exit 5, e.g. no serial test among PYTEST_ARGS) is not a failure.
-# PYTEST_ARGS narrows both passes (paths, -k EXPR, -x); it must not carry its own -m.
+# PYTEST_ARGS narrows both passes (paths, -k EXPR, -x); it must not carry its own -m. The parallel pass ends with its
+# 15 slowest tests, so a run shows where the suite's time goes.
 test: check $(STAMP) system-deps
 	@status=0; \
-	$(PY) -m pytest -m "not serial" -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS); rc=$$?; \
+	$(PY) -m pytest -m "not serial" -n $(PYTEST_WORKERS) --dist worksteal --durations=15 $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then status=$$rc; fi; \
 	$(PY) -m pytest -m serial $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then status=$$rc; fi; \

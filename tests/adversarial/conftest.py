@@ -45,12 +45,20 @@ def runbooks() -> Path:
 
 
 @pytest.fixture
-def console(tmp_path: Path, cluster: RunningCluster, policy_file: Path) -> Console:
+def window_s() -> float:
+    """Each observe window's real length. Two seconds where a fault must act inside a window; a module whose changes
+    only have to pass their windows overrides this with a shorter one."""
+    return 2.0
+
+
+@pytest.fixture
+def console(tmp_path: Path, cluster: RunningCluster, policy_file: Path, window_s: float) -> Console:
     records = tmp_path / "records"
     records.mkdir()
     logs = tmp_path / "logs"
     logs.mkdir()
-    return Console(records=records, kubeconfig=cluster.kubeconfig, policy=policy_file, logs=logs, clock_speed=SPEED)
+    return Console(records=records, kubeconfig=cluster.kubeconfig, policy=policy_file, logs=logs, clock_speed=SPEED,
+                   window_s=window_s)
 
 
 @pytest.fixture

@@ -3,13 +3,15 @@
 A ``Console`` runs ``python -m console.cli`` with a rehearsal's environment. ``crash_loop`` starts a change
 (``run --plain --answers``), waits for the journal to reach a ``KillPoint`` (a number of events written by the
 current session, or a step's ``step.confirmed`` or ``step.started``), stops the console and every process under it
-with SIGKILL, runs ``records verify``, and resumes as the next operator (``resume --plain --answers --operator``,
+with SIGKILL, runs ``records verify`` (in this process), and resumes as the next operator (``resume --plain --answers --operator``,
 with ``--recover-torn-tail`` when the kill tore the last line), until the change is closed or the console ends
 without closing it. Moments are states of the journal, never sleeps; every wait has a deadline.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import random
@@ -73,6 +75,7 @@ class Console:
     context: str = "rehearsal"
     logs: Path | None = None
     clock_speed: float = 1.0  # the rehearsal cluster's, which the console divides declared durations by
+    window_s: float = 2.0  # each observe window's real length (rehearsal_params)
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -86,6 +89,17 @@ class Console:
         return subprocess.run([PY, "-m", "console.cli", *args], cwd=REPO, env=self.env(), capture_output=True,
                               text=True, timeout=timeout, input=input)
 
+    def verify(self, change_id: str) -> subprocess.CompletedProcess[str]:
+        """``records verify CHANGE_ID`` through the CLI's own entry point in this process, for the check after each
+        kill: the consoles under test are the child processes, and a fresh interpreter per kill would only add its
+        start-up. (The tests run ``records verify`` in a child of its own at the end.)"""
+        from console.cli import main
+
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["--records-dir", str(self.records), "records", "verify", change_id])
+        return subprocess.CompletedProcess(["records", "verify", change_id], code, out.getvalue(), err.getvalue())
+
     def spawn(self, args: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
         """A console in its own process group, its output into ``log``."""
         handle = open(log, "wb")  # noqa: SIM115  # the child writes to it after this returns; closed once it has the fd
@@ -97,7 +111,7 @@ class Console:
 
     def run_args(self, runbook: Path, answers: Path, *extra: str) -> list[str]:
         return ["run", str(runbook), "--plain", "--answers", str(answers), "--kubeconfig", str(self.kubeconfig),
-                "--context", self.context, *rehearsal_params(runbook, self.clock_speed), *extra]
+                "--context", self.context, *rehearsal_params(runbook, self.clock_speed, window_s=self.window_s), *extra]
 
     def resume_args(self, change_id: str, answers: Path, operator: str, *extra: str) -> list[str]:
         return ["resume", change_id, "--plain", "--answers", str(answers), "--operator", operator,
@@ -337,7 +351,7 @@ def crash_loop(
         loop.kills.append(str(point))
         if after_kill is not None:
             after_kill(len(loop.kills) - 1)
-        verified = console("records", "verify", loop.change_id)
+        verified = console.verify(loop.change_id)
         torn = verified.returncode != 0 and "torn" in verified.stdout.lower()
         if verified.returncode != 0:
             if torn:

@@ -78,7 +78,7 @@ def runbooks_dir(tmp_path: Path) -> Path:
     shutil.copytree(SHIPPED, target)
 
     def config_restart(doc: Any) -> None:
-        step_of(doc, "watch")["duration"] = "40s"  # two seconds at the rehearsal clock's 20x
+        step_of(doc, "watch")["duration"] = "20s"  # a second at the rehearsal clock's 20x
 
     def image_upgrade(doc: Any) -> None:
         # A bad image never becomes ready: the wait fails after this long instead of five minutes.

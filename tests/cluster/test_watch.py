@@ -73,7 +73,7 @@ def test_one_namespace(rehearsal: RunningCluster, api: client.ApiClient, make_wa
 def test_drops_every_second_for_a_simulated_minute(api: client.ApiClient, make_watch: WatchFactory, rehearsal: RunningCluster) -> None:
     """Watches cut every simulated second for a simulated minute, with rollouts going on: the cache ends exact."""
     rc = rehearsal
-    speed = 5.0  # a simulated minute in 12 real seconds
+    speed = 10.0  # a simulated minute in 6 real seconds
     rc.set_speed(speed)
     cw = make_watch()
     cw.start()
