@@ -858,18 +858,27 @@ def _start_watch(*, kube: KubeAccess, policy: Policy, context: str, namespace: s
 # -- parser ----------------------------------------------------------------------------------------------------
 
 
-def _optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Commands whose modules may be absent from a slimmed install register themselves when present."""
-    try:
-        from kubesim import command as sim_command
-    except ImportError:
+def _optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, chosen: str | None) -> None:
+    """Commands whose modules may be absent from a slimmed install register themselves when present.
+
+    ``sim``'s arguments come from the rehearsal cluster's modules (a few hundredths of a second to import): they are
+    added only when ``sim`` is the command given, so every other command starts without loading them.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("kubesim") is None:
         return
     sim = sub.add_parser("sim", help="run the rehearsal cluster (a local Kubernetes API) until interrupted")
+    if chosen != "sim":
+        return
+    from kubesim import command as sim_command
+
     sim_command.add_arguments(sim)
     sim.set_defaults(func=sim_command.run)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(chosen: str | None = "sim") -> argparse.ArgumentParser:
+    """Every command's parser; ``chosen`` (the command given, when known) may leave out what only another needs."""
     parser = argparse.ArgumentParser(
         prog="opsconsole",
         description="Terminal operations console: runbooks stepped screen by screen, the cluster live, "
@@ -1002,7 +1011,7 @@ def build_parser() -> argparse.ArgumentParser:
     from console.cluster.dashboard_cli import add_watch_command
 
     add_watch_command(sub, start_watch=_start_watch)
-    _optional_commands(sub)
+    _optional_commands(sub, chosen=chosen)
     return parser
 
 
@@ -1031,7 +1040,8 @@ def _parser_for(argv: Sequence[str]) -> argparse.ArgumentParser:
     so it starts listing without them. Its help, errors and arguments are the same either way.
     """
     if argv[:1] != ["watch"]:
-        return build_parser()
+        # Options may come before the command (--records-dir DIR sim): any "sim" in argv gets sim's arguments.
+        return build_parser("sim" if "sim" in argv else None)
     from console.cluster.dashboard_cli import add_watch_command
 
     parser = argparse.ArgumentParser(prog="opsconsole")

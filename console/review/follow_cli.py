@@ -8,7 +8,6 @@ follows the change (the CLI passes the function that starts it, since console ne
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -88,6 +87,8 @@ def make_cmd_follow(start_follow: Callable[[Path, str, bool], int]) -> Callable[
         if args.plain:
             sys.stdout.write(f"following {args.change_id} (read-only; Ctrl-C stops following, the change goes on)\n")
             sys.stdout.flush()
+            import asyncio  # here: every command's start builds this parser, and asyncio takes a while to import
+
             return asyncio.run(follow_plain(path, sys.stdout))
         return start_follow(path, args.change_id, args.exit_on_close)
 

@@ -37,3 +37,12 @@ def test_the_change_session_loads_without_the_kubernetes_client() -> None:
     names = loaded_after("import console.engine.session")
     assert {"console.engine.steps", "console.engine.clusterwait", "console.engine.tfsteps"} <= set(names)
     assert within(names, "kubernetes", "console.cluster.watch", "console.cluster.kube") == []
+
+
+def test_a_command_other_than_sim_starts_without_the_rehearsal_cluster_or_asyncio() -> None:
+    names = loaded_after("import console.cli\nconsole.cli._parser_for(['records', 'list'])")
+    assert within(names, "kubesim.command", "kubesim.server", "kubesim.scenarios", "asyncio") == []
+    # sim, even after a global option, still gets its own arguments.
+    done = subprocess.run([sys.executable, "-m", "console.cli", "--records-dir", "/nonexistent", "sim", "--help"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "--scenario" in done.stdout, done.stderr
