@@ -3,7 +3,9 @@ VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
-PYTEST_WORKERS ?= auto
+# One more worker than CPUs: most tests wait on processes, a simulated clock or fsync rather than the CPU (on 2 cores,
+# 3 workers took the parallel pass from about 515 s to 390 s).
+PYTEST_WORKERS ?= $(shell python3 -c "import os; print(len(os.sched_getaffinity(0)) + 1)" 2>/dev/null || echo auto)
 
 .PHONY: run check test system-deps bench clean
 
