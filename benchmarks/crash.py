@@ -47,13 +47,13 @@ from kubesim.testing import running_cluster  # noqa: E402
 from tests.adversarial.cluster_state import settled, snapshot  # noqa: E402
 from tests.adversarial.crashloop import (  # noqa: E402
     ANSWERS,
+    RUNBOOKS,
     Console,
     Loop,
     choose_points,
     crash_loop,
     load,
     policy_text,
-    prepare_runbooks,
 )
 from tests.adversarial.endpoints import HealthEndpoint  # noqa: E402
 from tests.adversarial.faults import node_not_ready, when_started  # noqa: E402
@@ -135,12 +135,13 @@ def timings(events: Sequence[Any], runbook: Any, tally: Tally) -> None:
 def one_loop(path: Route, rng: random.Random, kills: int, tally: Tally) -> None:
     with tempfile.TemporaryDirectory(prefix="opsconsole-crash-") as tmp_name, running_cluster("default", speed=SPEED) as rc:
         tmp = Path(tmp_name)
-        runbooks = prepare_runbooks(tmp / "runbooks", duration="1s")
+        runbooks = RUNBOOKS  # as shipped: the short rehearsal windows are duration parameters (Console.run_args)
         for sub in ("records", "logs"):
             (tmp / sub).mkdir()
         policy = tmp / "opsconsole.toml"
         policy.write_text(policy_text(datetime.now(UTC)))
-        console = Console(records=tmp / "records", kubeconfig=rc.kubeconfig, policy=policy, logs=tmp / "logs")
+        console = Console(records=tmp / "records", kubeconfig=rc.kubeconfig, policy=policy, logs=tmp / "logs",
+                          clock_speed=SPEED, window_s=2.0 if path.fault else 1.0)  # a fault acting in a window needs room
         runbook_file = runbooks / f"{path.runbook}.yaml"
         runbook = load(runbook_file)
         points = choose_points(rng, runbook, kills, stale_confirmation_first=False, until=path.until, rollback=path.rollback)

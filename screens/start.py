@@ -34,7 +34,7 @@ from textual.worker import Worker, WorkerState
 from console.config import Policy
 from console.engine import policy as pol
 from console.engine.admission import ApprovalsPending, NotApproved
-from console.engine.change_lock import LockHeldElsewhere
+from console.engine.change_lock import LockHeldElsewhere, load_client_library
 from console.engine.kubecontext import KubeconfigError, contexts, kubeconfig_paths, load_merged
 from console.engine.session import ChangeSession, PolicyRefused, SessionError, StartRequest, evaluate_policy
 from console.engine.signed_start import Pending, holders_of, policy_signers
@@ -193,6 +193,7 @@ class StartScreen(Screen):
 
     def on_mount(self) -> None:
         self.title = "Start a change"
+        self._load_client_library()
         self.query_one("#start-keys", KeyBar).show(KEYS)
         self._update_verdicts()
         self._focus_first()
@@ -315,6 +316,11 @@ class StartScreen(Screen):
         signers = self.query_one("#start-signed", Static)
         signers.update(text)
         signers.display = bool(signed)  # takes no line on a form that asks for no signature
+
+    @work(thread=True, exclusive=True, group="preload", exit_on_error=False)
+    def _load_client_library(self) -> None:
+        """While the form is filled in: the start checks the change lock through the kubernetes client."""
+        load_client_library()
 
     def action_start(self) -> None:
         if self._starting:

@@ -12,10 +12,11 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from console.config import Policy
 from console.engine import policy as pol
@@ -54,6 +55,8 @@ __all__ = ["ChangeSession", "PolicyRefused", "SessionError", "StartRequest", "ev
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
+
+T = TypeVar("T")
 
 class ChangeSession:
     """One change being driven; created by ``start`` or ``resume``, ended by ``close`` (or ``release``)."""
@@ -100,6 +103,7 @@ class ChangeSession:
         self._cancel = threading.Event()
         self._lock = threading.RLock()
         self._clock: ClockFactor | None = None
+        self._clock_asked: Future[ClockFactor] | None = None  # the question put to the cluster at open (_opened)
 
     # -- construction ------------------------------------------------------------------------------------------
 
@@ -143,8 +147,13 @@ class ChangeSession:
         session._append_all(opened.events)
         session._attach_cluster_lock()
         if any(_timed(step) for _section, steps in session.runbook.sections() for step in steps):
-            session.clock_factor()  # asked once here, off the screen's thread, rather than when a step is first shown
+            # Asked once, as the change opens, beside it (a kubectl round trip, some 0.1 s the start would otherwise
+            # wait for): a timed step's first use of the factor waits for the answer, no step goes without it.
+            session._clock_asked = _in_background(session._read_clock, "rehearsal-clock")
         return session
+
+    def _read_clock(self) -> ClockFactor:
+        return clock_factor(self.policy, self.environment, self.kube.env() if self.kube else None)
 
     def _attach_cluster_lock(self) -> None:
         """What the lock's renewals learn goes into the record; each step that starts is written on the lock."""
@@ -219,7 +228,7 @@ class ChangeSession:
     def clock_factor(self) -> float:
         """The rehearsal clock's speed on a rehearsal environment (1 elsewhere), read once per session."""
         if self._clock is None:
-            self._clock = clock_factor(self.policy, self.environment, self.kube.env() if self.kube else None)
+            self._clock = self._clock_asked.result() if self._clock_asked is not None else self._read_clock()
         return self._clock.factor
 
     def confirm_word(self, step: Step) -> str | None:
@@ -564,3 +573,17 @@ class ChangeSession:
 def _timed(step: Step) -> bool:
     """Whether the step declares a duration the rehearsal clock would scale (so its factor is worth asking for)."""
     return step.duration is not None or step.timeout is not None or step.retry is not None
+
+
+def _in_background(work: Callable[[], T], name: str) -> Future[T]:
+    """``work()`` on a daemon thread of its own; its result (or exception) in the returned future."""
+    done: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            done.set_result(work())
+        except Exception as exc:  # noqa: BLE001 - not swallowed: whoever asks for the result gets it raised
+            done.set_exception(exc)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return done
