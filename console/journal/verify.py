@@ -429,9 +429,12 @@ def _may_fork() -> bool:
 
 def _spare_cpu() -> bool:
     """Whether a second process would get a CPU of its own: two or more usable, and the load leaves one free. On a
-    busy machine the two halves would only take turns, and the fork and the facts sent back are then pure cost."""
+    busy machine the two halves would only take turns, and the fork and the facts sent back are then pure cost.
+
+    The load average counts this process too (a verify of a long journal is itself a running process, about 1.0 on
+    an otherwise idle machine): up to half a CPU more than that still leaves one free."""
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return usable >= 2 and os.getloadavg()[0] <= usable - 1
+    return usable >= 2 and os.getloadavg()[0] < usable - 0.5
 
 
 def _in_two(lines: list[bytes], stop: int, out: _Scan) -> int:
