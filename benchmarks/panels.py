@@ -70,6 +70,22 @@ def child_main(kubeconfig: str, spawned_at: float, presses: int, out_fd: int) ->
     return console.cli.main(["watch", "--kubeconfig", kubeconfig, "-A"])
 
 
+def record_frames(app: Any) -> list[tuple[float, int, int]]:
+    """Every frame the dashboard renders from now on, as (perf_counter, pods in the index, cursor row): ``App._display``
+    is what the compositor calls with each update (headless, so no terminal write is counted)."""
+    frames: list[tuple[float, int, int]] = []
+    original = app._display
+
+    def display(screen: Any, renderable: Any) -> None:
+        if renderable is not None:
+            pods = app.cluster_screen.view.pods
+            frames.append((time.perf_counter(), len(pods.table.index), pods.table.cursor_row))
+        original(screen, renderable)
+
+    app._display = display
+    return frames
+
+
 async def key_latencies(app: Any, table: Any, frames: list[tuple[float, int, int]], count: int) -> list[float]:
     """``count`` cursor moves (down ten, up ten, ...) sent as a terminal would, each timed from the key to the first
     frame (``frames``: perf_counter, pods, cursor row) showing the cursor where it went; 2 s stands for a miss."""
@@ -111,16 +127,7 @@ async def measure_app(*, kube: Any, policy: Any, context: str, namespace: str | 
         out.write(json.dumps(kw) + "\n")
 
     app = ClusterApp(kube=kube, policy=policy, context=context, namespace=namespace, handle=handle)
-    frames: list[tuple[float, int, int]] = []  # (perf_counter, pods in the index, cursor row)
-    original = app._display
-
-    def display(screen: Any, renderable: Any) -> None:
-        if renderable is not None:
-            pods = app.cluster_screen.view.pods
-            frames.append((time.perf_counter(), len(pods.table.index), pods.table.cursor_row))
-        original(screen, renderable)
-
-    app._display = display  # type: ignore[method-assign]
+    frames = record_frames(app)
     perf0, wall0 = time.perf_counter(), time.time()
     say(imports_s=wall0 - spawned_at)
     async with app.run_test(size=(120, 40)) as pilot:

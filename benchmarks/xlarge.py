@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from panels import Load, key_latencies, kubectl_time, percentile
+from panels import Load, key_latencies, kubectl_time, percentile, record_frames
 from shape import emit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,16 +88,7 @@ async def child_main(kubeconfig: str, spawned_at: float, pods_expected: int, pre
         out.write(json.dumps(kw) + "\n")
 
     app = ClusterApp(kube=kube, policy=Policy(), context=context, namespace=namespace, handle=handle)
-    frames: list[tuple[float, int, int]] = []  # (perf_counter, pods in the index, cursor row)
-    original = app._display
-
-    def display(screen: Any, renderable: Any) -> None:
-        if renderable is not None:
-            pods = app.cluster_screen.view.pods
-            frames.append((time.perf_counter(), len(pods.table.index), pods.table.cursor_row))
-        original(screen, renderable)
-
-    app._display = display  # type: ignore[method-assign]
+    frames = record_frames(app)
     pauses: list[tuple[int, float]] = []  # (generation, seconds) of every cyclic collection
     gc_started = [0.0]
 
