@@ -473,9 +473,9 @@ def _await_approvals(args: argparse.Namespace, store: RecordStore, policy: Polic
         _out(f"  needs {count} {role!r} approval{'s' if count > 1 else ''}: may sign: {who}")
     _out(f"  each approver runs:  opsconsole approve {pending.change_id}")
     _out(f"  (or approve --request {pending.change_dir / 'request.json'}; put the approval file in {pending.approvals_dir}/)")
+    takeover = _lock_break_glass(args)  # the lock is taken only once the change is approved: the takeover waits too
     resume = f"opsconsole resume {pending.change_id}" + (" --break-glass REASON --break-glass-approver NAME (again: the "
-                                                          "change lock is taken once it is approved)"
-                                                          if _lock_break_glass(args) else "")
+                                                          "change lock is taken once it is approved)" if takeover else "")
     if args.no_wait:
         _out(f"resume once approved:  {resume}")
         return EXIT_OK
@@ -484,10 +484,8 @@ def _await_approvals(args: argparse.Namespace, store: RecordStore, policy: Polic
     shown: set[str] = set()
     while True:
         try:
-            # The takeover given with the start is the one the signed change uses (it takes the lock only now).
             session = ChangeSession.resume(pending.change_id, store=store, policy=policy, operator=operator,
-                                           params=dict(params), kubeconfig=args.kubeconfig,
-                                           lock_break_glass=_lock_break_glass(args))
+                                           params=dict(params), kubeconfig=args.kubeconfig, lock_break_glass=takeover)
             _say_approved(session)
             return session
         except NotApproved as exc:
