@@ -125,7 +125,9 @@ def fast_canonical(obj: Any) -> bytes | None:
         data = _orjson_dumps(obj, None, _ORJSON_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError is one
         return None
-    if b"0.0000" in data or (b"e-" in data and _SHORT_NEGATIVE_EXPONENT.search(data) is not None):
+    # find, not in: ``in`` on bytes first tries its operand as an integer, and raises and clears an error to learn
+    # it is not one (half the time of these checks).
+    if data.find(b"0.0000") != -1 or (data.find(b"e-") != -1 and _SHORT_NEGATIVE_EXPONENT.search(data) is not None):
         return None
     return data
 

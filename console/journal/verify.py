@@ -37,6 +37,7 @@ from console.journal.chain import (
     Event,
     canonical,
     canonical_text,
+    fast_canonical,
     may_follow_close,
 )
 
@@ -203,7 +204,7 @@ def _fast_fields(b: bytes) -> _Fields | None:
     try:
         type_text, ts_text = type_.decode(), ts.decode()
         data = from_json(data_bytes)
-        if not isinstance(data, dict) or canonical_text(data).encode() != data_bytes:
+        if not isinstance(data, dict) or (fast_canonical(data) or canonical_text(data).encode()) != data_bytes:
             return None
     except (ValueError, RecursionError):
         return None  # not JSON or UTF-8, NaN or Infinity, a lone surrogate, nested too deeply: the full path names it
