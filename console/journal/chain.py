@@ -189,16 +189,8 @@ def utc_ts_ns(ns: int) -> str:
 
 
 def now_ts() -> str:
-    """``utc_ts(_now())``: the timestamp of an event appended now (``utc_ts_ns`` of the clock, inline: every
-    appended event takes one)."""
-    global _second
-    us = time.time_ns() // 1000
-    secs = us // 1_000_000
-    second, text = _second
-    if second != secs:
-        text = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(secs))
-        _second = (secs, text)
-    return f"{text}{us % 1_000_000:06d}Z"
+    """``utc_ts(_now())``: the timestamp of an event appended now."""
+    return utc_ts_ns(time.time_ns())
 
 
 def event_hash(seq: int, ts: str, type: str, data: dict[str, Any], prev: str) -> str:
