@@ -34,7 +34,8 @@ from console.journal.cast import CastWriter
 SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 MAX_LINE = 64 * 1024  # a single "line" longer than this is split, so one endless line cannot grow memory
 # Each piece of a split line is redacted with this much of the line on either side of it, so a secret that a cut goes
-# through is seen whole (a JWT, a base64 key in a JSON string, a name and its value are all far shorter).
+# through is seen whole (a JWT, a base64 key in a JSON string, a name and its value are all far shorter). A secret
+# parameter longer than this (a whole kubeconfig or certificate bundle) widens it for its run: see ``overlap``.
 OVERLAP = 16 * 1024
 READ_SIZE = 64 * 1024  # one read takes at most this much: one batch of lines, redacted and written together
 # The pipes are made this large (Linux allows up to /proc/sys/fs/pipe-max-size, 1 MiB by default), so a command that
@@ -260,6 +261,13 @@ class CommandRunner:
             except subprocess.TimeoutExpired:
                 continue
 
+    def overlap(self) -> int:
+        """How much of an over-long line each piece is redacted with on either side: OVERLAP, or more when one of
+        the change's secret values is longer (in bytes, plus a margin for the name a rule wants before it), so a
+        cut through that value still leaves it whole on both sides."""
+        longest = max((len(secret.encode()) for secret in self.redactor.secrets), default=0)
+        return max(OVERLAP, longest + 1024)
+
     def _kill_stragglers(self) -> None:
         assert self._proc is not None
         try:
@@ -286,7 +294,7 @@ class CommandRunner:
             if cut >= 0:
                 block, buf = buf[:cut], buf[cut + 1 :]
                 self._block(redacting, stream, block)
-            if len(buf) >= MAX_LINE + OVERLAP:
+            if len(buf) >= MAX_LINE + self.overlap():
                 cutting = _CutLine()
                 buf = self._cut(redacting, stream, cutting, buf, eof=False)
                 if cutting.ended:  # cannot be: buf held no line end
@@ -305,6 +313,7 @@ class CommandRunner:
         both sides of the cut (see ``Redactor.redact_piece``): memory stays at a piece and two overlaps per stream
         however long the line is.
         """
+        overlap = self.overlap()
         while True:
             nl = buf.find(b"\n")
             end = nl if nl >= 0 else len(buf)  # where the line ends, or what of it is here
@@ -312,12 +321,12 @@ class CommandRunner:
                 self._piece(redacting, stream, line, buf[:end], b"", goes_on=False)
                 line.ended = True
                 return buf[end + 1 :]
-            if end <= MAX_LINE or (nl < 0 and not eof and len(buf) < MAX_LINE + OVERLAP):
+            if end <= MAX_LINE or (nl < 0 and not eof and len(buf) < MAX_LINE + overlap):
                 return buf  # wait for more
             at = MAX_LINE
             while at > MAX_LINE - 3 and buf[at] & 0xC0 == 0x80:  # not inside a UTF-8 character (3 bytes back at most)
                 at -= 1
-            ahead_end = min(at + OVERLAP, end)
+            ahead_end = min(at + overlap, end)
             self._piece(redacting, stream, line, buf[:at], buf[at:ahead_end], goes_on=ahead_end < end or (nl < 0 and not eof))
             buf = buf[at:]
 
@@ -332,7 +341,7 @@ class CommandRunner:
             after = ahead.decode("utf-8", errors="replace")
             safe, line.carried, line.rest_masked = self.redactor.redact_piece(
                 text, line.context, after, carried=line.carried, goes_on=goes_on)
-        line.context = (line.context + text)[-OVERLAP:]
+        line.context = (line.context + text)[-self.overlap():]
         # The line goes on after this piece: its last output is the piece, unless the line redactor holds it back
         # (a Secret's data block waiting for its kind), when it comes later as a line of its own.
         goes_on_after = bool(ahead) or goes_on

@@ -162,6 +162,39 @@ def test_a_secret_across_a_cut_in_an_over_long_line_is_masked(tmp_path: Path, be
     assert kept
 
 
+def long_secret(size: int) -> str:
+    """A secret parameter's value of ``size`` characters with no shape a rule knows (a whole kubeconfig or bundle, say):
+    only the literal match finds it, and it has to be seen whole to be found."""
+    alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "".join(alphabet[(i * 7919 + i // 57) % len(alphabet)] for i in range(size))
+
+
+@pytest.mark.parametrize("size", [40 * 1024, 150 * 1024])
+def test_a_secret_parameter_longer_than_the_overlap_is_masked_across_cuts(tmp_path: Path, size: int) -> None:
+    """A secret value longer than the 16 KiB each piece of a long line is redacted with (even longer than a piece)
+    is still seen whole on both sides of every cut through it: the overlap grows to the longest secret."""
+    secret = long_secret(size)
+    # Placed so cuts (every MAX_LINE bytes) fall before, inside and after it; the words around it must survive.
+    line = "ok " * (MAX_LINE // 3 - 4000) + "conn=" + secret + " " + "ok " * (MAX_LINE // 2) + "conn=" + secret + " end"
+    assert len(line) > 2 * MAX_LINE and line.isascii()
+    (tmp_path / "line").write_text(line + "\n", encoding="ascii")
+    cast = CastWriter(tmp_path / "out.cast", started=datetime.now(UTC))
+    seen: list[str] = []
+    redactor = Redactor([secret])
+    result = CommandRunner([PY, "-c", PRINT_FILE, str(tmp_path / "line")], redactor=redactor, cast=cast,
+                           listeners=[lambda out: seen.append(out.text)]).run()
+    cast.close()
+    assert result.exit_code == 0
+    printed = "".join(seen)
+    on_disk = (tmp_path / "out.cast").read_text(encoding="utf-8")
+    # Any 24 characters of it in a row would be a piece of the secret (the alphabet's cycle is far longer).
+    pieces = {secret[i : i + 24] for i in range(0, size - 24, 101)}
+    leaked = [piece for piece in pieces if piece in printed or piece in on_disk]
+    assert leaked == []
+    # Only the secret goes: every filler word around it is there (the secret itself holds no space).
+    assert printed.count("conn=") == 2 and printed.endswith(" end") and printed.count("ok ") == line.count("ok ")
+
+
 def test_an_endless_line_is_captured_in_bounded_memory(tmp_path: Path) -> None:
     """Twenty megabytes without a line end: the run completes, and the runner never holds more than a few pieces."""
     size = 20 * 1024 * 1024
