@@ -843,7 +843,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     access_log = Path(args.access_log) if args.access_log else None
     return serve(records_dir=resolve_records_dir(args.records_dir), host=args.host, port=args.port,
-                 allow_remote=args.allow_remote, access_log=access_log, out=out, err=_err)
+                 allow_remote=args.allow_remote, access_log=access_log, out=out, err=_err, max_sessions=args.max_sessions)
 
 
 def _start_watch(*, kube: KubeAccess, policy: Policy, context: str, namespace: str | None, handle: WatchHandle) -> int:
@@ -930,6 +930,8 @@ def build_parser(chosen: str | None = "sim") -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
     serve.add_argument("--allow-remote", action="store_true", help="allow a --host other than a loopback address")
     serve.add_argument("--access-log", metavar="FILE", help="append a JSON line per view each browser session shows")
+    serve.add_argument("--max-sessions", type=int, default=8, metavar="N",
+                       help="browser sessions open at once, each an app process (default: 8); more are refused with 503")
     serve.add_argument("--records-dir", metavar="DIR", default=argparse.SUPPRESS, help="record store")
     serve.set_defaults(func=cmd_serve)
 

@@ -11,7 +11,8 @@ drive a session with the cookie. Routes:
     /follow/CHG-ID?token=T       one change, followed live
     /ws/review, /ws/follow/ID    the sessions' websockets (opened by the page)
 
-The apps themselves are ``screens.served`` in processes of their own: this module never imports the UI.
+The apps themselves are ``screens.served`` in processes of their own: this module never imports the UI. At most
+``--max-sessions`` of them run at once; a page or websocket beyond that is refused with 503 and a sentence saying why.
 Binding to anything but a loopback address needs ``allow_remote``, and is said out loud: the traffic is plain HTTP.
 """
 
@@ -89,11 +90,16 @@ def same_origin(request: web.Request) -> bool:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+# Browser sessions open at once, by default: each is an app process (about 100 MB), so a few reviewers and followers
+# fit, and a page left reloading in a loop does not take the machine down with it.
+MAX_SESSIONS = 8
+
+
 class ReadOnlyServer(Server):
     """textual-serve's server with a token gate, two views, and a session command chosen per route."""
 
     def __init__(self, *, records_dir: Path, host: str = "127.0.0.1", port: int = 8000, token: str | None = None,
-                 access_log: Path | None = None, python: str = sys.executable) -> None:
+                 access_log: Path | None = None, python: str = sys.executable, max_sessions: int = MAX_SESSIONS) -> None:
         super().__init__(command="", host=host, port=port, title="opsconsole")
         self.records_dir = Path(records_dir).resolve()
         self.token = token or new_token()
@@ -101,6 +107,7 @@ class ReadOnlyServer(Server):
         self.python = python
         self._sessions = itertools.count(1)
         self._sockets: set[web.WebSocketResponse] = set()
+        self.max_sessions = max_sessions
 
     # -- the gate ---------------------------------------------------------------------------------------------
 
@@ -156,11 +163,21 @@ class ReadOnlyServer(Server):
             raise web.HTTPNotFound(text=f"{change_id!r} is not a change ID (CHG-YYYY-NNNN)\n")
         return change_id
 
+    def _room(self) -> None:
+        """Refuse (503, said in words) a page or session beyond ``max_sessions``: each session is an app process of
+        its own, and a page left reloading, or many people opening the same link, must not exhaust the machine."""
+        if len(self._sockets) >= self.max_sessions:
+            raise web.HTTPServiceUnavailable(
+                text=f"opsconsole serve: {len(self._sockets)} browser sessions are open, the most this server takes "
+                     f"(--max-sessions {self.max_sessions}); close one and reload\n")
+
     async def review_page(self, request: web.Request) -> web.Response:
+        self._room()
         return self._page(request, "/ws/review", f"opsconsole review · {self.records_dir.name} (read-only)")
 
     async def follow_page(self, request: web.Request) -> web.Response:
         change_id = self._change_id(request)
+        self._room()
         return self._page(request, f"/ws/follow/{change_id}", f"opsconsole follow {change_id} (read-only)")
 
     def session_command(self, view: str, change_id: str | None = None) -> str:
@@ -179,6 +196,7 @@ class ReadOnlyServer(Server):
 
     async def _session(self, request: web.Request, command: str) -> web.WebSocketResponse:
         """textual-serve's websocket handler, with the command given per route rather than one per server."""
+        self._room()  # checked again here: the page may have been loaded while there was room
         websocket = web.WebSocketResponse(heartbeat=15)
         width = _int(request.query.get("width"), 80)
         height = _int(request.query.get("height"), 24)
@@ -241,12 +259,14 @@ def _int(value: str | None, default: int) -> int:
 
 
 def serve(*, records_dir: Path, host: str, port: int, allow_remote: bool, access_log: Path | None,
-          out: Callable[[str], None], err: Callable[[str], None]) -> int:
+          out: Callable[[str], None], err: Callable[[str], None], max_sessions: int = MAX_SESSIONS) -> int:
     """Run the server until interrupted, printing where it listens (with the token) once it does."""
     warning = check_host(host, allow_remote=allow_remote)
     if not Path(records_dir).is_dir():
         raise ServeError(f"{records_dir}: no record store here (use --records-dir or OPSCONSOLE_RECORDS)")
-    server = ReadOnlyServer(records_dir=records_dir, host=host, port=port, access_log=access_log)
+    if max_sessions < 1:
+        raise ServeError(f"--max-sessions {max_sessions}: a server needs room for one session at least")
+    server = ReadOnlyServer(records_dir=records_dir, host=host, port=port, access_log=access_log, max_sessions=max_sessions)
     if warning:
         err(warning)
 

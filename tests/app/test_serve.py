@@ -161,3 +161,35 @@ async def test_a_session_does_not_outlive_a_server_killed_outright(records_dir: 
         for app in apps:  # a session left behind is this test's to end
             with contextlib.suppress(psutil.NoSuchProcess):
                 app.kill()
+
+
+async def test_sessions_beyond_the_cap_are_refused_until_one_closes(records_dir: Path) -> None:
+    proc = start_serve(records_dir, "--max-sessions", "1")
+    try:
+        served = Served(proc)
+        socket_url = f"{served.base.replace('http', 'ws')}/ws/review?token={served.token}"
+        async with aiohttp.ClientSession() as client:
+            async with client.ws_connect(socket_url) as first:
+                assert (await first.receive(timeout=60)).type == aiohttp.WSMsgType.BINARY  # its app is drawing
+                assert await ws_status(client, socket_url) == 503
+                async with client.get(served.review) as page:
+                    assert page.status == 503
+                    assert await page.text() == ("opsconsole serve: 1 browser sessions are open, the most this server "
+                                                 "takes (--max-sessions 1); close one and reload\n")
+            # Closed: the server lets its session go (its app stopped), and the next one is taken.
+            deadline = time.monotonic() + 60
+            while (code := await ws_status(client, socket_url)) == 503:
+                assert time.monotonic() < deadline, "the closed session was never let go"
+            assert code == 101
+    finally:
+        stop(proc)
+
+
+def test_a_cap_below_one_is_refused(records_dir: Path) -> None:
+    refused = start_serve(records_dir, "--max-sessions", "0")
+    try:
+        _, err = refused.communicate(timeout=60)
+    finally:
+        stop(refused)
+    assert refused.returncode == 1
+    assert err.strip() == "opsconsole: --max-sessions 0: a server needs room for one session at least"
