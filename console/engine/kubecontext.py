@@ -7,17 +7,21 @@ holds credentials, so it lives in a private temporary directory (mode 0600), nev
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ruamel.yaml import YAML
 
 from console.cluster.kubeconfig import KubeconfigError, as_kubeconfig, kubeconfig_paths, merge_kubeconfigs
 
-__all__ = ["KubeconfigError", "PinnedKubeconfig", "contexts", "kubeconfig_paths", "load_merged"]
+__all__ = ["KubeconfigError", "PinnedKubeconfig", "cluster_identity", "contexts", "kubeconfig_paths", "load_merged"]
 
 
 def load_merged(paths: list[Path]) -> dict[str, Any]:
@@ -28,6 +32,33 @@ def load_merged(paths: list[Path]) -> dict[str, Any]:
 
 def contexts(config: dict[str, Any]) -> list[str]:
     return [c["name"] for c in config.get("contexts", []) if isinstance(c, dict) and "name" in c]
+
+
+def cluster_identity(config: dict[str, Any], context: str) -> dict[str, str]:
+    """Which cluster ``context`` reaches, as far as the kubeconfig says: its server's URL (any user and password in
+    it left out) and the SHA-256 of the CA it trusts ("" for none). Two kubeconfigs can name different clusters
+    with one context name; a change records this at start so a resume elsewhere is caught."""
+    entry = next((c for c in config.get("contexts", []) if isinstance(c, dict) and c.get("name") == context), {})
+    name = (entry.get("context") or {}).get("cluster")
+    cluster = next((c.get("cluster") or {} for c in config.get("clusters", [])
+                    if isinstance(c, dict) and c.get("name") == name), {})
+    server = str(cluster.get("server") or "")
+    parts = urlsplit(server)
+    if parts.username is not None or parts.password is not None:
+        server = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+    ca = b""
+    if cluster.get("certificate-authority-data"):
+        raw = str(cluster["certificate-authority-data"])
+        try:
+            ca = base64.b64decode(raw, validate=False)
+        except (binascii.Error, ValueError):
+            ca = raw.encode()
+    elif cluster.get("certificate-authority"):
+        try:
+            ca = Path(str(cluster["certificate-authority"])).expanduser().read_bytes()
+        except OSError:
+            ca = f"unreadable: {cluster['certificate-authority']}".encode()
+    return {"server": server, "ca_sha256": hashlib.sha256(ca).hexdigest() if ca else ""}
 
 
 class PinnedKubeconfig:
@@ -42,6 +73,7 @@ class PinnedKubeconfig:
         entry = next(c for c in config["contexts"] if c["name"] == context)
         self.namespace = (entry.get("context") or {}).get("namespace") or "default"
         self.context = context
+        self.cluster = cluster_identity(config, context)
         self._dir = Path(tempfile.mkdtemp(prefix="opsconsole-kube-"))
         os.chmod(self._dir, 0o700)
         self.path = self._dir / "config"

@@ -36,6 +36,7 @@ from console.engine.change_lock import ClusterLock, LockRefused, for_change
 from console.engine.kubecontext import KubeconfigError, PinnedKubeconfig
 from console.engine.manifests import ManifestError, RenderedManifest, render_manifests, write_manifests
 from console.engine.redact import Redactor
+from console.engine.resume_guard import changed_cluster, changed_params, changed_policy
 from console.engine.runbook_secrets import literal_secrets
 from console.engine.state import Item
 from console.governance import request as requests
@@ -181,6 +182,7 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
         "blast_radius": identity.blast_radius,
         "emergency": emergency,
         "host": socket.gethostname(),
+        "cluster": kube.cluster,
     })]
     events.append((ev.PARAMS_SET, {"params": shown}))
     if not required:
@@ -267,6 +269,10 @@ def reopen_change(
         for e in journal.events:
             if e.type == ev.PARAMS_SET:
                 recorded.update(e.data["params"])
+        for refusal in (changed_params(change_id, recorded, params or {}),
+                        changed_policy(change_id, journal.events, policy.digest, policy.source)):
+            if refusal:
+                raise SessionError(refusal)
         given = {k: v for k, v in recorded.items() if v != "[REDACTED]"}
         given.update(params or {})
         missing = [n for n, p in loaded.runbook.params.items() if p.secret and n not in (params or {})]
@@ -280,6 +286,9 @@ def reopen_change(
         if not verdict.ok:
             raise PolicyRefused(f"context guard: {verdict.message}", [verdict])
         kube = PinnedKubeconfig(context, explicit=kubeconfig)
+        elsewhere = changed_cluster(change_id, context, created.data.get("cluster"), kube.cluster)
+        if elsewhere:
+            raise SessionError(elsewhere)
         base_values["namespace"] = _namespace(base_values.get("namespace") or namespace_given or kube.namespace)
         redactor = Redactor(secret_values(loaded.runbook, base_values), policy.redaction.patterns)
         values = {**base_values, **_builtins(context, environment, ref, loaded)}

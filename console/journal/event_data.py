@@ -102,6 +102,9 @@ class ChangeCreated(EventData):
     blast_radius: str | None = ""
     emergency: bool = False
     host: str = ""
+    # Which cluster the context reached at start (server URL, CA's SHA-256): a resume through a kubeconfig whose
+    # context of that name reaches another is refused. Absent in records from before it was kept.
+    cluster: dict[str, str] | None = None
     REQUIRED = ("change_id", "runbook", "environment", "context", "operator")
 
 
