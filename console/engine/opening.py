@@ -269,7 +269,9 @@ def reopen_change(
         for e in journal.events:
             if e.type == ev.PARAMS_SET:
                 recorded.update(e.data["params"])
-        for refusal in (changed_params(change_id, recorded, params or {}),
+        # A change still waiting for its signatures is held to its values by the signed request instead (which
+        # names the parameter against what was signed).
+        for refusal in (None if waiting else changed_params(change_id, recorded, params or {}),
                         changed_policy(change_id, journal.events, policy.digest, policy.source)):
             if refusal:
                 raise SessionError(refusal)
