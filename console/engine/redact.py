@@ -23,6 +23,8 @@ from console.engine.secret_scan import Span, policy_screen, rule_scanner, secret
 
 MASK = "[REDACTED]"
 MIN_SECRET_LEN = 4  # shorter values would blank out ordinary words; params.resolve refuses them as secrets
+# The shortest piece of a secret's base64 taken from inside a longer base64 text: shorter ones would mask ordinary words.
+MIN_ENCODED_PIECE = 8
 
 # (name, Python pattern) of every built-in rule, for reference and for policy authors reading the code.
 BUILTIN_PATTERNS: tuple[tuple[str, str], ...] = tuple((rule.name, rule.pattern) for rule in sr.RULES)
@@ -109,6 +111,40 @@ def cut_redacted(redacted: str, limit: int) -> str:
     return redacted[:limit]
 
 
+def encoded_forms(secret: str) -> list[str]:
+    """The ways a secret value is printed besides itself, each as it appears in output.
+
+    A Kubernetes Secret's ``data`` holds the value base64-encoded (``kubectl get secret -o jsonpath={.data.KEY}``
+    prints exactly that), ``echo VALUE | base64`` encodes it with a newline, JSON escapes quotes and backslashes and
+    URLs percent-encode. Inside a longer base64 text (a Secret holding a connection string with the password in it)
+    the value's encoding depends on where it starts modulo three bytes; for each start the characters that only the
+    value's own bytes decide are a form too, when long enough not to mask ordinary words.
+    """
+    import base64
+    import json
+    from urllib.parse import quote
+
+    raw = secret.encode("utf-8")
+    forms = {
+        base64.b64encode(raw).decode(), base64.b64encode(raw + b"\n").decode(),
+        base64.urlsafe_b64encode(raw).decode(), json.dumps(secret)[1:-1], quote(secret, safe=""),
+    }
+    for offset in (0, 1, 2):
+        encoded = base64.b64encode(b"\0" * offset + raw).decode()
+        start, end = -(-8 * offset // 6), 8 * (offset + len(raw)) // 6
+        if end - start >= MIN_ENCODED_PIECE:
+            forms.add(encoded[start:end])
+    forms.update({f.rstrip("=") for f in forms if f.endswith("=")})
+    forms.discard(secret)
+    return sorted(f for f in forms if len(f) >= MIN_SECRET_LEN)
+
+
+def _with_encodings(secrets: Iterable[str]) -> list[str]:
+    """Secret values (at least MIN_SECRET_LEN long) and their encoded forms, longest first."""
+    values = {s for s in secrets if s and len(s) >= MIN_SECRET_LEN}
+    return sorted(values.union(*(encoded_forms(s) for s in values)), key=len, reverse=True)
+
+
 class Redactor:
     """Replaces secrets in a single piece of text; built from the change's secret values and policy patterns.
 
@@ -117,7 +153,8 @@ class Redactor:
     """
 
     def __init__(self, secrets: Iterable[str] = (), extra_patterns: Iterable[str] = (), *, prefilter: bool = True) -> None:
-        self.secrets = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LEN}, key=len, reverse=True)
+        # Each value is masked as itself and as it is printed encoded (base64 in a Secret's data, JSON, URLs).
+        self.secrets = _with_encodings(secrets)
         # A policy pattern with a group keeps what precedes its first group's end; otherwise the whole match goes.
         # It runs as Python re over the whole text, behind an RE2 screen when one can be built that never misses.
         self.extra = [(re.compile(p), policy_screen(p) if prefilter else None) for p in extra_patterns]
@@ -126,7 +163,7 @@ class Redactor:
 
     def add_secret(self, value: str) -> None:
         if value and len(value) >= MIN_SECRET_LEN and value not in self.secrets:
-            self.secrets = sorted([*self.secrets, value], key=len, reverse=True)
+            self.secrets = _with_encodings([*self.secrets, value])
 
     def __call__(self, text: str) -> str:
         return self.redact(text)
