@@ -13,7 +13,6 @@ variable "replicas" {
 variable "auth_token" {
   type      = string
   sensitive = true
-  default   = "initial-cache-token"
 }
 
 resource "terraform_data" "cache" {
