@@ -336,9 +336,16 @@ def _given_params(items: Sequence[str], *, approvals: Sequence[str] = ()) -> dic
     given: dict[str, str] = {}
     for item in items:
         try:
-            given.update(parse_assignments([item]))
+            parsed = parse_assignments([item])
         except ParamError as exc:
             problems.append(str(exc))
+            continue
+        for key, value in parsed.items():
+            # A name given twice is an edited command line (a namespace typed again at the end): which value was
+            # meant is not the console's to guess. The values are not repeated, since either may be a secret.
+            if key in given and given[key] != value:
+                problems.append(f"--param {key} is given twice with different values: give it once")
+            given[key] = value
     for item in approvals:
         try:
             _parse_approvals([item])
