@@ -116,7 +116,7 @@ class LineDriver:
 
     def drive(self) -> int:
         s = self.s
-        self.say(f"change {s.change_id}: {s.runbook.metadata.title}")
+        self.say(f"change {s.change_id}: {s.step_text(s.runbook.metadata.title)}")
         self.say(f"environment {s.environment}, context {s.context}, operator {s.operator}; record in {s.ref.path}")
         session_began = max((i for i, e in enumerate(s.events) if e.type in (ev.CHANGE_CREATED, ev.SESSION_RESUMED)), default=0)
         for event in s.events[session_began:]:
