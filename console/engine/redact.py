@@ -116,25 +116,26 @@ def encoded_forms(secret: str) -> list[str]:
 
     A Kubernetes Secret's ``data`` holds the value base64-encoded (``kubectl get secret -o jsonpath={.data.KEY}``
     prints exactly that), ``echo VALUE | base64`` encodes it with a newline, JSON escapes quotes and backslashes and
-    URLs percent-encode. Inside a longer base64 text (a Secret holding a connection string with the password in it)
-    the value's encoding depends on where it starts modulo three bytes; for each start the characters that only the
-    value's own bytes decide are a form too, when long enough not to mask ordinary words.
+    URLs percent-encode. Base64 depends on where the value starts modulo three bytes (inside a longer text, such as
+    a connection string holding the password); for each start, the characters that only the value's own bytes decide
+    are a form. The one for a value at the start is a prefix of its whole encoding with or without a newline, so one
+    form masks all three (the last character or two left out say at most a few bits). A value too short for such a
+    piece to be safe (it would mask ordinary words) is masked only as its whole encodings.
     """
     import base64
     import json
     from urllib.parse import quote
 
     raw = secret.encode("utf-8")
-    forms = {
-        base64.b64encode(raw).decode(), base64.b64encode(raw + b"\n").decode(),
-        base64.urlsafe_b64encode(raw).decode(), json.dumps(secret)[1:-1], quote(secret, safe=""),
-    }
-    for offset in (0, 1, 2):
-        encoded = base64.b64encode(b"\0" * offset + raw).decode()
-        start, end = -(-8 * offset // 6), 8 * (offset + len(raw)) // 6
-        if end - start >= MIN_ENCODED_PIECE:
-            forms.add(encoded[start:end])
-    forms.update({f.rstrip("=") for f in forms if f.endswith("=")})
+    forms = {json.dumps(secret)[1:-1], quote(secret, safe="")}
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        for offset in (0, 1, 2):
+            encoded = encode(b"\0" * offset + raw).decode()
+            start, end = -(-8 * offset // 6), 8 * (offset + len(raw)) // 6
+            if end - start >= MIN_ENCODED_PIECE:
+                forms.add(encoded[start:end])
+            elif offset == 0:
+                forms.update(encode(raw + tail).decode() for tail in (b"", b"\n"))
     forms.discard(secret)
     return sorted(f for f in forms if len(f) >= MIN_SECRET_LEN)
 

@@ -20,7 +20,8 @@ import pytest
 from console.journal import events as ev
 from kubesim.testing import RunningCluster
 
-from .crashloop import ANSWERS, Console, choose_points, crash_loop, load
+from .crashloop import ANSWERS, Console, Loop, choose_points, crash_loop, load
+from .faults import node_not_ready, when_started
 from .journal_audit import audit
 from .rehearsal import assert_closed, assert_order, assert_record_sound, one, rehearse, trail
 from .secrets_on_disk import leaks
@@ -65,6 +66,7 @@ def test_the_rotation_runs_and_no_secret_reaches_the_record_in_any_form(console:
     assert cluster_password(cluster) == SECRET_PARAMS["new_password"]
     # The probe printed the password on stdout and the token on stderr, and saw them: the masks stand in for them.
     assert one(loop, ev.STEP_FINISHED, "probe-admin").data["status"] == "passed"
+    assert "Rotate the postgres password (ticket SEC-41)" in loop.logs[0].read_text()
     assert_record_sound(console, loop, runbooks / f"{RUNBOOK}.yaml")
     found = leaks(console.journal().parent, [*SECRET_PARAMS.values(), *TYPED])
     assert found == [], "\n".join(found) + "\n" + trail(loop)
@@ -89,10 +91,50 @@ def test_the_rotation_killed_three_times_runs_nothing_twice_unconfirmed_and_leak
     assert verified.returncode == 0, verified.stdout + verified.stderr
     found = audit(loop.events, runbook, loop.sessions, console.journal().parent)
     assert found.reruns == [] and found.unconfirmed == [] and found.lost == [], f"{found.describe()}\n{where}"
+    assert_no_gate_skipped(loop, path)
     # The approval step and the manual step are answered once each, whatever the kills did between them.
     answered = [(e.type, e.data.get("step_id")) for e in loop.events
                 if e.type in (ev.APPROVAL_RECORDED, ev.MANUAL_ANSWERED) and e.data.get("step_id")]
     assert sorted(answered) == sorted(set(answered)) and len(answered) == 2, where
     assert cluster_password(cluster) == SECRET_PARAMS["new_password"]
+    leaked = leaks(console.journal().parent, [*SECRET_PARAMS.values(), *TYPED])
+    assert leaked == [], "\n".join(leaked) + "\n" + where
+
+
+def assert_no_gate_skipped(loop: Loop, runbook_path: Path) -> None:
+    """Every gate's last run before the first mutating step started finished passed: a kill inside a gate, or between
+    the gates and the steps, never lets the change past a gate that did not pass."""
+    runbook = load(runbook_path)
+    mutating = {s.id for s in runbook.steps if s.is_mutating}
+    first = next(e.seq for e in loop.events if e.type == ev.STEP_STARTED and e.data["step_id"] in mutating)
+    for gate in runbook.gates:
+        runs = [e for e in loop.events if e.type == ev.STEP_FINISHED and e.data["step_id"] == gate.id and e.seq < first]
+        assert runs and runs[-1].data["status"] == "passed", f"gate {gate.id} did not pass before the steps\n" + trail(loop)
+
+
+ROLLBACK = ["put-back-password", "restart-onto-old", "wait-old"]
+
+
+def test_the_rotation_rolled_back_by_a_node_going_not_ready_and_killed_inside_the_rollback(
+        console: Console, runbooks: Path, cluster: RunningCluster) -> None:
+    """The rollback path: a node goes NotReady while postgres is watched on the new password, the console rolls back
+    by itself, and the kills fall before the failure and inside the rollback. A rollback step the dead session had
+    started or confirmed is confirmed again by the resuming operator; the old password is back at the end."""
+    path = runbooks / f"{RUNBOOK}.yaml"
+    runbook = load(path)
+    points = choose_points(random.Random(f"{RUNBOOK}/rollback/{SEED}"), runbook, 3, stale_confirmation_first=False,
+                           until="watch", rollback=ROLLBACK)
+    loop = crash_loop(console, path, ANSWERS / f"{RUNBOOK}.yaml", points, run_extra=run_args(), resume_extra=secret_args(),
+                      on_events=when_started("watch", lambda: node_not_ready(cluster, "node-2")))
+    where = f"kill points {[str(p) for p in points]}, kills {loop.kills}\n" + trail(loop)
+    assert loop.closed and loop.outcome == "rolled_back", where
+    assert loop.verify_failures == [], where
+    assert [e.data["steps"] for e in loop.events if e.type == ev.ROLLBACK_STARTED] == [ROLLBACK], where
+    verified = console("records", "verify", loop.change_id)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    found = audit(loop.events, runbook, loop.sessions, console.journal().parent)
+    assert found.reruns == [] and found.unconfirmed == [] and found.lost == [], f"{found.describe()}\n{where}"
+    assert_no_gate_skipped(loop, path)
+    assert cluster_password(cluster) == SECRET_PARAMS["old_password"]
     leaked = leaks(console.journal().parent, [*SECRET_PARAMS.values(), *TYPED])
     assert leaked == [], "\n".join(leaked) + "\n" + where
