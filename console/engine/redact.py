@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from console.engine import secret_rules as sr
-from console.engine.secret_scan import Span, policy_screen, rule_scanner, secret_span
+from console.engine.secret_scan import Span, policy_screen, rule_scanner, secret_span, values_screen
 
 MASK = "[REDACTED]"
 MIN_SECRET_LEN = 4  # shorter values would blank out ordinary words; params.resolve refuses them as secrets
@@ -126,8 +126,9 @@ def encoded_forms(secret: str) -> list[str]:
     import json
     from urllib.parse import quote
 
-    raw = secret.encode("utf-8")
-    forms = {json.dumps(secret)[1:-1], quote(secret, safe="")}
+    # An argument that was not UTF-8 reaches Python with its bytes kept as surrogates: those bytes are what print.
+    raw = _bytes_of(secret)
+    forms = {json.dumps(secret)[1:-1], quote(raw, safe="")}
     for encode in (base64.b64encode, base64.urlsafe_b64encode):
         for offset in (0, 1, 2):
             encoded = encode(b"\0" * offset + raw).decode()
@@ -138,6 +139,14 @@ def encoded_forms(secret: str) -> list[str]:
                 forms.update(encode(raw + tail).decode() for tail in (b"", b"\n"))
     forms.discard(secret)
     return sorted(f for f in forms if len(f) >= MIN_SECRET_LEN)
+
+
+def _bytes_of(text: str) -> bytes:
+    """The bytes a value stands for: UTF-8, with undecodable argument bytes (surrogate escapes) put back."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
 
 
 def _with_encodings(secrets: Iterable[str]) -> list[str]:
@@ -156,6 +165,7 @@ class Redactor:
     def __init__(self, secrets: Iterable[str] = (), extra_patterns: Iterable[str] = (), *, prefilter: bool = True) -> None:
         # Each value is masked as itself and as it is printed encoded (base64 in a Secret's data, JSON, URLs).
         self.secrets = _with_encodings(secrets)
+        self._values_screen = values_screen(self.secrets) if prefilter else None
         # A policy pattern with a group keeps what precedes its first group's end; otherwise the whole match goes.
         # It runs as Python re over the whole text, behind an RE2 screen when one can be built that never misses.
         self.extra = [(re.compile(p), policy_screen(p) if prefilter else None) for p in extra_patterns]
@@ -165,6 +175,7 @@ class Redactor:
     def add_secret(self, value: str) -> None:
         if value and len(value) >= MIN_SECRET_LEN and value not in self.secrets:
             self.secrets = _with_encodings([*self.secrets, value])
+            self._values_screen = values_screen(self.secrets) if self.prefilter else None
 
     def __call__(self, text: str) -> str:
         return self.redact(text)
@@ -241,16 +252,23 @@ class Redactor:
 
     def _found(self, text: str, found: list[Span]) -> list[Span]:
         """``found`` (the rules' spans) with every other secret's span added: unsorted, possibly empty or overlapping."""
-        for secret in self.secrets:
-            at = text.find(secret)
-            while at >= 0:
-                found.append((at, at + len(secret)))
-                at = text.find(secret, at + len(secret))
+        source: bytes | None = None
+        screen = self._values_screen
+        if screen is not None:
+            try:
+                source = text.encode("utf-8")
+            except UnicodeEncodeError:
+                source, screen = b"", None  # a lone surrogate is no UTF-8 for RE2 to read: every value is looked for
+        if screen is None or screen.search(source) is not None:
+            for secret in self.secrets:
+                at = text.find(secret)
+                while at >= 0:
+                    found.append((at, at + len(secret)))
+                    at = text.find(secret, at + len(secret))
         if "PRIVATE KEY" in text:
             found.extend(m.span() for m in _PEM_BLOCK.finditer(text))
         if "Private-Lines:" in text:
             found.extend(_putty_spans(text))
-        source: bytes | None = None
         for rx, screen in self.extra:
             if screen is not None and source != b"":
                 if source is None:

@@ -106,6 +106,21 @@ def test_a_secret_value_is_masked_as_the_tools_print_it_encoded() -> None:
     assert Redactor(["abcd"]).redact("YWJjZA== and QWxhZGRpbg==") == f"{MASK} and QWxhZGRpbg=="
 
 
+@settings(max_examples=150, deadline=None)
+@given(secrets=st.lists(st.text(min_size=4, max_size=24).filter(lambda v: v.strip()), min_size=1, max_size=6),
+       filler=st.lists(st.text(max_size=40), max_size=6), picks=st.lists(st.integers(0, 50), max_size=8))
+def test_the_screen_over_secret_values_finds_what_looking_for_each_finds(secrets: list[str], filler: list[str],
+                                                                        picks: list[int]) -> None:
+    """The one RE2 pass that says whether a text holds any secret value (or an encoding of one) never says no to a
+    text in which a value is: with it and without it, redaction is the same."""
+    import base64
+
+    candidates = [*secrets, *(base64.b64encode(v.encode("utf-8", "surrogatepass")).decode() for v in secrets)]
+    pieces = [*filler, *(candidates[i % len(candidates)] for i in picks)]
+    text = " ".join(random.Random(len(pieces)).sample(pieces, len(pieces)))
+    assert Redactor(secrets).redact(text) == Redactor(secrets, prefilter=False).redact(text)
+
+
 def test_a_pem_block_is_masked_line_by_line_across_lines() -> None:
     text = "before\n-----BEGIN EC PRIVATE KEY-----\nAAAA\nBBBB\n-----END EC PRIVATE KEY-----\nafter"
     assert stream(text) == ["before", MASK, MASK, MASK, MASK, "after"]
