@@ -827,6 +827,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         cluster.close()
 
 
+def _redaction(args: argparse.Namespace) -> Callable[[str], str]:
+    """What a reviewer's text goes through before the journal: the built-in rules and policy's own patterns."""
+    from console.engine.redact import Redactor
+
+    return Redactor((), _policy(args).redaction.patterns).redact
+
+
 def _start_review(records_dir: Path) -> int:
     from screens.records import run_review  # the UI is imported only when it is wanted
 
@@ -928,7 +935,7 @@ def build_parser(chosen: str | None = "sim") -> argparse.ArgumentParser:
         p.add_argument("--records-dir", metavar="DIR", default=argparse.SUPPRESS, help="record store")
     from console.review.review_cli import add_review_commands
 
-    add_review_commands(sub, rsub, start_review=_start_review)
+    add_review_commands(sub, rsub, start_review=_start_review, redaction=_redaction)
     from console.review.follow_cli import add_follow_command
 
     add_follow_command(sub, start_follow=_start_follow)

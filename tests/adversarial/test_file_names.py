@@ -7,6 +7,7 @@ version field at 2 a.m.) is refused when the change starts, before anything is w
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
 
@@ -65,3 +66,24 @@ def test_a_token_pasted_as_the_version_is_refused_and_written_nowhere(console: C
     assert console.journal().parent.name.split("__")[2] == "1.0-1.5.0"
     assert "Release 1.5.0" in done.stdout
     assert leaks(console.records, [TOKEN, SECRET]) == []
+
+
+def test_a_reviewers_addendum_pasting_secrets_is_kept_with_them_masked(console: Console, tmp_path: Path) -> None:
+    """An addendum is text a reviewer types after the change: a connection string, a token or a ``password=`` pasted
+    into a correction is masked before the journal and record.md, with the policy's own patterns as well."""
+    answers = tmp_path / "answers.yaml"
+    answers.write_text("operator: alice\n")
+    done = console(*console.run_args(write(tmp_path, "{version}"), answers, "--param", "version=1.5.0", "--param",
+                                     f"token={SECRET}"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    change_id = console.events()[0].data["change_id"]
+    pasted = [("postgres://app:", "AddendumPw9911", "@db/app"), ("token ", TOKEN, ""), ("password=", "PlainAddPw77", ""),
+              ("tenant ", "CORP-552211-QX", "")]
+    policy = tmp_path / "team.toml"
+    policy.write_text(console.policy.read_text() + "\n[redaction]\npatterns = ['CORP-[0-9]{6}-[A-Z]{2}']\n")
+    added = dataclasses.replace(console, policy=policy)(
+        "records", "addendum", change_id, "--author", "carol", "--kind", "correction", "--text", "; ".join(before + secret + after for before, secret, after in pasted))
+    assert added.returncode == 0, added.stdout + added.stderr
+    text = console.events()[-1].data["text"]
+    assert text == "; ".join(before + "[REDACTED]" + after for before, _secret, after in pasted)
+    assert leaks(console.records, [secret for _b, secret, _a in pasted]) == []
