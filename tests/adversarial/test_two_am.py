@@ -8,7 +8,8 @@
   the rollback (nor answer any later question): only what is typed after a question is asked answers it.
 - A change resumed from another terminal: with a different namespace parameter, with another kubeconfig whose
   context has the same name but is another cluster, under another directory's policy file. The resumed change must
-  act on what the change was admitted for, or be refused.
+  act on what the change was admitted for, or be refused. A secret parameter typed wrong on resume (secrets are
+  never on record, so they are typed again) must be refused, or at least not leave the real one unmasked.
 
 The resume cases start the password rotation and stop it before its restart (the answers file's word for the
 restart is refused, which leaves the change open), then resume it as another operator would.
@@ -247,3 +248,20 @@ def test_a_resume_under_another_directorys_policy_keeps_the_changes_redaction(co
 
 def trail_of(console: Console) -> str:
     return ", ".join(f"{e.type}({e.data.get('step_id', '')})" for e in console.events())
+
+
+def test_a_resume_with_a_mistyped_secret_is_refused_or_still_masks_the_secret_in_use(
+        console: Console, runbooks: Path, tmp_path: Path) -> None:
+    """Secret parameters are never on record, so the resuming operator types them again. One typed wrong leaves the
+    change running with a redaction that knows the wrong value: the verification then prints the Secret's data (the
+    password the rotation set, base64) and nothing masks it."""
+    from .secrets_on_disk import leaks
+    from .test_credential_rotation import SECRET_PARAMS
+
+    change_id = stopped_before_restart(console, runbooks, tmp_path)
+    mistyped = [a for name, value in SECRET_PARAMS.items()
+                for a in ("--param", f"{name}={value + 'x' if name == 'new_password' else value}")]
+    resumed = console(*console.resume_args(change_id, ANSWERS / f"{RUNBOOK}.yaml", "bob", *mistyped))
+    found = leaks(console.journal().parent, [SECRET_PARAMS["new_password"]])
+    assert found == [], (f"resumed with a mistyped secret (exit {resumed.returncode}):\n" + "\n".join(found) + "\n"
+                         + resumed.stdout[-1500:] + resumed.stderr)
