@@ -265,3 +265,22 @@ def test_a_resume_with_a_mistyped_secret_is_refused_or_still_masks_the_secret_in
     found = leaks(console.journal().parent, [SECRET_PARAMS["new_password"]])
     assert found == [], (f"resumed with a mistyped secret (exit {resumed.returncode}):\n" + "\n".join(found) + "\n"
                          + resumed.stdout[-1500:] + resumed.stderr)
+
+
+def test_a_password_typed_into_a_confirmation_is_not_kept_but_a_slip_is(console: Console, runbooks: Path,
+                                                                       tmp_path: Path) -> None:
+    """At 2 a.m. the operator types a password into the console, taking it for sudo's prompt: the refusal is recorded,
+    the password is not (the journal is append-only, so it would stay for good). A slip (postgress) is kept as typed:
+    it tells the reviewer what went wrong."""
+    from .crashloop import crash_loop
+    from .secrets_on_disk import leaks
+
+    password = "Hunter2-MyLdapPassw0rd!"
+    answers = tmp_path / "answers.yaml"
+    answers.write_text((ANSWERS / f"{RUNBOOK}.yaml").read_text().replace(
+        "  restart: postgres\n", f"  restart: ['{password}', postgress, postgres]\n"))
+    loop = crash_loop(console, runbooks / f"{RUNBOOK}.yaml", answers, [], run_extra=run_args())
+    assert loop.closed and loop.outcome == "success", loop.tail()
+    refused = [e.data["typed"] for e in loop.events if e.type == ev.STEP_CONFIRMATION_REFUSED]
+    assert refused == ["[REDACTED]", "postgress"]
+    assert leaks(console.journal().parent, [password]) == []
