@@ -81,3 +81,30 @@ def test_the_saved_plan_file_holds_no_secret(console: Console, workspace: Path) 
     assert_closed(loop, "success")
     found = leaks(console.journal().parent, [NEW_TOKEN, SEED_TOKEN])
     assert found == [], "\n".join(found)
+
+
+def test_the_terraform_change_killed_three_times_applies_once_on_a_fresh_confirmation(console: Console,
+                                                                                     workspace: Path) -> None:
+    """Killed while the state is backed up, at the apply's confirmation (the saved plan on disk, nothing applied) and
+    as the apply starts in the next session: the apply passes once, confirmed in the session that ran it, on the plan
+    that was reviewed, and the record still holds no token."""
+    from .crashloop import ANSWERS, KillPoint, crash_loop, load
+    from .journal_audit import audit
+
+    path = workspace / f"{RUNBOOK}.yaml"
+    runbook = load(path)
+    points = [KillPoint("started", "state-backup"), KillPoint("confirmed", "apply"), KillPoint("started", "apply")]
+    secrets = params()
+    loop = crash_loop(console, path, ANSWERS / f"{RUNBOOK}.yaml", points, run_extra=secrets, resume_extra=secrets)
+    where = f"kill points {[str(p) for p in points]}, kills {loop.kills}\n" + trail(loop)
+    assert loop.closed and loop.outcome == "success" and loop.verify_failures == [], where
+    assert len(loop.kills) == len(points), where
+    found = audit(loop.events, runbook, loop.sessions, console.journal().parent)
+    assert found.reruns == [] and found.unconfirmed == [] and found.lost == [], f"{found.describe()}\n{where}"
+    applied = [e for e in loop.events if e.type == ev.STEP_FINISHED and e.data["step_id"] == "apply"]
+    assert [e.data["status"] for e in applied] == ["passed"], where
+    plans = {e.data["file"]["sha256"] for e in loop.events if e.type == ev.ARTIFACT_SAVED
+             and e.data["file"]["path"].endswith(".tfplan")}
+    assert len(plans) == 1, where  # the plan reviewed is the one applied: planned once, never again after a kill
+    leaked = [f for f in leaks(console.journal().parent, [NEW_TOKEN, SEED_TOKEN]) if ".tfplan" not in f]
+    assert leaked == [], "\n".join(leaked) + "\n" + where
