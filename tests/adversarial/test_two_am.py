@@ -284,3 +284,17 @@ def test_a_password_typed_into_a_confirmation_is_not_kept_but_a_slip_is(console:
     refused = [e.data["typed"] for e in loop.events if e.type == ev.STEP_CONFIRMATION_REFUSED]
     assert refused == ["[REDACTED]", "postgress"]
     assert leaks(console.journal().parent, [password]) == []
+
+
+def test_a_resume_from_another_directory_names_the_store_it_looked_in(console: Console, tmp_path: Path) -> None:
+    """The default record store is ./records: resumed from another directory, the change is not found, and the
+    sentence says where the console looked and how to name the right store."""
+    elsewhere = tmp_path / "home"
+    elsewhere.mkdir()
+    env = {k: v for k, v in console.env().items() if k != "OPSCONSOLE_RECORDS"}
+    done = subprocess.run([PY, "-m", "console.cli", "resume", "CHG-2026-0001", "--plain", "--kubeconfig",
+                           str(console.kubeconfig)], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stdout + done.stderr
+    said = (f"opsconsole: no change CHG-2026-0001 in {elsewhere / 'records'} (another record store: --records-dir or "
+            "OPSCONSOLE_RECORDS)")
+    assert done.stderr.strip().splitlines() == [said]
