@@ -164,7 +164,8 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = (), extra_patterns: Iterable[str] = (), *, prefilter: bool = True) -> None:
         # Each value is masked as itself and as it is printed encoded (base64 in a Secret's data, JSON, URLs).
-        self.secrets = _with_encodings(secrets)
+        self._values = [s for s in secrets if s and len(s) >= MIN_SECRET_LEN]
+        self.secrets = _with_encodings(self._values)
         self._values_screen = values_screen(self.secrets) if prefilter else None
         # A policy pattern with a group keeps what precedes its first group's end; otherwise the whole match goes.
         # It runs as Python re over the whole text, behind an RE2 screen when one can be built that never misses.
@@ -173,8 +174,9 @@ class Redactor:
         self._rules = rule_scanner()
 
     def add_secret(self, value: str) -> None:
-        if value and len(value) >= MIN_SECRET_LEN and value not in self.secrets:
-            self.secrets = _with_encodings([*self.secrets, value])
+        if value and len(value) >= MIN_SECRET_LEN and value not in self._values:
+            self._values.append(value)
+            self.secrets = _with_encodings(self._values)  # the values' encodings, never encodings of encodings
             self._values_screen = values_screen(self.secrets) if self.prefilter else None
 
     def __call__(self, text: str) -> str:
