@@ -336,9 +336,16 @@ def _given_params(items: Sequence[str], *, approvals: Sequence[str] = ()) -> dic
     given: dict[str, str] = {}
     for item in items:
         try:
-            given.update(parse_assignments([item]))
+            parsed = parse_assignments([item])
         except ParamError as exc:
             problems.append(str(exc))
+            continue
+        for key, value in parsed.items():
+            # A name given twice is an edited command line (a namespace typed again at the end): which value was
+            # meant is not the console's to guess. The values are not repeated, since either may be a secret.
+            if key in given and given[key] != value:
+                problems.append(f"--param {key} is given twice with different values: give it once")
+            given[key] = value
     for item in approvals:
         try:
             _parse_approvals([item])
@@ -820,6 +827,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         cluster.close()
 
 
+def _redaction(args: argparse.Namespace) -> Callable[[str], str]:
+    """What a reviewer's text goes through before the journal: the built-in rules and policy's own patterns."""
+    from console.engine.redact import Redactor
+
+    return Redactor((), _policy(args).redaction.patterns).redact
+
+
 def _start_review(records_dir: Path) -> int:
     from screens.records import run_review  # the UI is imported only when it is wanted
 
@@ -921,7 +935,7 @@ def build_parser(chosen: str | None = "sim") -> argparse.ArgumentParser:
         p.add_argument("--records-dir", metavar="DIR", default=argparse.SUPPRESS, help="record store")
     from console.review.review_cli import add_review_commands
 
-    add_review_commands(sub, rsub, start_review=_start_review)
+    add_review_commands(sub, rsub, start_review=_start_review, redaction=_redaction)
     from console.review.follow_cli import add_follow_command
 
     add_follow_command(sub, start_follow=_start_follow)

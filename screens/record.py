@@ -324,8 +324,11 @@ class RecordScreen(Screen):
         if draft is None:
             return
         try:
+            # The built-in redaction rules: a pasted token or connection string is masked before the journal.
+            from console.engine.redact import Redactor
+
             event = add_addendum(self.store, self.ref, author=draft.author, kind=draft.kind, text=draft.text,
-                                 refers_to=draft.refers_to, clock=self.clock)
+                                 refers_to=draft.refers_to, clock=self.clock, redact=Redactor().redact)
         except (StoreError, JournalError) as exc:
             self.notify(str(exc), title="Addendum not recorded", severity="error", timeout=10)
             return

@@ -19,7 +19,7 @@ from typing import Any
 from console.engine.redact import Redactor
 from console.engine.timing import StepTiming, step_timing
 from console.runbook.models import Runbook, Step, Trigger
-from console.runbook.params import ParamError, display_command, render_argv, substitute
+from console.runbook.params import ParamError, display_command, render_argv, secret_values, substitute
 
 # kubectl's own flags for a namespace; a command naming one acts there, whatever the change's default is.
 _NS_FLAG = re.compile(r"^(?:-n|--namespace)(?:=(.+))?$")
@@ -95,9 +95,15 @@ VERSION = re.compile(r"^[A-Za-z0-9._+-]+$")
 def identify(runbook: Runbook, values: Mapping[str, str]) -> ChangeIdentity:
     """The change's identity; raises ParamError when a filled-in version would not name a folder safely."""
     md = runbook.metadata
+    # A version names the record's folder (no redaction reaches a file name): one holding a secret parameter or
+    # something shaped like a secret (a token pasted as a version at 2 a.m.) is refused, without repeating it.
+    redactor = Redactor(secret_values(runbook, values))
     versions = {}
     for field_name, text in (("from", md.from_version), ("to", md.to_version)):
         value = substitute(text, values)
+        if redactor.redact(value) != value:
+            raise ParamError(f"metadata.{field_name}: {text!r} gives a value that holds a secret, and the version names "
+                             "the change's folder in the record store")
         if not VERSION.match(value):
             raise ParamError(f"metadata.{field_name}: {text!r} gives {value!r}, which is not a version (letters, digits, . _ + -)")
         versions[field_name] = value

@@ -2,7 +2,9 @@
 
 Every command a change runs gets ``KUBECONFIG`` pointing at this file, so ``kubectl`` acts on the context the
 change was started for even if someone switches the current context in another terminal mid-change. The file
-holds credentials, so it lives in a private temporary directory (mode 0600), never in the record store.
+holds credentials, so it lives in a private temporary directory (mode 0600), never in the record store. A console
+killed mid-change (SIGKILL, a power cut) never removes its copy: the directory's name carries the console's process
+ID, and the next console to pin a kubeconfig removes the copies of consoles that are gone.
 """
 
 from __future__ import annotations
@@ -61,6 +63,37 @@ def cluster_identity(config: dict[str, Any], context: str) -> dict[str, str]:
     return {"server": server, "ca_sha256": hashlib.sha256(ca).hexdigest() if ca else ""}
 
 
+PREFIX = "opsconsole-kube-"
+
+
+def _gone(pid: int) -> bool:
+    """Whether no process has this ID (one we may not signal is someone's, so it is there)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def remove_orphans(directory: Path) -> list[Path]:
+    """Remove this user's pinned kubeconfigs left by consoles that are gone; the directories removed.
+
+    A process ID reused since is taken for the console still running: its copy is left for a later sweep."""
+    removed = []
+    for path in directory.glob(f"{PREFIX}*-*"):
+        pid = path.name[len(PREFIX):].split("-", 1)[0]
+        try:
+            mine = path.is_dir() and not path.is_symlink() and path.stat().st_uid == os.getuid()
+        except OSError:
+            continue
+        if mine and pid.isdigit() and int(pid) != os.getpid() and _gone(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 class PinnedKubeconfig:
     """A private kubeconfig file with one context pinned; remove it with ``close()``."""
 
@@ -74,7 +107,8 @@ class PinnedKubeconfig:
         self.namespace = (entry.get("context") or {}).get("namespace") or "default"
         self.context = context
         self.cluster = cluster_identity(config, context)
-        self._dir = Path(tempfile.mkdtemp(prefix="opsconsole-kube-"))
+        remove_orphans(Path(tempfile.gettempdir()))
+        self._dir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
         os.chmod(self._dir, 0o700)
         self.path = self._dir / "config"
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

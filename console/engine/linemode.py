@@ -95,6 +95,9 @@ class LineDriver:
         self.out.flush()
 
     def ask(self, prompt: str) -> str:
+        # A question is answered by what is typed after it is asked: an Enter pressed twice at the last prompt, or
+        # keys hit while a step ran, must not answer a question nobody has read yet.
+        _discard_typeahead(self.inp)
         self.out.write(prompt)
         self.out.flush()
         line = self.inp.readline()
@@ -113,7 +116,7 @@ class LineDriver:
 
     def drive(self) -> int:
         s = self.s
-        self.say(f"change {s.change_id}: {s.runbook.metadata.title}")
+        self.say(f"change {s.change_id}: {s.step_text(s.runbook.metadata.title)}")
         self.say(f"environment {s.environment}, context {s.context}, operator {s.operator}; record in {s.ref.path}")
         session_began = max((i for i, e in enumerate(s.events) if e.type in (ev.CHANGE_CREATED, ev.SESSION_RESUMED)), default=0)
         for event in s.events[session_began:]:
@@ -329,6 +332,9 @@ class LineDriver:
         """Roll back by itself after the policy's countdown, unless the operator presses Enter to hold it."""
         countdown = 0 if self.answers is not None else self.s.rollback_countdown_s
         if countdown > 0:
+            # Only an Enter pressed once the countdown is shown holds it: one typed before (a double Enter at the
+            # step's confirmation) would turn the automatic rollback into one that waits for a person.
+            _discard_typeahead(self.inp)
             self.say(f"   rolling back automatically in {countdown}s (on_failure: rollback); press Enter to hold")
             if _line_within(self.inp, countdown):
                 self.s.hold_rollback()
@@ -383,6 +389,19 @@ class LineDriver:
         self.say(f"stopped; the change stays open: opsconsole resume {self.s.change_id}")
         self.s.release()
         return 1  # not done: the exit-code table's 1, like a failed or aborted change
+
+
+def _discard_typeahead(inp: TextIO) -> None:
+    """Throw away what was typed on a terminal and not read yet. Input that is no terminal (a pipe, a file) is a
+    script written in advance, so it is left alone."""
+    try:
+        if not inp.isatty():
+            return
+        import termios
+
+        termios.tcflush(inp.fileno(), termios.TCIFLUSH)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return  # no file descriptor to flush (a test's StringIO): nothing was typed ahead
 
 
 def _line_within(inp: TextIO, seconds: float) -> bool:

@@ -19,10 +19,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from console.engine import secret_rules as sr
-from console.engine.secret_scan import Span, policy_screen, rule_scanner, secret_span
+from console.engine.secret_scan import Span, policy_screen, rule_scanner, secret_span, values_screen
 
 MASK = "[REDACTED]"
 MIN_SECRET_LEN = 4  # shorter values would blank out ordinary words; params.resolve refuses them as secrets
+# The shortest piece of a secret's base64 taken from inside a longer base64 text: shorter ones would mask ordinary words.
+MIN_ENCODED_PIECE = 8
 
 # (name, Python pattern) of every built-in rule, for reference and for policy authors reading the code.
 BUILTIN_PATTERNS: tuple[tuple[str, str], ...] = tuple((rule.name, rule.pattern) for rule in sr.RULES)
@@ -109,6 +111,50 @@ def cut_redacted(redacted: str, limit: int) -> str:
     return redacted[:limit]
 
 
+def encoded_forms(secret: str) -> list[str]:
+    """The ways a secret value is printed besides itself, each as it appears in output.
+
+    A Kubernetes Secret's ``data`` holds the value base64-encoded (``kubectl get secret -o jsonpath={.data.KEY}``
+    prints exactly that), ``echo VALUE | base64`` encodes it with a newline, JSON escapes quotes and backslashes and
+    URLs percent-encode. Base64 depends on where the value starts modulo three bytes (inside a longer text, such as
+    a connection string holding the password); for each start, the characters that only the value's own bytes decide
+    are a form. The one for a value at the start is a prefix of its whole encoding with or without a newline, so one
+    form masks all three (the last character or two left out say at most a few bits). A value too short for such a
+    piece to be safe (it would mask ordinary words) is masked only as its whole encodings.
+    """
+    import base64
+    import json
+    from urllib.parse import quote
+
+    # An argument that was not UTF-8 reaches Python with its bytes kept as surrogates: those bytes are what print.
+    raw = _bytes_of(secret)
+    forms = {json.dumps(secret)[1:-1], quote(raw, safe="")}
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        for offset in (0, 1, 2):
+            encoded = encode(b"\0" * offset + raw).decode()
+            start, end = -(-8 * offset // 6), 8 * (offset + len(raw)) // 6
+            if end - start >= MIN_ENCODED_PIECE:
+                forms.add(encoded[start:end])
+            elif offset == 0:
+                forms.update(encode(raw + tail).decode() for tail in (b"", b"\n"))
+    forms.discard(secret)
+    return sorted(f for f in forms if len(f) >= MIN_SECRET_LEN)
+
+
+def _bytes_of(text: str) -> bytes:
+    """The bytes a value stands for: UTF-8, with undecodable argument bytes (surrogate escapes) put back."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
+def _with_encodings(secrets: Iterable[str]) -> list[str]:
+    """Secret values (at least MIN_SECRET_LEN long) and their encoded forms, longest first."""
+    values = {s for s in secrets if s and len(s) >= MIN_SECRET_LEN}
+    return sorted(values.union(*(encoded_forms(s) for s in values)), key=len, reverse=True)
+
+
 class Redactor:
     """Replaces secrets in a single piece of text; built from the change's secret values and policy patterns.
 
@@ -117,7 +163,10 @@ class Redactor:
     """
 
     def __init__(self, secrets: Iterable[str] = (), extra_patterns: Iterable[str] = (), *, prefilter: bool = True) -> None:
-        self.secrets = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LEN}, key=len, reverse=True)
+        # Each value is masked as itself and as it is printed encoded (base64 in a Secret's data, JSON, URLs).
+        self._values = [s for s in secrets if s and len(s) >= MIN_SECRET_LEN]
+        self.secrets = _with_encodings(self._values)
+        self._values_screen = values_screen(self.secrets) if prefilter else None
         # A policy pattern with a group keeps what precedes its first group's end; otherwise the whole match goes.
         # It runs as Python re over the whole text, behind an RE2 screen when one can be built that never misses.
         self.extra = [(re.compile(p), policy_screen(p) if prefilter else None) for p in extra_patterns]
@@ -125,8 +174,10 @@ class Redactor:
         self._rules = rule_scanner()
 
     def add_secret(self, value: str) -> None:
-        if value and len(value) >= MIN_SECRET_LEN and value not in self.secrets:
-            self.secrets = sorted([*self.secrets, value], key=len, reverse=True)
+        if value and len(value) >= MIN_SECRET_LEN and value not in self._values:
+            self._values.append(value)
+            self.secrets = _with_encodings(self._values)  # the values' encodings, never encodings of encodings
+            self._values_screen = values_screen(self.secrets) if self.prefilter else None
 
     def __call__(self, text: str) -> str:
         return self.redact(text)
@@ -203,16 +254,23 @@ class Redactor:
 
     def _found(self, text: str, found: list[Span]) -> list[Span]:
         """``found`` (the rules' spans) with every other secret's span added: unsorted, possibly empty or overlapping."""
-        for secret in self.secrets:
-            at = text.find(secret)
-            while at >= 0:
-                found.append((at, at + len(secret)))
-                at = text.find(secret, at + len(secret))
+        source: bytes | None = None
+        screen = self._values_screen
+        if screen is not None:
+            try:
+                source = text.encode("utf-8")
+            except UnicodeEncodeError:
+                source, screen = b"", None  # a lone surrogate is no UTF-8 for RE2 to read: every value is looked for
+        if screen is None or screen.search(source) is not None:
+            for secret in self.secrets:
+                at = text.find(secret)
+                while at >= 0:
+                    found.append((at, at + len(secret)))
+                    at = text.find(secret, at + len(secret))
         if "PRIVATE KEY" in text:
             found.extend(m.span() for m in _PEM_BLOCK.finditer(text))
         if "Private-Lines:" in text:
             found.extend(_putty_spans(text))
-        source: bytes | None = None
         for rx, screen in self.extra:
             if screen is not None and source != b"":
                 if source is None:

@@ -274,6 +274,20 @@ def policy_screen(pattern: str) -> Any:
         return None  # lookarounds, backreferences, possessive repeats, verbose mode: Python only
 
 
+def values_screen(values: Sequence[str]) -> Any:
+    """One RE2 regex matching any of ``values`` literally (over UTF-8 bytes), or None without google-re2 or values.
+
+    A change's secret values and their encoded forms are each looked for in every text; most texts hold none, and
+    one RE2 pass says so where a ``str.find`` per value would scan the text once for each of them."""
+    if re2 is None or not values:
+        return None
+    literal = "|".join("".join(c if c.isascii() and c.isalnum() else f"\\x{{{ord(c):x}}}" for c in v) for v in values)
+    try:
+        return re2.compile(literal, _re2_options())
+    except re2.error:
+        return None  # too large for the screen's memory: every value is looked for as it is
+
+
 def locator(compiled: Any) -> Locate:
     """``locate(source, pos, end)[0]``: the (start, end) of ``compiled``'s first match in ``source[pos:end]``, or (-1, -1).
 

@@ -37,6 +37,7 @@ from console.engine.snapshot import take_summary
 from console.engine.state import Item, Next, State, apply, fold, next_action, rollback_queue
 from console.engine.step_context import StepContext, StepOutcome, write_artifact
 from console.engine.steps import run_step
+from console.engine.typed_words import kept_typing
 from console.journal import events as ev
 from console.journal.event_data import check_data
 from console.journal.journal import Event, Journal
@@ -275,8 +276,11 @@ class ChangeSession:
         else:
             ok = given == (nxt.word or "")
         if not ok:
-            self._append(ev.STEP_CONFIRMATION_REFUSED,
-                         {"section": nxt.item.section, "step_id": nxt.item.step_id, "typed": given, "by": by or self.operator})
+            # What was typed is kept when it was an attempt at the answer; text that was not (a password typed into
+            # the wrong window) never reaches the append-only journal.
+            wanted = ("yes", "no") if nxt.confirm == "yes" else (nxt.word or "",)
+            self._append(ev.STEP_CONFIRMATION_REFUSED, {"section": nxt.item.section, "step_id": nxt.item.step_id,
+                                                        "typed": kept_typing(given, wanted), "by": by or self.operator})
             return False
         self._append(ev.STEP_CONFIRMED, {
             "section": nxt.item.section, "step_id": nxt.item.step_id, "method": nxt.confirm,

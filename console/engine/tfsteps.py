@@ -21,6 +21,7 @@ from console.terraform.base import TerraformDriver
 from console.terraform.drivers import TerraformError, choose_driver
 from console.terraform.guard import check_guard, check_plan_usable
 from console.terraform.plan import format_summary, summarise_plan
+from console.terraform.sensitive import mask_sensitive
 from console.terraform.ui_lines import human_lines, ui_message
 
 
@@ -77,6 +78,25 @@ _Result = tuple[bool, str, int | None]
 _Action = Callable[[StepContext, TerraformDriver, Path, dict[str, str], list[Path], _Stream, list[dict[str, Any]]], _Result]
 
 
+def _kept(ctx: StepContext, doc: Any) -> Any:
+    """A Terraform JSON document as the record keeps it: what Terraform marks sensitive masked, then the change's
+    secrets and the redaction rules (a value can be a secret without Terraform's marker)."""
+    return ctx.redactor.redact_data(mask_sensitive(doc))
+
+
+def _kept_state(ctx: StepContext, state: bytes) -> bytes:
+    """The state pulled before the change, as evidence: byte for byte when it holds nothing sensitive (so it can be
+    pushed back as it is), else parsed and masked; text that is no JSON is redacted as text."""
+    try:
+        doc = json.loads(state)
+    except ValueError:
+        text = state.decode("utf-8", errors="replace")
+        redacted = ctx.redactor.redact(text)
+        return state if redacted == text else redacted.encode()
+    kept = _kept(ctx, doc)
+    return state if kept == doc else (json.dumps(kept, indent=2) + "\n").encode()
+
+
 def _save(ctx: StepContext, name: str, data: bytes, kind: str, description: str, **extra: Any) -> dict[str, Any]:
     return {"kind": kind, "description": description, "file": write_artifact(ctx.change_dir, name, data), **extra}
 
@@ -116,8 +136,9 @@ def _init(ctx: StepContext, driver: TerraformDriver, workdir: Path, variables: d
 
 def _state_backup(ctx: StepContext, driver: TerraformDriver, workdir: Path, variables: dict[str, str], var_files: list[Path],
                   stream: _Stream, artifacts: list[dict[str, Any]]) -> _Result:
-    state = driver.state_pull(workdir)
-    art = _save(ctx, f"{ctx.step.id}.tfstate", state, "state", "Terraform state before the change")
+    # Terraform keeps sensitive values in the state in plain text: the record keeps the state with them masked.
+    state = _kept_state(ctx, driver.state_pull(workdir))
+    art = _save(ctx, f"{ctx.step.id}.tfstate", state, "state", "Terraform state before the change (sensitive values masked)")
     artifacts.append(art)
     stream(f"state saved to {art['file']['path']} (sha256 {art['file']['sha256']}, {len(state)} bytes)")
     return True, "state backed up", 0
@@ -139,7 +160,8 @@ def _plan_and_guard(ctx: StepContext, driver: TerraformDriver, workdir: Path, va
         "summary": {"add": summary.add, "change": summary.change, "replace": summary.replace, "destroy": summary.destroy},
         "file": {"path": plan_path.relative_to(ctx.change_dir).as_posix(), "sha256": sha256_file(plan_path)},
     })
-    artifacts.append(_save(ctx, f"{plan_path.stem}.plan.json", json.dumps(show, indent=1).encode(), "plan", f"plan of {ctx.step.id} (show -json)"))
+    artifacts.append(_save(ctx, f"{plan_path.stem}.plan.json", json.dumps(_kept(ctx, show), indent=1).encode(), "plan",
+                           f"plan of {ctx.step.id} (show -json, sensitive values masked)"))
     violations = check_guard(summary, guard)
     for v in violations:
         stream(f"GUARD: {v}")
@@ -185,7 +207,8 @@ def _apply(ctx: StepContext, driver: TerraformDriver, workdir: Path, variables: 
 def _output(ctx: StepContext, driver: TerraformDriver, workdir: Path, variables: dict[str, str], var_files: list[Path],
             stream: _Stream, artifacts: list[dict[str, Any]]) -> _Result:
     outputs = driver.output(workdir)
-    text = json.dumps(outputs, indent=1, sort_keys=True)
+    # A sensitive output's value is shown and kept masked; the expectation is checked against the outputs as read.
+    text = json.dumps(_kept(ctx, outputs), indent=1, sort_keys=True)
     pattern = ctx.bound.expect_matches
     for line in text.splitlines():
         stream(line)

@@ -343,7 +343,9 @@ class RecordStore:
                         ref = self._ref(path)
                         if ref is not None:
                             return ref
-        raise ChangeNotFound(f"no change {change_id} in {self.root}")
+        # The store's full path: run from another directory, the default ./records is another store.
+        raise ChangeNotFound(f"no change {change_id} in {self.root.absolute()} (another record store: --records-dir or "
+                             "OPSCONSOLE_RECORDS)")
 
     def alias_of(self, change_dir: Path) -> str | None:
         """The team ID a provisionally named change was given, from its index file."""

@@ -9,6 +9,7 @@ broken chain would hide where it broke. record.md, if present, is rendered again
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from console.journal import events as ev
@@ -49,11 +50,16 @@ def add_addendum(
     author: str,
     kind: str,
     text: str,
+    redact: Callable[[str], str],
     refers_to: int | None = None,
     clock: Clock | None = None,
     now: datetime | None = None,
 ) -> Event:
     """Append one addendum to a closed change and return the event, once it is on disk.
+
+    ``redact`` masks secrets in the author's name and the text before they reach the journal (the caller's
+    redaction rules: the reading side does not import the engine that holds them); a reviewer pastes a connection
+    string or a token into a correction as readily as an operator into a note.
 
     Raises ``ChangeLocked`` (from the store) if a console holds the change, ``AddendumError`` if the change is
     not closed, its journal does not verify, or the fields are wrong; ``TornTailError``/``JournalCorruptError``
@@ -73,7 +79,7 @@ def add_addendum(
                     f"{ref.change_id} is still in progress: addenda are for closed changes (add a note while it runs)"
                 )
             validate(author=author, kind=kind, text=text, refers_to=refers_to, events=len(journal.events))
-            data = {"author": author.strip(), "kind": kind, "text": text.strip(), "refers_to": refers_to}
+            data = {"author": redact(author.strip()), "kind": kind, "text": redact(text.strip()), "refers_to": refers_to}
             check_data(ev.ADDENDUM_ADDED, data)
             event = journal.append(ev.ADDENDUM_ADDED, data)
         if store.record_path(ref).exists():

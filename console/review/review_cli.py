@@ -124,14 +124,20 @@ def cmd_records_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_records_addendum(args: argparse.Namespace) -> int:
-    from console.review.addenda import add_addendum
+def make_cmd_addendum(redaction: Callable[[argparse.Namespace], Callable[[str], str]]) -> Callable[[argparse.Namespace], int]:
+    """The ``records addendum`` handler; ``redaction(args)`` gives the redaction to apply (the CLI's, from policy)."""
 
-    store = open_store(args)
-    ref = find_change(store, args.change_id)
-    event = add_addendum(store, ref, author=args.author, kind=args.kind, text=args.text, refers_to=args.refers_to)
-    _out(f"{ref.change_id}: addendum recorded as event {event.seq} at {event.ts} (head {event.hash})")
-    return EXIT_OK
+    def cmd_records_addendum(args: argparse.Namespace) -> int:
+        from console.review.addenda import add_addendum
+
+        store = open_store(args)
+        ref = find_change(store, args.change_id)
+        event = add_addendum(store, ref, author=args.author, kind=args.kind, text=args.text, refers_to=args.refers_to,
+                             redact=redaction(args))
+        _out(f"{ref.change_id}: addendum recorded as event {event.seq} at {event.ts} (head {event.hash})")
+        return EXIT_OK
+
+    return cmd_records_addendum
 
 
 def since_date(text: str) -> str:
@@ -150,10 +156,12 @@ def add_review_commands(
     records_sub: argparse._SubParsersAction[argparse.ArgumentParser],
     *,
     start_review: Callable[[Path], int],
+    redaction: Callable[[argparse.Namespace], Callable[[str], str]],
 ) -> None:
     """Register ``review`` on the main subcommands and ``report``/``export``/``addendum`` under ``records``.
 
-    ``start_review(records_dir)`` runs the review UI and returns the exit code.
+    ``start_review(records_dir)`` runs the review UI and returns the exit code; ``redaction(args)`` gives the
+    redaction an addendum's text goes through.
     """
     review = sub.add_parser("review", help="browse, search and verify past changes full screen (no cluster needed)")
     review.add_argument("review_dir", nargs="?", metavar="RECORDS_DIR",
@@ -179,7 +187,7 @@ def add_review_commands(
     addendum.add_argument("--kind", required=True, choices=("correction", "follow-up", "post-mortem"))
     addendum.add_argument("--text", required=True, metavar="TEXT")
     addendum.add_argument("--refers-to", type=int, metavar="SEQ", help="the journal event (seq) it corrects or follows up")
-    addendum.set_defaults(func=cmd_records_addendum)
+    addendum.set_defaults(func=make_cmd_addendum(redaction))
 
     for p in (review, report, export, addendum):
         p.add_argument("--records-dir", metavar="DIR", default=argparse.SUPPRESS, help="record store")

@@ -142,6 +142,19 @@ def _unused_param(lr: LoadedRunbook) -> Iterator[tuple[Loc, str]]:
             yield ("params", name), f"parameter {name!r} is declared but never used"
 
 
+@rule("secret-in-version", "from and to name the record's folder, so they never take a secret parameter")
+def _secret_in_version(lr: LoadedRunbook) -> Iterator[tuple[Loc, str]]:
+    md = lr.runbook.metadata
+    for field_name, text in (("from", md.from_version), ("to", md.to_version)):
+        for ph in placeholders(text):
+            param = lr.runbook.params.get(ph.name)
+            if param is not None and param.secret:
+                yield ("metadata", field_name), (
+                    f"{{{ph.name}}} is a secret parameter: {field_name} names the change's folder in the record store, "
+                    "which no redaction reaches; use a parameter that is not secret"
+                )
+
+
 @rule("secret-default", "a secret parameter has no default: secrets are given when a change starts, never kept in runbooks")
 def _secret_default(lr: LoadedRunbook) -> Iterator[tuple[Loc, str]]:
     for name, param in lr.runbook.params.items():

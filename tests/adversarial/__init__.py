@@ -1,6 +1,6 @@
 """Adversarial rehearsals: runbooks of procedures the console was not written around, driven through the real console.
 
-``runbooks/`` holds five runbooks taken from the seed procedures (none a copy of a shipped one), with the manifests
+``runbooks/`` holds seven runbooks taken from the seed procedures (none a copy of a shipped one), with the manifests
 they apply in ``runbooks/manifests/``; ``answers/`` the answers files that drive them unattended; ``policy/`` the
 policy they run under. Each is rehearsed end to end against the rehearsal cluster (``test_*.py``), and killed and
 resumed mid-change (``test_crash_loops.py``; ``benchmarks/crash.py`` is the long version).
@@ -18,5 +18,10 @@ emergency-web-capacity         the emergency fast track outside the change windo
                                minimal fix, immediate monitoring, post-mortem follow-up (SOP-005)
 web-canary-stages              a canary scaled up in stages with an observe window after each, aborted by a trigger
                                (migration guide, pattern 2)
+db-credential-rotation         a leaked password rotated: secrets as parameters, in a probe's environment and output,
+                               in a Secret's base64 data and in the operator's notes and approvals (SOP-005 security
+                               change, configuration procedures' backup first)
+cache-auth-terraform           a cache tier scaled and given a new auth token with Terraform: a sensitive variable,
+                               state backup, guarded plan, sensitive outputs (migration guide, scenario 4)
 =============================  ==================================================================================
 """

@@ -10,6 +10,7 @@ from pathlib import Path
 from textual.widgets import Static
 
 from console.config import Policy
+from console.engine.redact import Redactor
 from console.engine.session import ChangeSession, StartRequest
 from console.journal.store import RecordStore
 from console.review.addenda import add_addendum
@@ -53,6 +54,6 @@ async def test_home_shows_a_post_mortem_owed_until_it_is_added(tmp_path, records
         await d.wait(lambda: owed.display, what="the obligations line")
         text = str(owed.render())
         assert f"OVERDUE {change_id} (alice): post-mortem overdue since 2026-11-19 12:00Z" in text
-        add_addendum(store, store.find(change_id), author="alice", kind="post-mortem", text="Cause and fix, written up.")
+        add_addendum(store, store.find(change_id), redact=Redactor().redact, author="alice", kind="post-mortem", text="Cause and fix, written up.")
         await d.press("r")
         await d.wait(lambda: not owed.display, what="the obligations line gone")

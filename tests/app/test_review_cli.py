@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from console.engine.redact import Redactor
 from console.journal import events as ev
 from console.journal.journal import read_events, verify
 from console.journal.store import RecordStore
@@ -29,7 +30,8 @@ def parser(started: list[Path]) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
     records = sub.add_parser("records")
     rsub = records.add_subparsers(dest="records_cmd", required=True)
-    add_review_commands(sub, rsub, start_review=lambda root: started.append(root) or 0)
+    add_review_commands(sub, rsub, start_review=lambda root: started.append(root) or 0,
+                        redaction=lambda _args: Redactor().redact)
     return p
 
 

@@ -32,6 +32,8 @@ from .test_crash_resume import LineReader
 
 GATED = 'echo "count 1"; echo "count 2"; echo "count 3"; while [ ! -f go ]; do sleep 0.05; done; echo "after go"; echo oops >&2'
 
+ELSEWHERE = "(another record store: --records-dir or OPSCONSOLE_RECORDS)"
+
 
 def snapshot(root: Path) -> dict[str, tuple[int, int, bool]]:
     """Every entry under a change directory with its mtime and size (directories too: a file made and removed
@@ -200,7 +202,7 @@ def test_following_a_change_that_is_not_there_says_so(records_dir: Path, capsys:
     from console.cli import main
 
     assert main(["follow", "CHG-2026-0042", "--plain", "--records-dir", str(records_dir)]) == 1
-    assert capsys.readouterr().err == f"opsconsole: no change CHG-2026-0042 in {records_dir}\n"
+    assert capsys.readouterr().err == f"opsconsole: no change CHG-2026-0042 in {records_dir} {ELSEWHERE}\n"
     missing = records_dir / "nowhere"
     assert main(["follow", "CHG-2026-0042", "--plain", "--records-dir", str(missing)]) == 1
     assert capsys.readouterr().err == f"opsconsole: {missing}: no record store here (use --records-dir or OPSCONSOLE_RECORDS)\n"

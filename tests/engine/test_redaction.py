@@ -82,6 +82,45 @@ def test_secret_values_and_policy_patterns() -> None:
     assert r.redact_data({"a": ["s3cret-value", 3, {"b": "token=xyz123"}]}) == {"a": [MASK, 3, {"b": f"token={MASK}"}]}
 
 
+def test_a_secret_value_is_masked_as_the_tools_print_it_encoded() -> None:
+    """A Secret's data is the value base64-encoded (kubectl -o jsonpath={.data.KEY} prints just that), echo | base64
+    adds a newline, JSON escapes quotes and URLs percent-encode; inside a longer base64 text (a connection string
+    holding the password) the value's own characters are masked wherever it starts."""
+    import base64
+    import json
+    from urllib.parse import quote
+
+    secret = 'N3w"Pass@w0rd-rot8'
+    r = Redactor([secret])
+    for shown in (base64.b64encode(secret.encode()).decode(), base64.b64encode(secret.encode() + b"\n").decode(),
+                  json.dumps({"p": secret}), quote(secret, safe="")):
+        assert secret not in r.redact(shown) and MASK in r.redact(shown), shown
+    for prefix in ("", "x", "xy", "postgres://app:"):
+        blob = base64.b64encode(f"{prefix}{secret}@db:5432/app".encode()).decode()
+        masked = r.redact(blob)
+        assert MASK in masked, prefix
+        # What is left around the mask decodes to no more than the text around the secret.
+        assert all(part not in base64.b64encode(secret.encode()).decode() for part in masked.split(MASK) if len(part) > 8)
+    # Ordinary output is left alone, and a value too short for its base64 pieces to be safe masks only whole.
+    assert r.redact("web-7c9 3/3 Running 0 4d") == "web-7c9 3/3 Running 0 4d"
+    assert Redactor(["abcd"]).redact("YWJjZA== and QWxhZGRpbg==") == f"{MASK} and QWxhZGRpbg=="
+
+
+@settings(max_examples=150, deadline=None)
+@given(secrets=st.lists(st.text(min_size=4, max_size=24).filter(lambda v: v.strip()), min_size=1, max_size=6),
+       filler=st.lists(st.text(max_size=40), max_size=6), picks=st.lists(st.integers(0, 50), max_size=8))
+def test_the_screen_over_secret_values_finds_what_looking_for_each_finds(secrets: list[str], filler: list[str],
+                                                                        picks: list[int]) -> None:
+    """The one RE2 pass that says whether a text holds any secret value (or an encoding of one) never says no to a
+    text in which a value is: with it and without it, redaction is the same."""
+    import base64
+
+    candidates = [*secrets, *(base64.b64encode(v.encode("utf-8", "surrogatepass")).decode() for v in secrets)]
+    pieces = [*filler, *(candidates[i % len(candidates)] for i in picks)]
+    text = " ".join(random.Random(len(pieces)).sample(pieces, len(pieces)))
+    assert Redactor(secrets).redact(text) == Redactor(secrets, prefilter=False).redact(text)
+
+
 def test_a_pem_block_is_masked_line_by_line_across_lines() -> None:
     text = "before\n-----BEGIN EC PRIVATE KEY-----\nAAAA\nBBBB\n-----END EC PRIVATE KEY-----\nafter"
     assert stream(text) == ["before", MASK, MASK, MASK, MASK, "after"]

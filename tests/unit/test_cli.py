@@ -27,6 +27,8 @@ from console.runbook.loader import to_plain
 REPO = Path(__file__).resolve().parents[2]
 BAD = REPO / "tests" / "unit" / "runbooks" / "bad-everything.yaml"
 
+ELSEWHERE = "(another record store: --records-dir or OPSCONSOLE_RECORDS)"
+
 
 def opsconsole(*args: str, records: Path | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     """Run the CLI in a fresh interpreter; OPSCONSOLE_RECORDS is the test's store unless told otherwise."""
@@ -407,7 +409,7 @@ def test_records_render_writes_record_md(store: RecordStore) -> None:
 def test_an_unknown_id_is_one_line_and_exit_1(store: RecordStore, action: str) -> None:
     result = opsconsole("records", action, "CHG-2026-0999", records=store.root)
     assert result.returncode == 1
-    assert one_line_error(result) == f"opsconsole: no change CHG-2026-0999 in {store.root}"
+    assert one_line_error(result) == f"opsconsole: no change CHG-2026-0999 in {store.root} {ELSEWHERE}"
     assert result.stdout == ""
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from console.engine.redact import Redactor
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
 
 from console.cluster.triggers import TriggerHit
@@ -134,7 +136,7 @@ def test_the_console_s_own_shapes_pass_the_check() -> None:
 def test_the_sample_records_a_refusal_and_an_addendum_read_back_field_for_field(records_dir: Path) -> None:
     build_sample_store(records_dir)
     store = RecordStore(records_dir)
-    add_addendum(store, store.find("CHG-2026-0001"), author="rita", kind="correction", text="t", refers_to=3,
+    add_addendum(store, store.find("CHG-2026-0001"), redact=Redactor().redact, author="rita", kind="correction", text="t", refers_to=3,
                  clock=FixedClock(WHEN))
     record_refusal(records_dir, operator="alice", environment="production", context="prod-ctx",
                    runbook=RunbookId(None, "/srv/runbooks/web.yaml", None), reason="change window: closed",

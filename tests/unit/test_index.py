@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from console.engine.redact import Redactor
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
 
 from console.journal.store import RecordStore
@@ -59,7 +61,7 @@ def test_a_second_load_reuses_every_row_and_writes_nothing(store: RecordStore) -
 def test_an_appended_event_rebuilds_that_row_only(store: RecordStore) -> None:
     load_index(store.root)
     ref = store.find("CHG-2026-0001")
-    add_addendum(store, ref, author="rita", kind="correction", text="the backup was of web-config only")
+    add_addendum(store, ref, redact=Redactor().redact, author="rita", kind="correction", text="the backup was of web-config only")
     load = load_index(store.root)
     assert (load.rebuilt, load.reused) == (1, 3)
     assert by_id(load.entries)["CHG-2026-0001"].addenda == 1

@@ -113,7 +113,7 @@ def test_the_rules_are_the_documented_ones() -> None:
     assert set(RULES) == {
         "required-sections", "rollback-defined", "rollback-coverage", "verification-required",
         "typed-confirmation", "backup-evidence", "unused-param", "confirm-word-known", "secret-default",
-        "param-in-shell-script",
+        "secret-in-version", "param-in-shell-script",
         "evidence-source", "apply-reviewed", "retry-mutating", "when-on-gate", "order-fails-fast",
     }
     assert all(summary for summary, _fn in RULES.values())
