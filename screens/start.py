@@ -193,7 +193,7 @@ class StartScreen(Screen):
 
     def on_mount(self) -> None:
         self.title = "Start a change"
-        self._load_client_library()
+        self._preload()
         self.query_one("#start-keys", KeyBar).show(KEYS)
         self._update_verdicts()
         self._focus_first()
@@ -318,9 +318,12 @@ class StartScreen(Screen):
         signers.display = bool(signed)  # takes no line on a form that asks for no signature
 
     @work(thread=True, exclusive=True, group="preload", exit_on_error=False)
-    def _load_client_library(self) -> None:
-        """While the form is filled in: the start checks the change lock through the kubernetes client."""
+    def _preload(self) -> None:
+        """While the form is filled in, what ctrl+s would otherwise wait for: the kubernetes client the start checks
+        the change lock through, and the step screen's modules (its Markdown pulls in markdown-it: some 60-120 ms
+        of imports on the app's thread between the change opening and its step screen)."""
         load_client_library()
+        import screens.step  # noqa: F401
 
     def action_start(self) -> None:
         if self._starting:
