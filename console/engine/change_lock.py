@@ -37,7 +37,7 @@ from console.journal.journal import Event
 from console.runbook.models import Runbook
 
 if TYPE_CHECKING:  # the cluster client is imported when a change first takes a lock: start-up cost
-    from console.cluster.lease import ChangeLock, RenewalFailure
+    from console.cluster.lease import ChangeLock, LeaseApi, RenewalFailure
     from console.cluster.lease_record import LeaseView
 
 __all__ = ["ClusterLock", "LockHeldElsewhere", "LockRefused", "LockStopped", "for_change"]
@@ -80,10 +80,11 @@ class LockHeldElsewhere(LockRefused):
 
 
 def load_client_library() -> None:
-    """Import the kubernetes client the lock talks to (some 0.3 s of imports on first use).
+    """Import the kubernetes client the lock talks to where plain HTTP cannot (some 0.3 s of imports on first use).
 
     A start form calls it in the background while the operator fills the form in, so the start's lock check does not
-    pay for it after ctrl+s; nothing else in the console loads the library before then (the panels speak plain HTTP).
+    pay for it after ctrl+s on a context whose auth only the client handles (an auth provider, an interactive
+    plugin, a proxy); nothing else in the console loads the library before then (the panels speak plain HTTP).
     """
     import kubernetes.client
     import kubernetes.config  # noqa: F401
@@ -134,7 +135,7 @@ class ClusterLock:
         self._kubeconfig = kubeconfig
         self._clock = clock
         self._timeout = request_timeout_s
-        self._api: Any = None
+        self._api: LeaseApi | None = None
         self._held: list[_Held] = []
         self._cond = threading.Condition()
         self._record: Recorder | None = None
@@ -148,9 +149,24 @@ class ClusterLock:
 
     # -- taking it -----------------------------------------------------------------------------------------
 
-    def _client(self) -> Any:
+    def _client(self) -> LeaseApi:
+        """The Lease calls of this context: plain HTTP where its auth allows (``raw_endpoint``), as the panels' watch
+        does; else the official client."""
         if self._api is None:
+            from console.cluster.kubeconfig import KubeconfigError, merge_kubeconfigs
+            from console.cluster.lease_http import HttpLeases
+            from console.cluster.raw_endpoint import RawUnsupported, endpoint_for
+            from console.cluster.raw_http import HttpTransport
+
+            try:
+                merged, _present = merge_kubeconfigs([self._kubeconfig])
+                self._api = HttpLeases(HttpTransport(endpoint_for(merged, self.context)))
+                return self._api
+            except (RawUnsupported, KubeconfigError):
+                pass  # the official client handles it, or says in its own words why it cannot
             from kubernetes import client, config
+
+            from console.cluster.lease import ClientLeases
 
             configuration = client.Configuration()
             config.load_kube_config(config_file=str(self._kubeconfig), context=self.context, client_configuration=configuration,
@@ -158,7 +174,7 @@ class ClusterLock:
             # No retries inside a call: the renewal loop is the retry, and a start against a silent API must not
             # wait for three of them before it can say so.
             configuration.retries = 0
-            self._api = client.ApiClient(configuration)
+            self._api = ClientLeases(client.ApiClient(configuration))
         return self._api
 
     def check_free(self) -> None:

@@ -1,4 +1,5 @@
-"""The change lock against the rehearsal cluster: real threads, real HTTP, a real process killed with SIGKILL.
+"""The change lock against the rehearsal cluster: real threads, real HTTP, a real process killed with SIGKILL; each
+test through the official client and through plain HTTP (``HttpLeases``), which must behave the same.
 
 Every test waits for a state (the store's lease, a reported failure) with a deadline; none asserts on time.
 """
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
+from console.cluster.kubeconfig import merge_kubeconfigs
 from console.cluster.lease import (
     Acquired,
     ChangeLock,
@@ -29,7 +31,10 @@ from console.cluster.lease import (
     RenewalFailure,
     list_locks,
 )
+from console.cluster.lease_http import HttpLeases
 from console.cluster.lease_record import CHANGE, MANAGED_BY_LABEL, PREVIOUS_HOLDER, STEP, TAKEOVER_REASON, micro_time, view
+from console.cluster.raw_endpoint import endpoint_for
+from console.cluster.raw_http import HttpTransport
 from kubesim.testing import RunningCluster
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,13 +71,19 @@ class Failures:
 LockFactory = Callable[..., ChangeLock]
 
 
-@pytest.fixture
-def make_lock(rehearsal: RunningCluster) -> Iterator[LockFactory]:
-    """ChangeLocks, each with its own API client; every one is released (and its thread ended) afterwards."""
-    made: list[tuple[ChangeLock, client.ApiClient]] = []
+@pytest.fixture(params=["client", "http"])
+def make_lock(rehearsal: RunningCluster, request: pytest.FixtureRequest) -> Iterator[LockFactory]:
+    """ChangeLocks, each with its own API client: the official client's, or plain HTTP (``HttpLeases``, what a
+    change's lock uses where the context's auth allows); every one is released (and its thread ended) afterwards."""
+    made: list[tuple[ChangeLock, client.ApiClient | HttpLeases]] = []
 
     def make(**kw: Any) -> ChangeLock:
-        api = config.new_client_from_config(config_file=str(rehearsal.kubeconfig), context="rehearsal")
+        api: client.ApiClient | HttpLeases
+        if request.param == "http":
+            merged, _present = merge_kubeconfigs([rehearsal.kubeconfig])
+            api = HttpLeases(HttpTransport(endpoint_for(merged, "rehearsal")))
+        else:
+            api = config.new_client_from_config(config_file=str(rehearsal.kubeconfig), context="rehearsal")
         kw.setdefault("renew_every_s", 0.2)
         kw.setdefault("request_timeout_s", 2.0)
         lock = ChangeLock(api, **kw)
