@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # the official client is imported where it is used (ClientLea
     from kubernetes.client.exceptions import ApiException
 
 __all__ = [
+    "UNREAD",
     "Acquired",
     "ChangeLock",
     "ClientLeases",
@@ -69,6 +70,8 @@ __all__ = [
     "LockLost",
     "LockUnreachable",
     "RenewalFailure",
+    "Unread",
+    "lease_body",
     "list_locks",
     "read_lock",
 ]
@@ -142,6 +145,13 @@ class _MicroTime(datetime):
     @classmethod
     def of(cls, t: datetime) -> _MicroTime:
         return cls(t.year, t.month, t.day, t.hour, t.minute, t.second, t.microsecond, tzinfo=t.tzinfo)
+
+
+class Unread:
+    """No read of the lease made beforehand (``ChangeLock.acquire``'s ``seen``): the acquire reads it itself."""
+
+
+UNREAD = Unread()
 
 
 @dataclass(frozen=True)
@@ -292,13 +302,18 @@ class ChangeLock:
 
     # ----- taking the lock -----------------------------------------------------------------------------------
     def acquire(self, name: str, namespace: str, operator: str, change_id: str, step: str, duration_s: int = 15,
-                *, scope: str = "") -> Acquired:
+                *, scope: str = "", seen: dict[str, Any] | Unread | None = UNREAD) -> Acquired:
         """Take the lease ``namespace/name`` for a change, creating it or taking it once it has expired.
 
         Raises LockHeld when someone else holds it live (``take_over`` is the break-glass way past that),
         LockUnreachable or LockForbidden when the API cannot be used. The same identity (operator, host and
         change) takes its own lease back at once: that is a change resumed after its console stopped.
         Starts the renewal thread.
+
+        ``seen`` is the lease as a read just before found it (None: there was none), to write over without reading it
+        again: one round trip fewer. That read may be stale by now; the write is judged by the API all the same (an
+        update at a version since replaced, or a create of a lease since created, is a 409), and then the lease is
+        read again and judged again.
         """
         if not name or not namespace:
             raise ValueError(f"a change lock needs a lease name and a namespace (got {name!r} in {namespace!r})")
@@ -314,7 +329,7 @@ class ChangeLock:
                     raise LockHeld(before, now)
                 return claimed(current, claim, now)
 
-            displaced = self._take(take_unless_live)
+            displaced = self._take(take_unless_live, seen=seen)
             self._start_renewing()
             return Acquired(self._view(), displaced)
 
@@ -337,24 +352,37 @@ class ChangeLock:
             self._start_renewing()
             return displaced
 
-    def _take(self, update: Callable[[dict[str, Any], float], dict[str, Any]], *, every_holder: bool = False) -> LeaseView | None:
+    def _take(self, update: Callable[[dict[str, Any], float], dict[str, Any]], *, every_holder: bool = False,
+              seen: dict[str, Any] | Unread | None = UNREAD) -> LeaseView | None:
         """Create the lease, or write ``update(current, now)`` over the version read; retry when beaten to it.
 
         Returns the holder replaced (with ``every_holder`` even our own identity's earlier claim is reported).
+        ``seen``: the first attempt's read, made already (see ``acquire``).
         """
         target = self._target
         assert target is not None
         for _ in range(ATTEMPTS):
             now = self._clock()
+            given, seen = seen, UNREAD  # a read made beforehand serves the first attempt only
             try:
-                current = self._read()
+                if isinstance(given, Unread):
+                    current = self._read()
+                elif given is None:
+                    raise LeaseMissing()
+                else:
+                    current = given
             except LeaseMissing:
                 try:
                     self._hold(self._create(new_lease(target.namespace, target.name, target.claim, now)), now)
                     return None
                 except LeaseConflict:
                     continue  # created by someone else meanwhile: read theirs
-            body = update(current, now)
+            try:
+                body = update(current, now)
+            except LockHeld:
+                if isinstance(given, Unread):
+                    raise
+                continue  # a refusal rests on the lease as the API has it now, not on the read made beforehand
             try:
                 self._hold(self._replace(body), now)
             except LeaseConflict:
@@ -556,17 +584,24 @@ def list_locks(api: client.ApiClient, now: float | None = None, *, request_timeo
     return lock_statuses(items, time.time() if now is None else now)
 
 
+def lease_body(api: LeaseApi, namespace: str, name: str, *, request_timeout_s: float = 5.0) -> dict[str, Any] | None:
+    """The lease ``namespace/name`` as the API has it (None when there is none): what ``ChangeLock.acquire`` may be
+    given as ``seen``; raises LockForbidden or LockUnreachable."""
+    try:
+        return api.read_lease(namespace, name, (min(2.0, request_timeout_s), request_timeout_s))
+    except LeaseMissing:
+        return None
+    except LeaseConflict:  # no read answers 409; said as any other unexpected answer
+        raise LockUnreachable(f"the API failed to read lease {namespace}/{name}: 409") from None
+
+
 def read_lock(api: client.ApiClient | LeaseApi, namespace: str, name: str, *,
               request_timeout_s: float = 5.0) -> LeaseView | None:
     """The lease ``namespace/name`` as it is now, held or not (None when there is none); nothing is written."""
     timeout = (min(2.0, request_timeout_s), request_timeout_s)
     if isinstance(api, LeaseApi):
-        try:
-            return view(api.read_lease(namespace, name, timeout))
-        except LeaseMissing:
-            return None
-        except LeaseConflict:  # no read answers 409; said as any other unexpected answer
-            raise LockUnreachable(f"the API failed to read lease {namespace}/{name}: 409") from None
+        body = lease_body(api, namespace, name, request_timeout_s=request_timeout_s)
+        return None if body is None else view(body)
     from kubernetes import client as k8s
     from kubernetes.client.exceptions import ApiException
 

@@ -151,6 +151,7 @@ class ClusterLock:
         self._step = ""
         self._break_glass: tuple[str, str] | None = None
         self._history: Sequence[Event] = ()
+        self._seen: dict[tuple[str, str], dict[str, Any] | None] = {}  # check_free's reads, for acquire to write over
 
     # -- taking it -----------------------------------------------------------------------------------------
 
@@ -184,19 +185,22 @@ class ClusterLock:
 
     def check_free(self) -> None:
         """Refuse now, before anything is written, when another console holds a live lock here (the start's check;
-        ``acquire`` decides again with the API's own guarantee)."""
-        from console.cluster.lease import LockForbidden, LockUnreachable, read_lock
+        ``acquire`` decides again with the API's own guarantee, writing over what this read: one round trip fewer)."""
+        from console.cluster.lease import LockForbidden, LockUnreachable, lease_body
+        from console.cluster.lease_record import view
 
         now = self._clock()
         for ns, name in self.targets:
             try:
-                lease = read_lock(self._client(), ns, name, request_timeout_s=self._timeout)
+                body = lease_body(self._client(), ns, name, request_timeout_s=self._timeout)
             except LockForbidden as e:
                 raise LockRefused(self._api_sentence(e, ns)) from None
             except LockUnreachable:
                 continue  # not a refusal: the change starts, and pauses before changing anything until it has the lock
+            lease = None if body is None else view(body)
             if lease is not None and lease.holder and not lease.is_expired(now):
                 raise LockHeldElsewhere(lease, self.context, now)
+            self._seen[(ns, name)] = body
 
     def acquire(self, change_id: str, *, step: str = "", break_glass: tuple[str, str] | None = None,
                 history: Sequence[Event] = ()) -> list[tuple[str, dict[str, Any]]]:
@@ -236,9 +240,10 @@ class ClusterLock:
 
     def _take(self, held: _Held) -> list[tuple[str, dict[str, Any]]]:
         """Take one lease; the events to record. Raises LockRefused, or LockUnreachable when the API does not answer."""
-        from console.cluster.lease import LockForbidden, LockHeld
+        from console.cluster.lease import UNREAD, LockForbidden, LockHeld
 
         ns, name, lock, where = held.namespace, held.name, held.lock, held.where
+        seen = self._seen.pop((ns, name), UNREAD)  # the start's check read it: not read again
         resumed = bool(self._history)
         events: list[tuple[str, dict[str, Any]]] = []
         try:
@@ -246,7 +251,7 @@ class ClusterLock:
                 events += self._lost_while_stopped(ns, name, self._history)
             try:
                 got = lock.acquire(name, ns, self.operator, self.change_id, self._step, self.policy.duration_s,
-                                   scope="cluster" if self.policy.scope == "cluster" else "namespace")
+                                   scope="cluster" if self.policy.scope == "cluster" else "namespace", seen=seen)
                 displaced, took_over = got.displaced, False
             except LockHeld as e:
                 ours = {x.data.get("holder") for x in self._history if x.type == ev.LOCK_ACQUIRED and x.data.get("lease") == where}

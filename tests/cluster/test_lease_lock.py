@@ -333,3 +333,37 @@ def test_whole_second_times_are_written_as_micro_times(rehearsal: RunningCluster
     assert stored(rc)["spec"]["renewTime"].endswith(".000000Z")  # type: ignore[index]
     renewed_view = lock.renew()
     assert renewed_view.renewed is not None and renewed_view.renewed == int(renewed_view.renewed)
+
+
+# -- acquire over a read made beforehand (the start's check): never trusted past what the API says now -------------
+
+def test_a_read_gone_stale_by_a_renewal_is_refused_by_the_api_and_judged_again(rehearsal: RunningCluster,
+                                                                             make_lock: LockFactory) -> None:
+    bob = make_lock(host="ops-bob", renew_every_s=3600)  # renewed by hand below
+    bob.acquire("web-change", "web", "bob", "CHG-B", "restart", duration_s=1)
+    rehearsal.wait_for(lambda: view(stored(rehearsal) or {}).is_expired(time.time()), what="bob's claim running out")
+    seen = stored(rehearsal)  # expired, as read
+    bob.renew()  # bob is back before alice writes: the version alice read is gone
+    alice = make_lock(host="ops-alice")
+    with pytest.raises(LockHeld, match="held by bob@ops-bob"):
+        alice.acquire("web-change", "web", "alice", "CHG-A", "start", duration_s=30, seen=seen)
+    assert view(stored(rehearsal) or {}).holder.startswith("bob@")
+
+
+def test_a_lease_created_since_a_read_that_found_none_is_refused(rehearsal: RunningCluster, make_lock: LockFactory) -> None:
+    bob = make_lock(host="ops-bob")
+    bob.acquire("web-change", "web", "bob", "CHG-B", "restart", duration_s=30)
+    alice = make_lock(host="ops-alice")
+    with pytest.raises(LockHeld, match="held by bob@ops-bob"):
+        alice.acquire("web-change", "web", "alice", "CHG-A", "start", duration_s=30, seen=None)  # "there was none"
+    assert view(stored(rehearsal) or {}).holder.startswith("bob@")
+
+
+def test_a_refusal_rests_on_a_fresh_read_not_on_the_one_given(rehearsal: RunningCluster, make_lock: LockFactory) -> None:
+    bob = make_lock(host="ops-bob")
+    bob.acquire("web-change", "web", "bob", "CHG-B", "restart", duration_s=30)
+    seen = stored(rehearsal)  # live, as read
+    assert bob.release()
+    alice = make_lock(host="ops-alice")
+    got = alice.acquire("web-change", "web", "alice", "CHG-A", "start", duration_s=30, seen=seen)
+    assert got.lease.holder.startswith("alice@") and view(stored(rehearsal) or {}).holder == got.lease.holder

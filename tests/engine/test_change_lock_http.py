@@ -165,3 +165,31 @@ def test_a_context_only_the_official_client_handles_takes_the_lock_through_it(tm
     finally:
         lock.release()
     assert not view(rc.get("leases", "default", lock_name) or {}).holder
+
+
+def test_a_start_reads_the_lease_once_and_writes_it_once(tmp_path: Path, rc: RunningCluster, runbook: Path,
+                                                        policy_file: Path, lock_name: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The start's check reads the lease; ``acquire`` writes over that read rather than reading it again (the API
+    still judges the write): two round trips where there were three."""
+    calls: list[str] = []
+    for method in ("read_lease", "create_lease", "replace_lease"):
+        original = getattr(HttpLeases, method)
+
+        def counted(self: HttpLeases, *args: object, _name: str = method, _original: object = original) -> object:
+            calls.append(_name)
+            return _original(self, *args)  # type: ignore[operator]
+
+        monkeypatch.setattr(HttpLeases, method, counted)
+    req = StartRequest(runbook_path=runbook, environment="rehearsal", context="rehearsal", operator="alice",
+                       kubeconfig=str(rc.kubeconfig))
+    # No renewal while this is counted: only the start's own calls
+    policy_file.write_text(f'[lock]\nname = "{lock_name}"\nduration_s = 300\nrenew_every_s = 100\n', encoding="utf-8")
+    for held_before in (False, True):  # no lease yet (created), then the lease alice gave back (updated)
+        calls.clear()
+        session = ChangeSession.start(req, store=RecordStore(tmp_path / "records"), policy=load_policy(str(policy_file)))
+        try:
+            assert [e.data["lease"] for e in session.events if e.type == ev.LOCK_ACQUIRED] == [f"default/{lock_name}"]
+            assert calls == ["read_lease", "replace_lease" if held_before else "create_lease"]
+        finally:
+            session.release()
