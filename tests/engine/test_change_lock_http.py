@@ -193,3 +193,36 @@ def test_a_start_reads_the_lease_once_and_writes_it_once(tmp_path: Path, rc: Run
             assert calls == ["read_lease", "replace_lease" if held_before else "create_lease"]
         finally:
             session.release()
+
+
+def test_an_api_gone_between_the_check_and_the_lock_pauses_the_change_until_a_fresh_read_takes_it(
+        tmp_path: Path, rc: RunningCluster, runbook: Path, policy_file: Path, lock_name: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The start's check read the lease, then the API stopped answering: the change opens with the lock recorded as
+    unreachable (in one sentence saying which lease and why), no step that changes anything runs, and once the API
+    is back the lock is taken on a read made then, not on the start's."""
+    checked = ClusterLock.check_free
+
+    def check_then_lose_the_api(self: ClusterLock) -> None:
+        checked(self)
+        rc.host.go_down()
+
+    monkeypatch.setattr(ClusterLock, "check_free", check_then_lose_the_api)
+    req = StartRequest(runbook_path=runbook, environment="rehearsal", context="rehearsal", operator="alice",
+                       kubeconfig=str(rc.kubeconfig))
+    try:
+        session = ChangeSession.start(req, store=RecordStore(tmp_path / "records"), policy=load_policy(str(policy_file)))
+    finally:
+        monkeypatch.undo()
+    try:
+        said = [e.data["message"] for e in session.events if e.type == ev.LOCK_UNREACHABLE]
+        assert said == [f"the API server did not answer while trying to create lease default/{lock_name}: connection refused"]
+        assert not [e for e in session.events if e.type == ev.LOCK_ACQUIRED]
+        assert session.cluster_lock is not None and session.cluster_lock.status() == "unreachable"
+        rc.host.come_back()
+        rc.wait_for(lambda: [e for e in session.events if e.type == ev.LOCK_ACQUIRED], what="the lock taken once back")
+        assert view(rc.get("leases", "default", lock_name) or {}).holder.startswith("alice@")
+        assert session.cluster_lock.status() == "held"
+    finally:
+        rc.host.come_back()
+        session.release()
