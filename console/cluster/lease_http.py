@@ -126,6 +126,8 @@ class HttpLeases:
             if conn is None:
                 return self.transport.connect(timeout)
             if not _closed_by_server(conn):
+                if conn.sock is not None:
+                    conn.sock.settimeout(timeout[1])  # this call's read timeout, not the one it was opened with
                 return conn
             conn.close()
 
