@@ -79,20 +79,25 @@ class LockHeldElsewhere(LockRefused):
         return held_sentence(self.lease, self.context, self.now, take_over=take_over) + added
 
 
-def load_client_library() -> None:
-    """Import what the lock talks to the API with: its plain-HTTP modules (some 12 ms of imports on first use), then
-    the kubernetes client it falls back to where plain HTTP cannot go (some 0.3 s).
+def load_lock_modules() -> None:
+    """Import the modules the lock talks to the API with over plain HTTP (some 12 ms of imports on first use).
 
     A start form calls it in the background while the operator fills the form in, so the start's lock check does not
-    pay for either after ctrl+s (the client matters on a context whose auth only it handles: an auth provider, an
-    interactive plugin, a proxy); nothing else in the console loads the library before then (the panels speak plain
-    HTTP).
+    pay for them after ctrl+s; most contexts take this path (see ``ClusterLock._client``).
     """
-    import importlib
+    import console.cluster.lease
+    import console.cluster.lease_http  # noqa: F401
 
-    # In this order: the plain-HTTP path, which most contexts take, is ready first.
-    for name in ("console.cluster.lease", "console.cluster.lease_http", "kubernetes.client", "kubernetes.config"):
-        importlib.import_module(name)
+
+def load_client_library() -> None:
+    """Import the kubernetes client the lock falls back to where plain HTTP cannot go (some 0.3 s of imports on
+    first use): a context whose auth only the client handles (an auth provider, an interactive plugin, a proxy).
+
+    A start form calls it in the background while the operator fills the form in (after what a start needs on every
+    context); nothing else in the console loads the library before then (the panels speak plain HTTP).
+    """
+    import kubernetes.client
+    import kubernetes.config  # noqa: F401
 
 
 class LockStopped(SessionError):
