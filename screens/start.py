@@ -34,7 +34,7 @@ from textual.worker import Worker, WorkerState
 from console.config import Policy
 from console.engine import policy as pol
 from console.engine.admission import ApprovalsPending, NotApproved
-from console.engine.change_lock import LockHeldElsewhere, load_client_library
+from console.engine.change_lock import LockHeldElsewhere, load_client_library, load_lock_modules
 from console.engine.kubecontext import KubeconfigError, contexts, kubeconfig_paths, load_merged
 from console.engine.session import ChangeSession, PolicyRefused, SessionError, StartRequest, evaluate_policy
 from console.engine.signed_start import Pending, holders_of, policy_signers
@@ -193,7 +193,7 @@ class StartScreen(Screen):
 
     def on_mount(self) -> None:
         self.title = "Start a change"
-        self._load_client_library()
+        self._preload()
         self.query_one("#start-keys", KeyBar).show(KEYS)
         self._update_verdicts()
         self._focus_first()
@@ -318,9 +318,15 @@ class StartScreen(Screen):
         signers.display = bool(signed)  # takes no line on a form that asks for no signature
 
     @work(thread=True, exclusive=True, group="preload", exit_on_error=False)
-    def _load_client_library(self) -> None:
-        """While the form is filled in: the start checks the change lock through the kubernetes client."""
-        load_client_library()
+    def _preload(self) -> None:
+        """While the form is filled in, what ctrl+s would otherwise wait for: the modules the start checks the change
+        lock with, the step screen's (its Markdown pulls in markdown-it: some 60-120 ms of imports on the app's
+        thread between the change opening and its step screen), and the kubernetes client where plain HTTP cannot
+        reach the cluster."""
+        load_lock_modules()
+        import screens.step  # noqa: F401
+
+        load_client_library()  # last: only a context plain HTTP cannot serve needs it
 
     def action_start(self) -> None:
         if self._starting:

@@ -14,6 +14,11 @@ Renewal failures go to a callback, each with a kind: ``lost`` (someone else hold
 deleted), ``unreachable`` (the API did not answer, or answered with an error of its own) and ``forbidden``
 (401/403). Lost ends the renewals; the others keep trying, since the server may come back before the lease
 runs out. The bodies and the expiry rule are pure functions in ``lease_record``.
+
+The API calls go through a ``LeaseApi``: ``console.cluster.lease_http.HttpLeases`` (plain HTTP, for the contexts
+whose auth ``raw_endpoint`` handles: the start then does not wait for the official client) or ``ClientLeases``
+over the official client's ``ApiClient`` (what a ``ChangeLock`` given an ``ApiClient`` uses). The client is
+imported only by the latter, where it is used.
 """
 
 from __future__ import annotations
@@ -28,11 +33,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
-
-import urllib3
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from console.cluster.kubeconfig import KubeError
 from console.cluster.lease_record import (
@@ -50,24 +51,33 @@ from console.cluster.lease_record import (
 )
 from console.errors import OpsConsoleError
 
+if TYPE_CHECKING:  # the official client is imported where it is used (ClientLeases): most of a second to load
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
 __all__ = [
+    "UNREAD",
     "Acquired",
     "ChangeLock",
+    "ClientLeases",
     "FailureKind",
+    "LeaseApi",
+    "LeaseConflict",
+    "LeaseMissing",
     "LockError",
     "LockForbidden",
     "LockHeld",
     "LockLost",
     "LockUnreachable",
     "RenewalFailure",
+    "Unread",
+    "lease_body",
     "list_locks",
     "read_lock",
 ]
 
 log = logging.getLogger(__name__)
 FailureKind = Literal["lost", "unreachable", "forbidden"]
-# What a refused, cut or silent connection raises from inside urllib3 and http.client.
-CONNECTION_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
 ATTEMPTS = 5  # reads and writes in one acquire before giving up on a lease that keeps changing under us
 
 
@@ -137,6 +147,13 @@ class _MicroTime(datetime):
         return cls(t.year, t.month, t.day, t.hour, t.minute, t.second, t.microsecond, tzinfo=t.tzinfo)
 
 
+class Unread:
+    """No read of the lease made beforehand (``ChangeLock.acquire``'s ``seen``): the acquire reads it itself."""
+
+
+UNREAD = Unread()
+
+
 @dataclass(frozen=True)
 class _Target:
     namespace: str
@@ -144,12 +161,97 @@ class _Target:
     claim: Claim
 
 
-class _Missing(OpsConsoleError):
-    """404 from the API (internal: callers decide what a missing lease means)."""
+class LeaseMissing(OpsConsoleError):
+    """404 from the API (a ``LeaseApi``'s answer: its caller decides what a missing lease means)."""
 
 
-class _Conflict(OpsConsoleError):
-    """409 from the API: AlreadyExists on create, Conflict on a stale update (internal)."""
+class LeaseConflict(OpsConsoleError):
+    """409 from the API: AlreadyExists on create, Conflict on a stale update (a ``LeaseApi``'s answer)."""
+
+
+def api_refusal(status: int, message: str, doing: str, where: str) -> LockError:
+    """The lock's error for an API answer other than 404 and 409: refused (401, 403), or failed."""
+    if status in (401, 403):
+        return LockForbidden(f"the API refused to {doing} lease {where}: {status} {message}")
+    return LockUnreachable(f"the API failed to {doing} lease {where}: {status} {message}")
+
+
+def no_answer(reason: object, doing: str, where: str) -> LockUnreachable:
+    """The lock's error for a request the API server did not answer (refused, cut or silent connection)."""
+    return LockUnreachable(f"the API server did not answer while trying to {doing} lease {where}: {reason}")
+
+
+@runtime_checkable
+class LeaseApi(Protocol):
+    """The Lease calls a ``ChangeLock`` makes, bodies in and out as the API's JSON (dicts).
+
+    Each raises ``LeaseMissing`` on 404, ``LeaseConflict`` on 409, and ``api_refusal`` / ``no_answer`` (a
+    ``LockForbidden`` or ``LockUnreachable``) otherwise; ``timeout`` is (connect, read) seconds. Safe to call from
+    several threads (each lease's renewals run on a thread of their own).
+    """
+
+    def read_lease(self, namespace: str, name: str, timeout: tuple[float, float]) -> dict[str, Any]: ...
+
+    def create_lease(self, namespace: str, body: Mapping[str, Any], timeout: tuple[float, float]) -> dict[str, Any]: ...
+
+    def replace_lease(self, namespace: str, name: str, body: Mapping[str, Any],
+                      timeout: tuple[float, float]) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+class ClientLeases:
+    """A ``LeaseApi`` over the official client's ``ApiClient`` (for auth only that client handles)."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        from kubernetes import client as k8s
+
+        self.api = api
+        self._coord = k8s.CoordinationV1Api(api)
+
+    def read_lease(self, namespace: str, name: str, timeout: tuple[float, float]) -> dict[str, Any]:
+        with _client_errors("read", f"{namespace}/{name}"):
+            return self._json(self._coord.read_namespaced_lease(name, namespace, _request_timeout=timeout))
+
+    def create_lease(self, namespace: str, body: Mapping[str, Any], timeout: tuple[float, float]) -> dict[str, Any]:
+        with _client_errors("create", f"{namespace}/{(body.get('metadata') or {}).get('name', '')}"):
+            return self._json(self._coord.create_namespaced_lease(namespace, _model(body), _request_timeout=timeout))
+
+    def replace_lease(self, namespace: str, name: str, body: Mapping[str, Any],
+                      timeout: tuple[float, float]) -> dict[str, Any]:
+        with _client_errors("update", f"{namespace}/{name}"):
+            return self._json(self._coord.replace_namespaced_lease(name, namespace, _model(body), _request_timeout=timeout))
+
+    def close(self) -> None:
+        self.api.close()
+
+    def _json(self, model: Any) -> dict[str, Any]:
+        out: dict[str, Any] = self.api.sanitize_for_serialization(model)
+        return out
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    """What a refused, cut or silent connection raises from inside urllib3 and http.client."""
+    import urllib3
+
+    return (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
+
+
+@contextmanager
+def _client_errors(doing: str, where: str) -> Iterator[None]:
+    """Turn the official client's failures into a ``LeaseApi``'s."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        yield
+    except ApiException as e:
+        if e.status == 404:
+            raise LeaseMissing() from None
+        if e.status == 409:
+            raise LeaseConflict() from None
+        raise api_refusal(e.status or 0, _message(e), doing, where) from None
+    except _connection_errors() as e:
+        raise no_answer(getattr(e, "reason", None) or e, doing, where) from None
 
 
 class ChangeLock:
@@ -160,12 +262,12 @@ class ChangeLock:
     ``renew_every_s`` defaults to a third of the lease's duration; ``request_timeout_s`` bounds each API call.
     """
 
-    def __init__(self, api: client.ApiClient, *, on_failure: Callable[[RenewalFailure], None] | None = None,
+    def __init__(self, api: client.ApiClient | LeaseApi, *, on_failure: Callable[[RenewalFailure], None] | None = None,
                  on_renewed: Callable[[LeaseView], None] | None = None,
                  host: str | None = None, renew_every_s: float | None = None, request_timeout_s: float = 5.0,
                  clock: Callable[[], float] = time.time) -> None:
-        self._api = api
-        self._coord = client.CoordinationV1Api(api)
+        # An ApiClient (the callers that hold one already) is used through the official client's Lease calls.
+        self._leases: LeaseApi = api if isinstance(api, LeaseApi) else ClientLeases(api)
         self._on_failure = on_failure
         self._on_renewed = on_renewed
         self.host = host or socket.gethostname()
@@ -200,13 +302,18 @@ class ChangeLock:
 
     # ----- taking the lock -----------------------------------------------------------------------------------
     def acquire(self, name: str, namespace: str, operator: str, change_id: str, step: str, duration_s: int = 15,
-                *, scope: str = "") -> Acquired:
+                *, scope: str = "", seen: dict[str, Any] | Unread | None = UNREAD) -> Acquired:
         """Take the lease ``namespace/name`` for a change, creating it or taking it once it has expired.
 
         Raises LockHeld when someone else holds it live (``take_over`` is the break-glass way past that),
         LockUnreachable or LockForbidden when the API cannot be used. The same identity (operator, host and
         change) takes its own lease back at once: that is a change resumed after its console stopped.
         Starts the renewal thread.
+
+        ``seen`` is the lease as a read just before found it (None: there was none), to write over without reading it
+        again: one round trip fewer. That read may be stale by now; the write is judged by the API all the same (an
+        update at a version since replaced, or a create of a lease since created, is a 409), and then the lease is
+        read again and judged again.
         """
         if not name or not namespace:
             raise ValueError(f"a change lock needs a lease name and a namespace (got {name!r} in {namespace!r})")
@@ -222,7 +329,7 @@ class ChangeLock:
                     raise LockHeld(before, now)
                 return claimed(current, claim, now)
 
-            displaced = self._take(take_unless_live)
+            displaced = self._take(take_unless_live, seen=seen)
             self._start_renewing()
             return Acquired(self._view(), displaced)
 
@@ -245,27 +352,40 @@ class ChangeLock:
             self._start_renewing()
             return displaced
 
-    def _take(self, update: Callable[[dict[str, Any], float], dict[str, Any]], *, every_holder: bool = False) -> LeaseView | None:
+    def _take(self, update: Callable[[dict[str, Any], float], dict[str, Any]], *, every_holder: bool = False,
+              seen: dict[str, Any] | Unread | None = UNREAD) -> LeaseView | None:
         """Create the lease, or write ``update(current, now)`` over the version read; retry when beaten to it.
 
         Returns the holder replaced (with ``every_holder`` even our own identity's earlier claim is reported).
+        ``seen``: the first attempt's read, made already (see ``acquire``).
         """
         target = self._target
         assert target is not None
         for _ in range(ATTEMPTS):
             now = self._clock()
+            given, seen = seen, UNREAD  # a read made beforehand serves the first attempt only
             try:
-                current = self._read()
-            except _Missing:
+                if isinstance(given, Unread):
+                    current = self._read()
+                elif given is None:
+                    raise LeaseMissing()
+                else:
+                    current = given
+            except LeaseMissing:
                 try:
                     self._hold(self._create(new_lease(target.namespace, target.name, target.claim, now)), now)
                     return None
-                except _Conflict:
+                except LeaseConflict:
                     continue  # created by someone else meanwhile: read theirs
-            body = update(current, now)
+            try:
+                body = update(current, now)
+            except LockHeld:
+                if isinstance(given, Unread):
+                    raise
+                continue  # a refusal rests on the lease as the API has it now, not on the read made beforehand
             try:
                 self._hold(self._replace(body), now)
-            except _Conflict:
+            except LeaseConflict:
                 continue  # someone wrote it since we read it: read again and judge again
             before = view(current)
             mine = before.holder == target.claim.identity
@@ -289,16 +409,16 @@ class ChangeLock:
             try:
                 self._hold(self._replace(renewed(held, *self._at_now(now))), now)
                 return self._view()
-            except _Missing:
+            except LeaseMissing:
                 self._held = None
                 raise LockLost(f"lease {self._where()} was deleted while we held it.") from None
-            except _Conflict:
+            except LeaseConflict:
                 pass
             # Someone wrote the lease since our last renewal. If it still names us (a label or annotation
             # edited by hand) renew on top of that; if it names someone else, it is theirs.
             try:
                 current = self._read()
-            except _Missing:
+            except LeaseMissing:
                 self._held = None
                 raise LockLost(f"lease {self._where()} was deleted while we held it.") from None
             now_view = view(current)
@@ -307,7 +427,7 @@ class ChangeLock:
                 raise LockLost(f"lease {self._where()} is held by {now_view.describe()} now.", now_view.holder, now_view)
             try:
                 self._hold(self._replace(renewed(current, *self._at_now(now))), now)
-            except (_Missing, _Conflict):
+            except (LeaseMissing, LeaseConflict):
                 raise LockUnreachable(f"lease {self._where()} changed again while renewing; will retry.") from None
             return self._view()
 
@@ -331,7 +451,7 @@ class ChangeLock:
                 return False
             try:
                 self._replace(released(held, self._clock()))
-            except (_Missing, _Conflict):
+            except (LeaseMissing, LeaseConflict):
                 return False
             finally:
                 self._held = None
@@ -406,49 +526,27 @@ class ChangeLock:
     def _hold(self, written: dict[str, Any], now: float) -> None:
         self._held, self._last_renewed = written, now
 
-    @contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
-        """Turn the client's failures into the lock's: 404 and 409 for the caller to judge, the rest typed."""
-        try:
-            yield
-        except ApiException as e:
-            if e.status == 404:
-                raise _Missing() from None
-            if e.status == 409:
-                raise _Conflict() from None
-            if e.status in (401, 403):
-                raise LockForbidden(f"the API refused to {doing} lease {self._where()}: {e.status} {_message(e)}") from None
-            raise LockUnreachable(f"the API failed to {doing} lease {self._where()}: {e.status} {_message(e)}") from None
-        except CONNECTION_ERRORS as e:
-            reason = getattr(e, "reason", None) or e
-            raise LockUnreachable(f"the API server did not answer while trying to {doing} lease {self._where()}: {reason}") from None
-
     def _read(self) -> dict[str, Any]:
         t = self._target
         assert t is not None
-        with self._errors("read"):
-            return self._json(self._coord.read_namespaced_lease(t.name, t.namespace, _request_timeout=self._timeout))
+        return self._leases.read_lease(t.namespace, t.name, self._timeout)
 
     def _create(self, body: Mapping[str, Any]) -> dict[str, Any]:
         t = self._target
         assert t is not None
-        with self._errors("create"):
-            return self._json(self._coord.create_namespaced_lease(t.namespace, _model(body), _request_timeout=self._timeout))
+        return self._leases.create_lease(t.namespace, body, self._timeout)
 
     def _replace(self, body: Mapping[str, Any]) -> dict[str, Any]:
         t = self._target
         assert t is not None
-        with self._errors("update"):
-            return self._json(self._coord.replace_namespaced_lease(t.name, t.namespace, _model(body), _request_timeout=self._timeout))
-
-    def _json(self, model: Any) -> dict[str, Any]:
-        out: dict[str, Any] = self._api.sanitize_for_serialization(model)
-        return out
+        return self._leases.replace_lease(t.namespace, t.name, body, self._timeout)
 
 
 def _model(body: Mapping[str, Any]) -> client.V1Lease:
     """The typed body for the client, its MicroTimes kept at six fractional digits."""
-    lease = client.V1Lease.model_validate(dict(body))
+    from kubernetes import client as k8s
+
+    lease = k8s.V1Lease.model_validate(dict(body))
     spec = lease.spec
     if spec is not None:
         if spec.acquire_time is not None:
@@ -469,7 +567,10 @@ def _message(e: ApiException) -> str:
 
 def list_locks(api: client.ApiClient, now: float | None = None, *, request_timeout_s: float = 10.0) -> list[LockStatus]:
     """Every opsconsole lock in every namespace: holder, change, step, times, and whether it had expired at ``now``."""
-    coord = client.CoordinationV1Api(api)
+    from kubernetes import client as k8s
+    from kubernetes.client.exceptions import ApiException
+
+    coord = k8s.CoordinationV1Api(api)
     try:
         timeout = (min(2.0, request_timeout_s), request_timeout_s)
         leases = coord.list_lease_for_all_namespaces(label_selector=SELECTOR, _request_timeout=timeout)
@@ -477,16 +578,34 @@ def list_locks(api: client.ApiClient, now: float | None = None, *, request_timeo
         if e.status in (401, 403):
             raise LockForbidden(f"the API refused to list Leases: {e.status} {_message(e)}") from None
         raise LockUnreachable(f"the API failed to list Leases: {e.status} {_message(e)}") from None
-    except CONNECTION_ERRORS as e:
+    except _connection_errors() as e:
         raise LockUnreachable(f"the API server did not answer a list of Leases: {getattr(e, 'reason', None) or e}") from None
     items = [api.sanitize_for_serialization(item) for item in leases.items]
     return lock_statuses(items, time.time() if now is None else now)
 
 
-def read_lock(api: client.ApiClient, namespace: str, name: str, *, request_timeout_s: float = 5.0) -> LeaseView | None:
+def lease_body(api: LeaseApi, namespace: str, name: str, *, request_timeout_s: float = 5.0) -> dict[str, Any] | None:
+    """The lease ``namespace/name`` as the API has it (None when there is none): what ``ChangeLock.acquire`` may be
+    given as ``seen``; raises LockForbidden or LockUnreachable."""
+    try:
+        return api.read_lease(namespace, name, (min(2.0, request_timeout_s), request_timeout_s))
+    except LeaseMissing:
+        return None
+    except LeaseConflict:  # no read answers 409; said as any other unexpected answer
+        raise LockUnreachable(f"the API failed to read lease {namespace}/{name}: 409") from None
+
+
+def read_lock(api: client.ApiClient | LeaseApi, namespace: str, name: str, *,
+              request_timeout_s: float = 5.0) -> LeaseView | None:
     """The lease ``namespace/name`` as it is now, held or not (None when there is none); nothing is written."""
-    coord = client.CoordinationV1Api(api)
     timeout = (min(2.0, request_timeout_s), request_timeout_s)
+    if isinstance(api, LeaseApi):
+        body = lease_body(api, namespace, name, request_timeout_s=request_timeout_s)
+        return None if body is None else view(body)
+    from kubernetes import client as k8s
+    from kubernetes.client.exceptions import ApiException
+
+    coord = k8s.CoordinationV1Api(api)
     try:
         lease = coord.read_namespaced_lease(name, namespace, _request_timeout=timeout)
     except ApiException as e:
@@ -495,7 +614,7 @@ def read_lock(api: client.ApiClient, namespace: str, name: str, *, request_timeo
         if e.status in (401, 403):
             raise LockForbidden(f"the API refused to read lease {namespace}/{name}: {e.status} {_message(e)}") from None
         raise LockUnreachable(f"the API failed to read lease {namespace}/{name}: {e.status} {_message(e)}") from None
-    except CONNECTION_ERRORS as e:
+    except _connection_errors() as e:
         raise LockUnreachable(f"the API server did not answer a read of lease {namespace}/{name}: "
                               f"{getattr(e, 'reason', None) or e}") from None
     return view(api.sanitize_for_serialization(lease))

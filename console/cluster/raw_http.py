@@ -96,23 +96,40 @@ class HttpTransport:
         credential plugin, a 401 makes it run once more (unless another request just did) and the GET is sent
         again, once, on a new connection (a new client certificate needs a new handshake).
         """
+        return self.send(conn, "GET", path, query, timeout)
+
+    def send(self, conn: http.client.HTTPConnection, method: str, path: str, query: dict[str, str],
+             timeout: tuple[float, float] | None = None, body: object = None,
+             ok: tuple[int, ...] = (200,)) -> http.client.HTTPResponse:
+        """Send one request on ``conn``, ``body`` (if any) as JSON; the response when its status is in ``ok``, else
+        ``ApiStatusError`` with the body. Reopening and the plugin's 401 retry as for ``get``."""
         ep = self.endpoint
         if conn.sock is None and timeout is not None:
             _open(conn, timeout)
         url = ep.base_path + path + ("?" + urllib.parse.urlencode(query) if query else "")
+        payload = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         credential = ep.credential()
-        conn.request("GET", url, headers=ep.request_headers(credential))
+
+        def headers() -> dict[str, str]:
+            out = ep.request_headers(credential)
+            if payload is not None:
+                out["Content-Type"] = "application/json"
+            return out
+
+        # One buffer for the headers and the body (http.client joins them when the body is bytes): a body sent in
+        # a second segment would wait on the server's delayed ACK of the first.
+        conn.request(method, url, body=payload, headers=headers())
         resp = conn.getresponse()
         if resp.status == 401 and credential is not None and ep.exec_auth is not None:
             resp.read()
             credential = ep.exec_auth.refresh(credential)
             conn.close()
             _open(conn, timeout or (conn.timeout or 30.0, conn.timeout or 30.0))
-            conn.request("GET", url, headers=ep.request_headers(credential))
+            conn.request(method, url, body=payload, headers=headers())
             resp = conn.getresponse()
-        if resp.status != 200:
-            body = resp.read().decode("utf-8", "replace")
-            raise ApiStatusError(resp.status, resp.reason, body)
+        if resp.status not in ok:
+            text = resp.read().decode("utf-8", "replace")
+            raise ApiStatusError(resp.status, resp.reason, text)
         return resp
 
     def list(self, spec: KindSpec, namespace: str | None, *, timeout: tuple[float, float], page_size: int | None = None,

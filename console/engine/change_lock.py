@@ -37,7 +37,7 @@ from console.journal.journal import Event
 from console.runbook.models import Runbook
 
 if TYPE_CHECKING:  # the cluster client is imported when a change first takes a lock: start-up cost
-    from console.cluster.lease import ChangeLock, RenewalFailure
+    from console.cluster.lease import ChangeLock, LeaseApi, RenewalFailure
     from console.cluster.lease_record import LeaseView
 
 __all__ = ["ClusterLock", "LockHeldElsewhere", "LockRefused", "LockStopped", "for_change"]
@@ -79,11 +79,22 @@ class LockHeldElsewhere(LockRefused):
         return held_sentence(self.lease, self.context, self.now, take_over=take_over) + added
 
 
-def load_client_library() -> None:
-    """Import the kubernetes client the lock talks to (some 0.3 s of imports on first use).
+def load_lock_modules() -> None:
+    """Import the modules the lock talks to the API with over plain HTTP (some 12 ms of imports on first use).
 
     A start form calls it in the background while the operator fills the form in, so the start's lock check does not
-    pay for it after ctrl+s; nothing else in the console loads the library before then (the panels speak plain HTTP).
+    pay for them after ctrl+s; most contexts take this path (see ``ClusterLock._client``).
+    """
+    import console.cluster.lease
+    import console.cluster.lease_http  # noqa: F401
+
+
+def load_client_library() -> None:
+    """Import the kubernetes client the lock falls back to where plain HTTP cannot go (some 0.3 s of imports on
+    first use): a context whose auth only the client handles (an auth provider, an interactive plugin, a proxy).
+
+    A start form calls it in the background while the operator fills the form in (after what a start needs on every
+    context); nothing else in the console loads the library before then (the panels speak plain HTTP).
     """
     import kubernetes.client
     import kubernetes.config  # noqa: F401
@@ -134,7 +145,7 @@ class ClusterLock:
         self._kubeconfig = kubeconfig
         self._clock = clock
         self._timeout = request_timeout_s
-        self._api: Any = None
+        self._api: LeaseApi | None = None
         self._held: list[_Held] = []
         self._cond = threading.Condition()
         self._record: Recorder | None = None
@@ -145,12 +156,28 @@ class ClusterLock:
         self._step = ""
         self._break_glass: tuple[str, str] | None = None
         self._history: Sequence[Event] = ()
+        self._seen: dict[tuple[str, str], dict[str, Any] | None] = {}  # check_free's reads, for acquire to write over
 
     # -- taking it -----------------------------------------------------------------------------------------
 
-    def _client(self) -> Any:
+    def _client(self) -> LeaseApi:
+        """The Lease calls of this context: plain HTTP where its auth allows (``raw_endpoint``), as the panels' watch
+        does; else the official client."""
         if self._api is None:
+            from console.cluster.kubeconfig import KubeconfigError, merge_kubeconfigs
+            from console.cluster.lease_http import HttpLeases
+            from console.cluster.raw_endpoint import RawUnsupported, endpoint_for
+            from console.cluster.raw_http import HttpTransport
+
+            try:
+                merged, _present = merge_kubeconfigs([self._kubeconfig])
+                self._api = HttpLeases(HttpTransport(endpoint_for(merged, self.context)))
+                return self._api
+            except (RawUnsupported, KubeconfigError):
+                pass  # the official client handles it, or says in its own words why it cannot
             from kubernetes import client, config
+
+            from console.cluster.lease import ClientLeases
 
             configuration = client.Configuration()
             config.load_kube_config(config_file=str(self._kubeconfig), context=self.context, client_configuration=configuration,
@@ -158,24 +185,27 @@ class ClusterLock:
             # No retries inside a call: the renewal loop is the retry, and a start against a silent API must not
             # wait for three of them before it can say so.
             configuration.retries = 0
-            self._api = client.ApiClient(configuration)
+            self._api = ClientLeases(client.ApiClient(configuration))
         return self._api
 
     def check_free(self) -> None:
         """Refuse now, before anything is written, when another console holds a live lock here (the start's check;
-        ``acquire`` decides again with the API's own guarantee)."""
-        from console.cluster.lease import LockForbidden, LockUnreachable, read_lock
+        ``acquire`` decides again with the API's own guarantee, writing over what this read: one round trip fewer)."""
+        from console.cluster.lease import LockForbidden, LockUnreachable, lease_body
+        from console.cluster.lease_record import view
 
         now = self._clock()
         for ns, name in self.targets:
             try:
-                lease = read_lock(self._client(), ns, name, request_timeout_s=self._timeout)
+                body = lease_body(self._client(), ns, name, request_timeout_s=self._timeout)
             except LockForbidden as e:
                 raise LockRefused(self._api_sentence(e, ns)) from None
             except LockUnreachable:
                 continue  # not a refusal: the change starts, and pauses before changing anything until it has the lock
+            lease = None if body is None else view(body)
             if lease is not None and lease.holder and not lease.is_expired(now):
                 raise LockHeldElsewhere(lease, self.context, now)
+            self._seen[(ns, name)] = body
 
     def acquire(self, change_id: str, *, step: str = "", break_glass: tuple[str, str] | None = None,
                 history: Sequence[Event] = ()) -> list[tuple[str, dict[str, Any]]]:
@@ -215,9 +245,10 @@ class ClusterLock:
 
     def _take(self, held: _Held) -> list[tuple[str, dict[str, Any]]]:
         """Take one lease; the events to record. Raises LockRefused, or LockUnreachable when the API does not answer."""
-        from console.cluster.lease import LockForbidden, LockHeld
+        from console.cluster.lease import UNREAD, LockForbidden, LockHeld
 
         ns, name, lock, where = held.namespace, held.name, held.lock, held.where
+        seen = self._seen.pop((ns, name), UNREAD)  # the start's check read it: not read again
         resumed = bool(self._history)
         events: list[tuple[str, dict[str, Any]]] = []
         try:
@@ -225,7 +256,7 @@ class ClusterLock:
                 events += self._lost_while_stopped(ns, name, self._history)
             try:
                 got = lock.acquire(name, ns, self.operator, self.change_id, self._step, self.policy.duration_s,
-                                   scope="cluster" if self.policy.scope == "cluster" else "namespace")
+                                   scope="cluster" if self.policy.scope == "cluster" else "namespace", seen=seen)
                 displaced, took_over = got.displaced, False
             except LockHeld as e:
                 ours = {x.data.get("holder") for x in self._history if x.type == ev.LOCK_ACQUIRED and x.data.get("lease") == where}

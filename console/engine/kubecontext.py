@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ruamel.yaml import YAML
+import yaml
 
 from console.cluster.kubeconfig import KubeconfigError, as_kubeconfig, kubeconfig_paths, merge_kubeconfigs
 
@@ -113,7 +113,9 @@ class PinnedKubeconfig:
         self.path = self._dir / "config"
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            YAML(typ="safe").dump(config, handle)
+            # PyYAML's C emitter, as the file is read back (console/cluster/kubeconfig.py): a few ms less than
+            # ruamel's on every start, which waits for this file before it checks the change lock.
+            yaml.dump(config, handle, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper))
 
     def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
         out = dict(os.environ if base is None else base)

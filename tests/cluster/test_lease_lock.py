@@ -1,4 +1,5 @@
-"""The change lock against the rehearsal cluster: real threads, real HTTP, a real process killed with SIGKILL.
+"""The change lock against the rehearsal cluster: real threads, real HTTP, a real process killed with SIGKILL; each
+test through the official client and through plain HTTP (``HttpLeases``), which must behave the same.
 
 Every test waits for a state (the store's lease, a reported failure) with a deadline; none asserts on time.
 """
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
+from console.cluster.kubeconfig import merge_kubeconfigs
 from console.cluster.lease import (
     Acquired,
     ChangeLock,
@@ -29,7 +31,10 @@ from console.cluster.lease import (
     RenewalFailure,
     list_locks,
 )
+from console.cluster.lease_http import HttpLeases
 from console.cluster.lease_record import CHANGE, MANAGED_BY_LABEL, PREVIOUS_HOLDER, STEP, TAKEOVER_REASON, micro_time, view
+from console.cluster.raw_endpoint import endpoint_for
+from console.cluster.raw_http import HttpTransport
 from kubesim.testing import RunningCluster
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,13 +71,19 @@ class Failures:
 LockFactory = Callable[..., ChangeLock]
 
 
-@pytest.fixture
-def make_lock(rehearsal: RunningCluster) -> Iterator[LockFactory]:
-    """ChangeLocks, each with its own API client; every one is released (and its thread ended) afterwards."""
-    made: list[tuple[ChangeLock, client.ApiClient]] = []
+@pytest.fixture(params=["client", "http"])
+def make_lock(rehearsal: RunningCluster, request: pytest.FixtureRequest) -> Iterator[LockFactory]:
+    """ChangeLocks, each with its own API client: the official client's, or plain HTTP (``HttpLeases``, what a
+    change's lock uses where the context's auth allows); every one is released (and its thread ended) afterwards."""
+    made: list[tuple[ChangeLock, client.ApiClient | HttpLeases]] = []
 
     def make(**kw: Any) -> ChangeLock:
-        api = config.new_client_from_config(config_file=str(rehearsal.kubeconfig), context="rehearsal")
+        api: client.ApiClient | HttpLeases
+        if request.param == "http":
+            merged, _present = merge_kubeconfigs([rehearsal.kubeconfig])
+            api = HttpLeases(HttpTransport(endpoint_for(merged, "rehearsal")))
+        else:
+            api = config.new_client_from_config(config_file=str(rehearsal.kubeconfig), context="rehearsal")
         kw.setdefault("renew_every_s", 0.2)
         kw.setdefault("request_timeout_s", 2.0)
         lock = ChangeLock(api, **kw)
@@ -322,3 +333,37 @@ def test_whole_second_times_are_written_as_micro_times(rehearsal: RunningCluster
     assert stored(rc)["spec"]["renewTime"].endswith(".000000Z")  # type: ignore[index]
     renewed_view = lock.renew()
     assert renewed_view.renewed is not None and renewed_view.renewed == int(renewed_view.renewed)
+
+
+# -- acquire over a read made beforehand (the start's check): never trusted past what the API says now -------------
+
+def test_a_read_gone_stale_by_a_renewal_is_refused_by_the_api_and_judged_again(rehearsal: RunningCluster,
+                                                                             make_lock: LockFactory) -> None:
+    bob = make_lock(host="ops-bob", renew_every_s=3600)  # renewed by hand below
+    bob.acquire("web-change", "web", "bob", "CHG-B", "restart", duration_s=1)
+    rehearsal.wait_for(lambda: view(stored(rehearsal) or {}).is_expired(time.time()), what="bob's claim running out")
+    seen = stored(rehearsal)  # expired, as read
+    bob.renew()  # bob is back before alice writes: the version alice read is gone
+    alice = make_lock(host="ops-alice")
+    with pytest.raises(LockHeld, match="held by bob@ops-bob"):
+        alice.acquire("web-change", "web", "alice", "CHG-A", "start", duration_s=30, seen=seen)
+    assert view(stored(rehearsal) or {}).holder.startswith("bob@")
+
+
+def test_a_lease_created_since_a_read_that_found_none_is_refused(rehearsal: RunningCluster, make_lock: LockFactory) -> None:
+    bob = make_lock(host="ops-bob")
+    bob.acquire("web-change", "web", "bob", "CHG-B", "restart", duration_s=30)
+    alice = make_lock(host="ops-alice")
+    with pytest.raises(LockHeld, match="held by bob@ops-bob"):
+        alice.acquire("web-change", "web", "alice", "CHG-A", "start", duration_s=30, seen=None)  # "there was none"
+    assert view(stored(rehearsal) or {}).holder.startswith("bob@")
+
+
+def test_a_refusal_rests_on_a_fresh_read_not_on_the_one_given(rehearsal: RunningCluster, make_lock: LockFactory) -> None:
+    bob = make_lock(host="ops-bob")
+    bob.acquire("web-change", "web", "bob", "CHG-B", "restart", duration_s=30)
+    seen = stored(rehearsal)  # live, as read
+    assert bob.release()
+    alice = make_lock(host="ops-alice")
+    got = alice.acquire("web-change", "web", "alice", "CHG-A", "start", duration_s=30, seen=seen)
+    assert got.lease.holder.startswith("alice@") and view(stored(rehearsal) or {}).holder == got.lease.holder
