@@ -36,7 +36,7 @@ from console.engine.change_lock import ClusterLock, LockRefused, for_change
 from console.engine.kubecontext import KubeconfigError, PinnedKubeconfig
 from console.engine.manifests import ManifestError, RenderedManifest, render_manifests, write_manifests
 from console.engine.redact import Redactor
-from console.engine.resume_guard import changed_cluster, changed_params, changed_policy
+from console.engine.resume_guard import changed_cluster, changed_params, changed_policy, changed_secrets, value_checks
 from console.engine.runbook_secrets import literal_secrets
 from console.engine.state import Item
 from console.governance import request as requests
@@ -184,7 +184,8 @@ def open_change(request: StartRequest, *, store: RecordStore, policy: Policy, cl
         "host": socket.gethostname(),
         "cluster": kube.cluster,
     })]
-    events.append((ev.PARAMS_SET, {"params": shown}))
+    checks = value_checks(base_values, [n for n, p in declared.items() if p.secret])
+    events.append((ev.PARAMS_SET, {"params": shown, **({"value_checks": checks} if checks else {})}))
     if not required:
         events.append((ev.POLICY_CHECKED, _policy_checked(verdicts, policy, signers_ref)))
     for a in request.approvals:
@@ -266,12 +267,15 @@ def reopen_change(
         # Manifests are applied from the record's copies, so the files next to the runbook are not read again.
         loaded = load_runbook_text(rb_file.read_text(encoding="utf-8"), original, read_manifests=False)
         recorded = {}
+        checks: dict[str, Any] = {}
         for e in journal.events:
             if e.type == ev.PARAMS_SET:
                 recorded.update(e.data["params"])
+                checks.update(e.data.get("value_checks") or {})
         # A change still waiting for its signatures is held to its values by the signed request instead (which
         # names the parameter against what was signed).
         for refusal in (None if waiting else changed_params(change_id, recorded, params or {}),
+                        changed_secrets(change_id, checks, params or {}),
                         changed_policy(change_id, journal.events, policy.digest, policy.source)):
             if refusal:
                 raise SessionError(refusal)

@@ -8,14 +8,17 @@ same ID: each function here returns the sentence that refuses a resume that woul
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+import hmac
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from console.engine.redact import MASK
 from console.journal import events as ev
 from console.journal.journal import Event
 
-__all__ = ["changed_cluster", "changed_params", "changed_policy"]
+__all__ = ["changed_cluster", "changed_params", "changed_policy", "changed_secrets", "value_checks"]
 
 
 def changed_params(change_id: str, recorded: Mapping[str, Any], given: Mapping[str, Any]) -> str | None:
@@ -52,3 +55,42 @@ def changed_cluster(change_id: str, context: str, recorded: Mapping[str, str] | 
         return None
     return (f"{change_id} was started on the cluster at {recorded['server']}; context {context!r} in this kubeconfig "
             f"{where}: resume with the kubeconfig the change started with (--kubeconfig)")
+
+
+# scrypt's cost for a secret's check: what interactive logins use (16 MiB, some 50 ms a value), so the check on record
+# is no cheap way to guess a secret, while a start with a few secret parameters pays well under a second for them.
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+
+
+def _scrypt(value: str, salt: bytes) -> str:
+    return hashlib.scrypt(value.encode(), salt=salt, **_SCRYPT).hex()
+
+
+def value_checks(values: Mapping[str, Any], names: Iterable[str]) -> dict[str, dict[str, str]]:
+    """A salted scrypt of each secret parameter's value: what lets a resume tell the value typed again from another,
+    without the record holding the secret (``params.set`` shows it masked)."""
+    checks = {}
+    for name in names:
+        if values.get(name):
+            salt = os.urandom(16)
+            checks[name] = {"salt": salt.hex(), "scrypt": _scrypt(str(values[name]), salt)}
+    return checks
+
+
+def changed_secrets(change_id: str, checks: Mapping[str, Any] | None, given: Mapping[str, Any]) -> str | None:
+    """A secret parameter typed again on resume that is not the value the change started with (never repeating
+    either value). A record from before the checks were kept, or a value with no check, is not compared."""
+    wrong = []
+    for name, check in (checks or {}).items():
+        if name not in given or not isinstance(check, dict):
+            continue
+        try:
+            salt = bytes.fromhex(str(check["salt"]))
+        except (KeyError, ValueError):
+            continue
+        if not hmac.compare_digest(_scrypt(str(given[name]), salt), str(check.get("scrypt", ""))):
+            wrong.append(name)
+    if not wrong:
+        return None
+    return (f"{change_id}: the value given for secret parameter(s) {', '.join(wrong)} is not the one the change started "
+            "with (its check on record does not match): give it again as it was")

@@ -110,6 +110,8 @@ class ChangeCreated(EventData):
 
 class ParamsSet(EventData):
     params: dict[str, Any] = Field(default_factory=dict)
+    # A salted scrypt of each secret parameter's value (shown masked in params): a resume given another value is refused.
+    value_checks: dict[str, dict[str, str]] | None = None
     REQUIRED = ("params",)
 
 

@@ -72,3 +72,19 @@ def test_a_context_reaching_another_cluster_is_refused() -> None:
                      "(--kubeconfig)")
     other_ca = changed_cluster("CHG-2026-0001", "prod", at_start, {"server": "https://10.0.0.1:6443", "ca_sha256": "d" * 64})
     assert other_ca is not None and "with another CA" in other_ca
+
+
+def test_a_secret_typed_again_is_checked_against_its_salted_scrypt_never_shown() -> None:
+    from console.engine.resume_guard import changed_secrets, value_checks
+
+    checks = value_checks({"password": "S3cret-Passw0rd", "ticket": "SEC-1", "empty": ""}, ["password", "empty"])
+    assert list(checks) == ["password"]  # only secrets, only ones with a value
+    assert "S3cret" not in str(checks) and len(checks["password"]["scrypt"]) == 64
+    # Salted: the same value twice gives two different checks.
+    assert value_checks({"password": "S3cret-Passw0rd"}, ["password"])["password"] != checks["password"]
+    assert changed_secrets("CHG-2026-0001", checks, {"password": "S3cret-Passw0rd"}) is None
+    assert changed_secrets("CHG-2026-0001", checks, {}) is None  # not given: the resume asks for it or refuses anyway
+    assert changed_secrets("CHG-2026-0001", None, {"password": "anything"}) is None  # a record from before the checks
+    refusal = changed_secrets("CHG-2026-0001", checks, {"password": "S3cret-Passw0rdx"})
+    assert refusal == ("CHG-2026-0001: the value given for secret parameter(s) password is not the one the change "
+                       "started with (its check on record does not match): give it again as it was")
