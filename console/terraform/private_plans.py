@@ -105,9 +105,9 @@ def discard(refs: Iterable[Mapping[str, str]]) -> list[Path]:
         path = Path(ref["kept_at"])
         try:
             path.unlink()
+            removed.append(path)
         except FileNotFoundError:
-            continue
-        removed.append(path)
+            pass  # removed already; its directory may still be left behind
         # Left while another plan of this change (or of a change with the same ID in another store) is still there.
         with contextlib.suppress(OSError):
             path.parent.rmdir()
