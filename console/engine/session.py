@@ -553,7 +553,7 @@ class ChangeSession:
             "signoff": {"name": signoff_name or self.operator, "role": signoff_role or "operator"},
         })
         head = self.journal.head
-        discard_saved_plans(self.events)  # closed, its saved plans (secrets in plain text) will never be applied
+        discard_saved_plans(self.ref.path, self.events)  # closed, its saved plans (secrets in plain text) will never be applied
         render_to_disk(self.store, self.ref)
         self.release()
         # After the lock is released: the record is complete on this disk whatever the remote says.

@@ -25,7 +25,15 @@ from console.terraform.base import TerraformDriver
 from console.terraform.drivers import TerraformError, choose_driver
 from console.terraform.guard import check_guard, check_plan_usable
 from console.terraform.plan import format_summary, summarise_plan
-from console.terraform.private_plans import REF_KEY, discard, locate, recorded_reference, reference, reserve
+from console.terraform.private_plans import (
+    REF_KEY,
+    change_plans_dir,
+    discard,
+    locate,
+    recorded_reference,
+    reference,
+    reserve,
+)
 from console.terraform.sensitive import mask_sensitive
 from console.terraform.ui_lines import human_lines, ui_message
 
@@ -149,16 +157,17 @@ def _state_backup(ctx: StepContext, driver: TerraformDriver, workdir: Path, vari
     return True, "state backed up", 0
 
 
-def _change_id(change_dir: Path) -> str:
-    """The change's ID, from its record folder's name (the folder name itself for one that does not parse)."""
+def _plans_dir(change_dir: Path) -> Path:
+    """The change's private plans directory, named by its ID (from its record folder's name, or that name itself
+    for one that does not parse)."""
     m = DIR_RE.match(change_dir.name)
-    return m.group(4) if m else sanitise(change_dir.name)
+    return change_plans_dir(m.group(4) if m else sanitise(change_dir.name), change_dir)
 
 
 def _plan_and_guard(ctx: StepContext, driver: TerraformDriver, workdir: Path, variables: dict[str, str], var_files: list[Path],
                     stream: _Stream, artifacts: list[dict[str, Any]], guard: PlanGuard | None) -> tuple[Path | None, str, int]:
     # The plan file holds the variables' values in plain text: never in the record, in the private plans directory.
-    plan_path = reserve(_change_id(ctx.change_dir), f"{ctx.step.id}.tfplan")
+    plan_path = reserve(_plans_dir(ctx.change_dir), f"{ctx.step.id}.tfplan")
     try:
         result = driver.plan(workdir, plan_file=plan_path, vars=variables, var_files=var_files, on_line=stream)
         if not result.ok:
@@ -229,10 +238,11 @@ def _apply(ctx: StepContext, driver: TerraformDriver, workdir: Path, variables: 
     return result.ok, "applied" if result.ok else f"apply failed (exit {result.exit_code})", result.exit_code
 
 
-def discard_saved_plans(events: Iterable[Event]) -> list[Path]:
-    """Remove the saved plan files a change's journal references (once it is closed, none will be applied)."""
+def discard_saved_plans(change_dir: Path, events: Iterable[Event]) -> list[Path]:
+    """Remove the saved plan files of a change (once it is closed, none will be applied): those its journal
+    references, and its private plans directory with anything a killed console left there."""
     refs = [ref for e in events if e.type == ev.ARTIFACT_SAVED and (ref := recorded_reference(e.data)) is not None]
-    return discard(refs)
+    return discard(refs, _plans_dir(change_dir))
 
 
 def _output(ctx: StepContext, driver: TerraformDriver, workdir: Path, variables: dict[str, str], var_files: list[Path],

@@ -3,17 +3,20 @@
 A saved plan (``terraform plan -out``) is a zip file holding every variable's value and the prior state in plain
 text, secrets included, and masking it would make it unusable (Terraform applies it as it is). The record (which a
 team store pushes to its git remote) therefore never holds it: the plan lives in
-``$OPSCONSOLE_PLANS_DIR/<change-id>/`` (default ``$XDG_STATE_HOME/opsconsole/plans``, ``~/.local/state/...``),
-directories mode 0700, files 0600, and the journal keeps only what identifies it (:func:`reference`): its SHA-256,
-the host and the path it is kept at. The apply finds it there by that reference (:func:`locate`); a change resumed
-on another host finds nothing and must plan again. Once the change closes, :func:`discard` removes the plans it
-recorded.
+``$OPSCONSOLE_PLANS_DIR/<change-id>-<store>/`` (default ``$XDG_STATE_HOME/opsconsole/plans``,
+``~/.local/state/...``; ``<store>`` a short digest of the record folder's path, so that two stores' changes with one
+ID never share a directory), directories mode 0700, files 0600, and the journal keeps only what identifies it
+(:func:`reference`): its SHA-256, the host and the path it is kept at. The apply finds it there by that reference
+(:func:`locate`); a change resumed on another host finds nothing and must plan again. Once the change closes,
+:func:`discard` removes the plans it recorded and its directory (with a plan a killed console left unrecorded).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import shutil
 import socket
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -43,15 +46,20 @@ def _private_dir(path: Path) -> None:
     os.chmod(path, 0o700)
 
 
-def reserve(change_id: str, name: str, environ: Mapping[str, str] | None = None) -> Path:
-    """A new, empty file ``NAME`` (or ``NAME.2``…) for a plan of ``change_id``, mode 0600 in a 0700 directory.
+def change_plans_dir(change_id: str, record_dir: Path, environ: Mapping[str, str] | None = None) -> Path:
+    """The private directory of one change's plans (not created here)."""
+    store = hashlib.sha256(str(record_dir.resolve()).encode()).hexdigest()[:8]
+    return plans_root(environ) / f"{change_id}-{store}"
 
-    Created exclusively so that two changes never share a file; Terraform's ``-out`` then truncates and writes it,
+
+def reserve(directory: Path, name: str) -> Path:
+    """A new, empty file ``NAME`` (or ``NAME.2``…) in a change's plans directory, mode 0600, the directory and the
+    plans root 0700.
+
+    Created exclusively so that a plan never overwrites another; Terraform's ``-out`` then truncates and writes it,
     which keeps the mode.
     """
-    root = plans_root(environ)
-    _private_dir(root)
-    directory = root / change_id
+    _private_dir(directory.parent)
     _private_dir(directory)
     first = directory / name
     path, n = first, 1
@@ -94,9 +102,10 @@ def locate(ref: Mapping[str, str]) -> tuple[Path | None, str]:
                   "elsewhere or after the file was removed cannot apply it): plan again")
 
 
-def discard(refs: Iterable[Mapping[str, str]]) -> list[Path]:
-    """Remove the plan files these references name on this host, and their directories once empty; returns the
-    files removed. A file another host keeps, or one already gone, is left to that host."""
+def discard(refs: Iterable[Mapping[str, str]], directory: Path | None = None) -> list[Path]:
+    """Remove the plan files these references name on this host, and their directories once empty, then the change's
+    own plans ``directory`` whole (a plan a killed console wrote but never recorded is there too); returns the
+    recorded files removed. A file another host keeps is left to that host."""
     here = socket.gethostname()
     removed: list[Path] = []
     for ref in refs:
@@ -108,7 +117,9 @@ def discard(refs: Iterable[Mapping[str, str]]) -> list[Path]:
             removed.append(path)
         except FileNotFoundError:
             pass  # removed already; its directory may still be left behind
-        # Left while another plan of this change (or of a change with the same ID in another store) is still there.
+        # Left while another plan of the change is still there.
         with contextlib.suppress(OSError):
             path.parent.rmdir()
+    if directory is not None and directory.is_dir():
+        shutil.rmtree(directory)
     return removed

@@ -24,7 +24,16 @@ from console.engine.state import Next
 from console.journal import events as ev
 from console.journal.journal import verify
 from console.journal.store import RecordStore
-from console.terraform.private_plans import ENV_VAR, discard, locate, plans_root, recorded_reference, reference, reserve
+from console.terraform.private_plans import (
+    ENV_VAR,
+    change_plans_dir,
+    discard,
+    locate,
+    plans_root,
+    recorded_reference,
+    reference,
+    reserve,
+)
 from tests.support.tfhelpers import OFFLINE_ENV
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,16 +64,19 @@ def open_umask() -> Iterator[None]:
 
 def test_a_reserved_plan_is_the_owners_alone_and_never_shared(tmp_path: Path, open_umask: None) -> None:
     env = {ENV_VAR: str(tmp_path / "plans")}
-    first = reserve("CHG-2026-0007", "plan.tfplan", env)
-    second = reserve("CHG-2026-0007", "plan.tfplan", env)
-    assert first == tmp_path / "plans" / "CHG-2026-0007" / "plan.tfplan"
+    directory = change_plans_dir("CHG-2026-0007", tmp_path / "records" / "a", env)
+    first = reserve(directory, "plan.tfplan")
+    second = reserve(directory, "plan.tfplan")
+    assert first.parent.parent == tmp_path / "plans" and first.parent.name.startswith("CHG-2026-0007-")
     assert second.name == "plan.2.tfplan"  # a second plan of the step never overwrites the first
     assert _mode(tmp_path / "plans") == 0o700 and _mode(first.parent) == 0o700
     assert _mode(first) == 0o600 and _mode(second) == 0o600
+    # The same ID in another record store gets a directory of its own.
+    assert change_plans_dir("CHG-2026-0007", tmp_path / "other-store" / "a", env) != directory
 
 
 def test_the_reference_names_the_file_and_locate_finds_it_or_says_plan_again(tmp_path: Path) -> None:
-    path = reserve("CHG-2026-0001", "p.tfplan", {ENV_VAR: str(tmp_path)})
+    path = reserve(tmp_path / "CHG-2026-0001", "p.tfplan")
     path.write_bytes(b"PK\x03\x04 a plan")
     path.chmod(0o644)  # as a tool might leave it: the reference makes it private again
     ref = reference(path)
@@ -79,16 +91,22 @@ def test_the_reference_names_the_file_and_locate_finds_it_or_says_plan_again(tmp
 
 
 def test_discard_removes_this_hosts_plans_and_their_empty_directory(tmp_path: Path) -> None:
-    env = {ENV_VAR: str(tmp_path)}
-    a, b = reserve("CHG-2026-0002", "a.tfplan", env), reserve("CHG-2026-0002", "b.tfplan", env)
-    other = reserve("CHG-2026-0002", "c.tfplan", env)
+    directory = tmp_path / "CHG-2026-0002"
+    a, b, other = (reserve(directory, name) for name in ("a.tfplan", "b.tfplan", "c.tfplan"))
     ra, rb, rc = reference(a), reference(b), {**reference(other), "host": "another-host"}
     assert discard([ra]) == [a] and a.parent.is_dir()  # b is still there
     assert discard([rb, rc, ra]) == [b]  # another host's plan is that host's to remove; a is gone already
     assert other.exists()
     other.unlink()
     assert discard([{**rc, "host": socket.gethostname()}]) == []  # gone already: nothing removed, but the
-    assert not (tmp_path / "CHG-2026-0002").exists()  # change's directory, empty now, is
+    assert not directory.exists()  # change's directory, empty now, is
+
+
+def test_discard_removes_the_changes_directory_with_a_plan_nobody_recorded(tmp_path: Path) -> None:
+    directory = tmp_path / "CHG-2026-0003-abcd0123"
+    recorded, left = reserve(directory, "plan.tfplan"), reserve(directory, "plan.2.tfplan")  # left: a killed run's
+    assert discard([reference(recorded)], directory) == [recorded]
+    assert not left.exists() and not directory.exists() and tmp_path.is_dir()
 
 
 # -- a change ----------------------------------------------------------------------------------------------------
@@ -147,7 +165,8 @@ def test_the_record_keeps_the_plans_reference_and_close_out_removes_the_plan(ses
     assert drive(session, _at_apply).kind == "confirm"
     (ref,) = _saved_plans(session)
     kept = Path(ref["kept_at"])
-    assert kept.parent == tmp_path / "plans" / session.change_id and _mode(kept) == 0o600
+    assert kept.parent.parent == tmp_path / "plans" and kept.parent.name.startswith(f"{session.change_id}-")
+    assert _mode(kept) == 0o600
     assert _mode(kept.parent) == 0o700
     plan_event = next(e for e in session.events if e.type == ev.ARTIFACT_SAVED and "saved_plan" in e.data)
     assert "file" not in plan_event.data and plan_event.data["summary"]["add"] == 5 and plan_event.data["created_at"]
@@ -156,7 +175,10 @@ def test_the_record_keeps_the_plans_reference_and_close_out_removes_the_plan(ses
     assert drive(session, lambda n: n.kind in ("close", "failure")).kind == "close"
     finished = {e.data["step_id"]: e.data["status"] for e in session.events if e.type == ev.STEP_FINISHED}
     assert finished["apply"] == "passed"
+    stray = kept.with_name("plan.9.tfplan")  # as a console killed between writing a plan and recording it leaves
+    stray.write_bytes(b"PK\x03\x04 unrecorded")
     session.close("success")
+    assert not stray.exists()
     assert not kept.exists() and not kept.parent.exists()
     assert verify(session.ref.path / "journal.jsonl").ok
     record = (session.ref.path / "record.md").read_text()
