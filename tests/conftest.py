@@ -62,9 +62,12 @@ def dead_kubeconfig(tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Keep tests away from the user's kubeconfig, config directory and record store."""
+    """Keep tests away from the user's kubeconfig, config directory, record store and saved plans."""
     monkeypatch.setenv("OPSCONSOLE_RECORDS", str(tmp_path / "records-default"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    # Saved Terraform plans are kept outside the record, in a private directory of the user's: here, the test's own.
+    monkeypatch.setenv("OPSCONSOLE_PLANS_DIR", str(tmp_path / "plans"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
     monkeypatch.delenv("OPSCONSOLE_CONFIG", raising=False)
     os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")

@@ -37,6 +37,7 @@ from console.engine.snapshot import take_summary
 from console.engine.state import Item, Next, State, apply, fold, next_action, rollback_queue
 from console.engine.step_context import StepContext, StepOutcome, write_artifact
 from console.engine.steps import run_step
+from console.engine.tfsteps import discard_saved_plans
 from console.engine.typed_words import kept_typing
 from console.journal import events as ev
 from console.journal.event_data import check_data
@@ -552,6 +553,7 @@ class ChangeSession:
             "signoff": {"name": signoff_name or self.operator, "role": signoff_role or "operator"},
         })
         head = self.journal.head
+        discard_saved_plans(self.ref.path, self.events)  # closed, its saved plans (secrets in plain text) will never be applied
         render_to_disk(self.store, self.ref)
         self.release()
         # After the lock is released: the record is complete on this disk whatever the remote says.

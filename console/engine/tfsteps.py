@@ -1,26 +1,39 @@
 """Terraform steps: init, state backup, a guarded and saved plan, apply of exactly that plan, and outputs.
 
-The plan file lives in the change's artifacts with its SHA-256 in the journal; apply refuses a plan file that
-changed since or is older than the runbook allows. An apply without ``plan:`` (a rollback re-plan) plans with the
-step's variables, checks the guard, saves that plan as evidence and applies it, so the record keeps both plans.
+A saved plan file holds every variable's value in plain text, so it is kept outside the record, in the operator's
+private plans directory (``private_plans``); the journal keeps its SHA-256 and where it is, and the record keeps the
+plan's ``show -json`` with sensitive values masked. Apply refuses a plan file that is gone, changed since, or older
+than the runbook allows. An apply without ``plan:`` (a rollback re-plan) plans with the step's variables, checks the
+guard, keeps that plan the same way and applies it, so the record keeps both plans.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from console.engine.redact import MASK, StreamRedactor
-from console.engine.step_context import StepContext, StepOutcome, StepOutput, free_artifact_path, write_artifact
-from console.journal.cast import sha256_file
+from console.engine.step_context import StepContext, StepOutcome, StepOutput, write_artifact
+from console.journal import events as ev
+from console.journal.journal import Event
+from console.journal.store import DIR_RE, sanitise
 from console.runbook.models import PlanGuard
 from console.terraform.base import TerraformDriver
 from console.terraform.drivers import TerraformError, choose_driver
 from console.terraform.guard import check_guard, check_plan_usable
 from console.terraform.plan import format_summary, summarise_plan
+from console.terraform.private_plans import (
+    REF_KEY,
+    change_plans_dir,
+    discard,
+    locate,
+    recorded_reference,
+    reference,
+    reserve,
+)
 from console.terraform.sensitive import mask_sensitive
 from console.terraform.ui_lines import human_lines, ui_message
 
@@ -144,22 +157,38 @@ def _state_backup(ctx: StepContext, driver: TerraformDriver, workdir: Path, vari
     return True, "state backed up", 0
 
 
+def _plans_dir(change_dir: Path) -> Path:
+    """The change's private plans directory, named by its ID (from its record folder's name, or that name itself
+    for one that does not parse)."""
+    m = DIR_RE.match(change_dir.name)
+    return change_plans_dir(m.group(4) if m else sanitise(change_dir.name), change_dir)
+
+
 def _plan_and_guard(ctx: StepContext, driver: TerraformDriver, workdir: Path, variables: dict[str, str], var_files: list[Path],
                     stream: _Stream, artifacts: list[dict[str, Any]], guard: PlanGuard | None) -> tuple[Path | None, str, int]:
-    plan_path = free_artifact_path(ctx.change_dir, f"{ctx.step.id}.tfplan")
-    result = driver.plan(workdir, plan_file=plan_path, vars=variables, var_files=var_files, on_line=stream)
-    if not result.ok:
-        return None, f"plan failed (exit {result.exit_code})", result.exit_code
-    show = driver.show_json(workdir, plan_path)
+    # The plan file holds the variables' values in plain text: never in the record, in the private plans directory.
+    plan_path = reserve(_plans_dir(ctx.change_dir), f"{ctx.step.id}.tfplan")
+    try:
+        result = driver.plan(workdir, plan_file=plan_path, vars=variables, var_files=var_files, on_line=stream)
+        if not result.ok:
+            plan_path.unlink(missing_ok=True)
+            return None, f"plan failed (exit {result.exit_code})", result.exit_code
+        show = driver.show_json(workdir, plan_path)
+    except BaseException:
+        plan_path.unlink(missing_ok=True)  # a plan nobody will record is removed, not left behind with its secrets
+        raise
     summary = summarise_plan(show)
     for line in format_summary(summary):
         stream(f"# {line}")
     created = datetime.now(UTC).isoformat()
+    kept = reference(plan_path)
     artifacts.append({
-        "kind": "plan", "description": f"saved plan of {ctx.step.id}", "created_at": created,
+        "kind": "plan", "description": f"saved plan of {ctx.step.id} (kept outside the record: it holds the variables' values)",
+        "created_at": created,
         "summary": {"add": summary.add, "change": summary.change, "replace": summary.replace, "destroy": summary.destroy},
-        "file": {"path": plan_path.relative_to(ctx.change_dir).as_posix(), "sha256": sha256_file(plan_path)},
+        REF_KEY: kept,
     })
+    stream(f"# saved plan kept at {kept['kept_at']} on {kept['host']} (sha256 {kept['sha256']}), outside the record")
     artifacts.append(_save(ctx, f"{plan_path.stem}.plan.json", json.dumps(_kept(ctx, show), indent=1).encode(), "plan",
                            f"plan of {ctx.step.id} (show -json, sensitive values masked)"))
     violations = check_guard(summary, guard)
@@ -187,21 +216,33 @@ def _apply(ctx: StepContext, driver: TerraformDriver, workdir: Path, variables: 
         if plan_path is None or code != 0:
             return False, reason, code
     else:
-        saved = [a for a in ctx.artifacts.get(tf.plan, []) if a.get("kind") == "plan" and a["file"]["path"].endswith(".tfplan")]
+        saved = [(a, ref) for a in ctx.artifacts.get(tf.plan, [])
+                 if a.get("kind") == "plan" and (ref := recorded_reference(a)) is not None]
         if not saved:
             return False, f"no saved plan from step {tf.plan}: run it first", None
-        plan = saved[-1]
-        plan_path = ctx.change_dir / plan["file"]["path"]
+        plan, ref = saved[-1]
+        found, missing = locate(ref)
+        if found is None:
+            stream(f"refused: {missing}")
+            return False, f"apply refused: {missing}", None
+        plan_path = found
         refusal = check_plan_usable(
-            plan_path, expected_sha256=plan["file"]["sha256"], created_at=datetime.fromisoformat(plan["created_at"]),
+            plan_path, expected_sha256=ref["sha256"], created_at=datetime.fromisoformat(plan["created_at"]),
             now=datetime.now(UTC), max_age_s=int(tf.max_plan_age),
         )
         if refusal:
             stream(f"refused: {refusal}")
             return False, f"apply refused: {refusal}", None
-        stream(f"# applying the saved plan {plan['file']['path']} (sha256 {plan['file']['sha256']})")
+        stream(f"# applying the saved plan {plan_path} (sha256 {ref['sha256']})")
     result = driver.apply(workdir, plan_file=plan_path, on_line=stream)
     return result.ok, "applied" if result.ok else f"apply failed (exit {result.exit_code})", result.exit_code
+
+
+def discard_saved_plans(change_dir: Path, events: Iterable[Event]) -> list[Path]:
+    """Remove the saved plan files of a change (once it is closed, none will be applied): those its journal
+    references, and its private plans directory with anything a killed console left there."""
+    refs = [ref for e in events if e.type == ev.ARTIFACT_SAVED and (ref := recorded_reference(e.data)) is not None]
+    return discard(refs, _plans_dir(change_dir))
 
 
 def _output(ctx: StepContext, driver: TerraformDriver, workdir: Path, variables: dict[str, str], var_files: list[Path],

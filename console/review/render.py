@@ -138,6 +138,17 @@ def _owed_line(s: ChangeSummary) -> str:
             + ", ".join(f"{n} {role}" for role, n in still.items()) + "**.")
 
 
+def _plan_file(artifact: dict[str, Any]) -> str:
+    """Where a saved plan is: outside the record (it holds the variables' values), or in it in older records."""
+    kept, file = artifact.get("saved_plan"), artifact.get("file")
+    if isinstance(kept, dict):
+        return (f"plan file kept outside the record on {kept.get('host', '?')} (`{kept.get('kept_at', '?')}`) "
+                f"sha256 `{kept.get('sha256', '?')}`")
+    if isinstance(file, dict):
+        return f"plan file `{file.get('path', '?')}` sha256 `{file.get('sha256', '?')}`"
+    return "plan file not recorded"
+
+
 def render_record(events: Iterable[EventLike], *, head: str, integrity: str = "verified",
                   change_id: str | None = None) -> str:
     """The whole record.md for a change; ``head`` is the chain hash it was rendered from.
@@ -247,8 +258,7 @@ def render_record(events: Iterable[EventLike], *, head: str, integrity: str = "v
             c = a["summary"]
             lines.append(
                 f"- `{a.get('step_id')}`: +{c.get('add', 0)} to add, {c.get('change', 0)} to change, "
-                f"{c.get('replace', 0)} to replace, {c.get('destroy', 0)} to destroy; plan file `{a['file']['path']}` "
-                f"sha256 `{a['file']['sha256']}`"
+                f"{c.get('replace', 0)} to replace, {c.get('destroy', 0)} to destroy; {_plan_file(a)}"
             )
         lines.append("")
 

@@ -35,7 +35,8 @@ def plan_renderable(summary: PlanSummary, *, source: str) -> Group:
 
 def load_saved_plan(change_dir: Path, artifacts: list[dict[str, Any]]) -> tuple[PlanSummary, str] | None:
     """The summary of the latest plan a step saved (its show -json artifact), or None."""
-    shows = [a for a in artifacts if a.get("kind") == "plan" and a["file"]["path"].endswith(".plan.json")]
+    # The saved plan itself is kept outside the record (an artifact with no file): its show -json is what is read.
+    shows = [a for a in artifacts if a.get("kind") == "plan" and str((a.get("file") or {}).get("path", "")).endswith(".plan.json")]
     if not shows:
         return None
     path = change_dir / shows[-1]["file"]["path"]

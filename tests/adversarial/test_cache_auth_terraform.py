@@ -45,6 +45,11 @@ def workspace(tmp_path: Path) -> Path:
     return work
 
 
+def shown_plan(data: dict) -> bool:
+    """Whether an ``artifact.saved`` keeps a plan's ``show -json`` in the record."""
+    return str((data.get("file") or {}).get("path", "")).endswith(".plan.json")
+
+
 def params() -> list[str]:
     return ["--param", f"auth_token={NEW_TOKEN}", "--param", f"previous_token={SEED_TOKEN}"]
 
@@ -62,25 +67,29 @@ def test_the_terraform_change_keeps_its_evidence_with_every_sensitive_value_mask
     state = json.loads((change_dir / one(loop, ev.ARTIFACT_SAVED, "state-backup").data["file"]["path"]).read_text())
     assert [r["type"] for r in state["resources"]] == ["terraform_data"]
     assert state["outputs"]["replicas"]["value"] == 1 and state["outputs"]["auth_token"]["value"] == "[REDACTED]"
-    plans = [e.data for e in loop.events if e.type == ev.ARTIFACT_SAVED and e.data["file"]["path"].endswith(".plan.json")]
+    plans = [e.data for e in loop.events if e.type == ev.ARTIFACT_SAVED and shown_plan(e.data)]
     shown = json.loads((change_dir / plans[0]["file"]["path"]).read_text())
     assert [c["change"]["actions"] for c in shown["resource_changes"]] == [["update"], ["create"]]
     assert shown["variables"]["auth_token"]["value"] == "[REDACTED]" and shown["variables"]["replicas"]["value"] == "2"
     # The outputs were read and matched the expectation before the sensitive ones were masked for the record.
     assert one(loop, ev.STEP_FINISHED, "outputs").data["status"] == "passed"
     assert_record_sound(console, loop, workspace / f"{RUNBOOK}.yaml")
-    # Every file but the saved binary plan, which test_the_saved_plan_file_holds_no_secret is about.
-    found = [f for f in leaks(change_dir, [NEW_TOKEN, SEED_TOKEN]) if ".tfplan" not in f]
+    found = leaks(change_dir, [NEW_TOKEN, SEED_TOKEN])
     assert found == [], "\n".join(found) + "\n" + trail(loop)
 
 
-def test_the_saved_plan_file_holds_no_secret(console: Console, workspace: Path) -> None:
+def test_the_saved_plan_file_holds_no_secret(console: Console, workspace: Path, tmp_path: Path) -> None:
     """A saved plan (a zip file) holds every variable's value and the prior state in plain text: kept in the record
-    so that apply applies exactly it, it puts the secret parameter on disk (and in the team store's remote)."""
+    so that apply applies exactly it, it would put the secret parameter on disk (and in the team store's remote). The
+    record keeps only its SHA-256 and where it was kept (a private directory), which close-out empties."""
     loop = rehearse(console, workspace, RUNBOOK, extra=params())
     assert_closed(loop, "success")
     found = leaks(console.journal().parent, [NEW_TOKEN, SEED_TOKEN])
     assert found == [], "\n".join(found)
+    (saved,) = [e.data["saved_plan"] for e in loop.events if e.type == ev.ARTIFACT_SAVED and "saved_plan" in e.data]
+    kept = Path(saved["kept_at"])
+    assert kept.is_relative_to(tmp_path / "plans") and not kept.is_relative_to(console.journal().parent), saved
+    assert not kept.exists() and not list((tmp_path / "plans").rglob("*.tfplan"))  # removed once the change closed
 
 
 def test_the_terraform_change_killed_three_times_applies_once_on_a_fresh_confirmation(console: Console,
@@ -103,8 +112,15 @@ def test_the_terraform_change_killed_three_times_applies_once_on_a_fresh_confirm
     assert found.reruns == [] and found.unconfirmed == [] and found.lost == [], f"{found.describe()}\n{where}"
     applied = [e for e in loop.events if e.type == ev.STEP_FINISHED and e.data["step_id"] == "apply"]
     assert [e.data["status"] for e in applied] == ["passed"], where
-    plans = {e.data["file"]["sha256"] for e in loop.events if e.type == ev.ARTIFACT_SAVED
-             and e.data["file"]["path"].endswith(".tfplan")}
+    plans = [e for e in loop.events if e.type == ev.ARTIFACT_SAVED and "saved_plan" in e.data]
     assert len(plans) == 1, where  # the plan reviewed is the one applied: planned once, never again after a kill
-    leaked = [f for f in leaks(console.journal().parent, [NEW_TOKEN, SEED_TOKEN]) if ".tfplan" not in f]
+    assert [e.data["step_id"] for e in plans] == ["plan"], where
+    apply_runs = [e.seq for e in loop.events if e.type == ev.STEP_STARTED and e.data["step_id"] == "apply"]
+    assert plans[0].seq < apply_runs[0], where  # saved (and reviewed) before any apply ran
+    # The apply that passed applied that plan: its output names the plan's SHA-256 as recorded.
+    cast = (console.journal().parent / applied[0].data["file"]["path"]).read_text()
+    assert "applying the saved plan" in cast and plans[0].data["saved_plan"]["sha256"] in cast, where
+    assert not [e for e in loop.events if e.type == ev.ARTIFACT_SAVED and "file" in e.data
+                and e.data["file"]["path"].endswith(".tfplan")], where  # no binary plan in the record
+    leaked = leaks(console.journal().parent, [NEW_TOKEN, SEED_TOKEN])
     assert leaked == [], "\n".join(leaked) + "\n" + where

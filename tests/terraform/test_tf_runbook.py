@@ -119,7 +119,8 @@ def test_failed_verification_rolls_back_to_the_previous_count(workspace: Path) -
     assert plans[1]["summary"] == {"add": 0, "change": 0, "replace": 0, "destroy": 2}
     show = json.loads((ref.path / next(
         e.data["file"]["path"] for e in events
-        if e.type == "artifact.saved" and e.data["step_id"] == "back-to-previous" and e.data["file"]["path"].endswith(".plan.json")
+        if e.type == "artifact.saved" and e.data["step_id"] == "back-to-previous"
+        and e.data.get("file", {}).get("path", "").endswith(".plan.json")
     )).read_text())
     destroyed = sorted(rc["address"] for rc in show["resource_changes"] if rc["change"]["actions"] == ["delete"])
     assert destroyed == ["terraform_data.node[3]", "terraform_data.node[4]"]
