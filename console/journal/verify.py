@@ -128,6 +128,8 @@ class _Facts:
     hashes: list[str] = field(default_factory=list)
     types: list[str] = field(default_factory=list)
     refs: list[tuple[int, tuple[Any, Any]]] = field(default_factory=list)
+    # The problems of references already checked (``checked``), which are then no longer in refs.
+    problems: list[Problem] = field(default_factory=list)
 
     def add(self, no: int, event: Event) -> None:
         self.lines.append(no)
@@ -140,6 +142,12 @@ class _Facts:
         self.hashes += other.hashes
         self.types += other.types
         self.refs += other.refs
+        self.problems += other.problems
+
+    def checked(self, base: Path) -> None:
+        """The references so far checked against the files under ``base``: their problems kept, the refs dropped."""
+        self.problems += _file_problems(base, self.refs)
+        self.refs = []
 
 
 @dataclass
@@ -407,7 +415,9 @@ _PREFIX_ENDS = frozenset({CHANGE_CLOSED, NEWLINE_RESTORED})
 RUN_LINES = 1000
 
 
-def _intact_prefix(raw: bytes, lines: list[bytes], terminated: bool, out: _Scan, keep: bool = True) -> int:
+def _intact_prefix(
+    raw: bytes, lines: list[bytes], terminated: bool, out: _Scan, keep: bool = True, base: Path | None = None
+) -> int:
     """Take the leading run of intact events (most journals: every line) into ``out``; return how many.
 
     The same verdict as the full loop in ``_scan`` for each line it takes, with none of that loop's cases: a
@@ -416,14 +426,14 @@ def _intact_prefix(raw: bytes, lines: list[bytes], terminated: bool, out: _Scan,
     on from there. Without ``keep`` the lines go into ``out.facts``, and no event is made: verifying alone needs
     none, and making 100,000 events and freeing them again is a sixth of the time it takes; a long journal's second
     half is then read by a second process (``_in_two``), where one can be started safely and would have a CPU to
-    itself.
+    itself; with ``base`` each process then checks the files its half references (under ``base``) as well.
     """
     stop = len(lines) if terminated else len(lines) - 1
     torn_at = raw.find(_TORN_TYPE)
     if torn_at != -1:  # no line before the one quoted by a torn-tail record (rare: a recovered crash)
         stop = min(stop, raw.count(b"\n", 0, torn_at) - 1)
     if not keep and stop >= PARALLEL_LINES and _may_fork() and _spare_cpu():
-        return _in_two(lines, stop, out)
+        return _in_two(lines, stop, out, base)
     return _prefix(lines, 0, stop, GENESIS, keep, out)[0]
 
 
@@ -527,13 +537,17 @@ def _spare_cpu() -> bool:
     return usable >= 2 and os.getloadavg()[0] < usable - 0.5
 
 
-def _in_two(lines: list[bytes], stop: int, out: _Scan) -> int:
+def _in_two(lines: list[bytes], stop: int, out: _Scan, base: Path | None = None) -> int:
     """``_intact_prefix`` without events, the lines from ``stop // 2`` read by a forked child meanwhile.
 
     The child applies ``_prefix``'s test to its half, taking its first line's ``prev`` on trust, and sends back its
     facts, how far it got and that ``prev``. They are used only if this process's half is intact to its last line and
     ends in that very hash; otherwise (or if the child failed) this process reads on from where it stopped, as one
     process would have. So the prefix, line for line, is what ``_prefix`` alone takes.
+
+    With ``base``, each process checks its half's file references before the halves are put together (the parent
+    while the child may still be reading), so what is left to do after it is little: ``_verified`` finds the
+    references' problems in the facts.
     """
     mid = stop // 2
     read_fd, write_fd = os.pipe()
@@ -546,6 +560,8 @@ def _in_two(lines: list[bytes], stop: int, out: _Scan) -> int:
             first_prev = first[4] if first is not None else None
             half = _Scan([], [], [], [], None)
             end = _prefix(lines, mid, stop, first_prev, False, half)[0] if first_prev is not None else mid
+            if base is not None:
+                half.facts.checked(base)
             payload = pickle.dumps((end, first_prev, *_packed(half.facts)), pickle.HIGHEST_PROTOCOL)
             with os.fdopen(write_fd, "wb") as sink:
                 sink.write(payload)
@@ -556,6 +572,8 @@ def _in_two(lines: list[bytes], stop: int, out: _Scan) -> int:
     pipe = os.fdopen(read_fd, "rb")
     try:
         n, want_prev = _prefix(lines, 0, mid, GENESIS, False, out)
+        if base is not None and n == mid:
+            out.facts.checked(base)
         payload = pipe.read()
     finally:
         pipe.close()  # first: a child still writing gets a broken pipe and exits, so the wait below ends
@@ -570,7 +588,7 @@ def _in_two(lines: list[bytes], stop: int, out: _Scan) -> int:
     return _prefix(lines, mid, stop, want_prev, False, out)[0]
 
 
-def _packed(facts: _Facts) -> tuple[str, list[str], list[int], list[tuple[Any, Any]]]:
+def _packed(facts: _Facts) -> tuple[str, list[str], list[int], list[tuple[Any, Any]], list[Problem]]:
     """The child's facts as it sends them (its lines are consecutive, so their numbers are not sent): the hashes as
     one string, and each file reference's (path, sha256) as the one tuple of its kind, which pickle then sends once
     (a long journal names its few hundred outputs over and over)."""
@@ -580,10 +598,12 @@ def _packed(facts: _Facts) -> tuple[str, list[str], list[int], list[tuple[Any, A
         keys = list(map(one.__getitem__, keys))
     except TypeError:
         pass  # a path or hash that is a list or an object: sent as it is
-    return "".join(facts.hashes), facts.types, list(map(_REF_LINE, facts.refs)), keys
+    return "".join(facts.hashes), facts.types, list(map(_REF_LINE, facts.refs)), keys, facts.problems
 
 
-def _unpacked(first: int, hashes: str, types: list[str], ref_lines: list[int], keys: list[tuple[Any, Any]]) -> _Facts:
+def _unpacked(
+    first: int, hashes: str, types: list[str], ref_lines: list[int], keys: list[tuple[Any, Any]], problems: list[Problem]
+) -> _Facts:
     """``_packed``'s facts again, the first on line ``first``."""
     cut = range(0, len(hashes), 64)
     return _Facts(
@@ -591,17 +611,18 @@ def _unpacked(first: int, hashes: str, types: list[str], ref_lines: list[int], k
         list(map(getitem, repeat(hashes), map(slice, cut, map(add, cut, repeat(64))))),
         types,
         list(zip(ref_lines, keys, strict=True)),
+        problems,
     )
 
 
-def _scan(raw: bytes, first_only: bool, keep: bool = True) -> _Scan:
+def _scan(raw: bytes, first_only: bool, keep: bool = True, base: Path | None = None) -> _Scan:
     """``scan``; without ``keep``, the intact prefix as facts, not events (verifying only: see ``_intact_prefix``)."""
     lines = raw.split(b"\n")
     terminated = lines[-1] == b""
     if terminated:
         lines.pop()
     out = _Scan([], [], [], [], None, line_count=len(lines))
-    i = _intact_prefix(raw, lines, terminated, out, keep)
+    i = _intact_prefix(raw, lines, terminated, out, keep, base)
     want_seq: int | None = i + 1  # None after an unreadable line: resynchronise on the next one
     want_prev: str | None = (out.events[-1].hash if keep else out.facts.hashes[-1]) if i else GENESIS
     prev_line = i
@@ -767,7 +788,7 @@ def verify(path: Path, *, head: str | None = None) -> VerifyReport:
     # The collector stays off until the scan is freed again: turned on with it alive, it would first walk every one of
     # its objects to find nothing to collect.
     with _no_gc():
-        return _verified(path, _scan(raw, False, keep=False), head)
+        return _verified(path, _scan(raw, False, keep=False, base=path.parent), head)
 
 
 def read_and_verify(path: Path, *, head: str | None = None) -> tuple[ReadResult, VerifyReport]:
@@ -807,7 +828,7 @@ def _readable(result: _Scan) -> ReadResult:
 
 def _verified(path: Path, result: _Scan, head: str | None) -> VerifyReport:
     facts = result.all_facts()
-    problems = list(result.problems) + _file_problems(path.parent, facts.refs)
+    problems = result.problems + facts.problems + _file_problems(path.parent, facts.refs)
     problems.sort(key=lambda p: p.line)  # stable: a line's own problem stays before its file's
     actual = facts.hashes[-1] if facts.hashes else GENESIS
     after: list[tuple[int, str]] = []
