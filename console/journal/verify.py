@@ -415,25 +415,20 @@ _PREFIX_ENDS = frozenset({CHANGE_CLOSED, NEWLINE_RESTORED})
 RUN_LINES = 1000
 
 
-def _intact_prefix(
-    raw: bytes, lines: list[bytes], terminated: bool, out: _Scan, keep: bool = True, base: Path | None = None
-) -> int:
+def _intact_prefix(raw: bytes, lines: list[bytes], terminated: bool, out: _Scan, keep: bool = True) -> int:
     """Take the leading run of intact events (most journals: every line) into ``out``; return how many.
 
     The same verdict as the full loop in ``_scan`` for each line it takes, with none of that loop's cases: a
     canonical line that continues the chain, is not followed by a torn-tail record, and is not the last line of a
     file without its final newline. The first line that is anything else is left to the full loop, which then goes
     on from there. Without ``keep`` the lines go into ``out.facts``, and no event is made: verifying alone needs
-    none, and making 100,000 events and freeing them again is a sixth of the time it takes; a long journal's second
-    half is then read by a second process (``_in_two``), where one can be started safely and would have a CPU to
-    itself; with ``base`` each process then checks the files its half references (under ``base``) as well.
+    none, and making 100,000 events and freeing them again is a sixth of the time it takes (and a long journal's
+    second half is then read by a second process: ``_in_two``).
     """
     stop = len(lines) if terminated else len(lines) - 1
     torn_at = raw.find(_TORN_TYPE)
     if torn_at != -1:  # no line before the one quoted by a torn-tail record (rare: a recovered crash)
         stop = min(stop, raw.count(b"\n", 0, torn_at) - 1)
-    if not keep and stop >= PARALLEL_LINES and _may_fork() and _spare_cpu():
-        return _in_two(lines, stop, out, base)
     return _prefix(lines, 0, stop, GENESIS, keep, out)[0]
 
 
@@ -537,32 +532,41 @@ def _spare_cpu() -> bool:
     return usable >= 2 and os.getloadavg()[0] < usable - 0.5
 
 
-def _in_two(lines: list[bytes], stop: int, out: _Scan, base: Path | None = None) -> int:
-    """``_intact_prefix`` without events, the lines from ``stop // 2`` read by a forked child meanwhile.
+def _has_lines(raw: bytes, n: int) -> bool:
+    """Whether ``raw`` holds ``n`` lines or more, counted no further than that."""
+    at, found, step = 0, 0, 1 << 20
+    while found < n and at < len(raw):
+        found += raw.count(b"\n", at, at + step)
+        at += step
+    return found >= n
 
-    The child applies ``_prefix``'s test to its half, taking its first line's ``prev`` on trust, and sends back its
-    facts, how far it got and that ``prev``. They are used only if this process's half is intact to its last line and
-    ends in that very hash; otherwise (or if the child failed) this process reads on from where it stopped, as one
-    process would have. So the prefix, line for line, is what ``_prefix`` alone takes.
 
-    With ``base``, each process checks its half's file references before the halves are put together (the parent
-    while the child may still be reading), so what is left to do after it is little: ``_verified`` finds the
-    references' problems in the facts.
+def _in_two(raw: bytes, base: Path) -> tuple[list[bytes], _Scan, int] | None:
+    """``_intact_prefix`` without events of a long journal in two processes: the lines, the scan so far, and how many
+    lines the prefix took; None (nothing done) if the journal holds a torn-tail record or is not long enough.
+
+    Each process splits and reads its own half of the bytes (the file cut at the newline nearest its middle), so no
+    line is split twice, nor copied into the child by writing to it. The child applies ``_prefix``'s test to its half,
+    taking its first line's ``prev`` on trust, and sends back its facts, how far it got and that ``prev``. They are
+    used only if this process's half is intact to its last line and ends in that very hash; otherwise (or if the
+    child failed) this process splits and reads on from where it stopped, as one process would have. So the prefix,
+    line for line, is what ``_prefix`` alone takes. Each process also checks the files its half references (the
+    parent while the child may still be reading), so little is left to do once the halves are put together.
+
+    The lines returned are the file's, but for the child's half up to the line before the first one the prefix did not
+    take: ``_scan`` reads on from there and looks back one line at most, so those are left empty (b"").
     """
-    mid = stop // 2
+    cut = raw.find(b"\n", len(raw) // 2) + 1
+    if cut == 0 or cut == len(raw) or raw.find(_TORN_TYPE) != -1:
+        return None  # no second half, or a recovered crash: one process, as _intact_prefix reads it
+    terminated = raw.endswith(b"\n")
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
         status = 1
         try:
             os.close(read_fd)
-            first = _fast_fields(lines[mid])
-            first_prev = first[4] if first is not None else None
-            half = _Scan([], [], [], [], None)
-            end = _prefix(lines, mid, stop, first_prev, False, half)[0] if first_prev is not None else mid
-            if base is not None:
-                half.facts.checked(base)
-            payload = pickle.dumps((end, first_prev, *_packed(half.facts)), pickle.HIGHEST_PROTOCOL)
+            payload = pickle.dumps(_second_half(raw, cut, terminated, base), pickle.HIGHEST_PROTOCOL)
             with os.fdopen(write_fd, "wb") as sink:
                 sink.write(payload)
             status = 0
@@ -571,21 +575,51 @@ def _in_two(lines: list[bytes], stop: int, out: _Scan, base: Path | None = None)
     os.close(write_fd)
     pipe = os.fdopen(read_fd, "rb")
     try:
+        lines = raw[:cut].split(b"\n")
+        lines.pop()  # what follows the last newline before the cut: the child's
+        mid = len(lines)
+        out = _Scan([], [], [], [], None)
         n, want_prev = _prefix(lines, 0, mid, GENESIS, False, out)
-        if base is not None and n == mid:
+        if n == mid:
             out.facts.checked(base)
         payload = pipe.read()
     finally:
         pipe.close()  # first: a child still writing gets a broken pipe and exits, so the wait below ends
         _, status = os.waitpid(pid, 0)
-    if n < mid:
-        return n
-    if status == 0 and payload:
-        end, first_prev, *packed = pickle.loads(payload)
-        if first_prev == want_prev:
-            out.facts.extend(_unpacked(mid + 1, *packed))
-            return int(end)
-    return _prefix(lines, mid, stop, want_prev, False, out)[0]
+    theirs = pickle.loads(payload) if status == 0 and payload else None
+    if n == mid and theirs is not None and theirs[0] == want_prev:
+        _, end, resume_at, packed = theirs
+        out.facts.extend(_unpacked(mid + 1, *packed))
+        # The lines from the one before the first not taken (still in this half when the child took none).
+        back = max(end - 1, mid)
+        lines += [b""] * (back - mid)
+        lines += raw[resume_at if end > mid else cut :].split(b"\n")
+    else:
+        lines += raw[cut:].split(b"\n")
+        end = n
+    if terminated:
+        lines.pop()
+    out.line_count = len(lines)
+    if n == mid and end == mid:  # the child's half is unread (unusable, or it took nothing): read it here
+        end = _prefix(lines, mid, len(lines) if terminated else len(lines) - 1, want_prev, False, out)[0]
+    return lines, out, end
+
+
+def _second_half(raw: bytes, cut: int, terminated: bool, base: Path) -> tuple[str | None, int, int, tuple[Any, ...]]:
+    """What the child of ``_in_two`` sends back: the ``prev`` of the first line of its half (taken on trust), the
+    index after the last line its prefix took, the byte offset of the line before that, and its facts packed."""
+    mid = raw.count(b"\n", 0, cut)
+    lines = [b""] * mid + raw[cut:].split(b"\n")  # its lines at their indices in the file; the parent's left empty
+    if terminated:
+        lines.pop()
+    stop = len(lines) if terminated else len(lines) - 1
+    first = _fast_fields(lines[mid]) if mid < stop else None
+    first_prev = first[4] if first is not None else None
+    half = _Scan([], [], [], [], None)
+    end = _prefix(lines, mid, stop, first_prev, False, half)[0] if first_prev is not None else mid
+    half.facts.checked(base)
+    resume_at = cut + sum(map(len, lines[mid : end - 1])) + max(end - 1 - mid, 0)  # where line end - 1 starts
+    return first_prev, end, resume_at, _packed(half.facts)
 
 
 def _packed(facts: _Facts) -> tuple[str, list[str], list[int], list[tuple[Any, Any]], list[Problem]]:
@@ -616,13 +650,22 @@ def _unpacked(
 
 
 def _scan(raw: bytes, first_only: bool, keep: bool = True, base: Path | None = None) -> _Scan:
-    """``scan``; without ``keep``, the intact prefix as facts, not events (verifying only: see ``_intact_prefix``)."""
-    lines = raw.split(b"\n")
-    terminated = lines[-1] == b""
-    if terminated:
-        lines.pop()
-    out = _Scan([], [], [], [], None, line_count=len(lines))
-    i = _intact_prefix(raw, lines, terminated, out, keep, base)
+    """``scan``; without ``keep``, the intact prefix as facts, not events (verifying only: see ``_intact_prefix``),
+    a long journal's in two processes where one can be started safely and would have a CPU to itself, each then
+    checking the files its half references under ``base`` (see ``_in_two``)."""
+    two = None
+    if not keep and base is not None and _may_fork() and _has_lines(raw, PARALLEL_LINES) and _spare_cpu():
+        two = _in_two(raw, base)
+    if two is not None:
+        lines, out, i = two
+        terminated = raw.endswith(b"\n")
+    else:
+        lines = raw.split(b"\n")
+        terminated = lines[-1] == b""
+        if terminated:
+            lines.pop()
+        out = _Scan([], [], [], [], None, line_count=len(lines))
+        i = _intact_prefix(raw, lines, terminated, out, keep)
     want_seq: int | None = i + 1  # None after an unreadable line: resynchronise on the next one
     want_prev: str | None = (out.events[-1].hash if keep else out.facts.hashes[-1]) if i else GENESIS
     prev_line = i

@@ -98,6 +98,18 @@ for i in range(len(lines) - 1):
     two, *others = verdicts(raw)
     if any(other != two for other in others) or two[0].ok:
         mismatches.append(f"forged {i}")
+# A recovered torn tail (its record keeps verify in one process), and the last line cut at many lengths.
+torn = b"\n".join(lines[:30]) + b"\n" + lines[30][:40]
+path.write_bytes(torn)
+Journal.recover_torn_tail(path).close()
+recovered = path.read_bytes()
+two, *others = verdicts(recovered)
+if any(other != two for other in others) or {p.kind for p in two[0].problems} != {"file"} or not two[0].warnings:
+    mismatches.append("torn")
+for cut in sorted({*range(0, len(lines[-2]), 11), len(lines[-2]) - 1, len(lines[-2])}):
+    two, *others = verdicts(b"\n".join(lines[:-2]) + b"\n" + lines[-2][:cut])
+    if any(other != two for other in others):
+        mismatches.append(f"cut {cut}")
 print(json.dumps({"cases": cases, "mismatches": mismatches, "child_taken": taken,
                   "missing_output_found": verdicts(intact)[0][0].first.kind == "file"}))
 '''
