@@ -26,7 +26,7 @@ from typing import Any, cast
 
 from pydantic_core import from_json
 
-from console.journal.chain import canonical_text
+from console.journal.chain import canonical_text, fast_canonical
 
 LINE_START = b'{"data":'  # every canonical line starts so: "data" sorts first of the six fields
 HASH_FIELD = b',"hash":"'
@@ -109,7 +109,8 @@ def _canonical_objects(texts: list[bytes]) -> list[dict[str, Any]] | None:
 
     Each text is parsed alone (pydantic-core's parser: strict JSON, several times faster than ``json``'s; a text it
     reads otherwise than ``canonical`` writes fails the comparison), and all are serialised again in one call, as a
-    list, and compared with the texts joined the same way. Equal means each text is its object's serialisation: the
+    list (``fast_canonical``'s orjson when it vouches for its bytes, else ``canonical_text``), and compared with the
+    texts joined the same way. Equal means each text is its object's serialisation: the
     first object's serialisation and the first text start at the same byte; both end where that object's closing
     brace is, since the bytes up to it are the same, and the text has nothing after it (a comma follows it in the
     list); and so on for each next one.
@@ -118,7 +119,7 @@ def _canonical_objects(texts: list[bytes]) -> list[dict[str, Any]] | None:
         objects = list(map(from_json, texts))
         if set(map(type, objects)) != {dict}:
             return None
-        again = canonical_text(objects).encode()
+        again = fast_canonical(objects) or canonical_text(objects).encode()
     except (ValueError, RecursionError):
         return None  # not JSON, NaN or Infinity, a lone surrogate, nested too deeply: the line-by-line read names it
     if again != b"[" + b",".join(texts) + b"]":
