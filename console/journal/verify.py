@@ -674,7 +674,7 @@ def _scan(raw: bytes, first_only: bool, keep: bool = True, base: Path | None = N
     a long journal's in two processes where one can be started safely and would have a CPU to itself, each then
     checking the files its half references under ``base`` (see ``_in_two``)."""
     two = None
-    if not keep and base is not None and _may_fork() and _has_lines(raw, PARALLEL_LINES) and _spare_cpu():
+    if not keep and base is not None and _may_fork() and _spare_cpu() and _has_lines(raw, PARALLEL_LINES):
         two = _in_two(raw, base)
     if two is not None:
         lines, out, i = two
