@@ -500,7 +500,8 @@ def _refs(numbers: Iterable[int], data: list[dict[str, Any]]) -> list[tuple[int,
         nos = list(compress(numbers, dicts))
         whole = list(map(and_, map(dict.__contains__, ones, repeat("path")), map(dict.__contains__, ones, repeat("sha256"))))
         refs = list(zip(compress(nos, whole), map(_PATH_SHA, compress(ones, whole)), strict=True))
-    lists = list(map(isinstance, map(dict.get, data, repeat("files")), repeat(list)))
+    many = list(map(dict.get, data, repeat("files")))
+    lists = list(map(isinstance, many, repeat(list))) if any(many) else []
     if any(lists):
         for no, event_data in zip(compress(numbers, lists), compress(data, lists), strict=True):
             refs += [(no, (f["path"], f["sha256"])) for f in event_data["files"] if isinstance(f, dict) and "path" in f
