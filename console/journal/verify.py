@@ -9,6 +9,11 @@ followed by zeros (blocks whose data never reached the disk): that is a torn tai
 complete, chain-consistent event that only lacks its newline is never set aside: recovery restores the newline.
 Anything else at the tail (a blank line, a repeated event, a ``\r``, bytes after the event) is an altered record.
 Once ``change.closed`` is in the chain only addenda may follow, and nothing after it is recoverable in place.
+
+A long journal is read fast without changing any verdict: its leading run of intact lines (most journals: all of
+them) is checked a thousand lines at a time (``batch.take``), and verifying reads the second half in a forked
+process where that is safe and a CPU is free (``_in_two``); the first line either cannot take, and every line after
+it, gets the line-by-line reading that finds and names what is wrong.
 """
 
 from __future__ import annotations
