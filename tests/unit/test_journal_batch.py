@@ -215,3 +215,27 @@ def test_runs_of_any_length_read_a_long_journal_as_the_line_by_line_read(tmp_pat
                 assert verify(path) == report
     finally:
         verify_module.RUN_LINES = saved
+
+
+REFS_DATA: list[dict[str, Any]] = [
+    {"file": {"path": "a", "sha256": "1"}},
+    {},
+    {"file": {"path": "b"}},
+    {"file": ["path", "sha256"]},
+    {"file": "a"},
+    {"file": None, "files": [{"path": "c", "sha256": "2"}, {"path": "d"}, "e", {"path": ["x"], "sha256": {"y": 1}}]},
+    {"file": {"path": "a", "sha256": "1"}, "files": [{"path": "f", "sha256": "3"}]},
+    {"files": {"path": "g", "sha256": "4"}},
+    {"file": {"sha256": "5", "path": 7, "extra": True}},
+]
+
+
+@pytest.mark.parametrize("start", range(len(REFS_DATA)))
+def test_file_references_are_read_from_runs_as_from_each_event(start: int) -> None:
+    data = REFS_DATA[start:] + REFS_DATA[:start]
+    numbers = range(10, 10 + len(data))
+    expected = [(no, (ref["path"], ref["sha256"])) for no, one in zip(numbers, data, strict=True)
+                for ref in verify_module._file_refs(one)]
+    assert verify_module._refs(numbers, data) == expected
+    whole = [{"file": {"path": f"p{n}", "sha256": "s"}} for n in range(5)]
+    assert verify_module._refs(range(1, 6), whole) == [(n + 1, (f"p{n}", "s")) for n in range(5)]
