@@ -553,9 +553,24 @@ def _spare_cpu() -> bool:
     busy machine the two halves would only take turns, and the fork and the facts sent back are then pure cost.
 
     The load average counts this process too (a verify of a long journal is itself a running process, about 1.0 on
-    an otherwise idle machine): up to half a CPU more than that still leaves one free."""
+    an otherwise idle machine): up to half a CPU more than that still leaves one free. It is a minute's average, so
+    what runs right now must leave one free as well: with one other busy process on two CPUs, the child shares a CPU
+    with it and the halves take as long as one process reading both (measured), and with more, longer."""
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return usable >= 2 and os.getloadavg()[0] < usable - 0.5
+    if usable < 2 or os.getloadavg()[0] >= usable - 0.5:
+        return False
+    running = _running_now()
+    return running is None or running < usable
+
+
+def _running_now() -> int | None:
+    """How many tasks are running or ready to run on the machine now, this process included (Linux's
+    /proc/loadavg, its fourth field "running/total"); None where there is no such file."""
+    try:
+        with open("/proc/loadavg", "rb") as f:
+            return int(f.read().split()[3].split(b"/")[0])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _has_lines(raw: bytes, n: int) -> bool:
