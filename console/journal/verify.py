@@ -9,6 +9,11 @@ followed by zeros (blocks whose data never reached the disk): that is a torn tai
 complete, chain-consistent event that only lacks its newline is never set aside: recovery restores the newline.
 Anything else at the tail (a blank line, a repeated event, a ``\r``, bytes after the event) is an altered record.
 Once ``change.closed`` is in the chain only addenda may follow, and nothing after it is recoverable in place.
+
+A long journal is read fast without changing any verdict: its leading run of intact lines (most journals: all of
+them) is checked a thousand lines at a time (``batch.take``), and verifying reads the second half in a forked
+process where that is safe and a CPU is free (``_in_two``); the first line either cannot take, and every line after
+it, gets the line-by-line reading that finds and names what is wrong.
 """
 
 from __future__ import annotations
@@ -19,14 +24,17 @@ import json
 import os
 import pickle
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import add, and_, attrgetter, getitem, itemgetter
 from pathlib import Path
 from typing import Any
 
 from pydantic_core import from_json
 
+from console.journal import batch
 from console.journal.chain import (
     CHANGE_ALIASED,
     CHANGE_CLOSED,
@@ -57,6 +65,11 @@ _NOT_RECOVERED = "a closed change takes only addenda, so it is not recovered in 
 _NO_NEWLINE = (
     "a complete event with no final newline (the file's last byte was removed, or a write was cut one byte short)"
 )
+
+# A file reference is kept as (line, (path, sha256)).
+_REF_LINE, _REF_KEY = itemgetter(0), itemgetter(1)
+_PATH_SHA = itemgetter("path", "sha256")
+_HASH, _TYPE, _DATA = attrgetter("hash"), attrgetter("type"), attrgetter("data")
 
 # -- reading and verifying ----------------------------------------------------------------------------------
 
@@ -112,8 +125,35 @@ class VerifyReport:
         return f"{len(self.problems)} problem(s); first: {self.problems[0]}"
 
 
-# What verifying needs of an event line: its line number, hash, type and file references.
-_Fact = tuple[int, str, str, list[dict[str, Any]]]
+@dataclass
+class _Facts:
+    """What verifying needs of the lines that read as events, in line order: each one's line number, hash and type,
+    and the files they reference, as (line, (path, sha256)), in the order the lines give them."""
+
+    lines: list[int] = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    refs: list[tuple[int, tuple[Any, Any]]] = field(default_factory=list)
+    # The problems of references already checked (``checked``), which are then no longer in refs.
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, no: int, event: Event) -> None:
+        self.lines.append(no)
+        self.hashes.append(event.hash)
+        self.types.append(event.type)
+        self.refs.extend((no, (ref["path"], ref["sha256"])) for ref in _file_refs(event.data))
+
+    def extend(self, other: _Facts) -> None:
+        self.lines += other.lines
+        self.hashes += other.hashes
+        self.types += other.types
+        self.refs += other.refs
+        self.problems += other.problems
+
+    def checked(self, base: Path) -> None:
+        """The references so far checked against the files under ``base``: their problems kept, the refs dropped."""
+        self.problems += _file_problems(base, self.refs)
+        self.refs = []
 
 
 @dataclass
@@ -126,11 +166,19 @@ class _Scan:
     tail_event: Event | None = None  # a complete, chain-consistent last event that lacks only its newline
     line_count: int = 0
     # A scan that keeps no events (verify's): the intact prefix's lines as facts, and only later lines in parsed.
-    facts: list[_Fact] = field(default_factory=list)
+    facts: _Facts = field(default_factory=_Facts)
 
-    def all_facts(self) -> list[_Fact]:
+    def all_facts(self) -> _Facts:
         """What verifying needs of every line that reads as an event, in line order."""
-        return self.facts + [(no, e.hash, e.type, _file_refs(e.data)) for no, e in self.parsed]
+        facts = _Facts()
+        facts.extend(self.facts)
+        if self.parsed:
+            numbers, events = zip(*self.parsed, strict=True)
+            facts.lines += numbers
+            facts.hashes += map(_HASH, events)
+            facts.types += map(_TYPE, events)
+            facts.refs += _refs(numbers, list(map(_DATA, events)))
+        return facts
 
 
 def _parse_line(b: bytes) -> tuple[Event | None, str | None]:
@@ -212,13 +260,26 @@ def _fast_fields(b: bytes) -> _Fields | None:
     return int(digits), ts_text, type_text, data, prev.decode(), hash_.decode(), digest
 
 
+def _event(
+    seq: int, ts: str, kind: str, data: dict[str, Any], prev: str, hash_: str,
+    new: Callable[[type[Event]], Event] = object.__new__, cls: type[Event] = Event,
+) -> Event:
+    """``Event.trusted``, the fields set in the instance's own ``__dict__`` (made on first use with the keys its
+    class shares among its instances): a third less time, and memory, for the 100,000 events of a long journal."""
+    event = new(cls)
+    fields = event.__dict__
+    fields["seq"], fields["ts"], fields["type"] = seq, ts, kind
+    fields["data"], fields["prev"], fields["hash"] = data, prev, hash_
+    return event
+
+
 def _fast_event(b: bytes) -> tuple[Event, str] | None:
     """``_fast_fields`` as the event and the SHA-256 of its hashed bytes."""
     fields = _fast_fields(b)
     if fields is None:
         return None
     seq, ts, type_, data, prev, hash_, digest = fields
-    return Event.trusted(seq, ts, type_, data, prev, hash_), digest
+    return _event(seq, ts, type_, data, prev, hash_), digest
 
 
 @contextmanager
@@ -372,33 +433,92 @@ def scan(raw: bytes, *, first_only: bool = False) -> _Scan:
 _TORN_TYPE = b'"type":"journal.torn_tail"'
 # Events the full loop keeps state for (the close, a restored newline's warning): the intact prefix ends before one.
 _PREFIX_ENDS = frozenset({CHANGE_CLOSED, NEWLINE_RESTORED})
+# How many lines ``batch.take`` checks at once: long enough that the interpreter's work per run is nothing, short
+# enough that a run's objects stay in the CPU's caches (the time per line grows again beyond a few thousand).
+RUN_LINES = 1000
 
 
 def _intact_prefix(raw: bytes, lines: list[bytes], terminated: bool, out: _Scan, keep: bool = True) -> int:
     """Take the leading run of intact events (most journals: every line) into ``out``; return how many.
 
     The same verdict as the full loop in ``_scan`` for each line it takes, with none of that loop's cases: a
-    canonical line (``_fast_fields``) that continues the chain, is not followed by a torn-tail record, and is not the
-    last line of a file without its final newline. The first line that is anything else is left to the full loop,
-    which then goes on from there. Without ``keep`` the lines go into ``out.facts``, and no event is made: verifying
-    alone needs none, and making 100,000 events and freeing them again is a sixth of the time it takes; a long
-    journal's second half is then read by a second process (``_in_two``), where one can be started safely and would
-    have a CPU to itself.
+    canonical line that continues the chain, is not followed by a torn-tail record, and is not the last line of a
+    file without its final newline. The first line that is anything else is left to the full loop, which then goes
+    on from there. Without ``keep`` the lines go into ``out.facts``, and no event is made: verifying alone needs
+    none, and making 100,000 events and freeing them again is a sixth of the time it takes (and a long journal's
+    second half is then read by a second process: ``_in_two``).
     """
     stop = len(lines) if terminated else len(lines) - 1
     torn_at = raw.find(_TORN_TYPE)
     if torn_at != -1:  # no line before the one quoted by a torn-tail record (rare: a recovered crash)
         stop = min(stop, raw.count(b"\n", 0, torn_at) - 1)
-    if not keep and stop >= PARALLEL_LINES and _may_fork() and _spare_cpu():
-        return _in_two(lines, stop, out)
-    return _run(lines, 0, stop, GENESIS, keep, out)[0]
+    return _prefix(lines, 0, stop, GENESIS, keep, out)[0]
+
+
+def _prefix(lines: list[bytes], n: int, stop: int, want_prev: str, keep: bool, out: _Scan) -> tuple[int, str]:
+    """``_intact_prefix``'s reading of ``lines[n:stop]``, the line before ending in ``want_prev``: the index after
+    the last line taken and that line's hash.
+
+    ``RUN_LINES`` lines at a time by ``batch.take``; a run it does not take (something in it is not the common
+    case, or is wrong) is read line by line by ``_run``, which stops at the first line it cannot take.
+    """
+    types: dict[bytes, str] = {}
+    while n < stop:
+        end = min(n + RUN_LINES, stop)
+        run = batch.take(lines, n, end, want_prev, ts=keep, types=types, stops=_PREFIX_ENDS)
+        if run is None:
+            n, want_prev = _run(lines, n, end, want_prev, keep, out)
+            if n < end:
+                break
+            continue
+        numbers = range(n + 1, end + 1)
+        if keep:
+            assert run.ts is not None
+            prevs = [want_prev, *run.hashes[:-1]]
+            events = list(map(_event, numbers, run.ts, run.types, run.data, prevs, run.hashes))
+            out.events += events
+            out.parsed += zip(numbers, events, strict=True)
+        else:
+            facts = out.facts
+            facts.lines += numbers
+            facts.hashes += run.hashes
+            facts.types += run.types
+            facts.refs += _refs(numbers, run.data)
+        n, want_prev = end, run.hashes[-1]
+    return n, want_prev
+
+
+def _refs(numbers: Iterable[int], data: list[dict[str, Any]]) -> list[tuple[int, tuple[Any, Any]]]:
+    """``_file_refs`` of events' data (on lines ``numbers``, ascending) as (line, (path, sha256)), in order.
+
+    The common case, one whole ``"file"`` reference in every event, takes C loops only (``map``); otherwise the
+    events with one are picked out (``compress``), and events with a ``"files"`` list, rarer, are read one by one.
+    """
+    numbers = list(numbers)
+    found: list[Any] = list(map(dict.get, data, repeat("file")))
+    refs: list[tuple[int, tuple[Any, Any]]]
+    try:
+        refs = list(zip(numbers, map(_PATH_SHA, found), strict=True))
+    except (KeyError, TypeError):  # an event without a "file", or with one that is not a whole reference
+        dicts = list(map(isinstance, found, repeat(dict)))
+        ones: list[dict[str, Any]] = list(compress(found, dicts))
+        nos = list(compress(numbers, dicts))
+        whole = list(map(and_, map(dict.__contains__, ones, repeat("path")), map(dict.__contains__, ones, repeat("sha256"))))
+        refs = list(zip(compress(nos, whole), map(_PATH_SHA, compress(ones, whole)), strict=True))
+    many = list(map(dict.get, data, repeat("files")))
+    lists = list(map(isinstance, many, repeat(list))) if any(many) else []
+    if any(lists):
+        for no, event_data in zip(compress(numbers, lists), compress(data, lists), strict=True):
+            refs += [(no, (f["path"], f["sha256"])) for f in event_data["files"] if isinstance(f, dict) and "path" in f
+                     and "sha256" in f]
+        refs.sort(key=itemgetter(0))  # stable: a line's "file" stays before its "files", as _file_refs gives them
+    return refs
 
 
 def _run(lines: list[bytes], n: int, stop: int, want_prev: str, keep: bool, out: _Scan) -> tuple[int, str]:
-    """``_intact_prefix``'s loop over ``lines[n:stop]``, the line before ending in ``want_prev``: the index after the
-    last line taken and that line's hash."""
+    """``_prefix``'s line-by-line reading of ``lines[n:stop]``, the line before ending in ``want_prev``: the index
+    after the last line taken and that line's hash."""
     events, parsed, facts = out.events, out.parsed, out.facts
-    trusted = Event.trusted
     while n < stop:
         fields = _fast_fields(lines[n])
         if fields is None:
@@ -407,18 +527,18 @@ def _run(lines: list[bytes], n: int, stop: int, want_prev: str, keep: bool, out:
         if seq != n + 1 or prev != want_prev or digest != hash_ or type_ in _PREFIX_ENDS:
             break
         n += 1
+        event = _event(seq, ts, type_, data, prev, hash_)
         if keep:
-            event = trusted(seq, ts, type_, data, prev, hash_)
             events.append(event)
             parsed.append((n, event))
         else:
-            facts.append((n, hash_, type_, _file_refs(data)))
+            facts.add(n, event)
         want_prev = digest
     return n, want_prev
 
 
 # From how many lines verifying reads the second half in a second process: below it, starting the process and taking
-# back its facts (about 40 ms for 100,000 lines' journal) would cost more than half the lines take.
+# back its facts would cost more than half the lines take.
 PARALLEL_LINES = 20_000
 
 
@@ -433,31 +553,61 @@ def _spare_cpu() -> bool:
     busy machine the two halves would only take turns, and the fork and the facts sent back are then pure cost.
 
     The load average counts this process too (a verify of a long journal is itself a running process, about 1.0 on
-    an otherwise idle machine): up to half a CPU more than that still leaves one free."""
+    an otherwise idle machine): up to half a CPU more than that still leaves one free. It is a minute's average, so
+    what runs right now must leave one free as well: with one other busy process on two CPUs, the child shares a CPU
+    with it and the halves take as long as one process reading both (measured), and with more, longer."""
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return usable >= 2 and os.getloadavg()[0] < usable - 0.5
+    if usable < 2 or os.getloadavg()[0] >= usable - 0.5:
+        return False
+    running = _running_now()
+    return running is None or running < usable
 
 
-def _in_two(lines: list[bytes], stop: int, out: _Scan) -> int:
-    """``_intact_prefix`` without events, the lines from ``stop // 2`` read by a forked child meanwhile.
+def _running_now() -> int | None:
+    """How many tasks are running or ready to run on the machine now, this process included (Linux's
+    /proc/loadavg, its fourth field "running/total"); None where there is no such file."""
+    try:
+        with open("/proc/loadavg", "rb") as f:
+            return int(f.read().split()[3].split(b"/")[0])
+    except (OSError, IndexError, ValueError):
+        return None
 
-    The child applies ``_run``'s test to its half, taking its first line's ``prev`` on trust, and sends back its
-    facts, how far it got and that ``prev``. They are used only if this process's half is intact to its last line and
-    ends in that very hash; otherwise (or if the child failed) this process reads on from where it stopped, as one
-    process would have. So the prefix, line for line, is what ``_run`` alone takes.
+
+def _has_lines(raw: bytes, n: int) -> bool:
+    """Whether ``raw`` holds ``n`` lines or more, counted no further than that."""
+    at, found, step = 0, 0, 1 << 20
+    while found < n and at < len(raw):
+        found += raw.count(b"\n", at, at + step)
+        at += step
+    return found >= n
+
+
+def _in_two(raw: bytes, base: Path) -> tuple[list[bytes], _Scan, int] | None:
+    """``_intact_prefix`` without events of a long journal in two processes: the lines, the scan so far, and how many
+    lines the prefix took; None (nothing done) if the journal holds a torn-tail record or is not long enough.
+
+    Each process splits and reads its own half of the bytes (the file cut at the newline nearest its middle), so no
+    line is split twice, nor copied into the child by writing to it. The child applies ``_prefix``'s test to its half,
+    taking its first line's ``prev`` on trust, and sends back its facts, how far it got and that ``prev``. They are
+    used only if this process's half is intact to its last line and ends in that very hash; otherwise (or if the
+    child failed) this process splits and reads on from where it stopped, as one process would have. So the prefix,
+    line for line, is what ``_prefix`` alone takes. Each process also checks the files its half references (the
+    parent while the child may still be reading), so little is left to do once the halves are put together.
+
+    The lines returned are the file's, but for the child's half up to the line before the first one the prefix did not
+    take: ``_scan`` reads on from there and looks back one line at most, so those are left empty (b"").
     """
-    mid = stop // 2
+    cut = raw.find(b"\n", len(raw) // 2) + 1
+    if cut == 0 or cut == len(raw) or raw.find(_TORN_TYPE) != -1:
+        return None  # no second half, or a recovered crash: one process, as _intact_prefix reads it
+    terminated = raw.endswith(b"\n")
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
         status = 1
         try:
             os.close(read_fd)
-            first = _fast_fields(lines[mid])
-            first_prev = first[4] if first is not None else None
-            half = _Scan([], [], [], [], None)
-            end = _run(lines, mid, stop, first_prev, False, half)[0] if first_prev is not None else mid
-            payload = pickle.dumps((end, first_prev, half.facts), pickle.HIGHEST_PROTOCOL)
+            payload = pickle.dumps(_second_half(raw, cut, terminated, base), pickle.HIGHEST_PROTOCOL)
             with os.fdopen(write_fd, "wb") as sink:
                 sink.write(payload)
             status = 0
@@ -466,31 +616,99 @@ def _in_two(lines: list[bytes], stop: int, out: _Scan) -> int:
     os.close(write_fd)
     pipe = os.fdopen(read_fd, "rb")
     try:
-        n, want_prev = _run(lines, 0, mid, GENESIS, False, out)
+        lines = raw[:cut].split(b"\n")
+        lines.pop()  # what follows the last newline before the cut: the child's
+        mid = len(lines)
+        out = _Scan([], [], [], [], None)
+        n, want_prev = _prefix(lines, 0, mid, GENESIS, False, out)
+        if n == mid:
+            out.facts.checked(base)
         payload = pipe.read()
     finally:
         pipe.close()  # first: a child still writing gets a broken pipe and exits, so the wait below ends
         _, status = os.waitpid(pid, 0)
-    if n < mid:
-        return n
-    if status == 0 and payload:
-        end, first_prev, theirs = pickle.loads(payload)
-        if first_prev == want_prev:
-            out.facts.extend(theirs)
-            return int(end)
-    return _run(lines, mid, stop, want_prev, False, out)[0]
-
-
-def _scan(raw: bytes, first_only: bool, keep: bool = True) -> _Scan:
-    """``scan``; without ``keep``, the intact prefix as facts, not events (verifying only: see ``_intact_prefix``)."""
-    lines = raw.split(b"\n")
-    terminated = lines[-1] == b""
+    theirs = pickle.loads(payload) if status == 0 and payload else None
+    if n == mid and theirs is not None and theirs[0] == want_prev:
+        _, end, resume_at, packed = theirs
+        out.facts.extend(_unpacked(mid + 1, *packed))
+        # The lines from the one before the first not taken (still in this half when the child took none).
+        back = max(end - 1, mid)
+        lines += [b""] * (back - mid)
+        lines += raw[resume_at if end > mid else cut :].split(b"\n")
+    else:
+        lines += raw[cut:].split(b"\n")
+        end = n
     if terminated:
         lines.pop()
-    out = _Scan([], [], [], [], None, line_count=len(lines))
-    i = _intact_prefix(raw, lines, terminated, out, keep)
+    out.line_count = len(lines)
+    if n == mid and end == mid:  # the child's half is unread (unusable, or it took nothing): read it here
+        end = _prefix(lines, mid, len(lines) if terminated else len(lines) - 1, want_prev, False, out)[0]
+    return lines, out, end
+
+
+def _second_half(raw: bytes, cut: int, terminated: bool, base: Path) -> tuple[str | None, int, int, tuple[Any, ...]]:
+    """What the child of ``_in_two`` sends back: the ``prev`` of the first line of its half (taken on trust), the
+    index after the last line its prefix took, the byte offset of the line before that, and its facts packed."""
+    mid = raw.count(b"\n", 0, cut)
+    lines = [b""] * mid + raw[cut:].split(b"\n")  # its lines at their indices in the file; the parent's left empty
+    if terminated:
+        lines.pop()
+    stop = len(lines) if terminated else len(lines) - 1
+    first = _fast_fields(lines[mid]) if mid < stop else None
+    first_prev = first[4] if first is not None else None
+    half = _Scan([], [], [], [], None)
+    end = _prefix(lines, mid, stop, first_prev, False, half)[0] if first_prev is not None else mid
+    half.facts.checked(base)
+    resume_at = cut + sum(map(len, lines[mid : end - 1])) + max(end - 1 - mid, 0)  # where line end - 1 starts
+    return first_prev, end, resume_at, _packed(half.facts)
+
+
+def _packed(facts: _Facts) -> tuple[str, list[str], list[int], list[tuple[Any, Any]], list[Problem]]:
+    """The child's facts as it sends them (its lines are consecutive, so their numbers are not sent): the hashes as
+    one string, and each file reference's (path, sha256) as the one tuple of its kind, which pickle then sends once
+    (a long journal names its few hundred outputs over and over)."""
+    keys = list(map(_REF_KEY, facts.refs))
+    try:
+        one = dict(zip(keys, keys, strict=True))  # each distinct key to one tuple equal to it
+        keys = list(map(one.__getitem__, keys))
+    except TypeError:
+        pass  # a path or hash that is a list or an object: sent as it is
+    return "".join(facts.hashes), facts.types, list(map(_REF_LINE, facts.refs)), keys, facts.problems
+
+
+def _unpacked(
+    first: int, hashes: str, types: list[str], ref_lines: list[int], keys: list[tuple[Any, Any]], problems: list[Problem]
+) -> _Facts:
+    """``_packed``'s facts again, the first on line ``first``."""
+    cut = range(0, len(hashes), 64)
+    return _Facts(
+        list(range(first, first + len(types))),
+        list(map(getitem, repeat(hashes), map(slice, cut, map(add, cut, repeat(64))))),
+        types,
+        list(zip(ref_lines, keys, strict=True)),
+        problems,
+    )
+
+
+def _scan(raw: bytes, first_only: bool, keep: bool = True, base: Path | None = None) -> _Scan:
+    """``scan``; without ``keep``, the intact prefix as facts, not events (verifying only: see ``_intact_prefix``),
+    a long journal's in two processes where one can be started safely and would have a CPU to itself, each then
+    checking the files its half references under ``base`` (see ``_in_two``)."""
+    two = None
+    if not keep and base is not None and _may_fork() and _spare_cpu() and _has_lines(raw, PARALLEL_LINES):
+        two = _in_two(raw, base)
+    if two is not None:
+        lines, out, i = two
+        terminated = raw.endswith(b"\n")
+    else:
+        lines = raw.split(b"\n")
+        terminated = lines[-1] == b""
+        if terminated:
+            lines.pop()
+        out = _Scan([], [], [], [], None, line_count=len(lines))
+        i = _intact_prefix(raw, lines, terminated, out, keep)
     want_seq: int | None = i + 1  # None after an unreadable line: resynchronise on the next one
-    want_prev: str | None = (out.events[-1].hash if keep else out.facts[-1][1]) if i else GENESIS
+    want_prev: str | None = (out.events[-1].hash if keep else out.facts.hashes[-1]) if i else GENESIS
     prev_line = i
     closed_line: int | None = None  # the line of the chain's change.closed, once seen
     while i < len(lines):
@@ -589,10 +807,9 @@ def _file_refs(data: dict[str, Any]) -> list[dict[str, Any]]:
     return refs
 
 
-def _check_file(base: Path, ref: dict[str, Any], cache: dict[Path, str | None]) -> str | None:
+def _check_file(base: Path, rel: Any, sha256: Any, cache: dict[Path, str | None]) -> str | None:
     from console.journal.cast import sha256_file
 
-    rel = ref["path"]
     if not isinstance(rel, str) or not rel:
         return "a file reference has no usable path"
     parts = Path(rel).parts
@@ -603,9 +820,43 @@ def _check_file(base: Path, ref: dict[str, Any], cache: dict[Path, str | None]) 
         cache[full] = sha256_file(full) if full.is_file() else None
     if cache[full] is None:
         return f"{rel} is missing"
-    if not isinstance(ref["sha256"], str) or cache[full] != ref["sha256"].lower():
+    if not isinstance(sha256, str) or cache[full] != sha256.lower():
         return f"{rel}: SHA-256 differs from the journal"
     return None
+
+
+def _file_problems(base: Path, refs: list[tuple[int, tuple[Any, Any]]]) -> list[Problem]:
+    """The problems of the files referenced as (line, (path, sha256)), in that order.
+
+    Each distinct (path, sha256) is checked once; when every one holds (the common case) no reference is looked at
+    again. A path or hash that is not a string is checked reference by reference, as ``_check_file`` says why.
+    """
+    cache: dict[Path, str | None] = {}
+    reasons: dict[tuple[str, str], str | None] = {}
+    clean = True
+    try:
+        for key in set(map(_REF_KEY, refs)):
+            if isinstance(key[0], str) and isinstance(key[1], str):
+                reason = reasons[key] = _check_file(base, key[0], key[1], cache)
+                clean = clean and reason is None
+            else:
+                clean = False
+    except TypeError:
+        clean = False  # a path or hash that is a list or an object: not a key, checked below one by one
+    if clean:
+        return []
+    problems: list[Problem] = []
+    for no, (rel, sha256) in refs:
+        if isinstance(rel, str) and isinstance(sha256, str):
+            key = (rel, sha256)
+            if key not in reasons:
+                reasons[key] = _check_file(base, rel, sha256, cache)
+            reason = reasons[key]
+        else:
+            reason = _check_file(base, rel, sha256, cache)
+        if reason is not None:
+            problems.append(Problem(no, reason, "file"))
+    return problems
 
 
 def verify(path: Path, *, head: str | None = None) -> VerifyReport:
@@ -621,7 +872,7 @@ def verify(path: Path, *, head: str | None = None) -> VerifyReport:
     # The collector stays off until the scan is freed again: turned on with it alive, it would first walk every one of
     # its objects to find nothing to collect.
     with _no_gc():
-        return _verified(path, _scan(raw, False, keep=False), head)
+        return _verified(path, _scan(raw, False, keep=False, base=path.parent), head)
 
 
 def read_and_verify(path: Path, *, head: str | None = None) -> tuple[ReadResult, VerifyReport]:
@@ -660,29 +911,16 @@ def _readable(result: _Scan) -> ReadResult:
 
 
 def _verified(path: Path, result: _Scan, head: str | None) -> VerifyReport:
-    problems = list(result.problems)
     facts = result.all_facts()
-    cache: dict[Path, str | None] = {}
-    seen: dict[tuple[object, object], str | None] = {}  # (path, sha256) -> reason: a repeated reference costs a lookup
-    for line_no, _hash, _type, refs in facts:
-        for ref in refs:
-            key = (ref["path"], ref["sha256"])
-            if not (isinstance(key[0], str) and isinstance(key[1], str)):
-                reason = _check_file(path.parent, ref, cache)
-            elif key in seen:
-                reason = seen[key]
-            else:
-                reason = seen[key] = _check_file(path.parent, ref, cache)
-            if reason is not None:
-                problems.append(Problem(line_no, reason, "file"))
+    problems = result.problems + facts.problems + _file_problems(path.parent, facts.refs)
     problems.sort(key=lambda p: p.line)  # stable: a line's own problem stays before its file's
-    actual = facts[-1][1] if facts else GENESIS
+    actual = facts.hashes[-1] if facts.hashes else GENESIS
     after: list[tuple[int, str]] = []
     if head is not None:
         head_problem, after = check_head(facts, head)
         if head_problem is not None:
             problems.append(head_problem)
-    return VerifyReport(not problems, len(facts), actual, problems, result.warnings, after)
+    return VerifyReport(not problems, len(facts.hashes), actual, problems, result.warnings, after)
 
 
 def may_follow_head(event_type: str) -> bool:
@@ -691,20 +929,20 @@ def may_follow_head(event_type: str) -> bool:
     return event_type.startswith(("addendum", "signature")) or event_type == CHANGE_ALIASED
 
 
-def check_head(facts: list[_Fact], head: str) -> tuple[Problem | None, list[tuple[int, str]]]:
+def check_head(facts: _Facts, head: str) -> tuple[Problem | None, list[tuple[int, str]]]:
     """Whether the chain went through ``head`` and only addenda and signatures follow it.
 
     Returns the problem (None when the head holds) and the events after the head as (line, type).
     """
     wanted = head.strip().lower()
-    last_line, actual = (facts[-1][0], facts[-1][1]) if facts else (0, GENESIS)
-    at = next((i for i, fact in enumerate(facts) if fact[1] == wanted), None)
-    if at is None:
+    last_line, actual = (facts.lines[-1], facts.hashes[-1]) if facts.hashes else (0, GENESIS)
+    if wanted not in facts.hashes:
         return Problem(last_line, f"chain ends at {actual}, expected {head.strip()}", "chain"), []
-    after = [(no, type_) for no, _hash, type_, _refs in facts[at + 1 :]]
+    at = facts.hashes.index(wanted)
+    after = list(zip(facts.lines[at + 1 :], facts.types[at + 1 :], strict=True))
     for no, event_type in after:
         if not may_follow_head(event_type):
-            kept_line = facts[at][0]
+            kept_line = facts.lines[at]
             return Problem(no, f"a {event_type} event after the kept head (line {kept_line}): only addenda and "
                                "signatures may follow it", "chain"), after
     return None, after
