@@ -128,7 +128,10 @@ def test_expired_version_relists_once_without_duplicates(rehearsal: RunningClust
     cache = ClusterCache()
     seen += cw.drain()
     cache.apply(seen)
-    rc.wait_for(lambda: converged(cw, cache, api), what="cache equals a fresh list")
+    # The scale-up's pod, then nothing else to catch up on: a fresh list taken before the controller made the pod
+    # would equal the cache at three.
+    rc.wait_for(lambda: converged(cw, cache, api, log=seen) and len(_web_pods(cache)) == 4,
+                what="the fourth web pod in the cache, and the cache equal to a fresh list")
     resyncs = [c.kind for c in seen if c.type == "RESYNC"]
     assert len(resyncs) == len(DEFAULT_KINDS) + 1
     relisted = next(k for k, s in cw.statuses().items() if s.relists == 1)
