@@ -26,7 +26,7 @@ from typing import Any, cast
 
 from pydantic_core import from_json
 
-from console.journal.chain import canonical_text, fast_canonical
+from console.journal.chain import canonical_of_parsed
 
 LINE_START = b'{"data":'  # every canonical line starts so: "data" sorts first of the six fields
 HASH_FIELD = b',"hash":"'
@@ -34,10 +34,10 @@ HASH_FIELD = b',"hash":"'
 # (10, as ':N,'), ts (13) and type (17) between them. A quote inside ts or type (escaped) would add pieces.
 _PIECES = 19
 _FIXED = itemgetter(0, 1, 2, 4, 5, 6, 8, 9, 11, 12, 14, 15, 16, 18)
-_FIXED_PIECES = (b",", b"hash", b":", b",", b"prev", b":", b",", b"seq", b"ts", b":", b",", b"type", b":", b"}")
+TAIL_PIECES = (b",", b"hash", b":", b",", b"prev", b":", b",", b"seq", b"ts", b":", b",", b"type", b":", b"}")
 _VALUES = itemgetter(3, 7, 10, 13, 17)
 _SEQ_PIECE = b":%d,".__mod__
-_ESCAPED = bytes(range(0x20)) + b"\\"  # what JSON writes escaped in a string, besides the quote
+ESCAPED = bytes(range(0x20)) + b"\\"  # what JSON writes escaped in a string, besides the quote
 _HASH_END = len(HASH_FIELD) + 64 + 1  # from HASH_FIELD's start to just after the hash's closing quote
 _sha256 = hashlib.sha256
 _hexdigest = type(hashlib.sha256()).hexdigest
@@ -72,7 +72,7 @@ def take(
     if min(at) <= len(LINE_START):
         return None
     pieces = list(map(_split, map(_cut, run, map(slice, at, repeat(None))), repeat(b'"')))
-    if set(map(len, pieces)) != {_PIECES} or set(map(_FIXED, pieces)) != {_FIXED_PIECES}:
+    if set(map(len, pieces)) != {_PIECES} or set(map(_FIXED, pieces)) != {TAIL_PIECES}:
         return None
     hashes, prevs, seqs, stamps, kinds = zip(*map(_VALUES, pieces), strict=True)
     if seqs != tuple(map(_SEQ_PIECE, range(start + 1, stop + 1))):
@@ -87,7 +87,7 @@ def take(
     if b"".join(hashes) != chained or b"".join(prevs) != prev.encode() + chained[:-64]:
         return None
     text = b"".join(stamps) + b"".join(kinds)
-    if len(text.translate(None, _ESCAPED)) != len(text):
+    if len(text.translate(None, ESCAPED)) != len(text):
         return None
     try:
         for kind in set(kinds).difference(types):
@@ -119,7 +119,7 @@ def _canonical_objects(texts: list[bytes]) -> list[dict[str, Any]] | None:
         objects = list(map(from_json, texts))
         if set(map(type, objects)) != {dict}:
             return None
-        again = fast_canonical(objects) or canonical_text(objects).encode()
+        again = canonical_of_parsed(objects)
     except (ValueError, RecursionError):
         return None  # not JSON, NaN or Infinity, a lone surrogate, nested too deeply: the line-by-line read names it
     if again != b"[" + b",".join(texts) + b"]":

@@ -283,8 +283,7 @@ class Journal:
             raise JournalError(
                 f"{self._path}: the change was closed (event {self._closed_at}); only addenda may follow it, not {type}"
             )
-        events = self._events
-        prev = events[-1].hash if events else GENESIS
+        prev = self._events[-1].hash if self._events else GENESIS
         ts = self._ts()
         digest, line = _encode(seq, ts, type, data_json, prev)
         return Event.trusted(seq, ts, type, stored, prev, digest), line

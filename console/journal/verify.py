@@ -24,7 +24,7 @@ import json
 import os
 import pickle
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import compress, repeat
@@ -44,13 +44,12 @@ from console.journal.chain import (
     TORN_TAIL,
     Event,
     canonical,
-    canonical_text,
-    fast_canonical,
+    canonical_of_parsed,
     may_follow_close,
 )
 
 _BOM = b"\xef\xbb\xbf"
-_LINE_START = b'{"data":'  # every canonical line starts so: "data" sorts first of the six fields
+_LINE_START = batch.LINE_START
 _CONTROL = bytes(range(0x20))  # never raw in a canonical line: JSON escapes control characters in strings
 _DECODER = json.JSONDecoder()
 # The fields after "data" in the commonest canonical form of a line: 64-character alphanumeric hashes, a positive seq
@@ -58,9 +57,9 @@ _DECODER = json.JSONDecoder()
 # hash, prev, seq and ts and type between them (the seq's piece is ':N,'); a quote inside a value, which JSON escapes,
 # would add pieces. Every line that has this shape is canonical in those fields; any other (a legitimate rarity or
 # damage) takes the full path, which judges and names it exactly as before.
-_HASH_FIELD = b',"hash":"'
-_TAIL_PIECES = (b",", b"hash", b":", b",", b"prev", b":", b",", b"seq", b"ts", b":", b",", b"type", b":", b"}")
-_ESCAPED = _CONTROL + b"\\"  # what JSON writes escaped in a string, besides the quote
+_HASH_FIELD = batch.HASH_FIELD
+_TAIL_PIECES = batch.TAIL_PIECES
+_ESCAPED = batch.ESCAPED  # what JSON writes escaped in a string, besides the quote
 _NOT_RECOVERED = "a closed change takes only addenda, so it is not recovered in place (restore the journal from a copy)"
 _NO_NEWLINE = (
     "a complete event with no final newline (the file's last byte was removed, or a write was cut one byte short)"
@@ -252,25 +251,12 @@ def _fast_fields(b: bytes) -> _Fields | None:
     try:
         type_text, ts_text = type_.decode(), ts.decode()
         data = from_json(data_bytes)
-        if not isinstance(data, dict) or (fast_canonical(data) or canonical_text(data).encode()) != data_bytes:
+        if not isinstance(data, dict) or canonical_of_parsed(data) != data_bytes:
             return None
     except (ValueError, RecursionError):
         return None  # not JSON or UTF-8, NaN or Infinity, a lone surrogate, nested too deeply: the full path names it
     digest = hashlib.sha256(b[:k] + b[k + 74 :]).hexdigest()  # without ,"hash":"<64 characters>"
     return int(digits), ts_text, type_text, data, prev.decode(), hash_.decode(), digest
-
-
-def _event(
-    seq: int, ts: str, kind: str, data: dict[str, Any], prev: str, hash_: str,
-    new: Callable[[type[Event]], Event] = object.__new__, cls: type[Event] = Event,
-) -> Event:
-    """``Event.trusted``, the fields set in the instance's own ``__dict__`` (made on first use with the keys its
-    class shares among its instances): a third less time, and memory, for the 100,000 events of a long journal."""
-    event = new(cls)
-    fields = event.__dict__
-    fields["seq"], fields["ts"], fields["type"] = seq, ts, kind
-    fields["data"], fields["prev"], fields["hash"] = data, prev, hash_
-    return event
 
 
 def _fast_event(b: bytes) -> tuple[Event, str] | None:
@@ -279,7 +265,7 @@ def _fast_event(b: bytes) -> tuple[Event, str] | None:
     if fields is None:
         return None
     seq, ts, type_, data, prev, hash_, digest = fields
-    return _event(seq, ts, type_, data, prev, hash_), digest
+    return Event.trusted(seq, ts, type_, data, prev, hash_), digest
 
 
 @contextmanager
@@ -475,7 +461,7 @@ def _prefix(lines: list[bytes], n: int, stop: int, want_prev: str, keep: bool, o
         if keep:
             assert run.ts is not None
             prevs = [want_prev, *run.hashes[:-1]]
-            events = list(map(_event, numbers, run.ts, run.types, run.data, prevs, run.hashes))
+            events = list(map(Event.trusted, numbers, run.ts, run.types, run.data, prevs, run.hashes))
             out.events += events
             out.parsed += zip(numbers, events, strict=True)
         else:
@@ -527,7 +513,7 @@ def _run(lines: list[bytes], n: int, stop: int, want_prev: str, keep: bool, out:
         if seq != n + 1 or prev != want_prev or digest != hash_ or type_ in _PREFIX_ENDS:
             break
         n += 1
-        event = _event(seq, ts, type_, data, prev, hash_)
+        event = Event.trusted(seq, ts, type_, data, prev, hash_)
         if keep:
             events.append(event)
             parsed.append((n, event))
