@@ -165,19 +165,24 @@ class Redactor:
     def __init__(self, secrets: Iterable[str] = (), extra_patterns: Iterable[str] = (), *, prefilter: bool = True) -> None:
         # Each value is masked as itself and as it is printed encoded (base64 in a Secret's data, JSON, URLs).
         self._values = [s for s in secrets if s and len(s) >= MIN_SECRET_LEN]
-        self.secrets = _with_encodings(self._values)
-        self._values_screen = values_screen(self.secrets) if prefilter else None
+        self.prefilter = prefilter
+        self._set_secrets()
         # A policy pattern with a group keeps what precedes its first group's end; otherwise the whole match goes.
         # It runs as Python re over the whole text, behind an RE2 screen when one can be built that never misses.
         self.extra = [(re.compile(p), policy_screen(p) if prefilter else None) for p in extra_patterns]
-        self.prefilter = prefilter
         self._rules = rule_scanner()
 
     def add_secret(self, value: str) -> None:
         if value and len(value) >= MIN_SECRET_LEN and value not in self._values:
             self._values.append(value)
-            self.secrets = _with_encodings(self._values)  # the values' encodings, never encodings of encodings
-            self._values_screen = values_screen(self.secrets) if self.prefilter else None
+            self._set_secrets()
+
+    def _set_secrets(self) -> None:
+        """What the values make: their encodings (never encodings of encodings), the RE2 screen for them all, and
+        the longest in bytes as printed (how much text a long line's pieces need around them: see the runner)."""
+        self.secrets = _with_encodings(self._values)
+        self._values_screen = values_screen(self.secrets) if self.prefilter else None
+        self.longest_bytes = max((len(_bytes_of(s)) for s in self.secrets), default=0)
 
     def __call__(self, text: str) -> str:
         return self.redact(text)

@@ -265,8 +265,7 @@ class CommandRunner:
         """How much of an over-long line each piece is redacted with on either side: OVERLAP, or more when one of
         the change's secret values is longer (in bytes, plus a margin for the name a rule wants before it), so a
         cut through that value still leaves it whole on both sides."""
-        longest = max((len(secret.encode()) for secret in self.redactor.secrets), default=0)
-        return max(OVERLAP, longest + 1024)
+        return max(OVERLAP, self.redactor.longest_bytes + 1024)
 
     def _kill_stragglers(self) -> None:
         assert self._proc is not None

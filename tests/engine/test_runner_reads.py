@@ -195,6 +195,18 @@ def test_a_secret_parameter_longer_than_the_overlap_is_masked_across_cuts(tmp_pa
     assert printed.count("conn=") == 2 and printed.endswith(" end") and printed.count("ok ") == line.count("ok ")
 
 
+def test_a_secret_of_bytes_that_are_not_utf8_does_not_stop_an_over_long_line(tmp_path: Path) -> None:
+    """A secret parameter given as bytes that are not UTF-8 (kept as surrogate escapes) still sizes the overlap by
+    the bytes it prints as: the long line is read to its end and the words around it kept."""
+    line = "ok " * (MAX_LINE // 2)  # three pieces' worth: cut twice
+    (tmp_path / "line").write_text(line + "\n", encoding="ascii")
+    seen: list[str] = []
+    result = CommandRunner([PY, "-c", PRINT_FILE, str(tmp_path / "line")], redactor=Redactor(["pass\udcffword"]),
+                           listeners=[lambda out: seen.append(out.text)]).run()
+    assert result.exit_code == 0
+    assert "".join(seen).count("ok ") == line.count("ok ")
+
+
 def test_an_endless_line_is_captured_in_bounded_memory(tmp_path: Path) -> None:
     """Twenty megabytes without a line end: the run completes, and the runner never holds more than a few pieces."""
     size = 20 * 1024 * 1024
