@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from console.cluster.kubeconfig import KubeconfigError, KubeError
+from console.cluster.kubeconfig import KubeconfigError, KubeError, entry_path
 
 __all__ = ["API_VERSIONS", "INTERACTIVE_MODES", "ExecAuth", "ExecCredential", "ExecCredentialError", "ExecPlugin", "ca_data",
            "exec_info", "parse_credential", "plugin_from", "run_plugin"]
@@ -96,8 +96,7 @@ def plugin_from(spec: Any, origin: Path | None, where: str) -> ExecPlugin:
     command = str(spec["command"])
     path = command
     if os.sep in command or (os.altsep and os.altsep in command):
-        p = Path(command).expanduser()
-        path = str(p if p.is_absolute() or origin is None else origin.parent / p)
+        path = str(entry_path(command, origin))
     args = spec.get("args") or []
     if not isinstance(args, list):
         raise KubeconfigError(f"{where}: the exec credential plugin's args are not a list.")

@@ -56,6 +56,13 @@ def read_kubeconfig(path: Path) -> dict[str, Any]:
     return data
 
 
+def entry_path(value: Any, origin: Path | None) -> Path:
+    """A path an entry names (a CA file, a token file, a plugin's command), as kubectl reads it: ``~`` expanded, and a
+    relative one from the directory of the kubeconfig file the entry came from (``merge_kubeconfigs``' origins)."""
+    p = Path(str(value)).expanduser()
+    return p if p.is_absolute() or origin is None else origin.parent / p
+
+
 def merge_kubeconfigs(paths: list[Path]) -> tuple[dict[str, Any], list[Path]]:
     """kubectl's merge of several files; returns the merged config and the files that exist.
 

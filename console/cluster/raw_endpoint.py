@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from console.cluster.exec_credential import API_VERSIONS, INTERACTIVE_MODES, ExecAuth, ExecCredential, ca_data, plugin_from
-from console.cluster.kubeconfig import KubeconfigError
+from console.cluster.kubeconfig import KubeconfigError, entry_path
 from console.errors import OpsConsoleError
 
 __all__ = ["RawEndpoint", "RawUnsupported", "endpoint_for"]
@@ -98,11 +98,6 @@ def _b64(value: Any, what: str, where: str) -> bytes:
         raise KubeconfigError(f"{where}: {what} is not base64.") from None
 
 
-def _path(value: Any, origin: Path | None) -> Path:
-    p = Path(str(value)).expanduser()
-    return p if p.is_absolute() or origin is None else origin.parent / p
-
-
 def _read(path: Path, what: str, where: str) -> bytes:
     try:
         return path.read_bytes()
@@ -150,7 +145,7 @@ def _tls_context(cluster: Mapping[str, Any], origin: Path | None, where: str) ->
             ca = _b64(cluster["certificate-authority-data"], "certificate-authority-data", where)
             ctx.load_verify_locations(cadata=ca.decode("ascii", "replace"))
         elif cluster.get("certificate-authority"):
-            ca_path = _path(cluster["certificate-authority"], origin)
+            ca_path = entry_path(cluster["certificate-authority"], origin)
             _read(ca_path, "certificate-authority", where)  # one sentence when it cannot be read
             ctx.load_verify_locations(cafile=str(ca_path))
     except ssl.SSLError as exc:
@@ -165,7 +160,7 @@ def _exec_cluster(cluster: Mapping[str, Any], server: str, origin: Path | None, 
         info["certificate-authority-data"] = ca_data(_b64(cluster["certificate-authority-data"], "certificate-authority-data",
                                                           where))
     elif cluster.get("certificate-authority"):
-        info["certificate-authority-data"] = ca_data(_read(_path(cluster["certificate-authority"], origin),
+        info["certificate-authority-data"] = ca_data(_read(entry_path(cluster["certificate-authority"], origin),
                                                            "certificate-authority", where))
     if cluster.get("insecure-skip-tls-verify"):
         info["insecure-skip-tls-verify"] = True
@@ -209,7 +204,7 @@ def endpoint_for(config: Mapping[str, Any], context: str, *, environ: Mapping[st
     token = user.get("token")
     token_file = None
     if not token and user.get("tokenFile"):
-        token_file = _path(user["tokenFile"], u_origin)
+        token_file = entry_path(user["tokenFile"], u_origin)
         token = _read(token_file, "tokenFile", where).decode("utf-8", "replace").strip()
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -226,11 +221,11 @@ def endpoint_for(config: Mapping[str, Any], context: str, *, environ: Mapping[st
         if user.get("client-certificate-data"):
             cert = _b64(user["client-certificate-data"], "client-certificate-data", where)
         elif user.get("client-certificate"):
-            cert = _read(_path(user["client-certificate"], u_origin), "client-certificate", where)
+            cert = _read(entry_path(user["client-certificate"], u_origin), "client-certificate", where)
         if user.get("client-key-data"):
             key = _b64(user["client-key-data"], "client-key-data", where)
         elif user.get("client-key"):
-            key = _read(_path(user["client-key"], u_origin), "client-key", where)
+            key = _read(entry_path(user["client-key"], u_origin), "client-key", where)
         if cert is not None and key is not None:
             _load_client_cert(ssl_ctx, cert, key, where)
             has_cert = True

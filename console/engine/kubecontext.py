@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from console.cluster.kubeconfig import KubeconfigError, as_kubeconfig, kubeconfig_paths, merge_kubeconfigs
+from console.cluster.kubeconfig import KubeconfigError, as_kubeconfig, entry_path, kubeconfig_paths, merge_kubeconfigs
 
 __all__ = ["KubeconfigError", "PinnedKubeconfig", "cluster_identity", "contexts", "kubeconfig_paths", "load_merged"]
 
@@ -36,14 +36,13 @@ def contexts(config: dict[str, Any]) -> list[str]:
     return [c["name"] for c in config.get("contexts", []) if isinstance(c, dict) and "name" in c]
 
 
-def cluster_identity(config: dict[str, Any], context: str) -> dict[str, str]:
-    """Which cluster ``context`` reaches, as far as the kubeconfig says: its server's URL (any user and password in
-    it left out) and the SHA-256 of the CA it trusts ("" for none). Two kubeconfigs can name different clusters
-    with one context name; a change records this at start so a resume elsewhere is caught."""
-    entry = next((c for c in config.get("contexts", []) if isinstance(c, dict) and c.get("name") == context), {})
-    name = (entry.get("context") or {}).get("cluster")
-    cluster = next((c.get("cluster") or {} for c in config.get("clusters", [])
-                    if isinstance(c, dict) and c.get("name") == name), {})
+def cluster_identity(merged: dict[str, Any], context: str) -> dict[str, str]:
+    """Which cluster ``context`` reaches, as far as the kubeconfig says (``merge_kubeconfigs``' form): its server's
+    URL (any user and password in it left out) and the SHA-256 of the CA it trusts ("" for none; a CA file read as
+    kubectl reads it). Two kubeconfigs can name different clusters with one context name; a change records this at
+    start so a resume elsewhere is caught."""
+    name = str((merged["contexts"].get(context) or {}).get("cluster") or "")
+    cluster = merged["clusters"].get(name) or {}
     server = str(cluster.get("server") or "")
     parts = urlsplit(server)
     if parts.username is not None or parts.password is not None:
@@ -56,10 +55,11 @@ def cluster_identity(config: dict[str, Any], context: str) -> dict[str, str]:
         except (binascii.Error, ValueError):
             ca = raw.encode()
     elif cluster.get("certificate-authority"):
+        path = entry_path(cluster["certificate-authority"], merged["origins"]["clusters"].get(name))
         try:
-            ca = Path(str(cluster["certificate-authority"])).expanduser().read_bytes()
+            ca = path.read_bytes()
         except OSError:
-            ca = f"unreadable: {cluster['certificate-authority']}".encode()
+            ca = f"unreadable: {path}".encode()
     return {"server": server, "ca_sha256": hashlib.sha256(ca).hexdigest() if ca else ""}
 
 
@@ -98,7 +98,8 @@ class PinnedKubeconfig:
     """A private kubeconfig file with one context pinned; remove it with ``close()``."""
 
     def __init__(self, context: str, *, explicit: str | Path | None = None, env: dict[str, str] | None = None) -> None:
-        config = load_merged(kubeconfig_paths(explicit, environ=env))
+        merged, _present = merge_kubeconfigs(kubeconfig_paths(explicit, environ=env))
+        config = as_kubeconfig(merged)
         names = contexts(config)
         if context not in names:
             raise KubeconfigError(f"context {context!r} is not in the kubeconfig (it has: {', '.join(names) or 'none'})")
@@ -106,7 +107,7 @@ class PinnedKubeconfig:
         entry = next(c for c in config["contexts"] if c["name"] == context)
         self.namespace = (entry.get("context") or {}).get("namespace") or "default"
         self.context = context
-        self.cluster = cluster_identity(config, context)
+        self.cluster = cluster_identity(merged, context)
         remove_orphans(Path(tempfile.gettempdir()))
         self._dir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
         os.chmod(self._dir, 0o700)

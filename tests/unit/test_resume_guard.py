@@ -13,10 +13,11 @@ from console.journal import events as ev
 from console.journal.chain import Event
 
 
-def kubeconfig(server: str, **cluster: str) -> dict:
-    return {"contexts": [{"name": "prod", "context": {"cluster": "c1", "user": "u"}}],
-            "clusters": [{"name": "c1", "cluster": {"server": server, **cluster}},
-                         {"name": "c2", "cluster": {"server": "https://other:6443"}}]}
+def kubeconfig(server: str, origin: Path | None = None, **cluster: str) -> dict:
+    """A merged kubeconfig (``merge_kubeconfigs``' form), its cluster entry read from ``origin``."""
+    return {"contexts": {"prod": {"cluster": "c1", "user": "u"}},
+            "clusters": {"c1": {"server": server, **cluster}, "c2": {"server": "https://other:6443"}},
+            "origins": {"clusters": {"c1": origin} if origin else {}}}
 
 
 def test_the_identity_is_the_contexts_server_and_its_ca() -> None:
@@ -35,6 +36,11 @@ def test_the_identity_reads_a_ca_file_and_leaves_credentials_out_of_the_url(tmp_
     assert found == {"server": "https://k8s.example:6443", "ca_sha256": hashlib.sha256(b"the CA").hexdigest()}
     gone = cluster_identity(kubeconfig("https://k8s.example:6443", **{"certificate-authority": str(tmp_path / "nope")}), "prod")
     assert gone["ca_sha256"] not in ("", found["ca_sha256"])  # unreadable is not the same as none
+    # A relative path is read from the directory of the kubeconfig that names it, as kubectl reads it, wherever
+    # the console runs from.
+    relative = cluster_identity(kubeconfig("https://k8s.example:6443", tmp_path / "config",
+                                           **{"certificate-authority": "ca.crt"}), "prod")
+    assert relative == found
 
 
 def test_another_value_for_a_recorded_parameter_is_refused_and_the_same_one_is_not() -> None:
