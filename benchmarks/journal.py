@@ -161,6 +161,23 @@ def write_journal(path: Path, n: int) -> None:
     path.write_bytes(b"".join(out))
 
 
+def _timed_verify(path: Path, n: int, **replaced: object) -> tuple[float, float]:
+    """Wall and CPU seconds of one ``verify(path)`` with these names of the verify module replaced meanwhile (how
+    the figures choose one process, two, or what the command line would do); the journal must verify whole."""
+    saved = {name: getattr(verify_module, name) for name in replaced}
+    for name, value in replaced.items():
+        setattr(verify_module, name, value)
+    try:
+        t0, c0 = time.perf_counter(), time.process_time()
+        report = verify(path)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    finally:
+        for name, value in saved.items():
+            setattr(verify_module, name, value)
+    assert report.ok and report.events == n, report.problems[:3]
+    return wall, cpu
+
+
 def bench_verify(work: Path, n: int, label: str) -> None:
     path = work / "long.jsonl"
     write_journal(path, n)
@@ -186,40 +203,17 @@ def bench_verify(work: Path, n: int, label: str) -> None:
         halves.append(result is not None)
         return result
 
-    verify_module._in_two = recorded  # type: ignore[assignment]
-    try:
-        t0 = time.perf_counter()
-        report = verify(path)
-        ours = time.perf_counter() - t0
-    finally:
-        verify_module._in_two = in_two
-    assert report.ok and report.events == n, report.problems[:3]
+    ours, _cpu = _timed_verify(path, n, _in_two=recorded)
     emit(f"journal verify {label}", ours, "s", base, "< 1 s", ours < 1.0, processes=2 if any(halves) else 1,
          load=round(os.getloadavg()[0], 2))
 
     # In two processes whatever the load (on a busy machine the halves share CPUs with the rest, and take longer).
-    spare_cpu = verify_module._spare_cpu
-    verify_module._spare_cpu = lambda: True
-    try:
-        t0 = time.perf_counter()
-        report = verify(path)
-        two = time.perf_counter() - t0
-    finally:
-        verify_module._spare_cpu = spare_cpu
-    assert report.ok and report.events == n
+    two, _cpu = _timed_verify(path, n, _spare_cpu=lambda: True)
     emit(f"journal verify {label}, two processes", two, "s", base, "< 1 s", two < 1.0,
          load=round(os.getloadavg()[0], 2))
 
     # In one process, as a program with other threads (the reviewer) verifies; CPU time beside the wall clock.
-    may_fork = verify_module._may_fork
-    verify_module._may_fork = lambda: False
-    try:
-        t0, c0 = time.perf_counter(), time.process_time()
-        report = verify(path)
-        one, one_cpu = time.perf_counter() - t0, time.process_time() - c0
-    finally:
-        verify_module._may_fork = may_fork
-    assert report.ok and report.events == n
+    one, one_cpu = _timed_verify(path, n, _may_fork=lambda: False)
     emit(f"journal verify {label}, one process", one, "s", base, "< 1 s", one < 1.0, cpu_s=round(one_cpu, 4))
 
     # What the canonical-form check costs in it, done as verify does it: each event's data parsed alone, a run of
