@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from console.journal import batch
 from console.journal import verify as verify_module
 from console.journal.chain import GENESIS, canonical
 from console.journal.journal import Journal, scan, verify
+from tests.support.journal_reads import fast_reads_off
 
 TS = "2026-11-21T23:20:55.000000Z"
 
@@ -57,15 +56,6 @@ def _event_line(line: bytes) -> bool:
             and all(isinstance(event[name], str) for name in ("ts", "type", "prev", "hash")))
 
 
-@contextmanager
-def _fast_reads_off() -> Iterator[None]:
-    saved = verify_module._fast_fields, batch.take
-    verify_module._fast_fields = lambda b: None  # type: ignore[assignment]
-    batch.take = lambda *args, **kwargs: None  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        verify_module._fast_fields, batch.take = saved
 
 
 def _take(lines: list[bytes]) -> batch.Run | None:
@@ -104,7 +94,7 @@ def test_a_line_not_in_canonical_form_is_never_taken_however_its_hash_matches(tm
     assert _take(lines[1:2]) is None
     result = scan(raw)
     assert result.problems and result.problems[0].line == 2 and result.problems[0].kind == "corrupt"
-    with _fast_reads_off():
+    with fast_reads_off():
         full = scan(raw)
     assert (result.problems, result.events, result.parsed) == (full.problems, full.events, full.parsed)
     path = tmp_path / "journal.jsonl"
@@ -147,7 +137,7 @@ def test_fields_after_data_not_in_canonical_form_are_never_taken(tail: bytes) ->
     raw = first + b"\n" + second + b"\n"
     result = scan(raw)
     assert result.problems and result.problems[0].line == 2
-    with _fast_reads_off():
+    with fast_reads_off():
         assert scan(raw).problems == result.problems
 
 
@@ -206,12 +196,12 @@ def test_runs_of_any_length_read_a_long_journal_as_the_line_by_line_read(tmp_pat
     try:
         for raw in edits:
             result = scan(raw)
-            with _fast_reads_off():
+            with fast_reads_off():
                 full = scan(raw)
             assert (result.events, result.problems, result.parsed) == (full.events, full.problems, full.parsed)
             path.write_bytes(raw)
             report = verify(path)
-            with _fast_reads_off():
+            with fast_reads_off():
                 assert verify(path) == report
     finally:
         verify_module.RUN_LINES = saved

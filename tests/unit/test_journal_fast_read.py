@@ -7,8 +7,6 @@ import gc
 import hashlib
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from console.journal import batch
 from console.journal import verify as verify_module
 from console.journal.chain import GENESIS, Event, _encode, canonical, event_hash, utc_ts
 from console.journal.journal import Journal, read_and_verify, read_events, scan, verify
+from tests.support.journal_reads import fast_reads_off
 
 STARTED = datetime(2026, 11, 21, 23, 20, 55, tzinfo=UTC)
 CAST = b'{"version": 2}\n'
@@ -34,28 +32,17 @@ _json_values = st.recursive(
 )
 
 
-@contextmanager
-def _fast_reads_off() -> Iterator[None]:
-    """Both fast reads switched off, the runs' (``batch.take``) and the line's (``_fast_fields``): every line through
-    ``_parse_line``."""
-    saved = verify_module._fast_fields, batch.take
-    verify_module._fast_fields = lambda b: None  # type: ignore[assignment]
-    batch.take = lambda *args, **kwargs: None  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        verify_module._fast_fields, batch.take = saved
 
 
 def _full_path_only(raw: bytes) -> Any:
     """What ``scan`` says with the fast reads switched off."""
-    with _fast_reads_off():
+    with fast_reads_off():
         return scan(raw)
 
 
 def _full_path_verify(path: Path, head: str | None = None) -> Any:
     """What ``verify`` says with the fast reads switched off."""
-    with _fast_reads_off():
+    with fast_reads_off():
         return verify(path, head=head)
 
 
