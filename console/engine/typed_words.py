@@ -9,7 +9,8 @@ be a secret) is kept; anything else is kept only as a mask.
 
 from __future__ import annotations
 
-MASK = "[REDACTED]"
+from console.engine.redact import MASK
+
 SHORT = 3  # shorter than the shortest secret redaction considers (4 characters)
 
 
