@@ -258,7 +258,8 @@ async def test_production_context_gets_a_red_frame(kube: KubeAccess) -> None:
 async def test_watch_state_and_data_age_when_not_live(rc: RunningCluster, running: tuple[ClusterApp, Any]) -> None:
     app, pilot = running
     view = view_of(app)
-    assert "● live" in str(view.pods.border_title)
+    # Live first (the app is shared with the module's other tests: one may have left the watch relisting).
+    await wait_on(pilot, lambda: "● live" in str(view.pods.border_title), what="the pods panel live")
     # Down until the test brings it back, not for a fixed time: a busy machine cannot make the badges come too late.
     rc.host.go_down()
     await wait_on(pilot, lambda: "reconnecting" in str(view.pods.border_title), what="the reconnecting badge")
